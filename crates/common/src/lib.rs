@@ -1,0 +1,39 @@
+//! Plumbing shared by opendew's services.
+//!
+//! Nothing here knows about keys, secrets or HTTP: it is the glue every
+//! service needs in the same shape (caller identity on gRPC metadata,
+//! database URLs, serving gRPC with health and reflection, telemetry).
+
+pub mod db;
+pub mod grpc;
+pub mod identity;
+pub mod telemetry;
+
+/// Milliseconds since the Unix epoch, the unit every opendew timestamp uses.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A token cancelled on SIGINT or SIGTERM: the one shutdown signal every
+/// binary passes to its servers.
+pub fn shutdown_on_signal() -> tokio_util::sync::CancellationToken {
+    let token = tokio_util::sync::CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("install SIGTERM handler");
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown requested");
+        trigger.cancel();
+    });
+    token
+}

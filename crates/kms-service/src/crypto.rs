@@ -1,0 +1,317 @@
+//! The key hierarchy: the root key wraps master-key material, master-key
+//! material seals data keys.
+//!
+//! Everything is AES-256-GCM with a fresh random 96-bit nonce. Every
+//! ciphertext is bound by its AAD to where it belongs (key id, material
+//! version, project), so a blob moved to another key or project fails to
+//! open instead of decrypting under the wrong owner.
+
+use std::{fmt, path::Path};
+
+use aes_gcm::{
+    Aes256Gcm, Key, Nonce,
+    aead::{Aead, KeyInit, Payload},
+};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::{domain::KeyId, error::KmsError};
+
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+/// Secret bytes that are wiped on drop and never printed.
+#[derive(Clone)]
+pub struct SecretBytes(Zeroizing<Vec<u8>>);
+
+impl SecretBytes {
+    /// Takes ownership of `bytes`.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// `len` bytes from the OS CSPRNG.
+    pub fn random(len: usize) -> Self {
+        let mut bytes = Zeroizing::new(vec![0u8; len]);
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretBytes(<{} bytes redacted>)", self.0.len())
+    }
+}
+
+/// The 256-bit root key. Only kms-service ever holds it.
+#[derive(Clone)]
+pub struct RootKey(Zeroizing<[u8; 32]>);
+
+impl fmt::Debug for RootKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RootKey(<redacted>)")
+    }
+}
+
+/// Why a root key could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum RootKeyError {
+    /// The file could not be read or written.
+    #[error("cannot access root key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The text is not 64 hex characters.
+    #[error("root key from {0} must be 64 hexadecimal characters (32 bytes)")]
+    Malformed(String),
+}
+
+impl RootKey {
+    /// Parses 64 hex characters (surrounding whitespace ignored).
+    pub fn from_hex(text: &str, origin: &str) -> Result<Self, RootKeyError> {
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(text.trim(), bytes.as_mut()).map_err(|_| RootKeyError::Malformed(origin.to_owned()))?;
+        Ok(Self(bytes))
+    }
+
+    /// Reads a root key file. With `create`, a missing file is created with
+    /// a fresh random key and mode 0600 (dev mode).
+    pub fn from_file(path: &Path, create: bool) -> Result<Self, RootKeyError> {
+        let io = |source| RootKeyError::Io { path: path.display().to_string(), source };
+        if create && !path.exists() {
+            let key = SecretBytes::random(32);
+            let text = Zeroizing::new(hex::encode(key.expose()));
+            write_private_file(path, text.as_bytes()).map_err(io)?;
+        }
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
+        Self::from_hex(&text, &path.display().to_string())
+    }
+
+    /// A stable, non-secret fingerprint stored in the database so that
+    /// kms-service can refuse to start under a different root key.
+    pub fn fingerprint(&self) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.as_ref()).expect("any key length");
+        mac.update(b"opendew/root-key-fingerprint/v1");
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(self.0.as_ref()))
+    }
+
+    /// Wraps master-key material; the AAD binds key id, version and project.
+    pub fn wrap_material(&self, material: &SecretBytes, key_id: KeyId, version: i32, project_id: &str) -> Vec<u8> {
+        let aad = material_aad(key_id, version, project_id);
+        seal(&self.cipher(), material.expose(), &aad)
+    }
+
+    /// Unwraps master-key material wrapped by [`RootKey::wrap_material`].
+    pub fn unwrap_material(
+        &self,
+        wrapped: &[u8],
+        key_id: KeyId,
+        version: i32,
+        project_id: &str,
+    ) -> Result<SecretBytes, KmsError> {
+        let aad = material_aad(key_id, version, project_id);
+        open(&self.cipher(), wrapped, &aad)
+            .map_err(|_| KmsError::Internal(format!("material of key {key_id} v{version} failed to unwrap")))
+    }
+}
+
+/// Writes a file readable only by its owner.
+pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+fn material_aad(key_id: KeyId, version: i32, project_id: &str) -> Vec<u8> {
+    format!("opendew/kms/material/v1|{key_id}|{version}|{project_id}").into_bytes()
+}
+
+fn seal(cipher: &Aes256Gcm, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let ct = cipher
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+        .expect("AES-GCM encryption of in-memory data cannot fail");
+    let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ct);
+    out
+}
+
+fn open(cipher: &Aes256Gcm, sealed: &[u8], aad: &[u8]) -> Result<SecretBytes, ()> {
+    if sealed.len() < NONCE_LEN + TAG_LEN {
+        return Err(());
+    }
+    let (nonce, ct) = sealed.split_at(NONCE_LEN);
+    cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
+        .map(SecretBytes::new)
+        .map_err(|_| ())
+}
+
+/// Data-key ciphertexts: the self-describing format of
+/// `docs/ciphertext-format.md`.
+///
+/// ```text
+/// 0      1                 17              21        33
+/// | 0x01 | key id (16, BE) | version (u32) | nonce   | AES-GCM ciphertext ‖ tag (16) |
+/// ```
+/// AAD = `"opendew/kms/ciphertext/v1"` ‖ header (bytes 0..21) ‖ project id ‖
+/// caller AAD.
+pub mod ciphertext {
+    use super::*;
+
+    /// Format version byte.
+    pub const FORMAT_V1: u8 = 0x01;
+    /// Header length: version, key id, material version.
+    pub const HEADER_LEN: usize = 1 + 16 + 4;
+    /// Smallest possible ciphertext (empty plaintext).
+    pub const MIN_LEN: usize = HEADER_LEN + NONCE_LEN + TAG_LEN;
+
+    /// The parsed, still-unauthenticated header of a ciphertext.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Header {
+        /// Master key that sealed it.
+        pub key_id: KeyId,
+        /// Material version of that key.
+        pub version: i32,
+    }
+
+    fn header_bytes(header: Header) -> [u8; HEADER_LEN] {
+        let mut out = [0u8; HEADER_LEN];
+        out[0] = FORMAT_V1;
+        out[1..17].copy_from_slice(header.key_id.0.as_bytes());
+        out[17..21].copy_from_slice(&(header.version as u32).to_be_bytes());
+        out
+    }
+
+    fn aad(header: &[u8], project_id: &str, caller_aad: &[u8]) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(25 + header.len() + project_id.len() + caller_aad.len());
+        aad.extend_from_slice(b"opendew/kms/ciphertext/v1");
+        aad.extend_from_slice(header);
+        aad.extend_from_slice(project_id.as_bytes());
+        aad.extend_from_slice(caller_aad);
+        aad
+    }
+
+    /// Reads the header without authenticating anything.
+    pub fn parse_header(blob: &[u8]) -> Result<Header, KmsError> {
+        if blob.len() < MIN_LEN || blob[0] != FORMAT_V1 {
+            return Err(KmsError::InvalidCiphertext);
+        }
+        let key_id = KeyId(uuid::Uuid::from_slice(&blob[1..17]).map_err(|_| KmsError::InvalidCiphertext)?);
+        let version = u32::from_be_bytes(blob[17..21].try_into().expect("4 bytes")) as i32;
+        Ok(Header { key_id, version })
+    }
+
+    /// Seals `plaintext` under master-key `material`.
+    pub fn seal(material: &SecretBytes, header: Header, project_id: &str, caller_aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let head = header_bytes(header);
+        let cipher = Aes256Gcm::new_from_slice(material.expose()).expect("32-byte material");
+        let body = super::seal(&cipher, plaintext, &aad(&head, project_id, caller_aad));
+        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        out.extend_from_slice(&head);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Opens a ciphertext; any tampering, a wrong project or a wrong AAD
+    /// gives [`KmsError::InvalidCiphertext`].
+    pub fn open(material: &SecretBytes, blob: &[u8], project_id: &str, caller_aad: &[u8]) -> Result<SecretBytes, KmsError> {
+        parse_header(blob)?;
+        let cipher = Aes256Gcm::new_from_slice(material.expose()).map_err(|_| KmsError::InvalidCiphertext)?;
+        let (head, body) = blob.split_at(HEADER_LEN);
+        super::open(&cipher, body, &aad(head, project_id, caller_aad)).map_err(|_| KmsError::InvalidCiphertext)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{
+        RootKey, SecretBytes,
+        ciphertext::{Header, open, parse_header, seal},
+    };
+    use crate::domain::KeyId;
+
+    const PROJECT: &str = "0123456789abcdef0123456789abcdef";
+
+    fn root() -> RootKey {
+        RootKey::from_hex(&"11".repeat(32), "test").unwrap()
+    }
+
+    #[test]
+    fn fingerprint_is_stable_and_differs_per_key() {
+        assert_eq!(root().fingerprint(), root().fingerprint());
+        let other = RootKey::from_hex(&"22".repeat(32), "test").unwrap();
+        assert_ne!(root().fingerprint(), other.fingerprint());
+        assert_eq!(root().fingerprint().len(), 32);
+    }
+
+    #[test]
+    fn material_is_bound_to_key_version_and_project() {
+        let id = KeyId::new();
+        let material = SecretBytes::random(32);
+        let wrapped = root().wrap_material(&material, id, 1, PROJECT);
+        assert_eq!(root().unwrap_material(&wrapped, id, 1, PROJECT).unwrap().expose(), material.expose());
+        assert!(root().unwrap_material(&wrapped, id, 2, PROJECT).is_err());
+        assert!(root().unwrap_material(&wrapped, KeyId::new(), 1, PROJECT).is_err());
+        assert!(root().unwrap_material(&wrapped, id, 1, &"f".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn ciphertexts_detect_every_single_bit_flip_and_truncation() {
+        let material = SecretBytes::random(32);
+        let header = Header { key_id: KeyId::new(), version: 3 };
+        let blob = seal(&material, header, PROJECT, b"aad", b"data key bytes");
+        assert_eq!(parse_header(&blob).unwrap(), header);
+        assert_eq!(open(&material, &blob, PROJECT, b"aad").unwrap().expose(), b"data key bytes");
+        for i in 0..blob.len() * 8 {
+            let mut bad = blob.clone();
+            bad[i / 8] ^= 1 << (i % 8);
+            assert!(open(&material, &bad, PROJECT, b"aad").is_err(), "bit {i}");
+        }
+        for len in 0..blob.len() {
+            assert!(open(&material, &blob[..len], PROJECT, b"aad").is_err());
+        }
+        assert!(open(&material, &blob, PROJECT, b"other").is_err());
+        assert!(open(&material, &blob, &"e".repeat(32), b"aad").is_err());
+    }
+
+    /// A fixed vector for docs/ciphertext-format.md: decrypts with the
+    /// documented material, project and AAD.
+    #[test]
+    fn documented_vector_opens() {
+        let material = SecretBytes::new(vec![0x42; 32]);
+        let blob = hex::decode(DOC_VECTOR).unwrap();
+        let header = parse_header(&blob).unwrap();
+        assert_eq!(header.key_id.to_string(), "3f1c2a7e-5b4d-4e8f-9a01-6c2d8e4b7f90");
+        assert_eq!(header.version, 1);
+        let plain = open(&material, &blob, PROJECT, b"example-aad").unwrap();
+        assert_eq!(plain.expose(), &[0x5a; 32]);
+    }
+
+    const DOC_VECTOR: &str = include_str!("../../../docs/ciphertext-vector-v1.hex");
+}

@@ -1,0 +1,22 @@
+//! The kms-service binary, for deployments that run each service apart.
+
+use clap::Parser;
+
+/// opendew kms-service: master keys and data keys over gRPC.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    #[command(flatten)]
+    kms: kms_service::KmsConfig,
+    #[command(flatten)]
+    log: common::telemetry::LogConfig,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    common::telemetry::init(&cli.log);
+    let shutdown = common::shutdown_on_signal();
+    let running = kms_service::start(cli.kms, shutdown).await?;
+    running.task.await?
+}

@@ -1,0 +1,138 @@
+//! The behaviour every [`KeyStore`] backend must show. Called from the
+//! `tests` module of each backend.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::domain::{KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage};
+
+fn record(project: &str, alias: &str, creation_ms: i64) -> KeyRecord {
+    KeyRecord {
+        key_id: KeyId::new(),
+        project_id: project.to_owned(),
+        domain_id: "d".repeat(32),
+        alias: alias.to_owned(),
+        description: String::new(),
+        spec: KeySpec::Aes256,
+        usage: KeyUsage::EncryptDecrypt,
+        origin: KeyOrigin::Kms,
+        state: KeyState::Enabled,
+        default_key: false,
+        enterprise_project_id: "0".into(),
+        rotation_enabled: false,
+        creation_ms,
+        scheduled_deletion_ms: None,
+        expiration_ms: None,
+        material_version: Some(1),
+    }
+}
+
+fn new_key(r: KeyRecord) -> NewKey {
+    NewKey { record: r, wrapped_material: Some(vec![7; 60]) }
+}
+
+/// Runs every check against a fresh, unmigrated store.
+pub(crate) async fn run<S: KeyStore>(store: S) {
+    store.migrate().await.unwrap();
+    // Migrating twice is harmless (every replica migrates at start).
+    store.migrate().await.unwrap();
+    let store = Arc::new(store);
+    fingerprint(&*store).await;
+    create_read_and_alias_uniqueness(&*store).await;
+    quota_counts_only_user_keys(&*store).await;
+    concurrent_creates_with_one_alias(store.clone()).await;
+    listing(&*store).await;
+}
+
+async fn fingerprint<S: KeyStore>(store: &S) {
+    assert_eq!(store.claim_root_fingerprint("aaaa").await.unwrap(), "aaaa");
+    assert_eq!(store.claim_root_fingerprint("bbbb").await.unwrap(), "aaaa");
+}
+
+async fn create_read_and_alias_uniqueness<S: KeyStore>(store: &S) {
+    let project = "1".repeat(32);
+    let mut r = record(&project, "app", 10);
+    r.description = "désc".into();
+    r.scheduled_deletion_ms = Some(5);
+    let created = store.create_key(new_key(r.clone()), None).await.unwrap();
+    assert_eq!(created, r);
+    assert_eq!(store.get_key(&project, r.key_id).await.unwrap(), Some(r.clone()));
+    assert_eq!(store.find_by_alias(&project, "app").await.unwrap(), Some(r.clone()));
+    assert_eq!(store.material(r.key_id, 1).await.unwrap(), Some(vec![7; 60]));
+    assert_eq!(store.material(r.key_id, 2).await.unwrap(), None);
+    // Another project sees nothing.
+    assert_eq!(store.get_key(&"2".repeat(32), r.key_id).await.unwrap(), None);
+    // One alias per project; the same alias in another project is fine.
+    let dup = store.create_key(new_key(record(&project, "app", 11)), None).await;
+    assert!(matches!(dup, Err(CreateKeyError::AliasTaken)), "{dup:?}");
+    store.create_key(new_key(record(&"2".repeat(32), "app", 11)), None).await.unwrap();
+    // A refused create leaves nothing behind.
+    let (keys, total) = store.list_keys(&project, &KeyFilter::default(), 0, 100).await.unwrap();
+    assert_eq!((keys.len(), total), (1, 1));
+    // Keys without material.
+    let mut ext = record(&project, "ext", 12);
+    ext.origin = KeyOrigin::External;
+    ext.state = KeyState::PendingImport;
+    ext.material_version = None;
+    store.create_key(NewKey { record: ext.clone(), wrapped_material: None }, None).await.unwrap();
+    assert_eq!(store.get_key(&project, ext.key_id).await.unwrap(), Some(ext));
+}
+
+async fn quota_counts_only_user_keys<S: KeyStore>(store: &S) {
+    let project = "3".repeat(32);
+    let mut default = record(&project, "csms/default", 1);
+    default.default_key = true;
+    store.create_key(new_key(default), None).await.unwrap();
+    store.create_key(new_key(record(&project, "a", 2)), Some(2)).await.unwrap();
+    store.create_key(new_key(record(&project, "b", 3)), Some(2)).await.unwrap();
+    let third = store.create_key(new_key(record(&project, "c", 4)), Some(2)).await;
+    assert!(matches!(third, Err(CreateKeyError::QuotaExceeded)), "{third:?}");
+}
+
+async fn concurrent_creates_with_one_alias<S: KeyStore>(store: Arc<S>) {
+    let project = "4".repeat(32);
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let r = record(&project, "race", i);
+            tokio::spawn(async move { store.create_key(new_key(r), Some(100)).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(CreateKeyError::AliasTaken) => {}
+            Err(e) => panic!("unexpected error {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+async fn listing<S: KeyStore>(store: &S) {
+    let project = "5".repeat(32);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut r = record(&project, &format!("k{i}"), 100 + i);
+        if i == 4 {
+            r.spec = KeySpec::Hmac256;
+            r.usage = KeyUsage::GenerateVerifyMac;
+        }
+        if i == 3 {
+            r.state = KeyState::Disabled;
+        }
+        ids.push(r.key_id);
+        store.create_key(new_key(r), None).await.unwrap();
+    }
+    let all = KeyFilter::default();
+    let (page, total) = store.list_keys(&project, &all, 1, 2).await.unwrap();
+    assert_eq!(total, 5);
+    assert_eq!(page.iter().map(|k| k.key_id).collect::<Vec<_>>(), ids[1..3]);
+    let aes = KeyFilter { spec: Some(KeySpec::Aes256), state: None };
+    assert_eq!(store.list_keys(&project, &aes, 0, 10).await.unwrap().1, 4);
+    let disabled = KeyFilter { spec: None, state: Some(KeyState::Disabled) };
+    let (page, total) = store.list_keys(&project, &disabled, 0, 10).await.unwrap();
+    assert_eq!((page[0].key_id, total), (ids[3], 1));
+    let (page, total) = store.list_keys(&project, &all, 10, 10).await.unwrap();
+    assert_eq!((page.len(), total), (0, 5));
+}

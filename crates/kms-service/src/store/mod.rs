@@ -1,0 +1,223 @@
+//! Persistence of master keys behind one trait, with sibling Postgres and
+//! SQLite implementations that share their SQL text (both accept `$n`
+//! placeholders) and differ only where the dialects do: DDL and locking.
+//!
+//! The conformance suite in [`conformance`] runs against both.
+
+use async_trait::async_trait;
+
+use crate::domain::{KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage};
+
+pub mod postgres;
+pub mod sqlite;
+
+#[cfg(test)]
+pub(crate) mod conformance;
+
+/// A storage failure with a sentence of context.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("{context}: {source}")]
+    Database {
+        /// What the store was doing.
+        context: &'static str,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// A stored row does not decode into the domain model.
+    #[error("corrupt key row {0}")]
+    Corrupt(String),
+    /// Migrations failed at start.
+    #[error("migrating the kms schema failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
+        move |source| Self::Database { context, source }
+    }
+}
+
+/// Why [`KeyStore::create_key`] refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateKeyError {
+    /// The project already has a key with this alias.
+    #[error("alias already in use")]
+    AliasTaken,
+    /// The project's quota of (non-default) keys is used up.
+    #[error("key quota reached")]
+    QuotaExceeded,
+    /// Anything else.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A key to insert together with its first wrapped material version.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    /// The metadata; `material_version` must be `Some(1)` iff `material` is.
+    pub record: KeyRecord,
+    /// Root-key-wrapped material of version 1, if generated.
+    pub wrapped_material: Option<Vec<u8>>,
+}
+
+/// Filters of [`KeyStore::list_keys`].
+#[derive(Debug, Clone, Default)]
+pub struct KeyFilter {
+    /// Only this state.
+    pub state: Option<KeyState>,
+    /// Only this spec (`None` = every spec).
+    pub spec: Option<KeySpec>,
+}
+
+/// Storage of master keys and their wrapped material.
+#[async_trait]
+pub trait KeyStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Applies this backend's migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Records the root-key fingerprint if none is stored yet and returns
+    /// the stored one (which differs from `fingerprint` when the database
+    /// was written under another root key).
+    async fn claim_root_fingerprint(&self, fingerprint: &str) -> Result<String, StoreError>;
+
+    /// Inserts a key and its material in one transaction. Alias uniqueness
+    /// is enforced by a constraint; `quota` (if any) counts the project's
+    /// non-default keys under a per-project lock.
+    async fn create_key(&self, key: NewKey, quota: Option<u64>) -> Result<KeyRecord, CreateKeyError>;
+
+    /// One key of a project.
+    async fn get_key(&self, project_id: &str, key_id: KeyId) -> Result<Option<KeyRecord>, StoreError>;
+
+    /// One key of a project by alias.
+    async fn find_by_alias(&self, project_id: &str, alias: &str) -> Result<Option<KeyRecord>, StoreError>;
+
+    /// A page of a project's keys, oldest first, and the filtered total.
+    async fn list_keys(
+        &self,
+        project_id: &str,
+        filter: &KeyFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<KeyRecord>, u64), StoreError>;
+
+    /// Wrapped material of one version of a key.
+    async fn material(&self, key_id: KeyId, version: i32) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+/// SQL shared by both backends.
+pub(crate) mod sql {
+    pub const KEY_COLUMNS: &str = "key_id, project_id, domain_id, key_alias, key_description, key_spec, key_usage, \
+        origin, key_state, default_key, enterprise_project_id, rotation_enabled, creation_ms, \
+        scheduled_deletion_ms, expiration_ms, material_version";
+
+    pub const INSERT_KEY: &str = "INSERT INTO keys (key_id, project_id, domain_id, key_alias, key_description, \
+        key_spec, key_usage, origin, key_state, default_key, enterprise_project_id, rotation_enabled, creation_ms, \
+        scheduled_deletion_ms, expiration_ms, material_version) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+
+    pub const INSERT_MATERIAL: &str =
+        "INSERT INTO key_materials (key_id, version, wrapped, created_ms) VALUES ($1, $2, $3, $4)";
+
+    pub const ENSURE_PROJECT: &str = "INSERT INTO kms_projects (project_id) VALUES ($1) ON CONFLICT DO NOTHING";
+
+    pub const COUNT_USER_KEYS: &str = "SELECT COUNT(*) FROM keys WHERE project_id = $1 AND NOT default_key";
+
+    pub const CLAIM_FINGERPRINT: &str =
+        "INSERT INTO kms_meta (name, value) VALUES ('root_key_fingerprint', $1) ON CONFLICT DO NOTHING";
+
+    pub const READ_FINGERPRINT: &str = "SELECT value FROM kms_meta WHERE name = 'root_key_fingerprint'";
+
+    pub const SELECT_MATERIAL: &str = "SELECT wrapped FROM key_materials WHERE key_id = $1 AND version = $2";
+
+    /// `WHERE` clause of list queries: `$2` state filter, `$3` spec filter,
+    /// each NULL for "any".
+    pub const LIST_WHERE: &str = "WHERE project_id = $1 AND ($2 IS NULL OR key_state = $2) \
+        AND ($3 IS NULL OR key_spec = $3)";
+
+    pub fn select_one(by: &str) -> String {
+        format!("SELECT {KEY_COLUMNS} FROM keys WHERE project_id = $1 AND {by} = $2")
+    }
+
+    pub fn list_page() -> String {
+        format!(
+            "SELECT {KEY_COLUMNS} FROM keys {LIST_WHERE} ORDER BY creation_ms, key_id LIMIT $4 OFFSET $5"
+        )
+    }
+
+    pub fn list_count() -> String {
+        format!("SELECT COUNT(*) FROM keys {LIST_WHERE}")
+    }
+}
+
+/// A `keys` row as both backends return it.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    key_id: String,
+    project_id: String,
+    domain_id: String,
+    key_alias: String,
+    key_description: String,
+    key_spec: String,
+    key_usage: String,
+    origin: String,
+    key_state: i32,
+    default_key: bool,
+    enterprise_project_id: String,
+    rotation_enabled: bool,
+    creation_ms: i64,
+    scheduled_deletion_ms: Option<i64>,
+    expiration_ms: Option<i64>,
+    material_version: Option<i32>,
+}
+
+impl TryFrom<KeyRow> for KeyRecord {
+    type Error = StoreError;
+
+    fn try_from(row: KeyRow) -> Result<Self, StoreError> {
+        let corrupt = || StoreError::Corrupt(row.key_id.clone());
+        Ok(KeyRecord {
+            key_id: KeyId(uuid::Uuid::parse_str(&row.key_id).map_err(|_| corrupt())?),
+            spec: KeySpec::parse(&row.key_spec).ok_or_else(corrupt)?,
+            usage: KeyUsage::parse(&row.key_usage).ok_or_else(corrupt)?,
+            origin: KeyOrigin::parse(&row.origin).ok_or_else(corrupt)?,
+            state: KeyState::from_i32(row.key_state).ok_or_else(corrupt)?,
+            project_id: row.project_id,
+            domain_id: row.domain_id,
+            alias: row.key_alias,
+            description: row.key_description,
+            default_key: row.default_key,
+            enterprise_project_id: row.enterprise_project_id,
+            rotation_enabled: row.rotation_enabled,
+            creation_ms: row.creation_ms,
+            scheduled_deletion_ms: row.scheduled_deletion_ms,
+            expiration_ms: row.expiration_ms,
+            material_version: row.material_version,
+        })
+    }
+}
+
+/// Binds a [`KeyRecord`] to [`sql::INSERT_KEY`], for either backend.
+macro_rules! bind_key {
+    ($query:expr, $r:expr) => {
+        $query
+            .bind($r.key_id.to_string())
+            .bind(&$r.project_id)
+            .bind(&$r.domain_id)
+            .bind(&$r.alias)
+            .bind(&$r.description)
+            .bind($r.spec.as_str())
+            .bind($r.usage.as_str())
+            .bind($r.origin.as_str())
+            .bind($r.state as i32)
+            .bind($r.default_key)
+            .bind(&$r.enterprise_project_id)
+            .bind($r.rotation_enabled)
+            .bind($r.creation_ms)
+            .bind($r.scheduled_deletion_ms)
+            .bind($r.expiration_ms)
+            .bind($r.material_version)
+    };
+}
+pub(crate) use bind_key;

@@ -1,0 +1,27 @@
+//! Generated protobuf and gRPC code for opendew's internal APIs.
+//!
+//! The module tree mirrors the proto packages (`kms.v1`, `csms.v1`). Prost
+//! types stay at the edges: services convert them to domain types in their
+//! own `convert` modules.
+
+#![allow(missing_debug_implementations, clippy::all)]
+
+/// `kms.v1`: key management.
+pub mod kms {
+    /// Version 1 of the key management API.
+    pub mod v1 {
+        tonic::include_proto!("kms.v1");
+    }
+}
+
+/// `csms.v1`: secret management.
+pub mod csms {
+    /// Version 1 of the secret management API.
+    pub mod v1 {
+        tonic::include_proto!("csms.v1");
+    }
+}
+
+/// Encoded `FileDescriptorSet` of every opendew proto, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/opendew_descriptor.bin"));
