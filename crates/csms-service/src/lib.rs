@@ -1,0 +1,67 @@
+//! csms-service: secrets, versions and stages, over gRPC.
+//!
+//! It never sees a master key: each version is sealed with its own data key
+//! from kms-service, and only the wrapped data key and the ciphertext are
+//! stored. Plaintext data keys live for one seal or open, then are wiped.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use common::db::{Backend, DatabaseUrl};
+use proto::csms::v1::secrets_manager_service_server::{SERVICE_NAME, SecretsManagerServiceServer};
+use tokio_util::sync::CancellationToken;
+
+pub mod convert;
+pub mod domain;
+pub mod error;
+pub mod kms;
+pub mod seal;
+pub mod service;
+pub mod store;
+
+use store::SecretStore;
+
+/// Settings of csms-service.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CsmsConfig {
+    /// Database of csms-service: postgres://… (production) or sqlite://…?mode=rwc.
+    #[arg(long = "csms-database-url", env = "OPENDEW_CSMS_DATABASE_URL")]
+    pub database_url: DatabaseUrl,
+    /// gRPC listen address.
+    #[arg(long = "csms-listen", env = "OPENDEW_CSMS_LISTEN", default_value = "127.0.0.1:7102")]
+    pub listen: SocketAddr,
+    /// gRPC endpoint of kms-service.
+    #[arg(long = "kms-endpoint", env = "OPENDEW_KMS_ENDPOINT", default_value = "http://127.0.0.1:7101")]
+    pub kms_endpoint: String,
+    /// Maximum number of secrets per project.
+    #[arg(long = "secret-quota", env = "OPENDEW_CSMS_SECRET_QUOTA", default_value_t = 200)]
+    pub secret_quota: u64,
+    /// Database connection pool size.
+    #[arg(long = "csms-max-connections", env = "OPENDEW_CSMS_MAX_CONNECTIONS", default_value_t = 16)]
+    pub max_connections: u32,
+}
+
+/// Opens the store the URL names and migrates it.
+pub async fn open_store(url: &DatabaseUrl, max_connections: u32) -> anyhow::Result<Arc<dyn SecretStore>> {
+    let store: Arc<dyn SecretStore> = match url.backend() {
+        Backend::Postgres => Arc::new(store::postgres::PgSecretStore::new(
+            common::db::connect_postgres(url, "csms", max_connections).await?,
+        )),
+        Backend::Sqlite => Arc::new(store::sqlite::SqliteSecretStore::new(common::db::connect_sqlite(url).await?)),
+    };
+    store.migrate().await.context("applying csms-service migrations")?;
+    Ok(store)
+}
+
+/// Starts csms-service and serves gRPC (with health and reflection) until
+/// `shutdown` is cancelled.
+pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::Result<common::grpc::Running> {
+    let store = open_store(&config.database_url, config.max_connections).await?;
+    let kms = kms::KmsClient::connect_lazy(&config.kms_endpoint)?;
+    let service = Arc::new(service::CsmsService::new(store, kms, config.secret_quota));
+    let (_health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
+    let routes = routes.add_service(SecretsManagerServiceServer::from_arc(service));
+    let running = common::grpc::spawn(config.listen, routes, shutdown).await?;
+    tracing::info!(addr = %running.addr, database = %config.database_url, kms = %config.kms_endpoint, "csms-service listening");
+    Ok(running)
+}

@@ -1,0 +1,276 @@
+//! Secrets and versions as csms-service understands them, and the
+//! documented validation rules (csms-api.md §1.7, §1.8, §2.1).
+
+use crate::error::CsmsError;
+
+/// Largest `secret_string` / `secret_binary`, in bytes of the JSON string.
+pub const MAX_VALUE_LEN: usize = 32 * 1024;
+/// Largest description, in UTF-8 bytes.
+pub const MAX_DESCRIPTION_LEN: usize = 2048;
+/// The stage that marks the current version.
+pub const SYSCURRENT: &str = "SYSCURRENT";
+/// The stage that marks the previous version.
+pub const SYSPREVIOUS: &str = "SYSPREVIOUS";
+
+/// Lifecycle state of a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretState {
+    /// Readable and writable.
+    Enabled,
+    /// Metadata only.
+    Disabled,
+    /// Waiting for its deletion date.
+    PendingDelete,
+    /// Account in arrears.
+    Frozen,
+}
+
+impl SecretState {
+    /// Stored spelling (Huawei's).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "ENABLED",
+            Self::Disabled => "DISABLED",
+            Self::PendingDelete => "PENDING_DELETE",
+            Self::Frozen => "FROZEN",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "ENABLED" => Self::Enabled,
+            "DISABLED" => Self::Disabled,
+            "PENDING_DELETE" => Self::PendingDelete,
+            "FROZEN" => Self::Frozen,
+            _ => return None,
+        })
+    }
+
+    /// Why a value cannot be read or written in this state, if it cannot.
+    pub fn check_value_access(self) -> Result<(), CsmsError> {
+        match self {
+            Self::Enabled => Ok(()),
+            Self::PendingDelete => Err(CsmsError::SecretPendingDelete),
+            Self::Disabled | Self::Frozen => Err(CsmsError::SecretNotEnabled),
+        }
+    }
+}
+
+/// Whether a version holds text or (Base64) binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// `secret_string`.
+    Text,
+    /// `secret_binary`, kept as the Base64 text received.
+    Binary,
+}
+
+impl ValueKind {
+    /// Stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Binary => "binary",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "text" => Some(Self::Text),
+            "binary" => Some(Self::Binary),
+            _ => None,
+        }
+    }
+}
+
+/// A secret's metadata as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRecord {
+    /// UUID v4, lower case.
+    pub id: String,
+    /// Owning project.
+    pub project_id: String,
+    /// Name, unique per project.
+    pub name: String,
+    /// Lifecycle state.
+    pub state: SecretState,
+    /// Master key for new versions.
+    pub kms_key_id: String,
+    /// Free text.
+    pub description: String,
+    /// COMMON, RDS-FG or GaussDB-FG.
+    pub secret_type: String,
+    /// Automatic rotation switched on.
+    pub auto_rotation: bool,
+    /// e.g. "30d"; empty when unset.
+    pub rotation_period: String,
+    /// JSON text; empty when unset.
+    pub rotation_config: String,
+    /// 0 or 1 event names.
+    pub event_subscriptions: Vec<String>,
+    /// "0" by default.
+    pub enterprise_project_id: String,
+    /// FunctionGraph URN; empty when unset.
+    pub rotation_func_urn: String,
+    /// ms.
+    pub create_ms: i64,
+    /// ms.
+    pub update_ms: i64,
+    /// ms, only while pending deletion.
+    pub scheduled_delete_ms: Option<i64>,
+    /// ms of the last rotation.
+    pub rotation_ms: Option<i64>,
+    /// ms of the next rotation.
+    pub next_rotation_ms: Option<i64>,
+}
+
+/// One sealed version of a secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VersionRecord {
+    /// Owning secret.
+    pub secret_id: String,
+    /// 1 for `v1`, …
+    pub number: i32,
+    /// Master key whose data key sealed this version.
+    pub kms_key_id: String,
+    /// Text or binary.
+    pub kind: ValueKind,
+    /// Data-key ciphertext from kms-service.
+    pub wrapped_dek: Vec<u8>,
+    /// Nonce ‖ AES-256-GCM ciphertext ‖ tag of the value.
+    pub ciphertext: Vec<u8>,
+    /// ms.
+    pub create_ms: i64,
+    /// ms.
+    pub expire_ms: Option<i64>,
+    /// Stages on this version, sorted.
+    pub stages: Vec<String>,
+}
+
+impl std::fmt::Debug for VersionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VersionRecord")
+            .field("secret_id", &self.secret_id)
+            .field("number", &self.number)
+            .field("kms_key_id", &self.kms_key_id)
+            .field("stages", &self.stages)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VersionRecord {
+    /// `v1`, `v2`, …
+    pub fn id(&self) -> String {
+        format!("v{}", self.number)
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> CsmsError {
+    CsmsError::InvalidParameter(msg.into())
+}
+
+/// `^[a-zA-Z0-9._-]{1,64}$` (the documented rule plus the dotted form).
+pub fn validate_name(name: &str) -> Result<(), CsmsError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok { Ok(()) } else { Err(invalid("name must be 1-64 characters of [a-zA-Z0-9._-]")) }
+}
+
+/// A KMS key id as csms-api.md allows it on create: a lower-case UUID.
+pub fn validate_kms_key_id(id: &str) -> Result<(), CsmsError> {
+    let ok = id.len() == 36
+        && id.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_digit() || b.is_ascii_lowercase(),
+        });
+    if ok { Ok(()) } else { Err(invalid("kms_key_id must be a key id (lower-case UUID)")) }
+}
+
+/// Checks a value: at most 32 KiB; binary values must be Base64.
+pub fn validate_value(kind: ValueKind, value: &[u8]) -> Result<(), CsmsError> {
+    if value.len() > MAX_VALUE_LEN {
+        return Err(invalid("secret_string and secret_binary are limited to 32768 bytes"));
+    }
+    if kind == ValueKind::Binary {
+        use base64::Engine;
+        if value.is_empty() || base64::engine::general_purpose::STANDARD.decode(value).is_err() {
+            return Err(invalid("secret_binary must be standard Base64"));
+        }
+    }
+    Ok(())
+}
+
+/// `<n><d|h|m|s>` between 6 hours and 8760 hours.
+pub fn validate_rotation_period(period: &str) -> Result<(), CsmsError> {
+    let err = || invalid("rotation_period must be <number><d|h|m|s> between 6h and 8760h");
+    if period.len() > 50 || period.len() < 2 {
+        return Err(err());
+    }
+    let (digits, unit) = period.split_at(period.len() - 1);
+    let n: u64 = digits.parse().map_err(|_| err())?;
+    let seconds = match unit {
+        "d" => n.checked_mul(86_400),
+        "h" => n.checked_mul(3_600),
+        "m" => n.checked_mul(60),
+        "s" => Some(n),
+        _ => None,
+    }
+    .ok_or_else(err)?;
+    if (6 * 3600..=8760 * 3600).contains(&seconds) { Ok(()) } else { Err(err()) }
+}
+
+/// Parses a `version_id` path value: `vN` → `Some(N)`, `latest` → `None`.
+pub fn parse_version_id(id: &str) -> Result<Option<i32>, CsmsError> {
+    if id == "latest" {
+        return Ok(None);
+    }
+    id.strip_prefix('v')
+        .filter(|d| !d.is_empty() && d.len() <= 10 && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse::<i32>().ok())
+        .map(Some)
+        .ok_or(CsmsError::ResourceNotFound("version"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(validate_name("orders-db.password_1").is_ok());
+        assert!(validate_name(&"a".repeat(64)).is_ok());
+        assert!(validate_name(&"a".repeat(65)).is_err());
+        assert!(validate_name("").is_err());
+        assert!(validate_name("a b").is_err());
+        assert!(validate_name("a/b").is_err());
+    }
+
+    #[test]
+    fn values() {
+        assert!(validate_value(ValueKind::Text, &[b'x'; MAX_VALUE_LEN]).is_ok());
+        assert!(validate_value(ValueKind::Text, &[b'x'; MAX_VALUE_LEN + 1]).is_err());
+        assert!(validate_value(ValueKind::Binary, b"aGVsbG8=").is_ok());
+        assert!(validate_value(ValueKind::Binary, b"not base64!").is_err());
+    }
+
+    #[test]
+    fn rotation_periods() {
+        for ok in ["6h", "1d", "365d", "8760h", "21600s"] {
+            assert!(validate_rotation_period(ok).is_ok(), "{ok}");
+        }
+        for bad in ["5h", "366d", "1w", "d", "", "-1d", "21599s"] {
+            assert!(validate_rotation_period(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn version_ids() {
+        assert_eq!(parse_version_id("latest").unwrap(), None);
+        assert_eq!(parse_version_id("v12").unwrap(), Some(12));
+        assert!(parse_version_id("12").is_err());
+        assert!(parse_version_id("v").is_err());
+    }
+}

@@ -1,0 +1,22 @@
+//! The csms-service binary, for deployments that run each service apart.
+
+use clap::Parser;
+
+/// opendew csms-service: secrets and their versions over gRPC.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    #[command(flatten)]
+    csms: csms_service::CsmsConfig,
+    #[command(flatten)]
+    log: common::telemetry::LogConfig,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    common::telemetry::init(&cli.log);
+    let shutdown = common::shutdown_on_signal();
+    let running = csms_service::start(cli.csms, shutdown).await?;
+    running.task.await?
+}
