@@ -13,7 +13,7 @@ use crate::store::StoreError;
 #[derive(Debug, thiserror::Error)]
 pub enum CsmsError {
     /// A field fails validation; the text names the field and the rule.
-    #[error("invalid parameter: {0}")]
+    #[error("{0}")]
     InvalidParameter(String),
     /// No secret with that name in the caller's project.
     #[error("the secret does not exist")]

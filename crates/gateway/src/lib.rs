@@ -1,0 +1,174 @@
+//! The gateway: the only component that speaks HTTP and JSON.
+//!
+//! It authenticates callers (AK/SK signatures, `X-Auth-Token`), checks that
+//! the path's project is theirs, translates Huawei Cloud's KMS and CSMS
+//! REST dialect into kms.v1 / csms.v1 gRPC calls carrying the caller's
+//! identity, and translates answers and errors back.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use proto::{
+    csms::v1::secrets_manager_service_client::SecretsManagerServiceClient,
+    kms::v1::key_management_service_client::KeyManagementServiceClient,
+};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use tracing::Instrument;
+
+pub mod auth;
+pub mod credentials;
+pub mod csms_api;
+pub mod error;
+pub mod iam;
+pub mod json;
+pub mod kms_api;
+pub mod signing;
+pub mod tokens;
+
+use credentials::CredentialStore;
+use error::{ApiError, CsmsFault, KmsFault, REQUEST_ID};
+use tokens::TokenKey;
+
+/// Settings of the gateway.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GatewayConfig {
+    /// HTTP listen address.
+    #[arg(long = "http-listen", env = "OPENDEW_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// gRPC endpoint of kms-service.
+    #[arg(long = "gateway-kms-endpoint", env = "OPENDEW_GATEWAY_KMS_ENDPOINT", default_value = "http://127.0.0.1:7101")]
+    pub kms_endpoint: String,
+    /// gRPC endpoint of csms-service.
+    #[arg(long = "csms-endpoint", env = "OPENDEW_CSMS_ENDPOINT", default_value = "http://127.0.0.1:7102")]
+    pub csms_endpoint: String,
+    /// JSON file of credentials (AK/SK, users, projects); see README.
+    #[arg(long = "credentials-file", env = "OPENDEW_CREDENTIALS_FILE")]
+    pub credentials_file: PathBuf,
+    /// File with the key that signs tokens (at least 32 bytes, hex). Every
+    /// replica needs the same one; without it tokens die with the process.
+    #[arg(long = "token-key-file", env = "OPENDEW_TOKEN_KEY_FILE")]
+    pub token_key_file: Option<PathBuf>,
+}
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// Who may call.
+    pub credentials: CredentialStore,
+    /// Signs and verifies tokens.
+    pub tokens: TokenKey,
+    /// kms-service client (cheap to clone).
+    pub kms: KeyManagementServiceClient<Channel>,
+    /// csms-service client (cheap to clone).
+    pub csms: SecretsManagerServiceClient<Channel>,
+}
+
+fn channel(endpoint: &str) -> anyhow::Result<Channel> {
+    Ok(Channel::from_shared(endpoint.to_owned())
+        .map_err(|e| anyhow::anyhow!("invalid gRPC endpoint {endpoint}: {e}"))?
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .connect_lazy())
+}
+
+/// Reads a token key file (hex) or returns a random key with a warning.
+pub fn load_token_key(path: Option<&std::path::Path>) -> anyhow::Result<TokenKey> {
+    match path {
+        Some(path) => {
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read token key {}: {e}", path.display()))?,
+            );
+            let bytes = hex::decode(text.trim())
+                .map_err(|_| anyhow::anyhow!("token key file {} must hold hex", path.display()))?;
+            TokenKey::new(bytes)
+        }
+        None => {
+            tracing::warn!("no --token-key-file: tokens are valid only on this process until it restarts");
+            Ok(TokenKey::random())
+        }
+    }
+}
+
+/// The router, for tests that want to drive it without a socket.
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/v1.0/{project_id}/kms/create-key", post(kms_api::create_key))
+        .route("/v1.0/{project_id}/kms/describe-key", post(kms_api::describe_key))
+        .route("/v1.0/{project_id}/kms/list-keys", post(kms_api::list_keys))
+        .route("/v1/{project_id}/secrets", post(csms_api::create_secret))
+        .route("/v1/{project_id}/secrets/{secret_name}", get(csms_api::show_secret))
+        .route("/v1/{project_id}/secrets/{secret_name}/versions/{version_id}", get(csms_api::show_secret_version))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
+    Router::new()
+        .merge(api)
+        .route("/v3/auth/tokens", post(iam::issue_token))
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(method_not_allowed)
+        // Signed bodies are buffered (and limited to 12 MB) by the auth
+        // middleware; this bounds the unauthenticated token route too.
+        .layer(DefaultBodyLimit::max(auth::MAX_BODY_BYTES))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    if req.uri().path().starts_with("/v1.0/") {
+        ApiError::kms(KmsFault::MethodNotAllowed)
+    } else {
+        ApiError::csms(CsmsFault::MethodNotAllowed)
+    }
+}
+
+/// Gives every request an id: in the `X-Request-Id` response header, in
+/// error bodies, in the log span, and forwarded to the services.
+async fn request_id(req: Request, next: Next) -> Response {
+    let id = common::identity::new_hex32();
+    let span = tracing::info_span!("http", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let mut response = REQUEST_ID.scope(id.clone(), next.run(req)).instrument(span.clone()).await;
+    span.in_scope(|| tracing::info!(status = response.status().as_u16(), "request"));
+    response.headers_mut().insert("x-request-id", id.parse().expect("hex is a valid header"));
+    response
+}
+
+/// Starts the gateway; serves until `shutdown` is cancelled, then finishes
+/// in-flight requests.
+pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow::Result<common::grpc::Running> {
+    let credentials = CredentialStore::load(&config.credentials_file)?;
+    start_with(config, credentials, shutdown).await
+}
+
+/// As [`start`], with an already loaded credential store.
+pub async fn start_with(
+    config: GatewayConfig,
+    credentials: CredentialStore,
+    shutdown: CancellationToken,
+) -> anyhow::Result<common::grpc::Running> {
+    let state = Arc::new(AppState {
+        credentials,
+        tokens: load_token_key(config.token_key_file.as_deref())?,
+        kms: KeyManagementServiceClient::new(channel(&config.kms_endpoint)?),
+        csms: SecretsManagerServiceClient::new(channel(&config.csms_endpoint)?),
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let app = router(state);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+        Ok(())
+    });
+    tracing::info!(%addr, "gateway listening");
+    Ok(common::grpc::Running { addr, task })
+}
+
+/// Lets `main` and tests turn an error into a response.
+pub fn into_response(e: ApiError) -> Response {
+    e.into_response()
+}

@@ -1,1 +1,83 @@
-fn main(){}
+//! The `opendew` command.
+
+use clap::{Parser, Subcommand};
+
+/// opendew: Huawei Cloud KMS and CSMS, self-hosted.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    log: common::telemetry::LogConfig,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole stack in one process on SQLite (development, CI).
+    Dev(opendew::DevConfig),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    common::telemetry::init(&cli.log);
+    match cli.command {
+        Command::Dev(config) => {
+            let stack = opendew::start(config, common::shutdown_on_signal()).await?;
+            print_banner(&stack)?;
+            stack.wait().await
+        }
+    }
+}
+
+/// Tells the developer how to call the stack. This prints the dev SK on
+/// purpose: it is the point of dev mode. It goes to stdout, never the log.
+fn print_banner(stack: &opendew::DevStack) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&stack.credentials_file)?;
+    let file: serde_json::Value = serde_json::from_str(&text)?;
+    let c = &file["credentials"][0];
+    let s = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+    let endpoint = format!("http://{}", stack.http);
+    println!(
+        r#"
+opendew dev stack is up (data in {dir})
+
+  endpoint      {endpoint}
+  kms-service   grpc://{kms}
+  csms-service  grpc://{csms}
+  access key    {ak}
+  secret key    {sk}
+  project id    {project}  (name {project_name})
+  domain        {domain_name} ({domain})
+  user          {user} / password {password}
+
+curl (token):
+  TOKEN=$(curl -si {endpoint}/v3/auth/tokens -H 'Content-Type: application/json' \
+    -d '{{"auth":{{"identity":{{"methods":["password"],"password":{{"user":{{"name":"{user}","password":"{password}","domain":{{"name":"{domain_name}"}}}}}}}},"scope":{{"project":{{"id":"{project}"}}}}}}}}' \
+    | awk 'tolower($1)=="x-subject-token:"{{print $2}}' | tr -d '\r')
+  curl -s {endpoint}/v1.0/{project}/kms/create-key -H "X-Auth-Token: $TOKEN" \
+    -H 'Content-Type: application/json' -d '{{"key_alias":"my-first-key"}}'
+
+Python SDK (pip install huaweicloudsdkkms huaweicloudsdkcsms):
+  from huaweicloudsdkcore.auth.credentials import BasicCredentials
+  from huaweicloudsdkkms.v2 import KmsClient, CreateKeyRequest, CreateKeyRequestBody
+  client = KmsClient.new_builder() \
+      .with_credentials(BasicCredentials("{ak}", "{sk}", "{project}")) \
+      .with_endpoint("{endpoint}").build()
+  print(client.create_key(CreateKeyRequest(body=CreateKeyRequestBody(key_alias="my-key"))))
+"#,
+        dir = stack.credentials_file.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+        kms = stack.kms,
+        csms = stack.csms,
+        ak = s("access_key"),
+        sk = s("secret_key"),
+        project = s("project_id"),
+        project_name = s("project_name"),
+        domain = s("domain_id"),
+        domain_name = s("domain_name"),
+        user = s("user_name"),
+        password = s("password"),
+    );
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! Authentication of every API request (AK/SK signature or `X-Auth-Token`)
+//! and authorisation of the path's project.
+
+use std::sync::Arc;
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{Request, State},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use http::request::Parts;
+
+use crate::{
+    AppState,
+    error::{ApiError, current_request_id},
+    signing::{self, Authorization, RawRequest},
+    tokens::TokenError,
+};
+use common::identity::CallerIdentity;
+
+/// Largest accepted body: the API gateway's 12 MB limit for signed requests.
+pub const MAX_BODY_BYTES: usize = 12 * 1024 * 1024;
+
+/// An authenticated caller, before the path's project is checked.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Domain (account) id.
+    pub domain_id: String,
+    /// User id.
+    pub user_id: String,
+    /// The project the credential is scoped to: a token's project, or the
+    /// `X-Project-Id` header of a signed request.
+    pub scoped_project: Option<String>,
+    /// Signed with AK/SK (true) or token (false).
+    pub signed: bool,
+    /// The access key used, for logs.
+    pub access_key: Option<String>,
+}
+
+/// Middleware: buffers the body (refusing more than 12 MB), authenticates
+/// and stores the [`Caller`] in the request extensions.
+pub async fn authenticate(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return ApiError::TooLarge.into_response();
+    };
+    match identify(&app, &parts, &bytes) {
+        Ok(caller) => {
+            parts.extensions.insert(caller);
+            next.run(Request::from_parts(parts, Body::from(bytes))).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiError> {
+    if let Some(token) = header(parts, "x-auth-token") {
+        let claims = app.tokens.verify(token.trim(), common::now_ms()).map_err(|e| {
+            ApiError::Unauthenticated(match e {
+                TokenError::Invalid => "decrypt token fail".to_owned(),
+                TokenError::Expired(at) => format!("token expires, expires_at: {at}"),
+            })
+        })?;
+        return Ok(Caller { domain_id: claims.d, user_id: claims.u, scoped_project: claims.p, signed: false, access_key: None });
+    }
+    let Some(authorization) = header(parts, "authorization") else {
+        return Err(ApiError::Unauthenticated("x-auth-token not found".into()));
+    };
+    let auth = Authorization::parse(authorization)
+        .map_err(|_| ApiError::Unauthenticated("verify aksk signature fail".into()))?;
+    let Some(credential) = app.credentials.by_access_key(&auth.access_key) else {
+        tracing::info!(access_key = %auth.access_key, "unknown access key");
+        return Err(ApiError::Unauthenticated("Get secretKey failed".into()));
+    };
+    let raw = RawRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        body,
+    };
+    signing::verify(&auth, credential.secret_key.expose().as_bytes(), &raw, chrono::Utc::now()).map_err(|e| {
+        tracing::info!(access_key = %auth.access_key, error = %e, "signature rejected");
+        ApiError::Unauthenticated(match e {
+            signing::SignatureError::Expired => "calc ak sk signature fail:signature expired".to_owned(),
+            other => other.to_string(),
+        })
+    })?;
+    Ok(Caller {
+        domain_id: credential.domain_id.clone(),
+        user_id: credential.user_id.clone(),
+        scoped_project: header(parts, "x-project-id").map(str::to_owned),
+        signed: true,
+        access_key: Some(auth.access_key),
+    })
+}
+
+impl Caller {
+    /// The identity to forward for a call on `path_project`, or `None` when
+    /// the caller may not act in that project (the route answers 403).
+    pub fn for_project(&self, app: &AppState, path_project: &str) -> Option<CallerIdentity> {
+        let allowed = match &self.scoped_project {
+            Some(scoped) => scoped == path_project,
+            // Signed requests without X-Project-Id: any project of the domain.
+            None => self.signed,
+        } && app.credentials.domain_owns_project(&self.domain_id, path_project);
+        allowed.then(|| CallerIdentity {
+            domain_id: self.domain_id.clone(),
+            project_id: path_project.to_owned(),
+            user_id: self.user_id.clone(),
+            request_id: current_request_id(),
+        })
+    }
+}

@@ -1,0 +1,22 @@
+//! The gateway binary, for deployments that run each service apart.
+
+use clap::Parser;
+
+/// opendew gateway: the Huawei Cloud KMS and CSMS REST API.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    #[command(flatten)]
+    gateway: gateway::GatewayConfig,
+    #[command(flatten)]
+    log: common::telemetry::LogConfig,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    common::telemetry::init(&cli.log);
+    let shutdown = common::shutdown_on_signal();
+    let running = gateway::start(cli.gateway, shutdown).await?;
+    running.task.await?
+}

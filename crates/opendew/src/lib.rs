@@ -1,0 +1,132 @@
+//! The whole opendew stack in one process, for development and tests.
+//!
+//! `opendew dev` starts kms-service, csms-service and the gateway on SQLite
+//! files under one data directory. Each service still listens on its own
+//! gRPC port and csms-service still calls kms-service over gRPC, exactly as
+//! in a deployment; only the process boundary is gone.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use anyhow::Context;
+use common::db::DatabaseUrl;
+use tokio_util::sync::CancellationToken;
+
+/// Settings of `opendew dev`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DevConfig {
+    /// Where keys, secrets, the root key and credentials are kept.
+    #[arg(long = "data-dir", env = "OPENDEW_DATA_DIR", default_value = ".opendew")]
+    pub data_dir: PathBuf,
+    /// HTTP address of the gateway (the SDK endpoint).
+    #[arg(long = "http-listen", env = "OPENDEW_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub http_listen: SocketAddr,
+    /// gRPC address of kms-service.
+    #[arg(long = "kms-listen", env = "OPENDEW_KMS_LISTEN", default_value = "127.0.0.1:7101")]
+    pub kms_listen: SocketAddr,
+    /// gRPC address of csms-service.
+    #[arg(long = "csms-listen", env = "OPENDEW_CSMS_LISTEN", default_value = "127.0.0.1:7102")]
+    pub csms_listen: SocketAddr,
+    /// Region id (the project name and the keys' realm).
+    #[arg(long = "region", env = "OPENDEW_REGION", default_value = "local-1")]
+    pub region: String,
+}
+
+/// A running dev stack.
+#[derive(Debug)]
+pub struct DevStack {
+    /// Gateway HTTP address.
+    pub http: SocketAddr,
+    /// kms-service gRPC address.
+    pub kms: SocketAddr,
+    /// csms-service gRPC address.
+    pub csms: SocketAddr,
+    /// The credentials file (first entry is the default account).
+    pub credentials_file: PathBuf,
+    /// Cancels every server.
+    pub shutdown: CancellationToken,
+    tasks: Vec<common::grpc::Running>,
+}
+
+impl DevStack {
+    /// Stops every server and waits for them.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        for running in self.tasks {
+            running.task.await??;
+        }
+        Ok(())
+    }
+
+    /// Waits until any server stops (an error, or shutdown).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let (result, _, rest) = futures::future::select_all(self.tasks.into_iter().map(|r| r.task)).await;
+        self.shutdown.cancel();
+        for task in rest {
+            task.await??;
+        }
+        result?
+    }
+}
+
+/// Starts the three services. Everything the stack needs is created in the
+/// data directory on first start: the root key (0600), the token key
+/// (0600), the default credentials (0600) and the SQLite databases.
+pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Result<DevStack> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let kms = kms_service::start(
+        kms_service::KmsConfig {
+            database_url: DatabaseUrl::sqlite_file(&dir.join("kms.db")),
+            listen: config.kms_listen,
+            root_key_file: Some(dir.join("root.key")),
+            root_key: None,
+            generate_root_key: true,
+            key_quota: 100,
+            region: config.region.clone(),
+            max_connections: 8,
+        },
+        shutdown.clone(),
+    )
+    .await
+    .context("starting kms-service")?;
+    let csms = csms_service::start(
+        csms_service::CsmsConfig {
+            database_url: DatabaseUrl::sqlite_file(&dir.join("csms.db")),
+            listen: config.csms_listen,
+            kms_endpoint: format!("http://{}", kms.addr),
+            secret_quota: 200,
+            max_connections: 8,
+        },
+        shutdown.clone(),
+    )
+    .await
+    .context("starting csms-service")?;
+    let credentials_file = dir.join("credentials.json");
+    let (credentials, _) = gateway::credentials::load_or_create(&credentials_file, &config.region)?;
+    let token_key_file = dir.join("token.key");
+    if !token_key_file.exists() {
+        let key = zeroize::Zeroizing::new(hex::encode(gateway::tokens::TokenKey::random_bytes()));
+        gateway::credentials::write_private_file(&token_key_file, key.as_bytes())?;
+    }
+    let http = gateway::start_with(
+        gateway::GatewayConfig {
+            listen: config.http_listen,
+            kms_endpoint: format!("http://{}", kms.addr),
+            csms_endpoint: format!("http://{}", csms.addr),
+            credentials_file: credentials_file.clone(),
+            token_key_file: Some(token_key_file),
+        },
+        credentials,
+        shutdown.clone(),
+    )
+    .await
+    .context("starting the gateway")?;
+    Ok(DevStack {
+        http: http.addr,
+        kms: kms.addr,
+        csms: csms.addr,
+        credentials_file,
+        shutdown,
+        tasks: vec![kms, csms, http],
+    })
+}
