@@ -26,6 +26,10 @@ pub struct DevConfig {
     /// gRPC address of csms-service.
     #[arg(long = "csms-listen", env = "OPENDEW_CSMS_LISTEN", default_value = "127.0.0.1:7102")]
     pub csms_listen: SocketAddr,
+    /// Use this database (e.g. postgres://…) for both services instead of
+    /// SQLite files in the data directory; each service keeps its own schema.
+    #[arg(long = "database-url", env = "OPENDEW_DATABASE_URL")]
+    pub database_url: Option<DatabaseUrl>,
     /// Region id (the project name and the keys' realm).
     #[arg(long = "region", env = "OPENDEW_REGION", default_value = "local-1")]
     pub region: String,
@@ -76,7 +80,7 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
     let kms = kms_service::start(
         kms_service::KmsConfig {
-            database_url: DatabaseUrl::sqlite_file(&dir.join("kms.db")),
+            database_url: config.database_url.clone().unwrap_or_else(|| DatabaseUrl::sqlite_file(&dir.join("kms.db"))),
             listen: config.kms_listen,
             root_key_file: Some(dir.join("root.key")),
             root_key: None,
@@ -91,7 +95,7 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
     .context("starting kms-service")?;
     let csms = csms_service::start(
         csms_service::CsmsConfig {
-            database_url: DatabaseUrl::sqlite_file(&dir.join("csms.db")),
+            database_url: config.database_url.clone().unwrap_or_else(|| DatabaseUrl::sqlite_file(&dir.join("csms.db"))),
             listen: config.csms_listen,
             kms_endpoint: format!("http://{}", kms.addr),
             secret_quota: 200,

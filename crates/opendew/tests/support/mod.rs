@@ -1,0 +1,227 @@
+//! The real stack on port 0 with a fresh database, and an HTTP client that
+//! signs like the official SDK.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use common::db::DatabaseUrl;
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use serde_json::Value;
+
+/// Which database the stack runs on.
+#[derive(Debug, Clone)]
+pub enum Db {
+    /// SQLite files in the data directory.
+    Sqlite,
+    /// A fresh Postgres database.
+    Postgres(DatabaseUrl),
+}
+
+impl Db {
+    /// A fresh Postgres database, or `None` (skipped) without a test server.
+    pub async fn postgres(test: &str) -> Option<Self> {
+        let server = test_support::postgres_url(test)?;
+        Some(Self::Postgres(test_support::fresh_postgres_database(&server).await))
+    }
+}
+
+/// The default account of a stack.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub ak: String,
+    pub sk: String,
+    pub project_id: String,
+    pub domain_id: String,
+    pub user: String,
+    pub password: String,
+    pub domain_name: String,
+}
+
+/// A running stack.
+pub struct TestStack {
+    pub stack: opendew::DevStack,
+    pub dir: tempfile::TempDir,
+    pub db: Db,
+    pub base: String,
+    pub account: Account,
+    client: reqwest::Client,
+}
+
+/// A response.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestStack {
+    /// Starts the stack on `db` in a new data directory.
+    pub async fn start(db: Db) -> Self {
+        common::telemetry::init_for_tests();
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(db, dir).await
+    }
+
+    async fn start_in(db: Db, dir: tempfile::TempDir) -> Self {
+        let config = opendew::DevConfig {
+            data_dir: dir.path().to_path_buf(),
+            http_listen: "127.0.0.1:0".parse().unwrap(),
+            kms_listen: "127.0.0.1:0".parse().unwrap(),
+            csms_listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: match &db {
+                Db::Sqlite => None,
+                Db::Postgres(url) => Some(url.clone()),
+            },
+            region: "local-1".into(),
+        };
+        let stack = opendew::start(config, tokio_util::sync::CancellationToken::new()).await.unwrap();
+        let file: Value = serde_json::from_str(&std::fs::read_to_string(&stack.credentials_file).unwrap()).unwrap();
+        let c = &file["credentials"][0];
+        let s = |k: &str| c[k].as_str().unwrap().to_owned();
+        let account = Account {
+            ak: s("access_key"),
+            sk: s("secret_key"),
+            project_id: s("project_id"),
+            domain_id: s("domain_id"),
+            user: s("user_name"),
+            password: s("password"),
+            domain_name: s("domain_name"),
+        };
+        let base = format!("http://{}", stack.http);
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        Self { stack, dir, db, base, account, client }
+    }
+
+    /// Stops the stack and starts it again on the same data and database.
+    pub async fn restart(self) -> Self {
+        let Self { stack, dir, db, .. } = self;
+        stack.stop().await.unwrap();
+        Self::start_in(db, dir).await
+    }
+
+    /// Path prefix of KMS calls.
+    pub fn kms(&self, op: &str) -> String {
+        format!("/v1.0/{}/kms/{op}", self.account.project_id)
+    }
+
+    /// Path prefix of CSMS calls.
+    pub fn csms(&self, rest: &str) -> String {
+        format!("/v1/{}/{rest}", self.account.project_id)
+    }
+
+    /// A signed JSON call as the SDK makes it.
+    pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
+        let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
+        self.raw(method, path, &[("content-type", "application/json;charset=utf-8")], bytes, Sign::With(&self.account.ak, &self.account.sk, 0)).await
+    }
+
+    /// A call with full control over headers, body and signing.
+    pub async fn raw(&self, method: Method, path_and_query: &str, extra: &[(&str, &str)], body: Vec<u8>, sign: Sign<'_>) -> Reply {
+        let host = self.base.trim_start_matches("http://").to_owned();
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in extra {
+            headers.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        headers.insert("host", host.parse().unwrap());
+        headers.insert("user-agent", "opendew-tests/1.0".parse().unwrap());
+        headers.entry("x-project-id").or_insert(self.account.project_id.parse().unwrap());
+        if let Sign::With(ak, sk, skew_seconds) = sign {
+            let date = (chrono::Utc::now() + chrono::Duration::seconds(skew_seconds)).format("%Y%m%dT%H%M%SZ").to_string();
+            headers.insert("x-sdk-date", date.parse().unwrap());
+            let mut signed: Vec<String> = headers.keys().map(|k| k.as_str().to_owned()).filter(|k| !k.contains('_')).collect();
+            signed.sort();
+            let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+            let raw = gateway::signing::RawRequest { method: method.as_str(), path, query, headers: &headers, body: &body };
+            let canonical = gateway::signing::canonical_request(&raw, &signed).unwrap();
+            let signature = gateway::signing::sign(sk.as_bytes(), &gateway::signing::string_to_sign(&date, &canonical));
+            let auth = format!("SDK-HMAC-SHA256 Access={ak}, SignedHeaders={}, Signature={signature}", signed.join(";"));
+            headers.insert("authorization", auth.parse().unwrap());
+        }
+        let response = self
+            .client
+            .request(method, format!("{}{}", self.base, path_and_query))
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Reply { status, headers, body }
+    }
+
+    /// Every stored byte of both services' databases, as text.
+    pub async fn database_dump(&self) -> String {
+        match &self.db {
+            Db::Sqlite => {
+                let mut out = String::new();
+                for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+                    let path = entry.unwrap().path();
+                    if path.file_name().unwrap().to_string_lossy().contains(".db") {
+                        out.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+                    }
+                }
+                out
+            }
+            Db::Postgres(url) => {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(url.expose()).await.unwrap();
+                let tables: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT table_schema::text, table_name::text FROM information_schema.tables WHERE table_schema IN ('kms', 'csms')",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+                assert!(tables.len() >= 6, "{tables:?}");
+                let mut out = String::new();
+                for (schema, table) in tables {
+                    let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT CAST(t AS TEXT) FROM {schema}.{table} t"))
+                        .fetch_all(&mut conn)
+                        .await
+                        .unwrap();
+                    out.push_str(&rows.join("\n"));
+                }
+                out
+            }
+        }
+    }
+}
+
+/// How to authenticate a raw call.
+#[derive(Debug, Clone, Copy)]
+pub enum Sign<'a> {
+    /// AK, SK and a clock skew in seconds.
+    With(&'a str, &'a str, i64),
+    /// No credentials at all.
+    Not,
+}
+
+/// Asserts that `value[field]` has the JSON type `kind` for every pair.
+pub fn assert_types(value: &Value, fields: &[(&str, &str)]) {
+    for (field, kind) in fields {
+        let v = &value[*field];
+        let ok = match *kind {
+            "string" => v.is_string(),
+            "int" => v.is_i64() || v.is_u64(),
+            "bool" => v.is_boolean(),
+            "array" => v.is_array(),
+            "object" => v.is_object(),
+            "null" => v.is_null(),
+            other => panic!("unknown kind {other}"),
+        };
+        assert!(ok, "field {field} should be {kind} in {value}");
+    }
+}
+
+/// Asserts an error's status, code and body shape.
+pub fn assert_error(reply: &Reply, status: u16, code: &str, nested: bool) {
+    assert_eq!(reply.status.as_u16(), status, "{:?}", reply.body);
+    let inner = if nested { &reply.body["error"] } else { &reply.body };
+    assert_eq!(inner["error_code"], code, "{:?}", reply.body);
+    assert!(inner["error_msg"].is_string(), "{:?}", reply.body);
+    assert!(reply.headers.contains_key("x-request-id"));
+}
