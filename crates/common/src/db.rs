@@ -11,7 +11,9 @@ use std::{fmt, str::FromStr, time::Duration};
 use sqlx::{
     ConnectOptions,
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    },
 };
 
 /// Which SQL dialect a URL selects.
@@ -48,7 +50,10 @@ impl FromStr for DatabaseUrl {
         } else {
             return Err(UnsupportedUrl(redact(s)));
         };
-        Ok(Self { url: s.to_owned(), backend })
+        Ok(Self {
+            url: s.to_owned(),
+            backend,
+        })
     }
 }
 
@@ -65,7 +70,10 @@ impl DatabaseUrl {
 
     /// A SQLite URL for a file, created when missing.
     pub fn sqlite_file(path: &std::path::Path) -> Self {
-        Self { url: format!("sqlite://{}?mode=rwc", path.display()), backend: Backend::Sqlite }
+        Self {
+            url: format!("sqlite://{}?mode=rwc", path.display()),
+            backend: Backend::Sqlite,
+        }
     }
 }
 
@@ -83,7 +91,9 @@ impl fmt::Display for DatabaseUrl {
 
 /// Replaces the password of `scheme://user:password@host` with `***`.
 fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else { return url.to_owned() };
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
     let rest = &url[scheme_end + 3..];
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let authority = &rest[..authority_end];
@@ -100,7 +110,11 @@ fn redact(url: &str) -> String {
 
 /// Opens a Postgres pool whose connections live in `schema` (created if
 /// missing), so that each service migrates and queries only its own tables.
-pub async fn connect_postgres(url: &DatabaseUrl, schema: &str, max_connections: u32) -> anyhow::Result<PgPool> {
+pub async fn connect_postgres(
+    url: &DatabaseUrl,
+    schema: &str,
+    max_connections: u32,
+) -> anyhow::Result<PgPool> {
     debug_assert!(schema.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
     let options: PgConnectOptions = url
         .expose()
@@ -147,7 +161,7 @@ pub async fn connect_sqlite(url: &DatabaseUrl) -> anyhow::Result<SqlitePool> {
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10));
     let is_memory = url.expose().contains(":memory:") || url.expose().contains("mode=memory");
-    Ok(SqlitePoolOptions::new()
+    SqlitePoolOptions::new()
         // An in-memory database exists per connection: keep exactly one.
         .max_connections(if is_memory { 1 } else { 8 })
         .min_connections(if is_memory { 1 } else { 0 })
@@ -155,14 +169,15 @@ pub async fn connect_sqlite(url: &DatabaseUrl) -> anyhow::Result<SqlitePool> {
         .max_lifetime(None::<Duration>)
         .connect_with(options)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot open SQLite database {url}: {e}"))?)
+        .map_err(|e| anyhow::anyhow!("cannot open SQLite database {url}: {e}"))
 }
 
 /// True when a database error is a violation of the named unique constraint
 /// (Postgres) or of a unique index on the named table (SQLite, whose error
 /// text names the columns).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
-    err.as_database_error().is_some_and(|d| d.is_unique_violation())
+    err.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
 }
 
 #[cfg(test)]
@@ -172,14 +187,20 @@ mod tests {
     #[test]
     fn passwords_never_show() {
         let url: DatabaseUrl = "postgres://app:hunter2@db:5432/kms".parse().unwrap();
-        assert_eq!(format!("{url:?}"), "DatabaseUrl(postgres://app:***@db:5432/kms)");
+        assert_eq!(
+            format!("{url:?}"),
+            "DatabaseUrl(postgres://app:***@db:5432/kms)"
+        );
         assert!(!url.to_string().contains("hunter2"));
         assert_eq!(url.backend(), Backend::Postgres);
     }
 
     #[test]
     fn unknown_schemes_name_valid_examples() {
-        let err = "mysql://root:pw@x/y".parse::<DatabaseUrl>().unwrap_err().to_string();
+        let err = "mysql://root:pw@x/y"
+            .parse::<DatabaseUrl>()
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("postgres://") && err.contains("sqlite://") && !err.contains("pw"));
     }
 }

@@ -48,7 +48,8 @@ pub async fn authenticate(State(app): State<Arc<AppState>>, req: Request, next: 
     match identify(&app, &parts, &bytes) {
         Ok(caller) => {
             parts.extensions.insert(caller);
-            next.run(Request::from_parts(parts, Body::from(bytes))).await
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
         }
         Err(e) => e.into_response(),
     }
@@ -60,13 +61,22 @@ fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 
 fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiError> {
     if let Some(token) = header(parts, "x-auth-token") {
-        let claims = app.tokens.verify(token.trim(), common::now_ms()).map_err(|e| {
-            ApiError::Unauthenticated(match e {
-                TokenError::Invalid => "decrypt token fail".to_owned(),
-                TokenError::Expired(at) => format!("token expires, expires_at: {at}"),
-            })
-        })?;
-        return Ok(Caller { domain_id: claims.d, user_id: claims.u, scoped_project: claims.p, signed: false, access_key: None });
+        let claims = app
+            .tokens
+            .verify(token.trim(), common::now_ms())
+            .map_err(|e| {
+                ApiError::Unauthenticated(match e {
+                    TokenError::Invalid => "decrypt token fail".to_owned(),
+                    TokenError::Expired(at) => format!("token expires, expires_at: {at}"),
+                })
+            })?;
+        return Ok(Caller {
+            domain_id: claims.d,
+            user_id: claims.u,
+            scoped_project: claims.p,
+            signed: false,
+            access_key: None,
+        });
     }
     let Some(authorization) = header(parts, "authorization") else {
         return Err(ApiError::Unauthenticated("x-auth-token not found".into()));
@@ -84,10 +94,18 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
         headers: &parts.headers,
         body,
     };
-    signing::verify(&auth, credential.secret_key.expose().as_bytes(), &raw, chrono::Utc::now()).map_err(|e| {
+    signing::verify(
+        &auth,
+        credential.secret_key.expose().as_bytes(),
+        &raw,
+        chrono::Utc::now(),
+    )
+    .map_err(|e| {
         tracing::info!(access_key = %auth.access_key, error = %e, "signature rejected");
         ApiError::Unauthenticated(match e {
-            signing::SignatureError::Expired => "calc ak sk signature fail:signature expired".to_owned(),
+            signing::SignatureError::Expired => {
+                "calc ak sk signature fail:signature expired".to_owned()
+            }
             other => other.to_string(),
         })
     })?;
@@ -108,7 +126,9 @@ impl Caller {
             Some(scoped) => scoped == path_project,
             // Signed requests without X-Project-Id: any project of the domain.
             None => self.signed,
-        } && app.credentials.domain_owns_project(&self.domain_id, path_project);
+        } && app
+            .credentials
+            .domain_owns_project(&self.domain_id, path_project);
         allowed.then(|| CallerIdentity {
             domain_id: self.domain_id.clone(),
             project_id: path_project.to_owned(),

@@ -21,7 +21,10 @@ use crate::{
 };
 
 const BAD_BODY: ApiError = ApiError::Iam(StatusCode::BAD_REQUEST, "The request body is invalid");
-const BAD_LOGIN: ApiError = ApiError::Iam(StatusCode::UNAUTHORIZED, "The username or password is wrong.");
+const BAD_LOGIN: ApiError = ApiError::Iam(
+    StatusCode::UNAUTHORIZED,
+    "The username or password is wrong.",
+);
 
 /// `POST /v3/auth/tokens` with the password method.
 pub async fn issue_token(
@@ -34,7 +37,10 @@ pub async fn issue_token(
     let field = |o: &JsonBody, name: &'static str| o.object(name).map_err(|_| BAD_BODY);
     let auth = field(&body, "auth")?.ok_or(BAD_BODY)?;
     let identity = field(&auth, "identity")?.ok_or(BAD_BODY)?;
-    let methods = identity.string_list("methods").map_err(|_| BAD_BODY)?.ok_or(BAD_BODY)?;
+    let methods = identity
+        .string_list("methods")
+        .map_err(|_| BAD_BODY)?
+        .ok_or(BAD_BODY)?;
     if methods != ["password"] {
         return Err(BAD_BODY);
     }
@@ -55,7 +61,13 @@ pub async fn issue_token(
         tracing::info!(user = %user_name, domain = %domain_name, "password login for unknown user");
         return Err(BAD_LOGIN);
     };
-    if !bool::from(credential.password.expose().as_bytes().ct_eq(password.as_bytes())) {
+    if !bool::from(
+        credential
+            .password
+            .expose()
+            .as_bytes()
+            .ct_eq(password.as_bytes()),
+    ) {
         tracing::info!(user = %user_name, domain = %domain_name, "wrong password");
         return Err(BAD_LOGIN);
     }
@@ -67,7 +79,10 @@ pub async fn issue_token(
                 && name.as_deref().is_none_or(|n| n == credential.project_name)
                 && (id.is_some() || name.is_some());
             if !matches {
-                return Err(ApiError::Iam(StatusCode::UNAUTHORIZED, "The project in the scope is not available to this user."));
+                return Err(ApiError::Iam(
+                    StatusCode::UNAUTHORIZED,
+                    "The project in the scope is not available to this user.",
+                ));
             }
             Some(credential.project_id.clone())
         }
@@ -95,10 +110,12 @@ pub async fn issue_token(
     } else {
         token_body["domain"] = domain_json;
     }
-    if !query.get("nocatalog").is_some_and(|v| !v.is_empty()) {
+    if query.get("nocatalog").is_none_or(|v| v.is_empty()) {
         token_body["catalog"] = json!([]);
     }
     let mut response = (StatusCode::CREATED, Json(json!({ "token": token_body }))).into_response();
-    response.headers_mut().insert("x-subject-token", token.parse().expect("token is ASCII"));
+    response
+        .headers_mut()
+        .insert("x-subject-token", token.parse().expect("token is ASCII"));
     Ok(response)
 }

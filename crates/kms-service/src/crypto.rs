@@ -81,14 +81,18 @@ impl RootKey {
     /// Parses 64 hex characters (surrounding whitespace ignored).
     pub fn from_hex(text: &str, origin: &str) -> Result<Self, RootKeyError> {
         let mut bytes = Zeroizing::new([0u8; 32]);
-        hex::decode_to_slice(text.trim(), bytes.as_mut()).map_err(|_| RootKeyError::Malformed(origin.to_owned()))?;
+        hex::decode_to_slice(text.trim(), bytes.as_mut())
+            .map_err(|_| RootKeyError::Malformed(origin.to_owned()))?;
         Ok(Self(bytes))
     }
 
     /// Reads a root key file. With `create`, a missing file is created with
     /// a fresh random key and mode 0600 (dev mode).
     pub fn from_file(path: &Path, create: bool) -> Result<Self, RootKeyError> {
-        let io = |source| RootKeyError::Io { path: path.display().to_string(), source };
+        let io = |source| RootKeyError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         if create && !path.exists() {
             let key = SecretBytes::random(32);
             let text = Zeroizing::new(hex::encode(key.expose()));
@@ -101,7 +105,8 @@ impl RootKey {
     /// A stable, non-secret fingerprint stored in the database so that
     /// kms-service can refuse to start under a different root key.
     pub fn fingerprint(&self) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.as_ref()).expect("any key length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(self.0.as_ref()).expect("any key length");
         mac.update(b"opendew/root-key-fingerprint/v1");
         hex::encode(&mac.finalize().into_bytes()[..16])
     }
@@ -111,7 +116,13 @@ impl RootKey {
     }
 
     /// Wraps master-key material; the AAD binds key id, version and project.
-    pub fn wrap_material(&self, material: &SecretBytes, key_id: KeyId, version: i32, project_id: &str) -> Vec<u8> {
+    pub fn wrap_material(
+        &self,
+        material: &SecretBytes,
+        key_id: KeyId,
+        version: i32,
+        project_id: &str,
+    ) -> Vec<u8> {
         let aad = material_aad(key_id, version, project_id);
         seal(&self.cipher(), material.expose(), &aad)
     }
@@ -125,8 +136,11 @@ impl RootKey {
         project_id: &str,
     ) -> Result<SecretBytes, KmsError> {
         let aad = material_aad(key_id, version, project_id);
-        open(&self.cipher(), wrapped, &aad)
-            .map_err(|_| KmsError::Internal(format!("material of key {key_id} v{version} failed to unwrap")))
+        open(&self.cipher(), wrapped, &aad).map_err(|_| {
+            KmsError::Internal(format!(
+                "material of key {key_id} v{version} failed to unwrap"
+            ))
+        })
     }
 }
 
@@ -153,7 +167,13 @@ fn seal(cipher: &Aes256Gcm, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let ct = cipher
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .expect("AES-GCM encryption of in-memory data cannot fail");
     let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
     out.extend_from_slice(&nonce);
@@ -222,13 +242,20 @@ pub mod ciphertext {
         if blob.len() < MIN_LEN || blob[0] != FORMAT_V1 {
             return Err(KmsError::InvalidCiphertext);
         }
-        let key_id = KeyId(uuid::Uuid::from_slice(&blob[1..17]).map_err(|_| KmsError::InvalidCiphertext)?);
+        let key_id =
+            KeyId(uuid::Uuid::from_slice(&blob[1..17]).map_err(|_| KmsError::InvalidCiphertext)?);
         let version = u32::from_be_bytes(blob[17..21].try_into().expect("4 bytes")) as i32;
         Ok(Header { key_id, version })
     }
 
     /// Seals `plaintext` under master-key `material`.
-    pub fn seal(material: &SecretBytes, header: Header, project_id: &str, caller_aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    pub fn seal(
+        material: &SecretBytes,
+        header: Header,
+        project_id: &str,
+        caller_aad: &[u8],
+        plaintext: &[u8],
+    ) -> Vec<u8> {
         let head = header_bytes(header);
         let cipher = Aes256Gcm::new_from_slice(material.expose()).expect("32-byte material");
         let body = super::seal(&cipher, plaintext, &aad(&head, project_id, caller_aad));
@@ -240,11 +267,18 @@ pub mod ciphertext {
 
     /// Opens a ciphertext; any tampering, a wrong project or a wrong AAD
     /// gives [`KmsError::InvalidCiphertext`].
-    pub fn open(material: &SecretBytes, blob: &[u8], project_id: &str, caller_aad: &[u8]) -> Result<SecretBytes, KmsError> {
+    pub fn open(
+        material: &SecretBytes,
+        blob: &[u8],
+        project_id: &str,
+        caller_aad: &[u8],
+    ) -> Result<SecretBytes, KmsError> {
         parse_header(blob)?;
-        let cipher = Aes256Gcm::new_from_slice(material.expose()).map_err(|_| KmsError::InvalidCiphertext)?;
+        let cipher = Aes256Gcm::new_from_slice(material.expose())
+            .map_err(|_| KmsError::InvalidCiphertext)?;
         let (head, body) = blob.split_at(HEADER_LEN);
-        super::open(&cipher, body, &aad(head, project_id, caller_aad)).map_err(|_| KmsError::InvalidCiphertext)
+        super::open(&cipher, body, &aad(head, project_id, caller_aad))
+            .map_err(|_| KmsError::InvalidCiphertext)
     }
 }
 
@@ -275,19 +309,39 @@ mod tests {
         let id = KeyId::new();
         let material = SecretBytes::random(32);
         let wrapped = root().wrap_material(&material, id, 1, PROJECT);
-        assert_eq!(root().unwrap_material(&wrapped, id, 1, PROJECT).unwrap().expose(), material.expose());
+        assert_eq!(
+            root()
+                .unwrap_material(&wrapped, id, 1, PROJECT)
+                .unwrap()
+                .expose(),
+            material.expose()
+        );
         assert!(root().unwrap_material(&wrapped, id, 2, PROJECT).is_err());
-        assert!(root().unwrap_material(&wrapped, KeyId::new(), 1, PROJECT).is_err());
-        assert!(root().unwrap_material(&wrapped, id, 1, &"f".repeat(32)).is_err());
+        assert!(
+            root()
+                .unwrap_material(&wrapped, KeyId::new(), 1, PROJECT)
+                .is_err()
+        );
+        assert!(
+            root()
+                .unwrap_material(&wrapped, id, 1, &"f".repeat(32))
+                .is_err()
+        );
     }
 
     #[test]
     fn ciphertexts_detect_every_single_bit_flip_and_truncation() {
         let material = SecretBytes::random(32);
-        let header = Header { key_id: KeyId::new(), version: 3 };
+        let header = Header {
+            key_id: KeyId::new(),
+            version: 3,
+        };
         let blob = seal(&material, header, PROJECT, b"aad", b"data key bytes");
         assert_eq!(parse_header(&blob).unwrap(), header);
-        assert_eq!(open(&material, &blob, PROJECT, b"aad").unwrap().expose(), b"data key bytes");
+        assert_eq!(
+            open(&material, &blob, PROJECT, b"aad").unwrap().expose(),
+            b"data key bytes"
+        );
         for i in 0..blob.len() * 8 {
             let mut bad = blob.clone();
             bad[i / 8] ^= 1 << (i % 8);
@@ -307,7 +361,10 @@ mod tests {
         let material = SecretBytes::new(vec![0x42; 32]);
         let blob = hex::decode(DOC_VECTOR).unwrap();
         let header = parse_header(&blob).unwrap();
-        assert_eq!(header.key_id.to_string(), "3f1c2a7e-5b4d-4e8f-9a01-6c2d8e4b7f90");
+        assert_eq!(
+            header.key_id.to_string(),
+            "3f1c2a7e-5b4d-4e8f-9a01-6c2d8e4b7f90"
+        );
         assert_eq!(header.version, 1);
         let plain = open(&material, &blob, PROJECT, b"example-aad").unwrap();
         assert_eq!(plain.expose(), &[0x5a; 32]);

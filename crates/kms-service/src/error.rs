@@ -124,7 +124,9 @@ impl KmsError {
             Self::InvalidLimit => (Code::InvalidArgument, R::InvalidLimit),
             Self::InvalidMarker => (Code::InvalidArgument, R::InvalidMarker),
             Self::DatakeyLengthOutOfRange => (Code::InvalidArgument, R::DatakeyLengthOutOfRange),
-            Self::DatakeyLengthNotByteAligned => (Code::InvalidArgument, R::DatakeyLengthNotMultipleOf8),
+            Self::DatakeyLengthNotByteAligned => {
+                (Code::InvalidArgument, R::DatakeyLengthNotMultipleOf8)
+            }
             Self::AsymmetricUnsupported => (Code::FailedPrecondition, R::AsymmetricUnsupported),
             Self::HmacUnsupported => (Code::FailedPrecondition, R::HmacUnsupported),
             Self::InvalidCiphertext => (Code::InvalidArgument, R::InvalidCiphertext),
@@ -145,7 +147,13 @@ impl From<KmsError> for Status {
         } else {
             err.to_string()
         };
-        common::grpc::status_with_detail(code, message, &ErrorDetail { reason: reason as i32 })
+        common::grpc::status_with_detail(
+            code,
+            message,
+            &ErrorDetail {
+                reason: reason as i32,
+            },
+        )
     }
 }
 
@@ -156,7 +164,11 @@ mod tests {
     /// The gateway reads the reason back from the status details.
     #[test]
     fn reason_round_trips_through_status() {
-        for err in [KmsError::DuplicateAlias, KmsError::KeyNotFound, KmsError::Internal("x".into())] {
+        for err in [
+            KmsError::DuplicateAlias,
+            KmsError::KeyNotFound,
+            KmsError::Internal("x".into()),
+        ] {
             let reason = err.reason();
             let status = Status::from(err);
             let detail: ErrorDetail = common::grpc::detail_of(&status).unwrap();

@@ -27,10 +27,18 @@ pub struct KmsConfig {
     #[arg(long = "kms-database-url", env = "OPENDEW_KMS_DATABASE_URL")]
     pub database_url: DatabaseUrl,
     /// gRPC listen address.
-    #[arg(long = "kms-listen", env = "OPENDEW_KMS_LISTEN", default_value = "127.0.0.1:7101")]
+    #[arg(
+        long = "kms-listen",
+        env = "OPENDEW_KMS_LISTEN",
+        default_value = "127.0.0.1:7101"
+    )]
     pub listen: SocketAddr,
     /// File holding the 256-bit root key as 64 hex characters.
-    #[arg(long = "root-key-file", env = "OPENDEW_ROOT_KEY_FILE", conflicts_with = "root_key")]
+    #[arg(
+        long = "root-key-file",
+        env = "OPENDEW_ROOT_KEY_FILE",
+        conflicts_with = "root_key"
+    )]
     pub root_key_file: Option<PathBuf>,
     /// The root key itself as 64 hex characters (prefer --root-key-file).
     #[arg(long = "root-key", env = "OPENDEW_ROOT_KEY", hide_env_values = true)]
@@ -40,13 +48,21 @@ pub struct KmsConfig {
     #[arg(long = "generate-root-key", env = "OPENDEW_GENERATE_ROOT_KEY")]
     pub generate_root_key: bool,
     /// Maximum number of (non-default) keys per project.
-    #[arg(long = "key-quota", env = "OPENDEW_KMS_KEY_QUOTA", default_value_t = 100)]
+    #[arg(
+        long = "key-quota",
+        env = "OPENDEW_KMS_KEY_QUOTA",
+        default_value_t = 100
+    )]
     pub key_quota: u64,
     /// Region id reported as a key's realm.
     #[arg(long = "region", env = "OPENDEW_REGION", default_value = "local-1")]
     pub region: String,
     /// Database connection pool size.
-    #[arg(long = "kms-max-connections", env = "OPENDEW_KMS_MAX_CONNECTIONS", default_value_t = 16)]
+    #[arg(
+        long = "kms-max-connections",
+        env = "OPENDEW_KMS_MAX_CONNECTIONS",
+        default_value_t = 16
+    )]
     pub max_connections: u32,
 }
 
@@ -80,21 +96,32 @@ impl KmsConfig {
 }
 
 /// Opens the store the URL names and migrates it.
-pub async fn open_store(url: &DatabaseUrl, max_connections: u32) -> anyhow::Result<Arc<dyn KeyStore>> {
+pub async fn open_store(
+    url: &DatabaseUrl,
+    max_connections: u32,
+) -> anyhow::Result<Arc<dyn KeyStore>> {
     let store: Arc<dyn KeyStore> = match url.backend() {
-        Backend::Postgres => {
-            Arc::new(store::postgres::PgKeyStore::new(common::db::connect_postgres(url, "kms", max_connections).await?))
-        }
-        Backend::Sqlite => Arc::new(store::sqlite::SqliteKeyStore::new(common::db::connect_sqlite(url).await?)),
+        Backend::Postgres => Arc::new(store::postgres::PgKeyStore::new(
+            common::db::connect_postgres(url, "kms", max_connections).await?,
+        )),
+        Backend::Sqlite => Arc::new(store::sqlite::SqliteKeyStore::new(
+            common::db::connect_sqlite(url).await?,
+        )),
     };
-    store.migrate().await.context("applying kms-service migrations")?;
+    store
+        .migrate()
+        .await
+        .context("applying kms-service migrations")?;
     Ok(store)
 }
 
 /// Starts kms-service: migrates, checks the root key against the stored
 /// fingerprint, and serves gRPC (with health and reflection) until
 /// `shutdown` is cancelled.
-pub async fn start(config: KmsConfig, shutdown: CancellationToken) -> anyhow::Result<common::grpc::Running> {
+pub async fn start(
+    config: KmsConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<common::grpc::Running> {
     let root = config.load_root_key()?;
     let store = open_store(&config.database_url, config.max_connections).await?;
     let fingerprint = root.fingerprint();
@@ -106,7 +133,12 @@ pub async fn start(config: KmsConfig, shutdown: CancellationToken) -> anyhow::Re
              (a wrong file, or a dev data directory pointed at another database)"
         );
     }
-    let service = Arc::new(service::KmsService::new(store, root, config.region.clone(), config.key_quota));
+    let service = Arc::new(service::KmsService::new(
+        store,
+        root,
+        config.region.clone(),
+        config.key_quota,
+    ));
     let (_health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
     let routes = routes.add_service(KeyManagementServiceServer::from_arc(service));
     let running = common::grpc::spawn(config.listen, routes, shutdown).await?;

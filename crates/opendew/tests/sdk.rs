@@ -23,7 +23,10 @@ fn in_ci() -> bool {
 fn sdk_python() -> Option<PathBuf> {
     let python = std::env::var("OPENDEW_PYTHON").unwrap_or_else(|_| "python3".into());
     if Command::new(&python).arg("--version").output().is_err() {
-        assert!(!in_ci(), "CI=true but {python} is not available for the SDK tests");
+        assert!(
+            !in_ci(),
+            "CI=true but {python} is not available for the SDK tests"
+        );
         eprintln!("SKIPPED SDK tests: {python} not found (set OPENDEW_PYTHON)");
         return None;
     }
@@ -34,10 +37,21 @@ fn sdk_python() -> Option<PathBuf> {
     let wanted = std::fs::read_to_string(&requirements).unwrap();
     if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
         let _ = std::fs::remove_dir_all(&venv);
-        let status = Command::new(&python).args(["-m", "venv"]).arg(&venv).status().unwrap();
+        let status = Command::new(&python)
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .unwrap();
         assert!(status.success(), "python -m venv failed");
         let status = Command::new(&bin)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
             .arg(&requirements)
             .status()
             .unwrap();
@@ -55,7 +69,9 @@ fn sdk_python() -> Option<PathBuf> {
 static PYTHON: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
 
 async fn run_sdk_suite(db: Db) {
-    let Some(python) = PYTHON.get_or_init(sdk_python).clone() else { return };
+    let Some(python) = PYTHON.get_or_init(sdk_python).clone() else {
+        return;
+    };
     let s = TestStack::start(db).await;
     let script = repo_root().join("tests/python/test_sdk.py");
     let output = tokio::process::Command::new(python)
@@ -69,7 +85,10 @@ async fn run_sdk_suite(db: Db) {
         .unwrap();
     let report = String::from_utf8_lossy(&output.stderr);
     eprintln!("{report}");
-    assert!(output.status.success(), "the official SDK suite failed:\n{report}");
+    assert!(
+        output.status.success(),
+        "the official SDK suite failed:\n{report}"
+    );
     s.stack.stop().await.unwrap();
 }
 
@@ -80,6 +99,8 @@ async fn official_python_sdk_on_sqlite() {
 
 #[tokio::test]
 async fn official_python_sdk_on_postgres() {
-    let Some(db) = Db::postgres("official Python SDK on Postgres").await else { return };
+    let Some(db) = Db::postgres("official Python SDK on Postgres").await else {
+        return;
+    };
     run_sdk_suite(db).await;
 }

@@ -3,7 +3,10 @@
 use async_trait::async_trait;
 use sqlx::PgPool;
 
-use super::{CreateSecretError, SecretRow, SecretStore, StoreError, VersionRow, bind_secret, bind_version, sql};
+use super::{
+    CreateSecretError, SecretRow, SecretStore, StoreError, VersionRow, bind_secret, bind_version,
+    sql,
+};
 use crate::domain::{SecretRecord, VersionRecord};
 
 /// Postgres-backed secret store.
@@ -18,7 +21,10 @@ impl PgSecretStore {
         Self { pool }
     }
 
-    async fn with_stages(&self, row: Option<VersionRow>) -> Result<Option<VersionRecord>, StoreError> {
+    async fn with_stages(
+        &self,
+        row: Option<VersionRow>,
+    ) -> Result<Option<VersionRecord>, StoreError> {
         let Some(row) = row else { return Ok(None) };
         let stages: Vec<String> = sqlx::query_scalar(sql::STAGES_OF_VERSION)
             .bind(&row.secret_id)
@@ -33,7 +39,9 @@ impl PgSecretStore {
 #[async_trait]
 impl SecretStore for PgSecretStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("../../migrations/csms/postgres").run(&self.pool).await?;
+        sqlx::migrate!("../../migrations/csms/postgres")
+            .run(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -43,7 +51,11 @@ impl SecretStore for PgSecretStore {
         first: &VersionRecord,
         quota: u64,
     ) -> Result<(), CreateSecretError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::db("starting a transaction"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::db("starting a transaction"))?;
         sqlx::query(sql::ENSURE_PROJECT)
             .bind(&secret.project_id)
             .execute(&mut *tx)
@@ -64,7 +76,10 @@ impl SecretStore for PgSecretStore {
         if count as u64 >= quota {
             return Err(CreateSecretError::QuotaExceeded);
         }
-        if let Err(e) = bind_secret!(sqlx::query(sql::INSERT_SECRET), secret).execute(&mut *tx).await {
+        if let Err(e) = bind_secret!(sqlx::query(sql::INSERT_SECRET), secret)
+            .execute(&mut *tx)
+            .await
+        {
             return Err(if common::db::is_unique_violation(&e) {
                 CreateSecretError::NameTaken
             } else {
@@ -85,11 +100,17 @@ impl SecretStore for PgSecretStore {
                 .await
                 .map_err(StoreError::db("inserting a version stage"))?;
         }
-        tx.commit().await.map_err(StoreError::db("committing a new secret"))?;
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing a new secret"))?;
         Ok(())
     }
 
-    async fn get_secret(&self, project_id: &str, name: &str) -> Result<Option<SecretRecord>, StoreError> {
+    async fn get_secret(
+        &self,
+        project_id: &str,
+        name: &str,
+    ) -> Result<Option<SecretRecord>, StoreError> {
         let row: Option<SecretRow> = sqlx::query_as(&sql::select_secret())
             .bind(project_id)
             .bind(name)
@@ -99,7 +120,11 @@ impl SecretStore for PgSecretStore {
         row.map(SecretRecord::try_from).transpose()
     }
 
-    async fn get_version(&self, secret_id: &str, number: i32) -> Result<Option<VersionRecord>, StoreError> {
+    async fn get_version(
+        &self,
+        secret_id: &str,
+        number: i32,
+    ) -> Result<Option<VersionRecord>, StoreError> {
         let row: Option<VersionRow> = sqlx::query_as(&sql::select_version())
             .bind(secret_id)
             .bind(number)
@@ -109,7 +134,11 @@ impl SecretStore for PgSecretStore {
         self.with_stages(row).await
     }
 
-    async fn get_version_by_stage(&self, secret_id: &str, stage: &str) -> Result<Option<VersionRecord>, StoreError> {
+    async fn get_version_by_stage(
+        &self,
+        secret_id: &str,
+        stage: &str,
+    ) -> Result<Option<VersionRecord>, StoreError> {
         let row: Option<VersionRow> = sqlx::query_as(&sql::select_version_by_stage())
             .bind(secret_id)
             .bind(stage)
@@ -126,7 +155,9 @@ mod tests {
 
     #[tokio::test]
     async fn conformance() {
-        let Some(url) = test_support::postgres_url("csms-service PgSecretStore") else { return };
+        let Some(url) = test_support::postgres_url("csms-service PgSecretStore") else {
+            return;
+        };
         let db = test_support::fresh_postgres_database(&url).await;
         let pool = common::db::connect_postgres(&db, "csms", 8).await.unwrap();
         super::super::conformance::run(PgSecretStore::new(pool)).await;

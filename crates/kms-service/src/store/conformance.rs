@@ -28,7 +28,10 @@ fn record(project: &str, alias: &str, creation_ms: i64) -> KeyRecord {
 }
 
 fn new_key(r: KeyRecord) -> NewKey {
-    NewKey { record: r, wrapped_material: Some(vec![7; 60]) }
+    NewKey {
+        record: r,
+        wrapped_material: Some(vec![7; 60]),
+    }
 }
 
 /// Runs every check against a fresh, unmigrated store.
@@ -56,26 +59,58 @@ async fn create_read_and_alias_uniqueness<S: KeyStore>(store: &S) {
     r.scheduled_deletion_ms = Some(5);
     let created = store.create_key(new_key(r.clone()), None).await.unwrap();
     assert_eq!(created, r);
-    assert_eq!(store.get_key(&project, r.key_id).await.unwrap(), Some(r.clone()));
-    assert_eq!(store.find_by_alias(&project, "app").await.unwrap(), Some(r.clone()));
-    assert_eq!(store.material(r.key_id, 1).await.unwrap(), Some(vec![7; 60]));
+    assert_eq!(
+        store.get_key(&project, r.key_id).await.unwrap(),
+        Some(r.clone())
+    );
+    assert_eq!(
+        store.find_by_alias(&project, "app").await.unwrap(),
+        Some(r.clone())
+    );
+    assert_eq!(
+        store.material(r.key_id, 1).await.unwrap(),
+        Some(vec![7; 60])
+    );
     assert_eq!(store.material(r.key_id, 2).await.unwrap(), None);
     // Another project sees nothing.
-    assert_eq!(store.get_key(&"2".repeat(32), r.key_id).await.unwrap(), None);
+    assert_eq!(
+        store.get_key(&"2".repeat(32), r.key_id).await.unwrap(),
+        None
+    );
     // One alias per project; the same alias in another project is fine.
-    let dup = store.create_key(new_key(record(&project, "app", 11)), None).await;
+    let dup = store
+        .create_key(new_key(record(&project, "app", 11)), None)
+        .await;
     assert!(matches!(dup, Err(CreateKeyError::AliasTaken)), "{dup:?}");
-    store.create_key(new_key(record(&"2".repeat(32), "app", 11)), None).await.unwrap();
+    store
+        .create_key(new_key(record(&"2".repeat(32), "app", 11)), None)
+        .await
+        .unwrap();
     // A refused create leaves nothing behind.
-    let (keys, total) = store.list_keys(&project, &KeyFilter::default(), 0, 100).await.unwrap();
+    let (keys, total) = store
+        .list_keys(&project, &KeyFilter::default(), 0, 100)
+        .await
+        .unwrap();
     assert_eq!((keys.len(), total), (1, 1));
     // Keys without material.
     let mut ext = record(&project, "ext", 12);
     ext.origin = KeyOrigin::External;
     ext.state = KeyState::PendingImport;
     ext.material_version = None;
-    store.create_key(NewKey { record: ext.clone(), wrapped_material: None }, None).await.unwrap();
-    assert_eq!(store.get_key(&project, ext.key_id).await.unwrap(), Some(ext));
+    store
+        .create_key(
+            NewKey {
+                record: ext.clone(),
+                wrapped_material: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_key(&project, ext.key_id).await.unwrap(),
+        Some(ext)
+    );
 }
 
 async fn quota_counts_only_user_keys<S: KeyStore>(store: &S) {
@@ -83,10 +118,21 @@ async fn quota_counts_only_user_keys<S: KeyStore>(store: &S) {
     let mut default = record(&project, "csms/default", 1);
     default.default_key = true;
     store.create_key(new_key(default), None).await.unwrap();
-    store.create_key(new_key(record(&project, "a", 2)), Some(2)).await.unwrap();
-    store.create_key(new_key(record(&project, "b", 3)), Some(2)).await.unwrap();
-    let third = store.create_key(new_key(record(&project, "c", 4)), Some(2)).await;
-    assert!(matches!(third, Err(CreateKeyError::QuotaExceeded)), "{third:?}");
+    store
+        .create_key(new_key(record(&project, "a", 2)), Some(2))
+        .await
+        .unwrap();
+    store
+        .create_key(new_key(record(&project, "b", 3)), Some(2))
+        .await
+        .unwrap();
+    let third = store
+        .create_key(new_key(record(&project, "c", 4)), Some(2))
+        .await;
+    assert!(
+        matches!(third, Err(CreateKeyError::QuotaExceeded)),
+        "{third:?}"
+    );
 }
 
 async fn concurrent_creates_with_one_alias<S: KeyStore>(store: Arc<S>) {
@@ -128,9 +174,15 @@ async fn listing<S: KeyStore>(store: &S) {
     let (page, total) = store.list_keys(&project, &all, 1, 2).await.unwrap();
     assert_eq!(total, 5);
     assert_eq!(page.iter().map(|k| k.key_id).collect::<Vec<_>>(), ids[1..3]);
-    let aes = KeyFilter { spec: Some(KeySpec::Aes256), state: None };
+    let aes = KeyFilter {
+        spec: Some(KeySpec::Aes256),
+        state: None,
+    };
     assert_eq!(store.list_keys(&project, &aes, 0, 10).await.unwrap().1, 4);
-    let disabled = KeyFilter { spec: None, state: Some(KeyState::Disabled) };
+    let disabled = KeyFilter {
+        spec: None,
+        state: Some(KeyState::Disabled),
+    };
     let (page, total) = store.list_keys(&project, &disabled, 0, 10).await.unwrap();
     assert_eq!((page[0].key_id, total), (ids[3], 1));
     let (page, total) = store.list_keys(&project, &all, 10, 10).await.unwrap();

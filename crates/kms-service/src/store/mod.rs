@@ -85,13 +85,25 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug + 'static {
     /// Inserts a key and its material in one transaction. Alias uniqueness
     /// is enforced by a constraint; `quota` (if any) counts the project's
     /// non-default keys under a per-project lock.
-    async fn create_key(&self, key: NewKey, quota: Option<u64>) -> Result<KeyRecord, CreateKeyError>;
+    async fn create_key(
+        &self,
+        key: NewKey,
+        quota: Option<u64>,
+    ) -> Result<KeyRecord, CreateKeyError>;
 
     /// One key of a project.
-    async fn get_key(&self, project_id: &str, key_id: KeyId) -> Result<Option<KeyRecord>, StoreError>;
+    async fn get_key(
+        &self,
+        project_id: &str,
+        key_id: KeyId,
+    ) -> Result<Option<KeyRecord>, StoreError>;
 
     /// One key of a project by alias.
-    async fn find_by_alias(&self, project_id: &str, alias: &str) -> Result<Option<KeyRecord>, StoreError>;
+    async fn find_by_alias(
+        &self,
+        project_id: &str,
+        alias: &str,
+    ) -> Result<Option<KeyRecord>, StoreError>;
 
     /// A page of a project's keys, oldest first, and the filtered total.
     async fn list_keys(
@@ -120,16 +132,19 @@ pub(crate) mod sql {
     pub const INSERT_MATERIAL: &str =
         "INSERT INTO key_materials (key_id, version, wrapped, created_ms) VALUES ($1, $2, $3, $4)";
 
-    pub const ENSURE_PROJECT: &str = "INSERT INTO kms_projects (project_id) VALUES ($1) ON CONFLICT DO NOTHING";
+    pub const ENSURE_PROJECT: &str =
+        "INSERT INTO kms_projects (project_id) VALUES ($1) ON CONFLICT DO NOTHING";
 
-    pub const COUNT_USER_KEYS: &str = "SELECT COUNT(*) FROM keys WHERE project_id = $1 AND NOT default_key";
+    pub const COUNT_USER_KEYS: &str =
+        "SELECT COUNT(*) FROM keys WHERE project_id = $1 AND NOT default_key";
 
-    pub const CLAIM_FINGERPRINT: &str =
-        "INSERT INTO kms_meta (name, value) VALUES ('root_key_fingerprint', $1) ON CONFLICT DO NOTHING";
+    pub const CLAIM_FINGERPRINT: &str = "INSERT INTO kms_meta (name, value) VALUES ('root_key_fingerprint', $1) ON CONFLICT DO NOTHING";
 
-    pub const READ_FINGERPRINT: &str = "SELECT value FROM kms_meta WHERE name = 'root_key_fingerprint'";
+    pub const READ_FINGERPRINT: &str =
+        "SELECT value FROM kms_meta WHERE name = 'root_key_fingerprint'";
 
-    pub const SELECT_MATERIAL: &str = "SELECT wrapped FROM key_materials WHERE key_id = $1 AND version = $2";
+    pub const SELECT_MATERIAL: &str =
+        "SELECT wrapped FROM key_materials WHERE key_id = $1 AND version = $2";
 
     /// `WHERE` clause of list queries: `$2` state filter, `$3` spec filter,
     /// each NULL for "any".

@@ -22,7 +22,9 @@ impl PgKeyStore {
 #[async_trait]
 impl KeyStore for PgKeyStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("../../migrations/kms/postgres").run(&self.pool).await?;
+        sqlx::migrate!("../../migrations/kms/postgres")
+            .run(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -38,9 +40,17 @@ impl KeyStore for PgKeyStore {
             .map_err(StoreError::db("reading the root key fingerprint"))
     }
 
-    async fn create_key(&self, key: NewKey, quota: Option<u64>) -> Result<KeyRecord, CreateKeyError> {
+    async fn create_key(
+        &self,
+        key: NewKey,
+        quota: Option<u64>,
+    ) -> Result<KeyRecord, CreateKeyError> {
         let r = &key.record;
-        let mut tx = self.pool.begin().await.map_err(StoreError::db("starting a transaction"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(StoreError::db("starting a transaction"))?;
         if let Some(quota) = quota {
             sqlx::query(sql::ENSURE_PROJECT)
                 .bind(&r.project_id)
@@ -63,7 +73,10 @@ impl KeyStore for PgKeyStore {
                 return Err(CreateKeyError::QuotaExceeded);
             }
         }
-        if let Err(e) = bind_key!(sqlx::query(sql::INSERT_KEY), r).execute(&mut *tx).await {
+        if let Err(e) = bind_key!(sqlx::query(sql::INSERT_KEY), r)
+            .execute(&mut *tx)
+            .await
+        {
             return Err(if common::db::is_unique_violation(&e) {
                 CreateKeyError::AliasTaken
             } else {
@@ -80,11 +93,17 @@ impl KeyStore for PgKeyStore {
                 .await
                 .map_err(StoreError::db("inserting key material"))?;
         }
-        tx.commit().await.map_err(StoreError::db("committing a new key"))?;
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing a new key"))?;
         Ok(key.record)
     }
 
-    async fn get_key(&self, project_id: &str, key_id: KeyId) -> Result<Option<KeyRecord>, StoreError> {
+    async fn get_key(
+        &self,
+        project_id: &str,
+        key_id: KeyId,
+    ) -> Result<Option<KeyRecord>, StoreError> {
         let row: Option<KeyRow> = sqlx::query_as(&sql::select_one("key_id"))
             .bind(project_id)
             .bind(key_id.to_string())
@@ -94,7 +113,11 @@ impl KeyStore for PgKeyStore {
         row.map(KeyRecord::try_from).transpose()
     }
 
-    async fn find_by_alias(&self, project_id: &str, alias: &str) -> Result<Option<KeyRecord>, StoreError> {
+    async fn find_by_alias(
+        &self,
+        project_id: &str,
+        alias: &str,
+    ) -> Result<Option<KeyRecord>, StoreError> {
         let row: Option<KeyRow> = sqlx::query_as(&sql::select_one("key_alias"))
             .bind(project_id)
             .bind(alias)
@@ -129,7 +152,10 @@ impl KeyStore for PgKeyStore {
             .fetch_one(&self.pool)
             .await
             .map_err(StoreError::db("counting keys"))?;
-        let keys = rows.into_iter().map(KeyRecord::try_from).collect::<Result<_, _>>()?;
+        let keys = rows
+            .into_iter()
+            .map(KeyRecord::try_from)
+            .collect::<Result<_, _>>()?;
         Ok((keys, total as u64))
     }
 
@@ -149,7 +175,9 @@ mod tests {
 
     #[tokio::test]
     async fn conformance() {
-        let Some(url) = test_support::postgres_url("kms-service PgKeyStore") else { return };
+        let Some(url) = test_support::postgres_url("kms-service PgKeyStore") else {
+            return;
+        };
         let db = test_support::fresh_postgres_database(&url).await;
         let pool = common::db::connect_postgres(&db, "kms", 8).await.unwrap();
         super::super::conformance::run(PgKeyStore::new(pool)).await;

@@ -22,7 +22,9 @@ impl SqliteKeyStore {
 #[async_trait]
 impl KeyStore for SqliteKeyStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("../../migrations/kms/sqlite").run(&self.pool).await?;
+        sqlx::migrate!("../../migrations/kms/sqlite")
+            .run(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -38,7 +40,11 @@ impl KeyStore for SqliteKeyStore {
             .map_err(StoreError::db("reading the root key fingerprint"))
     }
 
-    async fn create_key(&self, key: NewKey, quota: Option<u64>) -> Result<KeyRecord, CreateKeyError> {
+    async fn create_key(
+        &self,
+        key: NewKey,
+        quota: Option<u64>,
+    ) -> Result<KeyRecord, CreateKeyError> {
         let r = &key.record;
         // BEGIN IMMEDIATE takes the write lock up front: SQLite serialises
         // writers, so the quota count and the insert cannot interleave, and a
@@ -58,7 +64,10 @@ impl KeyStore for SqliteKeyStore {
                 return Err(CreateKeyError::QuotaExceeded);
             }
         }
-        if let Err(e) = bind_key!(sqlx::query(sql::INSERT_KEY), r).execute(&mut *tx).await {
+        if let Err(e) = bind_key!(sqlx::query(sql::INSERT_KEY), r)
+            .execute(&mut *tx)
+            .await
+        {
             return Err(if common::db::is_unique_violation(&e) {
                 CreateKeyError::AliasTaken
             } else {
@@ -75,11 +84,17 @@ impl KeyStore for SqliteKeyStore {
                 .await
                 .map_err(StoreError::db("inserting key material"))?;
         }
-        tx.commit().await.map_err(StoreError::db("committing a new key"))?;
+        tx.commit()
+            .await
+            .map_err(StoreError::db("committing a new key"))?;
         Ok(key.record)
     }
 
-    async fn get_key(&self, project_id: &str, key_id: KeyId) -> Result<Option<KeyRecord>, StoreError> {
+    async fn get_key(
+        &self,
+        project_id: &str,
+        key_id: KeyId,
+    ) -> Result<Option<KeyRecord>, StoreError> {
         let row: Option<KeyRow> = sqlx::query_as(&sql::select_one("key_id"))
             .bind(project_id)
             .bind(key_id.to_string())
@@ -89,7 +104,11 @@ impl KeyStore for SqliteKeyStore {
         row.map(KeyRecord::try_from).transpose()
     }
 
-    async fn find_by_alias(&self, project_id: &str, alias: &str) -> Result<Option<KeyRecord>, StoreError> {
+    async fn find_by_alias(
+        &self,
+        project_id: &str,
+        alias: &str,
+    ) -> Result<Option<KeyRecord>, StoreError> {
         let row: Option<KeyRow> = sqlx::query_as(&sql::select_one("key_alias"))
             .bind(project_id)
             .bind(alias)
@@ -124,7 +143,10 @@ impl KeyStore for SqliteKeyStore {
             .fetch_one(&self.pool)
             .await
             .map_err(StoreError::db("counting keys"))?;
-        let keys = rows.into_iter().map(KeyRecord::try_from).collect::<Result<_, _>>()?;
+        let keys = rows
+            .into_iter()
+            .map(KeyRecord::try_from)
+            .collect::<Result<_, _>>()?;
         Ok((keys, total as u64))
     }
 
