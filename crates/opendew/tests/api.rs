@@ -65,6 +65,7 @@ async fn postgres() {
 
 async fn suite(db: Db) {
     let s = TestStack::start(db).await;
+    grpc_health_and_anonymous_calls(&s).await;
     concurrent_first_default_key(&s).await;
     concurrent_alias(&s).await;
     let key_id = kms_contract(&s).await;
@@ -763,4 +764,43 @@ async fn no_plaintext_at_rest(s: &TestStack, key_id: &str) -> Vec<(String, Strin
 
 fn hex_of(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Each service reports SERVING through grpc.health.v1, and refuses a call
+/// that carries no caller identity.
+async fn grpc_health_and_anonymous_calls(s: &TestStack) {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    for (addr, service) in [
+        (s.stack.kms, "kms.v1.KeyManagementService"),
+        (s.stack.csms, "csms.v1.SecretsManagerService"),
+    ] {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut health = HealthClient::new(channel);
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status();
+        assert_eq!(status, ServingStatus::Serving, "{service}");
+    }
+    let mut kms =
+        proto::kms::v1::key_management_service_client::KeyManagementServiceClient::connect(
+            format!("http://{}", s.stack.kms),
+        )
+        .await
+        .unwrap();
+    let anonymous = kms
+        .list_keys(proto::kms::v1::ListKeysRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
 }

@@ -27,7 +27,9 @@ fn sdk_python() -> Option<PathBuf> {
             !in_ci(),
             "CI=true but {python} is not available for the SDK tests"
         );
-        eprintln!("SKIPPED SDK tests: {python} not found (set OPENDEW_PYTHON)");
+        test_support::say_skipped(&format!(
+            "official SDK tests: {python} not found (set OPENDEW_PYTHON)"
+        ));
         return None;
     }
     let requirements = repo_root().join("tests/python/requirements.txt");
@@ -57,7 +59,9 @@ fn sdk_python() -> Option<PathBuf> {
             .unwrap();
         if !status.success() {
             assert!(!in_ci(), "CI=true but installing the official SDK failed");
-            eprintln!("SKIPPED SDK tests: pip install of the SDK failed (offline?)");
+            test_support::say_skipped(
+                "official SDK tests: pip install of the SDK failed (offline?)",
+            );
             return None;
         }
         std::fs::write(&marker, wanted).unwrap();
