@@ -11,9 +11,7 @@ use std::{fmt, str::FromStr, time::Duration};
 use sqlx::{
     ConnectOptions,
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
-    sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-    },
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
 };
 
 /// Which SQL dialect a URL selects.
@@ -50,10 +48,7 @@ impl FromStr for DatabaseUrl {
         } else {
             return Err(UnsupportedUrl(redact(s)));
         };
-        Ok(Self {
-            url: s.to_owned(),
-            backend,
-        })
+        Ok(Self { url: s.to_owned(), backend })
     }
 }
 
@@ -70,10 +65,7 @@ impl DatabaseUrl {
 
     /// A SQLite URL for a file, created when missing.
     pub fn sqlite_file(path: &std::path::Path) -> Self {
-        Self {
-            url: format!("sqlite://{}?mode=rwc", path.display()),
-            backend: Backend::Sqlite,
-        }
+        Self { url: format!("sqlite://{}?mode=rwc", path.display()), backend: Backend::Sqlite }
     }
 }
 
@@ -98,23 +90,16 @@ fn redact(url: &str) -> String {
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let authority = &rest[..authority_end];
     match (authority.rfind('@'), authority.find(':')) {
-        (Some(at), Some(colon)) if colon < at => format!(
-            "{}{}:***{}",
-            &url[..scheme_end + 3],
-            &authority[..colon],
-            &rest[at..]
-        ),
+        (Some(at), Some(colon)) if colon < at => {
+            format!("{}{}:***{}", &url[..scheme_end + 3], &authority[..colon], &rest[at..])
+        }
         _ => url.to_owned(),
     }
 }
 
 /// Opens a Postgres pool whose connections live in `schema` (created if
 /// missing), so that each service migrates and queries only its own tables.
-pub async fn connect_postgres(
-    url: &DatabaseUrl,
-    schema: &str,
-    max_connections: u32,
-) -> anyhow::Result<PgPool> {
+pub async fn connect_postgres(url: &DatabaseUrl, schema: &str, max_connections: u32) -> anyhow::Result<PgPool> {
     debug_assert!(schema.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
     let options: PgConnectOptions = url
         .expose()
@@ -124,21 +109,16 @@ pub async fn connect_postgres(
     // Create the schema with a short-lived connection, then point every
     // pooled connection's search_path at it.
     {
-        let mut conn = options
-            .connect()
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to Postgres at {url}: {e}"))?;
-        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-            .execute(&mut conn)
-            .await
-            .or_else(|e| {
-                // Two services starting at once may race on CREATE SCHEMA.
-                if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("23505") {
-                    Ok(Default::default())
-                } else {
-                    Err(e)
-                }
-            })?;
+        let mut conn =
+            options.connect().await.map_err(|e| anyhow::anyhow!("cannot connect to Postgres at {url}: {e}"))?;
+        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).execute(&mut conn).await.or_else(|e| {
+            // Two services starting at once may race on CREATE SCHEMA.
+            if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("23505") {
+                Ok(Default::default())
+            } else {
+                Err(e)
+            }
+        })?;
     }
     let options = options.options([("search_path", schema)]);
     Ok(PgPoolOptions::new()
@@ -176,8 +156,7 @@ pub async fn connect_sqlite(url: &DatabaseUrl) -> anyhow::Result<SqlitePool> {
 /// (Postgres) or of a unique index on the named table (SQLite, whose error
 /// text names the columns).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
-    err.as_database_error()
-        .is_some_and(|d| d.is_unique_violation())
+    err.as_database_error().is_some_and(|d| d.is_unique_violation())
 }
 
 #[cfg(test)]
@@ -187,20 +166,14 @@ mod tests {
     #[test]
     fn passwords_never_show() {
         let url: DatabaseUrl = "postgres://app:hunter2@db:5432/kms".parse().unwrap();
-        assert_eq!(
-            format!("{url:?}"),
-            "DatabaseUrl(postgres://app:***@db:5432/kms)"
-        );
+        assert_eq!(format!("{url:?}"), "DatabaseUrl(postgres://app:***@db:5432/kms)");
         assert!(!url.to_string().contains("hunter2"));
         assert_eq!(url.backend(), Backend::Postgres);
     }
 
     #[test]
     fn unknown_schemes_name_valid_examples() {
-        let err = "mysql://root:pw@x/y"
-            .parse::<DatabaseUrl>()
-            .unwrap_err()
-            .to_string();
+        let err = "mysql://root:pw@x/y".parse::<DatabaseUrl>().unwrap_err().to_string();
         assert!(err.contains("postgres://") && err.contains("sqlite://") && !err.contains("pw"));
     }
 }

@@ -12,9 +12,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 /// Starts a route set with `grpc.health.v1` and server reflection (v1 and
 /// v1alpha, since grpcurl 1.8 speaks only v1alpha). Reflection advertises
 /// exactly `service_names` plus health; each of them is marked SERVING.
-pub async fn base_routes(
-    service_names: &[&'static str],
-) -> anyhow::Result<(HealthReporter, Routes)> {
+pub async fn base_routes(service_names: &[&'static str]) -> anyhow::Result<(HealthReporter, Routes)> {
     let (reporter, health) = tonic_health::server::health_reporter();
     let reflection = || {
         let mut builder = tonic_reflection::server::Builder::configure()
@@ -26,33 +24,23 @@ pub async fn base_routes(
         }
         builder
     };
-    let routes = Routes::new(health)
-        .add_service(reflection().build_v1()?)
-        .add_service(reflection().build_v1alpha()?);
+    let routes = Routes::new(health).add_service(reflection().build_v1()?).add_service(reflection().build_v1alpha()?);
     for name in service_names {
-        reporter
-            .set_service_status(*name, ServingStatus::Serving)
-            .await;
+        reporter.set_service_status(*name, ServingStatus::Serving).await;
     }
     Ok((reporter, routes))
 }
 
 /// Binds a listener; port 0 picks a free port (tests do that).
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let listener = TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr()?;
     Ok((listener, local))
 }
 
 /// Serves `routes` on `listener` until `shutdown` is cancelled, then lets
 /// in-flight calls finish.
-pub async fn serve(
-    listener: TcpListener,
-    routes: Routes,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn serve(listener: TcpListener, routes: Routes, shutdown: CancellationToken) -> anyhow::Result<()> {
     tonic::transport::Server::builder()
         .add_routes(routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
@@ -62,11 +50,7 @@ pub async fn serve(
 
 /// Builds a status that carries a typed detail message (the service's
 /// `ErrorDetail`), so clients can branch on the reason without parsing text.
-pub fn status_with_detail<M: prost::Message>(
-    code: Code,
-    message: impl Into<String>,
-    detail: &M,
-) -> Status {
+pub fn status_with_detail<M: prost::Message>(code: Code, message: impl Into<String>, detail: &M) -> Status {
     Status::with_details(code, message, detail.encode_to_vec().into())
 }
 
@@ -88,11 +72,7 @@ pub struct Running {
 }
 
 /// Binds `addr` and serves `routes` in a task until `shutdown`.
-pub async fn spawn(
-    addr: SocketAddr,
-    routes: Routes,
-    shutdown: CancellationToken,
-) -> anyhow::Result<Running> {
+pub async fn spawn(addr: SocketAddr, routes: Routes, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let (listener, addr) = bind(addr).await?;
     let task = tokio::spawn(serve(listener, routes, shutdown));
     Ok(Running { addr, task })

@@ -23,12 +23,7 @@ pub struct LogConfig {
     #[arg(long = "log-filter", env = "OPENDEW_LOG", default_value = "info")]
     pub filter: String,
     /// Log line format.
-    #[arg(
-        long = "log-format",
-        env = "OPENDEW_LOG_FORMAT",
-        value_enum,
-        default_value_t
-    )]
+    #[arg(long = "log-format", env = "OPENDEW_LOG_FORMAT", value_enum, default_value_t)]
     pub format: LogFormat,
 }
 
@@ -39,9 +34,7 @@ pub fn init(config: &LogConfig) {
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match config.format {
         LogFormat::Text => registry.with(fmt::layer().with_target(true)).try_init(),
-        LogFormat::Json => registry
-            .with(fmt::layer().json().flatten_event(true))
-            .try_init(),
+        LogFormat::Json => registry.with(fmt::layer().json().flatten_event(true)).try_init(),
     };
 }
 

@@ -53,15 +53,10 @@ pub fn value_from_proto(value: Option<pb::SecretValue>) -> Option<(ValueKind, Ve
 }
 
 /// Builds a proto value from opened plaintext.
-pub fn value_to_proto(
-    kind: ValueKind,
-    plaintext: &[u8],
-) -> Result<pb::SecretValue, std::str::Utf8Error> {
+pub fn value_to_proto(kind: ValueKind, plaintext: &[u8]) -> Result<pb::SecretValue, std::str::Utf8Error> {
     Ok(pb::SecretValue {
         value: Some(match kind {
-            ValueKind::Text => {
-                pb::secret_value::Value::Text(std::str::from_utf8(plaintext)?.to_owned())
-            }
+            ValueKind::Text => pb::secret_value::Value::Text(std::str::from_utf8(plaintext)?.to_owned()),
             ValueKind::Binary => pb::secret_value::Value::Binary(plaintext.to_vec()),
         }),
     })

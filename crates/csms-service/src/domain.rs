@@ -175,14 +175,8 @@ fn invalid(msg: impl Into<String>) -> CsmsError {
 pub fn validate_name(name: &str) -> Result<(), CsmsError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid("name must be 1-64 characters of [a-zA-Z0-9._-]"))
-    }
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok { Ok(()) } else { Err(invalid("name must be 1-64 characters of [a-zA-Z0-9._-]")) }
 }
 
 /// A KMS key id as csms-api.md allows it on create: a lower-case UUID.
@@ -192,27 +186,17 @@ pub fn validate_kms_key_id(id: &str) -> Result<(), CsmsError> {
             8 | 13 | 18 | 23 => b == b'-',
             _ => b.is_ascii_digit() || b.is_ascii_lowercase(),
         });
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid("kms_key_id must be a key id (lower-case UUID)"))
-    }
+    if ok { Ok(()) } else { Err(invalid("kms_key_id must be a key id (lower-case UUID)")) }
 }
 
 /// Checks a value: at most 32 KiB; binary values must be Base64.
 pub fn validate_value(kind: ValueKind, value: &[u8]) -> Result<(), CsmsError> {
     if value.len() > MAX_VALUE_LEN {
-        return Err(invalid(
-            "secret_string and secret_binary are limited to 32768 bytes",
-        ));
+        return Err(invalid("secret_string and secret_binary are limited to 32768 bytes"));
     }
     if kind == ValueKind::Binary {
         use base64::Engine;
-        if value.is_empty()
-            || base64::engine::general_purpose::STANDARD
-                .decode(value)
-                .is_err()
-        {
+        if value.is_empty() || base64::engine::general_purpose::STANDARD.decode(value).is_err() {
             return Err(invalid("secret_binary must be standard Base64"));
         }
     }
@@ -235,11 +219,7 @@ pub fn validate_rotation_period(period: &str) -> Result<(), CsmsError> {
         _ => None,
     }
     .ok_or_else(err)?;
-    if (6 * 3600..=8760 * 3600).contains(&seconds) {
-        Ok(())
-    } else {
-        Err(err())
-    }
+    if (6 * 3600..=8760 * 3600).contains(&seconds) { Ok(()) } else { Err(err()) }
 }
 
 /// Parses a `version_id` path value: `vN` → `Some(N)`, `latest` → `None`.

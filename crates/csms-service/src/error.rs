@@ -79,13 +79,7 @@ impl From<CsmsError> for Status {
         } else {
             err.to_string()
         };
-        common::grpc::status_with_detail(
-            code,
-            message,
-            &ErrorDetail {
-                reason: reason as i32,
-            },
-        )
+        common::grpc::status_with_detail(code, message, &ErrorDetail { reason: reason as i32 })
     }
 }
 
@@ -95,11 +89,7 @@ mod tests {
 
     #[test]
     fn reason_round_trips_through_status() {
-        for err in [
-            CsmsError::DuplicateName,
-            CsmsError::SecretNotFound,
-            CsmsError::Internal("boom".into()),
-        ] {
+        for err in [CsmsError::DuplicateName, CsmsError::SecretNotFound, CsmsError::Internal("boom".into())] {
             let reason = err.reason();
             let status = Status::from(err);
             assert!(!status.message().contains("boom"));

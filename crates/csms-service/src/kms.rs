@@ -3,9 +3,7 @@
 //! kms-service applies the same project boundary it applies to the gateway.
 
 use common::identity::CallerIdentity;
-use proto::kms::v1::{
-    self as pb, ErrorReason, key_management_service_client::KeyManagementServiceClient,
-};
+use proto::kms::v1::{self as pb, ErrorReason, key_management_service_client::KeyManagementServiceClient};
 use tonic::transport::Channel;
 use zeroize::Zeroizing;
 
@@ -39,9 +37,7 @@ impl KmsClient {
             .map_err(|e| anyhow::anyhow!("invalid kms-service endpoint {endpoint}: {e}"))?
             .connect_timeout(std::time::Duration::from_secs(5))
             .connect_lazy();
-        Ok(Self {
-            inner: KeyManagementServiceClient::new(channel),
-        })
+        Ok(Self { inner: KeyManagementServiceClient::new(channel) })
     }
 
     /// The id of the project's `csms/default` key, created on first use.
@@ -49,16 +45,11 @@ impl KmsClient {
         let response = self
             .inner
             .clone()
-            .ensure_service_default_key(caller.request(pb::EnsureServiceDefaultKeyRequest {
-                service: "csms".into(),
-            }))
+            .ensure_service_default_key(caller.request(pb::EnsureServiceDefaultKeyRequest { service: "csms".into() }))
             .await
             .map_err(map_status)?
             .into_inner();
-        response
-            .key
-            .map(|k| k.key_id)
-            .ok_or_else(|| CsmsError::Internal("kms-service returned no key".into()))
+        response.key.map(|k| k.key_id).ok_or_else(|| CsmsError::Internal("kms-service returned no key".into()))
     }
 
     /// A new 256-bit data key under `key_id`, bound to `aad`.
@@ -80,10 +71,7 @@ impl KmsClient {
             .await
             .map_err(map_status)?
             .into_inner();
-        Ok(DataKey {
-            plaintext: Zeroizing::new(response.plaintext),
-            ciphertext: response.ciphertext,
-        })
+        Ok(DataKey { plaintext: Zeroizing::new(response.plaintext), ciphertext: response.ciphertext })
     }
 
     /// Unwraps a stored data key.
@@ -127,10 +115,6 @@ fn map_status(status: tonic::Status) -> CsmsError {
             | ErrorReason::AsymmetricUnsupported
             | ErrorReason::HmacUnsupported,
         ) => CsmsError::KmsKeyUnusable(status.message().to_owned()),
-        _ => CsmsError::Internal(format!(
-            "kms-service call failed: {:?} {}",
-            status.code(),
-            status.message()
-        )),
+        _ => CsmsError::Internal(format!("kms-service call failed: {:?} {}", status.code(), status.message())),
     }
 }

@@ -28,61 +28,34 @@ pub struct CsmsConfig {
     #[arg(long = "csms-database-url", env = "OPENDEW_CSMS_DATABASE_URL")]
     pub database_url: DatabaseUrl,
     /// gRPC listen address.
-    #[arg(
-        long = "csms-listen",
-        env = "OPENDEW_CSMS_LISTEN",
-        default_value = "127.0.0.1:7102"
-    )]
+    #[arg(long = "csms-listen", env = "OPENDEW_CSMS_LISTEN", default_value = "127.0.0.1:7102")]
     pub listen: SocketAddr,
     /// gRPC endpoint of kms-service.
-    #[arg(
-        long = "kms-endpoint",
-        env = "OPENDEW_KMS_ENDPOINT",
-        default_value = "http://127.0.0.1:7101"
-    )]
+    #[arg(long = "kms-endpoint", env = "OPENDEW_KMS_ENDPOINT", default_value = "http://127.0.0.1:7101")]
     pub kms_endpoint: String,
     /// Maximum number of secrets per project.
-    #[arg(
-        long = "secret-quota",
-        env = "OPENDEW_CSMS_SECRET_QUOTA",
-        default_value_t = 200
-    )]
+    #[arg(long = "secret-quota", env = "OPENDEW_CSMS_SECRET_QUOTA", default_value_t = 200)]
     pub secret_quota: u64,
     /// Database connection pool size.
-    #[arg(
-        long = "csms-max-connections",
-        env = "OPENDEW_CSMS_MAX_CONNECTIONS",
-        default_value_t = 16
-    )]
+    #[arg(long = "csms-max-connections", env = "OPENDEW_CSMS_MAX_CONNECTIONS", default_value_t = 16)]
     pub max_connections: u32,
 }
 
 /// Opens the store the URL names and migrates it.
-pub async fn open_store(
-    url: &DatabaseUrl,
-    max_connections: u32,
-) -> anyhow::Result<Arc<dyn SecretStore>> {
+pub async fn open_store(url: &DatabaseUrl, max_connections: u32) -> anyhow::Result<Arc<dyn SecretStore>> {
     let store: Arc<dyn SecretStore> = match url.backend() {
         Backend::Postgres => Arc::new(store::postgres::PgSecretStore::new(
             common::db::connect_postgres(url, "csms", max_connections).await?,
         )),
-        Backend::Sqlite => Arc::new(store::sqlite::SqliteSecretStore::new(
-            common::db::connect_sqlite(url).await?,
-        )),
+        Backend::Sqlite => Arc::new(store::sqlite::SqliteSecretStore::new(common::db::connect_sqlite(url).await?)),
     };
-    store
-        .migrate()
-        .await
-        .context("applying csms-service migrations")?;
+    store.migrate().await.context("applying csms-service migrations")?;
     Ok(store)
 }
 
 /// Starts csms-service and serves gRPC (with health and reflection) until
 /// `shutdown` is cancelled.
-pub async fn start(
-    config: CsmsConfig,
-    shutdown: CancellationToken,
-) -> anyhow::Result<common::grpc::Running> {
+pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::Result<common::grpc::Running> {
     let store = open_store(&config.database_url, config.max_connections).await?;
     let kms = kms::KmsClient::connect_lazy(&config.kms_endpoint)?;
     let service = Arc::new(service::CsmsService::new(store, kms, config.secret_quota));

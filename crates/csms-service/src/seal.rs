@@ -21,11 +21,7 @@ pub fn data_key_aad(project_id: &str, secret_id: &str, version: i32) -> Vec<u8> 
 }
 
 fn value_aad(project_id: &str, secret_id: &str, version: i32, kind: ValueKind) -> Vec<u8> {
-    format!(
-        "opendew/csms/value/v1|{project_id}|{secret_id}|v{version}|{}",
-        kind.as_str()
-    )
-    .into_bytes()
+    format!("opendew/csms/value/v1|{project_id}|{secret_id}|v{version}|{}", kind.as_str()).into_bytes()
 }
 
 /// Seals `value`; returns nonce ‖ ciphertext ‖ tag.
@@ -37,19 +33,13 @@ pub fn seal(
     kind: ValueKind,
     value: &[u8],
 ) -> Result<Vec<u8>, CsmsError> {
-    let cipher = Aes256Gcm::new_from_slice(data_key)
-        .map_err(|_| CsmsError::Internal("data key is not 32 bytes".into()))?;
+    let cipher =
+        Aes256Gcm::new_from_slice(data_key).map_err(|_| CsmsError::Internal("data key is not 32 bytes".into()))?;
     let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let aad = value_aad(project_id, secret_id, version, kind);
     let ct = cipher
-        .encrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: value,
-                aad: &aad,
-            },
-        )
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: value, aad: &aad })
         .map_err(|_| CsmsError::Internal("sealing failed".into()))?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&ct);
@@ -65,23 +55,17 @@ pub fn open(
     kind: ValueKind,
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CsmsError> {
-    let cipher = Aes256Gcm::new_from_slice(data_key)
-        .map_err(|_| CsmsError::Internal("data key is not 32 bytes".into()))?;
+    let cipher =
+        Aes256Gcm::new_from_slice(data_key).map_err(|_| CsmsError::Internal("data key is not 32 bytes".into()))?;
     if sealed.len() < NONCE_LEN + 16 {
-        return Err(CsmsError::Internal(format!(
-            "stored value of secret {secret_id} v{version} is truncated"
-        )));
+        return Err(CsmsError::Internal(format!("stored value of secret {secret_id} v{version} is truncated")));
     }
     let (nonce, ct) = sealed.split_at(NONCE_LEN);
     let aad = value_aad(project_id, secret_id, version, kind);
     cipher
         .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
         .map(Zeroizing::new)
-        .map_err(|_| {
-            CsmsError::Internal(format!(
-                "stored value of secret {secret_id} v{version} failed to open"
-            ))
-        })
+        .map_err(|_| CsmsError::Internal(format!("stored value of secret {secret_id} v{version} failed to open")))
 }
 
 #[cfg(test)]
@@ -93,10 +77,7 @@ mod tests {
         let key = [7u8; 32];
         let sealed = seal(&key, "p", "s", 1, ValueKind::Text, b"hunter2").unwrap();
         assert!(!sealed.windows(7).any(|w| w == b"hunter2"));
-        assert_eq!(
-            &*open(&key, "p", "s", 1, ValueKind::Text, &sealed).unwrap(),
-            b"hunter2"
-        );
+        assert_eq!(&*open(&key, "p", "s", 1, ValueKind::Text, &sealed).unwrap(), b"hunter2");
         assert!(open(&key, "p", "s", 2, ValueKind::Text, &sealed).is_err());
         assert!(open(&key, "p", "t", 1, ValueKind::Text, &sealed).is_err());
         assert!(open(&key, "q", "s", 1, ValueKind::Text, &sealed).is_err());

@@ -26,11 +26,7 @@ pub struct CsmsService {
 impl CsmsService {
     /// A service over `store`, sealing with data keys from `kms`.
     pub fn new(store: Arc<dyn SecretStore>, kms: KmsClient, secret_quota: u64) -> Self {
-        Self {
-            store,
-            kms,
-            secret_quota,
-        }
+        Self { store, kms, secret_quota }
     }
 
     async fn create_secret(
@@ -51,58 +47,35 @@ impl CsmsService {
         if !req.kms_key_id.is_empty() {
             domain::validate_kms_key_id(&req.kms_key_id)?;
         }
-        let secret_type = if req.secret_type.is_empty() {
-            "COMMON".to_owned()
-        } else {
-            req.secret_type
-        };
+        let secret_type = if req.secret_type.is_empty() { "COMMON".to_owned() } else { req.secret_type };
         if !matches!(secret_type.as_str(), "COMMON" | "RDS-FG" | "GaussDB-FG") {
             return Err(invalid("secret_type must be COMMON, RDS-FG or GaussDB-FG"));
         }
         if req.auto_rotation && req.rotation_period.is_empty() {
-            return Err(invalid(
-                "rotation_period is required when auto_rotation is true",
-            ));
+            return Err(invalid("rotation_period is required when auto_rotation is true"));
         }
         if !req.rotation_period.is_empty() {
             domain::validate_rotation_period(&req.rotation_period)?;
         }
         if secret_type != "COMMON" && req.rotation_config.is_empty() {
-            return Err(invalid(
-                "rotation_config is required for RDS-FG and GaussDB-FG secrets",
-            ));
+            return Err(invalid("rotation_config is required for RDS-FG and GaussDB-FG secrets"));
         }
         if req.rotation_config.chars().count() > 1024 {
             return Err(invalid("rotation_config is limited to 1024 characters"));
         }
-        if req.event_subscriptions.len() > 1
-            || req
-                .event_subscriptions
-                .iter()
-                .any(|e| e.is_empty() || e.len() > 32)
-        {
-            return Err(invalid(
-                "event_subscriptions takes at most one event name of 1-32 characters",
-            ));
+        if req.event_subscriptions.len() > 1 || req.event_subscriptions.iter().any(|e| e.is_empty() || e.len() > 32) {
+            return Err(invalid("event_subscriptions takes at most one event name of 1-32 characters"));
         }
         if req.enterprise_project_id.len() > 36 {
             return Err(invalid("enterprise_project_id is limited to 36 characters"));
         }
         // Cheap early refusal; the unique constraint settles races.
-        if self
-            .store
-            .get_secret(&caller.project_id, &req.name)
-            .await?
-            .is_some()
-        {
+        if self.store.get_secret(&caller.project_id, &req.name).await?.is_some() {
             return Err(CsmsError::DuplicateName);
         }
 
-        let kms_key_id = if req.kms_key_id.is_empty() {
-            self.kms.default_key_id(caller).await?
-        } else {
-            req.kms_key_id
-        };
+        let kms_key_id =
+            if req.kms_key_id.is_empty() { self.kms.default_key_id(caller).await? } else { req.kms_key_id };
         let now = common::now_ms();
         let secret = SecretRecord {
             id: uuid::Uuid::new_v4().to_string(),
@@ -113,11 +86,7 @@ impl CsmsService {
             description: req.description,
             secret_type,
             auto_rotation: req.auto_rotation,
-            next_rotation_ms: if req.auto_rotation {
-                Some(now + period_ms(&req.rotation_period))
-            } else {
-                None
-            },
+            next_rotation_ms: if req.auto_rotation { Some(now + period_ms(&req.rotation_period)) } else { None },
             rotation_period: req.rotation_period,
             rotation_config: req.rotation_config,
             event_subscriptions: req.event_subscriptions,
@@ -134,14 +103,7 @@ impl CsmsService {
         };
         let aad = seal::data_key_aad(&caller.project_id, &secret.id, 1);
         let data_key = self.kms.create_data_key(caller, &kms_key_id, &aad).await?;
-        let ciphertext = seal::seal(
-            &data_key.plaintext,
-            &caller.project_id,
-            &secret.id,
-            1,
-            kind,
-            &value,
-        )?;
+        let ciphertext = seal::seal(&data_key.plaintext, &caller.project_id, &secret.id, 1, kind, &value)?;
         drop(data_key.plaintext);
         let first = VersionRecord {
             secret_id: secret.id.clone(),
@@ -154,33 +116,21 @@ impl CsmsService {
             expire_ms: None,
             stages: vec![SYSCURRENT.to_owned()],
         };
-        self.store
-            .create_secret(&secret, &first, self.secret_quota)
-            .await
-            .map_err(|e| match e {
-                CreateSecretError::NameTaken => CsmsError::DuplicateName,
-                CreateSecretError::QuotaExceeded => {
-                    CsmsError::SecretQuotaExceeded(self.secret_quota)
-                }
-                CreateSecretError::Store(e) => e.into(),
-            })?;
+        self.store.create_secret(&secret, &first, self.secret_quota).await.map_err(|e| match e {
+            CreateSecretError::NameTaken => CsmsError::DuplicateName,
+            CreateSecretError::QuotaExceeded => CsmsError::SecretQuotaExceeded(self.secret_quota),
+            CreateSecretError::Store(e) => e.into(),
+        })?;
         tracing::info!(secret_id = %secret.id, project_id = %secret.project_id, "secret created");
         Ok(convert::secret_to_proto(&secret))
     }
 
-    async fn load_secret(
-        &self,
-        caller: &CallerIdentity,
-        name: &str,
-    ) -> Result<SecretRecord, CsmsError> {
+    async fn load_secret(&self, caller: &CallerIdentity, name: &str) -> Result<SecretRecord, CsmsError> {
         // A name that breaks the naming rule cannot exist.
         if domain::validate_name(name).is_err() {
             return Err(CsmsError::SecretNotFound);
         }
-        self.store
-            .get_secret(&caller.project_id, name)
-            .await?
-            .ok_or(CsmsError::SecretNotFound)
+        self.store.get_secret(&caller.project_id, name).await?.ok_or(CsmsError::SecretNotFound)
     }
 
     async fn show_secret_version(
@@ -193,29 +143,15 @@ impl CsmsService {
         secret.state.check_value_access()?;
         let version = match wanted {
             Some(n) => self.store.get_version(&secret.id, n).await?,
-            None => {
-                self.store
-                    .get_version_by_stage(&secret.id, SYSCURRENT)
-                    .await?
-            }
+            None => self.store.get_version_by_stage(&secret.id, SYSCURRENT).await?,
         }
         .ok_or(CsmsError::ResourceNotFound("version"))?;
         let aad = seal::data_key_aad(&caller.project_id, &secret.id, version.number);
-        let data_key = self
-            .kms
-            .decrypt_data_key(caller, &version.kms_key_id, &version.wrapped_dek, &aad)
-            .await?;
-        let plaintext = seal::open(
-            &data_key,
-            &caller.project_id,
-            &secret.id,
-            version.number,
-            version.kind,
-            &version.ciphertext,
-        )?;
-        let value = convert::value_to_proto(version.kind, &plaintext).map_err(|_| {
-            CsmsError::Internal(format!("text value of secret {} is not UTF-8", secret.id))
-        })?;
+        let data_key = self.kms.decrypt_data_key(caller, &version.kms_key_id, &version.wrapped_dek, &aad).await?;
+        let plaintext =
+            seal::open(&data_key, &caller.project_id, &secret.id, version.number, version.kind, &version.ciphertext)?;
+        let value = convert::value_to_proto(version.kind, &plaintext)
+            .map_err(|_| CsmsError::Internal(format!("text value of secret {} is not UTF-8", secret.id)))?;
         Ok(pb::ShowSecretVersionResponse {
             metadata: Some(convert::version_metadata_to_proto(&version, &secret.name)),
             value: Some(value),
@@ -251,9 +187,7 @@ impl SecretsManagerService for CsmsService {
     ) -> Result<Response<pb::CreateSecretResponse>, Status> {
         let caller = caller(&request)?;
         let secret = CsmsService::create_secret(self, &caller, request.into_inner()).await?;
-        Ok(Response::new(pb::CreateSecretResponse {
-            secret: Some(secret),
-        }))
+        Ok(Response::new(pb::CreateSecretResponse { secret: Some(secret) }))
     }
 
     #[tracing::instrument(skip_all, fields(request_id))]
@@ -263,9 +197,7 @@ impl SecretsManagerService for CsmsService {
     ) -> Result<Response<pb::ShowSecretResponse>, Status> {
         let caller = caller(&request)?;
         let secret = self.load_secret(&caller, &request.get_ref().name).await?;
-        Ok(Response::new(pb::ShowSecretResponse {
-            secret: Some(convert::secret_to_proto(&secret)),
-        }))
+        Ok(Response::new(pb::ShowSecretResponse { secret: Some(convert::secret_to_proto(&secret)) }))
     }
 
     #[tracing::instrument(skip_all, fields(request_id))]
@@ -274,8 +206,6 @@ impl SecretsManagerService for CsmsService {
         request: Request<pb::ShowSecretVersionRequest>,
     ) -> Result<Response<pb::ShowSecretVersionResponse>, Status> {
         let caller = caller(&request)?;
-        Ok(Response::new(
-            CsmsService::show_secret_version(self, &caller, request.into_inner()).await?,
-        ))
+        Ok(Response::new(CsmsService::show_secret_version(self, &caller, request.into_inner()).await?))
     }
 }

@@ -48,8 +48,7 @@ pub async fn authenticate(State(app): State<Arc<AppState>>, req: Request, next: 
     match identify(&app, &parts, &bytes) {
         Ok(caller) => {
             parts.extensions.insert(caller);
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
+            next.run(Request::from_parts(parts, Body::from(bytes))).await
         }
         Err(e) => e.into_response(),
     }
@@ -61,15 +60,12 @@ fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 
 fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiError> {
     if let Some(token) = header(parts, "x-auth-token") {
-        let claims = app
-            .tokens
-            .verify(token.trim(), common::now_ms())
-            .map_err(|e| {
-                ApiError::Unauthenticated(match e {
-                    TokenError::Invalid => "decrypt token fail".to_owned(),
-                    TokenError::Expired(at) => format!("token expires, expires_at: {at}"),
-                })
-            })?;
+        let claims = app.tokens.verify(token.trim(), common::now_ms()).map_err(|e| {
+            ApiError::Unauthenticated(match e {
+                TokenError::Invalid => "decrypt token fail".to_owned(),
+                TokenError::Expired(at) => format!("token expires, expires_at: {at}"),
+            })
+        })?;
         return Ok(Caller {
             domain_id: claims.d,
             user_id: claims.u,
@@ -94,18 +90,10 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
         headers: &parts.headers,
         body,
     };
-    signing::verify(
-        &auth,
-        credential.secret_key.expose().as_bytes(),
-        &raw,
-        chrono::Utc::now(),
-    )
-    .map_err(|e| {
+    signing::verify(&auth, credential.secret_key.expose().as_bytes(), &raw, chrono::Utc::now()).map_err(|e| {
         tracing::info!(access_key = %auth.access_key, error = %e, "signature rejected");
         ApiError::Unauthenticated(match e {
-            signing::SignatureError::Expired => {
-                "calc ak sk signature fail:signature expired".to_owned()
-            }
+            signing::SignatureError::Expired => "calc ak sk signature fail:signature expired".to_owned(),
             other => other.to_string(),
         })
     })?;
@@ -126,9 +114,7 @@ impl Caller {
             Some(scoped) => scoped == path_project,
             // Signed requests without X-Project-Id: any project of the domain.
             None => self.signed,
-        } && app
-            .credentials
-            .domain_owns_project(&self.domain_id, path_project);
+        } && app.credentials.domain_owns_project(&self.domain_id, path_project);
         allowed.then(|| CallerIdentity {
             domain_id: self.domain_id.clone(),
             project_id: path_project.to_owned(),

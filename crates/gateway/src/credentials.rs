@@ -76,15 +76,10 @@ impl CredentialStore {
         let mut store = Self::default();
         for c in credentials {
             for id in [&c.user_id, &c.domain_id, &c.project_id] {
-                anyhow::ensure!(
-                    common::identity::is_hex32(id),
-                    "credential ids must be 32 lower-case hex characters"
-                );
+                anyhow::ensure!(common::identity::is_hex32(id), "credential ids must be 32 lower-case hex characters");
             }
             let c = Arc::new(c);
-            store
-                .by_user
-                .insert((c.domain_name.clone(), c.user_name.clone()), c.clone());
+            store.by_user.insert((c.domain_name.clone(), c.user_name.clone()), c.clone());
             anyhow::ensure!(
                 store.by_ak.insert(c.access_key.clone(), c).is_none(),
                 "duplicate access key in credentials"
@@ -95,12 +90,12 @@ impl CredentialStore {
 
     /// Reads a credentials file.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-            anyhow::anyhow!("cannot read credentials file {}: {e}", path.display())
-        })?);
-        let file: CredentialsFile = serde_json::from_str(&text).map_err(|e| {
-            anyhow::anyhow!("credentials file {} is malformed: {e}", path.display())
-        })?;
+        let text = Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read credentials file {}: {e}", path.display()))?,
+        );
+        let file: CredentialsFile = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("credentials file {} is malformed: {e}", path.display()))?;
         Self::new(file.credentials)
     }
 
@@ -111,24 +106,17 @@ impl CredentialStore {
 
     /// Looks up a user for password login.
     pub fn by_user(&self, domain_name: &str, user_name: &str) -> Option<&Arc<Credential>> {
-        self.by_user
-            .get(&(domain_name.to_owned(), user_name.to_owned()))
+        self.by_user.get(&(domain_name.to_owned(), user_name.to_owned()))
     }
 
     /// Does `domain_id` own `project_id`?
     pub fn domain_owns_project(&self, domain_id: &str, project_id: &str) -> bool {
-        self.by_ak
-            .values()
-            .any(|c| c.domain_id == domain_id && c.project_id == project_id)
+        self.by_ak.values().any(|c| c.domain_id == domain_id && c.project_id == project_id)
     }
 }
 
 fn random_text(len: usize, upper: bool) -> String {
-    let s: String = rand::rngs::OsRng
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect();
+    let s: String = rand::rngs::OsRng.sample_iter(&Alphanumeric).take(len).map(char::from).collect();
     if upper { s.to_ascii_uppercase() } else { s }
 }
 
@@ -153,9 +141,7 @@ pub fn load_or_create(path: &Path, region: &str) -> anyhow::Result<(CredentialSt
     let created = if path.exists() {
         false
     } else {
-        let file = CredentialsFile {
-            credentials: vec![generate(region)],
-        };
+        let file = CredentialsFile { credentials: vec![generate(region)] };
         let text = Zeroizing::new(serde_json::to_string_pretty(&file)?);
         write_private_file(path, text.as_bytes())?;
         true
@@ -198,17 +184,11 @@ mod tests {
         assert!(created);
         let (again, created) = load_or_create(&path, "local-1").unwrap();
         assert!(!created);
-        assert_eq!(
-            store.by_ak.keys().collect::<Vec<_>>(),
-            again.by_ak.keys().collect::<Vec<_>>()
-        );
+        assert_eq!(store.by_ak.keys().collect::<Vec<_>>(), again.by_ak.keys().collect::<Vec<_>>());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
     }
 }

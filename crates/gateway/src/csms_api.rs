@@ -31,21 +31,11 @@ fn body_error(e: BodyError) -> ApiError {
 }
 
 fn invalid(detail: String) -> ApiError {
-    ApiError::Csms {
-        fault: CsmsFault::Service(R::InvalidParameter),
-        detail,
-        shape: Shape::Flat,
-    }
+    ApiError::Csms { fault: CsmsFault::Service(R::InvalidParameter), detail, shape: Shape::Flat }
 }
 
-fn authorize(
-    app: &AppState,
-    caller: &Caller,
-    project_id: &str,
-) -> Result<CallerIdentity, ApiError> {
-    caller
-        .for_project(app, project_id)
-        .ok_or(ApiError::csms(CsmsFault::ProjectMismatch))
+fn authorize(app: &AppState, caller: &Caller, project_id: &str) -> Result<CallerIdentity, ApiError> {
+    caller.for_project(app, project_id).ok_or(ApiError::csms(CsmsFault::ProjectMismatch))
 }
 
 fn status(s: tonic::Status) -> ApiError {
@@ -68,10 +58,7 @@ pub fn secret_json(s: &pb::Secret) -> Value {
     out.insert("description".into(), json!(s.description));
     out.insert("create_time".into(), json!(s.create_time_ms));
     out.insert("update_time".into(), json!(s.update_time_ms));
-    out.insert(
-        "scheduled_delete_time".into(),
-        json!(s.scheduled_delete_time_ms),
-    );
+    out.insert("scheduled_delete_time".into(), json!(s.scheduled_delete_time_ms));
     out.insert("secret_type".into(), json!(s.secret_type));
     out.insert("auto_rotation".into(), json!(s.auto_rotation));
     for (name, value) in [
@@ -90,10 +77,7 @@ pub fn secret_json(s: &pb::Secret) -> Value {
         out.insert("next_rotation_time".into(), json!(ms));
     }
     out.insert("event_subscriptions".into(), json!(s.event_subscriptions));
-    out.insert(
-        "enterprise_project_id".into(),
-        json!(s.enterprise_project_id),
-    );
+    out.insert("enterprise_project_id".into(), json!(s.enterprise_project_id));
     Value::Object(out)
 }
 
@@ -125,9 +109,7 @@ pub async fn create_secret(
         // The Base64 text travels as bytes and comes back byte for byte.
         (None, Some(b64)) => Some(PbValue::Binary(b64.into_bytes())),
         (Some(_), Some(_)) => {
-            return Err(invalid(
-                "give exactly one of secret_string and secret_binary".into(),
-            ));
+            return Err(invalid("give exactly one of secret_string and secret_binary".into()));
         }
         (None, None) => None,
     };
@@ -138,29 +120,15 @@ pub async fn create_secret(
         description: s("description")?.unwrap_or_default(),
         value: value.map(|v| pb::SecretValue { value: Some(v) }),
         secret_type: s("secret_type")?.unwrap_or_default(),
-        auto_rotation: body
-            .bool("auto_rotation")
-            .map_err(body_error)?
-            .unwrap_or(false),
+        auto_rotation: body.bool("auto_rotation").map_err(body_error)?.unwrap_or(false),
         rotation_period: s("rotation_period")?.unwrap_or_default(),
         rotation_config: s("rotation_config")?.unwrap_or_default(),
-        event_subscriptions: body
-            .string_list("event_subscriptions")
-            .map_err(body_error)?
-            .unwrap_or_default(),
+        event_subscriptions: body.string_list("event_subscriptions").map_err(body_error)?.unwrap_or_default(),
         enterprise_project_id: s("enterprise_project_id")?.unwrap_or_default(),
         rotation_func_urn: s("rotation_func_urn")?.unwrap_or_default(),
     };
-    let secret = app
-        .csms
-        .clone()
-        .create_secret(identity.request(request))
-        .await
-        .map_err(status)?
-        .into_inner();
-    Ok(Json(
-        json!({"secret": secret_json(&secret.secret.unwrap_or_default())}),
-    ))
+    let secret = app.csms.clone().create_secret(identity.request(request)).await.map_err(status)?.into_inner();
+    Ok(Json(json!({"secret": secret_json(&secret.secret.unwrap_or_default())})))
 }
 
 /// `GET /v1/{project_id}/secrets/{secret_name}`.
@@ -177,9 +145,7 @@ pub async fn show_secret(
         .await
         .map_err(status)?
         .into_inner();
-    Ok(Json(
-        json!({"secret": secret_json(&secret.secret.unwrap_or_default())}),
-    ))
+    Ok(Json(json!({"secret": secret_json(&secret.secret.unwrap_or_default())})))
 }
 
 /// `GET /v1/{project_id}/secrets/{secret_name}/versions/{version_id}`.
@@ -197,19 +163,13 @@ pub async fn show_secret_version(
         .map_err(status)?
         .into_inner();
     let mut version = Map::new();
-    version.insert(
-        "version_metadata".into(),
-        version_metadata_json(&response.metadata.unwrap_or_default()),
-    );
+    version.insert("version_metadata".into(), version_metadata_json(&response.metadata.unwrap_or_default()));
     match response.value.and_then(|v| v.value) {
         Some(PbValue::Text(text)) => {
             version.insert("secret_string".into(), json!(text));
         }
         Some(PbValue::Binary(bytes)) => {
-            version.insert(
-                "secret_binary".into(),
-                json!(String::from_utf8_lossy(&bytes)),
-            );
+            version.insert("secret_binary".into(), json!(String::from_utf8_lossy(&bytes)));
         }
         None => {}
     }

@@ -102,19 +102,12 @@ pub enum ApiError {
 impl ApiError {
     /// A KMS error without detail.
     pub fn kms(fault: KmsFault) -> Self {
-        Self::Kms {
-            fault,
-            detail: String::new(),
-        }
+        Self::Kms { fault, detail: String::new() }
     }
 
     /// A CSMS error in the flat shape.
     pub fn csms(fault: CsmsFault) -> Self {
-        Self::Csms {
-            fault,
-            detail: String::new(),
-            shape: Shape::Flat,
-        }
+        Self::Csms { fault, detail: String::new(), shape: Shape::Flat }
     }
 
     /// Translates a kms-service status.
@@ -122,10 +115,7 @@ impl ApiError {
         let reason = common::grpc::detail_of::<kms::ErrorDetail>(&status)
             .map(|d| d.reason())
             .unwrap_or(kms::ErrorReason::Internal);
-        Self::Kms {
-            fault: KmsFault::Service(reason),
-            detail: status.message().to_owned(),
-        }
+        Self::Kms { fault: KmsFault::Service(reason), detail: status.message().to_owned() }
     }
 
     /// Translates a csms-service status into the operation's body shape.
@@ -133,11 +123,7 @@ impl ApiError {
         let reason = common::grpc::detail_of::<csms::ErrorDetail>(&status)
             .map(|d| d.reason())
             .unwrap_or(csms::ErrorReason::Internal);
-        Self::Csms {
-            fault: CsmsFault::Service(reason),
-            detail: status.message().to_owned(),
-            shape,
-        }
+        Self::Csms { fault: CsmsFault::Service(reason), detail: status.message().to_owned(), shape }
     }
 }
 
@@ -146,94 +132,62 @@ pub fn kms_error(fault: KmsFault) -> (StatusCode, &'static str, &'static str) {
     use kms::ErrorReason as R;
     const BAD: StatusCode = StatusCode::BAD_REQUEST;
     match fault {
-        KmsFault::MalformedJson => (
-            BAD,
-            "KMS.0202",
-            "Invalid JSON format of the request message.",
-        ),
+        KmsFault::MalformedJson => (BAD, "KMS.0202", "Invalid JSON format of the request message."),
         KmsFault::BadContentType => (BAD, "KMS.0214", "The request format is invalid."),
-        KmsFault::ProjectMismatch => (
-            StatusCode::FORBIDDEN,
-            "KMS.0305",
-            "Invalid X-Auth-Token project name.",
-        ),
-        KmsFault::MethodNotAllowed => (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "KMS.0215",
-            "Request method not supported.",
-        ),
+        KmsFault::ProjectMismatch => (StatusCode::FORBIDDEN, "KMS.0305", "Invalid X-Auth-Token project name."),
+        KmsFault::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "KMS.0215", "Request method not supported."),
         KmsFault::Service(reason) => match reason {
             R::Unspecified | R::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "KMS.0103",
                 "A system exception occurred. Contact technical support.",
             ),
-            R::Unauthenticated => (
-                StatusCode::UNAUTHORIZED,
-                "APIGW.0301",
-                "Incorrect IAM authentication information",
-            ),
-            R::MissingParameter => (
-                BAD,
-                "KMS.0204",
-                "Parameters missing in the request message.",
-            ),
+            R::Unauthenticated => (StatusCode::UNAUTHORIZED, "APIGW.0301", "Incorrect IAM authentication information"),
+            R::MissingParameter => (BAD, "KMS.0204", "Parameters missing in the request message."),
             R::InvalidParameter => (BAD, "KMS.0308", "Invalid parameter."),
             R::InvalidKeyId => (BAD, "KMS.0205", "Invalid key ID."),
             R::InvalidSequence => (BAD, "KMS.0206", "Invalid sequence number."),
             R::KeyNotFound => (StatusCode::NOT_FOUND, "KMS.0207", "The key does not exist."),
             R::KeyDisabled | R::KeyPendingImport => (BAD, "KMS.0209", "The key has been disabled."),
-            R::KeyPendingDeletion => (
-                BAD,
-                "KMS.0210",
-                "The key is in Scheduled deletion state and cannot be used.",
-            ),
-            R::DefaultKeyForbidden => (
-                BAD,
-                "KMS.0211",
-                "Cannot perform this operation on Default Master Keys.",
-            ),
+            R::KeyPendingDeletion => (BAD, "KMS.0210", "The key is in Scheduled deletion state and cannot be used."),
+            R::DefaultKeyForbidden => (BAD, "KMS.0211", "Cannot perform this operation on Default Master Keys."),
             R::InvalidAlias => (BAD, "KMS.1101", "Invalid key_alias."),
             R::InvalidDescription => (BAD, "KMS.1103", "Invalid key_description."),
             R::DuplicateAlias => (BAD, "KMS.1104", "Duplicate key aliases."),
             R::KeyQuotaExceeded => (BAD, "KMS.1105", "Too many keys."),
             R::InvalidKeySpec => (BAD, "KMS.1110", "Invalid alg_type."),
-            R::EcCannotEncrypt => (
-                BAD,
-                "KMS.1114",
-                "EC keys do not support to encrypt/decrypt.",
-            ),
-            R::SymmetricCannotSign => (
-                BAD,
-                "KMS.1115",
-                "Symmetric keys do not support to sign/verify.",
-            ),
+            R::EcCannotEncrypt => (BAD, "KMS.1114", "EC keys do not support to encrypt/decrypt."),
+            R::SymmetricCannotSign => (BAD, "KMS.1115", "Symmetric keys do not support to sign/verify."),
             R::InvalidLimit => (BAD, "KMS.1601", "Invalid limit."),
             R::InvalidMarker => (BAD, "KMS.1602", "marker must be greater than or equals 0."),
-            R::DatakeyLengthOutOfRange => (
-                BAD,
-                "KMS.1901",
-                "datakey_length must be in the range 8 bits to 8,192 bits.",
-            ),
-            R::DatakeyLengthNotMultipleOf8 => {
-                (BAD, "KMS.1903", "datakey_length must be a multiple of 8.")
+            R::DatakeyLengthOutOfRange => {
+                (BAD, "KMS.1901", "datakey_length must be in the range 8 bits to 8,192 bits.")
             }
-            R::AsymmetricUnsupported => (
-                BAD,
-                "KMS.0325",
-                "The asymmetric key is not support this operation.",
-            ),
-            R::HmacUnsupported => (
-                BAD,
-                "KMS.0341",
-                "The hmac key do not support this operation.",
-            ),
+            R::DatakeyLengthNotMultipleOf8 => (BAD, "KMS.1903", "datakey_length must be a multiple of 8."),
+            R::AsymmetricUnsupported => (BAD, "KMS.0325", "The asymmetric key is not support this operation."),
+            R::HmacUnsupported => (BAD, "KMS.0341", "The hmac key do not support this operation."),
             R::InvalidCiphertext => (BAD, "KMS.2201", "Invalid cipher_text."),
-            R::CiphertextLengthMismatch => (
-                BAD,
-                "KMS.2204",
-                "The length of cipher_text does not match datakey_cipher_length.",
-            ),
+            R::KeyNotDisabled => (BAD, "KMS.1201", "The key is not disabled."),
+            R::KeyNotEnabled => (BAD, "KMS.1301", "The key is not enabled."),
+            R::InvalidPendingDays => (BAD, "KMS.1401", "Set the pending deletion period between 7 to 1096 days."),
+            R::KeyAlreadyPendingDeletion => (BAD, "KMS.1402", "The key is already in Pending deletion state."),
+            R::KeyNotPendingDeletion => (BAD, "KMS.1501", "The key is not in Pending deletion state."),
+            R::InvalidDatakeyPlaintext => (BAD, "KMS.2101", "Invalid plain_text."),
+            R::InvalidDatakeyPlainLength => (BAD, "KMS.2102", "datakey_plain_length must be 64 bytes."),
+            R::DatakeyDigestMismatch => (BAD, "KMS.2103", "Failed to verify the DEK hash."),
+            R::DatakeyPlaintextLengthMismatch => {
+                (BAD, "KMS.2104", "The length of plain_text does not match datakey_plain_length.")
+            }
+            R::InvalidDatakeyCipherLength => (BAD, "KMS.2202", "datakey_cipher_length must be 64 bytes."),
+            R::SymmetricAlgorithmMismatch => {
+                (BAD, "KMS.2105", "The symmetric key not support this encryption algorithm.")
+            }
+            R::SignOnlyKey => (BAD, "KMS.0335", "The cmk is used to sign and verify."),
+            R::RandomLengthOutOfRange => (BAD, "KMS.1801", "random_data_length must be 512 bits."),
+            R::RandomLengthNotMultipleOf8 => (BAD, "KMS.1802", "random_data_length must be a multiple of 8."),
+            R::CiphertextLengthMismatch => {
+                (BAD, "KMS.2204", "The length of cipher_text does not match datakey_cipher_length.")
+            }
         },
     }
 }
@@ -250,70 +204,28 @@ pub fn csms_error(fault: CsmsFault) -> (StatusCode, &'static str, &'static str) 
         CsmsFault::MalformedJson | CsmsFault::BadContentType => {
             (BAD, "CSMS.0004", "The requested body format is wrong.")
         }
-        CsmsFault::ProjectMismatch => (
-            StatusCode::FORBIDDEN,
-            "CSMS.0302",
-            "The user role has no permission to access the project.",
-        ),
-        CsmsFault::MethodNotAllowed => (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "CSMS.0003",
-            "The request is invalid.",
-        ),
+        CsmsFault::ProjectMismatch => {
+            (StatusCode::FORBIDDEN, "CSMS.0302", "The user role has no permission to access the project.")
+        }
+        CsmsFault::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "CSMS.0003", "The request is invalid."),
         CsmsFault::Service(reason) => match reason {
-            R::Unspecified | R::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "CSMS.0001",
-                "Internal error.",
-            ),
-            R::Unauthenticated => (
-                StatusCode::UNAUTHORIZED,
-                "APIGW.0301",
-                "Incorrect IAM authentication information",
-            ),
-            R::InvalidParameter | R::DuplicateName => {
-                (BAD, "CSMS.0002", "The value of parameter is invalid.")
+            R::Unspecified | R::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "CSMS.0001", "Internal error."),
+            R::Unauthenticated => (StatusCode::UNAUTHORIZED, "APIGW.0301", "Incorrect IAM authentication information"),
+            R::InvalidParameter | R::DuplicateName => (BAD, "CSMS.0002", "The value of parameter is invalid."),
+            R::SecretNotFound => (CSMS_NOT_FOUND_STATUS, "CSMS.0106", "The secret name not found int the db."),
+            R::ResourceNotFound => (CSMS_NOT_FOUND_STATUS, "CSMS.0005", "The resource does not exist."),
+            R::SecretPendingDelete => (BAD, "CSMS.0103", "The secret is in the scheduled deletion state."),
+            R::SecretNotEnabled => (StatusCode::FORBIDDEN, "CSMS.0109", "The secret state is not enabled."),
+            R::SecretQuotaExceeded => (BAD, "CSMS.0202", "The number of secret has reached the upper limit."),
+            R::KmsKeyUnusable => {
+                (BAD, "CSMS.0401", "Can not get the protected secret value using the provided KMS key.")
             }
-            R::SecretNotFound => (
-                CSMS_NOT_FOUND_STATUS,
-                "CSMS.0106",
-                "The secret name not found int the db.",
-            ),
-            R::ResourceNotFound => (
-                CSMS_NOT_FOUND_STATUS,
-                "CSMS.0005",
-                "The resource does not exist.",
-            ),
-            R::SecretPendingDelete => (
-                BAD,
-                "CSMS.0103",
-                "The secret is in the scheduled deletion state.",
-            ),
-            R::SecretNotEnabled => (
-                StatusCode::FORBIDDEN,
-                "CSMS.0109",
-                "The secret state is not enabled.",
-            ),
-            R::SecretQuotaExceeded => (
-                BAD,
-                "CSMS.0202",
-                "The number of secret has reached the upper limit.",
-            ),
-            R::KmsKeyUnusable => (
-                BAD,
-                "CSMS.0401",
-                "Can not get the protected secret value using the provided KMS key.",
-            ),
         },
     }
 }
 
 fn gateway_body(status: StatusCode, code: &str, msg: String) -> Response {
-    (
-        status,
-        Json(json!({"error_code": code, "error_msg": msg, "request_id": current_request_id()})),
-    )
-        .into_response()
+    (status, Json(json!({"error_code": code, "error_msg": msg, "request_id": current_request_id()}))).into_response()
 }
 
 impl IntoResponse for ApiError {
@@ -332,11 +244,9 @@ impl IntoResponse for ApiError {
                 "APIGW.0101",
                 "The API does not exist or has not been published in the environment".into(),
             ),
-            Self::TooLarge => gateway_body(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "APIGW.0201",
-                "Request entity too large.".into(),
-            ),
+            Self::TooLarge => {
+                gateway_body(StatusCode::PAYLOAD_TOO_LARGE, "APIGW.0201", "Request entity too large.".into())
+            }
             Self::Kms { fault, detail } => {
                 let (status, code, msg) = kms_error(fault);
                 if status.is_server_error() {
@@ -344,17 +254,9 @@ impl IntoResponse for ApiError {
                 } else if status == StatusCode::UNAUTHORIZED {
                     return gateway_body(status, code, format!("{msg}: {detail}"));
                 }
-                (
-                    status,
-                    Json(json!({"error": {"error_code": code, "error_msg": msg}})),
-                )
-                    .into_response()
+                (status, Json(json!({"error": {"error_code": code, "error_msg": msg}}))).into_response()
             }
-            Self::Csms {
-                fault,
-                detail,
-                shape,
-            } => {
+            Self::Csms { fault, detail, shape } => {
                 let (status, code, msg) = csms_error(fault);
                 if status.is_server_error() {
                     tracing::error!(%detail, "csms request failed");
@@ -365,9 +267,7 @@ impl IntoResponse for ApiError {
                 // the documented text alone.
                 let msg = if matches!(
                     fault,
-                    CsmsFault::Service(
-                        csms::ErrorReason::InvalidParameter | csms::ErrorReason::DuplicateName
-                    )
+                    CsmsFault::Service(csms::ErrorReason::InvalidParameter | csms::ErrorReason::DuplicateName)
                 ) && !detail.is_empty()
                 {
                     format!("{msg} {detail}")

@@ -21,10 +21,7 @@ use crate::{
 };
 
 const BAD_BODY: ApiError = ApiError::Iam(StatusCode::BAD_REQUEST, "The request body is invalid");
-const BAD_LOGIN: ApiError = ApiError::Iam(
-    StatusCode::UNAUTHORIZED,
-    "The username or password is wrong.",
-);
+const BAD_LOGIN: ApiError = ApiError::Iam(StatusCode::UNAUTHORIZED, "The username or password is wrong.");
 
 /// `POST /v3/auth/tokens` with the password method.
 pub async fn issue_token(
@@ -37,10 +34,7 @@ pub async fn issue_token(
     let field = |o: &JsonBody, name: &'static str| o.object(name).map_err(|_| BAD_BODY);
     let auth = field(&body, "auth")?.ok_or(BAD_BODY)?;
     let identity = field(&auth, "identity")?.ok_or(BAD_BODY)?;
-    let methods = identity
-        .string_list("methods")
-        .map_err(|_| BAD_BODY)?
-        .ok_or(BAD_BODY)?;
+    let methods = identity.string_list("methods").map_err(|_| BAD_BODY)?.ok_or(BAD_BODY)?;
     if methods != ["password"] {
         return Err(BAD_BODY);
     }
@@ -61,13 +55,7 @@ pub async fn issue_token(
         tracing::info!(user = %user_name, domain = %domain_name, "password login for unknown user");
         return Err(BAD_LOGIN);
     };
-    if !bool::from(
-        credential
-            .password
-            .expose()
-            .as_bytes()
-            .ct_eq(password.as_bytes()),
-    ) {
+    if !bool::from(credential.password.expose().as_bytes().ct_eq(password.as_bytes())) {
         tracing::info!(user = %user_name, domain = %domain_name, "wrong password");
         return Err(BAD_LOGIN);
     }
@@ -106,7 +94,8 @@ pub async fn issue_token(
         "user": {"id": credential.user_id, "name": credential.user_name, "domain": domain_json, "password_expires_at": ""},
     });
     if scoped_project.is_some() {
-        token_body["project"] = json!({"id": credential.project_id, "name": credential.project_name, "domain": domain_json});
+        token_body["project"] =
+            json!({"id": credential.project_id, "name": credential.project_name, "domain": domain_json});
     } else {
         token_body["domain"] = domain_json;
     }
@@ -114,8 +103,6 @@ pub async fn issue_token(
         token_body["catalog"] = json!([]);
     }
     let mut response = (StatusCode::CREATED, Json(json!({ "token": token_body }))).into_response();
-    response
-        .headers_mut()
-        .insert("x-subject-token", token.parse().expect("token is ASCII"));
+    response.headers_mut().insert("x-subject-token", token.parse().expect("token is ASCII"));
     Ok(response)
 }

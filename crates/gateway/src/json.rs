@@ -74,11 +74,7 @@ impl JsonBody {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .ok_or(BodyError::WrongType(name))
-                })
+                .map(|v| v.as_str().map(str::to_owned).ok_or(BodyError::WrongType(name)))
                 .collect::<Result<_, _>>()
                 .map(Some),
             Some(_) => Err(BodyError::WrongType(name)),
@@ -101,53 +97,29 @@ mod tests {
 
     fn json_headers() -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(
-            http::header::CONTENT_TYPE,
-            "application/json;charset=UTF-8".parse().unwrap(),
-        );
+        h.insert(http::header::CONTENT_TYPE, "application/json;charset=UTF-8".parse().unwrap());
         h
     }
 
     #[test]
     fn lenient_strings_and_strict_types() {
-        let body = JsonBody::parse(
-            &json_headers(),
-            br#"{"limit": 10, "marker": "5", "flag": "true", "list": ["a"]}"#,
-        )
-        .unwrap();
+        let body = JsonBody::parse(&json_headers(), br#"{"limit": 10, "marker": "5", "flag": "true", "list": ["a"]}"#)
+            .unwrap();
         assert_eq!(body.string("limit").unwrap().as_deref(), Some("10"));
         assert_eq!(body.string("marker").unwrap().as_deref(), Some("5"));
-        assert_eq!(
-            body.strict_string("limit"),
-            Err(BodyError::WrongType("limit"))
-        );
+        assert_eq!(body.strict_string("limit"), Err(BodyError::WrongType("limit")));
         assert_eq!(body.bool("flag"), Err(BodyError::WrongType("flag")));
-        assert_eq!(
-            body.string_list("list").unwrap(),
-            Some(vec!["a".to_owned()])
-        );
+        assert_eq!(body.string_list("list").unwrap(), Some(vec!["a".to_owned()]));
         assert_eq!(body.string("absent").unwrap(), None);
     }
 
     #[test]
     fn bodies_must_be_json_objects() {
-        assert_eq!(
-            JsonBody::parse(&json_headers(), b"[1]").unwrap_err(),
-            BodyError::Malformed
-        );
-        assert_eq!(
-            JsonBody::parse(&json_headers(), b"{").unwrap_err(),
-            BodyError::Malformed
-        );
+        assert_eq!(JsonBody::parse(&json_headers(), b"[1]").unwrap_err(), BodyError::Malformed);
+        assert_eq!(JsonBody::parse(&json_headers(), b"{").unwrap_err(), BodyError::Malformed);
         assert!(JsonBody::parse(&json_headers(), b"").is_ok());
         let mut form = HeaderMap::new();
-        form.insert(
-            http::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded".parse().unwrap(),
-        );
-        assert_eq!(
-            JsonBody::parse(&form, b"{}").unwrap_err(),
-            BodyError::ContentType
-        );
+        form.insert(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded".parse().unwrap());
+        assert_eq!(JsonBody::parse(&form, b"{}").unwrap_err(), BodyError::ContentType);
     }
 }

@@ -41,9 +41,7 @@ fn prepare(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(CallerIdentity, JsonBody), ApiError> {
-    let identity = caller
-        .for_project(app, project_id)
-        .ok_or(ApiError::kms(KmsFault::ProjectMismatch))?;
+    let identity = caller.for_project(app, project_id).ok_or(ApiError::kms(KmsFault::ProjectMismatch))?;
     let body = JsonBody::parse(headers, body).map_err(body_error)?;
     Ok((identity, body))
 }
@@ -174,9 +172,7 @@ pub async fn create_key(
         .into_inner()
         .key
         .unwrap_or_default();
-    Ok(Json(
-        json!({"key_info": {"key_id": key.key_id, "domain_id": key.domain_id, "region_id": key.realm}}),
-    ))
+    Ok(Json(json!({"key_info": {"key_id": key.key_id, "domain_id": key.domain_id, "region_id": key.realm}})))
 }
 
 /// `POST /v1.0/{project_id}/kms/describe-key`.
@@ -189,14 +185,8 @@ pub async fn describe_key(
 ) -> KmsResult {
     let (identity, body) = prepare(&app, &caller, &project_id, &headers, &body)?;
     let request = pb::DescribeKeyRequest {
-        key_id: body
-            .string("key_id")
-            .map_err(body_error)?
-            .unwrap_or_default(),
-        sequence: body
-            .string("sequence")
-            .map_err(body_error)?
-            .unwrap_or_default(),
+        key_id: body.string("key_id").map_err(body_error)?.unwrap_or_default(),
+        sequence: body.string("sequence").map_err(body_error)?.unwrap_or_default(),
     };
     let key = app
         .kms
@@ -242,10 +232,7 @@ pub async fn list_keys(
     let (key_spec, all_specs) = match s("key_spec")?.as_deref() {
         None => (pb::KeySpec::Aes256, false),
         Some("ALL") => (pb::KeySpec::Unspecified, true),
-        Some(name) => (
-            spec_from_huawei(name).ok_or_else(|| reason(R::InvalidKeySpec))?,
-            false,
-        ),
+        Some(name) => (spec_from_huawei(name).ok_or_else(|| reason(R::InvalidKeySpec))?, false),
     };
     let request = pb::ListKeysRequest {
         limit,
@@ -255,13 +242,8 @@ pub async fn list_keys(
         all_specs,
         sequence: s("sequence")?.unwrap_or_default(),
     };
-    let page = app
-        .kms
-        .clone()
-        .list_keys(identity.request(request))
-        .await
-        .map_err(ApiError::from_kms_status)?
-        .into_inner();
+    let page =
+        app.kms.clone().list_keys(identity.request(request)).await.map_err(ApiError::from_kms_status)?.into_inner();
     Ok(Json(json!({
         "keys": page.keys.iter().map(|k| k.key_id.clone()).collect::<Vec<_>>(),
         "key_details": page.keys.iter().map(key_details).collect::<Vec<_>>(),

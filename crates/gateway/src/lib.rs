@@ -40,11 +40,7 @@ use tokens::TokenKey;
 #[derive(Debug, Clone, clap::Args)]
 pub struct GatewayConfig {
     /// HTTP listen address.
-    #[arg(
-        long = "http-listen",
-        env = "OPENDEW_HTTP_LISTEN",
-        default_value = "127.0.0.1:8080"
-    )]
+    #[arg(long = "http-listen", env = "OPENDEW_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// gRPC endpoint of kms-service.
     #[arg(
@@ -54,11 +50,7 @@ pub struct GatewayConfig {
     )]
     pub kms_endpoint: String,
     /// gRPC endpoint of csms-service.
-    #[arg(
-        long = "csms-endpoint",
-        env = "OPENDEW_CSMS_ENDPOINT",
-        default_value = "http://127.0.0.1:7102"
-    )]
+    #[arg(long = "csms-endpoint", env = "OPENDEW_CSMS_ENDPOINT", default_value = "http://127.0.0.1:7102")]
     pub csms_endpoint: String,
     /// JSON file of credentials (AK/SK, users, projects); see README.
     #[arg(long = "credentials-file", env = "OPENDEW_CREDENTIALS_FILE")]
@@ -93,18 +85,16 @@ fn channel(endpoint: &str) -> anyhow::Result<Channel> {
 pub fn load_token_key(path: Option<&std::path::Path>) -> anyhow::Result<TokenKey> {
     match path {
         Some(path) => {
-            let text =
-                zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                    anyhow::anyhow!("cannot read token key {}: {e}", path.display())
-                })?);
+            let text = zeroize::Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read token key {}: {e}", path.display()))?,
+            );
             let bytes = hex::decode(text.trim())
                 .map_err(|_| anyhow::anyhow!("token key file {} must hold hex", path.display()))?;
             TokenKey::new(bytes)
         }
         None => {
-            tracing::warn!(
-                "no --token-key-file: tokens are valid only on this process until it restarts"
-            );
+            tracing::warn!("no --token-key-file: tokens are valid only on this process until it restarts");
             Ok(TokenKey::random())
         }
     }
@@ -113,28 +103,13 @@ pub fn load_token_key(path: Option<&std::path::Path>) -> anyhow::Result<TokenKey
 /// The router, for tests that want to drive it without a socket.
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
-        .route(
-            "/v1.0/{project_id}/kms/create-key",
-            post(kms_api::create_key),
-        )
-        .route(
-            "/v1.0/{project_id}/kms/describe-key",
-            post(kms_api::describe_key),
-        )
+        .route("/v1.0/{project_id}/kms/create-key", post(kms_api::create_key))
+        .route("/v1.0/{project_id}/kms/describe-key", post(kms_api::describe_key))
         .route("/v1.0/{project_id}/kms/list-keys", post(kms_api::list_keys))
         .route("/v1/{project_id}/secrets", post(csms_api::create_secret))
-        .route(
-            "/v1/{project_id}/secrets/{secret_name}",
-            get(csms_api::show_secret),
-        )
-        .route(
-            "/v1/{project_id}/secrets/{secret_name}/versions/{version_id}",
-            get(csms_api::show_secret_version),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::authenticate,
-        ));
+        .route("/v1/{project_id}/secrets/{secret_name}", get(csms_api::show_secret))
+        .route("/v1/{project_id}/secrets/{secret_name}/versions/{version_id}", get(csms_api::show_secret_version))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .merge(api)
         .route("/v3/auth/tokens", post(iam::issue_token))
@@ -160,23 +135,15 @@ async fn method_not_allowed(req: Request) -> ApiError {
 async fn request_id(req: Request, next: Next) -> Response {
     let id = common::identity::new_hex32();
     let span = tracing::info_span!("http", request_id = %id, method = %req.method(), path = %req.uri().path());
-    let mut response = REQUEST_ID
-        .scope(id.clone(), next.run(req))
-        .instrument(span.clone())
-        .await;
+    let mut response = REQUEST_ID.scope(id.clone(), next.run(req)).instrument(span.clone()).await;
     span.in_scope(|| tracing::info!(status = response.status().as_u16(), "request"));
-    response
-        .headers_mut()
-        .insert("x-request-id", id.parse().expect("hex is a valid header"));
+    response.headers_mut().insert("x-request-id", id.parse().expect("hex is a valid header"));
     response
 }
 
 /// Starts the gateway; serves until `shutdown` is cancelled, then finishes
 /// in-flight requests.
-pub async fn start(
-    config: GatewayConfig,
-    shutdown: CancellationToken,
-) -> anyhow::Result<common::grpc::Running> {
+pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow::Result<common::grpc::Running> {
     let credentials = CredentialStore::load(&config.credentials_file)?;
     start_with(config, credentials, shutdown).await
 }
@@ -199,9 +166,7 @@ pub async fn start_with(
     let addr = listener.local_addr()?;
     let app = router(state);
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await?;
+        axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
         Ok(())
     });
     tracing::info!(%addr, "gateway listening");

@@ -16,11 +16,7 @@ pub const SDK_HMAC_SHA256: &str = "SDK-HMAC-SHA256";
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 /// RFC 3986 unreserved characters stay; everything else is `%XY`.
-const ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const ENCODE_SET: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// The parsed `Authorization` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,16 +61,10 @@ pub enum SignatureError {
 impl Authorization {
     /// Parses `ALG Access=AK, SignedHeaders=a;b, Signature=hex` leniently.
     pub fn parse(header: &str) -> Result<Self, SignatureError> {
-        let (algorithm, rest) = header
-            .trim()
-            .split_once(' ')
-            .ok_or(SignatureError::Malformed)?;
+        let (algorithm, rest) = header.trim().split_once(' ').ok_or(SignatureError::Malformed)?;
         let (mut access, mut signed, mut signature) = (None, None, None);
         for field in rest.split(',') {
-            let (name, value) = field
-                .trim()
-                .split_once('=')
-                .ok_or(SignatureError::Malformed)?;
+            let (name, value) = field.trim().split_once('=').ok_or(SignatureError::Malformed)?;
             match name.trim() {
                 "Access" => access = Some(value.trim()),
                 "SignedHeaders" => signed = Some(value.trim()),
@@ -91,10 +81,7 @@ impl Authorization {
         Ok(Self {
             algorithm: algorithm.to_owned(),
             access_key: access.to_owned(),
-            signed_headers: signed
-                .split(';')
-                .map(|h| h.trim().to_ascii_lowercase())
-                .collect(),
+            signed_headers: signed.split(';').map(|h| h.trim().to_ascii_lowercase()).collect(),
             signature: signature.to_ascii_lowercase(),
         })
     }
@@ -120,10 +107,7 @@ fn encode(s: &str) -> String {
 }
 
 fn decode(s: &str) -> Result<String, SignatureError> {
-    percent_decode_str(s)
-        .decode_utf8()
-        .map(|c| c.into_owned())
-        .map_err(|_| SignatureError::BadUri)
+    percent_decode_str(s).decode_utf8().map(|c| c.into_owned()).map_err(|_| SignatureError::BadUri)
 }
 
 /// CanonicalURI: decode, split on `/`, encode each segment, always end in `/`.
@@ -147,18 +131,11 @@ pub fn canonical_query(query: &str) -> Result<String, SignatureError> {
         })
         .collect::<Result<Vec<_>, SignatureError>>()?;
     pairs.sort();
-    Ok(pairs
-        .iter()
-        .map(|(n, v)| format!("{}={}", encode(n), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&"))
+    Ok(pairs.iter().map(|(n, v)| format!("{}={}", encode(n), encode(v))).collect::<Vec<_>>().join("&"))
 }
 
 /// The full canonical request text.
-pub fn canonical_request(
-    req: &RawRequest<'_>,
-    signed_headers: &[String],
-) -> Result<String, SignatureError> {
+pub fn canonical_request(req: &RawRequest<'_>, signed_headers: &[String]) -> Result<String, SignatureError> {
     let mut headers = String::new();
     for name in signed_headers {
         let value = req
@@ -191,16 +168,12 @@ pub fn canonical_request(
 
 /// The string to sign for `SDK-HMAC-SHA256`.
 pub fn string_to_sign(sdk_date: &str, canonical_request: &str) -> String {
-    format!(
-        "{SDK_HMAC_SHA256}\n{sdk_date}\n{}",
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
-    )
+    format!("{SDK_HMAC_SHA256}\n{sdk_date}\n{}", hex::encode(Sha256::digest(canonical_request.as_bytes())))
 }
 
 /// Hex HMAC-SHA256 of the string to sign, keyed by the SK.
 pub fn sign(secret_key: &[u8], string_to_sign: &str) -> String {
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(secret_key).expect("HMAC takes any key length");
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret_key).expect("HMAC takes any key length");
     mac.update(string_to_sign.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
@@ -221,16 +194,10 @@ pub fn verify(
     if !auth.signed_headers.iter().any(|h| h == "x-sdk-date") {
         return Err(SignatureError::BadDate);
     }
-    let date = req
-        .headers
-        .get("x-sdk-date")
-        .and_then(|v| v.to_str().ok())
-        .ok_or(SignatureError::BadDate)?
-        .trim()
-        .to_owned();
-    let signed_at = chrono::NaiveDateTime::parse_from_str(&date, "%Y%m%dT%H%M%SZ")
-        .map_err(|_| SignatureError::BadDate)?
-        .and_utc();
+    let date =
+        req.headers.get("x-sdk-date").and_then(|v| v.to_str().ok()).ok_or(SignatureError::BadDate)?.trim().to_owned();
+    let signed_at =
+        chrono::NaiveDateTime::parse_from_str(&date, "%Y%m%dT%H%M%SZ").map_err(|_| SignatureError::BadDate)?.and_utc();
     if (now - signed_at).num_seconds().abs() > MAX_SKEW_SECONDS {
         return Err(SignatureError::Expired);
     }
@@ -254,18 +221,13 @@ mod tests {
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (k, v) in pairs {
-            map.insert(
-                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
+            map.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
         }
         map
     }
 
     fn at(date: &str) -> chrono::DateTime<chrono::Utc> {
-        chrono::NaiveDateTime::parse_from_str(date, "%Y%m%dT%H%M%SZ")
-            .unwrap()
-            .and_utc()
+        chrono::NaiveDateTime::parse_from_str(date, "%Y%m%dT%H%M%SZ").unwrap().and_utc()
     }
 
     fn vector1() -> (HeaderMap, &'static [u8], &'static str) {
@@ -284,13 +246,7 @@ mod tests {
     fn vector_1_post_with_body() {
         let (h, body, auth) = vector1();
         let path = format!("/v1/{PROJECT}/secrets");
-        let req = RawRequest {
-            method: "POST",
-            path: &path,
-            query: "",
-            headers: &h,
-            body,
-        };
+        let req = RawRequest { method: "POST", path: &path, query: "", headers: &h, body };
         let auth = Authorization::parse(auth).unwrap();
         let canonical = canonical_request(&req, &auth.signed_headers).unwrap();
         assert_eq!(
@@ -308,35 +264,17 @@ mod tests {
         let mut bad = body.to_vec();
         bad[10] ^= 1;
         let req_bad = RawRequest { body: &bad, ..req };
-        assert_eq!(
-            verify(&auth, SK, &req_bad, at("20240101T000000Z")),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(verify(&auth, SK, &req_bad, at("20240101T000000Z")), Err(SignatureError::Mismatch));
         let mut h2 = h.clone();
         h2.insert("user-agent", "other".parse().unwrap());
-        let req_h = RawRequest {
-            headers: &h2,
-            ..req
-        };
-        assert_eq!(
-            verify(&auth, SK, &req_h, at("20240101T000000Z")),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify(&auth, b"wrong", &req, at("20240101T000000Z")),
-            Err(SignatureError::Mismatch)
-        );
+        let req_h = RawRequest { headers: &h2, ..req };
+        assert_eq!(verify(&auth, SK, &req_h, at("20240101T000000Z")), Err(SignatureError::Mismatch));
+        assert_eq!(verify(&auth, b"wrong", &req, at("20240101T000000Z")), Err(SignatureError::Mismatch));
         // 15 minutes of skew either way is accepted, 16 is not.
         verify(&auth, SK, &req, at("20240101T001500Z")).unwrap();
         verify(&auth, SK, &req, at("20231231T234500Z")).unwrap();
-        assert_eq!(
-            verify(&auth, SK, &req, at("20240101T001600Z")),
-            Err(SignatureError::Expired)
-        );
-        assert_eq!(
-            verify(&auth, SK, &req, at("20231231T234400Z")),
-            Err(SignatureError::Expired)
-        );
+        assert_eq!(verify(&auth, SK, &req, at("20240101T001600Z")), Err(SignatureError::Expired));
+        assert_eq!(verify(&auth, SK, &req, at("20231231T234400Z")), Err(SignatureError::Expired));
     }
 
     #[test]
@@ -349,13 +287,8 @@ mod tests {
             ("x-sdk-date", "20240101T000000Z"),
         ]);
         let path = format!("/v1/{PROJECT}/secrets");
-        let req = RawRequest {
-            method: "GET",
-            path: &path,
-            query: "marker=my%20secret&limit=10",
-            headers: &h,
-            body: b"",
-        };
+        let req =
+            RawRequest { method: "GET", path: &path, query: "marker=my%20secret&limit=10", headers: &h, body: b"" };
         let auth = Authorization::parse("SDK-HMAC-SHA256 Access=HPUAEXAMPLEAK0000001, SignedHeaders=content-type;host;user-agent;x-project-id;x-sdk-date, Signature=98bafceb3f4eda2b0e97ccbe4a1ee95f638b46203053d55800d79c7f5ae08d35").unwrap();
         let canonical = canonical_request(&req, &auth.signed_headers).unwrap();
         assert_eq!(
@@ -376,15 +309,8 @@ mod tests {
             ("x-sdk-date", "20240101T000000Z"),
             ("x-security-token", "TEMP-TOKEN-EXAMPLE"),
         ]);
-        let path =
-            format!("/v1/{PROJECT}/csms/11111111-2222-3333-4444-555555555555/tags/my%20key%2F1");
-        let req = RawRequest {
-            method: "DELETE",
-            path: &path,
-            query: "",
-            headers: &h,
-            body: b"",
-        };
+        let path = format!("/v1/{PROJECT}/csms/11111111-2222-3333-4444-555555555555/tags/my%20key%2F1");
+        let req = RawRequest { method: "DELETE", path: &path, query: "", headers: &h, body: b"" };
         let auth = Authorization::parse("SDK-HMAC-SHA256 Access=HPUAEXAMPLEAK0000001, SignedHeaders=content-type;host;user-agent;x-project-id;x-sdk-date;x-security-token, Signature=169f621dfbe779d4ef8d77e51bcd1489d7fa2b64fb48ee26b42d12e433f7309f").unwrap();
         let canonical = canonical_request(&req, &auth.signed_headers).unwrap();
         assert!(canonical.contains("/tags/my%20key/1/\n"));
@@ -404,31 +330,13 @@ mod tests {
         let mut auth = Authorization::parse(auth).unwrap();
         let mut h2 = h.clone();
         h2.remove("user-agent");
-        let req = RawRequest {
-            method: "POST",
-            path: &path,
-            query: "",
-            headers: &h2,
-            body,
-        };
-        assert!(matches!(
-            verify(&auth, SK, &req, at("20240101T000000Z")),
-            Err(SignatureError::MissingHeader(_))
-        ));
+        let req = RawRequest { method: "POST", path: &path, query: "", headers: &h2, body };
+        assert!(matches!(verify(&auth, SK, &req, at("20240101T000000Z")), Err(SignatureError::MissingHeader(_))));
         let mut h3 = h.clone();
         h3.insert("x-sdk-content-sha256", "UNSIGNED-PAYLOAD".parse().unwrap());
         auth.signed_headers.push("x-sdk-content-sha256".into());
         auth.signed_headers.sort();
-        let req = RawRequest {
-            method: "POST",
-            path: &path,
-            query: "",
-            headers: &h3,
-            body,
-        };
-        assert_eq!(
-            verify(&auth, SK, &req, at("20240101T000000Z")),
-            Err(SignatureError::UnsignedPayload)
-        );
+        let req = RawRequest { method: "POST", path: &path, query: "", headers: &h3, body };
+        assert_eq!(verify(&auth, SK, &req, at("20240101T000000Z")), Err(SignatureError::UnsignedPayload));
     }
 }

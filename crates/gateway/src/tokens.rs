@@ -83,23 +83,15 @@ impl TokenKey {
     /// Issues a token for `claims`.
     pub fn issue(&self, claims: &Claims) -> String {
         let payload = serde_json::to_vec(claims).expect("claims serialise");
-        format!(
-            "{PREFIX}{}.{}",
-            URL_SAFE_NO_PAD.encode(&payload),
-            URL_SAFE_NO_PAD.encode(self.mac(&payload))
-        )
+        format!("{PREFIX}{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(self.mac(&payload)))
     }
 
     /// Verifies a token at time `now_ms`.
     pub fn verify(&self, token: &str, now_ms: i64) -> Result<Claims, TokenError> {
         let rest = token.strip_prefix(PREFIX).ok_or(TokenError::Invalid)?;
         let (payload, mac) = rest.split_once('.').ok_or(TokenError::Invalid)?;
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| TokenError::Invalid)?;
-        let mac = URL_SAFE_NO_PAD
-            .decode(mac)
-            .map_err(|_| TokenError::Invalid)?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| TokenError::Invalid)?;
+        let mac = URL_SAFE_NO_PAD.decode(mac).map_err(|_| TokenError::Invalid)?;
         use subtle::ConstantTimeEq;
         if !bool::from(self.mac(&payload).ct_eq(&mac)) {
             return Err(TokenError::Invalid);
@@ -114,10 +106,7 @@ impl TokenKey {
 
 /// IAM's timestamp format: ISO-8601 UTC with microseconds.
 pub fn iso_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 #[cfg(test)]
@@ -127,24 +116,12 @@ mod tests {
     #[test]
     fn tokens_verify_until_expiry_and_resist_tampering() {
         let key = TokenKey::random();
-        let claims = Claims {
-            u: "u".into(),
-            d: "d".into(),
-            p: Some("p".into()),
-            iat: 0,
-            exp: 1000,
-        };
+        let claims = Claims { u: "u".into(), d: "d".into(), p: Some("p".into()), iat: 0, exp: 1000 };
         let token = key.issue(&claims);
         assert!(token.len() >= 32);
         assert_eq!(key.verify(&token, 999).unwrap(), claims);
-        assert!(matches!(
-            key.verify(&token, 1000),
-            Err(TokenError::Expired(_))
-        ));
-        assert_eq!(
-            TokenKey::random().verify(&token, 0),
-            Err(TokenError::Invalid)
-        );
+        assert!(matches!(key.verify(&token, 1000), Err(TokenError::Expired(_))));
+        assert_eq!(TokenKey::random().verify(&token, 0), Err(TokenError::Invalid));
         let mut forged = token.clone();
         forged.insert(8, 'x');
         assert_eq!(key.verify(&forged, 0), Err(TokenError::Invalid));

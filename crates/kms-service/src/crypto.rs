@@ -81,18 +81,14 @@ impl RootKey {
     /// Parses 64 hex characters (surrounding whitespace ignored).
     pub fn from_hex(text: &str, origin: &str) -> Result<Self, RootKeyError> {
         let mut bytes = Zeroizing::new([0u8; 32]);
-        hex::decode_to_slice(text.trim(), bytes.as_mut())
-            .map_err(|_| RootKeyError::Malformed(origin.to_owned()))?;
+        hex::decode_to_slice(text.trim(), bytes.as_mut()).map_err(|_| RootKeyError::Malformed(origin.to_owned()))?;
         Ok(Self(bytes))
     }
 
     /// Reads a root key file. With `create`, a missing file is created with
     /// a fresh random key and mode 0600 (dev mode).
     pub fn from_file(path: &Path, create: bool) -> Result<Self, RootKeyError> {
-        let io = |source| RootKeyError::Io {
-            path: path.display().to_string(),
-            source,
-        };
+        let io = |source| RootKeyError::Io { path: path.display().to_string(), source };
         if create && !path.exists() {
             let key = SecretBytes::random(32);
             let text = Zeroizing::new(hex::encode(key.expose()));
@@ -105,8 +101,7 @@ impl RootKey {
     /// A stable, non-secret fingerprint stored in the database so that
     /// kms-service can refuse to start under a different root key.
     pub fn fingerprint(&self) -> String {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(self.0.as_ref()).expect("any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.0.as_ref()).expect("any key length");
         mac.update(b"opendew/root-key-fingerprint/v1");
         hex::encode(&mac.finalize().into_bytes()[..16])
     }
@@ -116,13 +111,7 @@ impl RootKey {
     }
 
     /// Wraps master-key material; the AAD binds key id, version and project.
-    pub fn wrap_material(
-        &self,
-        material: &SecretBytes,
-        key_id: KeyId,
-        version: i32,
-        project_id: &str,
-    ) -> Vec<u8> {
+    pub fn wrap_material(&self, material: &SecretBytes, key_id: KeyId, version: i32, project_id: &str) -> Vec<u8> {
         let aad = material_aad(key_id, version, project_id);
         seal(&self.cipher(), material.expose(), &aad)
     }
@@ -136,11 +125,8 @@ impl RootKey {
         project_id: &str,
     ) -> Result<SecretBytes, KmsError> {
         let aad = material_aad(key_id, version, project_id);
-        open(&self.cipher(), wrapped, &aad).map_err(|_| {
-            KmsError::Internal(format!(
-                "material of key {key_id} v{version} failed to unwrap"
-            ))
-        })
+        open(&self.cipher(), wrapped, &aad)
+            .map_err(|_| KmsError::Internal(format!("material of key {key_id} v{version} failed to unwrap")))
     }
 }
 
@@ -167,13 +153,7 @@ fn seal(cipher: &Aes256Gcm, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let ct = cipher
-        .encrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
         .expect("AES-GCM encryption of in-memory data cannot fail");
     let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
     out.extend_from_slice(&nonce);
@@ -186,10 +166,7 @@ fn open(cipher: &Aes256Gcm, sealed: &[u8], aad: &[u8]) -> Result<SecretBytes, ()
         return Err(());
     }
     let (nonce, ct) = sealed.split_at(NONCE_LEN);
-    cipher
-        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
-        .map(SecretBytes::new)
-        .map_err(|_| ())
+    cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad }).map(SecretBytes::new).map_err(|_| ())
 }
 
 /// Data-key ciphertexts: the self-describing format of
@@ -242,8 +219,7 @@ pub mod ciphertext {
         if blob.len() < MIN_LEN || blob[0] != FORMAT_V1 {
             return Err(KmsError::InvalidCiphertext);
         }
-        let key_id =
-            KeyId(uuid::Uuid::from_slice(&blob[1..17]).map_err(|_| KmsError::InvalidCiphertext)?);
+        let key_id = KeyId(uuid::Uuid::from_slice(&blob[1..17]).map_err(|_| KmsError::InvalidCiphertext)?);
         let version = u32::from_be_bytes(blob[17..21].try_into().expect("4 bytes")) as i32;
         Ok(Header { key_id, version })
     }
@@ -274,11 +250,92 @@ pub mod ciphertext {
         caller_aad: &[u8],
     ) -> Result<SecretBytes, KmsError> {
         parse_header(blob)?;
-        let cipher = Aes256Gcm::new_from_slice(material.expose())
-            .map_err(|_| KmsError::InvalidCiphertext)?;
+        let cipher = Aes256Gcm::new_from_slice(material.expose()).map_err(|_| KmsError::InvalidCiphertext)?;
         let (head, body) = blob.split_at(HEADER_LEN);
-        super::open(&cipher, body, &aad(head, project_id, caller_aad))
-            .map_err(|_| KmsError::InvalidCiphertext)
+        super::open(&cipher, body, &aad(head, project_id, caller_aad)).map_err(|_| KmsError::InvalidCiphertext)
+    }
+}
+
+/// encrypt-data ciphertexts (format 2): like data-key ciphertexts, plus a
+/// padding length so that every ciphertext is at least [`data::MIN_LEN`]
+/// bytes (its Base64 form then meets Huawei's documented 188-character
+/// minimum). The AAD label differs, so a blob of one kind never opens as
+/// the other.
+///
+/// ```text
+/// 0      1                 17              21              23        35
+/// | 0x02 | key id (16, BE) | version (u32) | pad len (u16) | nonce   | AES-GCM(plaintext ‖ zeros) ‖ tag |
+/// ```
+pub mod data {
+    use super::*;
+
+    /// Format version byte.
+    pub const FORMAT_V2: u8 = 0x02;
+    /// Header length.
+    pub const HEADER_LEN: usize = 1 + 16 + 4 + 2;
+    /// Smallest ciphertext produced.
+    pub const MIN_LEN: usize = 141;
+    const MIN_BODY: usize = MIN_LEN - HEADER_LEN - NONCE_LEN - TAG_LEN;
+
+    fn aad(header: &[u8], project_id: &str, caller_aad: &[u8]) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(19 + header.len() + project_id.len() + caller_aad.len());
+        aad.extend_from_slice(b"opendew/kms/data/v2");
+        aad.extend_from_slice(header);
+        aad.extend_from_slice(project_id.as_bytes());
+        aad.extend_from_slice(caller_aad);
+        aad
+    }
+
+    /// Reads the header without authenticating anything.
+    pub fn parse_header(blob: &[u8]) -> Result<ciphertext::Header, KmsError> {
+        if blob.len() < HEADER_LEN + NONCE_LEN + TAG_LEN || blob[0] != FORMAT_V2 {
+            return Err(KmsError::InvalidCiphertext);
+        }
+        let key_id = KeyId(uuid::Uuid::from_slice(&blob[1..17]).map_err(|_| KmsError::InvalidCiphertext)?);
+        let version = u32::from_be_bytes(blob[17..21].try_into().expect("4 bytes")) as i32;
+        Ok(ciphertext::Header { key_id, version })
+    }
+
+    /// Seals `plaintext` (at most 65535 bytes) under master-key `material`.
+    pub fn seal(
+        material: &SecretBytes,
+        header: ciphertext::Header,
+        project_id: &str,
+        caller_aad: &[u8],
+        plaintext: &[u8],
+    ) -> Vec<u8> {
+        let pad = MIN_BODY.saturating_sub(plaintext.len());
+        let mut head = [0u8; HEADER_LEN];
+        head[0] = FORMAT_V2;
+        head[1..17].copy_from_slice(header.key_id.0.as_bytes());
+        head[17..21].copy_from_slice(&(header.version as u32).to_be_bytes());
+        head[21..23].copy_from_slice(&(pad as u16).to_be_bytes());
+        let mut padded = Zeroizing::new(Vec::with_capacity(plaintext.len() + pad));
+        padded.extend_from_slice(plaintext);
+        padded.resize(plaintext.len() + pad, 0);
+        let cipher = Aes256Gcm::new_from_slice(material.expose()).expect("32-byte material");
+        let body = super::seal(&cipher, &padded, &aad(&head, project_id, caller_aad));
+        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        out.extend_from_slice(&head);
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// Opens a format-2 ciphertext and strips its padding.
+    pub fn open(
+        material: &SecretBytes,
+        blob: &[u8],
+        project_id: &str,
+        caller_aad: &[u8],
+    ) -> Result<SecretBytes, KmsError> {
+        parse_header(blob)?;
+        let cipher = Aes256Gcm::new_from_slice(material.expose()).map_err(|_| KmsError::InvalidCiphertext)?;
+        let (head, body) = blob.split_at(HEADER_LEN);
+        let pad = u16::from_be_bytes([head[21], head[22]]) as usize;
+        let padded =
+            super::open(&cipher, body, &aad(head, project_id, caller_aad)).map_err(|_| KmsError::InvalidCiphertext)?;
+        let len = padded.expose().len().checked_sub(pad).ok_or(KmsError::InvalidCiphertext)?;
+        Ok(SecretBytes::new(padded.expose()[..len].to_vec()))
     }
 }
 
@@ -297,6 +354,26 @@ mod tests {
     }
 
     #[test]
+    fn data_ciphertexts_are_padded_bound_and_distinct_from_data_keys() {
+        use super::data;
+        let material = SecretBytes::random(32);
+        let header = Header { key_id: KeyId::new(), version: 1 };
+        for len in [1usize, 89, 90, 91, 4096] {
+            let plain = vec![0x61u8; len];
+            let blob = data::seal(&material, header, PROJECT, b"", &plain);
+            assert!(blob.len() >= data::MIN_LEN);
+            assert_eq!(data::open(&material, &blob, PROJECT, b"").unwrap().expose(), &plain[..]);
+            assert!(data::open(&material, &blob, PROJECT, b"x").is_err());
+            assert!(open(&material, &blob, PROJECT, b"").is_err(), "a data blob is not a data-key blob");
+            let mut bad = blob.clone();
+            bad[22] ^= 1;
+            assert!(data::open(&material, &bad, PROJECT, b"").is_err(), "padding length is authenticated");
+        }
+        let dek_blob = seal(&material, header, PROJECT, b"", b"k");
+        assert!(data::open(&material, &dek_blob, PROJECT, b"").is_err());
+    }
+
+    #[test]
     fn fingerprint_is_stable_and_differs_per_key() {
         assert_eq!(root().fingerprint(), root().fingerprint());
         let other = RootKey::from_hex(&"22".repeat(32), "test").unwrap();
@@ -309,39 +386,19 @@ mod tests {
         let id = KeyId::new();
         let material = SecretBytes::random(32);
         let wrapped = root().wrap_material(&material, id, 1, PROJECT);
-        assert_eq!(
-            root()
-                .unwrap_material(&wrapped, id, 1, PROJECT)
-                .unwrap()
-                .expose(),
-            material.expose()
-        );
+        assert_eq!(root().unwrap_material(&wrapped, id, 1, PROJECT).unwrap().expose(), material.expose());
         assert!(root().unwrap_material(&wrapped, id, 2, PROJECT).is_err());
-        assert!(
-            root()
-                .unwrap_material(&wrapped, KeyId::new(), 1, PROJECT)
-                .is_err()
-        );
-        assert!(
-            root()
-                .unwrap_material(&wrapped, id, 1, &"f".repeat(32))
-                .is_err()
-        );
+        assert!(root().unwrap_material(&wrapped, KeyId::new(), 1, PROJECT).is_err());
+        assert!(root().unwrap_material(&wrapped, id, 1, &"f".repeat(32)).is_err());
     }
 
     #[test]
     fn ciphertexts_detect_every_single_bit_flip_and_truncation() {
         let material = SecretBytes::random(32);
-        let header = Header {
-            key_id: KeyId::new(),
-            version: 3,
-        };
+        let header = Header { key_id: KeyId::new(), version: 3 };
         let blob = seal(&material, header, PROJECT, b"aad", b"data key bytes");
         assert_eq!(parse_header(&blob).unwrap(), header);
-        assert_eq!(
-            open(&material, &blob, PROJECT, b"aad").unwrap().expose(),
-            b"data key bytes"
-        );
+        assert_eq!(open(&material, &blob, PROJECT, b"aad").unwrap().expose(), b"data key bytes");
         for i in 0..blob.len() * 8 {
             let mut bad = blob.clone();
             bad[i / 8] ^= 1 << (i % 8);
@@ -361,10 +418,7 @@ mod tests {
         let material = SecretBytes::new(vec![0x42; 32]);
         let blob = hex::decode(DOC_VECTOR).unwrap();
         let header = parse_header(&blob).unwrap();
-        assert_eq!(
-            header.key_id.to_string(),
-            "3f1c2a7e-5b4d-4e8f-9a01-6c2d8e4b7f90"
-        );
+        assert_eq!(header.key_id.to_string(), "3f1c2a7e-5b4d-4e8f-9a01-6c2d8e4b7f90");
         assert_eq!(header.version, 1);
         let plain = open(&material, &blob, PROJECT, b"example-aad").unwrap();
         assert_eq!(plain.expose(), &[0x5a; 32]);

@@ -36,9 +36,7 @@ impl FromStr for KeyId {
         if !shaped {
             return Err(KmsError::InvalidKeyId);
         }
-        uuid::Uuid::parse_str(s)
-            .map(Self)
-            .map_err(|_| KmsError::InvalidKeyId)
+        uuid::Uuid::parse_str(s).map(Self).map_err(|_| KmsError::InvalidKeyId)
     }
 }
 
@@ -170,9 +168,7 @@ impl KeySpec {
     pub fn default_usage(self) -> KeyUsage {
         match self.family() {
             SpecFamily::Symmetric => KeyUsage::EncryptDecrypt,
-            SpecFamily::AsymmetricEncryptOrSign | SpecFamily::AsymmetricSignOnly => {
-                KeyUsage::SignVerify
-            }
+            SpecFamily::AsymmetricEncryptOrSign | SpecFamily::AsymmetricSignOnly => KeyUsage::SignVerify,
             SpecFamily::Hmac => KeyUsage::GenerateVerifyMac,
         }
     }
@@ -181,16 +177,11 @@ impl KeySpec {
     pub fn check_usage(self, usage: KeyUsage) -> Result<(), KmsError> {
         match (self.family(), usage) {
             (SpecFamily::Symmetric, KeyUsage::EncryptDecrypt)
-            | (
-                SpecFamily::AsymmetricEncryptOrSign,
-                KeyUsage::EncryptDecrypt | KeyUsage::SignVerify,
-            )
+            | (SpecFamily::AsymmetricEncryptOrSign, KeyUsage::EncryptDecrypt | KeyUsage::SignVerify)
             | (SpecFamily::AsymmetricSignOnly, KeyUsage::SignVerify)
             | (SpecFamily::Hmac, KeyUsage::GenerateVerifyMac) => Ok(()),
             (SpecFamily::Symmetric, KeyUsage::SignVerify) => Err(KmsError::SymmetricCannotSign),
-            (SpecFamily::AsymmetricSignOnly, KeyUsage::EncryptDecrypt) => {
-                Err(KmsError::EcCannotEncrypt)
-            }
+            (SpecFamily::AsymmetricSignOnly, KeyUsage::EncryptDecrypt) => Err(KmsError::EcCannotEncrypt),
             _ => Err(KmsError::InvalidParameter("key_usage")),
         }
     }
@@ -277,11 +268,8 @@ pub const MAX_DESCRIPTION_LEN: usize = 255;
 /// Validates a user-chosen alias: `^[a-zA-Z0-9:/_-]{1,255}$`, not ending
 /// in `/default` (those belong to services).
 pub fn validate_user_alias(alias: &str) -> Result<(), KmsError> {
-    let charset_ok = alias
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'/' | b'_' | b'-'));
-    if alias.is_empty() || alias.len() > MAX_ALIAS_LEN || !charset_ok || alias.ends_with("/default")
-    {
+    let charset_ok = alias.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'/' | b'_' | b'-'));
+    if alias.is_empty() || alias.len() > MAX_ALIAS_LEN || !charset_ok || alias.ends_with("/default") {
         return Err(KmsError::InvalidAlias);
     }
     Ok(())
@@ -289,11 +277,7 @@ pub fn validate_user_alias(alias: &str) -> Result<(), KmsError> {
 
 /// Validates the optional `sequence`: 36 characters when present.
 pub fn validate_sequence(sequence: &str) -> Result<(), KmsError> {
-    if sequence.is_empty() || sequence.chars().count() == 36 {
-        Ok(())
-    } else {
-        Err(KmsError::InvalidSequence)
-    }
+    if sequence.is_empty() || sequence.chars().count() == 36 { Ok(()) } else { Err(KmsError::InvalidSequence) }
 }
 
 #[cfg(test)]
@@ -302,16 +286,8 @@ mod tests {
 
     #[test]
     fn key_ids_must_be_lower_case_uuids() {
-        assert!(
-            "3f1c2a7e-5b4d-4e8f-9a01-6c2d8e4b7f90"
-                .parse::<KeyId>()
-                .is_ok()
-        );
-        assert!(
-            "3F1C2A7E-5B4D-4E8F-9A01-6C2D8E4B7F90"
-                .parse::<KeyId>()
-                .is_err()
-        );
+        assert!("3f1c2a7e-5b4d-4e8f-9a01-6c2d8e4b7f90".parse::<KeyId>().is_ok());
+        assert!("3F1C2A7E-5B4D-4E8F-9A01-6C2D8E4B7F90".parse::<KeyId>().is_err());
         assert!("3f1c2a7e5b4d4e8f9a016c2d8e4b7f90".parse::<KeyId>().is_err());
         assert!("".parse::<KeyId>().is_err());
     }
@@ -330,28 +306,10 @@ mod tests {
 
     #[test]
     fn spec_usage_pairings() {
-        assert!(
-            KeySpec::Aes256
-                .check_usage(KeyUsage::EncryptDecrypt)
-                .is_ok()
-        );
-        assert!(matches!(
-            KeySpec::Aes256.check_usage(KeyUsage::SignVerify),
-            Err(KmsError::SymmetricCannotSign)
-        ));
-        assert!(matches!(
-            KeySpec::EcP256.check_usage(KeyUsage::EncryptDecrypt),
-            Err(KmsError::EcCannotEncrypt)
-        ));
-        assert!(
-            KeySpec::Hmac256
-                .check_usage(KeyUsage::GenerateVerifyMac)
-                .is_ok()
-        );
-        assert!(
-            KeySpec::Hmac256
-                .check_usage(KeyUsage::EncryptDecrypt)
-                .is_err()
-        );
+        assert!(KeySpec::Aes256.check_usage(KeyUsage::EncryptDecrypt).is_ok());
+        assert!(matches!(KeySpec::Aes256.check_usage(KeyUsage::SignVerify), Err(KmsError::SymmetricCannotSign)));
+        assert!(matches!(KeySpec::EcP256.check_usage(KeyUsage::EncryptDecrypt), Err(KmsError::EcCannotEncrypt)));
+        assert!(KeySpec::Hmac256.check_usage(KeyUsage::GenerateVerifyMac).is_ok());
+        assert!(KeySpec::Hmac256.check_usage(KeyUsage::EncryptDecrypt).is_err());
     }
 }

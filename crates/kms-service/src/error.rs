@@ -85,6 +85,48 @@ pub enum KmsError {
     /// Decrypted data key length differs from the expected length.
     #[error("decrypted data key length does not match")]
     CiphertextLengthMismatch,
+    /// enable-key on a key that is not disabled.
+    #[error("the key is not disabled")]
+    KeyNotDisabled,
+    /// disable-key on a key that is not enabled.
+    #[error("the key is not enabled")]
+    KeyNotEnabled,
+    /// pending_days outside 7..=1096.
+    #[error("pending_days must be between 7 and 1096")]
+    InvalidPendingDays,
+    /// schedule-key-deletion on a key already pending deletion.
+    #[error("the key is already pending deletion")]
+    KeyAlreadyPendingDeletion,
+    /// cancel-key-deletion on a key that is not pending deletion.
+    #[error("the key is not pending deletion")]
+    KeyNotPendingDeletion,
+    /// encrypt-datakey plaintext is not hex or is empty.
+    #[error("invalid data key plaintext")]
+    InvalidDatakeyPlaintext,
+    /// Data-key plaintext length outside 1..=1024 bytes.
+    #[error("data key plaintext length must be 1 to 1024 bytes")]
+    InvalidDatakeyPlainLength,
+    /// The digest appended to a data key does not match it.
+    #[error("the data key digest does not match")]
+    DatakeyDigestMismatch,
+    /// plaintext length differs from data key length + 32.
+    #[error("plaintext length does not match the data key length")]
+    DatakeyPlaintextLengthMismatch,
+    /// datakey_cipher_length outside 1..=1024 bytes.
+    #[error("data key cipher length must be 1 to 1024 bytes")]
+    InvalidDatakeyCipherLength,
+    /// An asymmetric algorithm asked of a symmetric key.
+    #[error("the symmetric key does not support this encryption algorithm")]
+    SymmetricAlgorithmMismatch,
+    /// Encryption asked of a SIGN_VERIFY key.
+    #[error("the key is for signing and verifying")]
+    SignOnlyKey,
+    /// random_data_length outside 8..=8192 bits.
+    #[error("random data length must be 8 to 8192 bits")]
+    RandomLengthOutOfRange,
+    /// random_data_length not a whole number of bytes.
+    #[error("random data length must be a multiple of 8 bits")]
+    RandomLengthNotMultipleOf8,
     /// The call carries no usable caller identity.
     #[error(transparent)]
     Unauthenticated(#[from] common::identity::MissingIdentity),
@@ -124,13 +166,25 @@ impl KmsError {
             Self::InvalidLimit => (Code::InvalidArgument, R::InvalidLimit),
             Self::InvalidMarker => (Code::InvalidArgument, R::InvalidMarker),
             Self::DatakeyLengthOutOfRange => (Code::InvalidArgument, R::DatakeyLengthOutOfRange),
-            Self::DatakeyLengthNotByteAligned => {
-                (Code::InvalidArgument, R::DatakeyLengthNotMultipleOf8)
-            }
+            Self::DatakeyLengthNotByteAligned => (Code::InvalidArgument, R::DatakeyLengthNotMultipleOf8),
             Self::AsymmetricUnsupported => (Code::FailedPrecondition, R::AsymmetricUnsupported),
             Self::HmacUnsupported => (Code::FailedPrecondition, R::HmacUnsupported),
             Self::InvalidCiphertext => (Code::InvalidArgument, R::InvalidCiphertext),
             Self::CiphertextLengthMismatch => (Code::InvalidArgument, R::CiphertextLengthMismatch),
+            Self::KeyNotDisabled => (Code::FailedPrecondition, R::KeyNotDisabled),
+            Self::KeyNotEnabled => (Code::FailedPrecondition, R::KeyNotEnabled),
+            Self::InvalidPendingDays => (Code::InvalidArgument, R::InvalidPendingDays),
+            Self::KeyAlreadyPendingDeletion => (Code::FailedPrecondition, R::KeyAlreadyPendingDeletion),
+            Self::KeyNotPendingDeletion => (Code::FailedPrecondition, R::KeyNotPendingDeletion),
+            Self::InvalidDatakeyPlaintext => (Code::InvalidArgument, R::InvalidDatakeyPlaintext),
+            Self::InvalidDatakeyPlainLength => (Code::InvalidArgument, R::InvalidDatakeyPlainLength),
+            Self::DatakeyDigestMismatch => (Code::InvalidArgument, R::DatakeyDigestMismatch),
+            Self::DatakeyPlaintextLengthMismatch => (Code::InvalidArgument, R::DatakeyPlaintextLengthMismatch),
+            Self::InvalidDatakeyCipherLength => (Code::InvalidArgument, R::InvalidDatakeyCipherLength),
+            Self::SymmetricAlgorithmMismatch => (Code::InvalidArgument, R::SymmetricAlgorithmMismatch),
+            Self::SignOnlyKey => (Code::FailedPrecondition, R::SignOnlyKey),
+            Self::RandomLengthOutOfRange => (Code::InvalidArgument, R::RandomLengthOutOfRange),
+            Self::RandomLengthNotMultipleOf8 => (Code::InvalidArgument, R::RandomLengthNotMultipleOf8),
             Self::Unauthenticated(_) => (Code::Unauthenticated, R::Unauthenticated),
             Self::Store(_) | Self::Internal(_) => (Code::Internal, R::Internal),
         }
@@ -147,13 +201,7 @@ impl From<KmsError> for Status {
         } else {
             err.to_string()
         };
-        common::grpc::status_with_detail(
-            code,
-            message,
-            &ErrorDetail {
-                reason: reason as i32,
-            },
-        )
+        common::grpc::status_with_detail(code, message, &ErrorDetail { reason: reason as i32 })
     }
 }
 
@@ -164,11 +212,7 @@ mod tests {
     /// The gateway reads the reason back from the status details.
     #[test]
     fn reason_round_trips_through_status() {
-        for err in [
-            KmsError::DuplicateAlias,
-            KmsError::KeyNotFound,
-            KmsError::Internal("x".into()),
-        ] {
+        for err in [KmsError::DuplicateAlias, KmsError::KeyNotFound, KmsError::Internal("x".into())] {
             let reason = err.reason();
             let status = Status::from(err);
             let detail: ErrorDetail = common::grpc::detail_of(&status).unwrap();

@@ -10,6 +10,7 @@ use common::db::{Backend, DatabaseUrl};
 use proto::kms::v1::key_management_service_server::{KeyManagementServiceServer, SERVICE_NAME};
 use tokio_util::sync::CancellationToken;
 
+pub mod cache;
 pub mod convert;
 pub mod crypto;
 pub mod domain;
@@ -27,18 +28,10 @@ pub struct KmsConfig {
     #[arg(long = "kms-database-url", env = "OPENDEW_KMS_DATABASE_URL")]
     pub database_url: DatabaseUrl,
     /// gRPC listen address.
-    #[arg(
-        long = "kms-listen",
-        env = "OPENDEW_KMS_LISTEN",
-        default_value = "127.0.0.1:7101"
-    )]
+    #[arg(long = "kms-listen", env = "OPENDEW_KMS_LISTEN", default_value = "127.0.0.1:7101")]
     pub listen: SocketAddr,
     /// File holding the 256-bit root key as 64 hex characters.
-    #[arg(
-        long = "root-key-file",
-        env = "OPENDEW_ROOT_KEY_FILE",
-        conflicts_with = "root_key"
-    )]
+    #[arg(long = "root-key-file", env = "OPENDEW_ROOT_KEY_FILE", conflicts_with = "root_key")]
     pub root_key_file: Option<PathBuf>,
     /// The root key itself as 64 hex characters (prefer --root-key-file).
     #[arg(long = "root-key", env = "OPENDEW_ROOT_KEY", hide_env_values = true)]
@@ -48,22 +41,54 @@ pub struct KmsConfig {
     #[arg(long = "generate-root-key", env = "OPENDEW_GENERATE_ROOT_KEY")]
     pub generate_root_key: bool,
     /// Maximum number of (non-default) keys per project.
-    #[arg(
-        long = "key-quota",
-        env = "OPENDEW_KMS_KEY_QUOTA",
-        default_value_t = 100
-    )]
+    #[arg(long = "key-quota", env = "OPENDEW_KMS_KEY_QUOTA", default_value_t = 100)]
     pub key_quota: u64,
     /// Region id reported as a key's realm.
     #[arg(long = "region", env = "OPENDEW_REGION", default_value = "local-1")]
     pub region: String,
     /// Database connection pool size.
-    #[arg(
-        long = "kms-max-connections",
-        env = "OPENDEW_KMS_MAX_CONNECTIONS",
-        default_value_t = 16
-    )]
+    #[arg(long = "kms-max-connections", env = "OPENDEW_KMS_MAX_CONNECTIONS", default_value_t = 16)]
     pub max_connections: u32,
+    /// Most keys kept unwrapped in memory for the hot path.
+    #[arg(long = "key-cache-capacity", env = "OPENDEW_KMS_KEY_CACHE_CAPACITY", default_value_t = 10_000)]
+    pub key_cache_capacity: u64,
+    /// Seconds a cached key is trusted before it is read again (a backstop:
+    /// changes reach every replica's cache through the change feed at once).
+    #[arg(long = "key-cache-ttl-seconds", env = "OPENDEW_KMS_KEY_CACHE_TTL_SECONDS", default_value_t = 30)]
+    pub key_cache_ttl_seconds: u64,
+    /// Seconds between runs of the task that deletes keys past their
+    /// scheduled deletion date.
+    #[arg(long = "purge-interval-seconds", env = "OPENDEW_KMS_PURGE_INTERVAL_SECONDS", default_value_t = 60)]
+    pub purge_interval_seconds: u64,
+}
+
+impl KmsConfig {
+    /// Settings for `database_url` and `listen` with every other value at its
+    /// default (and no root key).
+    pub fn new(database_url: DatabaseUrl, listen: SocketAddr) -> Self {
+        Self {
+            database_url,
+            listen,
+            root_key_file: None,
+            root_key: None,
+            generate_root_key: false,
+            key_quota: 100,
+            region: "local-1".into(),
+            max_connections: 16,
+            key_cache_capacity: 10_000,
+            key_cache_ttl_seconds: 30,
+            purge_interval_seconds: 60,
+        }
+    }
+}
+
+/// A started kms-service.
+#[derive(Debug)]
+pub struct Started {
+    /// The gRPC server.
+    pub running: common::grpc::Running,
+    /// The service, for in-process inspection (tests, benchmarks).
+    pub service: Arc<service::KmsService>,
 }
 
 /// A root key given as text; `Debug` never shows it.
@@ -88,40 +113,29 @@ impl KmsConfig {
         match (&self.root_key, &self.root_key_file) {
             (Some(key), _) => Ok(key.0.clone()),
             (None, Some(path)) => Ok(RootKey::from_file(path, self.generate_root_key)?),
-            (None, None) => anyhow::bail!(
-                "no root key configured: set --root-key-file (OPENDEW_ROOT_KEY_FILE) or OPENDEW_ROOT_KEY"
-            ),
+            (None, None) => {
+                anyhow::bail!("no root key configured: set --root-key-file (OPENDEW_ROOT_KEY_FILE) or OPENDEW_ROOT_KEY")
+            }
         }
     }
 }
 
 /// Opens the store the URL names and migrates it.
-pub async fn open_store(
-    url: &DatabaseUrl,
-    max_connections: u32,
-) -> anyhow::Result<Arc<dyn KeyStore>> {
+pub async fn open_store(url: &DatabaseUrl, max_connections: u32) -> anyhow::Result<Arc<dyn KeyStore>> {
     let store: Arc<dyn KeyStore> = match url.backend() {
-        Backend::Postgres => Arc::new(store::postgres::PgKeyStore::new(
-            common::db::connect_postgres(url, "kms", max_connections).await?,
-        )),
-        Backend::Sqlite => Arc::new(store::sqlite::SqliteKeyStore::new(
-            common::db::connect_sqlite(url).await?,
-        )),
+        Backend::Postgres => {
+            Arc::new(store::postgres::PgKeyStore::new(common::db::connect_postgres(url, "kms", max_connections).await?))
+        }
+        Backend::Sqlite => Arc::new(store::sqlite::SqliteKeyStore::new(common::db::connect_sqlite(url).await?)),
     };
-    store
-        .migrate()
-        .await
-        .context("applying kms-service migrations")?;
+    store.migrate().await.context("applying kms-service migrations")?;
     Ok(store)
 }
 
 /// Starts kms-service: migrates, checks the root key against the stored
 /// fingerprint, and serves gRPC (with health and reflection) until
 /// `shutdown` is cancelled.
-pub async fn start(
-    config: KmsConfig,
-    shutdown: CancellationToken,
-) -> anyhow::Result<common::grpc::Running> {
+pub async fn start(config: KmsConfig, shutdown: CancellationToken) -> anyhow::Result<Started> {
     let root = config.load_root_key()?;
     let store = open_store(&config.database_url, config.max_connections).await?;
     let fingerprint = root.fingerprint();
@@ -133,15 +147,46 @@ pub async fn start(
              (a wrong file, or a dev data directory pointed at another database)"
         );
     }
-    let service = Arc::new(service::KmsService::new(
-        store,
-        root,
-        config.region.clone(),
-        config.key_quota,
+    let cache = Arc::new(cache::KeyCache::new(
+        config.key_cache_capacity,
+        std::time::Duration::from_secs(config.key_cache_ttl_seconds),
     ));
+    let sink_cache = cache.clone();
+    store.watch(Arc::new(move |event| sink_cache.apply(event)), shutdown.clone()).await?;
+    spawn_purge(store.clone(), cache.clone(), config.purge_interval_seconds, shutdown.clone());
+    let service = Arc::new(service::KmsService::new(store, root, config.region.clone(), config.key_quota, cache));
     let (_health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
-    let routes = routes.add_service(KeyManagementServiceServer::from_arc(service));
+    let routes = routes.add_service(KeyManagementServiceServer::from_arc(service.clone()));
     let running = common::grpc::spawn(config.listen, routes, shutdown).await?;
     tracing::info!(addr = %running.addr, database = %config.database_url, "kms-service listening");
-    Ok(running)
+    Ok(Started { running, service })
+}
+
+/// Deletes keys past their scheduled deletion date, with their material.
+/// Every replica runs it; deletions are idempotent, so replicas need not
+/// coordinate.
+fn spawn_purge(
+    store: Arc<dyn KeyStore>,
+    cache: Arc<cache::KeyCache>,
+    interval_seconds: u64,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(interval_seconds.max(1)));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match store.purge_due(common::now_ms()).await {
+                Ok(deleted) => {
+                    for key_id in deleted {
+                        cache.invalidate(key_id);
+                        tracing::info!(%key_id, "key deleted after its scheduled date; material destroyed");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "key purge failed; retrying next interval"),
+            }
+        }
+    });
 }

@@ -17,6 +17,6 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     common::telemetry::init(&cli.log);
     let shutdown = common::shutdown_on_signal();
-    let running = kms_service::start(cli.kms, shutdown).await?;
-    running.task.await?
+    let started = kms_service::start(cli.kms, shutdown).await?;
+    started.running.task.await?
 }

@@ -15,32 +15,16 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone, clap::Args)]
 pub struct DevConfig {
     /// Where keys, secrets, the root key and credentials are kept.
-    #[arg(
-        long = "data-dir",
-        env = "OPENDEW_DATA_DIR",
-        default_value = ".opendew"
-    )]
+    #[arg(long = "data-dir", env = "OPENDEW_DATA_DIR", default_value = ".opendew")]
     pub data_dir: PathBuf,
     /// HTTP address of the gateway (the SDK endpoint).
-    #[arg(
-        long = "http-listen",
-        env = "OPENDEW_HTTP_LISTEN",
-        default_value = "127.0.0.1:8080"
-    )]
+    #[arg(long = "http-listen", env = "OPENDEW_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
     pub http_listen: SocketAddr,
     /// gRPC address of kms-service.
-    #[arg(
-        long = "kms-listen",
-        env = "OPENDEW_KMS_LISTEN",
-        default_value = "127.0.0.1:7101"
-    )]
+    #[arg(long = "kms-listen", env = "OPENDEW_KMS_LISTEN", default_value = "127.0.0.1:7101")]
     pub kms_listen: SocketAddr,
     /// gRPC address of csms-service.
-    #[arg(
-        long = "csms-listen",
-        env = "OPENDEW_CSMS_LISTEN",
-        default_value = "127.0.0.1:7102"
-    )]
+    #[arg(long = "csms-listen", env = "OPENDEW_CSMS_LISTEN", default_value = "127.0.0.1:7102")]
     pub csms_listen: SocketAddr,
     /// Use this database (e.g. postgres://…) for both services instead of
     /// SQLite files in the data directory; each service keeps its own schema.
@@ -64,6 +48,8 @@ pub struct DevStack {
     pub credentials_file: PathBuf,
     /// Cancels every server.
     pub shutdown: CancellationToken,
+    /// The in-process kms-service, for hot-path inspection.
+    pub kms_service: std::sync::Arc<kms_service::service::KmsService>,
     tasks: Vec<common::grpc::Running>,
 }
 
@@ -79,8 +65,7 @@ impl DevStack {
 
     /// Waits until any server stops (an error, or shutdown).
     pub async fn wait(self) -> anyhow::Result<()> {
-        let (result, _, rest) =
-            futures::future::select_all(self.tasks.into_iter().map(|r| r.task)).await;
+        let (result, _, rest) = futures::future::select_all(self.tasks.into_iter().map(|r| r.task)).await;
         self.shutdown.cancel();
         for task in rest {
             task.await??;
@@ -94,32 +79,24 @@ impl DevStack {
 /// (0600), the default credentials (0600) and the SQLite databases.
 pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Result<DevStack> {
     let dir = &config.data_dir;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
-    let kms = kms_service::start(
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let kms_database = config.database_url.clone().unwrap_or_else(|| DatabaseUrl::sqlite_file(&dir.join("kms.db")));
+    let started = kms_service::start(
         kms_service::KmsConfig {
-            database_url: config
-                .database_url
-                .clone()
-                .unwrap_or_else(|| DatabaseUrl::sqlite_file(&dir.join("kms.db"))),
-            listen: config.kms_listen,
             root_key_file: Some(dir.join("root.key")),
-            root_key: None,
             generate_root_key: true,
-            key_quota: 100,
             region: config.region.clone(),
             max_connections: 8,
+            ..kms_service::KmsConfig::new(kms_database, config.kms_listen)
         },
         shutdown.clone(),
     )
     .await
     .context("starting kms-service")?;
+    let (kms, kms_service) = (started.running, started.service);
     let csms = csms_service::start(
         csms_service::CsmsConfig {
-            database_url: config
-                .database_url
-                .clone()
-                .unwrap_or_else(|| DatabaseUrl::sqlite_file(&dir.join("csms.db"))),
+            database_url: config.database_url.clone().unwrap_or_else(|| DatabaseUrl::sqlite_file(&dir.join("csms.db"))),
             listen: config.csms_listen,
             kms_endpoint: format!("http://{}", kms.addr),
             secret_quota: 200,
@@ -155,6 +132,7 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
         csms: csms.addr,
         credentials_file,
         shutdown,
+        kms_service,
         tasks: vec![kms, csms, http],
     })
 }

@@ -67,11 +67,7 @@ Python SDK (pip install huaweicloudsdkkms huaweicloudsdkcsms):
       .with_endpoint("{endpoint}").build()
   print(client.create_key(CreateKeyRequest(body=CreateKeyRequestBody(key_alias="my-key"))))
 "#,
-        dir = stack
-            .credentials_file
-            .parent()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default(),
+        dir = stack.credentials_file.parent().map(|p| p.display().to_string()).unwrap_or_default(),
         kms = stack.kms,
         csms = stack.csms,
         ak = s("access_key"),

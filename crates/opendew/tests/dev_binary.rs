@@ -45,18 +45,12 @@ impl Dev {
                 break;
             }
         }
-        Self {
-            child,
-            endpoint: endpoint.expect("the banner names the endpoint"),
-        }
+        Self { child, endpoint: endpoint.expect("the banner names the endpoint") }
     }
 
     /// SIGTERM, then wait for a clean exit.
     fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
         for _ in 0..100 {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -72,12 +66,7 @@ impl Dev {
 
 async fn token(client: &reqwest::Client, endpoint: &str, c: &Value) -> String {
     let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": c["user_name"], "password": c["password"], "domain": {"name": c["domain_name"]}}}}, "scope": {"project": {"name": c["project_name"]}}}});
-    let r = client
-        .post(format!("{endpoint}/v3/auth/tokens"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = client.post(format!("{endpoint}/v3/auth/tokens")).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 201);
     r.headers()["x-subject-token"].to_str().unwrap().to_owned()
 }
@@ -88,19 +77,14 @@ async fn dev_stack_runs_and_keeps_its_data_across_restarts() {
     let client = reqwest::Client::new();
 
     let dev = Dev::start(dir.path());
-    let file: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("credentials.json")).unwrap(),
-    )
-    .unwrap();
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("credentials.json")).unwrap()).unwrap();
     let c = file["credentials"][0].clone();
     let project = c["project_id"].as_str().unwrap().to_owned();
     #[cfg(unix)]
     for secret_file in ["root.key", "token.key", "credentials.json"] {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join(secret_file))
-            .unwrap()
-            .permissions()
-            .mode();
+        let mode = std::fs::metadata(dir.path().join(secret_file)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "{secret_file} must be private");
     }
     let t = token(&client, &dev.endpoint, &c).await;
@@ -112,10 +96,7 @@ async fn dev_stack_runs_and_keeps_its_data_across_restarts() {
         .await
         .unwrap();
     assert_eq!(key.status(), 200);
-    let key_id = key.json::<Value>().await.unwrap()["key_info"]["key_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key_id = key.json::<Value>().await.unwrap()["key_info"]["key_id"].as_str().unwrap().to_owned();
     let secret = client
         .post(format!("{}/v1/{project}/secrets", dev.endpoint))
         .header("x-auth-token", &t)
@@ -136,37 +117,20 @@ async fn dev_stack_runs_and_keeps_its_data_across_restarts() {
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        described.json::<Value>().await.unwrap()["key_info"]["key_alias"],
-        "survives-restart"
-    );
+    assert_eq!(described.json::<Value>().await.unwrap()["key_info"]["key_alias"], "survives-restart");
     let read = client
-        .get(format!(
-            "{}/v1/{project}/secrets/survivor/versions/latest",
-            dev.endpoint
-        ))
+        .get(format!("{}/v1/{project}/secrets/survivor/versions/latest", dev.endpoint))
         .header("x-auth-token", &t)
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        read.json::<Value>().await.unwrap()["version"]["secret_string"],
-        "still here"
-    );
+    assert_eq!(read.json::<Value>().await.unwrap()["version"]["secret_string"], "still here");
     dev.stop();
 
     // A different root key against the same database is refused at start.
     std::fs::write(dir.path().join("root.key"), "00".repeat(32)).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_opendew"))
-        .args([
-            "dev",
-            "--http-listen",
-            "127.0.0.1:0",
-            "--kms-listen",
-            "127.0.0.1:0",
-            "--csms-listen",
-            "127.0.0.1:0",
-        ])
+        .args(["dev", "--http-listen", "127.0.0.1:0", "--kms-listen", "127.0.0.1:0", "--csms-listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(dir.path())
         .output()

@@ -23,13 +23,8 @@ fn in_ci() -> bool {
 fn sdk_python() -> Option<PathBuf> {
     let python = std::env::var("OPENDEW_PYTHON").unwrap_or_else(|_| "python3".into());
     if Command::new(&python).arg("--version").output().is_err() {
-        assert!(
-            !in_ci(),
-            "CI=true but {python} is not available for the SDK tests"
-        );
-        test_support::say_skipped(&format!(
-            "official SDK tests: {python} not found (set OPENDEW_PYTHON)"
-        ));
+        assert!(!in_ci(), "CI=true but {python} is not available for the SDK tests");
+        test_support::say_skipped(&format!("official SDK tests: {python} not found (set OPENDEW_PYTHON)"));
         return None;
     }
     let requirements = repo_root().join("tests/python/requirements.txt");
@@ -39,29 +34,16 @@ fn sdk_python() -> Option<PathBuf> {
     let wanted = std::fs::read_to_string(&requirements).unwrap();
     if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
         let _ = std::fs::remove_dir_all(&venv);
-        let status = Command::new(&python)
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .unwrap();
+        let status = Command::new(&python).args(["-m", "venv"]).arg(&venv).status().unwrap();
         assert!(status.success(), "python -m venv failed");
         let status = Command::new(&bin)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
             .arg(&requirements)
             .status()
             .unwrap();
         if !status.success() {
             assert!(!in_ci(), "CI=true but installing the official SDK failed");
-            test_support::say_skipped(
-                "official SDK tests: pip install of the SDK failed (offline?)",
-            );
+            test_support::say_skipped("official SDK tests: pip install of the SDK failed (offline?)");
             return None;
         }
         std::fs::write(&marker, wanted).unwrap();
@@ -89,10 +71,7 @@ async fn run_sdk_suite(db: Db) {
         .unwrap();
     let report = String::from_utf8_lossy(&output.stderr);
     eprintln!("{report}");
-    assert!(
-        output.status.success(),
-        "the official SDK suite failed:\n{report}"
-    );
+    assert!(output.status.success(), "the official SDK suite failed:\n{report}");
     s.stack.stop().await.unwrap();
 }
 

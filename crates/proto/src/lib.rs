@@ -23,5 +23,4 @@ pub mod csms {
 }
 
 /// Encoded `FileDescriptorSet` of every opendew proto, for gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/opendew_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/opendew_descriptor.bin"));

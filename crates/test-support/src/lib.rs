@@ -14,19 +14,12 @@ pub const POSTGRES_ENV: &str = "OPENDEW_TEST_POSTGRES_URL";
 /// should be skipped. Panics under `CI=true` without a URL.
 pub fn postgres_url(test: &str) -> Option<DatabaseUrl> {
     match std::env::var(POSTGRES_ENV) {
-        Ok(url) if !url.is_empty() => Some(
-            url.parse()
-                .expect("OPENDEW_TEST_POSTGRES_URL is not a postgres:// URL"),
-        ),
+        Ok(url) if !url.is_empty() => Some(url.parse().expect("OPENDEW_TEST_POSTGRES_URL is not a postgres:// URL")),
         _ if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
-            panic!(
-                "{test}: CI=true but {POSTGRES_ENV} is not set; Postgres-backed tests must run in CI"
-            )
+            panic!("{test}: CI=true but {POSTGRES_ENV} is not set; Postgres-backed tests must run in CI")
         }
         _ => {
-            say_skipped(&format!(
-                "{test}: set {POSTGRES_ENV}=postgres://… to run it against Postgres"
-            ));
+            say_skipped(&format!("{test}: set {POSTGRES_ENV}=postgres://… to run it against Postgres"));
             None
         }
     }
@@ -38,14 +31,8 @@ pub async fn fresh_postgres_database(server: &DatabaseUrl) -> DatabaseUrl {
     use sqlx::{ConnectOptions, Connection, postgres::PgConnectOptions};
     let name = format!("opendew_test_{}", uuid::Uuid::new_v4().simple());
     let options: PgConnectOptions = server.expose().parse().expect("valid Postgres URL");
-    let mut conn = options
-        .connect()
-        .await
-        .expect("connect to the test Postgres server");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
+    let mut conn = options.connect().await.expect("connect to the test Postgres server");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
     conn.close().await.ok();
     let base = server.expose();
     let (head, query) = match base.split_once('?') {
@@ -54,13 +41,8 @@ pub async fn fresh_postgres_database(server: &DatabaseUrl) -> DatabaseUrl {
     };
     // Replace the path (database name) of the server URL.
     let authority_end = head.find("://").map(|i| i + 3).unwrap_or(0);
-    let path_start = head[authority_end..]
-        .find('/')
-        .map(|i| i + authority_end)
-        .unwrap_or(head.len());
-    format!("{}/{name}{query}", &head[..path_start])
-        .parse()
-        .expect("valid URL")
+    let path_start = head[authority_end..].find('/').map(|i| i + authority_end).unwrap_or(head.len());
+    format!("{}/{name}{query}", &head[..path_start]).parse().expect("valid URL")
 }
 
 /// Prints a skip notice past the test harness's output capture, so that a

@@ -55,33 +55,15 @@ async fn create_and_read<S: SecretStore>(store: &S) {
     let project = "1".repeat(32);
     let (s, v) = secret(&project, "db.password");
     store.create_secret(&s, &v, 200).await.unwrap();
-    assert_eq!(
-        store.get_secret(&project, "db.password").await.unwrap(),
-        Some(s.clone())
-    );
-    assert_eq!(
-        store
-            .get_secret(&"2".repeat(32), "db.password")
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.get_secret(&project, "db.password").await.unwrap(), Some(s.clone()));
+    assert_eq!(store.get_secret(&"2".repeat(32), "db.password").await.unwrap(), None);
     assert_eq!(store.get_version(&s.id, 1).await.unwrap(), Some(v.clone()));
     assert_eq!(store.get_version(&s.id, 2).await.unwrap(), None);
-    assert_eq!(
-        store.get_version_by_stage(&s.id, SYSCURRENT).await.unwrap(),
-        Some(v.clone())
-    );
-    assert_eq!(
-        store.get_version_by_stage(&s.id, "OTHER").await.unwrap(),
-        None
-    );
+    assert_eq!(store.get_version_by_stage(&s.id, SYSCURRENT).await.unwrap(), Some(v.clone()));
+    assert_eq!(store.get_version_by_stage(&s.id, "OTHER").await.unwrap(), None);
     // Duplicate names are refused and leave nothing behind.
     let (dup, dv) = secret(&project, "db.password");
-    assert!(matches!(
-        store.create_secret(&dup, &dv, 200).await,
-        Err(CreateSecretError::NameTaken)
-    ));
+    assert!(matches!(store.create_secret(&dup, &dv, 200).await, Err(CreateSecretError::NameTaken)));
     assert_eq!(store.get_version(&dup.id, 1).await.unwrap(), None);
 }
 
@@ -92,10 +74,7 @@ async fn quota<S: SecretStore>(store: &S) {
         store.create_secret(&s, &v, 2).await.unwrap();
     }
     let (s, v) = secret(&project, "c");
-    assert!(matches!(
-        store.create_secret(&s, &v, 2).await,
-        Err(CreateSecretError::QuotaExceeded)
-    ));
+    assert!(matches!(store.create_secret(&s, &v, 2).await, Err(CreateSecretError::QuotaExceeded)));
     assert_eq!(store.get_secret(&project, "c").await.unwrap(), None);
 }
 

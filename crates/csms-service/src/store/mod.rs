@@ -69,25 +69,13 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<(), CreateSecretError>;
 
     /// One secret of a project by name.
-    async fn get_secret(
-        &self,
-        project_id: &str,
-        name: &str,
-    ) -> Result<Option<SecretRecord>, StoreError>;
+    async fn get_secret(&self, project_id: &str, name: &str) -> Result<Option<SecretRecord>, StoreError>;
 
     /// One version by number, with its stages.
-    async fn get_version(
-        &self,
-        secret_id: &str,
-        number: i32,
-    ) -> Result<Option<VersionRecord>, StoreError>;
+    async fn get_version(&self, secret_id: &str, number: i32) -> Result<Option<VersionRecord>, StoreError>;
 
     /// The version a stage points at, with its stages.
-    async fn get_version_by_stage(
-        &self,
-        secret_id: &str,
-        stage: &str,
-    ) -> Result<Option<VersionRecord>, StoreError>;
+    async fn get_version_by_stage(&self, secret_id: &str, stage: &str) -> Result<Option<VersionRecord>, StoreError>;
 }
 
 /// SQL shared by both backends.
@@ -104,25 +92,25 @@ pub(crate) mod sql {
     pub const INSERT_VERSION: &str = "INSERT INTO secret_versions (secret_id, version, kms_key_id, value_kind, \
         wrapped_dek, ciphertext, create_ms, expire_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
-    pub const INSERT_STAGE: &str = "INSERT INTO secret_stages (secret_id, stage_name, version, update_ms) VALUES ($1, $2, $3, $4)";
+    pub const INSERT_STAGE: &str =
+        "INSERT INTO secret_stages (secret_id, stage_name, version, update_ms) VALUES ($1, $2, $3, $4)";
 
-    pub const ENSURE_PROJECT: &str =
-        "INSERT INTO csms_projects (project_id) VALUES ($1) ON CONFLICT DO NOTHING";
+    pub const ENSURE_PROJECT: &str = "INSERT INTO csms_projects (project_id) VALUES ($1) ON CONFLICT DO NOTHING";
 
     pub const COUNT_SECRETS: &str = "SELECT COUNT(*) FROM secrets WHERE project_id = $1";
 
-    pub const VERSION_COLUMNS: &str = "v.secret_id, v.version, v.kms_key_id, v.value_kind, v.wrapped_dek, v.ciphertext, v.create_ms, v.expire_ms";
+    pub const VERSION_COLUMNS: &str =
+        "v.secret_id, v.version, v.kms_key_id, v.value_kind, v.wrapped_dek, v.ciphertext, v.create_ms, v.expire_ms";
 
-    pub const STAGES_OF_VERSION: &str = "SELECT stage_name FROM secret_stages WHERE secret_id = $1 AND version = $2 ORDER BY stage_name";
+    pub const STAGES_OF_VERSION: &str =
+        "SELECT stage_name FROM secret_stages WHERE secret_id = $1 AND version = $2 ORDER BY stage_name";
 
     pub fn select_secret() -> String {
         format!("SELECT {SECRET_COLUMNS} FROM secrets WHERE project_id = $1 AND name = $2")
     }
 
     pub fn select_version() -> String {
-        format!(
-            "SELECT {VERSION_COLUMNS} FROM secret_versions v WHERE v.secret_id = $1 AND v.version = $2"
-        )
+        format!("SELECT {VERSION_COLUMNS} FROM secret_versions v WHERE v.secret_id = $1 AND v.version = $2")
     }
 
     pub fn select_version_by_stage() -> String {
@@ -163,8 +151,7 @@ impl TryFrom<SecretRow> for SecretRecord {
         let corrupt = || StoreError::Corrupt(row.id.clone());
         Ok(SecretRecord {
             state: SecretState::parse(&row.state).ok_or_else(corrupt)?,
-            event_subscriptions: serde_json::from_str(&row.event_subscriptions)
-                .map_err(|_| corrupt())?,
+            event_subscriptions: serde_json::from_str(&row.event_subscriptions).map_err(|_| corrupt())?,
             id: row.id,
             project_id: row.project_id,
             name: row.name,
@@ -201,8 +188,7 @@ pub(crate) struct VersionRow {
 impl VersionRow {
     pub(crate) fn into_record(self, stages: Vec<String>) -> Result<VersionRecord, StoreError> {
         Ok(VersionRecord {
-            kind: ValueKind::parse(&self.value_kind)
-                .ok_or_else(|| StoreError::Corrupt(self.secret_id.clone()))?,
+            kind: ValueKind::parse(&self.value_kind).ok_or_else(|| StoreError::Corrupt(self.secret_id.clone()))?,
             secret_id: self.secret_id,
             number: self.version,
             kms_key_id: self.kms_key_id,

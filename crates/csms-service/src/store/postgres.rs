@@ -3,10 +3,7 @@
 use async_trait::async_trait;
 use sqlx::PgPool;
 
-use super::{
-    CreateSecretError, SecretRow, SecretStore, StoreError, VersionRow, bind_secret, bind_version,
-    sql,
-};
+use super::{CreateSecretError, SecretRow, SecretStore, StoreError, VersionRow, bind_secret, bind_version, sql};
 use crate::domain::{SecretRecord, VersionRecord};
 
 /// Postgres-backed secret store.
@@ -21,10 +18,7 @@ impl PgSecretStore {
         Self { pool }
     }
 
-    async fn with_stages(
-        &self,
-        row: Option<VersionRow>,
-    ) -> Result<Option<VersionRecord>, StoreError> {
+    async fn with_stages(&self, row: Option<VersionRow>) -> Result<Option<VersionRecord>, StoreError> {
         let Some(row) = row else { return Ok(None) };
         let stages: Vec<String> = sqlx::query_scalar(sql::STAGES_OF_VERSION)
             .bind(&row.secret_id)
@@ -39,9 +33,7 @@ impl PgSecretStore {
 #[async_trait]
 impl SecretStore for PgSecretStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("../../migrations/csms/postgres")
-            .run(&self.pool)
-            .await?;
+        sqlx::migrate!("../../migrations/csms/postgres").run(&self.pool).await?;
         Ok(())
     }
 
@@ -51,11 +43,7 @@ impl SecretStore for PgSecretStore {
         first: &VersionRecord,
         quota: u64,
     ) -> Result<(), CreateSecretError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(StoreError::db("starting a transaction"))?;
+        let mut tx = self.pool.begin().await.map_err(StoreError::db("starting a transaction"))?;
         sqlx::query(sql::ENSURE_PROJECT)
             .bind(&secret.project_id)
             .execute(&mut *tx)
@@ -76,10 +64,7 @@ impl SecretStore for PgSecretStore {
         if count as u64 >= quota {
             return Err(CreateSecretError::QuotaExceeded);
         }
-        if let Err(e) = bind_secret!(sqlx::query(sql::INSERT_SECRET), secret)
-            .execute(&mut *tx)
-            .await
-        {
+        if let Err(e) = bind_secret!(sqlx::query(sql::INSERT_SECRET), secret).execute(&mut *tx).await {
             return Err(if common::db::is_unique_violation(&e) {
                 CreateSecretError::NameTaken
             } else {
@@ -100,17 +85,11 @@ impl SecretStore for PgSecretStore {
                 .await
                 .map_err(StoreError::db("inserting a version stage"))?;
         }
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing a new secret"))?;
+        tx.commit().await.map_err(StoreError::db("committing a new secret"))?;
         Ok(())
     }
 
-    async fn get_secret(
-        &self,
-        project_id: &str,
-        name: &str,
-    ) -> Result<Option<SecretRecord>, StoreError> {
+    async fn get_secret(&self, project_id: &str, name: &str) -> Result<Option<SecretRecord>, StoreError> {
         let row: Option<SecretRow> = sqlx::query_as(&sql::select_secret())
             .bind(project_id)
             .bind(name)
@@ -120,11 +99,7 @@ impl SecretStore for PgSecretStore {
         row.map(SecretRecord::try_from).transpose()
     }
 
-    async fn get_version(
-        &self,
-        secret_id: &str,
-        number: i32,
-    ) -> Result<Option<VersionRecord>, StoreError> {
+    async fn get_version(&self, secret_id: &str, number: i32) -> Result<Option<VersionRecord>, StoreError> {
         let row: Option<VersionRow> = sqlx::query_as(&sql::select_version())
             .bind(secret_id)
             .bind(number)
@@ -134,11 +109,7 @@ impl SecretStore for PgSecretStore {
         self.with_stages(row).await
     }
 
-    async fn get_version_by_stage(
-        &self,
-        secret_id: &str,
-        stage: &str,
-    ) -> Result<Option<VersionRecord>, StoreError> {
+    async fn get_version_by_stage(&self, secret_id: &str, stage: &str) -> Result<Option<VersionRecord>, StoreError> {
         let row: Option<VersionRow> = sqlx::query_as(&sql::select_version_by_stage())
             .bind(secret_id)
             .bind(stage)

@@ -3,10 +3,7 @@
 use async_trait::async_trait;
 use sqlx::SqlitePool;
 
-use super::{
-    CreateSecretError, SecretRow, SecretStore, StoreError, VersionRow, bind_secret, bind_version,
-    sql,
-};
+use super::{CreateSecretError, SecretRow, SecretStore, StoreError, VersionRow, bind_secret, bind_version, sql};
 use crate::domain::{SecretRecord, VersionRecord};
 
 /// SQLite-backed secret store.
@@ -21,10 +18,7 @@ impl SqliteSecretStore {
         Self { pool }
     }
 
-    async fn with_stages(
-        &self,
-        row: Option<VersionRow>,
-    ) -> Result<Option<VersionRecord>, StoreError> {
+    async fn with_stages(&self, row: Option<VersionRow>) -> Result<Option<VersionRecord>, StoreError> {
         let Some(row) = row else { return Ok(None) };
         let stages: Vec<String> = sqlx::query_scalar(sql::STAGES_OF_VERSION)
             .bind(&row.secret_id)
@@ -39,9 +33,7 @@ impl SqliteSecretStore {
 #[async_trait]
 impl SecretStore for SqliteSecretStore {
     async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("../../migrations/csms/sqlite")
-            .run(&self.pool)
-            .await?;
+        sqlx::migrate!("../../migrations/csms/sqlite").run(&self.pool).await?;
         Ok(())
     }
 
@@ -54,11 +46,7 @@ impl SecretStore for SqliteSecretStore {
         // BEGIN IMMEDIATE takes SQLite's single write lock up front, which
         // makes the quota count and the insert atomic; a deferred transaction
         // would fail instead of waiting when it upgrades to a writer.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(StoreError::db("starting a transaction"))?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::db("starting a transaction"))?;
         let count: i64 = sqlx::query_scalar(sql::COUNT_SECRETS)
             .bind(&secret.project_id)
             .fetch_one(&mut *tx)
@@ -67,10 +55,7 @@ impl SecretStore for SqliteSecretStore {
         if count as u64 >= quota {
             return Err(CreateSecretError::QuotaExceeded);
         }
-        if let Err(e) = bind_secret!(sqlx::query(sql::INSERT_SECRET), secret)
-            .execute(&mut *tx)
-            .await
-        {
+        if let Err(e) = bind_secret!(sqlx::query(sql::INSERT_SECRET), secret).execute(&mut *tx).await {
             return Err(if common::db::is_unique_violation(&e) {
                 CreateSecretError::NameTaken
             } else {
@@ -91,17 +76,11 @@ impl SecretStore for SqliteSecretStore {
                 .await
                 .map_err(StoreError::db("inserting a version stage"))?;
         }
-        tx.commit()
-            .await
-            .map_err(StoreError::db("committing a new secret"))?;
+        tx.commit().await.map_err(StoreError::db("committing a new secret"))?;
         Ok(())
     }
 
-    async fn get_secret(
-        &self,
-        project_id: &str,
-        name: &str,
-    ) -> Result<Option<SecretRecord>, StoreError> {
+    async fn get_secret(&self, project_id: &str, name: &str) -> Result<Option<SecretRecord>, StoreError> {
         let row: Option<SecretRow> = sqlx::query_as(&sql::select_secret())
             .bind(project_id)
             .bind(name)
@@ -111,11 +90,7 @@ impl SecretStore for SqliteSecretStore {
         row.map(SecretRecord::try_from).transpose()
     }
 
-    async fn get_version(
-        &self,
-        secret_id: &str,
-        number: i32,
-    ) -> Result<Option<VersionRecord>, StoreError> {
+    async fn get_version(&self, secret_id: &str, number: i32) -> Result<Option<VersionRecord>, StoreError> {
         let row: Option<VersionRow> = sqlx::query_as(&sql::select_version())
             .bind(secret_id)
             .bind(number)
@@ -125,11 +100,7 @@ impl SecretStore for SqliteSecretStore {
         self.with_stages(row).await
     }
 
-    async fn get_version_by_stage(
-        &self,
-        secret_id: &str,
-        stage: &str,
-    ) -> Result<Option<VersionRecord>, StoreError> {
+    async fn get_version_by_stage(&self, secret_id: &str, stage: &str) -> Result<Option<VersionRecord>, StoreError> {
         let row: Option<VersionRow> = sqlx::query_as(&sql::select_version_by_stage())
             .bind(secret_id)
             .bind(stage)

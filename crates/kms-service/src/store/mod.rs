@@ -53,6 +53,44 @@ pub enum CreateKeyError {
     Store(#[from] StoreError),
 }
 
+/// Why [`KeyStore::update_key`] refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateKeyError {
+    /// No such key in the project.
+    #[error("key not found")]
+    NotFound,
+    /// The mutation refused the key's current state.
+    #[error(transparent)]
+    Rejected(crate::error::KmsError),
+    /// The new alias is taken in the project.
+    #[error("alias already in use")]
+    AliasTaken,
+    /// Anything else.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A change to a key's mutable fields (alias, description, state,
+/// deletion date), applied to the current row under a lock. Returning an
+/// error leaves the row unchanged.
+pub type KeyMutation = Box<dyn FnOnce(&mut KeyRecord) -> Result<(), crate::error::KmsError> + Send>;
+
+/// What another replica changed, as seen by [`KeyStore::watch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeEvent {
+    /// One key changed or was deleted.
+    Key(KeyId),
+    /// Changes may have been missed (feed reconnecting): forget everything.
+    /// `healthy` tells whether the feed is delivering again.
+    Reset {
+        /// The feed is connected and delivering.
+        healthy: bool,
+    },
+}
+
+/// Receives change events.
+pub type ChangeSink = std::sync::Arc<dyn Fn(ChangeEvent) + Send + Sync>;
+
 /// A key to insert together with its first wrapped material version.
 #[derive(Debug, Clone)]
 pub struct NewKey {
@@ -85,25 +123,13 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug + 'static {
     /// Inserts a key and its material in one transaction. Alias uniqueness
     /// is enforced by a constraint; `quota` (if any) counts the project's
     /// non-default keys under a per-project lock.
-    async fn create_key(
-        &self,
-        key: NewKey,
-        quota: Option<u64>,
-    ) -> Result<KeyRecord, CreateKeyError>;
+    async fn create_key(&self, key: NewKey, quota: Option<u64>) -> Result<KeyRecord, CreateKeyError>;
 
     /// One key of a project.
-    async fn get_key(
-        &self,
-        project_id: &str,
-        key_id: KeyId,
-    ) -> Result<Option<KeyRecord>, StoreError>;
+    async fn get_key(&self, project_id: &str, key_id: KeyId) -> Result<Option<KeyRecord>, StoreError>;
 
     /// One key of a project by alias.
-    async fn find_by_alias(
-        &self,
-        project_id: &str,
-        alias: &str,
-    ) -> Result<Option<KeyRecord>, StoreError>;
+    async fn find_by_alias(&self, project_id: &str, alias: &str) -> Result<Option<KeyRecord>, StoreError>;
 
     /// A page of a project's keys, oldest first, and the filtered total.
     async fn list_keys(
@@ -114,9 +140,52 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug + 'static {
         limit: u32,
     ) -> Result<(Vec<KeyRecord>, u64), StoreError>;
 
-    /// Wrapped material of one version of a key.
-    async fn material(&self, key_id: KeyId, version: i32) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Wrapped material of every version of a key.
+    async fn materials(&self, key_id: KeyId) -> Result<Vec<(i32, Vec<u8>)>, StoreError>;
+
+    /// Applies `change` to a key in one transaction with the row locked,
+    /// and tells other replicas (see [`KeyStore::watch`]) after commit.
+    async fn update_key(
+        &self,
+        project_id: &str,
+        key_id: KeyId,
+        change: KeyMutation,
+    ) -> Result<KeyRecord, UpdateKeyError>;
+
+    /// Number of user (non-default) keys of a project, in every state.
+    async fn count_user_keys(&self, project_id: &str) -> Result<u64, StoreError>;
+
+    /// Deletes, with their material, the keys whose scheduled deletion date
+    /// is at or before `now_ms`; returns them. Safe to run on several
+    /// replicas at once.
+    async fn purge_due(&self, now_ms: i64) -> Result<Vec<KeyId>, StoreError>;
+
+    /// Starts delivering other processes' key changes to `sink` until
+    /// `shutdown`. Returns false when the backend has no such feed (SQLite:
+    /// one process owns the file, so local invalidation is complete).
+    async fn watch(&self, sink: ChangeSink, shutdown: tokio_util::sync::CancellationToken) -> Result<bool, StoreError>;
+
+    /// How many database round trips this store has made: the hot-path
+    /// test asserts it stays flat.
+    fn round_trips(&self) -> u64;
 }
+
+/// Counts round trips; shared by both backends.
+#[derive(Debug, Default)]
+pub(crate) struct RoundTrips(std::sync::atomic::AtomicU64);
+
+impl RoundTrips {
+    pub(crate) fn tick(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Channel of key-change notifications on Postgres.
+pub const CHANGE_CHANNEL: &str = "opendew_kms_keys";
 
 /// SQL shared by both backends.
 pub(crate) mod sql {
@@ -132,19 +201,27 @@ pub(crate) mod sql {
     pub const INSERT_MATERIAL: &str =
         "INSERT INTO key_materials (key_id, version, wrapped, created_ms) VALUES ($1, $2, $3, $4)";
 
-    pub const ENSURE_PROJECT: &str =
-        "INSERT INTO kms_projects (project_id) VALUES ($1) ON CONFLICT DO NOTHING";
+    pub const ENSURE_PROJECT: &str = "INSERT INTO kms_projects (project_id) VALUES ($1) ON CONFLICT DO NOTHING";
 
-    pub const COUNT_USER_KEYS: &str =
-        "SELECT COUNT(*) FROM keys WHERE project_id = $1 AND NOT default_key";
+    pub const COUNT_USER_KEYS: &str = "SELECT COUNT(*) FROM keys WHERE project_id = $1 AND NOT default_key";
 
-    pub const CLAIM_FINGERPRINT: &str = "INSERT INTO kms_meta (name, value) VALUES ('root_key_fingerprint', $1) ON CONFLICT DO NOTHING";
+    pub const CLAIM_FINGERPRINT: &str =
+        "INSERT INTO kms_meta (name, value) VALUES ('root_key_fingerprint', $1) ON CONFLICT DO NOTHING";
 
-    pub const READ_FINGERPRINT: &str =
-        "SELECT value FROM kms_meta WHERE name = 'root_key_fingerprint'";
+    pub const READ_FINGERPRINT: &str = "SELECT value FROM kms_meta WHERE name = 'root_key_fingerprint'";
 
-    pub const SELECT_MATERIAL: &str =
-        "SELECT wrapped FROM key_materials WHERE key_id = $1 AND version = $2";
+    pub const SELECT_MATERIALS: &str = "SELECT version, wrapped FROM key_materials WHERE key_id = $1 ORDER BY version";
+
+    pub const UPDATE_KEY: &str = "UPDATE keys SET key_alias = $3, key_description = $4, key_state = $5, \
+        scheduled_deletion_ms = $6 WHERE project_id = $1 AND key_id = $2";
+
+    /// Keys due for deletion; `$1` is now in ms. (State 4 = pending deletion.)
+    pub const DUE_KEYS: &str = "SELECT key_id FROM keys WHERE key_state = 4 AND scheduled_deletion_ms <= $1";
+
+    pub const DELETE_MATERIALS: &str = "DELETE FROM key_materials WHERE key_id = $1";
+
+    pub const DELETE_DUE_KEY: &str =
+        "DELETE FROM keys WHERE key_id = $1 AND key_state = 4 AND scheduled_deletion_ms <= $2";
 
     /// `WHERE` clause of list queries: `$2` state filter, `$3` spec filter,
     /// each NULL for "any".
@@ -156,9 +233,7 @@ pub(crate) mod sql {
     }
 
     pub fn list_page() -> String {
-        format!(
-            "SELECT {KEY_COLUMNS} FROM keys {LIST_WHERE} ORDER BY creation_ms, key_id LIMIT $4 OFFSET $5"
-        )
+        format!("SELECT {KEY_COLUMNS} FROM keys {LIST_WHERE} ORDER BY creation_ms, key_id LIMIT $4 OFFSET $5")
     }
 
     pub fn list_count() -> String {

@@ -22,9 +22,7 @@ impl Db {
     /// A fresh Postgres database, or `None` (skipped) without a test server.
     pub async fn postgres(test: &str) -> Option<Self> {
         let server = test_support::postgres_url(test)?;
-        Some(Self::Postgres(
-            test_support::fresh_postgres_database(&server).await,
-        ))
+        Some(Self::Postgres(test_support::fresh_postgres_database(&server).await))
     }
 }
 
@@ -78,12 +76,8 @@ impl TestStack {
             },
             region: "local-1".into(),
         };
-        let stack = opendew::start(config, tokio_util::sync::CancellationToken::new())
-            .await
-            .unwrap();
-        let file: Value =
-            serde_json::from_str(&std::fs::read_to_string(&stack.credentials_file).unwrap())
-                .unwrap();
+        let stack = opendew::start(config, tokio_util::sync::CancellationToken::new()).await.unwrap();
+        let file: Value = serde_json::from_str(&std::fs::read_to_string(&stack.credentials_file).unwrap()).unwrap();
         let c = &file["credentials"][0];
         let s = |k: &str| c[k].as_str().unwrap().to_owned();
         let account = Account {
@@ -96,18 +90,8 @@ impl TestStack {
             domain_name: s("domain_name"),
         };
         let base = format!("http://{}", stack.http);
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
-        Self {
-            stack,
-            dir,
-            db,
-            base,
-            account,
-            client,
-        }
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        Self { stack, dir, db, base, account, client }
     }
 
     /// Stops the stack and starts it again on the same data and database.
@@ -129,9 +113,7 @@ impl TestStack {
 
     /// A signed JSON call as the SDK makes it.
     pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
-        let bytes = body
-            .map(|b| serde_json::to_vec(b).unwrap())
-            .unwrap_or_default();
+        let bytes = body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default();
         self.raw(
             method,
             path,
@@ -154,46 +136,25 @@ impl TestStack {
         let host = self.base.trim_start_matches("http://").to_owned();
         let mut headers = http::HeaderMap::new();
         for (k, v) in extra {
-            headers.insert(
-                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
+            headers.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
         }
         headers.insert("host", host.parse().unwrap());
         headers.insert("user-agent", "opendew-tests/1.0".parse().unwrap());
-        headers
-            .entry("x-project-id")
-            .or_insert(self.account.project_id.parse().unwrap());
+        headers.entry("x-project-id").or_insert(self.account.project_id.parse().unwrap());
         if let Sign::With(ak, sk, skew_seconds) = sign {
-            let date = (chrono::Utc::now() + chrono::Duration::seconds(skew_seconds))
-                .format("%Y%m%dT%H%M%SZ")
-                .to_string();
+            let date =
+                (chrono::Utc::now() + chrono::Duration::seconds(skew_seconds)).format("%Y%m%dT%H%M%SZ").to_string();
             headers.insert("x-sdk-date", date.parse().unwrap());
-            let mut signed: Vec<String> = headers
-                .keys()
-                .map(|k| k.as_str().to_owned())
-                .filter(|k| !k.contains('_'))
-                .collect();
+            let mut signed: Vec<String> =
+                headers.keys().map(|k| k.as_str().to_owned()).filter(|k| !k.contains('_')).collect();
             signed.sort();
-            let (path, query) = path_and_query
-                .split_once('?')
-                .unwrap_or((path_and_query, ""));
-            let raw = gateway::signing::RawRequest {
-                method: method.as_str(),
-                path,
-                query,
-                headers: &headers,
-                body: &body,
-            };
+            let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+            let raw =
+                gateway::signing::RawRequest { method: method.as_str(), path, query, headers: &headers, body: &body };
             let canonical = gateway::signing::canonical_request(&raw, &signed).unwrap();
-            let signature = gateway::signing::sign(
-                sk.as_bytes(),
-                &gateway::signing::string_to_sign(&date, &canonical),
-            );
-            let auth = format!(
-                "SDK-HMAC-SHA256 Access={ak}, SignedHeaders={}, Signature={signature}",
-                signed.join(";")
-            );
+            let signature = gateway::signing::sign(sk.as_bytes(), &gateway::signing::string_to_sign(&date, &canonical));
+            let auth =
+                format!("SDK-HMAC-SHA256 Access={ak}, SignedHeaders={}, Signature={signature}", signed.join(";"));
             headers.insert("authorization", auth.parse().unwrap());
         }
         let response = self
@@ -207,16 +168,9 @@ impl TestStack {
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        Reply { status, headers, body }
     }
 
     /// Every stored byte of both services' databases, as text.
@@ -244,12 +198,11 @@ impl TestStack {
                 assert!(tables.len() >= 6, "{tables:?}");
                 let mut out = String::new();
                 for (schema, table) in tables {
-                    let rows: Vec<String> = sqlx::query_scalar(&format!(
-                        "SELECT CAST(t AS TEXT) FROM {schema}.{table} t"
-                    ))
-                    .fetch_all(&mut conn)
-                    .await
-                    .unwrap();
+                    let rows: Vec<String> =
+                        sqlx::query_scalar(&format!("SELECT CAST(t AS TEXT) FROM {schema}.{table} t"))
+                            .fetch_all(&mut conn)
+                            .await
+                            .unwrap();
                     out.push_str(&rows.join("\n"));
                 }
                 out
@@ -287,11 +240,7 @@ pub fn assert_types(value: &Value, fields: &[(&str, &str)]) {
 /// Asserts an error's status, code and body shape.
 pub fn assert_error(reply: &Reply, status: u16, code: &str, nested: bool) {
     assert_eq!(reply.status.as_u16(), status, "{:?}", reply.body);
-    let inner = if nested {
-        &reply.body["error"]
-    } else {
-        &reply.body
-    };
+    let inner = if nested { &reply.body["error"] } else { &reply.body };
     assert_eq!(inner["error_code"], code, "{:?}", reply.body);
     assert!(inner["error_msg"].is_string(), "{:?}", reply.body);
     assert!(reply.headers.contains_key("x-request-id"));
