@@ -38,6 +38,10 @@ pub enum KmsFault {
     ProjectMismatch,
     /// Wrong HTTP method for the path.
     MethodNotAllowed,
+    /// create-datakey `key_spec` not a data-key spec.
+    DatakeySpec,
+    /// `GET /{version}` for a version that does not exist.
+    UnknownVersion,
 }
 
 /// A CSMS failure: a service reason or one the gateway detects itself.
@@ -136,6 +140,8 @@ pub fn kms_error(fault: KmsFault) -> (StatusCode, &'static str, &'static str) {
         KmsFault::BadContentType => (BAD, "KMS.0214", "The request format is invalid."),
         KmsFault::ProjectMismatch => (StatusCode::FORBIDDEN, "KMS.0305", "Invalid X-Auth-Token project name."),
         KmsFault::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "KMS.0215", "Request method not supported."),
+        KmsFault::DatakeySpec => (BAD, "KMS.1902", "key_spec can only be AES_128 or AES_256."),
+        KmsFault::UnknownVersion => (StatusCode::NOT_FOUND, "KMS.0201", "Invalid request URL."),
         KmsFault::Service(reason) => match reason {
             R::Unspecified | R::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,

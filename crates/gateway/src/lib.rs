@@ -106,6 +106,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1.0/{project_id}/kms/create-key", post(kms_api::create_key))
         .route("/v1.0/{project_id}/kms/describe-key", post(kms_api::describe_key))
         .route("/v1.0/{project_id}/kms/list-keys", post(kms_api::list_keys))
+        .route("/v1.0/{project_id}/kms/enable-key", post(kms_api::enable_key))
+        .route("/v1.0/{project_id}/kms/disable-key", post(kms_api::disable_key))
+        .route("/v1.0/{project_id}/kms/schedule-key-deletion", post(kms_api::schedule_key_deletion))
+        .route("/v1.0/{project_id}/kms/cancel-key-deletion", post(kms_api::cancel_key_deletion))
+        .route("/v1.0/{project_id}/kms/update-key-alias", post(kms_api::update_key_alias))
+        .route("/v1.0/{project_id}/kms/update-key-description", post(kms_api::update_key_description))
+        .route("/v1.0/{project_id}/kms/create-datakey", post(kms_api::create_datakey))
+        .route(
+            "/v1.0/{project_id}/kms/create-datakey-without-plaintext",
+            post(kms_api::create_datakey_without_plaintext),
+        )
+        .route("/v1.0/{project_id}/kms/encrypt-datakey", post(kms_api::encrypt_datakey))
+        .route("/v1.0/{project_id}/kms/decrypt-datakey", post(kms_api::decrypt_datakey))
+        .route("/v1.0/{project_id}/kms/encrypt-data", post(kms_api::encrypt_data))
+        .route("/v1.0/{project_id}/kms/decrypt-data", post(kms_api::decrypt_data))
+        .route("/v1.0/{project_id}/kms/gen-random", post(kms_api::gen_random))
+        .route("/v1.0/{project_id}/kms/user-quotas", get(kms_api::user_quotas))
+        .route("/v1.0/{project_id}/kms/user-instances", get(kms_api::user_instances))
         .route("/v1/{project_id}/secrets", post(csms_api::create_secret))
         .route("/v1/{project_id}/secrets/{secret_name}", get(csms_api::show_secret))
         .route("/v1/{project_id}/secrets/{secret_name}/versions/{version_id}", get(csms_api::show_secret_version))
@@ -113,6 +131,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(api)
         .route("/v3/auth/tokens", post(iam::issue_token))
+        .route("/", get(kms_api::versions))
+        .route("/{version_id}", get(kms_api::version))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(method_not_allowed)
         // Signed bodies are buffered (and limited to 12 MB) by the auth
