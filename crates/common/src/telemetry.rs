@@ -33,7 +33,10 @@ pub fn init(config: &LogConfig) {
     let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
     let _ = match config.format {
-        LogFormat::Text => registry.with(fmt::layer().with_target(true)).try_init(),
+        // Colours only on a terminal, so redirected logs stay parseable.
+        LogFormat::Text => registry
+            .with(fmt::layer().with_target(true).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())))
+            .try_init(),
         LogFormat::Json => registry.with(fmt::layer().json().flatten_event(true)).try_init(),
     };
 }

@@ -72,8 +72,19 @@ async fn suite(db: Db) {
     csms_contract(&s, &key_id).await;
     authentication(&s).await;
     let secret_values = no_plaintext_at_rest(&s, &key_id).await;
-    // A restart keeps every key and secret readable.
+    let before_restart = kms(&s, "create-datakey", json!({"key_id": key_id})).await;
+    let data_before = kms(&s, "encrypt-data", json!({"key_id": key_id, "plain_text": "written before"})).await;
+    // A restart keeps every key and secret readable, and old ciphertexts open.
     let s = s.restart().await;
+    let d = kms(
+        &s,
+        "decrypt-datakey",
+        json!({"key_id": key_id, "cipher_text": before_restart.body["cipher_text"], "datakey_cipher_length": "32"}),
+    )
+    .await;
+    assert_eq!(d.body["data_key"], before_restart.body["plain_text"], "{:?}", d.body);
+    let d = kms(&s, "decrypt-data", json!({"cipher_text": data_before.body["cipher_text"]})).await;
+    assert_eq!(d.body["plain_text"], "written before");
     let described = s.call(Method::POST, &s.kms("describe-key"), Some(&json!({"key_id": key_id}))).await;
     assert_eq!(described.status, 200, "{:?}", described.body);
     for (name, value) in secret_values {

@@ -1,0 +1,152 @@
+//! Two kms-service processes on one Postgres: a state change made through
+//! one stops the key on the other within a second, and the purge task
+//! deletes due keys everywhere.
+
+use std::{
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use common::identity::CallerIdentity;
+use proto::kms::v1::{self as pb, key_management_service_client::KeyManagementServiceClient};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tonic::{Code, transport::Channel};
+
+struct Replica {
+    child: tokio::process::Child,
+    client: KeyManagementServiceClient<Channel>,
+}
+
+impl Replica {
+    async fn start(database: &str, root_key: &str) -> Self {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kms-service"))
+            .args(["--kms-listen", "127.0.0.1:0", "--purge-interval-seconds", "1", "--log-format", "json"])
+            .env("OPENDEW_KMS_DATABASE_URL", database)
+            .env("OPENDEW_ROOT_KEY", root_key)
+            .env("OPENDEW_LOG", "info")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start kms-service");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+                if event["message"] == "kms-service listening" {
+                    return event["addr"].as_str().unwrap().to_owned();
+                }
+            }
+            panic!("kms-service exited before listening");
+        })
+        .await
+        .expect("kms-service did not start within 30 s");
+        // Keep draining its output so the process never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let client = KeyManagementServiceClient::connect(format!("http://{addr}")).await.unwrap();
+        Self { child, client }
+    }
+
+    async fn stop(mut self) {
+        let pid = self.child.id().unwrap().to_string();
+        tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.unwrap().unwrap();
+        assert!(status.success(), "kms-service exited with {status}");
+    }
+}
+
+fn caller() -> CallerIdentity {
+    CallerIdentity {
+        domain_id: "d".repeat(32),
+        project_id: "a".repeat(32),
+        user_id: "u".into(),
+        request_id: "replica-test".into(),
+    }
+}
+
+async fn create_datakey(r: &mut Replica, key_id: &str) -> Result<(), tonic::Status> {
+    r.client
+        .create_datakey(caller().request(pb::CreateDatakeyRequest { key_id: key_id.into(), ..Default::default() }))
+        .await
+        .map(|_| ())
+}
+
+/// Polls `r` until create-datakey fails with `code`; returns how long it took.
+async fn until_refused(r: &mut Replica, key_id: &str, code: Code) -> Duration {
+    let start = Instant::now();
+    loop {
+        match create_datakey(r, key_id).await {
+            Err(status) if status.code() == code => return start.elapsed(),
+            _ if start.elapsed() > Duration::from_secs(5) => panic!("the other replica still serves the key after 5 s"),
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_change_on_one_replica_reaches_the_other_within_a_second() {
+    let Some(server) = test_support::postgres_url("kms-service replicas") else { return };
+    let db = test_support::fresh_postgres_database(&server).await;
+    let root_key = "5c".repeat(32);
+    let mut a = Replica::start(db.expose(), &root_key).await;
+    let mut b = Replica::start(db.expose(), &root_key).await;
+
+    let key = a
+        .client
+        .create_key(caller().request(pb::CreateKeyRequest { key_alias: "replicated".into(), ..Default::default() }))
+        .await
+        .unwrap()
+        .into_inner()
+        .key
+        .unwrap();
+    let id = key.key_id.clone();
+    // B serves it (and now has it cached).
+    for _ in 0..3 {
+        create_datakey(&mut b, &id).await.unwrap();
+    }
+
+    a.client.disable_key(caller().request(pb::KeyRequest { key_id: id.clone(), ..Default::default() })).await.unwrap();
+    let took = until_refused(&mut b, &id, Code::FailedPrecondition).await;
+    assert!(took < Duration::from_secs(1), "disable reached the other replica after {took:?}");
+
+    a.client.enable_key(caller().request(pb::KeyRequest { key_id: id.clone(), ..Default::default() })).await.unwrap();
+    let start = Instant::now();
+    while create_datakey(&mut b, &id).await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(1), "enable did not reach the other replica");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    a.client
+        .schedule_key_deletion(caller().request(pb::ScheduleKeyDeletionRequest {
+            key_id: id.clone(),
+            pending_days: 7,
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    let took = until_refused(&mut b, &id, Code::FailedPrecondition).await;
+    assert!(took < Duration::from_secs(1), "schedule-deletion reached the other replica after {took:?}");
+
+    // Make the deletion due now; the purge task (every second) removes it.
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(db.expose()).await.unwrap();
+    sqlx::query("UPDATE kms.keys SET scheduled_deletion_ms = 0 WHERE key_id = $1")
+        .bind(&id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    until_refused(&mut b, &id, Code::NotFound).await;
+    let described = a
+        .client
+        .describe_key(caller().request(pb::DescribeKeyRequest { key_id: id.clone(), ..Default::default() }))
+        .await;
+    assert_eq!(described.unwrap_err().code(), Code::NotFound);
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM kms.key_materials WHERE key_id = $1")
+        .bind(&id)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "material is destroyed");
+
+    a.stop().await;
+    b.stop().await;
+}
