@@ -5,6 +5,9 @@ endpoint and credentials in OPENDEW_ENDPOINT, OPENDEW_AK, OPENDEW_SK and
 OPENDEW_PROJECT_ID. Only the endpoint differs from talking to Huawei Cloud.
 """
 
+import base64
+import hashlib
+import json
 import os
 import unittest
 import uuid
@@ -19,13 +22,39 @@ from huaweicloudsdkcsms.v1 import (
     ShowSecretVersionRequest,
 )
 from huaweicloudsdkkms.v2 import (
+    CancelKeyDeletionRequest,
+    CreateDatakeyRequest,
+    CreateDatakeyRequestBody,
+    CreateDatakeyWithoutPlaintextRequest,
     CreateKeyRequest,
     CreateKeyRequestBody,
+    CreateRandomRequest,
+    DecryptDataRequest,
+    DecryptDataRequestBody,
+    DecryptDatakeyRequest,
+    DecryptDatakeyRequestBody,
+    DeleteKeyRequest,
+    DisableKeyRequest,
+    EnableKeyRequest,
+    EncryptDataRequest,
+    EncryptDataRequestBody,
+    EncryptDatakeyRequest,
+    EncryptDatakeyRequestBody,
+    GenRandomRequestBody,
     KmsClient,
     ListKeyDetailRequest,
     ListKeysRequest,
     ListKeysRequestBody,
     OperateKeyRequestBody,
+    ScheduleKeyDeletionRequestBody,
+    ShowUserInstancesRequest,
+    ShowUserQuotasRequest,
+    ShowVersionRequest,
+    ShowVersionsRequest,
+    UpdateKeyAliasRequest,
+    UpdateKeyAliasRequestBody,
+    UpdateKeyDescriptionRequest,
+    UpdateKeyDescriptionRequestBody,
 )
 
 
@@ -33,7 +62,9 @@ def unique(prefix):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:10])
 
 
-class SdkTest(unittest.TestCase):
+class Base(unittest.TestCase):
+    """Clients and helpers shared by the test classes."""
+
     @classmethod
     def setUpClass(cls):
         endpoint = os.environ["OPENDEW_ENDPOINT"]
@@ -59,6 +90,10 @@ class SdkTest(unittest.TestCase):
 
     def read(self, name, version="latest"):
         return self.csms.show_secret_version(ShowSecretVersionRequest(secret_name=name, version_id=version)).version
+
+
+class SdkTest(Base):
+    """Keys and secrets: create, read back, and the documented errors."""
 
     def test_create_describe_and_list_keys(self):
         alias = unique("sdk-key")
@@ -122,6 +157,188 @@ class SdkTest(unittest.TestCase):
         self.create_secret(name=name, secret_string="a")
         self.assertSdkError(lambda: self.create_secret(name=name, secret_string="b"), 400, "CSMS.0002")
         self.assertSdkError(lambda: self.read(unique("missing")), 400, "CSMS.0106")
+
+
+def raw(response):
+    """The response's JSON exactly as the server sent it."""
+    return json.loads(response.raw_content.decode("utf-8"))
+
+
+class KmsOperationsTest(Base):
+    """Every Tier 1 KMS operation through the official SDK, with the raw
+    JSON types checked against the spec (numbers that travel as strings
+    stay strings)."""
+
+    def assertTypes(self, obj, types):
+        for field, kind in types.items():
+            self.assertIn(field, obj)
+            self.assertIsInstance(obj[field], kind, "%s in %s" % (field, obj))
+            if kind is int:
+                self.assertNotIsInstance(obj[field], bool)
+
+    def new_key(self):
+        return self.create_key(key_alias=unique("ops")).key_info.key_id
+
+    def op(self, body):
+        return OperateKeyRequestBody(key_id=body)
+
+    def test_lifecycle(self):
+        key_id = self.new_key()
+        disabled = self.kms.disable_key(DisableKeyRequest(body=self.op(key_id)))
+        self.assertEqual(disabled.key_info.key_state, "3")
+        self.assertTypes(raw(disabled)["key_info"], {"key_id": str, "key_state": str})
+        self.assertSdkError(lambda: self.kms.disable_key(DisableKeyRequest(body=self.op(key_id))), 400, "KMS.1301")
+        self.assertSdkError(
+            lambda: self.kms.create_datakey(CreateDatakeyRequest(body=CreateDatakeyRequestBody(key_id=key_id))), 400, "KMS.0209"
+        )
+        enabled = self.kms.enable_key(EnableKeyRequest(body=self.op(key_id)))
+        self.assertEqual(enabled.key_info.key_state, "2")
+        self.assertSdkError(lambda: self.kms.enable_key(EnableKeyRequest(body=self.op(key_id))), 400, "KMS.1201")
+
+        schedule = lambda days: self.kms.delete_key(
+            DeleteKeyRequest(body=ScheduleKeyDeletionRequestBody(key_id=key_id, pending_days=days))
+        )
+        self.assertSdkError(lambda: schedule("6"), 400, "KMS.1401")
+        scheduled = schedule("30")
+        self.assertEqual(scheduled.key_state, "4")
+        self.assertTypes(raw(scheduled), {"key_id": str, "key_state": str})
+        self.assertSdkError(lambda: schedule("30"), 400, "KMS.1402")
+        details = self.kms.list_key_detail(ListKeyDetailRequest(body=self.op(key_id))).key_info
+        self.assertEqual(details.key_state, "4")
+        self.assertEqual(len(details.scheduled_deletion_date), 13)
+        cancelled = self.kms.cancel_key_deletion(CancelKeyDeletionRequest(body=self.op(key_id)))
+        self.assertEqual(cancelled.key_state, "3")
+        self.assertSdkError(lambda: self.kms.cancel_key_deletion(CancelKeyDeletionRequest(body=self.op(key_id))), 400, "KMS.1501")
+
+        alias = unique("renamed")
+        renamed = self.kms.update_key_alias(
+            UpdateKeyAliasRequest(body=UpdateKeyAliasRequestBody(key_id=key_id, key_alias=alias))
+        )
+        self.assertEqual(raw(renamed)["key_info"], {"key_id": key_id, "key_alias": alias})
+        self.assertSdkError(
+            lambda: self.kms.update_key_alias(UpdateKeyAliasRequest(body=UpdateKeyAliasRequestBody(key_id=key_id, key_alias="x/default"))),
+            400,
+            "KMS.1101",
+        )
+        described = self.kms.update_key_description(
+            UpdateKeyDescriptionRequest(body=UpdateKeyDescriptionRequestBody(key_id=key_id, key_description="new"))
+        )
+        self.assertEqual(raw(described)["key_info"], {"key_id": key_id, "key_description": "new"})
+        self.assertSdkError(
+            lambda: self.kms.update_key_description(
+                UpdateKeyDescriptionRequest(body=UpdateKeyDescriptionRequestBody(key_id=key_id, key_description="x" * 256))
+            ),
+            400,
+            "KMS.1103",
+        )
+
+    def test_data_keys(self):
+        key_id = self.new_key()
+        made = self.kms.create_datakey(CreateDatakeyRequest(body=CreateDatakeyRequestBody(key_id=key_id, datakey_length="512")))
+        self.assertTypes(raw(made), {"key_id": str, "plain_text": str, "cipher_text": str})
+        self.assertEqual(len(made.plain_text), 128)
+        opened = self.kms.decrypt_datakey(
+            DecryptDatakeyRequest(body=DecryptDatakeyRequestBody(key_id=key_id, cipher_text=made.cipher_text, datakey_cipher_length="64"))
+        )
+        self.assertTypes(raw(opened), {"data_key": str, "datakey_length": str, "datakey_dgst": str})
+        self.assertEqual(opened.data_key, made.plain_text)
+        self.assertEqual(opened.datakey_dgst, hashlib.sha256(bytes.fromhex(made.plain_text)).hexdigest().upper())
+
+        bare = self.kms.create_datakey_without_plaintext(
+            CreateDatakeyWithoutPlaintextRequest(body=CreateDatakeyRequestBody(key_id=key_id, key_spec="AES_128"))
+        )
+        self.assertNotIn("plain_text", raw(bare))
+        self.assertSdkError(
+            lambda: self.kms.create_datakey(CreateDatakeyRequest(body=CreateDatakeyRequestBody(key_id=key_id, datakey_length="12"))),
+            400,
+            "KMS.1903",
+        )
+
+        for size in (1, 1024):
+            for aad in (None, "context"):
+                dek = os.urandom(size)
+                plain = dek.hex() + hashlib.sha256(dek).hexdigest()
+                sealed = self.kms.encrypt_datakey(
+                    EncryptDatakeyRequest(
+                        body=EncryptDatakeyRequestBody(
+                            key_id=key_id, plain_text=plain, datakey_plain_length=str(size), additional_authenticated_data=aad
+                        )
+                    )
+                )
+                self.assertTypes(raw(sealed), {"key_id": str, "cipher_text": str, "datakey_length": str})
+                back = self.kms.decrypt_datakey(
+                    DecryptDatakeyRequest(
+                        body=DecryptDatakeyRequestBody(
+                            key_id=key_id,
+                            cipher_text=sealed.cipher_text,
+                            datakey_cipher_length=str(size),
+                            additional_authenticated_data=aad,
+                        )
+                    )
+                )
+                self.assertEqual(bytes.fromhex(back.data_key), dek)
+                self.assertSdkError(
+                    lambda: self.kms.decrypt_datakey(
+                        DecryptDatakeyRequest(
+                            body=DecryptDatakeyRequestBody(
+                                key_id=key_id,
+                                cipher_text=sealed.cipher_text,
+                                datakey_cipher_length=str(size),
+                                additional_authenticated_data="wrong",
+                            )
+                        )
+                    ),
+                    400,
+                    "KMS.2201",
+                )
+        dek = os.urandom(32)
+        self.assertSdkError(
+            lambda: self.kms.encrypt_datakey(
+                EncryptDatakeyRequest(
+                    body=EncryptDatakeyRequestBody(key_id=key_id, plain_text=dek.hex() + "00" * 32, datakey_plain_length="32")
+                )
+            ),
+            400,
+            "KMS.2103",
+        )
+
+    def test_data(self):
+        key_id = self.new_key()
+        for text in ("x", "y" * 4096):
+            for aad in (None, "ctx"):
+                sealed = self.kms.encrypt_data(
+                    EncryptDataRequest(body=EncryptDataRequestBody(key_id=key_id, plain_text=text, additional_authenticated_data=aad))
+                )
+                self.assertTypes(raw(sealed), {"key_id": str, "cipher_text": str})
+                base64.b64decode(sealed.cipher_text, validate=True)
+                opened = self.kms.decrypt_data(
+                    DecryptDataRequest(body=DecryptDataRequestBody(cipher_text=sealed.cipher_text, additional_authenticated_data=aad))
+                )
+                self.assertTypes(raw(opened), {"key_id": str, "plain_text": str, "plain_text_base64": str})
+                self.assertEqual(opened.plain_text, text)
+                self.assertEqual(opened.key_id, key_id)
+        tampered = base64.b64decode(sealed.cipher_text)
+        tampered = base64.b64encode(tampered[:-1] + bytes([tampered[-1] ^ 1])).decode()
+        self.assertSdkError(
+            lambda: self.kms.decrypt_data(DecryptDataRequest(body=DecryptDataRequestBody(cipher_text=tampered))), 400, "KMS.2201"
+        )
+
+    def test_random_quotas_instances_versions(self):
+        rnd = self.kms.create_random(CreateRandomRequest(body=GenRandomRequestBody(random_data_length="512")))
+        self.assertEqual(len(rnd.random_data), 128)
+        self.assertSdkError(
+            lambda: self.kms.create_random(CreateRandomRequest(body=GenRandomRequestBody(random_data_length="12"))), 400, "KMS.1802"
+        )
+        quotas = self.kms.show_user_quotas(ShowUserQuotasRequest())
+        resources = {r["type"]: r for r in raw(quotas)["quotas"]["resources"]}
+        self.assertTypes(resources["CMK"], {"type": str, "used": int, "quota": int})
+        instances = self.kms.show_user_instances(ShowUserInstancesRequest())
+        self.assertTypes(raw(instances), {"instance_num": int})
+        self.assertEqual(instances.instance_num, resources["CMK"]["used"])
+        versions = self.kms.show_versions(ShowVersionsRequest())
+        self.assertEqual(versions.versions[0].id, "v1.0")
+        version = self.kms.show_version(ShowVersionRequest(version_id="v1.0"))
+        self.assertEqual(raw(version)["version"]["status"], "CURRENT")
 
 
 if __name__ == "__main__":
