@@ -71,6 +71,7 @@ async fn suite(db: Db) {
     hot_path_makes_no_database_round_trips(&s, &key_id).await;
     csms_contract(&s, &key_id).await;
     authentication(&s).await;
+    key_quota_and_state_filter(&s).await;
     let secret_values = no_plaintext_at_rest(&s, &key_id).await;
     let before_restart = kms(&s, "create-datakey", json!({"key_id": key_id})).await;
     let data_before = kms(&s, "encrypt-data", json!({"key_id": key_id, "plain_text": "written before"})).await;
@@ -923,4 +924,27 @@ async fn hot_path_makes_no_database_round_trips(s: &TestStack, key_id: &str) {
         assert_eq!(d.status, 200);
     }
     assert_eq!(s.stack.kms_service.round_trips(), before, "3000 crypto calls made database round trips");
+}
+
+/// The key quota (100, default keys excluded) and the list-keys state filter.
+async fn key_quota_and_state_filter(s: &TestStack) {
+    let disabled = kms(s, "create-key", json!({"key_alias": unique("filter")})).await;
+    let disabled_id = disabled.body["key_info"]["key_id"].clone();
+    kms(s, "disable-key", json!({"key_id": disabled_id})).await;
+    let listed = kms(s, "list-keys", json!({"key_state": "3", "key_spec": "ALL"})).await;
+    let states: Vec<_> =
+        listed.body["key_details"].as_array().unwrap().iter().map(|k| k["key_state"].clone()).collect();
+    assert!(!states.is_empty() && states.iter().all(|st| st == "3"), "{states:?}");
+    assert!(listed.body["keys"].as_array().unwrap().contains(&disabled_id));
+    assert_error(&kms(s, "list-keys", json!({"key_state": "9"})).await, 400, "KMS.0308", true);
+
+    let used = s.call(Method::GET, &s.kms("user-instances"), None).await.body["instance_num"].as_u64().unwrap();
+    for _ in used..100 {
+        let r = kms(s, "create-key", json!({"key_alias": unique("fill")})).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+    assert_error(&kms(s, "create-key", json!({"key_alias": unique("over")})).await, 400, "KMS.1105", true);
+    let q = s.call(Method::GET, &s.kms("user-quotas"), None).await;
+    let cmk = q.body["quotas"]["resources"].as_array().unwrap().iter().find(|r| r["type"] == "CMK").unwrap().clone();
+    assert_eq!((cmk["used"].as_u64(), cmk["quota"].as_u64()), (Some(100), Some(100)));
 }
