@@ -425,4 +425,22 @@ mod tests {
     }
 
     const DOC_VECTOR: &str = include_str!("../../../docs/ciphertext-vector-v1.hex");
+
+    /// The format-2 vector of docs/ciphertext-format.md: every bit matters.
+    #[test]
+    fn documented_data_vector_opens_and_every_bit_flip_fails() {
+        use super::data;
+        let material = SecretBytes::new(vec![0x42; 32]);
+        let blob = hex::decode(include_str!("../../../docs/ciphertext-vector-v2.hex")).unwrap();
+        assert_eq!(data::parse_header(&blob).unwrap().key_id.to_string(), "3f1c2a7e-5b4d-4e8f-9a01-6c2d8e4b7f90");
+        assert_eq!(data::open(&material, &blob, PROJECT, b"example-aad").unwrap().expose(), b"card=4111-xx");
+        for i in 0..blob.len() * 8 {
+            let mut bad = blob.clone();
+            bad[i / 8] ^= 1 << (i % 8);
+            assert!(data::open(&material, &bad, PROJECT, b"example-aad").is_err(), "bit {i}");
+        }
+        for len in 0..blob.len() {
+            assert!(data::open(&material, &blob[..len], PROJECT, b"example-aad").is_err());
+        }
+    }
 }
