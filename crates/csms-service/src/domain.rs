@@ -7,6 +7,12 @@ use crate::error::CsmsError;
 pub const MAX_VALUE_LEN: usize = 32 * 1024;
 /// Largest description, in UTF-8 bytes.
 pub const MAX_DESCRIPTION_LEN: usize = 2048;
+/// Versions kept per secret.
+pub const MAX_VERSIONS: usize = 20;
+/// Distinct stage names per secret.
+pub const MAX_STAGES: usize = 12;
+/// Tags per secret.
+pub const MAX_TAGS: usize = 20;
 /// The stage that marks the current version.
 pub const SYSCURRENT: &str = "SYSCURRENT";
 /// The stage that marks the previous version.
@@ -124,6 +130,8 @@ pub struct SecretRecord {
     pub rotation_ms: Option<i64>,
     /// ms of the next rotation.
     pub next_rotation_ms: Option<i64>,
+    /// The state to return to when a scheduled deletion is cancelled.
+    pub state_before_delete: Option<SecretState>,
 }
 
 /// One sealed version of a secret.
@@ -220,6 +228,40 @@ pub fn validate_rotation_period(period: &str) -> Result<(), CsmsError> {
     }
     .ok_or_else(err)?;
     if (6 * 3600..=8760 * 3600).contains(&seconds) { Ok(()) } else { Err(err()) }
+}
+
+/// A stage name: `^[a-zA-Z0-9_-]{1,64}$`.
+pub fn validate_stage_name(stage: &str) -> Result<(), CsmsError> {
+    let ok = !stage.is_empty()
+        && stage.len() <= 64
+        && stage.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok { Ok(()) } else { Err(invalid("stage names are 1-64 characters of [a-zA-Z0-9_-]")) }
+}
+
+/// A tag key: 1-128 characters of letters, separators, digits and
+/// `_ . : = + - @`, no leading or trailing whitespace, not starting `_sys_`.
+pub fn validate_tag_key(key: &str) -> Result<(), CsmsError> {
+    let chars_ok = key.chars().all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:=+-@".contains(c));
+    let ok =
+        !key.is_empty() && key.chars().count() <= 128 && chars_ok && !key.starts_with("_sys_") && key.trim() == key;
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid("tag keys are 1-128 letters, digits, spaces or _.:=+-@, not starting with _sys_"))
+    }
+}
+
+/// A tag value: 0-255 characters of letters, separators, digits and
+/// `_ . : / = + - @`.
+pub fn validate_tag_value(value: &str) -> Result<(), CsmsError> {
+    let ok = value.chars().count() <= 255
+        && value.chars().all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c));
+    if ok { Ok(()) } else { Err(invalid("tag values are 0-255 letters, digits, spaces or _.:/=+-@")) }
+}
+
+/// Expiry times are epoch milliseconds, 0..=9999999999999.
+pub fn validate_expire_time(ms: i64) -> Result<(), CsmsError> {
+    if (0..=9_999_999_999_999).contains(&ms) { Ok(()) } else { Err(invalid("expire_time must be 0-9999999999999 ms")) }
 }
 
 /// Parses a `version_id` path value: `vN` → `Some(N)`, `latest` → `None`.

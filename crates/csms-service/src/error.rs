@@ -36,6 +36,24 @@ pub enum CsmsError {
     /// Another secret of the project has this name.
     #[error("a secret with this name already exists")]
     DuplicateName,
+    /// A 13th distinct stage would be created.
+    #[error("the secret already has the maximum number of stages")]
+    StageLimit,
+    /// More than 12 stages in one request.
+    #[error("too many stages in the request")]
+    TooManyStagesInRequest,
+    /// SYSCURRENT and SYSPREVIOUS cannot be deleted.
+    #[error("system stages cannot be deleted")]
+    SystemStage,
+    /// Deletion scheduled twice.
+    #[error("the secret is already scheduled for deletion")]
+    AlreadyPendingDelete,
+    /// Restore of a secret that is not scheduled for deletion.
+    #[error("the secret is not scheduled for deletion")]
+    NotPendingDelete,
+    /// The request itself is malformed (e.g. a wrong path word).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
     /// The call carries no usable caller identity.
     #[error(transparent)]
     Unauthenticated(#[from] common::identity::MissingIdentity),
@@ -59,6 +77,12 @@ impl CsmsError {
             Self::SecretQuotaExceeded(_) => (Code::ResourceExhausted, R::SecretQuotaExceeded),
             Self::KmsKeyUnusable(_) => (Code::FailedPrecondition, R::KmsKeyUnusable),
             Self::DuplicateName => (Code::AlreadyExists, R::DuplicateName),
+            Self::StageLimit => (Code::ResourceExhausted, R::StageLimit),
+            Self::TooManyStagesInRequest => (Code::InvalidArgument, R::TooManyStagesInRequest),
+            Self::SystemStage => (Code::InvalidArgument, R::SystemStage),
+            Self::AlreadyPendingDelete => (Code::FailedPrecondition, R::SecretAlreadyPendingDelete),
+            Self::NotPendingDelete => (Code::FailedPrecondition, R::SecretNotPendingDelete),
+            Self::InvalidRequest(_) => (Code::InvalidArgument, R::InvalidRequest),
             Self::Unauthenticated(_) => (Code::Unauthenticated, R::Unauthenticated),
             Self::Store(_) | Self::Internal(_) => (Code::Internal, R::Internal),
         }

@@ -11,10 +11,13 @@ use common::db::{Backend, DatabaseUrl};
 use proto::csms::v1::secrets_manager_service_server::{SERVICE_NAME, SecretsManagerServiceServer};
 use tokio_util::sync::CancellationToken;
 
+pub mod backup;
 pub mod convert;
 pub mod domain;
 pub mod error;
 pub mod kms;
+pub mod ops;
+pub mod password;
 pub mod seal;
 pub mod service;
 pub mod store;
@@ -39,6 +42,10 @@ pub struct CsmsConfig {
     /// Database connection pool size.
     #[arg(long = "csms-max-connections", env = "OPENDEW_CSMS_MAX_CONNECTIONS", default_value_t = 16)]
     pub max_connections: u32,
+    /// Seconds between runs of the task that deletes secrets whose recovery
+    /// window has ended.
+    #[arg(long = "secret-purge-interval-seconds", env = "OPENDEW_CSMS_PURGE_INTERVAL_SECONDS", default_value_t = 60)]
+    pub purge_interval_seconds: u64,
 }
 
 /// Opens the store the URL names and migrates it.
@@ -58,10 +65,33 @@ pub async fn open_store(url: &DatabaseUrl, max_connections: u32) -> anyhow::Resu
 pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::Result<common::grpc::Running> {
     let store = open_store(&config.database_url, config.max_connections).await?;
     let kms = kms::KmsClient::connect_lazy(&config.kms_endpoint)?;
+    spawn_purge(store.clone(), config.purge_interval_seconds, shutdown.clone());
     let service = Arc::new(service::CsmsService::new(store, kms, config.secret_quota));
     let (_health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
     let routes = routes.add_service(SecretsManagerServiceServer::from_arc(service));
     let running = common::grpc::spawn(config.listen, routes, shutdown).await?;
     tracing::info!(addr = %running.addr, database = %config.database_url, kms = %config.kms_endpoint, "csms-service listening");
     Ok(running)
+}
+
+/// Deletes secrets whose scheduled deletion time has passed, with all their
+/// versions. Every replica runs it; deletions are idempotent.
+fn spawn_purge(store: Arc<dyn SecretStore>, interval_seconds: u64, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(interval_seconds.max(1)));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match store.purge_due(common::now_ms()).await {
+                Ok(deleted) => {
+                    for secret_id in deleted {
+                        tracing::info!(%secret_id, "secret deleted after its recovery window");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "secret purge failed; retrying next interval"),
+            }
+        }
+    });
 }

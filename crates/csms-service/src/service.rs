@@ -18,9 +18,9 @@ use crate::{
 /// Shared state of the service.
 #[derive(Debug)]
 pub struct CsmsService {
-    store: Arc<dyn SecretStore>,
-    kms: KmsClient,
-    secret_quota: u64,
+    pub(crate) store: Arc<dyn SecretStore>,
+    pub(crate) kms: KmsClient,
+    pub(crate) secret_quota: u64,
 }
 
 impl CsmsService {
@@ -100,23 +100,11 @@ impl CsmsService {
             update_ms: now,
             scheduled_delete_ms: None,
             rotation_ms: None,
+            state_before_delete: None,
         };
-        let aad = seal::data_key_aad(&caller.project_id, &secret.id, 1);
-        let data_key = self.kms.create_data_key(caller, &kms_key_id, &aad).await?;
-        let ciphertext = seal::seal(&data_key.plaintext, &caller.project_id, &secret.id, 1, kind, &value)?;
-        drop(data_key.plaintext);
-        let first = VersionRecord {
-            secret_id: secret.id.clone(),
-            number: 1,
-            kms_key_id,
-            kind,
-            wrapped_dek: data_key.ciphertext,
-            ciphertext,
-            create_ms: now,
-            expire_ms: None,
-            stages: vec![SYSCURRENT.to_owned()],
-        };
-        self.store.create_secret(&secret, &first, self.secret_quota).await.map_err(|e| match e {
+        let mut first = self.seal_version(caller, &secret.id, 1, &kms_key_id, kind, &value, now).await?;
+        first.stages = vec![SYSCURRENT.to_owned()];
+        self.store.create_secret(&secret, &[first], self.secret_quota).await.map_err(|e| match e {
             CreateSecretError::NameTaken => CsmsError::DuplicateName,
             CreateSecretError::QuotaExceeded => CsmsError::SecretQuotaExceeded(self.secret_quota),
             CreateSecretError::Store(e) => e.into(),
@@ -125,7 +113,47 @@ impl CsmsService {
         Ok(convert::secret_to_proto(&secret))
     }
 
-    async fn load_secret(&self, caller: &CallerIdentity, name: &str) -> Result<SecretRecord, CsmsError> {
+    /// Seals one version's value with a fresh data key from kms-service;
+    /// the plaintext data key is wiped before this returns.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn seal_version(
+        &self,
+        caller: &CallerIdentity,
+        secret_id: &str,
+        number: i32,
+        kms_key_id: &str,
+        kind: domain::ValueKind,
+        value: &[u8],
+        now: i64,
+    ) -> Result<VersionRecord, CsmsError> {
+        let aad = seal::data_key_aad(&caller.project_id, secret_id, number);
+        let data_key = self.kms.create_data_key(caller, kms_key_id, &aad).await?;
+        let ciphertext = seal::seal(&data_key.plaintext, &caller.project_id, secret_id, number, kind, value)?;
+        Ok(VersionRecord {
+            secret_id: secret_id.to_owned(),
+            number,
+            kms_key_id: kms_key_id.to_owned(),
+            kind,
+            wrapped_dek: data_key.ciphertext,
+            ciphertext,
+            create_ms: now,
+            expire_ms: None,
+            stages: Vec::new(),
+        })
+    }
+
+    /// Opens one stored version's value.
+    pub(crate) async fn open_version(
+        &self,
+        caller: &CallerIdentity,
+        version: &VersionRecord,
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CsmsError> {
+        let aad = seal::data_key_aad(&caller.project_id, &version.secret_id, version.number);
+        let data_key = self.kms.decrypt_data_key(caller, &version.kms_key_id, &version.wrapped_dek, &aad).await?;
+        seal::open(&data_key, &caller.project_id, &version.secret_id, version.number, version.kind, &version.ciphertext)
+    }
+
+    pub(crate) async fn load_secret(&self, caller: &CallerIdentity, name: &str) -> Result<SecretRecord, CsmsError> {
         // A name that breaks the naming rule cannot exist.
         if domain::validate_name(name).is_err() {
             return Err(CsmsError::SecretNotFound);
@@ -146,10 +174,7 @@ impl CsmsService {
             None => self.store.get_version_by_stage(&secret.id, SYSCURRENT).await?,
         }
         .ok_or(CsmsError::ResourceNotFound("version"))?;
-        let aad = seal::data_key_aad(&caller.project_id, &secret.id, version.number);
-        let data_key = self.kms.decrypt_data_key(caller, &version.kms_key_id, &version.wrapped_dek, &aad).await?;
-        let plaintext =
-            seal::open(&data_key, &caller.project_id, &secret.id, version.number, version.kind, &version.ciphertext)?;
+        let plaintext = self.open_version(caller, &version).await?;
         let value = convert::value_to_proto(version.kind, &plaintext)
             .map_err(|_| CsmsError::Internal(format!("text value of secret {} is not UTF-8", secret.id)))?;
         Ok(pb::ShowSecretVersionResponse {
@@ -160,7 +185,7 @@ impl CsmsService {
 }
 
 /// Milliseconds of a validated rotation period.
-fn period_ms(period: &str) -> i64 {
+pub(crate) fn period_ms(period: &str) -> i64 {
     let (digits, unit) = period.split_at(period.len().saturating_sub(1));
     let n: i64 = digits.parse().unwrap_or(0);
     let unit_ms = match unit {
@@ -188,6 +213,149 @@ impl SecretsManagerService for CsmsService {
         let caller = caller(&request)?;
         let secret = CsmsService::create_secret(self, &caller, request.into_inner()).await?;
         Ok(Response::new(pb::CreateSecretResponse { secret: Some(secret) }))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn list_secrets(
+        &self,
+        request: Request<pb::ListSecretsRequest>,
+    ) -> Result<Response<pb::ListSecretsResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(CsmsService::list_secrets(self, &caller, request.into_inner()).await?))
+    }
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn update_secret(
+        &self,
+        request: Request<pb::UpdateSecretRequest>,
+    ) -> Result<Response<pb::SecretResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(CsmsService::update_secret(self, &caller, request.into_inner()).await?))
+    }
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn delete_secret(&self, request: Request<pb::SecretName>) -> Result<Response<pb::Empty>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(CsmsService::delete_secret(self, &caller, request.into_inner()).await?))
+    }
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn schedule_secret_deletion(
+        &self,
+        request: Request<pb::ScheduleSecretDeletionRequest>,
+    ) -> Result<Response<pb::SecretResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(CsmsService::schedule_deletion(self, &caller, request.into_inner()).await?))
+    }
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn restore_secret(&self, request: Request<pb::SecretName>) -> Result<Response<pb::SecretResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(CsmsService::restore(self, &caller, request.into_inner()).await?))
+    }
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn create_secret_version(
+        &self,
+        request: Request<pb::CreateSecretVersionRequest>,
+    ) -> Result<Response<pb::VersionMetadataResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(CsmsService::create_version(self, &caller, request.into_inner()).await?))
+    }
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn list_secret_versions(
+        &self,
+        request: Request<pb::ListSecretVersionsRequest>,
+    ) -> Result<Response<pb::ListSecretVersionsResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(CsmsService::list_versions(self, &caller, request.into_inner()).await?))
+    }
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn update_version(
+        &self,
+        request: Request<pb::UpdateVersionRequest>,
+    ) -> Result<Response<pb::VersionMetadataResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(CsmsService::update_version(self, &caller, request.into_inner()).await?))
+    }
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn show_secret_stage(&self, request: Request<pb::StageRef>) -> Result<Response<pb::StageResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(CsmsService::show_stage(self, &caller, request.into_inner()).await?))
+    }
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn update_secret_stage(
+        &self,
+        request: Request<pb::UpdateSecretStageRequest>,
+    ) -> Result<Response<pb::StageResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(CsmsService::update_stage(self, &caller, request.into_inner()).await?))
+    }
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn delete_secret_stage(&self, request: Request<pb::StageRef>) -> Result<Response<pb::Empty>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(CsmsService::delete_stage(self, &caller, request.into_inner()).await?))
+    }
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn create_secret_tag(&self, request: Request<pb::SecretTagRequest>) -> Result<Response<pb::Empty>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(CsmsService::create_tag(self, &caller, request.into_inner()).await?))
+    }
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn delete_secret_tag(
+        &self,
+        request: Request<pb::DeleteSecretTagRequest>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(CsmsService::delete_tag(self, &caller, request.into_inner()).await?))
+    }
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn list_secret_tags(&self, request: Request<pb::SecretId>) -> Result<Response<pb::TagsResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(CsmsService::list_tags(self, &caller, request.into_inner()).await?))
+    }
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn batch_create_or_delete_tags(
+        &self,
+        request: Request<pb::BatchTagsRequest>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(CsmsService::batch_tags(self, &caller, request.into_inner()).await?))
+    }
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn list_resource_instances(
+        &self,
+        request: Request<pb::ResourceInstancesRequest>,
+    ) -> Result<Response<pb::ResourceInstancesResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(CsmsService::resource_instances(self, &caller, request.into_inner()).await?))
+    }
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn download_secret_blob(&self, request: Request<pb::SecretName>) -> Result<Response<pb::SecretBlob>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(CsmsService::backup(self, &caller, request.into_inner()).await?))
+    }
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn upload_secret_blob(
+        &self,
+        request: Request<pb::SecretBlob>,
+    ) -> Result<Response<pb::SecretResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(CsmsService::restore_backup(self, &caller, request.into_inner()).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn list_project_secrets_tags(
+        &self,
+        request: Request<pb::Empty>,
+    ) -> Result<Response<pb::ProjectTagsResponse>, Status> {
+        let caller = caller(&request)?;
+        Ok(Response::new(self.project_tags(&caller).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id))]
+    async fn generate_random_password(
+        &self,
+        request: Request<pb::GeneratePasswordRequest>,
+    ) -> Result<Response<pb::GeneratePasswordResponse>, Status> {
+        caller(&request)?;
+        let password = crate::password::generate(request.get_ref())?;
+        Ok(Response::new(pb::GeneratePasswordResponse { password }))
     }
 
     #[tracing::instrument(skip_all, fields(request_id))]

@@ -26,6 +26,7 @@ fn secret(project: &str, name: &str) -> (SecretRecord, VersionRecord) {
         scheduled_delete_ms: None,
         rotation_ms: None,
         next_rotation_ms: Some(9),
+        state_before_delete: None,
     };
     let version = VersionRecord {
         secret_id: id,
@@ -54,7 +55,7 @@ pub(crate) async fn run<S: SecretStore>(store: S) {
 async fn create_and_read<S: SecretStore>(store: &S) {
     let project = "1".repeat(32);
     let (s, v) = secret(&project, "db.password");
-    store.create_secret(&s, &v, 200).await.unwrap();
+    store.create_secret(&s, std::slice::from_ref(&v), 200).await.unwrap();
     assert_eq!(store.get_secret(&project, "db.password").await.unwrap(), Some(s.clone()));
     assert_eq!(store.get_secret(&"2".repeat(32), "db.password").await.unwrap(), None);
     assert_eq!(store.get_version(&s.id, 1).await.unwrap(), Some(v.clone()));
@@ -63,7 +64,7 @@ async fn create_and_read<S: SecretStore>(store: &S) {
     assert_eq!(store.get_version_by_stage(&s.id, "OTHER").await.unwrap(), None);
     // Duplicate names are refused and leave nothing behind.
     let (dup, dv) = secret(&project, "db.password");
-    assert!(matches!(store.create_secret(&dup, &dv, 200).await, Err(CreateSecretError::NameTaken)));
+    assert!(matches!(store.create_secret(&dup, &[dv], 200).await, Err(CreateSecretError::NameTaken)));
     assert_eq!(store.get_version(&dup.id, 1).await.unwrap(), None);
 }
 
@@ -71,10 +72,10 @@ async fn quota<S: SecretStore>(store: &S) {
     let project = "3".repeat(32);
     for name in ["a", "b"] {
         let (s, v) = secret(&project, name);
-        store.create_secret(&s, &v, 2).await.unwrap();
+        store.create_secret(&s, &[v], 2).await.unwrap();
     }
     let (s, v) = secret(&project, "c");
-    assert!(matches!(store.create_secret(&s, &v, 2).await, Err(CreateSecretError::QuotaExceeded)));
+    assert!(matches!(store.create_secret(&s, &[v], 2).await, Err(CreateSecretError::QuotaExceeded)));
     assert_eq!(store.get_secret(&project, "c").await.unwrap(), None);
 }
 
@@ -85,7 +86,7 @@ async fn concurrent_creates_with_one_name<S: SecretStore>(store: Arc<S>) {
             let store = store.clone();
             tokio::spawn(async move {
                 let (s, v) = secret(&"4".repeat(32), "race");
-                store.create_secret(&s, &v, 200).await
+                store.create_secret(&s, std::slice::from_ref(&v), 200).await
             })
         })
         .collect();

@@ -5,7 +5,13 @@
 
 use async_trait::async_trait;
 
-use crate::domain::{SecretRecord, SecretState, ValueKind, VersionRecord};
+use crate::{
+    domain::{
+        MAX_STAGES, MAX_TAGS, MAX_VERSIONS, SYSCURRENT, SYSPREVIOUS, SecretRecord, SecretState, ValueKind,
+        VersionRecord,
+    },
+    error::CsmsError,
+};
 
 pub mod postgres;
 pub mod sqlite;
@@ -52,48 +58,205 @@ pub enum CreateSecretError {
     Store(#[from] StoreError),
 }
 
-/// Storage of secrets, versions and stages.
+/// A change to a secret's metadata or state, applied to the current row
+/// under a lock; an error leaves the row unchanged.
+pub type SecretMutation = Box<dyn FnOnce(&mut SecretRecord) -> Result<(), CsmsError> + Send>;
+
+/// A check of a secret's current state before a write.
+pub type SecretCheck = Box<dyn FnOnce(&SecretRecord) -> Result<(), CsmsError> + Send>;
+
+/// A stage and where it points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageRecord {
+    /// Stage name.
+    pub name: String,
+    /// Version number it marks.
+    pub version: i32,
+    /// When it last moved, ms.
+    pub update_ms: i64,
+}
+
+/// Storage of secrets, versions, stages and tags. Writes that must see a
+/// consistent secret lock its row (Postgres `FOR UPDATE`, SQLite
+/// `BEGIN IMMEDIATE`) for the length of one short transaction.
 #[async_trait]
 pub trait SecretStore: Send + Sync + std::fmt::Debug + 'static {
     /// Applies this backend's migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
 
-    /// Inserts a secret, its first version and that version's stages in one
+    /// Inserts a secret and its versions (each with its stages) in one
     /// transaction. Name uniqueness is a constraint; `quota` counts the
     /// project's secrets under a per-project lock.
     async fn create_secret(
         &self,
         secret: &SecretRecord,
-        first: &VersionRecord,
+        versions: &[VersionRecord],
         quota: u64,
     ) -> Result<(), CreateSecretError>;
 
     /// One secret of a project by name.
     async fn get_secret(&self, project_id: &str, name: &str) -> Result<Option<SecretRecord>, StoreError>;
 
+    /// One secret of a project by id.
+    async fn get_secret_by_id(&self, project_id: &str, id: &str) -> Result<Option<SecretRecord>, StoreError>;
+
+    /// Up to `limit` secrets by name, after `after`; only those subscribed
+    /// to `event` when given.
+    async fn list_secrets(
+        &self,
+        project_id: &str,
+        after: Option<&str>,
+        limit: u32,
+        event: Option<&str>,
+    ) -> Result<Vec<SecretRecord>, StoreError>;
+
+    /// Applies `change` to a secret under its row lock.
+    async fn update_secret(
+        &self,
+        project_id: &str,
+        name: &str,
+        change: SecretMutation,
+    ) -> Result<SecretRecord, CsmsError>;
+
+    /// Deletes a secret with its versions, stages and tags. False when absent.
+    async fn delete_secret(&self, project_id: &str, name: &str) -> Result<bool, StoreError>;
+
+    /// Deletes the secrets whose scheduled deletion time is at or before
+    /// `now_ms`; returns their ids. Safe on several replicas at once.
+    async fn purge_due(&self, now_ms: i64) -> Result<Vec<String>, StoreError>;
+
+    /// Reserves the next version number of a secret after `check` passed.
+    async fn reserve_version(
+        &self,
+        project_id: &str,
+        name: &str,
+        check: SecretCheck,
+    ) -> Result<(SecretRecord, i32), CsmsError>;
+
+    /// Inserts a sealed version and moves its stages onto it, in one
+    /// transaction: `version.stages` are moved from whichever version held
+    /// them; if SYSCURRENT moves, the version that held it gets SYSPREVIOUS.
+    /// Beyond [`MAX_VERSIONS`] the oldest version without stages is deleted.
+    async fn insert_version(
+        &self,
+        project_id: &str,
+        version: &VersionRecord,
+        check: SecretCheck,
+    ) -> Result<VersionRecord, CsmsError>;
+
     /// One version by number, with its stages.
     async fn get_version(&self, secret_id: &str, number: i32) -> Result<Option<VersionRecord>, StoreError>;
 
     /// The version a stage points at, with its stages.
     async fn get_version_by_stage(&self, secret_id: &str, stage: &str) -> Result<Option<VersionRecord>, StoreError>;
+
+    /// Versions in ascending order after `after`, at most `limit`.
+    async fn list_versions(
+        &self,
+        secret_id: &str,
+        after: Option<i32>,
+        limit: u32,
+    ) -> Result<Vec<VersionRecord>, StoreError>;
+
+    /// Sets a version's expiry.
+    async fn set_version_expiry(
+        &self,
+        project_id: &str,
+        name: &str,
+        number: i32,
+        expire_ms: Option<i64>,
+        check: SecretCheck,
+    ) -> Result<VersionRecord, CsmsError>;
+
+    /// One stage of a secret.
+    async fn get_stage(&self, secret_id: &str, stage: &str) -> Result<Option<StageRecord>, StoreError>;
+
+    /// Points a stage at a version (creating it if needed); moving
+    /// SYSCURRENT gives SYSPREVIOUS to its previous holder.
+    async fn set_stage(
+        &self,
+        project_id: &str,
+        name: &str,
+        stage: &str,
+        number: i32,
+        check: SecretCheck,
+    ) -> Result<StageRecord, CsmsError>;
+
+    /// Removes a custom stage.
+    async fn delete_stage(
+        &self,
+        project_id: &str,
+        name: &str,
+        stage: &str,
+        check: SecretCheck,
+    ) -> Result<(), CsmsError>;
+
+    /// Upserts tags (one value per key), keeping at most [`MAX_TAGS`].
+    async fn put_tags(
+        &self,
+        project_id: &str,
+        secret_id: &str,
+        tags: &[(String, String)],
+        check: SecretCheck,
+    ) -> Result<(), CsmsError>;
+
+    /// Removes tags by key; absent keys are ignored unless `must_exist`.
+    async fn delete_tags(
+        &self,
+        project_id: &str,
+        secret_id: &str,
+        keys: &[String],
+        must_exist: bool,
+        check: SecretCheck,
+    ) -> Result<(), CsmsError>;
+
+    /// Tags of one secret, by key.
+    async fn list_tags(&self, secret_id: &str) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Every secret of a project with its tags, by name.
+    async fn secrets_with_tags(
+        &self,
+        project_id: &str,
+    ) -> Result<Vec<(SecretRecord, Vec<(String, String)>)>, StoreError>;
 }
 
 /// SQL shared by both backends.
 pub(crate) mod sql {
     pub const SECRET_COLUMNS: &str = "id, project_id, name, state, kms_key_id, description, secret_type, \
         auto_rotation, rotation_period, rotation_config, event_subscriptions, enterprise_project_id, \
-        rotation_func_urn, create_ms, update_ms, scheduled_delete_ms, rotation_ms, next_rotation_ms";
+        rotation_func_urn, create_ms, update_ms, scheduled_delete_ms, rotation_ms, next_rotation_ms, \
+        state_before_delete";
 
     pub const INSERT_SECRET: &str = "INSERT INTO secrets (id, project_id, name, state, kms_key_id, description, \
         secret_type, auto_rotation, rotation_period, rotation_config, event_subscriptions, enterprise_project_id, \
-        rotation_func_urn, create_ms, update_ms, scheduled_delete_ms, rotation_ms, next_rotation_ms) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
+        rotation_func_urn, create_ms, update_ms, scheduled_delete_ms, rotation_ms, next_rotation_ms, \
+        state_before_delete, next_version) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+
+    pub const UPDATE_SECRET: &str = "UPDATE secrets SET state = $3, kms_key_id = $4, description = $5, \
+        auto_rotation = $6, rotation_period = $7, event_subscriptions = $8, rotation_func_urn = $9, update_ms = $10, \
+        scheduled_delete_ms = $11, next_rotation_ms = $12, state_before_delete = $13 \
+        WHERE project_id = $1 AND id = $2";
+
+    pub const UPSERT_STAGE: &str = "INSERT INTO secret_stages (secret_id, stage_name, version, update_ms) \
+        VALUES ($1, $2, $3, $4) ON CONFLICT (secret_id, stage_name) \
+        DO UPDATE SET version = excluded.version, update_ms = excluded.update_ms";
+
+    pub const STAGES_OF_SECRET: &str =
+        "SELECT stage_name, version, update_ms FROM secret_stages WHERE secret_id = $1 ORDER BY stage_name";
+
+    pub const OLDEST_DEPRECATED: &str = "SELECT v.version FROM secret_versions v WHERE v.secret_id = $1 \
+        AND v.version <> $2 AND NOT EXISTS (SELECT 1 FROM secret_stages s WHERE s.secret_id = v.secret_id \
+        AND s.version = v.version) ORDER BY v.version LIMIT 1";
+
+    pub const UPSERT_TAG: &str = "INSERT INTO secret_tags (secret_id, tag_key, tag_value) VALUES ($1, $2, $3) \
+        ON CONFLICT (secret_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value";
+
+    pub const PROJECT_TAGS: &str = "SELECT t.secret_id, t.tag_key, t.tag_value FROM secret_tags t \
+        JOIN secrets s ON s.id = t.secret_id WHERE s.project_id = $1 ORDER BY t.tag_key, t.tag_value";
 
     pub const INSERT_VERSION: &str = "INSERT INTO secret_versions (secret_id, version, kms_key_id, value_kind, \
         wrapped_dek, ciphertext, create_ms, expire_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-
-    pub const INSERT_STAGE: &str =
-        "INSERT INTO secret_stages (secret_id, stage_name, version, update_ms) VALUES ($1, $2, $3, $4)";
 
     pub const ENSURE_PROJECT: &str = "INSERT INTO csms_projects (project_id) VALUES ($1) ON CONFLICT DO NOTHING";
 
@@ -142,6 +305,7 @@ pub(crate) struct SecretRow {
     scheduled_delete_ms: Option<i64>,
     rotation_ms: Option<i64>,
     next_rotation_ms: Option<i64>,
+    state_before_delete: Option<String>,
 }
 
 impl TryFrom<SecretRow> for SecretRecord {
@@ -168,6 +332,7 @@ impl TryFrom<SecretRow> for SecretRecord {
             scheduled_delete_ms: row.scheduled_delete_ms,
             rotation_ms: row.rotation_ms,
             next_rotation_ms: row.next_rotation_ms,
+            state_before_delete: row.state_before_delete.as_deref().and_then(SecretState::parse),
         })
     }
 }
@@ -223,6 +388,7 @@ macro_rules! bind_secret {
             .bind($s.scheduled_delete_ms)
             .bind($s.rotation_ms)
             .bind($s.next_rotation_ms)
+            .bind($s.state_before_delete.map(|st| st.as_str()))
     };
 }
 pub(crate) use bind_secret;
@@ -242,3 +408,607 @@ macro_rules! bind_version {
     };
 }
 pub(crate) use bind_version;
+
+/// Implements [`SecretStore`] for a backend. The two sibling modules call
+/// it with their pool's database type, their migrations and their row-lock
+/// clause (`FOR UPDATE` on Postgres; nothing on SQLite, whose
+/// `BEGIN IMMEDIATE` already serialises writers); each provides `begin`
+/// and `lock_project`. The SQL text is shared: both accept `$n` and
+/// `ON CONFLICT … DO UPDATE`.
+macro_rules! impl_secret_store {
+    ($store:ty, $db:ty, $migrations:literal, $lock:literal) => {
+        impl $store {
+            async fn lock_secret(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                project_id: &str,
+                by: &str,
+                value: &str,
+            ) -> Result<Option<SecretRecord>, StoreError> {
+                let query =
+                    format!("SELECT {} FROM secrets WHERE project_id = $1 AND {by} = $2{}", sql::SECRET_COLUMNS, $lock);
+                let row: Option<SecretRow> = sqlx::query_as(&query)
+                    .bind(project_id)
+                    .bind(value)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(StoreError::db("locking a secret"))?;
+                row.map(SecretRecord::try_from).transpose()
+            }
+
+            async fn checked(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                project_id: &str,
+                by: &str,
+                value: &str,
+                check: SecretCheck,
+            ) -> Result<SecretRecord, CsmsError> {
+                let secret = Self::lock_secret(tx, project_id, by, value).await?.ok_or(match by {
+                    "id" => CsmsError::ResourceNotFound("secret"),
+                    _ => CsmsError::SecretNotFound,
+                })?;
+                check(&secret)?;
+                Ok(secret)
+            }
+
+            async fn stages_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                secret_id: &str,
+            ) -> Result<Vec<StageRecord>, StoreError> {
+                let rows: Vec<(String, i32, i64)> = sqlx::query_as(sql::STAGES_OF_SECRET)
+                    .bind(secret_id)
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(StoreError::db("reading stages"))?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(name, version, update_ms)| StageRecord { name, version, update_ms })
+                    .collect())
+            }
+
+            async fn upsert_stage(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                secret_id: &str,
+                stage: &str,
+                version: i32,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(sql::UPSERT_STAGE)
+                    .bind(secret_id)
+                    .bind(stage)
+                    .bind(version)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(StoreError::db("moving a stage"))?;
+                Ok(())
+            }
+
+            async fn version_in(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                secret_id: &str,
+                number: i32,
+            ) -> Result<Option<VersionRecord>, StoreError> {
+                let row: Option<VersionRow> = sqlx::query_as(&sql::select_version())
+                    .bind(secret_id)
+                    .bind(number)
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(StoreError::db("reading a secret version"))?;
+                let Some(row) = row else { return Ok(None) };
+                let stages: Vec<String> = sqlx::query_scalar(sql::STAGES_OF_VERSION)
+                    .bind(secret_id)
+                    .bind(number)
+                    .fetch_all(&mut **tx)
+                    .await
+                    .map_err(StoreError::db("reading version stages"))?;
+                row.into_record(stages).map(Some)
+            }
+
+            async fn insert_versions(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                versions: &[VersionRecord],
+            ) -> Result<(), StoreError> {
+                for version in versions {
+                    bind_version!(sqlx::query(sql::INSERT_VERSION), version)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(StoreError::db("inserting a secret version"))?;
+                    for stage in &version.stages {
+                        Self::upsert_stage(tx, &version.secret_id, stage, version.number, version.create_ms).await?;
+                    }
+                }
+                Ok(())
+            }
+
+            async fn with_stages(&self, row: Option<VersionRow>) -> Result<Option<VersionRecord>, StoreError> {
+                let Some(row) = row else { return Ok(None) };
+                let stages: Vec<String> = sqlx::query_scalar(sql::STAGES_OF_VERSION)
+                    .bind(&row.secret_id)
+                    .bind(row.version)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(StoreError::db("reading version stages"))?;
+                row.into_record(stages).map(Some)
+            }
+
+            async fn commit(tx: sqlx::Transaction<'static, $db>) -> Result<(), StoreError> {
+                tx.commit().await.map_err(StoreError::db("committing"))
+            }
+        }
+
+        #[async_trait]
+        impl SecretStore for $store {
+            async fn migrate(&self) -> Result<(), StoreError> {
+                sqlx::migrate!($migrations).run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn create_secret(
+                &self,
+                secret: &SecretRecord,
+                versions: &[VersionRecord],
+                quota: u64,
+            ) -> Result<(), CreateSecretError> {
+                let mut tx = self.begin().await?;
+                Self::lock_project(&mut tx, &secret.project_id).await?;
+                let count: i64 = sqlx::query_scalar(sql::COUNT_SECRETS)
+                    .bind(&secret.project_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("counting secrets"))?;
+                if count as u64 >= quota {
+                    return Err(CreateSecretError::QuotaExceeded);
+                }
+                let next = versions.iter().map(|v| v.number).max().unwrap_or(0) + 1;
+                if let Err(e) = bind_secret!(sqlx::query(sql::INSERT_SECRET), secret).bind(next).execute(&mut *tx).await
+                {
+                    return Err(if common::db::is_unique_violation(&e) {
+                        CreateSecretError::NameTaken
+                    } else {
+                        StoreError::db("inserting a secret")(e).into()
+                    });
+                }
+                Self::insert_versions(&mut tx, versions).await?;
+                Self::commit(tx).await?;
+                Ok(())
+            }
+
+            async fn get_secret(&self, project_id: &str, name: &str) -> Result<Option<SecretRecord>, StoreError> {
+                let row: Option<SecretRow> = sqlx::query_as(&sql::select_secret())
+                    .bind(project_id)
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(StoreError::db("reading a secret"))?;
+                row.map(SecretRecord::try_from).transpose()
+            }
+
+            async fn get_secret_by_id(&self, project_id: &str, id: &str) -> Result<Option<SecretRecord>, StoreError> {
+                let query = format!("SELECT {} FROM secrets WHERE project_id = $1 AND id = $2", sql::SECRET_COLUMNS);
+                let row: Option<SecretRow> = sqlx::query_as(&query)
+                    .bind(project_id)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(StoreError::db("reading a secret"))?;
+                row.map(SecretRecord::try_from).transpose()
+            }
+
+            async fn list_secrets(
+                &self,
+                project_id: &str,
+                after: Option<&str>,
+                limit: u32,
+                event: Option<&str>,
+            ) -> Result<Vec<SecretRecord>, StoreError> {
+                // With an event filter the (small, quota-bounded) remainder is
+                // filtered here: event names are not LIKE-safe.
+                let sql_limit = if event.is_some() { i64::MAX } else { i64::from(limit) };
+                let query = format!(
+                    "SELECT {} FROM secrets WHERE project_id = $1 AND ($2 IS NULL OR name > $2) ORDER BY name LIMIT $3",
+                    sql::SECRET_COLUMNS
+                );
+                let rows: Vec<SecretRow> = sqlx::query_as(&query)
+                    .bind(project_id)
+                    .bind(after)
+                    .bind(sql_limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(StoreError::db("listing secrets"))?;
+                let mut secrets = rows.into_iter().map(SecretRecord::try_from).collect::<Result<Vec<_>, _>>()?;
+                if let Some(event) = event {
+                    secrets.retain(|s| s.event_subscriptions.iter().any(|e| e == event));
+                    secrets.truncate(limit as usize);
+                }
+                Ok(secrets)
+            }
+
+            async fn update_secret(
+                &self,
+                project_id: &str,
+                name: &str,
+                change: SecretMutation,
+            ) -> Result<SecretRecord, CsmsError> {
+                let mut tx = self.begin().await?;
+                let mut secret =
+                    Self::lock_secret(&mut tx, project_id, "name", name).await?.ok_or(CsmsError::SecretNotFound)?;
+                change(&mut secret)?;
+                sqlx::query(sql::UPDATE_SECRET)
+                    .bind(project_id)
+                    .bind(&secret.id)
+                    .bind(secret.state.as_str())
+                    .bind(&secret.kms_key_id)
+                    .bind(&secret.description)
+                    .bind(secret.auto_rotation)
+                    .bind(&secret.rotation_period)
+                    .bind(serde_json::to_string(&secret.event_subscriptions).expect("strings serialise"))
+                    .bind(&secret.rotation_func_urn)
+                    .bind(secret.update_ms)
+                    .bind(secret.scheduled_delete_ms)
+                    .bind(secret.next_rotation_ms)
+                    .bind(secret.state_before_delete.map(|st| st.as_str()))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("updating a secret"))?;
+                Self::commit(tx).await?;
+                Ok(secret)
+            }
+
+            async fn delete_secret(&self, project_id: &str, name: &str) -> Result<bool, StoreError> {
+                let deleted = sqlx::query("DELETE FROM secrets WHERE project_id = $1 AND name = $2")
+                    .bind(project_id)
+                    .bind(name)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(StoreError::db("deleting a secret"))?;
+                Ok(deleted.rows_affected() == 1)
+            }
+
+            async fn purge_due(&self, now_ms: i64) -> Result<Vec<String>, StoreError> {
+                let due: Vec<String> = sqlx::query_scalar(
+                    "SELECT id FROM secrets WHERE state = 'PENDING_DELETE' AND scheduled_delete_ms <= $1",
+                )
+                .bind(now_ms)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(StoreError::db("finding secrets due for deletion"))?;
+                let mut deleted = Vec::new();
+                for id in due {
+                    let gone = sqlx::query(
+                        "DELETE FROM secrets WHERE id = $1 AND state = 'PENDING_DELETE' AND scheduled_delete_ms <= $2",
+                    )
+                    .bind(&id)
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(StoreError::db("deleting a due secret"))?;
+                    if gone.rows_affected() == 1 {
+                        deleted.push(id);
+                    }
+                }
+                Ok(deleted)
+            }
+
+            async fn reserve_version(
+                &self,
+                project_id: &str,
+                name: &str,
+                check: SecretCheck,
+            ) -> Result<(SecretRecord, i32), CsmsError> {
+                let mut tx = self.begin().await?;
+                let secret = Self::checked(&mut tx, project_id, "name", name, check).await?;
+                let next: i32 = sqlx::query_scalar("SELECT next_version FROM secrets WHERE id = $1")
+                    .bind(&secret.id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("reading the next version number"))?;
+                sqlx::query("UPDATE secrets SET next_version = $2 WHERE id = $1")
+                    .bind(&secret.id)
+                    .bind(next + 1)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("reserving a version number"))?;
+                Self::commit(tx).await?;
+                Ok((secret, next))
+            }
+
+            async fn insert_version(
+                &self,
+                project_id: &str,
+                version: &VersionRecord,
+                check: SecretCheck,
+            ) -> Result<VersionRecord, CsmsError> {
+                let mut tx = self.begin().await?;
+                let secret = Self::checked(&mut tx, project_id, "id", &version.secret_id, check).await?;
+                let current = Self::stages_in(&mut tx, &secret.id).await?;
+                let old_current = current.iter().find(|s| s.name == SYSCURRENT).map(|s| s.version);
+                let gives_previous = version.stages.iter().any(|s| s == SYSCURRENT)
+                    && !version.stages.iter().any(|s| s == SYSPREVIOUS)
+                    && old_current.is_some();
+                let mut names: std::collections::BTreeSet<&str> = current.iter().map(|s| s.name.as_str()).collect();
+                names.extend(version.stages.iter().map(String::as_str));
+                if gives_previous {
+                    names.insert(SYSPREVIOUS);
+                }
+                if names.len() > MAX_STAGES {
+                    return Err(CsmsError::StageLimit);
+                }
+                bind_version!(sqlx::query(sql::INSERT_VERSION), version)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("inserting a secret version"))?;
+                for stage in &version.stages {
+                    Self::upsert_stage(&mut tx, &secret.id, stage, version.number, version.create_ms).await?;
+                }
+                if let (true, Some(previous)) = (gives_previous, old_current) {
+                    Self::upsert_stage(&mut tx, &secret.id, SYSPREVIOUS, previous, version.create_ms).await?;
+                }
+                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secret_versions WHERE secret_id = $1")
+                    .bind(&secret.id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("counting versions"))?;
+                if count as usize > MAX_VERSIONS {
+                    let oldest: Option<i32> = sqlx::query_scalar(sql::OLDEST_DEPRECATED)
+                        .bind(&secret.id)
+                        .bind(version.number)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(StoreError::db("finding a deprecated version"))?;
+                    let Some(oldest) = oldest else {
+                        return Err(CsmsError::InvalidParameter(format!(
+                            "the secret already has {MAX_VERSIONS} versions and every one carries a stage"
+                        )));
+                    };
+                    sqlx::query("DELETE FROM secret_versions WHERE secret_id = $1 AND version = $2")
+                        .bind(&secret.id)
+                        .bind(oldest)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(StoreError::db("deleting a deprecated version"))?;
+                }
+                sqlx::query("UPDATE secrets SET update_ms = $2 WHERE id = $1")
+                    .bind(&secret.id)
+                    .bind(version.create_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("touching a secret"))?;
+                let stored = Self::version_in(&mut tx, &secret.id, version.number)
+                    .await?
+                    .ok_or_else(|| CsmsError::Internal("inserted version vanished".into()))?;
+                Self::commit(tx).await?;
+                Ok(stored)
+            }
+
+            async fn get_version(&self, secret_id: &str, number: i32) -> Result<Option<VersionRecord>, StoreError> {
+                let row: Option<VersionRow> = sqlx::query_as(&sql::select_version())
+                    .bind(secret_id)
+                    .bind(number)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(StoreError::db("reading a secret version"))?;
+                self.with_stages(row).await
+            }
+
+            async fn get_version_by_stage(
+                &self,
+                secret_id: &str,
+                stage: &str,
+            ) -> Result<Option<VersionRecord>, StoreError> {
+                let row: Option<VersionRow> = sqlx::query_as(&sql::select_version_by_stage())
+                    .bind(secret_id)
+                    .bind(stage)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(StoreError::db("reading a staged secret version"))?;
+                self.with_stages(row).await
+            }
+
+            async fn list_versions(
+                &self,
+                secret_id: &str,
+                after: Option<i32>,
+                limit: u32,
+            ) -> Result<Vec<VersionRecord>, StoreError> {
+                let query = format!(
+                    "SELECT {} FROM secret_versions v WHERE v.secret_id = $1 AND v.version > $2 \
+                     ORDER BY v.version LIMIT $3",
+                    sql::VERSION_COLUMNS
+                );
+                let rows: Vec<VersionRow> = sqlx::query_as(&query)
+                    .bind(secret_id)
+                    .bind(after.unwrap_or(0))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(StoreError::db("listing versions"))?;
+                let stages: Vec<(String, i32, i64)> = sqlx::query_as(sql::STAGES_OF_SECRET)
+                    .bind(secret_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(StoreError::db("reading stages"))?;
+                rows.into_iter()
+                    .map(|row| {
+                        let mine = stages.iter().filter(|s| s.1 == row.version).map(|s| s.0.clone()).collect();
+                        row.into_record(mine)
+                    })
+                    .collect()
+            }
+
+            async fn set_version_expiry(
+                &self,
+                project_id: &str,
+                name: &str,
+                number: i32,
+                expire_ms: Option<i64>,
+                check: SecretCheck,
+            ) -> Result<VersionRecord, CsmsError> {
+                let mut tx = self.begin().await?;
+                let secret = Self::checked(&mut tx, project_id, "name", name, check).await?;
+                let updated =
+                    sqlx::query("UPDATE secret_versions SET expire_ms = $3 WHERE secret_id = $1 AND version = $2")
+                        .bind(&secret.id)
+                        .bind(number)
+                        .bind(expire_ms)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(StoreError::db("updating a version"))?;
+                if updated.rows_affected() == 0 {
+                    return Err(CsmsError::ResourceNotFound("version"));
+                }
+                let version = Self::version_in(&mut tx, &secret.id, number)
+                    .await?
+                    .ok_or(CsmsError::ResourceNotFound("version"))?;
+                Self::commit(tx).await?;
+                Ok(version)
+            }
+
+            async fn get_stage(&self, secret_id: &str, stage: &str) -> Result<Option<StageRecord>, StoreError> {
+                let row: Option<(String, i32, i64)> = sqlx::query_as(
+                    "SELECT stage_name, version, update_ms FROM secret_stages WHERE secret_id = $1 AND stage_name = $2",
+                )
+                .bind(secret_id)
+                .bind(stage)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::db("reading a stage"))?;
+                Ok(row.map(|(name, version, update_ms)| StageRecord { name, version, update_ms }))
+            }
+
+            async fn set_stage(
+                &self,
+                project_id: &str,
+                name: &str,
+                stage: &str,
+                number: i32,
+                check: SecretCheck,
+            ) -> Result<StageRecord, CsmsError> {
+                let mut tx = self.begin().await?;
+                let secret = Self::checked(&mut tx, project_id, "name", name, check).await?;
+                if Self::version_in(&mut tx, &secret.id, number).await?.is_none() {
+                    return Err(CsmsError::ResourceNotFound("version"));
+                }
+                let current = Self::stages_in(&mut tx, &secret.id).await?;
+                let exists = |n: &str| current.iter().any(|s| s.name == n);
+                let old_current = current.iter().find(|s| s.name == SYSCURRENT).map(|s| s.version);
+                let gives_previous = stage == SYSCURRENT && old_current.is_some_and(|v| v != number);
+                let new_names = usize::from(!exists(stage)) + usize::from(gives_previous && !exists(SYSPREVIOUS));
+                if current.len() + new_names > MAX_STAGES {
+                    return Err(CsmsError::StageLimit);
+                }
+                let now = common::now_ms();
+                Self::upsert_stage(&mut tx, &secret.id, stage, number, now).await?;
+                if let (true, Some(previous)) = (gives_previous, old_current) {
+                    Self::upsert_stage(&mut tx, &secret.id, SYSPREVIOUS, previous, now).await?;
+                }
+                Self::commit(tx).await?;
+                Ok(StageRecord { name: stage.to_owned(), version: number, update_ms: now })
+            }
+
+            async fn delete_stage(
+                &self,
+                project_id: &str,
+                name: &str,
+                stage: &str,
+                check: SecretCheck,
+            ) -> Result<(), CsmsError> {
+                let mut tx = self.begin().await?;
+                let secret = Self::checked(&mut tx, project_id, "name", name, check).await?;
+                let deleted = sqlx::query("DELETE FROM secret_stages WHERE secret_id = $1 AND stage_name = $2")
+                    .bind(&secret.id)
+                    .bind(stage)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("deleting a stage"))?;
+                if deleted.rows_affected() == 0 {
+                    return Err(CsmsError::ResourceNotFound("stage"));
+                }
+                Self::commit(tx).await?;
+                Ok(())
+            }
+
+            async fn put_tags(
+                &self,
+                project_id: &str,
+                secret_id: &str,
+                tags: &[(String, String)],
+                check: SecretCheck,
+            ) -> Result<(), CsmsError> {
+                let mut tx = self.begin().await?;
+                let secret = Self::checked(&mut tx, project_id, "id", secret_id, check).await?;
+                for (key, value) in tags {
+                    sqlx::query(sql::UPSERT_TAG)
+                        .bind(&secret.id)
+                        .bind(key)
+                        .bind(value)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(StoreError::db("writing a tag"))?;
+                }
+                let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secret_tags WHERE secret_id = $1")
+                    .bind(&secret.id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("counting tags"))?;
+                if count as usize > MAX_TAGS {
+                    return Err(CsmsError::InvalidParameter(format!("a secret has at most {MAX_TAGS} tags")));
+                }
+                Self::commit(tx).await?;
+                Ok(())
+            }
+
+            async fn delete_tags(
+                &self,
+                project_id: &str,
+                secret_id: &str,
+                keys: &[String],
+                must_exist: bool,
+                check: SecretCheck,
+            ) -> Result<(), CsmsError> {
+                let mut tx = self.begin().await?;
+                let secret = Self::checked(&mut tx, project_id, "id", secret_id, check).await?;
+                for key in keys {
+                    let deleted = sqlx::query("DELETE FROM secret_tags WHERE secret_id = $1 AND tag_key = $2")
+                        .bind(&secret.id)
+                        .bind(key)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(StoreError::db("deleting a tag"))?;
+                    if must_exist && deleted.rows_affected() == 0 {
+                        return Err(CsmsError::ResourceNotFound("tag"));
+                    }
+                }
+                Self::commit(tx).await?;
+                Ok(())
+            }
+
+            async fn list_tags(&self, secret_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+                sqlx::query_as("SELECT tag_key, tag_value FROM secret_tags WHERE secret_id = $1 ORDER BY tag_key")
+                    .bind(secret_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(StoreError::db("listing tags"))
+            }
+
+            async fn secrets_with_tags(
+                &self,
+                project_id: &str,
+            ) -> Result<Vec<(SecretRecord, Vec<(String, String)>)>, StoreError> {
+                let secrets = self.list_secrets(project_id, None, u32::MAX, None).await?;
+                let tags: Vec<(String, String, String)> = sqlx::query_as(sql::PROJECT_TAGS)
+                    .bind(project_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(StoreError::db("listing project tags"))?;
+                Ok(secrets
+                    .into_iter()
+                    .map(|s| {
+                        let mine = tags.iter().filter(|t| t.0 == s.id).map(|t| (t.1.clone(), t.2.clone())).collect();
+                        (s, mine)
+                    })
+                    .collect())
+            }
+        }
+    };
+}
+pub(crate) use impl_secret_store;

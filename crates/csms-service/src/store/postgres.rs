@@ -1,10 +1,11 @@
-//! [`SecretStore`] on Postgres, in the `csms` schema.
+//! [`SecretStore`] on Postgres, in the `csms` schema. The shared
+//! implementation is [`super::impl_secret_store`]; this file holds what
+//! differs: plain transactions with `FOR UPDATE` row locks.
 
 use async_trait::async_trait;
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 
-use super::{CreateSecretError, SecretRow, SecretStore, StoreError, VersionRow, bind_secret, bind_version, sql};
-use crate::domain::{SecretRecord, VersionRecord};
+use super::*;
 
 /// Postgres-backed secret store.
 #[derive(Debug, Clone)]
@@ -18,107 +19,28 @@ impl PgSecretStore {
         Self { pool }
     }
 
-    async fn with_stages(&self, row: Option<VersionRow>) -> Result<Option<VersionRecord>, StoreError> {
-        let Some(row) = row else { return Ok(None) };
-        let stages: Vec<String> = sqlx::query_scalar(sql::STAGES_OF_VERSION)
-            .bind(&row.secret_id)
-            .bind(row.version)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::db("reading version stages"))?;
-        row.into_record(stages).map(Some)
-    }
-}
-
-#[async_trait]
-impl SecretStore for PgSecretStore {
-    async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("../../migrations/csms/postgres").run(&self.pool).await?;
-        Ok(())
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        self.pool.begin().await.map_err(StoreError::db("starting a transaction"))
     }
 
-    async fn create_secret(
-        &self,
-        secret: &SecretRecord,
-        first: &VersionRecord,
-        quota: u64,
-    ) -> Result<(), CreateSecretError> {
-        let mut tx = self.pool.begin().await.map_err(StoreError::db("starting a transaction"))?;
+    /// Serialises secret creation per project, so two concurrent creates
+    /// cannot both pass the quota check.
+    async fn lock_project(tx: &mut Transaction<'static, Postgres>, project_id: &str) -> Result<(), StoreError> {
         sqlx::query(sql::ENSURE_PROJECT)
-            .bind(&secret.project_id)
-            .execute(&mut *tx)
+            .bind(project_id)
+            .execute(&mut **tx)
             .await
             .map_err(StoreError::db("registering the project"))?;
-        // Serialises creators of one project so that two concurrent creates
-        // cannot both pass the quota check.
         sqlx::query("SELECT project_id FROM csms_projects WHERE project_id = $1 FOR UPDATE")
-            .bind(&secret.project_id)
-            .execute(&mut *tx)
+            .bind(project_id)
+            .execute(&mut **tx)
             .await
             .map_err(StoreError::db("locking the project"))?;
-        let count: i64 = sqlx::query_scalar(sql::COUNT_SECRETS)
-            .bind(&secret.project_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(StoreError::db("counting secrets"))?;
-        if count as u64 >= quota {
-            return Err(CreateSecretError::QuotaExceeded);
-        }
-        if let Err(e) = bind_secret!(sqlx::query(sql::INSERT_SECRET), secret).execute(&mut *tx).await {
-            return Err(if common::db::is_unique_violation(&e) {
-                CreateSecretError::NameTaken
-            } else {
-                StoreError::db("inserting a secret")(e).into()
-            });
-        }
-        bind_version!(sqlx::query(sql::INSERT_VERSION), first)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::db("inserting a secret version"))?;
-        for stage in &first.stages {
-            sqlx::query(sql::INSERT_STAGE)
-                .bind(&first.secret_id)
-                .bind(stage)
-                .bind(first.number)
-                .bind(first.create_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::db("inserting a version stage"))?;
-        }
-        tx.commit().await.map_err(StoreError::db("committing a new secret"))?;
         Ok(())
     }
-
-    async fn get_secret(&self, project_id: &str, name: &str) -> Result<Option<SecretRecord>, StoreError> {
-        let row: Option<SecretRow> = sqlx::query_as(&sql::select_secret())
-            .bind(project_id)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::db("reading a secret"))?;
-        row.map(SecretRecord::try_from).transpose()
-    }
-
-    async fn get_version(&self, secret_id: &str, number: i32) -> Result<Option<VersionRecord>, StoreError> {
-        let row: Option<VersionRow> = sqlx::query_as(&sql::select_version())
-            .bind(secret_id)
-            .bind(number)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::db("reading a secret version"))?;
-        self.with_stages(row).await
-    }
-
-    async fn get_version_by_stage(&self, secret_id: &str, stage: &str) -> Result<Option<VersionRecord>, StoreError> {
-        let row: Option<VersionRow> = sqlx::query_as(&sql::select_version_by_stage())
-            .bind(secret_id)
-            .bind(stage)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::db("reading a staged secret version"))?;
-        self.with_stages(row).await
-    }
 }
+
+impl_secret_store!(PgSecretStore, Postgres, "../../migrations/csms/postgres", " FOR UPDATE");
 
 #[cfg(test)]
 mod tests {
@@ -126,9 +48,7 @@ mod tests {
 
     #[tokio::test]
     async fn conformance() {
-        let Some(url) = test_support::postgres_url("csms-service PgSecretStore") else {
-            return;
-        };
+        let Some(url) = test_support::postgres_url("csms-service PgSecretStore") else { return };
         let db = test_support::fresh_postgres_database(&url).await;
         let pool = common::db::connect_postgres(&db, "csms", 8).await.unwrap();
         super::super::conformance::run(PgSecretStore::new(pool)).await;

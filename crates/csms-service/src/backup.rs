@@ -1,0 +1,219 @@
+//! Backups (download-secret-blob) and restores (upload-secret-blob).
+//!
+//! Format, documented in docs/secret-backup-format.md:
+//! `opendew-secret-backup-v1:` + Base64 of a JSON envelope
+//! `{"key": <kms key id>, "dek": <Base64 data-key ciphertext>, "data": <Base64 nonce ‖ AES-256-GCM ciphertext>}`.
+//! The data key comes from kms-service under the secret's master key with
+//! the AAD `opendew/csms/backup/v1|<project id>`, so only this deployment's
+//! kms-service, asked as the same project, can open it; the payload's AAD
+//! repeats the project and names the key, so a tampered or foreign blob is
+//! refused. The payload holds the secret's metadata and every version's
+//! value and stages; values are re-sealed with fresh data keys on restore.
+
+use aes_gcm::{
+    Aes256Gcm, KeyInit, Nonce,
+    aead::{Aead, Payload},
+};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use common::identity::CallerIdentity;
+use proto::csms::v1 as pb;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::{
+    convert,
+    domain::{self, SecretRecord, SecretState, ValueKind, VersionRecord},
+    error::CsmsError,
+    ops::writable,
+    service::CsmsService,
+    store::CreateSecretError,
+};
+
+const PREFIX: &str = "opendew-secret-backup-v1:";
+/// Largest blob accepted, in characters.
+pub const MAX_BLOB_LEN: usize = 5_242_880;
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    key: String,
+    dek: String,
+    data: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct BackupSecret {
+    name: String,
+    description: String,
+    secret_type: String,
+    auto_rotation: bool,
+    rotation_period: String,
+    rotation_config: String,
+    event_subscriptions: Vec<String>,
+    enterprise_project_id: String,
+    rotation_func_urn: String,
+    kms_key_id: String,
+    create_ms: i64,
+    versions: Vec<BackupVersion>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct BackupVersion {
+    number: i32,
+    binary: bool,
+    value: String,
+    create_ms: i64,
+    expire_ms: Option<i64>,
+    stages: Vec<String>,
+}
+
+fn aad(project_id: &str) -> Vec<u8> {
+    format!("opendew/csms/backup/v1|{project_id}").into_bytes()
+}
+
+fn refused() -> CsmsError {
+    CsmsError::InvalidParameter("secret_blob is not a valid backup for this project".into())
+}
+
+impl CsmsService {
+    pub(crate) async fn backup(
+        &self,
+        caller: &CallerIdentity,
+        req: pb::SecretName,
+    ) -> Result<pb::SecretBlob, CsmsError> {
+        let secret = self.load_secret(caller, &req.name).await?;
+        writable()(&secret)?;
+        let versions = self.store.list_versions(&secret.id, None, u32::MAX).await?;
+        let mut backup_versions = Vec::with_capacity(versions.len());
+        for version in &versions {
+            let value = self.open_version(caller, version).await?;
+            backup_versions.push(BackupVersion {
+                number: version.number,
+                binary: version.kind == ValueKind::Binary,
+                value: STANDARD.encode(&*value),
+                create_ms: version.create_ms,
+                expire_ms: version.expire_ms,
+                stages: version.stages.clone(),
+            });
+        }
+        let payload = Zeroizing::new(
+            serde_json::to_vec(&BackupSecret {
+                name: secret.name.clone(),
+                description: secret.description.clone(),
+                secret_type: secret.secret_type.clone(),
+                auto_rotation: secret.auto_rotation,
+                rotation_period: secret.rotation_period.clone(),
+                rotation_config: secret.rotation_config.clone(),
+                event_subscriptions: secret.event_subscriptions.clone(),
+                enterprise_project_id: secret.enterprise_project_id.clone(),
+                rotation_func_urn: secret.rotation_func_urn.clone(),
+                kms_key_id: secret.kms_key_id.clone(),
+                create_ms: secret.create_ms,
+                versions: backup_versions,
+            })
+            .map_err(|e| CsmsError::Internal(format!("encoding a backup: {e}")))?,
+        );
+        let aad = aad(&caller.project_id);
+        let data_key = self.kms.create_data_key(caller, &secret.kms_key_id, &aad).await?;
+        let cipher =
+            Aes256Gcm::new_from_slice(&data_key.plaintext).map_err(|_| CsmsError::Internal("data key size".into()))?;
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let payload_aad = [aad.as_slice(), b"|", secret.kms_key_id.as_bytes()].concat();
+        let sealed = cipher
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &payload, aad: &payload_aad })
+            .map_err(|_| CsmsError::Internal("sealing a backup".into()))?;
+        let envelope = Envelope {
+            key: secret.kms_key_id.clone(),
+            dek: STANDARD.encode(&data_key.ciphertext),
+            data: STANDARD.encode([nonce.as_slice(), &sealed].concat()),
+        };
+        let json = serde_json::to_vec(&envelope).map_err(|e| CsmsError::Internal(format!("encoding a backup: {e}")))?;
+        let blob = format!("{PREFIX}{}", STANDARD.encode(json));
+        if blob.len() > MAX_BLOB_LEN {
+            return Err(CsmsError::Internal("backup exceeds the 5 MiB blob limit".into()));
+        }
+        tracing::info!(secret_id = %secret.id, versions = versions.len(), "secret backed up");
+        Ok(pb::SecretBlob { blob })
+    }
+
+    pub(crate) async fn restore_backup(
+        &self,
+        caller: &CallerIdentity,
+        req: pb::SecretBlob,
+    ) -> Result<pb::SecretResponse, CsmsError> {
+        if req.blob.is_empty() || req.blob.len() > MAX_BLOB_LEN {
+            return Err(CsmsError::InvalidParameter("secret_blob must be 1-5242880 characters".into()));
+        }
+        let encoded = req.blob.strip_prefix(PREFIX).ok_or_else(refused)?;
+        let envelope: Envelope =
+            serde_json::from_slice(&STANDARD.decode(encoded.trim()).map_err(|_| refused())?).map_err(|_| refused())?;
+        domain::validate_kms_key_id(&envelope.key).map_err(|_| refused())?;
+        let wrapped = STANDARD.decode(&envelope.dek).map_err(|_| refused())?;
+        let sealed = STANDARD.decode(&envelope.data).map_err(|_| refused())?;
+        let aad = aad(&caller.project_id);
+        // Another project's blob names a key this project cannot see, or
+        // fails its AAD: both are "not a backup for this project".
+        let data_key = self.kms.decrypt_data_key(caller, &envelope.key, &wrapped, &aad).await.map_err(|e| match e {
+            CsmsError::KmsKeyUnusable(_) => refused(),
+            other => other,
+        })?;
+        if sealed.len() < 12 + 16 {
+            return Err(refused());
+        }
+        let cipher = Aes256Gcm::new_from_slice(&data_key).map_err(|_| refused())?;
+        let payload_aad = [aad.as_slice(), b"|", envelope.key.as_bytes()].concat();
+        let payload = Zeroizing::new(
+            cipher
+                .decrypt(Nonce::from_slice(&sealed[..12]), Payload { msg: &sealed[12..], aad: &payload_aad })
+                .map_err(|_| refused())?,
+        );
+        let backup: BackupSecret = serde_json::from_slice(&payload).map_err(|_| refused())?;
+        domain::validate_name(&backup.name)?;
+        if self.store.get_secret(&caller.project_id, &backup.name).await?.is_some() {
+            return Err(CsmsError::DuplicateName);
+        }
+        let now = common::now_ms();
+        let secret = SecretRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            project_id: caller.project_id.clone(),
+            name: backup.name,
+            state: SecretState::Enabled,
+            kms_key_id: backup.kms_key_id,
+            description: backup.description,
+            secret_type: backup.secret_type,
+            auto_rotation: backup.auto_rotation,
+            next_rotation_ms: backup.auto_rotation.then(|| now + crate::service::period_ms(&backup.rotation_period)),
+            rotation_period: backup.rotation_period,
+            rotation_config: backup.rotation_config,
+            event_subscriptions: backup.event_subscriptions,
+            enterprise_project_id: backup.enterprise_project_id,
+            rotation_func_urn: backup.rotation_func_urn,
+            create_ms: backup.create_ms,
+            update_ms: now,
+            scheduled_delete_ms: None,
+            rotation_ms: None,
+            state_before_delete: None,
+        };
+        let mut versions = Vec::with_capacity(backup.versions.len());
+        for v in backup.versions {
+            let kind = if v.binary { ValueKind::Binary } else { ValueKind::Text };
+            let value = Zeroizing::new(STANDARD.decode(&v.value).map_err(|_| refused())?);
+            let mut version: VersionRecord =
+                self.seal_version(caller, &secret.id, v.number, &secret.kms_key_id, kind, &value, v.create_ms).await?;
+            version.expire_ms = v.expire_ms;
+            version.stages = v.stages;
+            versions.push(version);
+        }
+        if versions.is_empty() {
+            return Err(refused());
+        }
+        self.store.create_secret(&secret, &versions, self.secret_quota).await.map_err(|e| match e {
+            CreateSecretError::NameTaken => CsmsError::DuplicateName,
+            CreateSecretError::QuotaExceeded => CsmsError::SecretQuotaExceeded(self.secret_quota),
+            CreateSecretError::Store(e) => e.into(),
+        })?;
+        tracing::info!(secret_id = %secret.id, versions = versions.len(), "secret restored from backup");
+        Ok(pb::SecretResponse { secret: Some(convert::secret_to_proto(&secret)) })
+    }
+}

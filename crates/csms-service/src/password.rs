@@ -1,0 +1,91 @@
+//! Random passwords from the OS CSPRNG (generate-random-password).
+
+use proto::csms::v1::GeneratePasswordRequest;
+use rand::{Rng, seq::SliceRandom};
+
+use crate::error::CsmsError;
+
+const LOWER: &str = "abcdefghijklmnopqrstuvwxyz";
+const UPPER: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const DIGITS: &str = "0123456789";
+const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+
+/// A password following the request's rules.
+pub fn generate(req: &GeneratePasswordRequest) -> Result<String, CsmsError> {
+    let length = if req.length == 0 { 32 } else { req.length } as usize;
+    if length > 255 {
+        return Err(CsmsError::InvalidParameter("length must be 1-255".into()));
+    }
+    let excluded = |c: &char| req.exclude_characters.contains(*c);
+    let mut classes: Vec<Vec<char>> = Vec::new();
+    for (skip, set) in [
+        (req.exclude_lowercase, LOWER),
+        (req.exclude_uppercase, UPPER),
+        (req.exclude_numbers, DIGITS),
+        (req.exclude_punctuation, PUNCTUATION),
+        (!req.include_space, " "),
+    ] {
+        let chars: Vec<char> = set.chars().filter(|c| !excluded(c)).collect();
+        if !skip && !chars.is_empty() {
+            classes.push(chars);
+        }
+    }
+    let pool: Vec<char> = classes.iter().flatten().copied().collect();
+    if pool.is_empty() {
+        return Err(CsmsError::InvalidParameter("no characters left to build a password from".into()));
+    }
+    if req.require_each_included_type && length < classes.len() {
+        return Err(CsmsError::InvalidParameter("length is below the number of required character types".into()));
+    }
+    let mut rng = rand::rngs::OsRng;
+    let mut password: Vec<char> = Vec::with_capacity(length);
+    if req.require_each_included_type {
+        password.extend(classes.iter().map(|class| class[rng.gen_range(0..class.len())]));
+    }
+    while password.len() < length {
+        password.push(pool[rng.gen_range(0..pool.len())]);
+    }
+    password.shuffle(&mut rng);
+    Ok(password.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_are_honoured() {
+        let req = GeneratePasswordRequest {
+            length: 40,
+            exclude_punctuation: true,
+            exclude_characters: "aA0".into(),
+            ..Default::default()
+        };
+        let p = generate(&req).unwrap();
+        assert_eq!(p.chars().count(), 40);
+        assert!(p.chars().all(|c| c.is_ascii_alphanumeric() && !"aA0".contains(c)));
+        assert_eq!(generate(&GeneratePasswordRequest::default()).unwrap().len(), 32);
+        let each = GeneratePasswordRequest { length: 4, require_each_included_type: true, ..Default::default() };
+        for _ in 0..50 {
+            let p = generate(&each).unwrap();
+            assert!(p.chars().any(|c| c.is_ascii_lowercase()) && p.chars().any(|c| c.is_ascii_uppercase()));
+            assert!(p.chars().any(|c| c.is_ascii_digit()) && p.chars().any(|c| PUNCTUATION.contains(c)));
+        }
+        let none = GeneratePasswordRequest {
+            exclude_lowercase: true,
+            exclude_uppercase: true,
+            exclude_numbers: true,
+            exclude_punctuation: true,
+            ..Default::default()
+        };
+        assert!(generate(&none).is_err());
+        assert!(generate(&GeneratePasswordRequest { length: 256, ..Default::default() }).is_err());
+        let spaced = GeneratePasswordRequest {
+            length: 3,
+            require_each_included_type: true,
+            include_space: true,
+            ..Default::default()
+        };
+        assert!(generate(&spaced).is_err(), "five types do not fit in three characters");
+    }
+}
