@@ -81,6 +81,37 @@ impl JsonBody {
         }
     }
 
+    /// An integer; a numeric string is accepted too (lenient input typing).
+    pub fn int(&self, name: &'static str) -> Result<Option<i64>, BodyError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or(BodyError::WrongType(name)),
+            Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| BodyError::WrongType(name)),
+            Some(_) => Err(BodyError::WrongType(name)),
+        }
+    }
+
+    /// A list of objects.
+    pub fn objects(&self, name: &'static str) -> Result<Option<Vec<JsonBody>>, BodyError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::Object(map) => Ok(JsonBody(map.clone())),
+                    _ => Err(BodyError::WrongType(name)),
+                })
+                .collect::<Result<_, _>>()
+                .map(Some),
+            Some(_) => Err(BodyError::WrongType(name)),
+        }
+    }
+
+    /// True when the field is present (even as `null`).
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
     /// A nested object.
     pub fn object(&self, name: &'static str) -> Result<Option<JsonBody>, BodyError> {
         match self.0.get(name) {

@@ -12,7 +12,7 @@ use axum::{
     extract::{DefaultBodyLimit, Request},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{delete, get, post},
 };
 use proto::{
     csms::v1::secrets_manager_service_client::SecretsManagerServiceClient,
@@ -124,9 +124,45 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1.0/{project_id}/kms/gen-random", post(kms_api::gen_random))
         .route("/v1.0/{project_id}/kms/user-quotas", get(kms_api::user_quotas))
         .route("/v1.0/{project_id}/kms/user-instances", get(kms_api::user_instances))
-        .route("/v1/{project_id}/secrets", post(csms_api::create_secret))
-        .route("/v1/{project_id}/secrets/{secret_name}", get(csms_api::show_secret))
-        .route("/v1/{project_id}/secrets/{secret_name}/versions/{version_id}", get(csms_api::show_secret_version))
+        .route("/v1/{project_id}/secrets", post(csms_api::create_secret).get(csms_api::list_secrets))
+        .route(
+            "/v1/{project_id}/secrets/restore",
+            post(csms_api::upload_secret_blob)
+                .get(csms_api::secret_named_restore)
+                .put(csms_api::secret_named_restore)
+                .delete(csms_api::secret_named_restore),
+        )
+        .route(
+            "/v1/{project_id}/secrets/{secret_name}",
+            get(csms_api::show_secret).put(csms_api::update_secret).delete(csms_api::delete_secret),
+        )
+        .route(
+            "/v1/{project_id}/secrets/{secret_name}/scheduled-deleted-tasks/create",
+            post(csms_api::schedule_deletion),
+        )
+        .route("/v1/{project_id}/secrets/{secret_name}/scheduled-deleted-tasks/cancel", post(csms_api::restore_secret))
+        .route(
+            "/v1/{project_id}/secrets/{secret_name}/versions",
+            post(csms_api::create_secret_version).get(csms_api::list_secret_versions),
+        )
+        .route(
+            "/v1/{project_id}/secrets/{secret_name}/versions/{version_id}",
+            get(csms_api::show_secret_version).put(csms_api::update_version),
+        )
+        .route(
+            "/v1/{project_id}/secrets/{secret_name}/stages/{stage_name}",
+            get(csms_api::show_secret_stage).put(csms_api::update_secret_stage).delete(csms_api::delete_secret_stage),
+        )
+        .route("/v1/{project_id}/secrets/{secret_name}/backup", post(csms_api::download_secret_blob))
+        .route("/v1/{project_id}/csms/tags", get(csms_api::list_project_tags))
+        .route("/v1/{project_id}/csms/generate-password", post(csms_api::generate_password))
+        .route("/v1/{project_id}/csms/{secret_id}/action", post(csms_api::resource_instances))
+        .route(
+            "/v1/{project_id}/csms/{secret_id}/tags",
+            post(csms_api::create_secret_tag).get(csms_api::list_secret_tags),
+        )
+        .route("/v1/{project_id}/csms/{secret_id}/tags/action", post(csms_api::batch_tags))
+        .route("/v1/{project_id}/csms/{secret_id}/tags/{key}", delete(csms_api::delete_secret_tag))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .merge(api)
