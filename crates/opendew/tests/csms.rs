@@ -274,6 +274,23 @@ async fn lifecycle(s: &TestStack) {
         "CSMS.0002",
         false,
     );
+    // Another project cannot restore it (asked through the service directly,
+    // as the gateway's one account has one project).
+    let mut grpc = proto::csms::v1::secrets_manager_service_client::SecretsManagerServiceClient::connect(format!(
+        "http://{}",
+        s.stack.csms
+    ))
+    .await
+    .unwrap();
+    let foreign = common::identity::CallerIdentity {
+        domain_id: "d".repeat(32),
+        project_id: "e".repeat(32),
+        user_id: "u".into(),
+        request_id: "r".into(),
+    };
+    let err =
+        grpc.upload_secret_blob(foreign.request(proto::csms::v1::SecretBlob { blob: blob.clone() })).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
     let restored = call(s, Method::POST, "secrets/restore", Some(json!({"secret_blob": blob}))).await;
     assert_eq!(restored.status, 200, "{:?}", restored.body);
     assert_eq!(restored.body["secret"]["name"], name.as_str());

@@ -50,6 +50,34 @@ pub(crate) async fn run<S: SecretStore>(store: S) {
     create_and_read(&*store).await;
     quota(&*store).await;
     concurrent_creates_with_one_name(store.clone()).await;
+    purge(&*store).await;
+}
+
+async fn purge<S: SecretStore>(store: &S) {
+    let project = "5".repeat(32);
+    let (due, v1) = secret(&project, "due");
+    let (kept, v2) = secret(&project, "kept");
+    store.create_secret(&due, &[v1], 200).await.unwrap();
+    store.create_secret(&kept, &[v2], 200).await.unwrap();
+    for (name, at) in [("due", 1_000), ("kept", 10_000)] {
+        store
+            .update_secret(
+                &project,
+                name,
+                Box::new(move |s| {
+                    s.state = SecretState::PendingDelete;
+                    s.scheduled_delete_ms = Some(at);
+                    Ok(())
+                }),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.purge_due(5_000).await.unwrap(), vec![due.id.clone()]);
+    assert_eq!(store.get_secret(&project, "due").await.unwrap(), None);
+    assert_eq!(store.get_version(&due.id, 1).await.unwrap(), None, "versions go with the secret");
+    assert!(store.get_secret(&project, "kept").await.unwrap().is_some());
+    assert_eq!(store.purge_due(5_000).await.unwrap(), Vec::<String>::new(), "a second replica finds nothing");
 }
 
 async fn create_and_read<S: SecretStore>(store: &S) {
