@@ -15,11 +15,44 @@ import uuid
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkcsms.v1 import (
+    BatchCreateOrDeleteTagsRequest,
+    BatchCreateOrDeleteTagsRequestBody,
+    CreatePasswordRequestBody,
     CreateSecretRequest,
     CreateSecretRequestBody,
+    CreateSecretTagRequest,
+    CreateSecretTagRequestBody,
+    CreateSecretVersionRequest,
+    CreateSecretVersionRequestBody,
     CsmsClient,
+    DeleteSecretForScheduleRequest,
+    DeleteSecretForScheduleRequestBody,
+    DeleteSecretRequest,
+    DeleteSecretStageRequest,
+    DeleteSecretTagRequest,
+    DownloadSecretBlobRequest,
+    GenerateRandomPasswordRequest,
+    ListProjectSecretsTagsRequest,
+    ListResourceInstancesRequest,
+    ListResourceInstancesRequestBody,
+    ListSecretsRequest,
+    ListSecretTagsRequest,
+    ListSecretVersionsRequest,
+    RestoreSecretRequest,
     ShowSecretRequest,
+    ShowSecretStageRequest,
     ShowSecretVersionRequest,
+    Tag,
+    TagItem,
+    TagMatches,
+    UpdateSecretRequest,
+    UpdateSecretRequestBody,
+    UpdateSecretStageRequest,
+    UpdateSecretStageRequestBody,
+    UpdateVersionRequest,
+    UpdateVersionRequestBody,
+    UploadSecretBlobRequest,
+    UploadSecretBlobRequestBody,
 )
 from huaweicloudsdkkms.v2 import (
     CancelKeyDeletionRequest,
@@ -339,6 +372,120 @@ class KmsOperationsTest(Base):
         self.assertEqual(versions.versions[0].id, "v1.0")
         version = self.kms.show_version(ShowVersionRequest(version_id="v1.0"))
         self.assertEqual(raw(version)["version"]["status"], "CURRENT")
+
+
+class CsmsOperationsTest(Base):
+    """Every Tier 1 CSMS operation through the official SDK, with raw JSON
+    types checked (real numbers and booleans, millisecond timestamps)."""
+
+    def assertTypes(self, obj, types):
+        KmsOperationsTest.assertTypes(self, obj, types)
+
+    SECRET = {"id": str, "name": str, "state": str, "kms_key_id": str, "description": str, "create_time": int,
+              "update_time": int, "secret_type": str, "auto_rotation": bool, "event_subscriptions": list,
+              "enterprise_project_id": str}
+    META = {"id": str, "create_time": int, "kms_key_id": str, "secret_name": str, "version_stages": list}
+
+    def test_lifecycle(self):
+        name = unique("sdk-life")
+        self.create_secret(name=name, secret_string="one")
+        listed = self.csms.list_secrets(ListSecretsRequest(limit="1000"))
+        self.assertIn(name, [s.name for s in listed.secrets])
+        for secret in raw(listed)["secrets"]:
+            self.assertTypes(secret, self.SECRET)
+        self.assertIsInstance(raw(listed)["page_info"]["current_count"], int)
+
+        updated = self.csms.update_secret(UpdateSecretRequest(secret_name=name, body=UpdateSecretRequestBody(description="two")))
+        self.assertEqual(updated.secret.description, "two")
+        self.assertTypes(raw(updated)["secret"], self.SECRET)
+
+        v2 = self.csms.create_secret_version(
+            CreateSecretVersionRequest(secret_name=name, body=CreateSecretVersionRequestBody(secret_string="second", expire_time=1900000000000))
+        )
+        self.assertEqual(v2.version_metadata.id, "v2")
+        self.assertTypes(raw(v2)["version_metadata"], dict(self.META, expire_time=int))
+        versions = self.csms.list_secret_versions(ListSecretVersionsRequest(secret_name=name, limit=10))
+        self.assertEqual([v.id for v in versions.version_metadatas], ["v1", "v2"])
+        self.assertEqual(versions.version_metadatas[0].version_stages, ["SYSPREVIOUS"])
+        self.assertEqual(self.read(name).secret_string, "second")
+
+        expiry = self.csms.update_version(
+            UpdateVersionRequest(secret_name=name, version_id="v1", body=UpdateVersionRequestBody(expire_time=1800000000000))
+        )
+        self.assertEqual(expiry.version_metadata.expire_time, 1800000000000)
+
+        stage = self.csms.update_secret_stage(
+            UpdateSecretStageRequest(secret_name=name, stage_name="BLUE", body=UpdateSecretStageRequestBody(version_id="v1"))
+        )
+        self.assertTypes(raw(stage)["stage"], {"name": str, "update_time": int, "secret_name": str, "version_id": str})
+        shown = self.csms.show_secret_stage(ShowSecretStageRequest(secret_name=name, stage_name="BLUE"))
+        self.assertEqual(shown.stage.version_id, "v1")
+        self.csms.delete_secret_stage(DeleteSecretStageRequest(secret_name=name, stage_name="BLUE"))
+        self.assertSdkError(lambda: self.csms.show_secret_stage(ShowSecretStageRequest(secret_name=name, stage_name="BLUE")), 400, "CSMS.0005")
+        self.assertSdkError(
+            lambda: self.csms.delete_secret_stage(DeleteSecretStageRequest(secret_name=name, stage_name="SYSCURRENT")), 400, "CSMS.0105"
+        )
+
+        scheduled = self.csms.delete_secret_for_schedule(
+            DeleteSecretForScheduleRequest(secret_name=name, body=DeleteSecretForScheduleRequestBody(recovery_window_in_days=7))
+        )
+        self.assertEqual(scheduled.secret.state, "PENDING_DELETE")
+        self.assertIsInstance(raw(scheduled)["secret"]["scheduled_delete_time"], int)
+        self.assertSdkError(lambda: self.read(name), 400, "CSMS.0103")
+        restored = self.csms.restore_secret(RestoreSecretRequest(secret_name=name))
+        self.assertEqual(restored.secret.state, "ENABLED")
+        self.assertSdkError(lambda: self.csms.restore_secret(RestoreSecretRequest(secret_name=name)), 400, "CSMS.0108")
+
+        blob = self.csms.download_secret_blob(DownloadSecretBlobRequest(secret_name=name)).secret_blob
+        self.csms.delete_secret(DeleteSecretRequest(secret_name=name))
+        self.assertSdkError(lambda: self.csms.show_secret(ShowSecretRequest(secret_name=name)), 400, "CSMS.0106")
+        back = self.csms.upload_secret_blob(UploadSecretBlobRequest(body=UploadSecretBlobRequestBody(secret_blob=blob)))
+        self.assertEqual(back.secret.name, name)
+        self.assertEqual(self.read(name, "v1").secret_string, "one")
+        self.assertEqual(self.read(name, "v2").secret_string, "second")
+        self.assertSdkError(
+            lambda: self.csms.upload_secret_blob(UploadSecretBlobRequest(body=UploadSecretBlobRequestBody(secret_blob=blob))), 400, "CSMS.0002"
+        )
+
+    def test_tags_search_and_passwords(self):
+        name = unique("sdk-tags")
+        secret_id = self.create_secret(name=name, secret_string="t").secret.id
+        self.csms.create_secret_tag(
+            CreateSecretTagRequest(secret_id=secret_id, body=CreateSecretTagRequestBody(tag=TagItem(key="env", value="sdk")))
+        )
+        self.csms.batch_create_or_delete_tags(
+            BatchCreateOrDeleteTagsRequest(
+                secret_id=secret_id,
+                body=BatchCreateOrDeleteTagsRequestBody(action="create", tags=[TagItem(key="team", value="a"), TagItem(key="tmp", value="b")]),
+            )
+        )
+        self.csms.delete_secret_tag(DeleteSecretTagRequest(secret_id=secret_id, key="tmp"))
+        tags = self.csms.list_secret_tags(ListSecretTagsRequest(secret_id=secret_id))
+        self.assertEqual(sorted((t.key, t.value) for t in tags.tags), [("env", "sdk"), ("team", "a")])
+        project = self.csms.list_project_secrets_tags(ListProjectSecretsTagsRequest())
+        self.assertIn("env", [t.key for t in project.tags])
+        found = self.csms.list_resource_instances(
+            ListResourceInstancesRequest(
+                resource_instances="resource_instances",
+                body=ListResourceInstancesRequestBody(action="filter", limit="10", offset="0", tags=[Tag(key="env", values=["sdk"])],
+                                                      matches=[TagMatches(key="resource_name", value=name)]),
+            )
+        )
+        self.assertEqual(found.total_count, 1)
+        self.assertEqual(found.resources[0].resource_id, secret_id)
+        self.assertIsInstance(raw(found)["total_count"], int)
+        self.assertSdkError(
+            lambda: self.csms.create_secret_tag(
+                CreateSecretTagRequest(secret_id=str(uuid.uuid4()), body=CreateSecretTagRequestBody(tag=TagItem(key="a", value="b")))
+            ),
+            400,
+            "CSMS.0005",
+        )
+        password = self.csms.generate_random_password(
+            GenerateRandomPasswordRequest(body=CreatePasswordRequestBody(length=24, exclude_punctuation=True))
+        ).password
+        self.assertEqual(len(password), 24)
+        self.assertTrue(password.isalnum())
 
 
 if __name__ == "__main__":
