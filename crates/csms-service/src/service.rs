@@ -166,14 +166,22 @@ impl CsmsService {
         caller: &CallerIdentity,
         req: pb::ShowSecretVersionRequest,
     ) -> Result<pb::ShowSecretVersionResponse, CsmsError> {
-        let secret = self.load_secret(caller, &req.name).await?;
-        let wanted = domain::parse_version_id(&req.version_id)?;
-        secret.state.check_value_access()?;
-        let version = match wanted {
-            Some(n) => self.store.get_version(&secret.id, n).await?,
-            None => self.store.get_version_by_stage(&secret.id, SYSCURRENT).await?,
+        if domain::validate_name(&req.name).is_err() {
+            return Err(CsmsError::SecretNotFound);
         }
-        .ok_or(CsmsError::ResourceNotFound("version"))?;
+        let wanted = domain::parse_version_id(&req.version_id)?;
+        // One database round trip for the secret and the version.
+        let (stage, number) = match wanted {
+            Some(n) => (None, Some(n)),
+            None => (Some(SYSCURRENT), None),
+        };
+        let (secret, version) = self
+            .store
+            .read_secret_version(&caller.project_id, &req.name, stage, number)
+            .await?
+            .ok_or(CsmsError::SecretNotFound)?;
+        secret.state.check_value_access()?;
+        let version = version.ok_or(CsmsError::ResourceNotFound("version"))?;
         let plaintext = self.open_version(caller, &version).await?;
         let value = convert::value_to_proto(version.kind, &plaintext)
             .map_err(|_| CsmsError::Internal(format!("text value of secret {} is not UTF-8", secret.id)))?;

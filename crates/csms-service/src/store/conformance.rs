@@ -90,6 +90,16 @@ async fn create_and_read<S: SecretStore>(store: &S) {
     assert_eq!(store.get_version(&s.id, 2).await.unwrap(), None);
     assert_eq!(store.get_version_by_stage(&s.id, SYSCURRENT).await.unwrap(), Some(v.clone()));
     assert_eq!(store.get_version_by_stage(&s.id, "OTHER").await.unwrap(), None);
+    // The one-round-trip read path.
+    let read = store.read_secret_version(&project, "db.password", Some(SYSCURRENT), None).await.unwrap();
+    assert_eq!(read, Some((s.clone(), Some(v.clone()))));
+    let read = store.read_secret_version(&project, "db.password", None, Some(1)).await.unwrap();
+    assert_eq!(read, Some((s.clone(), Some(v.clone()))));
+    let read = store.read_secret_version(&project, "db.password", None, Some(2)).await.unwrap();
+    assert_eq!(read, Some((s.clone(), None)));
+    let read = store.read_secret_version(&project, "db.password", Some("OTHER"), None).await.unwrap();
+    assert_eq!(read, Some((s.clone(), None)));
+    assert_eq!(store.read_secret_version(&"2".repeat(32), "db.password", Some(SYSCURRENT), None).await.unwrap(), None);
     // Duplicate names are refused and leave nothing behind.
     let (dup, dv) = secret(&project, "db.password");
     assert!(matches!(store.create_secret(&dup, &[dv], 200).await, Err(CreateSecretError::NameTaken)));

@@ -144,6 +144,17 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug + 'static {
         check: SecretCheck,
     ) -> Result<VersionRecord, CsmsError>;
 
+    /// The read path in one round trip: a secret by name and the version
+    /// named by `stage` (when given) or by `number`, with its stages. The
+    /// version is `None` when the secret exists but the version does not.
+    async fn read_secret_version(
+        &self,
+        project_id: &str,
+        name: &str,
+        stage: Option<&str>,
+        number: Option<i32>,
+    ) -> Result<Option<(SecretRecord, Option<VersionRecord>)>, StoreError>;
+
     /// One version by number, with its stages.
     async fn get_version(&self, secret_id: &str, number: i32) -> Result<Option<VersionRecord>, StoreError>;
 
@@ -268,6 +279,23 @@ pub(crate) mod sql {
     pub const STAGES_OF_VERSION: &str =
         "SELECT stage_name FROM secret_stages WHERE secret_id = $1 AND version = $2 ORDER BY stage_name";
 
+    /// The read path: `$3` stage or NULL, `$4` version number or NULL.
+    /// `agg` is the dialect's string aggregate (`string_agg`, `group_concat`);
+    /// stage names cannot contain a comma.
+    pub fn read_secret_version(agg: &str) -> String {
+        let columns = SECRET_COLUMNS.split(", ").map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", ");
+        format!(
+            "SELECT {columns}, v.version, v.kms_key_id AS v_kms_key_id, v.value_kind, v.wrapped_dek, v.ciphertext, \
+             v.create_ms AS v_create_ms, v.expire_ms, \
+             (SELECT {agg}(x.stage_name, ',') FROM secret_stages x WHERE x.secret_id = v.secret_id \
+              AND x.version = v.version) AS stages \
+             FROM secrets s \
+             LEFT JOIN secret_stages st ON st.secret_id = s.id AND st.stage_name = $3 \
+             LEFT JOIN secret_versions v ON v.secret_id = s.id AND v.version = COALESCE(st.version, $4) \
+             WHERE s.project_id = $1 AND s.name = $2"
+        )
+    }
+
     pub fn select_secret() -> String {
         format!("SELECT {SECRET_COLUMNS} FROM secrets WHERE project_id = $1 AND name = $2")
     }
@@ -281,6 +309,54 @@ pub(crate) mod sql {
             "SELECT {VERSION_COLUMNS} FROM secret_versions v JOIN secret_stages s \
              ON s.secret_id = v.secret_id AND s.version = v.version WHERE s.secret_id = $1 AND s.stage_name = $2"
         )
+    }
+}
+
+/// A secret joined with one of its versions (read path).
+#[derive(sqlx::FromRow)]
+pub(crate) struct ReadRow {
+    #[sqlx(flatten)]
+    secret: SecretRow,
+    version: Option<i32>,
+    v_kms_key_id: Option<String>,
+    value_kind: Option<String>,
+    wrapped_dek: Option<Vec<u8>>,
+    ciphertext: Option<Vec<u8>>,
+    v_create_ms: Option<i64>,
+    expire_ms: Option<i64>,
+    stages: Option<String>,
+}
+
+impl ReadRow {
+    pub(crate) fn into_records(self) -> Result<(SecretRecord, Option<VersionRecord>), StoreError> {
+        let secret = SecretRecord::try_from(self.secret)?;
+        let version = match (
+            self.version,
+            self.v_kms_key_id,
+            self.value_kind,
+            self.wrapped_dek,
+            self.ciphertext,
+            self.v_create_ms,
+        ) {
+            (Some(number), Some(kms_key_id), Some(kind), Some(wrapped_dek), Some(ciphertext), Some(create_ms)) => {
+                let mut stages: Vec<String> =
+                    self.stages.unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+                stages.sort();
+                Some(VersionRecord {
+                    secret_id: secret.id.clone(),
+                    number,
+                    kms_key_id,
+                    kind: ValueKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(secret.id.clone()))?,
+                    wrapped_dek,
+                    ciphertext,
+                    create_ms,
+                    expire_ms: self.expire_ms,
+                    stages,
+                })
+            }
+            _ => None,
+        };
+        Ok((secret, version))
     }
 }
 
@@ -416,7 +492,7 @@ pub(crate) use bind_version;
 /// and `lock_project`. The SQL text is shared: both accept `$n` and
 /// `ON CONFLICT … DO UPDATE`.
 macro_rules! impl_secret_store {
-    ($store:ty, $db:ty, $migrations:literal, $lock:literal) => {
+    ($store:ty, $db:ty, $migrations:literal, $lock:literal, $agg:literal) => {
         impl $store {
             async fn lock_secret(
                 tx: &mut sqlx::Transaction<'static, $db>,
@@ -778,6 +854,24 @@ macro_rules! impl_secret_store {
                     .ok_or_else(|| CsmsError::Internal("inserted version vanished".into()))?;
                 Self::commit(tx).await?;
                 Ok(stored)
+            }
+
+            async fn read_secret_version(
+                &self,
+                project_id: &str,
+                name: &str,
+                stage: Option<&str>,
+                number: Option<i32>,
+            ) -> Result<Option<(SecretRecord, Option<VersionRecord>)>, StoreError> {
+                let row: Option<ReadRow> = sqlx::query_as(&sql::read_secret_version($agg))
+                    .bind(project_id)
+                    .bind(name)
+                    .bind(stage)
+                    .bind(number)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(StoreError::db("reading a secret value"))?;
+                row.map(ReadRow::into_records).transpose()
             }
 
             async fn get_version(&self, secret_id: &str, number: i32) -> Result<Option<VersionRecord>, StoreError> {

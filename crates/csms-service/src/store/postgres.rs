@@ -40,7 +40,7 @@ impl PgSecretStore {
     }
 }
 
-impl_secret_store!(PgSecretStore, Postgres, "../../migrations/csms/postgres", " FOR UPDATE");
+impl_secret_store!(PgSecretStore, Postgres, "../../migrations/csms/postgres", " FOR UPDATE", "string_agg");
 
 #[cfg(test)]
 mod tests {

@@ -31,7 +31,7 @@ impl SqliteSecretStore {
     }
 }
 
-impl_secret_store!(SqliteSecretStore, Sqlite, "../../migrations/csms/sqlite", "");
+impl_secret_store!(SqliteSecretStore, Sqlite, "../../migrations/csms/sqlite", "", "group_concat");
 
 #[cfg(test)]
 mod tests {
