@@ -179,6 +179,15 @@ async fn lifecycle(s: &TestStack) {
         "CSMS.0401",
         false,
     );
+    // A new master key applies to versions created afterwards; older
+    // versions keep opening with their own key.
+    let key = s.call(Method::POST, &s.kms("create-key"), Some(&json!({"key_alias": unique("rekey")}))).await;
+    let key_id = key.body["key_info"]["key_id"].as_str().unwrap().to_owned();
+    let r = call(s, Method::PUT, &format!("secrets/{name}"), Some(json!({"kms_key_id": key_id}))).await;
+    assert_eq!(r.body["secret"]["kms_key_id"], key_id.as_str(), "{:?}", r.body);
+    let old_key = read(s, &name, "v1").await.body["version"]["version_metadata"]["kms_key_id"].clone();
+    assert_ne!(old_key, key_id.as_str());
+    assert_eq!(read(s, &name, "v1").await.body["version"]["secret_string"], values[0].as_str());
 
     // Scheduled deletion and restore.
     assert_error(
@@ -304,6 +313,7 @@ async fn lifecycle(s: &TestStack) {
     // New versions continue the numbering.
     let r = call(s, Method::POST, &format!("secrets/{name}/versions"), Some(json!({"secret_binary": "AAEC"}))).await;
     assert_eq!(r.body["version_metadata"]["id"], "v5", "{:?}", r.body);
+    assert_eq!(r.body["version_metadata"]["kms_key_id"], key_id.as_str(), "the new key seals new versions");
     assert_eq!(read(s, &name, "v5").await.body["version"]["secret_binary"], "AAEC");
 
     // Version creation errors.
