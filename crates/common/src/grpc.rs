@@ -41,9 +41,18 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)>
 /// Serves `routes` on `listener` until `shutdown` is cancelled, then lets
 /// in-flight calls finish.
 pub async fn serve(listener: TcpListener, routes: Routes, shutdown: CancellationToken) -> anyhow::Result<()> {
+    use tokio_stream::StreamExt;
+    // Small gRPC messages must not wait for Nagle's algorithm (a 40 ms stall
+    // against delayed ACKs); tonic sets this only on listeners it binds.
+    let incoming = TcpListenerStream::new(listener).map(|stream| {
+        if let Ok(stream) = &stream {
+            let _ = stream.set_nodelay(true);
+        }
+        stream
+    });
     tonic::transport::Server::builder()
         .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await?;
     Ok(())
 }

@@ -222,6 +222,11 @@ pub async fn start_with(
     let addr = listener.local_addr()?;
     let app = router(state);
     let task = tokio::spawn(async move {
+        use axum::serve::ListenerExt;
+        // Responses go out at once, not after Nagle's delay.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
         Ok(())
     });

@@ -1,0 +1,220 @@
+//! The load generator: fixed concurrency, one keep-alive HTTP/1.1
+//! connection per worker, every request signed as the official SDK signs it
+//! (the signing cost is the client's), every response checked.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use hdrhistogram::Histogram;
+
+/// Who signs.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    /// Access key.
+    pub ak: String,
+    /// Secret key.
+    pub sk: String,
+    /// Project (X-Project-Id).
+    pub project_id: String,
+}
+
+/// One request to send.
+#[derive(Debug, Clone)]
+pub struct Req {
+    /// HTTP method.
+    pub method: http::Method,
+    /// Path and query.
+    pub path: String,
+    /// JSON body (empty for none).
+    pub body: Vec<u8>,
+}
+
+/// Makes the n-th request of a run.
+pub type Gen = Arc<dyn Fn(u64) -> Req + Send + Sync>;
+/// Accepts a response (status, body).
+pub type Check = Arc<dyn Fn(u16, &[u8]) -> bool + Send + Sync>;
+
+/// What one run measured.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Successful requests in the timed phase.
+    pub ok: u64,
+    /// Failed requests (bad status, bad body, transport errors) in the timed phase.
+    pub failed: u64,
+    /// Latency of successful timed requests, microseconds.
+    pub latency_us: Histogram<u64>,
+    /// Length of the timed phase.
+    pub elapsed: Duration,
+    /// The first failure, for the report.
+    pub first_failure: Option<String>,
+}
+
+/// Signs `req` for `host` like the SDK: content-type, host, user-agent,
+/// x-project-id and x-sdk-date, SDK-HMAC-SHA256.
+pub fn sign(signer: &Signer, host: &str, req: &Req) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", http::HeaderValue::from_static("application/json;charset=utf-8"));
+    headers.insert("host", host.parse().expect("host"));
+    headers.insert("user-agent", http::HeaderValue::from_static("opendew-bench/1.0"));
+    headers.insert("x-project-id", signer.project_id.parse().expect("project"));
+    let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    headers.insert("x-sdk-date", date.parse().expect("date"));
+    let signed: Vec<String> =
+        ["content-type", "host", "user-agent", "x-project-id", "x-sdk-date"].iter().map(|s| s.to_string()).collect();
+    let (path, query) = req.path.split_once('?').unwrap_or((&req.path, ""));
+    let raw =
+        gateway::signing::RawRequest { method: req.method.as_str(), path, query, headers: &headers, body: &req.body };
+    let canonical = gateway::signing::canonical_request(&raw, &signed).expect("canonical request");
+    let signature = gateway::signing::sign(signer.sk.as_bytes(), &gateway::signing::string_to_sign(&date, &canonical));
+    let auth =
+        format!("SDK-HMAC-SHA256 Access={}, SignedHeaders={}, Signature={signature}", signer.ak, signed.join(";"));
+    headers.insert("authorization", auth.parse().expect("authorization"));
+    headers
+}
+
+/// Drives `concurrency` workers against `host` for `warmup + duration`;
+/// only the timed phase is recorded.
+pub async fn run(
+    host: &str,
+    signer: &Signer,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+    make: Gen,
+    check: Check,
+) -> Outcome {
+    let sequence = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let timed_from = start + warmup;
+    let end = timed_from + duration;
+    let workers = (0..concurrency).map(|_| {
+        let (make, check, sequence, signer, host) =
+            (make.clone(), check.clone(), sequence.clone(), signer.clone(), host.to_owned());
+        tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client");
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+            let (mut ok, mut failed, mut first_failure) = (0u64, 0u64, None);
+            loop {
+                let now = Instant::now();
+                if now >= end {
+                    break;
+                }
+                let req = make(sequence.fetch_add(1, Ordering::Relaxed));
+                let headers = sign(&signer, &host, &req);
+                let sent = Instant::now();
+                let result = client
+                    .request(req.method.clone(), format!("http://{host}{}", req.path))
+                    .headers(headers)
+                    .body(req.body)
+                    .send()
+                    .await;
+                let verdict = match result {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        match response.bytes().await {
+                            Ok(body) if check(status, &body) => Ok(()),
+                            Ok(body) => {
+                                Err(format!("{status} {}", String::from_utf8_lossy(&body[..body.len().min(300)])))
+                            }
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                let took = sent.elapsed();
+                if sent < timed_from {
+                    continue;
+                }
+                match verdict {
+                    Ok(()) => {
+                        ok += 1;
+                        let _ = hist.record(took.as_micros().max(1) as u64);
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        first_failure.get_or_insert(e);
+                    }
+                }
+            }
+            (ok, failed, hist, first_failure)
+        })
+    });
+    let results = futures::future::join_all(workers).await;
+    let mut latency_us = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+    let (mut ok, mut failed, mut first_failure) = (0, 0, None);
+    for (o, f, h, e) in results.into_iter().flatten() {
+        ok += o;
+        failed += f;
+        latency_us.add(h).expect("same bounds");
+        if first_failure.is_none() {
+            first_failure = e;
+        }
+    }
+    Outcome { ok, failed, latency_us, elapsed: duration, first_failure }
+}
+
+/// The database baseline: `concurrency` tasks doing single-row INSERTs into
+/// the same Postgres for `duration` (after `warmup`).
+pub async fn insert_loop(
+    pool: &sqlx::PgPool,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<Outcome> {
+    sqlx::query("CREATE TABLE IF NOT EXISTS bench_baseline (id TEXT PRIMARY KEY, created BIGINT NOT NULL, payload TEXT NOT NULL)")
+        .execute(pool)
+        .await?;
+    let start = Instant::now();
+    let timed_from = start + warmup;
+    let end = timed_from + duration;
+    let workers = (0..concurrency).map(|_| {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+            let (mut ok, mut failed, mut first) = (0u64, 0u64, None);
+            while Instant::now() < end {
+                let sent = Instant::now();
+                let r = sqlx::query("INSERT INTO bench_baseline (id, created, payload) VALUES ($1, $2, $3)")
+                    .bind(uuid::Uuid::new_v4().to_string())
+                    .bind(common::now_ms())
+                    .bind("x".repeat(200))
+                    .execute(&pool)
+                    .await;
+                if sent < timed_from {
+                    continue;
+                }
+                match r {
+                    Ok(_) => {
+                        ok += 1;
+                        let _ = hist.record(sent.elapsed().as_micros().max(1) as u64);
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        first.get_or_insert(e.to_string());
+                    }
+                }
+            }
+            (ok, failed, hist, first)
+        })
+    });
+    let mut latency_us = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+    let (mut ok, mut failed, mut first_failure) = (0, 0, None);
+    for (o, f, h, e) in futures::future::join_all(workers).await.into_iter().flatten() {
+        ok += o;
+        failed += f;
+        latency_us.add(h).expect("same bounds");
+        if first_failure.is_none() {
+            first_failure = e;
+        }
+    }
+    Ok(Outcome { ok, failed, latency_us, elapsed: duration, first_failure })
+}
