@@ -505,6 +505,14 @@ async fn seed_lists(db: &str, project_id: &str, n: i64) -> anyhow::Result<()> {
     .execute(&mut conn)
     .await?;
     sqlx::query(
+        "INSERT INTO kms.key_counts (project_id, key_spec, key_state, default_key, n) VALUES ($1, 'AES_256', 3, false, $2) \
+         ON CONFLICT (project_id, key_spec, key_state, default_key) DO UPDATE SET n = key_counts.n + excluded.n",
+    )
+    .bind(project_id)
+    .bind(n)
+    .execute(&mut conn)
+    .await?;
+    sqlx::query(
         "INSERT INTO csms.secrets (id, project_id, name, state, kms_key_id, description, secret_type, auto_rotation, \
          rotation_period, rotation_config, event_subscriptions, enterprise_project_id, rotation_func_urn, create_ms, \
          update_ms) SELECT gen_random_uuid()::text, $1, 'seed-' || lpad(g::text, 7, '0'), 'ENABLED', \

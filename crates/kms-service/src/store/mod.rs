@@ -170,6 +170,22 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug + 'static {
     fn round_trips(&self) -> u64;
 }
 
+/// Adjusts a key count inside a transaction; shared by both backends.
+macro_rules! add_count {
+    ($tx:expr, $project:expr, $spec:expr, $state:expr, $default:expr, $delta:expr) => {
+        sqlx::query(sql::ADD_COUNT)
+            .bind($project)
+            .bind($spec.as_str())
+            .bind($state as i32)
+            .bind($default)
+            .bind($delta as i64)
+            .execute(&mut *$tx)
+            .await
+            .map_err(StoreError::db("counting keys"))
+    };
+}
+pub(crate) use add_count;
+
 /// Counts round trips; shared by both backends.
 #[derive(Debug, Default)]
 pub(crate) struct RoundTrips(std::sync::atomic::AtomicU64);
@@ -203,7 +219,13 @@ pub(crate) mod sql {
 
     pub const ENSURE_PROJECT: &str = "INSERT INTO kms_projects (project_id) VALUES ($1) ON CONFLICT DO NOTHING";
 
-    pub const COUNT_USER_KEYS: &str = "SELECT COUNT(*) FROM keys WHERE project_id = $1 AND NOT default_key";
+    pub const COUNT_USER_KEYS: &str =
+        "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM key_counts WHERE project_id = $1 AND NOT default_key";
+
+    /// Adds `$5` to the count of (project, spec, state, default).
+    pub const ADD_COUNT: &str = "INSERT INTO key_counts (project_id, key_spec, key_state, default_key, n) \
+        VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, key_spec, key_state, default_key) \
+        DO UPDATE SET n = key_counts.n + excluded.n";
 
     pub const CLAIM_FINGERPRINT: &str =
         "INSERT INTO kms_meta (name, value) VALUES ('root_key_fingerprint', $1) ON CONFLICT DO NOTHING";
@@ -220,8 +242,8 @@ pub(crate) mod sql {
 
     pub const DELETE_MATERIALS: &str = "DELETE FROM key_materials WHERE key_id = $1";
 
-    pub const DELETE_DUE_KEY: &str =
-        "DELETE FROM keys WHERE key_id = $1 AND key_state = 4 AND scheduled_deletion_ms <= $2";
+    pub const DELETE_DUE_KEY: &str = "DELETE FROM keys WHERE key_id = $1 AND key_state = 4 \
+        AND scheduled_deletion_ms <= $2 RETURNING project_id, key_spec, default_key";
 
     /// `WHERE` clause of list queries: `$2` state filter, `$3` spec filter,
     /// each NULL for "any".
@@ -237,7 +259,7 @@ pub(crate) mod sql {
     }
 
     pub fn list_count() -> String {
-        format!("SELECT COUNT(*) FROM keys {LIST_WHERE}")
+        format!("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM key_counts {LIST_WHERE}")
     }
 }
 

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     ChangeSink, CreateKeyError, KeyFilter, KeyMutation, KeyRow, KeyStore, NewKey, RoundTrips, StoreError,
-    UpdateKeyError, bind_key, sql,
+    UpdateKeyError, add_count, bind_key, sql,
 };
 use crate::domain::{KeyId, KeyRecord};
 
@@ -85,6 +85,7 @@ impl KeyStore for SqliteKeyStore {
                 .await
                 .map_err(StoreError::db("inserting key material"))?;
         }
+        add_count!(tx, &r.project_id, r.spec, r.state, r.default_key, 1)?;
         tx.commit().await.map_err(StoreError::db("committing a new key"))?;
         Ok(key.record)
     }
@@ -165,7 +166,12 @@ impl KeyStore for SqliteKeyStore {
             .await
             .map_err(StoreError::db("locking a key"))?;
         let mut key = KeyRecord::try_from(row.ok_or(UpdateKeyError::NotFound)?)?;
+        let old_state = key.state;
         change(&mut key).map_err(UpdateKeyError::Rejected)?;
+        if key.state != old_state {
+            add_count!(tx, project_id, key.spec, old_state, key.default_key, -1)?;
+            add_count!(tx, project_id, key.spec, key.state, key.default_key, 1)?;
+        }
         let updated = sqlx::query(sql::UPDATE_KEY)
             .bind(project_id)
             .bind(key_id.to_string())
@@ -213,14 +219,15 @@ impl KeyStore for SqliteKeyStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::db("destroying key material"))?;
-            let gone = sqlx::query(sql::DELETE_DUE_KEY)
+            let gone: Option<(String, String, bool)> = sqlx::query_as(sql::DELETE_DUE_KEY)
                 .bind(&id)
                 .bind(now_ms)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await
-                .map_err(StoreError::db("deleting a key"))?
-                .rows_affected();
-            if gone == 1 {
+                .map_err(StoreError::db("deleting a key"))?;
+            if let Some((project_id, spec, default_key)) = gone {
+                let spec = crate::domain::KeySpec::parse(&spec).ok_or_else(|| StoreError::Corrupt(id.clone()))?;
+                add_count!(tx, &project_id, spec, crate::domain::KeyState::PendingDeletion, default_key, -1)?;
                 tx.commit().await.map_err(StoreError::db("committing a key deletion"))?;
                 if let Ok(uuid) = uuid::Uuid::parse_str(&id) {
                     deleted.push(KeyId(uuid));
