@@ -505,8 +505,9 @@ async fn seed_lists(db: &str, project_id: &str, n: i64) -> anyhow::Result<()> {
     .execute(&mut conn)
     .await?;
     sqlx::query(
-        "INSERT INTO kms.key_counts (project_id, key_spec, key_state, default_key, n) VALUES ($1, 'AES_256', 3, false, $2) \
-         ON CONFLICT (project_id, key_spec, key_state, default_key) DO UPDATE SET n = key_counts.n + excluded.n",
+        "INSERT INTO kms.key_counts (project_id, key_spec, key_state, default_key, shard, n) \
+         VALUES ($1, 'AES_256', 3, false, 0, $2) ON CONFLICT (project_id, key_spec, key_state, default_key, shard) \
+         DO UPDATE SET n = key_counts.n + excluded.n",
     )
     .bind(project_id)
     .bind(n)

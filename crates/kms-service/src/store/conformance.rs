@@ -192,6 +192,21 @@ async fn concurrent_creates_with_one_alias<S: KeyStore>(store: Arc<S>) {
         }
     }
     assert_eq!(ok, 1);
+    // Far from the quota creates run without the project lock; the counts
+    // stay exact.
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            let r = record(&project, &format!("parallel-{i}"), 100 + i);
+            tokio::spawn(async move { store.create_key(new_key(r), Some(1_000_000)).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(store.count_user_keys(&project).await.unwrap(), 17);
+    let all = KeyFilter { state: None, spec: None };
+    assert_eq!(store.list_keys(&project, &all, 0, 100).await.unwrap().1, 17);
 }
 
 async fn listing<S: KeyStore>(store: &S) {

@@ -178,6 +178,7 @@ macro_rules! add_count {
             .bind($spec.as_str())
             .bind($state as i32)
             .bind($default)
+            .bind((rand::random::<u32>() % $crate::store::COUNT_SHARDS as u32) as i32)
             .bind($delta as i64)
             .execute(&mut *$tx)
             .await
@@ -185,6 +186,16 @@ macro_rules! add_count {
     };
 }
 pub(crate) use add_count;
+
+/// Shards per key count (see the key_counts migration).
+pub const COUNT_SHARDS: i32 = 32;
+
+/// Creates take the per-project lock only when the project is within this
+/// many keys of its quota. Far from the quota, concurrent creates run in
+/// parallel; the quota stays exact as long as fewer creates than this are
+/// in flight at once across all replicas (each replica has at most its
+/// pool size in flight: 16 by default).
+pub const QUOTA_HEADROOM: u64 = 1024;
 
 /// Counts round trips; shared by both backends.
 #[derive(Debug, Default)]
@@ -222,9 +233,9 @@ pub(crate) mod sql {
     pub const COUNT_USER_KEYS: &str =
         "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM key_counts WHERE project_id = $1 AND NOT default_key";
 
-    /// Adds `$5` to the count of (project, spec, state, default).
-    pub const ADD_COUNT: &str = "INSERT INTO key_counts (project_id, key_spec, key_state, default_key, n) \
-        VALUES ($1, $2, $3, $4, $5) ON CONFLICT (project_id, key_spec, key_state, default_key) \
+    /// Adds `$6` to shard `$5` of the count of (project, spec, state, default).
+    pub const ADD_COUNT: &str = "INSERT INTO key_counts (project_id, key_spec, key_state, default_key, shard, n) \
+        VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project_id, key_spec, key_state, default_key, shard) \
         DO UPDATE SET n = key_counts.n + excluded.n";
 
     pub const CLAIM_FINGERPRINT: &str =

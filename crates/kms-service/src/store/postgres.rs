@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     CHANGE_CHANNEL, ChangeEvent, ChangeSink, CreateKeyError, KeyFilter, KeyMutation, KeyRow, KeyStore, NewKey,
-    RoundTrips, StoreError, UpdateKeyError, add_count, bind_key, sql,
+    QUOTA_HEADROOM, RoundTrips, StoreError, UpdateKeyError, add_count, bind_key, sql,
 };
 use crate::domain::{KeyId, KeyRecord};
 
@@ -39,6 +39,14 @@ async fn notify(tx: &mut Transaction<'_, Postgres>, key_id: &str) -> Result<(), 
     Ok(())
 }
 
+async fn count_user_keys(tx: &mut Transaction<'_, Postgres>, project_id: &str) -> Result<i64, StoreError> {
+    sqlx::query_scalar(sql::COUNT_USER_KEYS)
+        .bind(project_id)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(StoreError::db("counting keys"))
+}
+
 #[async_trait]
 impl KeyStore for PgKeyStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -64,25 +72,23 @@ impl KeyStore for PgKeyStore {
         let r = &key.record;
         let mut tx = self.pool.begin().await.map_err(StoreError::db("starting a transaction"))?;
         if let Some(quota) = quota {
-            sqlx::query(sql::ENSURE_PROJECT)
-                .bind(&r.project_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::db("registering the project"))?;
-            // Serialises creators of one project, so two concurrent creates
-            // cannot both see "quota - 1" keys.
-            sqlx::query("SELECT project_id FROM kms_projects WHERE project_id = $1 FOR UPDATE")
-                .bind(&r.project_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::db("locking the project"))?;
-            let count: i64 = sqlx::query_scalar(sql::COUNT_USER_KEYS)
-                .bind(&r.project_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(StoreError::db("counting keys"))?;
-            if count as u64 >= quota {
-                return Err(CreateKeyError::QuotaExceeded);
+            let unlocked = count_user_keys(&mut tx, &r.project_id).await? as u64;
+            if unlocked + QUOTA_HEADROOM >= quota {
+                // Near the quota: serialise this project's creators, so two
+                // concurrent creates cannot both see "quota - 1" keys.
+                sqlx::query(sql::ENSURE_PROJECT)
+                    .bind(&r.project_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("registering the project"))?;
+                sqlx::query("SELECT project_id FROM kms_projects WHERE project_id = $1 FOR UPDATE")
+                    .bind(&r.project_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("locking the project"))?;
+                if count_user_keys(&mut tx, &r.project_id).await? as u64 >= quota {
+                    return Err(CreateKeyError::QuotaExceeded);
+                }
             }
         }
         if let Err(e) = bind_key!(sqlx::query(sql::INSERT_KEY), r).execute(&mut *tx).await {
