@@ -13,6 +13,9 @@ use crate::error::CsmsError;
 #[derive(Debug, Clone)]
 pub struct KmsClient {
     inner: KeyManagementServiceClient<Channel>,
+    /// `csms/default` key id per project. Safe to keep: a default key can
+    /// be neither renamed nor deleted, so the id never changes.
+    default_keys: std::sync::Arc<std::sync::RwLock<std::collections::HashMap<String, String>>>,
 }
 
 /// A fresh data key: the plaintext (wiped on drop) and its ciphertext.
@@ -37,11 +40,14 @@ impl KmsClient {
             .map_err(|e| anyhow::anyhow!("invalid kms-service endpoint {endpoint}: {e}"))?
             .connect_timeout(std::time::Duration::from_secs(5))
             .connect_lazy();
-        Ok(Self { inner: KeyManagementServiceClient::new(channel) })
+        Ok(Self { inner: KeyManagementServiceClient::new(channel), default_keys: Default::default() })
     }
 
     /// The id of the project's `csms/default` key, created on first use.
     pub async fn default_key_id(&self, caller: &CallerIdentity) -> Result<String, CsmsError> {
+        if let Some(id) = self.default_keys.read().ok().and_then(|m| m.get(&caller.project_id).cloned()) {
+            return Ok(id);
+        }
         let response = self
             .inner
             .clone()
@@ -49,7 +55,12 @@ impl KmsClient {
             .await
             .map_err(map_status)?
             .into_inner();
-        response.key.map(|k| k.key_id).ok_or_else(|| CsmsError::Internal("kms-service returned no key".into()))
+        let id =
+            response.key.map(|k| k.key_id).ok_or_else(|| CsmsError::Internal("kms-service returned no key".into()))?;
+        if let Ok(mut map) = self.default_keys.write() {
+            map.insert(caller.project_id.clone(), id.clone());
+        }
+        Ok(id)
     }
 
     /// A new 256-bit data key under `key_id`, bound to `aad`.

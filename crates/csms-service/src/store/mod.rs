@@ -271,7 +271,11 @@ pub(crate) mod sql {
 
     pub const ENSURE_PROJECT: &str = "INSERT INTO csms_projects (project_id) VALUES ($1) ON CONFLICT DO NOTHING";
 
-    pub const COUNT_SECRETS: &str = "SELECT COUNT(*) FROM secrets WHERE project_id = $1";
+    pub const COUNT_SECRETS: &str =
+        "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM secret_counts WHERE project_id = $1";
+
+    pub const ADD_SECRET_COUNT: &str = "INSERT INTO secret_counts (project_id, shard, n) VALUES ($1, $2, $3) \
+        ON CONFLICT (project_id, shard) DO UPDATE SET n = secret_counts.n + excluded.n";
 
     pub const VERSION_COLUMNS: &str =
         "v.secret_id, v.version, v.kms_key_id, v.value_kind, v.wrapped_dek, v.ciphertext, v.create_ms, v.expire_ms";
@@ -485,6 +489,14 @@ macro_rules! bind_version {
 }
 pub(crate) use bind_version;
 
+/// Shards per secret count (see the secret_counts migration).
+pub const COUNT_SHARDS: u32 = 32;
+
+/// Creates take the per-project lock only when the project is within this
+/// many secrets of its quota; the quota stays exact as long as fewer creates
+/// than this are in flight at once across all replicas.
+pub const QUOTA_HEADROOM: u64 = 1024;
+
 /// Implements [`SecretStore`] for a backend. The two sibling modules call
 /// it with their pool's database type, their migrations and their row-lock
 /// clause (`FOR UPDATE` on Postgres; nothing on SQLite, whose
@@ -607,6 +619,33 @@ macro_rules! impl_secret_store {
                 row.into_record(stages).map(Some)
             }
 
+            async fn add_count(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                project_id: &str,
+                delta: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(sql::ADD_SECRET_COUNT)
+                    .bind(project_id)
+                    .bind((rand::random::<u32>() % COUNT_SHARDS) as i32)
+                    .bind(delta)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(StoreError::db("counting secrets"))?;
+                Ok(())
+            }
+
+            async fn count_secrets(
+                tx: &mut sqlx::Transaction<'static, $db>,
+                project_id: &str,
+            ) -> Result<u64, StoreError> {
+                let n: i64 = sqlx::query_scalar(sql::COUNT_SECRETS)
+                    .bind(project_id)
+                    .fetch_one(&mut **tx)
+                    .await
+                    .map_err(StoreError::db("counting secrets"))?;
+                Ok(n as u64)
+            }
+
             async fn commit(tx: sqlx::Transaction<'static, $db>) -> Result<(), StoreError> {
                 tx.commit().await.map_err(StoreError::db("committing"))
             }
@@ -626,14 +665,13 @@ macro_rules! impl_secret_store {
                 quota: u64,
             ) -> Result<(), CreateSecretError> {
                 let mut tx = self.begin().await?;
-                Self::lock_project(&mut tx, &secret.project_id).await?;
-                let count: i64 = sqlx::query_scalar(sql::COUNT_SECRETS)
-                    .bind(&secret.project_id)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(StoreError::db("counting secrets"))?;
-                if count as u64 >= quota {
-                    return Err(CreateSecretError::QuotaExceeded);
+                // Far from the quota, creates need no project lock (see
+                // QUOTA_HEADROOM); near it they are serialised per project.
+                if Self::count_secrets(&mut tx, &secret.project_id).await? + QUOTA_HEADROOM >= quota {
+                    Self::lock_project(&mut tx, &secret.project_id).await?;
+                    if Self::count_secrets(&mut tx, &secret.project_id).await? >= quota {
+                        return Err(CreateSecretError::QuotaExceeded);
+                    }
                 }
                 let next = versions.iter().map(|v| v.number).max().unwrap_or(0) + 1;
                 if let Err(e) = bind_secret!(sqlx::query(sql::INSERT_SECRET), secret).bind(next).execute(&mut *tx).await
@@ -645,6 +683,7 @@ macro_rules! impl_secret_store {
                     });
                 }
                 Self::insert_versions(&mut tx, versions).await?;
+                Self::add_count(&mut tx, &secret.project_id, 1).await?;
                 Self::commit(tx).await?;
                 Ok(())
             }
@@ -731,13 +770,19 @@ macro_rules! impl_secret_store {
             }
 
             async fn delete_secret(&self, project_id: &str, name: &str) -> Result<bool, StoreError> {
+                let mut tx = self.begin().await?;
                 let deleted = sqlx::query("DELETE FROM secrets WHERE project_id = $1 AND name = $2")
                     .bind(project_id)
                     .bind(name)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(StoreError::db("deleting a secret"))?;
-                Ok(deleted.rows_affected() == 1)
+                if deleted.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                Self::add_count(&mut tx, project_id, -1).await?;
+                Self::commit(tx).await?;
+                Ok(true)
             }
 
             async fn purge_due(&self, now_ms: i64) -> Result<Vec<String>, StoreError> {
@@ -750,15 +795,19 @@ macro_rules! impl_secret_store {
                 .map_err(StoreError::db("finding secrets due for deletion"))?;
                 let mut deleted = Vec::new();
                 for id in due {
-                    let gone = sqlx::query(
-                        "DELETE FROM secrets WHERE id = $1 AND state = 'PENDING_DELETE' AND scheduled_delete_ms <= $2",
+                    let mut tx = self.begin().await?;
+                    let gone: Option<String> = sqlx::query_scalar(
+                        "DELETE FROM secrets WHERE id = $1 AND state = 'PENDING_DELETE' AND scheduled_delete_ms <= $2 \
+                         RETURNING project_id",
                     )
                     .bind(&id)
                     .bind(now_ms)
-                    .execute(&self.pool)
+                    .fetch_optional(&mut *tx)
                     .await
                     .map_err(StoreError::db("deleting a due secret"))?;
-                    if gone.rows_affected() == 1 {
+                    if let Some(project_id) = gone {
+                        Self::add_count(&mut tx, &project_id, -1).await?;
+                        Self::commit(tx).await?;
                         deleted.push(id);
                     }
                 }
