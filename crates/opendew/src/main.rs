@@ -39,7 +39,11 @@ fn print_banner(stack: &opendew::DevStack) -> anyhow::Result<()> {
     let c = &file["credentials"][0];
     let s = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
     let endpoint = format!("http://{}", stack.http);
-    println!(
+    // A closed stdout (a supervisor that stopped reading) must not take the
+    // stack down, so write errors are ignored.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stdout().lock(),
         r#"
 opendew dev stack is up (data in {dir})
 

@@ -34,9 +34,9 @@ impl Dev {
             .stdout(Stdio::piped())
             .spawn()
             .expect("start opendew dev");
-        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut endpoint = None;
-        for line in stdout.lines() {
+        for line in lines.by_ref() {
             let line = line.unwrap();
             if let Some(rest) = line.trim().strip_prefix("endpoint") {
                 endpoint = Some(rest.trim().to_owned());
@@ -45,6 +45,9 @@ impl Dev {
                 break;
             }
         }
+        // Keep reading, as a terminal would, so the process never writes
+        // into a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
         Self { child, endpoint: endpoint.expect("the banner names the endpoint") }
     }
 
