@@ -14,6 +14,8 @@ import uuid
 
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
+from huaweicloudsdkcore.http.http_config import HttpConfig
+from huaweicloudsdkcore.signer.algorithm import SigningAlgorithm
 from huaweicloudsdkcsms.v1 import (
     BatchCreateOrDeleteTagsRequest,
     BatchCreateOrDeleteTagsRequestBody,
@@ -372,6 +374,30 @@ class KmsOperationsTest(Base):
         self.assertEqual(versions.versions[0].id, "v1.0")
         version = self.kms.show_version(ShowVersionRequest(version_id="v1.0"))
         self.assertEqual(raw(version)["version"]["status"], "CURRENT")
+
+
+class SigningVariantsTest(Base):
+    """The SDK's SM3 signer is accepted like the default one."""
+
+    def test_hmac_sm3(self):
+        config = HttpConfig.get_default_config()
+        config.signing_algorithm = SigningAlgorithm.HMAC_SM3
+        credentials = BasicCredentials(os.environ["OPENDEW_AK"], os.environ["OPENDEW_SK"], os.environ["OPENDEW_PROJECT_ID"])
+        kms = (
+            KmsClient.new_builder()
+            .with_http_config(config)
+            .with_credentials(credentials)
+            .with_endpoint(os.environ["OPENDEW_ENDPOINT"])
+            .build()
+        )
+        created = kms.create_key(CreateKeyRequest(body=CreateKeyRequestBody(key_alias=unique("sm3"))))
+        self.assertEqual(len(created.key_info.key_id), 36)
+        wrong = BasicCredentials(os.environ["OPENDEW_AK"], "not-the-secret-key", os.environ["OPENDEW_PROJECT_ID"])
+        bad = KmsClient.new_builder().with_http_config(config).with_credentials(wrong).with_endpoint(os.environ["OPENDEW_ENDPOINT"]).build()
+        with self.assertRaises(ClientRequestException) as caught:
+            bad.list_keys(ListKeysRequest(body=ListKeysRequestBody()))
+        self.assertEqual(caught.exception.status_code, 401)
+        self.assertEqual(caught.exception.error_code, "APIGW.0301")
 
 
 class CsmsOperationsTest(Base):
