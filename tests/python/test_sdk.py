@@ -400,6 +400,22 @@ class SigningVariantsTest(Base):
         self.assertEqual(caught.exception.error_code, "APIGW.0301")
 
 
+class ProjectLookupTest(Base):
+    """Credentials without a project id and a region endpoint: the SDK asks
+    IAM (GET /v3/projects?name=<region>) for the project first."""
+
+    def test_ak_sk_and_region_only(self):
+        from huaweicloudsdkcore.region.region import Region
+
+        endpoint = os.environ["OPENDEW_ENDPOINT"]
+        os.environ["HUAWEICLOUD_SDK_IAM_ENDPOINT"] = endpoint
+        credentials = BasicCredentials(os.environ["OPENDEW_AK"], os.environ["OPENDEW_SK"])
+        kms = KmsClient.new_builder().with_credentials(credentials).with_region(Region("local-1", endpoint)).build()
+        created = kms.create_key(CreateKeyRequest(body=CreateKeyRequestBody(key_alias=unique("no-project"))))
+        details = kms.list_key_detail(ListKeyDetailRequest(body=OperateKeyRequestBody(key_id=created.key_info.key_id))).key_info
+        self.assertEqual(details.key_state, "2")
+
+
 class CsmsOperationsTest(Base):
     """Every Tier 1 CSMS operation through the official SDK, with raw JSON
     types checked (real numbers and booleans, millisecond timestamps)."""

@@ -109,6 +109,19 @@ impl CredentialStore {
         self.by_user.get(&(domain_name.to_owned(), user_name.to_owned()))
     }
 
+    /// The projects of a domain as (id, name), sorted by name.
+    pub fn projects_of(&self, domain_id: &str) -> Vec<(String, String)> {
+        let mut projects: Vec<(String, String)> = self
+            .by_ak
+            .values()
+            .filter(|c| c.domain_id == domain_id)
+            .map(|c| (c.project_id.clone(), c.project_name.clone()))
+            .collect();
+        projects.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
+        projects.dedup();
+        projects
+    }
+
     /// Does `domain_id` own `project_id`?
     pub fn domain_owns_project(&self, domain_id: &str, project_id: &str) -> bool {
         self.by_ak.values().any(|c| c.domain_id == domain_id && c.project_id == project_id)

@@ -106,3 +106,35 @@ pub async fn issue_token(
     response.headers_mut().insert("x-subject-token", token.parse().expect("token is ASCII"));
     Ok(response)
 }
+
+/// `GET /v3/projects?name=…`: the caller's projects, as the SDK asks for them
+/// when its credentials carry no project id (auth.md §3.5).
+pub async fn list_projects(
+    State(app): State<Arc<AppState>>,
+    axum::Extension(caller): axum::Extension<crate::auth::Caller>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Json<serde_json::Value> {
+    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let projects: Vec<serde_json::Value> = app
+        .credentials
+        .projects_of(&caller.domain_id)
+        .into_iter()
+        .filter(|(_, name)| query.get("name").is_none_or(|wanted| wanted == name))
+        .map(|(id, name)| {
+            json!({
+                "id": id,
+                "name": name,
+                "domain_id": caller.domain_id,
+                "enabled": true,
+                "is_domain": false,
+                "parent_id": caller.domain_id,
+                "description": "",
+                "links": {"self": format!("http://{host}/v3/projects/{id}")},
+            })
+        })
+        .collect();
+    Json(
+        json!({"projects": projects, "links": {"self": format!("http://{host}/v3/projects"), "previous": null, "next": null}}),
+    )
+}

@@ -103,6 +103,7 @@ pub fn load_token_key(path: Option<&std::path::Path>) -> anyhow::Result<TokenKey
 /// The router, for tests that want to drive it without a socket.
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
+        .route("/v3/projects", get(iam::list_projects))
         .route("/v1.0/{project_id}/kms/create-key", post(kms_api::create_key))
         .route("/v1.0/{project_id}/kms/describe-key", post(kms_api::describe_key))
         .route("/v1.0/{project_id}/kms/list-keys", post(kms_api::list_keys))

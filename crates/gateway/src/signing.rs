@@ -427,7 +427,10 @@ mod tests {
             "dfb1cd43d58b3f40c99fc551bc0e06abf7de3d2332857f064ab7943700dee4dc"
         );
         verify(&auth, SK, &vector2_request(&h), at("20240101T000000Z")).unwrap();
-        assert_eq!(verify(&auth, b"other", &vector2_request(&h), at("20240101T000000Z")), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&auth, b"other", &vector2_request(&h), at("20240101T000000Z")),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
