@@ -80,9 +80,27 @@ pub struct Running {
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-/// Binds `addr` and serves `routes` in a task until `shutdown`.
-pub async fn spawn(addr: SocketAddr, routes: Routes, shutdown: CancellationToken) -> anyhow::Result<Running> {
+/// Binds `addr` and serves `routes` in a task until `shutdown`. On
+/// shutdown the services are first reported NOT_SERVING (so load balancers
+/// and the gateway's readiness stop sending work), then the server stops
+/// accepting and lets in-flight calls finish.
+pub async fn spawn(
+    addr: SocketAddr,
+    routes: Routes,
+    health: HealthReporter,
+    service_names: &[&'static str],
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
     let (listener, addr) = bind(addr).await?;
-    let task = tokio::spawn(serve(listener, routes, shutdown));
+    let stop = CancellationToken::new();
+    let (names, trigger) = (service_names.to_vec(), stop.clone());
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        for name in names {
+            health.set_service_status(name, ServingStatus::NotServing).await;
+        }
+        trigger.cancel();
+    });
+    let task = tokio::spawn(serve(listener, routes, stop));
     Ok(Running { addr, task })
 }

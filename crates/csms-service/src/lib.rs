@@ -67,9 +67,9 @@ pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::R
     let kms = kms::KmsClient::connect_lazy(&config.kms_endpoint)?;
     spawn_purge(store.clone(), config.purge_interval_seconds, shutdown.clone());
     let service = Arc::new(service::CsmsService::new(store, kms, config.secret_quota));
-    let (_health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
+    let (health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
     let routes = routes.add_service(SecretsManagerServiceServer::from_arc(service));
-    let running = common::grpc::spawn(config.listen, routes, shutdown).await?;
+    let running = common::grpc::spawn(config.listen, routes, health, &[SERVICE_NAME], shutdown).await?;
     tracing::info!(addr = %running.addr, database = %config.database_url, kms = %config.kms_endpoint, "csms-service listening");
     Ok(running)
 }

@@ -72,6 +72,8 @@ pub struct AppState {
     pub kms: KeyManagementServiceClient<Channel>,
     /// csms-service client (cheap to clone).
     pub csms: SecretsManagerServiceClient<Channel>,
+    /// Channels to the services, for readiness checks.
+    pub channels: [(&'static str, Channel); 2],
 }
 
 fn channel(endpoint: &str) -> anyhow::Result<Channel> {
@@ -168,6 +170,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(api)
         .route("/v3/auth/tokens", post(iam::issue_token))
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "alive"})) }))
+        .route("/readyz", get(readyz))
         .route("/", get(kms_api::versions))
         .route("/{version_id}", get(kms_api::version))
         .fallback(|| async { ApiError::RouteNotFound })
@@ -177,6 +181,27 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(auth::MAX_BODY_BYTES))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// Ready when both services answer SERVING on grpc.health.v1 within a
+/// second; 503 with each service's status otherwise.
+async fn readyz(axum::extract::State(app): axum::extract::State<Arc<AppState>>) -> Response {
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+    let mut statuses = serde_json::Map::new();
+    let mut ready = true;
+    for (service, channel) in &app.channels {
+        let mut client = HealthClient::new(channel.clone());
+        let check = client.check(HealthCheckRequest { service: (*service).to_owned() });
+        let status = match tokio::time::timeout(std::time::Duration::from_secs(1), check).await {
+            Ok(Ok(response)) => response.into_inner().status(),
+            _ => ServingStatus::Unknown,
+        };
+        ready &= status == ServingStatus::Serving;
+        statuses.insert((*service).to_owned(), serde_json::Value::String(status.as_str_name().to_owned()));
+    }
+    let code = if ready { http::StatusCode::OK } else { http::StatusCode::SERVICE_UNAVAILABLE };
+    let body = serde_json::json!({"status": if ready { "ready" } else { "not ready" }, "services": statuses});
+    (code, axum::Json(body)).into_response()
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {
@@ -211,11 +236,16 @@ pub async fn start_with(
     credentials: CredentialStore,
     shutdown: CancellationToken,
 ) -> anyhow::Result<common::grpc::Running> {
+    let (kms_channel, csms_channel) = (channel(&config.kms_endpoint)?, channel(&config.csms_endpoint)?);
     let state = Arc::new(AppState {
         credentials,
         tokens: load_token_key(config.token_key_file.as_deref())?,
-        kms: KeyManagementServiceClient::new(channel(&config.kms_endpoint)?),
-        csms: SecretsManagerServiceClient::new(channel(&config.csms_endpoint)?),
+        kms: KeyManagementServiceClient::new(kms_channel.clone()),
+        csms: SecretsManagerServiceClient::new(csms_channel.clone()),
+        channels: [
+            (proto::kms::v1::key_management_service_server::SERVICE_NAME, kms_channel),
+            (proto::csms::v1::secrets_manager_service_server::SERVICE_NAME, csms_channel),
+        ],
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -155,9 +155,9 @@ pub async fn start(config: KmsConfig, shutdown: CancellationToken) -> anyhow::Re
     store.watch(Arc::new(move |event| sink_cache.apply(event)), shutdown.clone()).await?;
     spawn_purge(store.clone(), cache.clone(), config.purge_interval_seconds, shutdown.clone());
     let service = Arc::new(service::KmsService::new(store, root, config.region.clone(), config.key_quota, cache));
-    let (_health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
+    let (health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
     let routes = routes.add_service(KeyManagementServiceServer::from_arc(service.clone()));
-    let running = common::grpc::spawn(config.listen, routes, shutdown).await?;
+    let running = common::grpc::spawn(config.listen, routes, health, &[SERVICE_NAME], shutdown).await?;
     tracing::info!(addr = %running.addr, database = %config.database_url, "kms-service listening");
     Ok(Started { running, service })
 }

@@ -63,6 +63,12 @@ async fn postgres() {
 async fn suite(db: Db) {
     let s = TestStack::start(db).await;
     grpc_health_and_anonymous_calls(&s).await;
+    let alive = s.raw(Method::GET, "/healthz", &[], vec![], Sign::Not).await;
+    assert_eq!((alive.status.as_u16(), alive.body["status"].as_str()), (200, Some("alive")));
+    let ready = s.raw(Method::GET, "/readyz", &[], vec![], Sign::Not).await;
+    assert_eq!(ready.status, 200, "{:?}", ready.body);
+    assert_eq!(ready.body["services"]["kms.v1.KeyManagementService"], "SERVING");
+    assert_eq!(ready.body["services"]["csms.v1.SecretsManagerService"], "SERVING");
     concurrent_first_default_key(&s).await;
     concurrent_alias(&s).await;
     let key_id = kms_contract(&s).await;
@@ -951,4 +957,31 @@ async fn key_quota_and_state_filter(s: &TestStack) {
     let q = s.call(Method::GET, &s.kms("user-quotas"), None).await;
     let cmk = q.body["quotas"]["resources"].as_array().unwrap().iter().find(|r| r["type"] == "CMK").unwrap().clone();
     assert_eq!((cmk["used"].as_u64(), cmk["quota"].as_u64()), (Some(100), Some(100)));
+}
+
+/// A gateway whose services are unreachable is alive but not ready.
+#[tokio::test]
+async fn readiness_follows_the_services() {
+    let dir = tempfile::tempdir().unwrap();
+    let (credentials, _) =
+        gateway::credentials::load_or_create(&dir.path().join("credentials.json"), "local-1").unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let config = gateway::GatewayConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        kms_endpoint: format!("http://{closed}"),
+        csms_endpoint: format!("http://{closed}"),
+        credentials_file: dir.path().join("credentials.json"),
+        token_key_file: None,
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = gateway::start_with(config, credentials, shutdown.clone()).await.unwrap();
+    let client = reqwest::Client::new();
+    let alive = client.get(format!("http://{}/healthz", running.addr)).send().await.unwrap();
+    assert_eq!(alive.status(), 200);
+    let ready = client.get(format!("http://{}/readyz", running.addr)).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["services"]["kms.v1.KeyManagementService"], "UNKNOWN");
+    shutdown.cancel();
+    running.task.await.unwrap().unwrap();
 }
