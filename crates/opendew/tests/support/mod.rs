@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::time::Duration;
+use std::{path::PathBuf, process::Command, time::Duration};
 
 use common::db::DatabaseUrl;
 use reqwest::{Method, StatusCode, header::HeaderMap};
@@ -244,4 +244,44 @@ pub fn assert_error(reply: &Reply, status: u16, code: &str, nested: bool) {
     assert_eq!(inner["error_code"], code, "{:?}", reply.body);
     assert!(inner["error_msg"].is_string(), "{:?}", reply.body);
     assert!(reply.headers.contains_key("x-request-id"));
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The venv's python, creating the venv and installing the SDK if needed.
+pub fn sdk_python() -> Option<PathBuf> {
+    let python = std::env::var("OPENDEW_PYTHON").unwrap_or_else(|_| "python3".into());
+    if Command::new(&python).arg("--version").output().is_err() {
+        assert!(!in_ci(), "CI=true but {python} is not available for the SDK tests");
+        test_support::say_skipped(&format!("official SDK tests: {python} not found (set OPENDEW_PYTHON)"));
+        return None;
+    }
+    let requirements = repo_root().join("tests/python/requirements.txt");
+    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sdk-venv");
+    let bin = venv.join("bin/python");
+    let marker = venv.join("installed-requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements).unwrap();
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(wanted.as_str()) {
+        let _ = std::fs::remove_dir_all(&venv);
+        let status = Command::new(&python).args(["-m", "venv"]).arg(&venv).status().unwrap();
+        assert!(status.success(), "python -m venv failed");
+        let status = Command::new(&bin)
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements)
+            .status()
+            .unwrap();
+        if !status.success() {
+            assert!(!in_ci(), "CI=true but installing the official SDK failed");
+            test_support::say_skipped("official SDK tests: pip install of the SDK failed (offline?)");
+            return None;
+        }
+        std::fs::write(&marker, wanted).unwrap();
+    }
+    Some(bin)
 }
