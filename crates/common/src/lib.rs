@@ -7,6 +7,7 @@
 pub mod db;
 pub mod grpc;
 pub mod identity;
+pub mod metrics;
 pub mod telemetry;
 
 /// Milliseconds since the Unix epoch, the unit every opendew timestamp uses.

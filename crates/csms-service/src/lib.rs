@@ -84,8 +84,12 @@ fn spawn_purge(store: Arc<dyn SecretStore>, interval_seconds: u64, shutdown: Can
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            match store.purge_due(common::now_ms()).await {
+            let result = store.purge_due(common::now_ms()).await;
+            let outcome = if result.is_ok() { "ok" } else { "error" };
+            metrics::counter!("opendew_csms_purge_runs_total", "result" => outcome).increment(1);
+            match result {
                 Ok(deleted) => {
+                    metrics::counter!("opendew_csms_secrets_purged_total").increment(deleted.len() as u64);
                     for secret_id in deleted {
                         tracing::info!(%secret_id, "secret deleted after its recovery window");
                     }

@@ -10,6 +10,8 @@ struct Cli {
     csms: csms_service::CsmsConfig,
     #[command(flatten)]
     log: common::telemetry::LogConfig,
+    #[command(flatten)]
+    metrics: common::metrics::MetricsConfig,
 }
 
 #[tokio::main]
@@ -17,6 +19,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     common::telemetry::init(&cli.log);
     let shutdown = common::shutdown_on_signal();
+    common::metrics::start(&cli.metrics, shutdown.clone()).await?;
     let running = csms_service::start(cli.csms, shutdown).await?;
     running.task.await?
 }

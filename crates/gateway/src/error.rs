@@ -245,6 +245,7 @@ impl IntoResponse for ApiError {
         match self {
             Self::Unauthenticated(why) => {
                 tracing::info!(reason = %why, "authentication failed");
+                metrics::counter!("opendew_auth_failures_total").increment(1);
                 gateway_body(
                     StatusCode::UNAUTHORIZED,
                     "APIGW.0301",

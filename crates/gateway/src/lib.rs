@@ -169,6 +169,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
         .merge(api)
+        .route_layer(middleware::from_fn(track))
         .route("/v3/auth/tokens", post(iam::issue_token))
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "alive"})) }))
         .route("/readyz", get(readyz))
@@ -210,6 +211,24 @@ async fn method_not_allowed(req: Request) -> ApiError {
     } else {
         ApiError::csms(CsmsFault::MethodNotAllowed)
     }
+}
+
+/// Counts requests by route and status, and times them by route. The label
+/// is the route's pattern (`/v1.0/{project_id}/kms/create-key`), never the
+/// concrete path, so the number of series stays bounded.
+async fn track(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("opendew_http_requests_total", "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("opendew_http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
 }
 
 /// Gives every request an id: in the `X-Request-Id` response header, in

@@ -66,8 +66,13 @@ impl KeyCache {
     /// A cached key, unless the cache is bypassed.
     pub fn get(&self, key_id: KeyId) -> Option<Arc<CachedKey>> {
         let found = if self.usable.load(Ordering::Acquire) { self.entries.get(&key_id) } else { None };
-        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        let (counter, name) = if found.is_some() {
+            (&self.hits, "opendew_kms_key_cache_hits_total")
+        } else {
+            (&self.misses, "opendew_kms_key_cache_misses_total")
+        };
         counter.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(name).increment(1);
         found
     }
 

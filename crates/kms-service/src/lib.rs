@@ -178,8 +178,12 @@ fn spawn_purge(
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            match store.purge_due(common::now_ms()).await {
+            let result = store.purge_due(common::now_ms()).await;
+            let outcome = if result.is_ok() { "ok" } else { "error" };
+            metrics::counter!("opendew_kms_purge_runs_total", "result" => outcome).increment(1);
+            match result {
                 Ok(deleted) => {
+                    metrics::counter!("opendew_kms_keys_purged_total").increment(deleted.len() as u64);
                     for key_id in deleted {
                         cache.invalidate(key_id);
                         tracing::info!(%key_id, "key deleted after its scheduled date; material destroyed");

@@ -10,6 +10,8 @@ struct Cli {
     command: Command,
     #[command(flatten)]
     log: common::telemetry::LogConfig,
+    #[command(flatten)]
+    metrics: common::metrics::MetricsConfig,
 }
 
 #[derive(Debug, Subcommand)]
@@ -24,7 +26,9 @@ async fn main() -> anyhow::Result<()> {
     common::telemetry::init(&cli.log);
     match cli.command {
         Command::Dev(config) => {
-            let stack = opendew::start(config, common::shutdown_on_signal()).await?;
+            let shutdown = common::shutdown_on_signal();
+            common::metrics::start(&cli.metrics, shutdown.clone()).await?;
+            let stack = opendew::start(config, shutdown).await?;
             print_banner(&stack)?;
             stack.wait().await
         }

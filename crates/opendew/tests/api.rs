@@ -79,6 +79,7 @@ async fn suite(db: Db) {
     authentication(&s).await;
     key_quota_and_state_filter(&s).await;
     let secret_values = no_plaintext_at_rest(&s, &key_id).await;
+    metrics_endpoint().await;
     let before_restart = kms(&s, "create-datakey", json!({"key_id": key_id})).await;
     let data_before = kms(&s, "encrypt-data", json!({"key_id": key_id, "plain_text": "written before"})).await;
     // A restart keeps every key and secret readable, and old ciphertexts open.
@@ -984,4 +985,22 @@ async fn readiness_follows_the_services() {
     assert_eq!(body["services"]["kms.v1.KeyManagementService"], "UNKNOWN");
     shutdown.cancel();
     running.task.await.unwrap().unwrap();
+}
+
+/// The Prometheus endpoint shows requests by route and status, latency,
+/// cache hits, database round trips and authentication failures.
+async fn metrics_endpoint() {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let addr = common::metrics::serve("127.0.0.1:0".parse().unwrap(), shutdown.clone()).await.unwrap();
+    let text = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
+    for expected in [
+        "opendew_http_requests_total{route=\"/v1.0/{project_id}/kms/create-key\",status=\"200\"}",
+        "opendew_http_request_duration_seconds_bucket{route=\"/v1.0/{project_id}/kms/create-datakey\"",
+        "opendew_kms_key_cache_hits_total",
+        "opendew_kms_db_round_trips_total",
+        "opendew_auth_failures_total",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    shutdown.cancel();
 }

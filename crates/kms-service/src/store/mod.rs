@@ -204,6 +204,7 @@ pub(crate) struct RoundTrips(std::sync::atomic::AtomicU64);
 impl RoundTrips {
     pub(crate) fn tick(&self) {
         self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics::counter!("opendew_kms_db_round_trips_total").increment(1);
     }
 
     pub(crate) fn get(&self) -> u64 {

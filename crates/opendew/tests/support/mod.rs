@@ -60,6 +60,7 @@ impl TestStack {
     /// Starts the stack on `db` in a new data directory.
     pub async fn start(db: Db) -> Self {
         common::telemetry::init_for_tests();
+        common::metrics::recorder();
         let dir = tempfile::tempdir().unwrap();
         Self::start_in(db, dir).await
     }
