@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 pub struct MetricsConfig {
     /// Serve Prometheus metrics on this address (e.g. 0.0.0.0:9090); off when unset.
     #[arg(long = "metrics-listen", env = "OPENDEW_METRICS_LISTEN")]
-    pub listen: Option<SocketAddr>,
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -54,7 +54,7 @@ pub async fn serve(addr: SocketAddr, shutdown: CancellationToken) -> anyhow::Res
 /// Starts the metrics endpoint when configured.
 pub async fn start(config: &MetricsConfig, shutdown: CancellationToken) -> anyhow::Result<Option<SocketAddr>> {
     recorder();
-    match config.listen {
+    match config.metrics_listen {
         Some(addr) => Ok(Some(serve(addr, shutdown).await?)),
         None => Ok(None),
     }

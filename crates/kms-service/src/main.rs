@@ -23,3 +23,13 @@ async fn main() -> anyhow::Result<()> {
     let started = kms_service::start(cli.kms, shutdown).await?;
     started.running.task.await?
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every flag has a unique name across the flattened settings.
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

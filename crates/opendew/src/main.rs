@@ -89,3 +89,13 @@ Python SDK (pip install huaweicloudsdkkms huaweicloudsdkcsms):
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every flag has a unique name across the flattened settings.
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}
