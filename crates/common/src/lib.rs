@@ -35,3 +35,30 @@ pub fn shutdown_on_signal() -> tokio_util::sync::CancellationToken {
     });
     token
 }
+
+/// How long a stopping process waits for in-flight requests.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ShutdownConfig {
+    /// Seconds to let in-flight requests finish after SIGTERM before exiting anyway.
+    #[arg(long = "shutdown-grace-seconds", env = "OPENDEW_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
+    pub shutdown_grace_seconds: u64,
+}
+
+/// Waits for a server task; once `shutdown` fires, waits at most the grace
+/// period for it to drain. A drain that runs out of time is logged, and the
+/// process still exits cleanly: in-flight work past the grace is abandoned,
+/// which is what the orchestrator's own kill would do a moment later.
+pub async fn run_until_stopped(
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    shutdown: tokio_util::sync::CancellationToken,
+    config: &ShutdownConfig,
+) -> anyhow::Result<()> {
+    let grace = std::time::Duration::from_secs(config.shutdown_grace_seconds);
+    tokio::select! {
+        result = task => result?,
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_seconds = config.shutdown_grace_seconds, "in-flight requests did not finish in time; exiting");
+            Ok(())
+        }
+    }
+}

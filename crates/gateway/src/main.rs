@@ -12,6 +12,8 @@ struct Cli {
     log: common::telemetry::LogConfig,
     #[command(flatten)]
     metrics: common::metrics::MetricsConfig,
+    #[command(flatten)]
+    shutdown: common::ShutdownConfig,
 }
 
 #[tokio::main]
@@ -20,8 +22,8 @@ async fn main() -> anyhow::Result<()> {
     common::telemetry::init(&cli.log);
     let shutdown = common::shutdown_on_signal();
     common::metrics::start(&cli.metrics, shutdown.clone()).await?;
-    let running = gateway::start(cli.gateway, shutdown).await?;
-    running.task.await?
+    let running = gateway::start(cli.gateway, shutdown.clone()).await?;
+    common::run_until_stopped(running.task, shutdown, &cli.shutdown).await
 }
 
 #[cfg(test)]
