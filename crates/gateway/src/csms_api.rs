@@ -34,14 +34,6 @@ fn invalid(detail: String) -> ApiError {
     ApiError::Csms { fault: CsmsFault::Service(R::InvalidParameter), detail, shape: Shape::Flat }
 }
 
-fn authorize(app: &AppState, caller: &Caller, project_id: &str) -> Result<CallerIdentity, ApiError> {
-    caller.for_project(app, project_id).ok_or(ApiError::csms(CsmsFault::ProjectMismatch))
-}
-
-fn status(s: tonic::Status) -> ApiError {
-    ApiError::from_csms_status(s, Shape::Flat)
-}
-
 /// The `Secret` object (csms-api.md §1.13).
 pub fn secret_json(s: &pb::Secret) -> Value {
     let state = match s.state() {
@@ -101,33 +93,25 @@ pub async fn create_secret(
     headers: HeaderMap,
     body: Bytes,
 ) -> CsmsResult {
-    let identity = authorize(&app, &caller, &project_id)?;
-    let body = JsonBody::parse(&headers, &body).map_err(body_error)?;
-    let s = |name| body.strict_string(name).map_err(body_error);
-    let value = match (s("secret_string")?, s("secret_binary")?) {
-        (Some(text), None) => Some(PbValue::Text(text)),
-        // The Base64 text travels as bytes and comes back byte for byte.
-        (None, Some(b64)) => Some(PbValue::Binary(b64.into_bytes())),
-        (Some(_), Some(_)) => {
-            return Err(invalid("give exactly one of secret_string and secret_binary".into()));
-        }
-        (None, None) => None,
-    };
-    let name = s("name")?.ok_or_else(|| invalid("name is required".into()))?;
+    let call = CsmsCall::new(&app, &caller, &project_id, &headers, &body, Shape::Flat)?;
+    let value = value_of(&call)?;
+    let name = call.string("name")?.ok_or_else(|| call.invalid("name is required"))?;
+    let text = |field| Ok::<_, ApiError>(call.string(field)?.unwrap_or_default());
     let request = pb::CreateSecretRequest {
         name,
-        kms_key_id: s("kms_key_id")?.unwrap_or_default(),
-        description: s("description")?.unwrap_or_default(),
-        value: value.map(|v| pb::SecretValue { value: Some(v) }),
-        secret_type: s("secret_type")?.unwrap_or_default(),
-        auto_rotation: body.bool("auto_rotation").map_err(body_error)?.unwrap_or(false),
-        rotation_period: s("rotation_period")?.unwrap_or_default(),
-        rotation_config: s("rotation_config")?.unwrap_or_default(),
-        event_subscriptions: body.string_list("event_subscriptions").map_err(body_error)?.unwrap_or_default(),
-        enterprise_project_id: s("enterprise_project_id")?.unwrap_or_default(),
-        rotation_func_urn: s("rotation_func_urn")?.unwrap_or_default(),
+        kms_key_id: text("kms_key_id")?,
+        description: text("description")?,
+        value,
+        secret_type: text("secret_type")?,
+        auto_rotation: call.body.bool("auto_rotation").map_err(|e| call.err(e))?.unwrap_or(false),
+        rotation_period: text("rotation_period")?,
+        rotation_config: text("rotation_config")?,
+        event_subscriptions: call.body.string_list("event_subscriptions").map_err(|e| call.err(e))?.unwrap_or_default(),
+        enterprise_project_id: text("enterprise_project_id")?,
+        rotation_func_urn: text("rotation_func_urn")?,
     };
-    let secret = app.csms.clone().create_secret(identity.request(request)).await.map_err(status)?.into_inner();
+    let secret =
+        app.csms.clone().create_secret(call.identity.request(request)).await.map_err(call.status())?.into_inner();
     Ok(Json(json!({"secret": secret_json(&secret.secret.unwrap_or_default())})))
 }
 
@@ -137,13 +121,13 @@ pub async fn show_secret(
     Extension(caller): Extension<Caller>,
     Path((project_id, name)): Path<(String, String)>,
 ) -> CsmsResult {
-    let identity = authorize(&app, &caller, &project_id)?;
+    let call = CsmsCall::bodiless(&app, &caller, &project_id, Shape::Flat)?;
     let secret = app
         .csms
         .clone()
-        .show_secret(identity.request(pb::ShowSecretRequest { name }))
+        .show_secret(call.identity.request(pb::ShowSecretRequest { name }))
         .await
-        .map_err(status)?
+        .map_err(call.status())?
         .into_inner();
     Ok(Json(json!({"secret": secret_json(&secret.secret.unwrap_or_default())})))
 }
@@ -154,13 +138,13 @@ pub async fn show_secret_version(
     Extension(caller): Extension<Caller>,
     Path((project_id, name, version_id)): Path<(String, String, String)>,
 ) -> CsmsResult {
-    let identity = authorize(&app, &caller, &project_id)?;
+    let call = CsmsCall::bodiless(&app, &caller, &project_id, Shape::Flat)?;
     let response = app
         .csms
         .clone()
-        .show_secret_version(identity.request(pb::ShowSecretVersionRequest { name, version_id }))
+        .show_secret_version(call.identity.request(pb::ShowSecretVersionRequest { name, version_id }))
         .await
-        .map_err(status)?
+        .map_err(call.status())?
         .into_inner();
     let mut version = Map::new();
     version.insert("version_metadata".into(), version_metadata_json(&response.metadata.unwrap_or_default()));
@@ -199,6 +183,11 @@ impl CsmsCall {
         })?;
         let body = JsonBody::parse(headers, body).map_err(|e| shaped(body_error(e), shape))?;
         Ok(Self { identity, body, shape })
+    }
+
+    /// For calls without a body (GET, DELETE, body-less POST).
+    fn bodiless(app: &AppState, caller: &Caller, project_id: &str, shape: Shape) -> Result<Self, ApiError> {
+        Self::new(app, caller, project_id, &HeaderMap::new(), &Bytes::new(), shape)
     }
 
     fn err(&self, e: BodyError) -> ApiError {
@@ -251,7 +240,7 @@ pub async fn list_secrets(
     Path(project_id): Path<String>,
     query: Q,
 ) -> CsmsResult {
-    let call = CsmsCall::new(&app, &caller, &project_id, &HeaderMap::new(), &Bytes::new(), Shape::Flat)?;
+    let call = CsmsCall::bodiless(&app, &caller, &project_id, Shape::Flat)?;
     let limit = match query.get("limit") {
         None => 0,
         Some(l) => match l.parse::<u32>() {
@@ -302,7 +291,7 @@ pub async fn delete_secret(
     Extension(caller): Extension<Caller>,
     Path((project_id, name)): Path<(String, String)>,
 ) -> Result<http::StatusCode, ApiError> {
-    let call = CsmsCall::new(&app, &caller, &project_id, &HeaderMap::new(), &Bytes::new(), Shape::Flat)?;
+    let call = CsmsCall::bodiless(&app, &caller, &project_id, Shape::Flat)?;
     app.csms.clone().delete_secret(call.identity.request(pb::SecretName { name })).await.map_err(call.status())?;
     Ok(http::StatusCode::OK)
 }
@@ -338,7 +327,7 @@ pub async fn restore_secret(
     Extension(caller): Extension<Caller>,
     Path((project_id, name)): Path<(String, String)>,
 ) -> CsmsResult {
-    let call = CsmsCall::new(&app, &caller, &project_id, &HeaderMap::new(), &Bytes::new(), Shape::Flat)?;
+    let call = CsmsCall::bodiless(&app, &caller, &project_id, Shape::Flat)?;
     let r = app
         .csms
         .clone()
@@ -385,7 +374,7 @@ pub async fn list_secret_versions(
     Path((project_id, name)): Path<(String, String)>,
     query: Q,
 ) -> CsmsResult {
-    let call = CsmsCall::new(&app, &caller, &project_id, &HeaderMap::new(), &Bytes::new(), Shape::Flat)?;
+    let call = CsmsCall::bodiless(&app, &caller, &project_id, Shape::Flat)?;
     let limit = match query.get("limit") {
         None => 0,
         Some(l) => l
@@ -435,7 +424,7 @@ pub async fn show_secret_stage(
     Extension(caller): Extension<Caller>,
     Path((project_id, name, stage)): Path<(String, String, String)>,
 ) -> CsmsResult {
-    let call = CsmsCall::new(&app, &caller, &project_id, &HeaderMap::new(), &Bytes::new(), Shape::Flat)?;
+    let call = CsmsCall::bodiless(&app, &caller, &project_id, Shape::Flat)?;
     let r = app
         .csms
         .clone()
@@ -468,7 +457,7 @@ pub async fn delete_secret_stage(
     Extension(caller): Extension<Caller>,
     Path((project_id, name, stage)): Path<(String, String, String)>,
 ) -> Result<http::StatusCode, ApiError> {
-    let call = CsmsCall::new(&app, &caller, &project_id, &HeaderMap::new(), &Bytes::new(), Shape::Flat)?;
+    let call = CsmsCall::bodiless(&app, &caller, &project_id, Shape::Flat)?;
     app.csms
         .clone()
         .delete_secret_stage(call.identity.request(pb::StageRef { name, stage }))
@@ -483,7 +472,7 @@ pub async fn download_secret_blob(
     Extension(caller): Extension<Caller>,
     Path((project_id, name)): Path<(String, String)>,
 ) -> CsmsResult {
-    let call = CsmsCall::new(&app, &caller, &project_id, &HeaderMap::new(), &Bytes::new(), Shape::Flat)?;
+    let call = CsmsCall::bodiless(&app, &caller, &project_id, Shape::Flat)?;
     let r = app
         .csms
         .clone()
@@ -568,7 +557,7 @@ pub async fn list_secret_tags(
     Extension(caller): Extension<Caller>,
     Path((project_id, secret_id)): Path<(String, String)>,
 ) -> CsmsResult {
-    let call = CsmsCall::new(&app, &caller, &project_id, &HeaderMap::new(), &Bytes::new(), Shape::Nested)?;
+    let call = CsmsCall::bodiless(&app, &caller, &project_id, Shape::Nested)?;
     let r = app
         .csms
         .clone()
@@ -585,7 +574,7 @@ pub async fn delete_secret_tag(
     Extension(caller): Extension<Caller>,
     Path((project_id, secret_id, key)): Path<(String, String, String)>,
 ) -> Result<http::StatusCode, ApiError> {
-    let call = CsmsCall::new(&app, &caller, &project_id, &HeaderMap::new(), &Bytes::new(), Shape::Nested)?;
+    let call = CsmsCall::bodiless(&app, &caller, &project_id, Shape::Nested)?;
     app.csms
         .clone()
         .delete_secret_tag(call.identity.request(pb::DeleteSecretTagRequest { secret_id, key }))
@@ -624,7 +613,7 @@ pub async fn list_project_tags(
     Extension(caller): Extension<Caller>,
     Path(project_id): Path<String>,
 ) -> CsmsResult {
-    let call = CsmsCall::new(&app, &caller, &project_id, &HeaderMap::new(), &Bytes::new(), Shape::Nested)?;
+    let call = CsmsCall::bodiless(&app, &caller, &project_id, Shape::Nested)?;
     let r = app
         .csms
         .clone()
