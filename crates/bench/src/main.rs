@@ -353,6 +353,7 @@ async fn main() -> anyhow::Result<()> {
         &["--http-listen".into(), "127.0.0.1:0".into()],
         &[
             ("OPENDEW_CREDENTIALS_FILE", credentials.display().to_string()),
+            ("OPENDEW_HTTP_PLAINTEXT", "true".into()),
             ("OPENDEW_GATEWAY_KMS_ENDPOINT", format!("http://{}", kms.addr)),
             ("OPENDEW_CSMS_ENDPOINT", format!("http://{}", csms.addr)),
         ],

@@ -30,6 +30,7 @@ pub mod iam;
 pub mod json;
 pub mod kms_api;
 pub mod signing;
+pub mod tls;
 pub mod tokens;
 
 use credentials::CredentialStore;
@@ -59,6 +60,55 @@ pub struct GatewayConfig {
     /// replica needs the same one; without it tokens die with the process.
     #[arg(long = "token-key-file", env = "OPENDEW_TOKEN_KEY_FILE")]
     pub token_key_file: Option<PathBuf>,
+    /// PEM certificate chain for HTTPS (leaf first); reloaded when it changes.
+    #[arg(long = "tls-cert-file", env = "OPENDEW_TLS_CERT_FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of --tls-cert-file.
+    #[arg(long = "tls-key-file", env = "OPENDEW_TLS_KEY_FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+    /// Serve plain HTTP instead of HTTPS (behind a TLS-terminating proxy, or
+    /// for development). Without it the gateway needs --tls-cert-file.
+    #[arg(long = "http-plaintext", env = "OPENDEW_HTTP_PLAINTEXT", conflicts_with = "tls_cert_file")]
+    pub http_plaintext: bool,
+    /// Seconds between checks of the certificate files for a change.
+    #[arg(long = "tls-reload-seconds", env = "OPENDEW_TLS_RELOAD_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub tls_reload_seconds: u64,
+}
+
+impl GatewayConfig {
+    /// Settings with every optional value at its default: plain HTTP, no
+    /// token key file.
+    pub fn plaintext(listen: SocketAddr, kms_endpoint: String, csms_endpoint: String, credentials_file: PathBuf) -> Self {
+        Self {
+            listen,
+            kms_endpoint,
+            csms_endpoint,
+            credentials_file,
+            token_key_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            http_plaintext: true,
+            tls_reload_seconds: 10,
+        }
+    }
+
+    /// The certificate files, or `None` for plain HTTP; refuses a
+    /// configuration that chose neither (or both).
+    pub fn tls_files(&self) -> anyhow::Result<Option<tls::TlsFiles>> {
+        match (&self.tls_cert_file, &self.tls_key_file, self.http_plaintext) {
+            (Some(cert), Some(key), false) => Ok(Some(tls::TlsFiles { cert: cert.clone(), key: key.clone() })),
+            (None, None, true) => Ok(None),
+            (Some(_), Some(_), true) => anyhow::bail!("--http-plaintext (OPENDEW_HTTP_PLAINTEXT) and --tls-cert-file are exclusive"),
+            (Some(_), None, _) | (None, Some(_), _) => anyhow::bail!(
+                "--tls-cert-file (OPENDEW_TLS_CERT_FILE) and --tls-key-file (OPENDEW_TLS_KEY_FILE) go together"
+            ),
+            (None, None, false) => anyhow::bail!(
+                "the gateway serves HTTPS: set --tls-cert-file and --tls-key-file (OPENDEW_TLS_CERT_FILE, \
+                 OPENDEW_TLS_KEY_FILE), or --http-plaintext (OPENDEW_HTTP_PLAINTEXT=true) to serve plain HTTP"
+            ),
+        }
+    }
 }
 
 /// What every handler shares.
@@ -266,21 +316,41 @@ pub async fn start_with(
             (proto::csms::v1::secrets_manager_service_server::SERVICE_NAME, csms_channel),
         ],
     });
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let tls_files = config.tls_files()?;
+    let tls = tls_files.as_ref().map(tls::load).transpose()?;
+    let listener = std::net::TcpListener::bind(config.listen)
+        .map_err(|e| anyhow::anyhow!("cannot listen on --http-listen {}: {e}", config.listen))?;
+    listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    let app = router(state);
-    let task = tokio::spawn(async move {
-        use axum::serve::ListenerExt;
-        // Responses go out at once, not after Nagle's delay.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
-        Ok(())
+    let app = router(state).into_make_service();
+    // One drain path for both transports: on shutdown the server stops
+    // accepting and lets in-flight requests finish (the caller bounds how
+    // long); keep-alive connections close after their current request.
+    let handle = axum_server::Handle::new();
+    let drain = handle.clone();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        stop.cancelled().await;
+        drain.graceful_shutdown(None);
     });
-    tracing::info!(%addr, "gateway listening");
+    // Responses go out at once, not after Nagle's delay.
+    let tcp = axum_server::accept::TcpConfigAcceptor::new(axum_server::accept::TcpSocketConfig::new().nodelay(true));
+    let server = axum_server::from_tcp(listener)?.handle(handle);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let task = match (tls, tls_files) {
+        (Some(tls), Some(files)) => {
+            tls::spawn_reloader(
+                tls.clone(),
+                files,
+                std::time::Duration::from_secs(config.tls_reload_seconds),
+                shutdown.clone(),
+            );
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(tcp);
+            tokio::spawn(async move { Ok(server.acceptor(acceptor).serve(app).await?) })
+        }
+        _ => tokio::spawn(async move { Ok(server.acceptor(tcp).serve(app).await?) }),
+    };
+    tracing::info!(%addr, scheme, "gateway listening");
     Ok(common::grpc::Running { addr, task })
 }
 

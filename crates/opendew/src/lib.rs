@@ -11,6 +11,8 @@ use anyhow::Context;
 use common::db::DatabaseUrl;
 use tokio_util::sync::CancellationToken;
 
+pub mod pki;
+
 /// Settings of `opendew dev`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DevConfig {
@@ -33,6 +35,11 @@ pub struct DevConfig {
     /// Region id (the project name and the keys' realm).
     #[arg(long = "region", env = "OPENDEW_REGION", default_value = "local-1")]
     pub region: String,
+    /// Serve HTTPS with a certificate from a private CA created in the data
+    /// directory on first use (`tls/ca.pem` is what clients trust). Without
+    /// it the dev gateway serves plain HTTP on loopback.
+    #[arg(long = "tls", env = "OPENDEW_DEV_TLS")]
+    pub tls: bool,
 }
 
 /// A running dev stack.
@@ -46,6 +53,8 @@ pub struct DevStack {
     pub csms: SocketAddr,
     /// The credentials file (first entry is the default account).
     pub credentials_file: PathBuf,
+    /// The gateway's certificate files when it serves HTTPS.
+    pub tls: Option<pki::GatewayTls>,
     /// Cancels every server.
     pub shutdown: CancellationToken,
     /// The in-process kms-service, for hot-path inspection.
@@ -54,6 +63,12 @@ pub struct DevStack {
 }
 
 impl DevStack {
+    /// The SDK endpoint: `https://…` with `--tls`, `http://…` otherwise.
+    pub fn endpoint(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.http)
+    }
+
     /// Stops every server and waits for them.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
@@ -114,14 +129,25 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
         let key = zeroize::Zeroizing::new(hex::encode(gateway::tokens::TokenKey::random_bytes()));
         gateway::credentials::write_private_file(&token_key_file, key.as_bytes())?;
     }
+    let tls = config
+        .tls
+        .then(|| pki::ensure_gateway_tls(&dir.join("tls"), &["localhost".into(), "127.0.0.1".into(), "::1".into()]))
+        .transpose()
+        .context("creating the development certificates")?;
+    let mut gateway_config = gateway::GatewayConfig::plaintext(
+        config.http_listen,
+        format!("http://{}", kms.addr),
+        format!("http://{}", csms.addr),
+        credentials_file.clone(),
+    );
+    gateway_config.token_key_file = Some(token_key_file);
+    if let Some(tls) = &tls {
+        gateway_config.http_plaintext = false;
+        gateway_config.tls_cert_file = Some(tls.cert.clone());
+        gateway_config.tls_key_file = Some(tls.key.clone());
+    }
     let http = gateway::start_with(
-        gateway::GatewayConfig {
-            listen: config.http_listen,
-            kms_endpoint: format!("http://{}", kms.addr),
-            csms_endpoint: format!("http://{}", csms.addr),
-            credentials_file: credentials_file.clone(),
-            token_key_file: Some(token_key_file),
-        },
+        gateway_config,
         credentials,
         shutdown.clone(),
     )
@@ -132,6 +158,7 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
         kms: kms.addr,
         csms: csms.addr,
         credentials_file,
+        tls,
         shutdown,
         kms_service,
         tasks: vec![kms, csms, http],

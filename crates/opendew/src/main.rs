@@ -42,7 +42,22 @@ fn print_banner(stack: &opendew::DevStack) -> anyhow::Result<()> {
     let file: serde_json::Value = serde_json::from_str(&text)?;
     let c = &file["credentials"][0];
     let s = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
-    let endpoint = format!("http://{}", stack.http);
+    let endpoint = stack.endpoint();
+    // With --tls, say which file to trust and how each client is told.
+    let (curl_ca, trust) = match &stack.tls {
+        Some(tls) => {
+            let ca = tls.ca_cert.display().to_string();
+            (
+                format!(" --cacert {ca}"),
+                format!(
+                    "\nHTTPS: clients trust the development CA {ca}\n  curl --cacert {ca} …\n  \
+                     SDK: config = HttpConfig.get_default_config(); config.ssl_ca_cert = \"{ca}\"\n  \
+                     (or config.ignore_ssl_verification = True), then .with_http_config(config)\n"
+                ),
+            )
+        }
+        None => (String::new(), String::new()),
+    };
     // A closed stdout (a supervisor that stopped reading) must not take the
     // stack down, so write errors are ignored.
     use std::io::Write;
@@ -59,12 +74,12 @@ opendew dev stack is up (data in {dir})
   project id    {project}  (name {project_name})
   domain        {domain_name} ({domain})
   user          {user} / password {password}
-
+{trust}
 curl (token):
-  TOKEN=$(curl -si {endpoint}/v3/auth/tokens -H 'Content-Type: application/json' \
+  TOKEN=$(curl{curl_ca} -si {endpoint}/v3/auth/tokens -H 'Content-Type: application/json' \
     -d '{{"auth":{{"identity":{{"methods":["password"],"password":{{"user":{{"name":"{user}","password":"{password}","domain":{{"name":"{domain_name}"}}}}}}}},"scope":{{"project":{{"id":"{project}"}}}}}}}}' \
     | awk 'tolower($1)=="x-subject-token:"{{print $2}}' | tr -d '\r')
-  curl -s {endpoint}/v1.0/{project}/kms/create-key -H "X-Auth-Token: $TOKEN" \
+  curl{curl_ca} -s {endpoint}/v1.0/{project}/kms/create-key -H "X-Auth-Token: $TOKEN" \
     -H 'Content-Type: application/json' -d '{{"key_alias":"my-first-key"}}'
 
 Python SDK (pip install huaweicloudsdkkms huaweicloudsdkcsms):

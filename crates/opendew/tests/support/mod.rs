@@ -62,10 +62,19 @@ impl TestStack {
         common::telemetry::init_for_tests();
         common::metrics::recorder();
         let dir = tempfile::tempdir().unwrap();
-        Self::start_in(db, dir).await
+        Self::start_in(db, dir, false).await
     }
 
-    async fn start_in(db: Db, dir: tempfile::TempDir) -> Self {
+    /// As [`TestStack::start`], with the gateway on HTTPS (dev mode's
+    /// private CA); the client trusts that CA.
+    pub async fn start_tls(db: Db) -> Self {
+        common::telemetry::init_for_tests();
+        common::metrics::recorder();
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(db, dir, true).await
+    }
+
+    async fn start_in(db: Db, dir: tempfile::TempDir, tls: bool) -> Self {
         let config = opendew::DevConfig {
             data_dir: dir.path().to_path_buf(),
             http_listen: "127.0.0.1:0".parse().unwrap(),
@@ -76,6 +85,7 @@ impl TestStack {
                 Db::Postgres(url) => Some(url.clone()),
             },
             region: "local-1".into(),
+            tls,
         };
         let stack = opendew::start(config, tokio_util::sync::CancellationToken::new()).await.unwrap();
         let file: Value = serde_json::from_str(&std::fs::read_to_string(&stack.credentials_file).unwrap()).unwrap();
@@ -90,16 +100,22 @@ impl TestStack {
             password: s("password"),
             domain_name: s("domain_name"),
         };
-        let base = format!("http://{}", stack.http);
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        let base = stack.endpoint();
+        let mut client = reqwest::Client::builder().timeout(Duration::from_secs(30));
+        if let Some(tls) = &stack.tls {
+            let ca = reqwest::Certificate::from_pem(&std::fs::read(&tls.ca_cert).unwrap()).unwrap();
+            client = client.add_root_certificate(ca);
+        }
+        let client = client.build().unwrap();
         Self { stack, dir, db, base, account, client }
     }
 
     /// Stops the stack and starts it again on the same data and database.
     pub async fn restart(self) -> Self {
         let Self { stack, dir, db, .. } = self;
+        let tls = stack.tls.is_some();
         stack.stop().await.unwrap();
-        Self::start_in(db, dir).await
+        Self::start_in(db, dir, tls).await
     }
 
     /// Path prefix of KMS calls.
@@ -134,7 +150,7 @@ impl TestStack {
         body: Vec<u8>,
         sign: Sign<'_>,
     ) -> Reply {
-        let host = self.base.trim_start_matches("http://").to_owned();
+        let host = self.base.split_once("://").map_or(self.base.as_str(), |(_, h)| h).to_owned();
         let mut headers = http::HeaderMap::new();
         for (k, v) in extra {
             headers.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
