@@ -35,6 +35,31 @@ async fn run_sdk_suite(db: Db) {
     s.stack.stop().await.unwrap();
 }
 
+/// The SDK over HTTPS (`opendew dev --tls`): with the CA bundle, with
+/// verification ignored, and refused with neither.
+#[tokio::test]
+async fn official_python_sdk_over_https() {
+    let Some(python) = PYTHON.get_or_init(sdk_python).clone() else {
+        return;
+    };
+    let s = TestStack::start_tls(Db::Sqlite).await;
+    assert!(s.base.starts_with("https://"), "{}", s.base);
+    let output = tokio::process::Command::new(python)
+        .arg(repo_root().join("tests/python/test_tls.py"))
+        .env("OPENDEW_ENDPOINT", &s.base)
+        .env("OPENDEW_CA_FILE", &s.stack.tls.as_ref().unwrap().ca_cert)
+        .env("OPENDEW_AK", &s.account.ak)
+        .env("OPENDEW_SK", &s.account.sk)
+        .env("OPENDEW_PROJECT_ID", &s.account.project_id)
+        .output()
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stderr);
+    eprintln!("{report}");
+    assert!(output.status.success(), "the SDK over HTTPS failed:\n{report}");
+    s.stack.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn official_python_sdk_on_sqlite() {
     run_sdk_suite(Db::Sqlite).await;
