@@ -159,20 +159,7 @@ impl TestStack {
         headers.insert("user-agent", "opendew-tests/1.0".parse().unwrap());
         headers.entry("x-project-id").or_insert(self.account.project_id.parse().unwrap());
         if let Sign::With(ak, sk, skew_seconds) = sign {
-            let date =
-                (chrono::Utc::now() + chrono::Duration::seconds(skew_seconds)).format("%Y%m%dT%H%M%SZ").to_string();
-            headers.insert("x-sdk-date", date.parse().unwrap());
-            let mut signed: Vec<String> =
-                headers.keys().map(|k| k.as_str().to_owned()).filter(|k| !k.contains('_')).collect();
-            signed.sort();
-            let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
-            let raw =
-                gateway::signing::RawRequest { method: method.as_str(), path, query, headers: &headers, body: &body };
-            let canonical = gateway::signing::canonical_request(&raw, &signed).unwrap();
-            let signature = gateway::signing::sign(sk.as_bytes(), &gateway::signing::string_to_sign(&date, &canonical));
-            let auth =
-                format!("SDK-HMAC-SHA256 Access={ak}, SignedHeaders={}, Signature={signature}", signed.join(";"));
-            headers.insert("authorization", auth.parse().unwrap());
+            sign_headers(&mut headers, &method, path_and_query, &body, ak, sk, skew_seconds);
         }
         let response = self
             .client
@@ -226,6 +213,29 @@ impl TestStack {
             }
         }
     }
+}
+
+/// Adds `X-Sdk-Date` and an SDK-HMAC-SHA256 `Authorization` over every
+/// header already present, as the official SDK signs.
+pub fn sign_headers(
+    headers: &mut http::HeaderMap,
+    method: &Method,
+    path_and_query: &str,
+    body: &[u8],
+    ak: &str,
+    sk: &str,
+    skew_seconds: i64,
+) {
+    let date = (chrono::Utc::now() + chrono::Duration::seconds(skew_seconds)).format("%Y%m%dT%H%M%SZ").to_string();
+    headers.insert("x-sdk-date", date.parse().unwrap());
+    let mut signed: Vec<String> = headers.keys().map(|k| k.as_str().to_owned()).filter(|k| !k.contains('_')).collect();
+    signed.sort();
+    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let raw = gateway::signing::RawRequest { method: method.as_str(), path, query, headers, body };
+    let canonical = gateway::signing::canonical_request(&raw, &signed).unwrap();
+    let signature = gateway::signing::sign(sk.as_bytes(), &gateway::signing::string_to_sign(&date, &canonical));
+    let auth = format!("SDK-HMAC-SHA256 Access={ak}, SignedHeaders={}, Signature={signature}", signed.join(";"));
+    headers.insert("authorization", auth.parse().unwrap());
 }
 
 /// How to authenticate a raw call.

@@ -3,6 +3,9 @@
 
 use std::net::SocketAddr;
 
+mod access;
+pub use access::AccessLogLayer;
+
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
@@ -51,6 +54,7 @@ pub async fn serve(listener: TcpListener, routes: Routes, shutdown: Cancellation
         stream
     });
     tonic::transport::Server::builder()
+        .layer(AccessLogLayer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await?;

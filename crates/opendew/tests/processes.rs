@@ -1,0 +1,410 @@
+//! The three deployment binaries as separate processes, as an operator runs
+//! them: one request id in every log line of a request across all three,
+//! and SIGTERM under load, where no request a process accepted fails and
+//! each process exits 0.
+//!
+//! The binaries are built by `cargo build` on first use (a no-op when the
+//! workspace build is current), into the target directory of this test.
+
+mod support;
+
+use std::{
+    collections::{HashMap, HashSet},
+    path::{Path, PathBuf},
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+/// Where cargo put this test, and so the binaries.
+fn bin_dir() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
+            let mut build = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+            build.current_dir(support::repo_root()).args([
+                "build",
+                "--bins",
+                "-p",
+                "kms-service",
+                "-p",
+                "csms-service",
+                "-p",
+                "gateway",
+            ]);
+            if dir.file_name().is_some_and(|n| n == "release") {
+                build.arg("--release");
+            }
+            assert!(build.status().unwrap().success(), "building the service binaries failed");
+            dir
+        })
+        .clone()
+}
+
+/// A running binary and every JSON log line it printed so far.
+struct Proc {
+    child: Child,
+    addr: String,
+    lines: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Proc {
+    async fn spawn(name: &str, args: &[String], ready: &str) -> Self {
+        let mut child = Command::new(bin_dir().join(name))
+            .args(args)
+            .args(["--log-format", "json", "--shutdown-grace-seconds", "10"])
+            // The driver's statement lines too: they run inside the request.
+            .env("OPENDEW_LOG", "info,sqlx::query=debug")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut reader = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (sink, ready) = (lines.clone(), ready.to_owned());
+        tokio::spawn(async move {
+            let mut tx = Some(tx);
+            while let Ok(Some(line)) = reader.next_line().await {
+                let Ok(event) = serde_json::from_str::<Value>(&line) else { continue };
+                if event["message"] == ready.as_str()
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(event["addr"].as_str().unwrap_or_default().to_owned());
+                }
+                sink.lock().unwrap().push(event);
+            }
+        });
+        let addr = tokio::time::timeout(Duration::from_secs(60), rx)
+            .await
+            .unwrap_or_else(|_| panic!("{name} did not start"))
+            .unwrap_or_else(|_| panic!("{name} exited before it was ready"));
+        Self { child, addr, lines }
+    }
+
+    fn logs(&self) -> Vec<Value> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    fn terminate(&self) {
+        let pid = self.child.id().unwrap().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    }
+
+    /// Waits for the exit after SIGTERM and asserts it was clean.
+    async fn exits_cleanly(mut self, name: &str) -> Vec<Value> {
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("{name} did not exit within 20 s of SIGTERM"))
+            .unwrap();
+        assert!(status.success(), "{name} exited with {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.logs()
+    }
+}
+
+/// The request ids in a log line's spans.
+fn span_request_ids(line: &Value) -> Vec<&str> {
+    line["spans"]
+        .as_array()
+        .map(|spans| spans.iter().filter_map(|s| s["request_id"].as_str()).filter(|id| !id.is_empty()).collect())
+        .unwrap_or_default()
+}
+
+struct Stack {
+    kms: Proc,
+    csms: Proc,
+    gateway: Proc,
+    account: support::Account,
+    client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Stack {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        let sqlite = |name: &str| format!("sqlite://{}?mode=rwc", path(name));
+        let kms = Proc::spawn(
+            "kms-service",
+            &[
+                "--kms-listen".into(),
+                "127.0.0.1:0".into(),
+                "--kms-database-url".into(),
+                sqlite("kms.db"),
+                "--root-key-file".into(),
+                path("root.key"),
+                "--generate-root-key".into(),
+            ],
+            "kms-service listening",
+        )
+        .await;
+        let csms = Proc::spawn(
+            "csms-service",
+            &[
+                "--csms-listen".into(),
+                "127.0.0.1:0".into(),
+                "--csms-database-url".into(),
+                sqlite("csms.db"),
+                "--kms-endpoint".into(),
+                format!("http://{}", kms.addr),
+            ],
+            "csms-service listening",
+        )
+        .await;
+        gateway::credentials::load_or_create(Path::new(&path("credentials.json")), "local-1").unwrap();
+        let file: Value = serde_json::from_str(&std::fs::read_to_string(path("credentials.json")).unwrap()).unwrap();
+        let c = &file["credentials"][0];
+        let s = |k: &str| c[k].as_str().unwrap().to_owned();
+        let account = support::Account {
+            ak: s("access_key"),
+            sk: s("secret_key"),
+            project_id: s("project_id"),
+            domain_id: s("domain_id"),
+            user: s("user_name"),
+            password: s("password"),
+            domain_name: s("domain_name"),
+        };
+        let gateway = Proc::spawn(
+            "gateway",
+            &[
+                "--http-listen".into(),
+                "127.0.0.1:0".into(),
+                "--http-plaintext".into(),
+                "--credentials-file".into(),
+                path("credentials.json"),
+                "--gateway-kms-endpoint".into(),
+                format!("http://{}", kms.addr),
+                "--csms-endpoint".into(),
+                format!("http://{}", csms.addr),
+            ],
+            "gateway listening",
+        )
+        .await;
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        Self { kms, csms, gateway, account, client, _dir: dir }
+    }
+
+    /// A signed call; `Err` when no HTTP response came back at all.
+    async fn call(&self, method: Method, rest: &str, body: Option<Value>) -> Result<(u16, String, Value), String> {
+        let bytes = body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default();
+        let mut headers = http::HeaderMap::new();
+        headers.insert("content-type", "application/json;charset=utf-8".parse().unwrap());
+        headers.insert("host", self.gateway.addr.parse().unwrap());
+        headers.insert("x-project-id", self.account.project_id.parse().unwrap());
+        support::sign_headers(&mut headers, &method, rest, &bytes, &self.account.ak, &self.account.sk, 0);
+        let response = self
+            .client
+            .request(method, format!("http://{}{rest}", self.gateway.addr))
+            .headers(headers)
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        Ok((status, id, body))
+    }
+}
+
+#[tokio::test]
+async fn one_request_id_in_every_log_line_across_the_three_processes() {
+    let s = Stack::start().await;
+    let project = s.account.project_id.clone();
+    let (status, id, body) = s
+        .call(
+            Method::POST,
+            &format!("/v1/{project}/secrets"),
+            Some(json!({"name": "correlated", "secret_string": "s3cr3t-value"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(id.len(), 32);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    for (name, proc, expect) in [
+        ("gateway", &s.gateway, "request"),
+        ("csms-service", &s.csms, "grpc call"),
+        ("kms-service", &s.kms, "grpc call"),
+    ] {
+        let logs = proc.logs();
+        let ours: Vec<&Value> = logs.iter().filter(|l| span_request_ids(l).contains(&id.as_str())).collect();
+        assert!(
+            ours.iter().any(|l| l["message"] == expect),
+            "{name} logged no `{expect}` line with request id {id}: {ours:?}"
+        );
+        // Every line logged inside a request's span names its request: the
+        // id is on the outermost span, so nothing below it can miss it.
+        for line in &logs {
+            let in_request = line["spans"].as_array().is_some_and(|spans| {
+                spans.iter().any(|sp| sp["name"] == "grpc" || sp["name"] == "http")
+                    && !spans.iter().any(|sp| sp["method"].as_str().is_some_and(|m| m.starts_with("/grpc.")))
+            });
+            if in_request {
+                assert!(!span_request_ids(line).is_empty(), "{name}: a line inside a request without its id: {line}");
+            }
+        }
+        // No line of the whole run shows the secret value.
+        assert!(!logs.iter().any(|l| l.to_string().contains("s3cr3t-value")), "{name} logged the secret value");
+    }
+    // The database driver's lines in csms-service carry it too: the id
+    // reaches the bottom of the call, not just the access log.
+    assert!(
+        s.csms
+            .logs()
+            .iter()
+            .any(|l| l["target"].as_str().is_some_and(|t| t.starts_with("sqlx")) && span_request_ids(l).contains(&id.as_str())),
+        "no database statement line carries the request id"
+    );
+    s.gateway.terminate();
+    s.gateway.exits_cleanly("gateway").await;
+    s.csms.terminate();
+    s.csms.exits_cleanly("csms-service").await;
+    s.kms.terminate();
+    s.kms.exits_cleanly("kms-service").await;
+}
+
+/// Clients that keep calling until the server stops answering.
+async fn load<F, Fut>(tasks: usize, call: F) -> (HashMap<String, bool>, usize)
+where
+    F: Fn(String) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<bool, String>> + Send,
+{
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let call = call.clone();
+        handles.push(tokio::spawn(async move {
+            let mut outcomes = Vec::new();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            while tokio::time::Instant::now() < deadline {
+                let id = common::identity::new_hex32();
+                match call(id.clone()).await {
+                    Ok(ok) => outcomes.push((id, ok)),
+                    // The server is gone: this request was never accepted.
+                    Err(_) => return (outcomes, 1),
+                }
+            }
+            (outcomes, 0)
+        }));
+    }
+    let mut all = HashMap::new();
+    let mut refused = 0;
+    for handle in handles {
+        let (outcomes, r) = handle.await.unwrap();
+        all.extend(outcomes);
+        refused += r;
+    }
+    (all, refused)
+}
+
+#[tokio::test]
+async fn sigterm_under_load_fails_no_accepted_request() {
+    let s = Arc::new(Stack::start().await);
+    let project = s.account.project_id.clone();
+    let (status, _, body) =
+        s.call(Method::POST, &format!("/v1.0/{project}/kms/create-key"), Some(json!({"key_alias": "drain"}))).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let key_id = body["key_info"]["key_id"].as_str().unwrap().to_owned();
+    let (status, _, body) = s
+        .call(Method::POST, &format!("/v1/{project}/secrets"), Some(json!({"name": "drain", "secret_string": "v"})))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+
+    // 1. The gateway, under HTTP load that reaches both services. The id
+    // the gateway logs is its own, so requests are matched by it: every
+    // request the gateway logged must have reached its client, with 200.
+    let received = Arc::new(Mutex::new(HashMap::<String, u16>::new()));
+    let (stack, sink) = (s.clone(), received.clone());
+    let encrypt = format!("/v1.0/{project}/kms/encrypt-data");
+    let read = format!("/v1/{project}/secrets/drain/versions/latest");
+    let load_task = tokio::spawn(load(8, move |nonce: String| {
+        let (stack, sink, encrypt, read, key_id) =
+            (stack.clone(), sink.clone(), encrypt.clone(), read.clone(), key_id.clone());
+        async move {
+            let reply = if nonce.as_bytes()[0] % 2 == 0 {
+                stack.call(Method::POST, &encrypt, Some(json!({"key_id": key_id, "plain_text": nonce}))).await
+            } else {
+                stack.call(Method::GET, &read, None).await
+            }?;
+            sink.lock().unwrap().insert(reply.1.clone(), reply.0);
+            Ok(reply.0 == 200)
+        }
+    }));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s.gateway.terminate();
+    let (_, refused) = load_task.await.unwrap();
+    let s = Arc::try_unwrap(s).ok().expect("load tasks are done");
+    let logs = s.gateway.exits_cleanly("gateway").await;
+    let received = received.lock().unwrap().clone();
+    let logged: Vec<(&str, u64)> = logs
+        .iter()
+        // The load's two routes (the set-up calls before it are not matched).
+        .filter(|l| {
+            l["message"] == "request"
+                && l["span"]["path"].as_str().is_some_and(|p| p.ends_with("/encrypt-data") || p.ends_with("/latest"))
+        })
+        .filter_map(|l| Some((span_request_ids(l).first().copied()?, l["status"].as_u64()?)))
+        .collect();
+    assert!(logged.len() > 50, "too little load to show anything: {} requests", logged.len());
+    for (id, status) in &logged {
+        assert_eq!(*status, 200, "the gateway answered {status} to accepted request {id}");
+        assert_eq!(received.get(*id), Some(&200), "accepted request {id} never reached its client");
+    }
+    assert!(received.values().all(|s| *s == 200), "a client saw a failure: {received:?}");
+    eprintln!("gateway: {} requests answered, {} clients refused after SIGTERM", logged.len(), refused);
+
+    // 2. kms-service, under gRPC load straight at its port. Each call
+    // carries its own request id, which the service's access log records.
+    use proto::kms::v1::{GenerateRandomRequest, key_management_service_client::KeyManagementServiceClient};
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", s.kms.addr)).unwrap().connect().await.unwrap();
+    let identity = common::identity::CallerIdentity {
+        domain_id: s.account.domain_id.clone(),
+        project_id: s.account.project_id.clone(),
+        user_id: "drain-test".into(),
+        request_id: String::new(),
+    };
+    let load_task = tokio::spawn(load(8, move |request_id: String| {
+        let mut client = KeyManagementServiceClient::new(channel.clone());
+        let identity = common::identity::CallerIdentity { request_id, ..identity.clone() };
+        async move {
+            match client.generate_random(identity.request(GenerateRandomRequest { length_bits: 256, ..Default::default() })).await {
+                Ok(_) => Ok(true),
+                // Refused after shutdown began: never accepted.
+                Err(status) if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Cancelled) => {
+                    Err(status.to_string())
+                }
+                Err(_) => Ok(false),
+            }
+        }
+    }));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    s.kms.terminate();
+    let (outcomes, refused) = load_task.await.unwrap();
+    let logs = s.kms.exits_cleanly("kms-service").await;
+    let served: HashSet<&str> = logs
+        .iter()
+        .filter(|l| l["message"] == "grpc call" && l["span"]["method"].as_str().is_some_and(|m| m.ends_with("/GenerateRandom")))
+        .filter_map(|l| {
+            assert_eq!(l["code"], "Ok", "kms-service failed an accepted call: {l}");
+            span_request_ids(l).first().copied()
+        })
+        .collect();
+    assert!(served.len() > 50, "too little load to show anything: {} calls", served.len());
+    for id in &served {
+        assert_eq!(outcomes.get(*id), Some(&true), "accepted call {id} did not succeed at its client");
+    }
+    eprintln!("kms-service: {} calls answered, {} clients refused after SIGTERM", served.len(), refused);
+    s.csms.terminate();
+    s.csms.exits_cleanly("csms-service").await;
+}
