@@ -24,10 +24,15 @@ pub enum Backend {
 }
 
 /// A database URL whose `Debug` and `Display` never show a password.
+///
+/// The password may also come from a file (`--…-database-password-file`),
+/// so the URL can sit in plain configuration and the password in a mounted
+/// Kubernetes Secret; it then overrides any password in the URL.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseUrl {
     url: String,
     backend: Backend,
+    password: Option<zeroize::Zeroizing<String>>,
 }
 
 /// Why a database URL was refused.
@@ -48,7 +53,7 @@ impl FromStr for DatabaseUrl {
         } else {
             return Err(UnsupportedUrl(redact(s)));
         };
-        Ok(Self { url: s.to_owned(), backend })
+        Ok(Self { url: s.to_owned(), backend, password: None })
     }
 }
 
@@ -65,7 +70,21 @@ impl DatabaseUrl {
 
     /// A SQLite URL for a file, created when missing.
     pub fn sqlite_file(path: &std::path::Path) -> Self {
-        Self { url: format!("sqlite://{}?mode=rwc", path.display()), backend: Backend::Sqlite }
+        Self { url: format!("sqlite://{}?mode=rwc", path.display()), backend: Backend::Sqlite, password: None }
+    }
+
+    /// Takes the password from `file` (its first line) when given. `setting`
+    /// names the flag in errors. Only Postgres URLs have passwords.
+    pub fn with_password_file(mut self, file: Option<&std::path::Path>, setting: &str) -> anyhow::Result<Self> {
+        let Some(file) = file else { return Ok(self) };
+        anyhow::ensure!(self.backend == Backend::Postgres, "{setting} applies to postgres:// URLs only");
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read {setting} {}: {e}", file.display()))?,
+        );
+        let password = text.lines().next().unwrap_or("").trim_end_matches('\r');
+        anyhow::ensure!(!password.is_empty(), "{setting} {} is empty", file.display());
+        self.password = Some(zeroize::Zeroizing::new(password.to_owned()));
+        Ok(self)
     }
 }
 
@@ -106,6 +125,10 @@ pub async fn connect_postgres(url: &DatabaseUrl, schema: &str, max_connections: 
         .parse::<PgConnectOptions>()
         .map_err(|e| anyhow::anyhow!("invalid Postgres URL {url}: {e}"))?
         .log_statements(tracing::log::LevelFilter::Trace);
+    let options = match &url.password {
+        Some(password) => options.password(password),
+        None => options,
+    };
     // Create the schema with a short-lived connection, then point every
     // pooled connection's search_path at it.
     {
@@ -121,16 +144,36 @@ pub async fn connect_postgres(url: &DatabaseUrl, schema: &str, max_connections: 
         })?;
     }
     let options = options.options([("search_path", schema)]);
-    Ok(PgPoolOptions::new()
+    let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
-        .await?)
+        .await?;
+    spawn_pool_gauges(pool.clone(), schema.to_owned());
+    Ok(pool)
+}
+
+/// Publishes a pool's size every few seconds as
+/// `opendew_db_pool_connections{service, state="in_use"|"idle"}` and
+/// `opendew_db_pool_max_connections{service}`, until the pool is closed.
+fn spawn_pool_gauges<DB: sqlx::Database>(pool: sqlx::Pool<DB>, service: String) {
+    tokio::spawn(async move {
+        let max = f64::from(pool.options().get_max_connections());
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        while !pool.is_closed() {
+            tick.tick().await;
+            let (size, idle) = (pool.size() as f64, pool.num_idle() as f64);
+            metrics::gauge!("opendew_db_pool_connections", "service" => service.clone(), "state" => "in_use")
+                .set(size - idle);
+            metrics::gauge!("opendew_db_pool_connections", "service" => service.clone(), "state" => "idle").set(idle);
+            metrics::gauge!("opendew_db_pool_max_connections", "service" => service.clone()).set(max);
+        }
+    });
 }
 
 /// Opens a SQLite pool in WAL mode with full synchronous commits: a write is
 /// acknowledged only once it is durable.
-pub async fn connect_sqlite(url: &DatabaseUrl) -> anyhow::Result<SqlitePool> {
+pub async fn connect_sqlite(url: &DatabaseUrl, service: &str) -> anyhow::Result<SqlitePool> {
     let options: SqliteConnectOptions = url
         .expose()
         .parse::<SqliteConnectOptions>()
@@ -141,7 +184,7 @@ pub async fn connect_sqlite(url: &DatabaseUrl) -> anyhow::Result<SqlitePool> {
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10));
     let is_memory = url.expose().contains(":memory:") || url.expose().contains("mode=memory");
-    SqlitePoolOptions::new()
+    let pool = SqlitePoolOptions::new()
         // An in-memory database exists per connection: keep exactly one.
         .max_connections(if is_memory { 1 } else { 8 })
         .min_connections(if is_memory { 1 } else { 0 })
@@ -149,7 +192,9 @@ pub async fn connect_sqlite(url: &DatabaseUrl) -> anyhow::Result<SqlitePool> {
         .max_lifetime(None::<Duration>)
         .connect_with(options)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot open SQLite database {url}: {e}"))
+        .map_err(|e| anyhow::anyhow!("cannot open SQLite database {url}: {e}"))?;
+    spawn_pool_gauges(pool.clone(), service.to_owned());
+    Ok(pool)
 }
 
 /// True when a database error is a violation of the named unique constraint
@@ -169,6 +214,23 @@ mod tests {
         assert_eq!(format!("{url:?}"), "DatabaseUrl(postgres://app:***@db:5432/kms)");
         assert!(!url.to_string().contains("hunter2"));
         assert_eq!(url.backend(), Backend::Postgres);
+    }
+
+    #[test]
+    fn password_file_overrides_and_never_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("password");
+        std::fs::write(&file, "from-the-file\n").unwrap();
+        let url: DatabaseUrl = "postgres://app@db:5432/kms".parse().unwrap();
+        let url = url.with_password_file(Some(&file), "--kms-database-password-file").unwrap();
+        assert_eq!(url.password.as_deref().map(String::as_str), Some("from-the-file"));
+        assert!(!format!("{url:?}{url}").contains("from-the-file"));
+        let sqlite: DatabaseUrl = "sqlite://x.db".parse().unwrap();
+        let err = sqlite.with_password_file(Some(&file), "--kms-database-password-file").unwrap_err();
+        assert!(err.to_string().contains("--kms-database-password-file"));
+        let missing = "postgres://db/x".parse::<DatabaseUrl>().unwrap();
+        let err = missing.with_password_file(Some(&dir.path().join("nope")), "--csms-database-password-file");
+        assert!(err.unwrap_err().to_string().contains("--csms-database-password-file"));
     }
 
     #[test]

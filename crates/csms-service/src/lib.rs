@@ -30,6 +30,10 @@ pub struct CsmsConfig {
     /// Database of csms-service: postgres://… (production) or sqlite://…?mode=rwc.
     #[arg(long = "csms-database-url", env = "OPENDEW_CSMS_DATABASE_URL")]
     pub database_url: DatabaseUrl,
+    /// File whose first line is the database password (overrides one in the
+    /// URL), e.g. a mounted Kubernetes Secret.
+    #[arg(long = "csms-database-password-file", env = "OPENDEW_CSMS_DATABASE_PASSWORD_FILE")]
+    pub database_password_file: Option<std::path::PathBuf>,
     /// gRPC listen address.
     #[arg(long = "csms-listen", env = "OPENDEW_CSMS_LISTEN", default_value = "127.0.0.1:7102")]
     pub listen: SocketAddr,
@@ -40,12 +44,23 @@ pub struct CsmsConfig {
     #[arg(long = "secret-quota", env = "OPENDEW_CSMS_SECRET_QUOTA", default_value_t = 200)]
     pub secret_quota: u64,
     /// Database connection pool size.
-    #[arg(long = "csms-max-connections", env = "OPENDEW_CSMS_MAX_CONNECTIONS", default_value_t = 16)]
+    #[arg(long = "csms-max-connections", env = "OPENDEW_CSMS_MAX_CONNECTIONS", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
     /// Seconds between runs of the task that deletes secrets whose recovery
     /// window has ended.
-    #[arg(long = "secret-purge-interval-seconds", env = "OPENDEW_CSMS_PURGE_INTERVAL_SECONDS", default_value_t = 60)]
+    #[arg(long = "secret-purge-interval-seconds", env = "OPENDEW_CSMS_PURGE_INTERVAL_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub purge_interval_seconds: u64,
+}
+
+impl CsmsConfig {
+    /// The database URL with the password from --csms-database-password-file.
+    pub fn database_url(&self) -> anyhow::Result<DatabaseUrl> {
+        self.database_url
+            .clone()
+            .with_password_file(self.database_password_file.as_deref(), "--csms-database-password-file")
+    }
 }
 
 /// Opens the store the URL names and migrates it.
@@ -54,7 +69,7 @@ pub async fn open_store(url: &DatabaseUrl, max_connections: u32) -> anyhow::Resu
         Backend::Postgres => Arc::new(store::postgres::PgSecretStore::new(
             common::db::connect_postgres(url, "csms", max_connections).await?,
         )),
-        Backend::Sqlite => Arc::new(store::sqlite::SqliteSecretStore::new(common::db::connect_sqlite(url).await?)),
+        Backend::Sqlite => Arc::new(store::sqlite::SqliteSecretStore::new(common::db::connect_sqlite(url, "csms").await?)),
     };
     store.migrate().await.context("applying csms-service migrations")?;
     Ok(store)
@@ -63,8 +78,9 @@ pub async fn open_store(url: &DatabaseUrl, max_connections: u32) -> anyhow::Resu
 /// Starts csms-service and serves gRPC (with health and reflection) until
 /// `shutdown` is cancelled.
 pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::Result<common::grpc::Running> {
-    let store = open_store(&config.database_url, config.max_connections).await?;
-    let kms = kms::KmsClient::connect_lazy(&config.kms_endpoint)?;
+    let store = open_store(&config.database_url()?, config.max_connections).await?;
+    let kms = kms::KmsClient::connect_lazy(&config.kms_endpoint)
+        .map_err(|e| anyhow::anyhow!("--kms-endpoint (OPENDEW_KMS_ENDPOINT): {e}"))?;
     spawn_purge(store.clone(), config.purge_interval_seconds, shutdown.clone());
     let service = Arc::new(service::CsmsService::new(store, kms, config.secret_quota));
     let (health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;

@@ -305,7 +305,8 @@ pub async fn start_with(
     credentials: CredentialStore,
     shutdown: CancellationToken,
 ) -> anyhow::Result<common::grpc::Running> {
-    let (kms_channel, csms_channel) = (channel(&config.kms_endpoint)?, channel(&config.csms_endpoint)?);
+    let kms_channel = channel(&config.kms_endpoint).map_err(|e| anyhow::anyhow!("--gateway-kms-endpoint: {e}"))?;
+    let csms_channel = channel(&config.csms_endpoint).map_err(|e| anyhow::anyhow!("--csms-endpoint: {e}"))?;
     let state = Arc::new(AppState {
         credentials,
         tokens: load_token_key(config.token_key_file.as_deref())?,

@@ -27,6 +27,10 @@ pub struct KmsConfig {
     /// Database of kms-service: postgres://… (production) or sqlite://…?mode=rwc.
     #[arg(long = "kms-database-url", env = "OPENDEW_KMS_DATABASE_URL")]
     pub database_url: DatabaseUrl,
+    /// File whose first line is the database password (overrides one in the
+    /// URL), e.g. a mounted Kubernetes Secret.
+    #[arg(long = "kms-database-password-file", env = "OPENDEW_KMS_DATABASE_PASSWORD_FILE")]
+    pub database_password_file: Option<PathBuf>,
     /// gRPC listen address.
     #[arg(long = "kms-listen", env = "OPENDEW_KMS_LISTEN", default_value = "127.0.0.1:7101")]
     pub listen: SocketAddr,
@@ -47,18 +51,22 @@ pub struct KmsConfig {
     #[arg(long = "region", env = "OPENDEW_REGION", default_value = "local-1")]
     pub region: String,
     /// Database connection pool size.
-    #[arg(long = "kms-max-connections", env = "OPENDEW_KMS_MAX_CONNECTIONS", default_value_t = 16)]
+    #[arg(long = "kms-max-connections", env = "OPENDEW_KMS_MAX_CONNECTIONS", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
     /// Most keys kept unwrapped in memory for the hot path.
-    #[arg(long = "key-cache-capacity", env = "OPENDEW_KMS_KEY_CACHE_CAPACITY", default_value_t = 10_000)]
+    #[arg(long = "key-cache-capacity", env = "OPENDEW_KMS_KEY_CACHE_CAPACITY", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub key_cache_capacity: u64,
     /// Seconds a cached key is trusted before it is read again (a backstop:
     /// changes reach every replica's cache through the change feed at once).
-    #[arg(long = "key-cache-ttl-seconds", env = "OPENDEW_KMS_KEY_CACHE_TTL_SECONDS", default_value_t = 30)]
+    #[arg(long = "key-cache-ttl-seconds", env = "OPENDEW_KMS_KEY_CACHE_TTL_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub key_cache_ttl_seconds: u64,
     /// Seconds between runs of the task that deletes keys past their
     /// scheduled deletion date.
-    #[arg(long = "purge-interval-seconds", env = "OPENDEW_KMS_PURGE_INTERVAL_SECONDS", default_value_t = 60)]
+    #[arg(long = "purge-interval-seconds", env = "OPENDEW_KMS_PURGE_INTERVAL_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub purge_interval_seconds: u64,
 }
 
@@ -68,6 +76,7 @@ impl KmsConfig {
     pub fn new(database_url: DatabaseUrl, listen: SocketAddr) -> Self {
         Self {
             database_url,
+            database_password_file: None,
             listen,
             root_key_file: None,
             root_key: None,
@@ -109,6 +118,11 @@ impl fmt::Debug for RootKeyHex {
 }
 
 impl KmsConfig {
+    /// The database URL with the password from --kms-database-password-file.
+    pub fn database_url(&self) -> anyhow::Result<DatabaseUrl> {
+        self.database_url.clone().with_password_file(self.database_password_file.as_deref(), "--kms-database-password-file")
+    }
+
     fn load_root_key(&self) -> anyhow::Result<RootKey> {
         match (&self.root_key, &self.root_key_file) {
             (Some(key), _) => Ok(key.0.clone()),
@@ -126,7 +140,7 @@ pub async fn open_store(url: &DatabaseUrl, max_connections: u32) -> anyhow::Resu
         Backend::Postgres => {
             Arc::new(store::postgres::PgKeyStore::new(common::db::connect_postgres(url, "kms", max_connections).await?))
         }
-        Backend::Sqlite => Arc::new(store::sqlite::SqliteKeyStore::new(common::db::connect_sqlite(url).await?)),
+        Backend::Sqlite => Arc::new(store::sqlite::SqliteKeyStore::new(common::db::connect_sqlite(url, "kms").await?)),
     };
     store.migrate().await.context("applying kms-service migrations")?;
     Ok(store)
@@ -137,7 +151,7 @@ pub async fn open_store(url: &DatabaseUrl, max_connections: u32) -> anyhow::Resu
 /// `shutdown` is cancelled.
 pub async fn start(config: KmsConfig, shutdown: CancellationToken) -> anyhow::Result<Started> {
     let root = config.load_root_key()?;
-    let store = open_store(&config.database_url, config.max_connections).await?;
+    let store = open_store(&config.database_url()?, config.max_connections).await?;
     let fingerprint = root.fingerprint();
     let stored = store.claim_root_fingerprint(&fingerprint).await?;
     if stored != fingerprint {

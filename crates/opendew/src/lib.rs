@@ -5,7 +5,10 @@
 //! gRPC port and csms-service still calls kms-service over gRPC, exactly as
 //! in a deployment; only the process boundary is gone.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
 
 use anyhow::Context;
 use common::db::DatabaseUrl;
@@ -89,17 +92,70 @@ impl DevStack {
     }
 }
 
+/// The files a stack needs before it starts, as [`bootstrap`] leaves them.
+#[derive(Debug, Clone)]
+pub struct Bootstrapped {
+    /// The root key (64 hex characters, mode 0600): kms-service's `--root-key-file`.
+    pub root_key_file: PathBuf,
+    /// The token signing key (hex, 0600): the gateway's `--token-key-file`.
+    pub token_key_file: PathBuf,
+    /// The default account (0600): the gateway's `--credentials-file`.
+    pub credentials_file: PathBuf,
+    /// The private CA and gateway certificate, when asked for.
+    pub tls: Option<pki::GatewayTls>,
+    /// Which of these were created now (the rest already existed).
+    pub created: Vec<PathBuf>,
+}
+
+/// Creates in `dir` whatever of the root key, token key, default
+/// credentials and (with `tls_hosts`) TLS certificates is missing, and
+/// keeps what exists: running it again never replaces a key. Both `opendew
+/// dev` and `opendew bootstrap` (the compose stack's one-shot service) use it.
+pub fn bootstrap(dir: &Path, region: &str, tls_hosts: Option<&[String]>) -> anyhow::Result<Bootstrapped> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let mut created = Vec::new();
+    let root_key_file = dir.join("root.key");
+    if !root_key_file.exists() {
+        kms_service::crypto::RootKey::from_file(&root_key_file, true)?;
+        created.push(root_key_file.clone());
+    }
+    let token_key_file = dir.join("token.key");
+    if !token_key_file.exists() {
+        let key = zeroize::Zeroizing::new(hex::encode(gateway::tokens::TokenKey::random_bytes()));
+        gateway::credentials::write_private_file(&token_key_file, key.as_bytes())?;
+        created.push(token_key_file.clone());
+    }
+    let credentials_file = dir.join("credentials.json");
+    if gateway::credentials::load_or_create(&credentials_file, region)?.1 {
+        created.push(credentials_file.clone());
+    }
+    let tls = match tls_hosts {
+        Some(hosts) => {
+            let tls_dir = dir.join("tls");
+            let existed = tls_dir.exists();
+            let tls = pki::ensure_gateway_tls(&tls_dir, hosts).context("creating the TLS certificates")?;
+            if !existed {
+                created.push(tls_dir);
+            }
+            Some(tls)
+        }
+        None => None,
+    };
+    Ok(Bootstrapped { root_key_file, token_key_file, credentials_file, tls, created })
+}
+
 /// Starts the three services. Everything the stack needs is created in the
-/// data directory on first start: the root key (0600), the token key
-/// (0600), the default credentials (0600) and the SQLite databases.
+/// data directory on first start by [`bootstrap`]: the root key (0600), the
+/// token key (0600), the default credentials (0600), with `--tls` the
+/// development CA and certificate, and the SQLite databases.
 pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Result<DevStack> {
     let dir = &config.data_dir;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    let hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
+    let files = bootstrap(dir, &config.region, config.tls.then_some(hosts.as_slice()))?;
     let kms_database = config.database_url.clone().unwrap_or_else(|| DatabaseUrl::sqlite_file(&dir.join("kms.db")));
     let started = kms_service::start(
         kms_service::KmsConfig {
-            root_key_file: Some(dir.join("root.key")),
-            generate_root_key: true,
+            root_key_file: Some(files.root_key_file.clone()),
             region: config.region.clone(),
             max_connections: 8,
             ..kms_service::KmsConfig::new(kms_database, config.kms_listen)
@@ -112,6 +168,7 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
     let csms = csms_service::start(
         csms_service::CsmsConfig {
             database_url: config.database_url.clone().unwrap_or_else(|| DatabaseUrl::sqlite_file(&dir.join("csms.db"))),
+            database_password_file: None,
             listen: config.csms_listen,
             kms_endpoint: format!("http://{}", kms.addr),
             secret_quota: 200,
@@ -122,43 +179,26 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
     )
     .await
     .context("starting csms-service")?;
-    let credentials_file = dir.join("credentials.json");
-    let (credentials, _) = gateway::credentials::load_or_create(&credentials_file, &config.region)?;
-    let token_key_file = dir.join("token.key");
-    if !token_key_file.exists() {
-        let key = zeroize::Zeroizing::new(hex::encode(gateway::tokens::TokenKey::random_bytes()));
-        gateway::credentials::write_private_file(&token_key_file, key.as_bytes())?;
-    }
-    let tls = config
-        .tls
-        .then(|| pki::ensure_gateway_tls(&dir.join("tls"), &["localhost".into(), "127.0.0.1".into(), "::1".into()]))
-        .transpose()
-        .context("creating the development certificates")?;
+    let credentials = gateway::credentials::CredentialStore::load(&files.credentials_file)?;
     let mut gateway_config = gateway::GatewayConfig::plaintext(
         config.http_listen,
         format!("http://{}", kms.addr),
         format!("http://{}", csms.addr),
-        credentials_file.clone(),
+        files.credentials_file.clone(),
     );
-    gateway_config.token_key_file = Some(token_key_file);
-    if let Some(tls) = &tls {
+    gateway_config.token_key_file = Some(files.token_key_file.clone());
+    if let Some(tls) = &files.tls {
         gateway_config.http_plaintext = false;
         gateway_config.tls_cert_file = Some(tls.cert.clone());
         gateway_config.tls_key_file = Some(tls.key.clone());
     }
-    let http = gateway::start_with(
-        gateway_config,
-        credentials,
-        shutdown.clone(),
-    )
-    .await
-    .context("starting the gateway")?;
+    let http = gateway::start_with(gateway_config, credentials, shutdown.clone()).await.context("starting the gateway")?;
     Ok(DevStack {
         http: http.addr,
         kms: kms.addr,
         csms: csms.addr,
-        credentials_file,
-        tls,
+        credentials_file: files.credentials_file,
+        tls: files.tls,
         shutdown,
         kms_service,
         tasks: vec![kms, csms, http],

@@ -18,6 +18,24 @@ struct Cli {
 enum Command {
     /// Run the whole stack in one process on SQLite (development, CI).
     Dev(opendew::DevConfig),
+    /// Create the files a deployment needs (root key, token key, default
+    /// credentials, TLS certificates) in a directory, keeping any that
+    /// exist; the compose stack runs it once before the services start.
+    Bootstrap(BootstrapArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct BootstrapArgs {
+    /// Directory to write into (created if missing).
+    #[arg(long = "out-dir", env = "OPENDEW_BOOTSTRAP_DIR")]
+    out_dir: std::path::PathBuf,
+    /// Region id: the default project's name.
+    #[arg(long = "region", env = "OPENDEW_REGION", default_value = "local-1")]
+    region: String,
+    /// Host name or address the gateway certificate is valid for (repeat
+    /// the flag); without any, no certificates are made.
+    #[arg(long = "tls-host")]
+    tls_hosts: Vec<String>,
 }
 
 #[tokio::main]
@@ -32,7 +50,43 @@ async fn main() -> anyhow::Result<()> {
             print_banner(&stack)?;
             stack.wait().await
         }
+        Command::Bootstrap(args) => {
+            let hosts = (!args.tls_hosts.is_empty()).then_some(args.tls_hosts.as_slice());
+            let files = opendew::bootstrap(&args.out_dir, &args.region, hosts)?;
+            print_bootstrap(&files)
+        }
     }
+}
+
+/// Says what was created and who the default account is. The SK stays in
+/// the credentials file: this output ends up in container logs.
+fn print_bootstrap(files: &opendew::Bootstrapped) -> anyhow::Result<()> {
+    let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&files.credentials_file)?)?;
+    let c = &file["credentials"][0];
+    let s = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for path in &files.created {
+        writeln!(out, "created {}", path.display())?;
+    }
+    if files.created.is_empty() {
+        writeln!(out, "nothing to create: every file already exists (none was replaced)")?;
+    }
+    writeln!(
+        out,
+        "default account: access key {ak}, project {project} ({name}), domain {domain}, user {user}\n\
+         its secret key and password are in {file} (mode 0600)",
+        ak = s("access_key"),
+        project = s("project_id"),
+        name = s("project_name"),
+        domain = s("domain_name"),
+        user = s("user_name"),
+        file = files.credentials_file.display(),
+    )?;
+    if let Some(tls) = &files.tls {
+        writeln!(out, "clients trust the CA certificate {}", tls.ca_cert.display())?;
+    }
+    Ok(())
 }
 
 /// Tells the developer how to call the stack. This prints the dev SK on

@@ -41,7 +41,7 @@ mod tests {
     async fn conformance() {
         let dir = tempfile::tempdir().unwrap();
         let url = common::db::DatabaseUrl::sqlite_file(&dir.path().join("csms.db"));
-        let pool = common::db::connect_sqlite(&url).await.unwrap();
+        let pool = common::db::connect_sqlite(&url, "csms").await.unwrap();
         super::super::conformance::run(SqliteSecretStore::new(pool)).await;
     }
 }

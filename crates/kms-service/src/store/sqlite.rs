@@ -55,7 +55,7 @@ mod tests {
     async fn conformance() {
         let dir = tempfile::tempdir().unwrap();
         let url = common::db::DatabaseUrl::sqlite_file(&dir.path().join("kms.db"));
-        let pool = common::db::connect_sqlite(&url).await.unwrap();
+        let pool = common::db::connect_sqlite(&url, "kms").await.unwrap();
         super::super::conformance::run(SqliteKeyStore::new(pool)).await;
     }
 }
