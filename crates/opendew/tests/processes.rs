@@ -39,6 +39,8 @@ fn bin_dir() -> PathBuf {
                 "csms-service",
                 "-p",
                 "gateway",
+                "-p",
+                "opendew-probe",
             ]);
             if dir.file_name().is_some_and(|n| n == "release") {
                 build.arg("--release");
@@ -405,6 +407,31 @@ async fn sigterm_under_load_fails_no_accepted_request() {
         assert_eq!(outcomes.get(*id), Some(&true), "accepted call {id} did not succeed at its client");
     }
     eprintln!("kms-service: {} calls answered, {} clients refused after SIGTERM", served.len(), refused);
+    s.csms.terminate();
+    s.csms.exits_cleanly("csms-service").await;
+}
+
+/// The images' healthcheck binary: 0 for a healthy service, 1 otherwise.
+#[tokio::test]
+async fn probe_reports_health_of_each_process() {
+    let s = Stack::start().await;
+    let probe = |args: Vec<String>| {
+        let status = std::process::Command::new(bin_dir().join("opendew-probe")).args(&args).output().unwrap();
+        (status.status.code(), String::from_utf8_lossy(&status.stderr).into_owned())
+    };
+    assert_eq!(probe(vec!["grpc".into(), s.kms.addr.clone(), "kms.v1.KeyManagementService".into()]).0, Some(0));
+    assert_eq!(probe(vec!["grpc".into(), s.csms.addr.clone(), "csms.v1.SecretsManagerService".into()]).0, Some(0));
+    assert_eq!(probe(vec!["http".into(), format!("http://{}/readyz", s.gateway.addr)]).0, Some(0));
+    let (code, why) = probe(vec!["grpc".into(), s.kms.addr.clone(), "no.such.Service".into()]);
+    assert_eq!(code, Some(1), "{why}");
+    assert_eq!(probe(vec!["http".into(), format!("http://{}/nope", s.gateway.addr)]).0, Some(1));
+    assert_eq!(probe(vec![]).0, Some(2));
+    // Once kms-service is gone the gateway is no longer ready.
+    s.kms.terminate();
+    s.kms.exits_cleanly("kms-service").await;
+    assert_eq!(probe(vec!["http".into(), format!("http://{}/readyz", s.gateway.addr)]).0, Some(1));
+    s.gateway.terminate();
+    s.gateway.exits_cleanly("gateway").await;
     s.csms.terminate();
     s.csms.exits_cleanly("csms-service").await;
 }
