@@ -79,7 +79,8 @@ impl DatabaseUrl {
         let Some(file) = file else { return Ok(self) };
         anyhow::ensure!(self.backend == Backend::Postgres, "{setting} applies to postgres:// URLs only");
         let text = zeroize::Zeroizing::new(
-            std::fs::read_to_string(file).map_err(|e| anyhow::anyhow!("cannot read {setting} {}: {e}", file.display()))?,
+            std::fs::read_to_string(file)
+                .map_err(|e| anyhow::anyhow!("cannot read {setting} {}: {e}", file.display()))?,
         );
         let password = text.lines().next().unwrap_or("").trim_end_matches('\r');
         anyhow::ensure!(!password.is_empty(), "{setting} {} is empty", file.display());

@@ -69,7 +69,9 @@ pub async fn open_store(url: &DatabaseUrl, max_connections: u32) -> anyhow::Resu
         Backend::Postgres => Arc::new(store::postgres::PgSecretStore::new(
             common::db::connect_postgres(url, "csms", max_connections).await?,
         )),
-        Backend::Sqlite => Arc::new(store::sqlite::SqliteSecretStore::new(common::db::connect_sqlite(url, "csms").await?)),
+        Backend::Sqlite => {
+            Arc::new(store::sqlite::SqliteSecretStore::new(common::db::connect_sqlite(url, "csms").await?))
+        }
     };
     store.migrate().await.context("applying csms-service migrations")?;
     Ok(store)

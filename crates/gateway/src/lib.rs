@@ -79,7 +79,12 @@ pub struct GatewayConfig {
 impl GatewayConfig {
     /// Settings with every optional value at its default: plain HTTP, no
     /// token key file.
-    pub fn plaintext(listen: SocketAddr, kms_endpoint: String, csms_endpoint: String, credentials_file: PathBuf) -> Self {
+    pub fn plaintext(
+        listen: SocketAddr,
+        kms_endpoint: String,
+        csms_endpoint: String,
+        credentials_file: PathBuf,
+    ) -> Self {
         Self {
             listen,
             kms_endpoint,
@@ -99,7 +104,9 @@ impl GatewayConfig {
         match (&self.tls_cert_file, &self.tls_key_file, self.http_plaintext) {
             (Some(cert), Some(key), false) => Ok(Some(tls::TlsFiles { cert: cert.clone(), key: key.clone() })),
             (None, None, true) => Ok(None),
-            (Some(_), Some(_), true) => anyhow::bail!("--http-plaintext (OPENDEW_HTTP_PLAINTEXT) and --tls-cert-file are exclusive"),
+            (Some(_), Some(_), true) => {
+                anyhow::bail!("--http-plaintext (OPENDEW_HTTP_PLAINTEXT) and --tls-cert-file are exclusive")
+            }
             (Some(_), None, _) | (None, Some(_), _) => anyhow::bail!(
                 "--tls-cert-file (OPENDEW_TLS_CERT_FILE) and --tls-key-file (OPENDEW_TLS_KEY_FILE) go together"
             ),

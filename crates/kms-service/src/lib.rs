@@ -120,7 +120,9 @@ impl fmt::Debug for RootKeyHex {
 impl KmsConfig {
     /// The database URL with the password from --kms-database-password-file.
     pub fn database_url(&self) -> anyhow::Result<DatabaseUrl> {
-        self.database_url.clone().with_password_file(self.database_password_file.as_deref(), "--kms-database-password-file")
+        self.database_url
+            .clone()
+            .with_password_file(self.database_password_file.as_deref(), "--kms-database-password-file")
     }
 
     fn load_root_key(&self) -> anyhow::Result<RootKey> {

@@ -192,7 +192,8 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
         gateway_config.tls_cert_file = Some(tls.cert.clone());
         gateway_config.tls_key_file = Some(tls.key.clone());
     }
-    let http = gateway::start_with(gateway_config, credentials, shutdown.clone()).await.context("starting the gateway")?;
+    let http =
+        gateway::start_with(gateway_config, credentials, shutdown.clone()).await.context("starting the gateway")?;
     Ok(DevStack {
         http: http.addr,
         kms: kms.addr,

@@ -61,7 +61,9 @@ pub fn ensure_gateway_tls(dir: &Path, hosts: &[String]) -> anyhow::Result<Gatewa
 }
 
 /// A CA and a server certificate for `hosts`, as PEM (keys zeroized on drop).
-fn generate(hosts: &[String]) -> anyhow::Result<(String, zeroize::Zeroizing<String>, String, zeroize::Zeroizing<String>)> {
+fn generate(
+    hosts: &[String],
+) -> anyhow::Result<(String, zeroize::Zeroizing<String>, String, zeroize::Zeroizing<String>)> {
     let ten_years = {
         use chrono::Datelike;
         rcgen::date_time_ymd(chrono::Utc::now().year() + 10, 1, 1)

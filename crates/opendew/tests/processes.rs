@@ -262,10 +262,8 @@ async fn one_request_id_in_every_log_line_across_the_three_processes() {
     // The database driver's lines in csms-service carry it too: the id
     // reaches the bottom of the call, not just the access log.
     assert!(
-        s.csms
-            .logs()
-            .iter()
-            .any(|l| l["target"].as_str().is_some_and(|t| t.starts_with("sqlx")) && span_request_ids(l).contains(&id.as_str())),
+        s.csms.logs().iter().any(|l| l["target"].as_str().is_some_and(|t| t.starts_with("sqlx"))
+            && span_request_ids(l).contains(&id.as_str())),
         "no database statement line carries the request id"
     );
     s.gateway.terminate();
@@ -313,8 +311,10 @@ where
 async fn sigterm_under_load_fails_no_accepted_request() {
     let s = Arc::new(Stack::start().await);
     let project = s.account.project_id.clone();
-    let (status, _, body) =
-        s.call(Method::POST, &format!("/v1.0/{project}/kms/create-key"), Some(json!({"key_alias": "drain"}))).await.unwrap();
+    let (status, _, body) = s
+        .call(Method::POST, &format!("/v1.0/{project}/kms/create-key"), Some(json!({"key_alias": "drain"})))
+        .await
+        .unwrap();
     assert_eq!(status, 200, "{body}");
     let key_id = body["key_info"]["key_id"].as_str().unwrap().to_owned();
     let (status, _, body) = s
@@ -334,7 +334,7 @@ async fn sigterm_under_load_fails_no_accepted_request() {
         let (stack, sink, encrypt, read, key_id) =
             (stack.clone(), sink.clone(), encrypt.clone(), read.clone(), key_id.clone());
         async move {
-            let reply = if nonce.as_bytes()[0] % 2 == 0 {
+            let reply = if nonce.as_bytes()[0].is_multiple_of(2) {
                 stack.call(Method::POST, &encrypt, Some(json!({"key_id": key_id, "plain_text": nonce}))).await
             } else {
                 stack.call(Method::GET, &read, None).await
@@ -369,7 +369,8 @@ async fn sigterm_under_load_fails_no_accepted_request() {
     // 2. kms-service, under gRPC load straight at its port. Each call
     // carries its own request id, which the service's access log records.
     use proto::kms::v1::{GenerateRandomRequest, key_management_service_client::KeyManagementServiceClient};
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", s.kms.addr)).unwrap().connect().await.unwrap();
+    let channel =
+        tonic::transport::Channel::from_shared(format!("http://{}", s.kms.addr)).unwrap().connect().await.unwrap();
     let identity = common::identity::CallerIdentity {
         domain_id: s.account.domain_id.clone(),
         project_id: s.account.project_id.clone(),
@@ -380,7 +381,10 @@ async fn sigterm_under_load_fails_no_accepted_request() {
         let mut client = KeyManagementServiceClient::new(channel.clone());
         let identity = common::identity::CallerIdentity { request_id, ..identity.clone() };
         async move {
-            match client.generate_random(identity.request(GenerateRandomRequest { length_bits: 256, ..Default::default() })).await {
+            match client
+                .generate_random(identity.request(GenerateRandomRequest { length_bits: 256, ..Default::default() }))
+                .await
+            {
                 Ok(_) => Ok(true),
                 // Refused after shutdown began: never accepted.
                 Err(status) if matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Cancelled) => {
@@ -396,7 +400,9 @@ async fn sigterm_under_load_fails_no_accepted_request() {
     let logs = s.kms.exits_cleanly("kms-service").await;
     let served: HashSet<&str> = logs
         .iter()
-        .filter(|l| l["message"] == "grpc call" && l["span"]["method"].as_str().is_some_and(|m| m.ends_with("/GenerateRandom")))
+        .filter(|l| {
+            l["message"] == "grpc call" && l["span"]["method"].as_str().is_some_and(|m| m.ends_with("/GenerateRandom"))
+        })
         .filter_map(|l| {
             assert_eq!(l["code"], "Ok", "kms-service failed an accepted call: {l}");
             span_request_ids(l).first().copied()

@@ -56,7 +56,8 @@ async fn certificate_files_are_reloaded_without_a_restart() {
     std::fs::copy(&first.cert, &cert).unwrap();
     std::fs::copy(&first.key, &key).unwrap();
 
-    let (credentials, _) = gateway::credentials::load_or_create(&dir.path().join("credentials.json"), "local-1").unwrap();
+    let (credentials, _) =
+        gateway::credentials::load_or_create(&dir.path().join("credentials.json"), "local-1").unwrap();
     let mut config = gateway_config(dir.path());
     config.http_plaintext = false;
     config.tls_cert_file = Some(cert.clone());

@@ -39,7 +39,8 @@ async fn main() -> std::process::ExitCode {
 async fn grpc(addr: &str, service: &str) -> anyhow::Result<()> {
     use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
     let endpoint = if addr.contains("://") { addr.to_owned() } else { format!("http://{addr}") };
-    let channel = tonic::transport::Endpoint::from_shared(endpoint)?.connect_timeout(TIMEOUT).timeout(TIMEOUT).connect().await?;
+    let channel =
+        tonic::transport::Endpoint::from_shared(endpoint)?.connect_timeout(TIMEOUT).timeout(TIMEOUT).connect().await?;
     let status = HealthClient::new(channel)
         .check(HealthCheckRequest { service: service.to_owned() })
         .await?

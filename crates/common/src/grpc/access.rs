@@ -82,7 +82,8 @@ where
                     tracing::info!(code = ?code, micros = elapsed.as_micros() as u64, "grpc call");
                 }
                 let code = format!("{code:?}");
-                metrics::counter!("opendew_grpc_requests_total", "method" => method.clone(), "code" => code).increment(1);
+                metrics::counter!("opendew_grpc_requests_total", "method" => method.clone(), "code" => code)
+                    .increment(1);
                 metrics::histogram!("opendew_grpc_request_duration_seconds", "method" => method)
                     .record(elapsed.as_secs_f64());
                 result

@@ -1,0 +1,68 @@
+//! deploy/ is checked offline: the compose file against the Compose
+//! Specification, every Kubernetes overlay rendered and validated strictly,
+//! the Dockerfile linted (`deploy/check`). Each check is also shown to
+//! fail on a deliberately broken copy, so a green run means something.
+//!
+//! The validators come from PyPI into a venv under the target directory
+//! on first run. Without `python3` the test is skipped, except under CI.
+
+mod support;
+
+use std::{path::Path, process::Command};
+
+use support::{in_ci, repo_root};
+
+/// Runs deploy/check on `dir`; (success, combined output).
+fn check(dir: &Path) -> (bool, String) {
+    let output = Command::new("bash")
+        .arg(repo_root().join("deploy/check"))
+        .arg(dir)
+        .env("OPENDEW_DEPLOY_TOOLS", Path::new(env!("CARGO_TARGET_TMPDIR")).join("deploy-tools"))
+        .output()
+        .expect("run deploy/check");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), text)
+}
+
+/// A copy of deploy/ with `file` changed by `edit`.
+fn broken(file: &str, edit: impl FnOnce(String) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new("cp").arg("-r").arg(repo_root().join("deploy/.")).arg(dir.path()).status().unwrap();
+    assert!(status.success());
+    let path = dir.path().join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let changed = edit(text.clone());
+    assert_ne!(changed, text, "the edit of {file} changed nothing");
+    std::fs::write(&path, changed).unwrap();
+    dir
+}
+
+#[test]
+fn deploy_files_validate_and_each_check_can_fail() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        assert!(!in_ci(), "CI=true but python3 is missing for deploy/check");
+        test_support::say_skipped("deploy checks: python3 not found");
+        return;
+    }
+    let (ok, text) = check(&repo_root().join("deploy"));
+    assert!(ok, "deploy/check failed on the committed files:\n{text}");
+    assert!(text.contains("overlay dev") && text.contains("overlay production"), "{text}");
+
+    let cases: [(&str, &str, fn(String) -> String); 4] = [
+        ("compose/compose.yaml", "compose", |t| t.replace("condition: service_healthy", "condition: service_ready")),
+        ("k8s/base/gateway.yaml", "k8s:production", |t| {
+            t.replacen("  replicas: 1\n", "  replicas: 1\n  replica: 2\n", 1)
+        }),
+        ("k8s/overlays/dev/postgres.yaml", "k8s:dev", |t| {
+            t.replace("readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false")
+        }),
+        ("Dockerfile", "dockerfile", |t| t.replacen("WORKDIR /src\n", "WORKDIR /src\nMAINTAINER someone\n", 1)),
+    ];
+    for (file, stage, edit) in cases {
+        let dir = broken(file, edit);
+        let (ok, text) = check(dir.path());
+        assert!(!ok, "deploy/check passed with a broken {file}:\n{text}");
+        let verdict = text.lines().find(|l| l.starts_with("deploy checks failed")).unwrap_or_default();
+        assert!(verdict.contains(stage), "broken {file} should fail `{stage}`:\n{text}");
+    }
+}
