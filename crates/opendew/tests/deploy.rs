@@ -24,6 +24,9 @@ fn check(dir: &Path) -> (bool, String) {
     (output.status.success(), text)
 }
 
+/// How a case breaks a file.
+type Edit = fn(String) -> String;
+
 /// A copy of deploy/ with `file` changed by `edit`.
 fn broken(file: &str, edit: impl FnOnce(String) -> String) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -48,7 +51,7 @@ fn deploy_files_validate_and_each_check_can_fail() {
     assert!(ok, "deploy/check failed on the committed files:\n{text}");
     assert!(text.contains("overlay dev") && text.contains("overlay production"), "{text}");
 
-    let cases: [(&str, &str, fn(String) -> String); 4] = [
+    let cases: [(&str, &str, Edit); 4] = [
         ("compose/compose.yaml", "compose", |t| t.replace("condition: service_healthy", "condition: service_ready")),
         ("k8s/base/gateway.yaml", "k8s:production", |t| {
             t.replacen("  replicas: 1\n", "  replicas: 1\n  replica: 2\n", 1)
