@@ -84,12 +84,21 @@ pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::R
     let kms = kms::KmsClient::connect_lazy(&config.kms_endpoint)
         .map_err(|e| anyhow::anyhow!("--kms-endpoint (OPENDEW_KMS_ENDPOINT): {e}"))?;
     spawn_purge(store.clone(), config.purge_interval_seconds, shutdown.clone());
+    let ready = ready_check(store.clone());
     let service = Arc::new(service::CsmsService::new(store, kms, config.secret_quota));
     let (health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
     let routes = routes.add_service(SecretsManagerServiceServer::from_arc(service));
-    let running = common::grpc::spawn(config.listen, routes, health, &[SERVICE_NAME], shutdown).await?;
+    let running = common::grpc::spawn(config.listen, routes, health, &[SERVICE_NAME], ready, shutdown).await?;
     tracing::info!(addr = %running.addr, database = %config.database_url, kms = %config.kms_endpoint, "csms-service listening");
     Ok(running)
+}
+
+/// SERVING only while the database answers.
+fn ready_check(store: Arc<dyn SecretStore>) -> common::grpc::ReadyCheck {
+    Arc::new(move || {
+        let store = store.clone();
+        Box::pin(async move { store.ping().await.is_ok() })
+    })
 }
 
 /// Deletes secrets whose scheduled deletion time has passed, with all their

@@ -170,12 +170,21 @@ pub async fn start(config: KmsConfig, shutdown: CancellationToken) -> anyhow::Re
     let sink_cache = cache.clone();
     store.watch(Arc::new(move |event| sink_cache.apply(event)), shutdown.clone()).await?;
     spawn_purge(store.clone(), cache.clone(), config.purge_interval_seconds, shutdown.clone());
+    let ready = ready_check(store.clone());
     let service = Arc::new(service::KmsService::new(store, root, config.region.clone(), config.key_quota, cache));
     let (health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
     let routes = routes.add_service(KeyManagementServiceServer::from_arc(service.clone()));
-    let running = common::grpc::spawn(config.listen, routes, health, &[SERVICE_NAME], shutdown).await?;
+    let running = common::grpc::spawn(config.listen, routes, health, &[SERVICE_NAME], ready, shutdown).await?;
     tracing::info!(addr = %running.addr, database = %config.database_url, "kms-service listening");
     Ok(Started { running, service })
+}
+
+/// SERVING only while the database answers.
+fn ready_check(store: Arc<dyn KeyStore>) -> common::grpc::ReadyCheck {
+    Arc::new(move || {
+        let store = store.clone();
+        Box::pin(async move { store.ping().await.is_ok() })
+    })
 }
 
 /// Deletes keys past their scheduled deletion date, with their material.

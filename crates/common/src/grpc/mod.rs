@@ -84,22 +84,61 @@ pub struct Running {
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-/// Binds `addr` and serves `routes` in a task until `shutdown`. On
-/// shutdown the services are first reported NOT_SERVING (so load balancers
-/// and the gateway's readiness stop sending work), then the server stops
-/// accepting and lets in-flight calls finish.
+/// Whether what a service depends on (its database) answers; polled by
+/// [`spawn`] to keep the health status honest.
+pub type ReadyCheck = std::sync::Arc<dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+
+/// How often [`spawn`] runs the ready check.
+const READY_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Binds `addr` and serves `routes` in a task until `shutdown`. While
+/// running, `ready` is checked every few seconds: the services report
+/// NOT_SERVING while it fails (their database is unreachable) and SERVING
+/// again once it passes. On shutdown the services are first reported
+/// NOT_SERVING (so load balancers and the gateway's readiness stop sending
+/// work), then the server stops accepting and lets in-flight calls finish.
+/// One task owns the status, so a late check can never undo the shutdown's
+/// NOT_SERVING.
 pub async fn spawn(
     addr: SocketAddr,
     routes: Routes,
     health: HealthReporter,
     service_names: &[&'static str],
+    ready: ReadyCheck,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
     let (listener, addr) = bind(addr).await?;
     let stop = CancellationToken::new();
     let (names, trigger) = (service_names.to_vec(), stop.clone());
     tokio::spawn(async move {
-        shutdown.cancelled().await;
+        let mut tick = tokio::time::interval(READY_CHECK_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut serving = true;
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let check = tokio::time::timeout(std::time::Duration::from_secs(3), ready());
+            let ok = tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                ok = check => ok.unwrap_or(false),
+            };
+            if ok != serving {
+                serving = ok;
+                let status = if ok { ServingStatus::Serving } else { ServingStatus::NotServing };
+                if ok {
+                    tracing::info!("database reachable again; reporting SERVING");
+                } else {
+                    tracing::warn!("database unreachable; reporting NOT_SERVING");
+                }
+                for name in &names {
+                    health.set_service_status(*name, status).await;
+                }
+            }
+        }
         for name in names {
             health.set_service_status(name, ServingStatus::NotServing).await;
         }

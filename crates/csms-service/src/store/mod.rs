@@ -84,6 +84,10 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug + 'static {
     /// Applies this backend's migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
 
+    /// One trivial statement: is the database reachable? Health checks use
+    /// it (kms-service does not count it as a round trip of the hot path).
+    async fn ping(&self) -> Result<(), StoreError>;
+
     /// Inserts a secret and its versions (each with its stages) in one
     /// transaction. Name uniqueness is a constraint; `quota` counts the
     /// project's secrets under a per-project lock.
@@ -655,6 +659,11 @@ macro_rules! impl_secret_store {
         impl SecretStore for $store {
             async fn migrate(&self) -> Result<(), StoreError> {
                 sqlx::migrate!($migrations).run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(StoreError::db("pinging the database"))?;
                 Ok(())
             }
 

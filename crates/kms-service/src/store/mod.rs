@@ -115,6 +115,10 @@ pub trait KeyStore: Send + Sync + std::fmt::Debug + 'static {
     /// Applies this backend's migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
 
+    /// One trivial statement: is the database reachable? Health checks use
+    /// it (kms-service does not count it as a round trip of the hot path).
+    async fn ping(&self) -> Result<(), StoreError>;
+
     /// Records the root-key fingerprint if none is stored yet and returns
     /// the stored one (which differs from `fingerprint` when the database
     /// was written under another root key).
@@ -367,6 +371,11 @@ macro_rules! impl_key_store {
         impl KeyStore for $store {
             async fn migrate(&self) -> Result<(), StoreError> {
                 sqlx::migrate!($migrations).run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(StoreError::db("pinging the database"))?;
                 Ok(())
             }
 
