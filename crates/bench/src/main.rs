@@ -334,17 +334,30 @@ async fn main() -> anyhow::Result<()> {
         project_id: accounts[i]["project_id"].as_str().unwrap_or_default().into(),
     };
     let root_key = hex::encode(uuid::Uuid::new_v4().as_bytes().repeat(2));
+    // Internal calls over mutual TLS, as deployed.
+    let pki = opendew::pki::ensure(&work.join("tls"), &["localhost".into()])?;
+    let mtls = |pair: &opendew::pki::CertPair| {
+        [
+            ("OPENDEW_GRPC_CERT_FILE", pair.cert.display().to_string()),
+            ("OPENDEW_GRPC_KEY_FILE", pair.key.display().to_string()),
+            ("OPENDEW_GRPC_CA_FILE", pki.ca_cert.display().to_string()),
+        ]
+    };
     let kms = stack::spawn(
         &stack::sibling("kms-service")?,
         &["--kms-listen".into(), "127.0.0.1:0".into(), "--key-quota".into(), "1000000".into()],
-        &[("OPENDEW_KMS_DATABASE_URL", db.clone()), ("OPENDEW_ROOT_KEY", root_key)],
+        &[&[("OPENDEW_KMS_DATABASE_URL", db.clone()), ("OPENDEW_ROOT_KEY", root_key)][..], &mtls(&pki.kms)].concat(),
         "kms-service listening",
     )
     .await?;
     let csms = stack::spawn(
         &stack::sibling("csms-service")?,
         &["--csms-listen".into(), "127.0.0.1:0".into(), "--secret-quota".into(), "1000000".into()],
-        &[("OPENDEW_CSMS_DATABASE_URL", db.clone()), ("OPENDEW_KMS_ENDPOINT", format!("http://{}", kms.addr))],
+        &[
+            &[("OPENDEW_CSMS_DATABASE_URL", db.clone()), ("OPENDEW_KMS_ENDPOINT", format!("http://{}", kms.addr))][..],
+            &mtls(&pki.csms),
+        ]
+        .concat(),
         "csms-service listening",
     )
     .await?;
@@ -352,11 +365,15 @@ async fn main() -> anyhow::Result<()> {
         &stack::sibling("gateway")?,
         &["--http-listen".into(), "127.0.0.1:0".into()],
         &[
-            ("OPENDEW_CREDENTIALS_FILE", credentials.display().to_string()),
-            ("OPENDEW_HTTP_PLAINTEXT", "true".into()),
-            ("OPENDEW_GATEWAY_KMS_ENDPOINT", format!("http://{}", kms.addr)),
-            ("OPENDEW_CSMS_ENDPOINT", format!("http://{}", csms.addr)),
-        ],
+            &[
+                ("OPENDEW_CREDENTIALS_FILE", credentials.display().to_string()),
+                ("OPENDEW_HTTP_PLAINTEXT", "true".into()),
+                ("OPENDEW_GATEWAY_KMS_ENDPOINT", format!("http://{}", kms.addr)),
+                ("OPENDEW_CSMS_ENDPOINT", format!("http://{}", csms.addr)),
+            ][..],
+            &mtls(&pki.gateway_client),
+        ]
+        .concat(),
         "gateway listening",
     )
     .await?;

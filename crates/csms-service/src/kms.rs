@@ -33,14 +33,10 @@ impl std::fmt::Debug for DataKey {
 }
 
 impl KmsClient {
-    /// A client that connects on first use (so services may start in any
-    /// order) to `endpoint`, e.g. `http://127.0.0.1:7101`.
-    pub fn connect_lazy(endpoint: &str) -> anyhow::Result<Self> {
-        let channel = Channel::from_shared(endpoint.to_owned())
-            .map_err(|e| anyhow::anyhow!("invalid kms-service endpoint {endpoint}: {e}"))?
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .connect_lazy();
-        Ok(Self { inner: KeyManagementServiceClient::new(channel), default_keys: Default::default() })
+    /// A client over `channel` (lazily connecting, so services may start
+    /// in any order; see `common::grpc::channel`).
+    pub fn new(channel: Channel) -> Self {
+        Self { inner: KeyManagementServiceClient::new(channel), default_keys: Default::default() }
     }
 
     /// The id of the project's `csms/default` key, created on first use.

@@ -37,6 +37,13 @@ pub struct CsmsConfig {
     /// gRPC listen address.
     #[arg(long = "csms-listen", env = "OPENDEW_CSMS_LISTEN", default_value = "127.0.0.1:7102")]
     pub listen: SocketAddr,
+    /// Plaintext port serving only grpc.health.v1 (for Kubernetes probes,
+    /// which present no client certificate); off when unset.
+    #[arg(long = "health-listen", env = "OPENDEW_HEALTH_LISTEN")]
+    pub health_listen: Option<SocketAddr>,
+    /// Mutual TLS for the API port and for calls to kms-service.
+    #[command(flatten)]
+    pub internal_tls: common::grpc::InternalTlsConfig,
     /// gRPC endpoint of kms-service.
     #[arg(long = "kms-endpoint", env = "OPENDEW_KMS_ENDPOINT", default_value = "http://127.0.0.1:7101")]
     pub kms_endpoint: String,
@@ -80,16 +87,18 @@ pub async fn open_store(url: &DatabaseUrl, max_connections: u32) -> anyhow::Resu
 /// Starts csms-service and serves gRPC (with health and reflection) until
 /// `shutdown` is cancelled.
 pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::Result<common::grpc::Running> {
+    let tls = config.internal_tls.load()?;
     let store = open_store(&config.database_url()?, config.max_connections).await?;
-    let kms = kms::KmsClient::connect_lazy(&config.kms_endpoint)
-        .map_err(|e| anyhow::anyhow!("--kms-endpoint (OPENDEW_KMS_ENDPOINT): {e}"))?;
+    let kms = kms::KmsClient::new(common::grpc::channel(&config.kms_endpoint, tls.as_ref(), "--kms-endpoint")?);
     spawn_purge(store.clone(), config.purge_interval_seconds, shutdown.clone());
     let ready = ready_check(store.clone());
     let service = Arc::new(service::CsmsService::new(store, kms, config.secret_quota));
     let (health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
     let routes = routes.add_service(SecretsManagerServiceServer::from_arc(service));
-    let running = common::grpc::spawn(config.listen, routes, health, &[SERVICE_NAME], ready, shutdown).await?;
-    tracing::info!(addr = %running.addr, database = %config.database_url, kms = %config.kms_endpoint, "csms-service listening");
+    let listen = common::grpc::Listen { addr: config.listen, health_addr: config.health_listen, tls };
+    let running = common::grpc::spawn(&listen, routes, health, &[SERVICE_NAME], ready, shutdown).await?;
+    let transport = if listen.tls.is_some() { "mutual TLS" } else { "plaintext" };
+    tracing::info!(addr = %running.addr, database = %config.database_url, kms = %config.kms_endpoint, transport, "csms-service listening");
     Ok(running)
 }
 

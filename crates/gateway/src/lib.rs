@@ -70,6 +70,9 @@ pub struct GatewayConfig {
     /// for development). Without it the gateway needs --tls-cert-file.
     #[arg(long = "http-plaintext", env = "OPENDEW_HTTP_PLAINTEXT", conflicts_with = "tls_cert_file")]
     pub http_plaintext: bool,
+    /// Mutual TLS to kms-service and csms-service.
+    #[command(flatten)]
+    pub internal_tls: common::grpc::InternalTlsConfig,
     /// Seconds between checks of the certificate files for a change.
     #[arg(long = "tls-reload-seconds", env = "OPENDEW_TLS_RELOAD_SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -78,7 +81,8 @@ pub struct GatewayConfig {
 
 impl GatewayConfig {
     /// Settings with every optional value at its default: plain HTTP, no
-    /// token key file.
+    /// token key file, and no internal transport chosen (set
+    /// `internal_tls` before starting).
     pub fn plaintext(
         listen: SocketAddr,
         kms_endpoint: String,
@@ -94,6 +98,7 @@ impl GatewayConfig {
             tls_cert_file: None,
             tls_key_file: None,
             http_plaintext: true,
+            internal_tls: Default::default(),
             tls_reload_seconds: 10,
         }
     }
@@ -131,13 +136,6 @@ pub struct AppState {
     pub csms: SecretsManagerServiceClient<Channel>,
     /// Channels to the services, for readiness checks.
     pub channels: [(&'static str, Channel); 2],
-}
-
-fn channel(endpoint: &str) -> anyhow::Result<Channel> {
-    Ok(Channel::from_shared(endpoint.to_owned())
-        .map_err(|e| anyhow::anyhow!("invalid gRPC endpoint {endpoint}: {e}"))?
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .connect_lazy())
 }
 
 /// Reads a token key file (hex) or returns a random key with a warning.
@@ -312,8 +310,9 @@ pub async fn start_with(
     credentials: CredentialStore,
     shutdown: CancellationToken,
 ) -> anyhow::Result<common::grpc::Running> {
-    let kms_channel = channel(&config.kms_endpoint).map_err(|e| anyhow::anyhow!("--gateway-kms-endpoint: {e}"))?;
-    let csms_channel = channel(&config.csms_endpoint).map_err(|e| anyhow::anyhow!("--csms-endpoint: {e}"))?;
+    let internal = config.internal_tls.load()?;
+    let kms_channel = common::grpc::channel(&config.kms_endpoint, internal.as_ref(), "--gateway-kms-endpoint")?;
+    let csms_channel = common::grpc::channel(&config.csms_endpoint, internal.as_ref(), "--csms-endpoint")?;
     let state = Arc::new(AppState {
         credentials,
         tokens: load_token_key(config.token_key_file.as_deref())?,

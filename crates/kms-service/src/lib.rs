@@ -34,6 +34,12 @@ pub struct KmsConfig {
     /// gRPC listen address.
     #[arg(long = "kms-listen", env = "OPENDEW_KMS_LISTEN", default_value = "127.0.0.1:7101")]
     pub listen: SocketAddr,
+    /// Plaintext port serving only grpc.health.v1 (for Kubernetes probes,
+    /// which present no client certificate); off when unset.
+    #[arg(long = "health-listen", env = "OPENDEW_HEALTH_LISTEN")]
+    pub health_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub internal_tls: common::grpc::InternalTlsConfig,
     /// File holding the 256-bit root key as 64 hex characters.
     #[arg(long = "root-key-file", env = "OPENDEW_ROOT_KEY_FILE", conflicts_with = "root_key")]
     pub root_key_file: Option<PathBuf>,
@@ -72,12 +78,15 @@ pub struct KmsConfig {
 
 impl KmsConfig {
     /// Settings for `database_url` and `listen` with every other value at its
-    /// default (and no root key).
+    /// default (no root key, and no internal transport chosen: set
+    /// `internal_tls` before starting).
     pub fn new(database_url: DatabaseUrl, listen: SocketAddr) -> Self {
         Self {
             database_url,
             database_password_file: None,
             listen,
+            health_listen: None,
+            internal_tls: Default::default(),
             root_key_file: None,
             root_key: None,
             generate_root_key: false,
@@ -152,6 +161,7 @@ pub async fn open_store(url: &DatabaseUrl, max_connections: u32) -> anyhow::Resu
 /// fingerprint, and serves gRPC (with health and reflection) until
 /// `shutdown` is cancelled.
 pub async fn start(config: KmsConfig, shutdown: CancellationToken) -> anyhow::Result<Started> {
+    let tls = config.internal_tls.load()?;
     let root = config.load_root_key()?;
     let store = open_store(&config.database_url()?, config.max_connections).await?;
     let fingerprint = root.fingerprint();
@@ -174,8 +184,10 @@ pub async fn start(config: KmsConfig, shutdown: CancellationToken) -> anyhow::Re
     let service = Arc::new(service::KmsService::new(store, root, config.region.clone(), config.key_quota, cache));
     let (health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
     let routes = routes.add_service(KeyManagementServiceServer::from_arc(service.clone()));
-    let running = common::grpc::spawn(config.listen, routes, health, &[SERVICE_NAME], ready, shutdown).await?;
-    tracing::info!(addr = %running.addr, database = %config.database_url, "kms-service listening");
+    let listen = common::grpc::Listen { addr: config.listen, health_addr: config.health_listen, tls };
+    let running = common::grpc::spawn(&listen, routes, health, &[SERVICE_NAME], ready, shutdown).await?;
+    let transport = if listen.tls.is_some() { "mutual TLS" } else { "plaintext" };
+    tracing::info!(addr = %running.addr, database = %config.database_url, transport, "kms-service listening");
     Ok(Started { running, service })
 }
 

@@ -23,6 +23,8 @@ impl Replica {
             .args(["--kms-listen", "127.0.0.1:0", "--purge-interval-seconds", "1", "--log-format", "json"])
             .env("OPENDEW_KMS_DATABASE_URL", database)
             .env("OPENDEW_ROOT_KEY", root_key)
+            // Cache invalidation is under test here, not the transport.
+            .env("OPENDEW_GRPC_PLAINTEXT", "true")
             .env("OPENDEW_LOG", "info")
             .stdout(Stdio::piped())
             .kill_on_drop(true)

@@ -58,6 +58,8 @@ pub struct DevStack {
     pub credentials_file: PathBuf,
     /// The gateway's certificate files when it serves HTTPS.
     pub tls: Option<pki::GatewayTls>,
+    /// The certificates of the stack (the operator's is for grpcurl).
+    pub pki: pki::Pki,
     /// Cancels every server.
     pub shutdown: CancellationToken,
     /// The in-process kms-service, for hot-path inspection.
@@ -101,17 +103,19 @@ pub struct Bootstrapped {
     pub token_key_file: PathBuf,
     /// The default account (0600): the gateway's `--credentials-file`.
     pub credentials_file: PathBuf,
-    /// The private CA and gateway certificate, when asked for.
-    pub tls: Option<pki::GatewayTls>,
+    /// The private CA with the gateway's HTTPS certificate and the
+    /// internal (mutual TLS) certificates.
+    pub pki: pki::Pki,
     /// Which of these were created now (the rest already existed).
     pub created: Vec<PathBuf>,
 }
 
 /// Creates in `dir` whatever of the root key, token key, default
-/// credentials and (with `tls_hosts`) TLS certificates is missing, and
-/// keeps what exists: running it again never replaces a key. Both `opendew
-/// dev` and `opendew bootstrap` (the compose stack's one-shot service) use it.
-pub fn bootstrap(dir: &Path, region: &str, tls_hosts: Option<&[String]>) -> anyhow::Result<Bootstrapped> {
+/// credentials and certificates (under `tls/`; the gateway's is valid for
+/// `localhost`, `127.0.0.1` and `gateway_hosts`) is missing, and keeps what
+/// exists: running it again never replaces a key. Both `opendew dev` and
+/// `opendew bootstrap` (the compose stack's one-shot service) use it.
+pub fn bootstrap(dir: &Path, region: &str, gateway_hosts: &[String]) -> anyhow::Result<Bootstrapped> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
     let mut created = Vec::new();
     let root_key_file = dir.join("root.key");
@@ -129,33 +133,32 @@ pub fn bootstrap(dir: &Path, region: &str, tls_hosts: Option<&[String]>) -> anyh
     if gateway::credentials::load_or_create(&credentials_file, region)?.1 {
         created.push(credentials_file.clone());
     }
-    let tls = match tls_hosts {
-        Some(hosts) => {
-            let tls_dir = dir.join("tls");
-            let existed = tls_dir.exists();
-            let tls = pki::ensure_gateway_tls(&tls_dir, hosts).context("creating the TLS certificates")?;
-            if !existed {
-                created.push(tls_dir);
-            }
-            Some(tls)
-        }
-        None => None,
-    };
-    Ok(Bootstrapped { root_key_file, token_key_file, credentials_file, tls, created })
+    let tls_dir = dir.join("tls");
+    let existed = tls_dir.exists();
+    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
+    hosts.extend(gateway_hosts.iter().filter(|h| !hosts.contains(h)).cloned().collect::<Vec<_>>());
+    let pki = pki::ensure(&tls_dir, &hosts).context("creating the certificates")?;
+    if !existed {
+        created.push(tls_dir);
+    }
+    Ok(Bootstrapped { root_key_file, token_key_file, credentials_file, pki, created })
 }
 
 /// Starts the three services. Everything the stack needs is created in the
 /// data directory on first start by [`bootstrap`]: the root key (0600), the
-/// token key (0600), the default credentials (0600), with `--tls` the
-/// development CA and certificate, and the SQLite databases.
+/// token key (0600), the default credentials (0600), the development CA
+/// with its certificates, and the SQLite databases. The services call each
+/// other over mutual TLS, as in a deployment; with `--tls` the gateway
+/// serves HTTPS too.
 pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Result<DevStack> {
     let dir = &config.data_dir;
-    let hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
-    let files = bootstrap(dir, &config.region, config.tls.then_some(hosts.as_slice()))?;
+    let files = bootstrap(dir, &config.region, &[])?;
+    let pki = &files.pki;
     let kms_database = config.database_url.clone().unwrap_or_else(|| DatabaseUrl::sqlite_file(&dir.join("kms.db")));
     let started = kms_service::start(
         kms_service::KmsConfig {
             root_key_file: Some(files.root_key_file.clone()),
+            internal_tls: pki.internal(&pki.kms),
             region: config.region.clone(),
             max_connections: 8,
             ..kms_service::KmsConfig::new(kms_database, config.kms_listen)
@@ -170,6 +173,8 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
             database_url: config.database_url.clone().unwrap_or_else(|| DatabaseUrl::sqlite_file(&dir.join("csms.db"))),
             database_password_file: None,
             listen: config.csms_listen,
+            health_listen: None,
+            internal_tls: pki.internal(&pki.csms),
             kms_endpoint: format!("http://{}", kms.addr),
             secret_quota: 200,
             max_connections: 8,
@@ -187,7 +192,9 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
         files.credentials_file.clone(),
     );
     gateway_config.token_key_file = Some(files.token_key_file.clone());
-    if let Some(tls) = &files.tls {
+    gateway_config.internal_tls = pki.internal(&pki.gateway_client);
+    let tls = config.tls.then(|| pki.gateway_tls());
+    if let Some(tls) = &tls {
         gateway_config.http_plaintext = false;
         gateway_config.tls_cert_file = Some(tls.cert.clone());
         gateway_config.tls_key_file = Some(tls.key.clone());
@@ -199,7 +206,8 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
         kms: kms.addr,
         csms: csms.addr,
         credentials_file: files.credentials_file,
-        tls: files.tls,
+        tls,
+        pki: files.pki,
         shutdown,
         kms_service,
         tasks: vec![kms, csms, http],

@@ -32,8 +32,8 @@ struct BootstrapArgs {
     /// Region id: the default project's name.
     #[arg(long = "region", env = "OPENDEW_REGION", default_value = "local-1")]
     region: String,
-    /// Host name or address the gateway certificate is valid for (repeat
-    /// the flag); without any, no certificates are made.
+    /// Another host name or address the gateway's certificate is valid for
+    /// besides localhost and 127.0.0.1 (repeat the flag).
     #[arg(long = "tls-host")]
     tls_hosts: Vec<String>,
 }
@@ -51,8 +51,7 @@ async fn main() -> anyhow::Result<()> {
             stack.wait().await
         }
         Command::Bootstrap(args) => {
-            let hosts = (!args.tls_hosts.is_empty()).then_some(args.tls_hosts.as_slice());
-            let files = opendew::bootstrap(&args.out_dir, &args.region, hosts)?;
+            let files = opendew::bootstrap(&args.out_dir, &args.region, &args.tls_hosts)?;
             print_bootstrap(&files)
         }
     }
@@ -83,9 +82,7 @@ fn print_bootstrap(files: &opendew::Bootstrapped) -> anyhow::Result<()> {
         user = s("user_name"),
         file = files.credentials_file.display(),
     )?;
-    if let Some(tls) = &files.tls {
-        writeln!(out, "clients trust the CA certificate {}", tls.ca_cert.display())?;
-    }
+    writeln!(out, "clients trust the CA certificate {}", files.pki.ca_cert.display())?;
     Ok(())
 }
 
@@ -129,6 +126,9 @@ opendew dev stack is up (data in {dir})
   domain        {domain_name} ({domain})
   user          {user} / password {password}
 {trust}
+grpcurl (services take only callers with a certificate from the dev CA):
+  grpcurl -cacert {ca} -cert {op_cert} -key {op_key} {kms} list
+
 curl (token):
   TOKEN=$(curl{curl_ca} -si {endpoint}/v3/auth/tokens -H 'Content-Type: application/json' \
     -d '{{"auth":{{"identity":{{"methods":["password"],"password":{{"user":{{"name":"{user}","password":"{password}","domain":{{"name":"{domain_name}"}}}}}}}},"scope":{{"project":{{"id":"{project}"}}}}}}}}' \
@@ -146,6 +146,9 @@ Python SDK (pip install huaweicloudsdkkms huaweicloudsdkcsms):
 "#,
         dir = stack.credentials_file.parent().map(|p| p.display().to_string()).unwrap_or_default(),
         kms = stack.kms,
+        ca = stack.pki.ca_cert.display(),
+        op_cert = stack.pki.operator.cert.display(),
+        op_key = stack.pki.operator.key.display(),
         csms = stack.csms,
         ak = s("access_key"),
         sk = s("secret_key"),

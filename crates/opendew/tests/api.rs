@@ -967,12 +967,13 @@ async fn readiness_follows_the_services() {
     let (credentials, _) =
         gateway::credentials::load_or_create(&dir.path().join("credentials.json"), "local-1").unwrap();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let config = gateway::GatewayConfig::plaintext(
+    let mut config = gateway::GatewayConfig::plaintext(
         "127.0.0.1:0".parse().unwrap(),
         format!("http://{closed}"),
         format!("http://{closed}"),
         dir.path().join("credentials.json"),
     );
+    config.internal_tls = common::grpc::InternalTlsConfig::plaintext();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let running = gateway::start_with(config, credentials, shutdown.clone()).await.unwrap();
     let client = reqwest::Client::new();

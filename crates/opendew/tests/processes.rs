@@ -127,7 +127,30 @@ struct Stack {
     gateway: Proc,
     account: support::Account,
     client: reqwest::Client,
+    pki: opendew::pki::Pki,
     _dir: tempfile::TempDir,
+}
+
+/// The flags that make a process present `pair` over mutual TLS.
+fn mtls(pki: &opendew::pki::Pki, pair: &opendew::pki::CertPair) -> Vec<String> {
+    let path = |p: &Path| p.display().to_string();
+    vec![
+        "--grpc-cert-file".into(),
+        path(&pair.cert),
+        "--grpc-key-file".into(),
+        path(&pair.key),
+        "--grpc-ca-file".into(),
+        path(&pki.ca_cert),
+    ]
+}
+
+impl Proc {
+    /// The address of the plaintext health port, from its log line.
+    fn health_addr(&self) -> String {
+        let logs = self.logs();
+        let line = logs.iter().find(|l| l["message"] == "health probe port listening").expect("a health port");
+        line["addr"].as_str().unwrap().to_owned()
+    }
 }
 
 impl Stack {
@@ -135,30 +158,41 @@ impl Stack {
         let dir = tempfile::tempdir().unwrap();
         let path = |name: &str| dir.path().join(name).display().to_string();
         let sqlite = |name: &str| format!("sqlite://{}?mode=rwc", path(name));
+        let pki = opendew::pki::ensure(&dir.path().join("tls"), &["localhost".into()]).unwrap();
         let kms = Proc::spawn(
             "kms-service",
             &[
-                "--kms-listen".into(),
-                "127.0.0.1:0".into(),
-                "--kms-database-url".into(),
-                sqlite("kms.db"),
-                "--root-key-file".into(),
-                path("root.key"),
-                "--generate-root-key".into(),
-            ],
+                mtls(&pki, &pki.kms),
+                vec!["--health-listen".into(), "127.0.0.1:0".into()],
+                vec![
+                    "--kms-listen".into(),
+                    "127.0.0.1:0".into(),
+                    "--kms-database-url".into(),
+                    sqlite("kms.db"),
+                    "--root-key-file".into(),
+                    path("root.key"),
+                    "--generate-root-key".into(),
+                ],
+            ]
+            .concat(),
             "kms-service listening",
         )
         .await;
         let csms = Proc::spawn(
             "csms-service",
             &[
-                "--csms-listen".into(),
-                "127.0.0.1:0".into(),
-                "--csms-database-url".into(),
-                sqlite("csms.db"),
-                "--kms-endpoint".into(),
-                format!("http://{}", kms.addr),
-            ],
+                mtls(&pki, &pki.csms),
+                vec!["--health-listen".into(), "127.0.0.1:0".into()],
+                vec![
+                    "--csms-listen".into(),
+                    "127.0.0.1:0".into(),
+                    "--csms-database-url".into(),
+                    sqlite("csms.db"),
+                    "--kms-endpoint".into(),
+                    format!("http://localhost:{}", kms.addr.rsplit(':').next().unwrap()),
+                ],
+            ]
+            .concat(),
             "csms-service listening",
         )
         .await;
@@ -178,21 +212,25 @@ impl Stack {
         let gateway = Proc::spawn(
             "gateway",
             &[
-                "--http-listen".into(),
-                "127.0.0.1:0".into(),
-                "--http-plaintext".into(),
-                "--credentials-file".into(),
-                path("credentials.json"),
-                "--gateway-kms-endpoint".into(),
-                format!("http://{}", kms.addr),
-                "--csms-endpoint".into(),
-                format!("http://{}", csms.addr),
-            ],
+                mtls(&pki, &pki.gateway_client),
+                vec![
+                    "--http-listen".into(),
+                    "127.0.0.1:0".into(),
+                    "--http-plaintext".into(),
+                    "--credentials-file".into(),
+                    path("credentials.json"),
+                    "--gateway-kms-endpoint".into(),
+                    format!("http://{}", kms.addr),
+                    "--csms-endpoint".into(),
+                    format!("http://{}", csms.addr),
+                ],
+            ]
+            .concat(),
             "gateway listening",
         )
         .await;
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        Self { kms, csms, gateway, account, client, _dir: dir }
+        Self { kms, csms, gateway, account, client, pki, _dir: dir }
     }
 
     /// A signed call; `Err` when no HTTP response came back at all.
@@ -369,8 +407,14 @@ async fn sigterm_under_load_fails_no_accepted_request() {
     // 2. kms-service, under gRPC load straight at its port. Each call
     // carries its own request id, which the service's access log records.
     use proto::kms::v1::{GenerateRandomRequest, key_management_service_client::KeyManagementServiceClient};
-    let channel =
-        tonic::transport::Channel::from_shared(format!("http://{}", s.kms.addr)).unwrap().connect().await.unwrap();
+    // The operator's certificate: the port refuses callers without one.
+    let operator = s.pki.internal(&s.pki.operator).load().unwrap().unwrap();
+    let channel = common::grpc::channel(
+        &format!("http://localhost:{}", s.kms.addr.rsplit(':').next().unwrap()),
+        Some(&operator),
+        "test",
+    )
+    .unwrap();
     let identity = common::identity::CallerIdentity {
         domain_id: s.account.domain_id.clone(),
         project_id: s.account.project_id.clone(),
@@ -425,10 +469,13 @@ async fn probe_reports_health_of_each_process() {
         let status = std::process::Command::new(bin_dir().join("opendew-probe")).args(&args).output().unwrap();
         (status.status.code(), String::from_utf8_lossy(&status.stderr).into_owned())
     };
-    assert_eq!(probe(vec!["grpc".into(), s.kms.addr.clone(), "kms.v1.KeyManagementService".into()]).0, Some(0));
-    assert_eq!(probe(vec!["grpc".into(), s.csms.addr.clone(), "csms.v1.SecretsManagerService".into()]).0, Some(0));
+    let (kms_health, csms_health) = (s.kms.health_addr(), s.csms.health_addr());
+    assert_eq!(probe(vec!["grpc".into(), kms_health.clone(), "kms.v1.KeyManagementService".into()]).0, Some(0));
+    assert_eq!(probe(vec!["grpc".into(), csms_health, "csms.v1.SecretsManagerService".into()]).0, Some(0));
+    // The API port itself wants a client certificate, which the probe has not.
+    assert_eq!(probe(vec!["grpc".into(), s.kms.addr.clone(), "kms.v1.KeyManagementService".into()]).0, Some(1));
     assert_eq!(probe(vec!["http".into(), format!("http://{}/readyz", s.gateway.addr)]).0, Some(0));
-    let (code, why) = probe(vec!["grpc".into(), s.kms.addr.clone(), "no.such.Service".into()]);
+    let (code, why) = probe(vec!["grpc".into(), kms_health, "no.such.Service".into()]);
     assert_eq!(code, Some(1), "{why}");
     assert_eq!(probe(vec!["http".into(), format!("http://{}/nope", s.gateway.addr)]).0, Some(1));
     assert_eq!(probe(vec![]).0, Some(2));

@@ -15,12 +15,15 @@ fn leaf_der(pem_file: &Path) -> Vec<u8> {
 
 fn gateway_config(dir: &Path) -> gateway::GatewayConfig {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    gateway::GatewayConfig::plaintext(
+    let mut config = gateway::GatewayConfig::plaintext(
         "127.0.0.1:0".parse().unwrap(),
         format!("http://{closed}"),
         format!("http://{closed}"),
         dir.join("credentials.json"),
-    )
+    );
+    // No service answers here; only the HTTP side is under test.
+    config.internal_tls = common::grpc::InternalTlsConfig::plaintext();
+    config
 }
 
 #[tokio::test]
@@ -37,7 +40,7 @@ async fn gateway_needs_tls_files_or_explicit_plaintext() {
     assert!(text.contains("--tls-cert-file") && text.contains("--http-plaintext"), "{text}");
 
     // A key that is not PEM is refused at start, naming the setting and file.
-    let tls = opendew::pki::ensure_gateway_tls(&dir.path().join("tls"), &["localhost".into()]).unwrap();
+    let tls = opendew::pki::ensure(&dir.path().join("tls"), &["localhost".into()]).unwrap().gateway_tls();
     let bad_key = dir.path().join("bad.key");
     std::fs::write(&bad_key, "not a key").unwrap();
     config.tls_cert_file = Some(tls.cert.clone());
@@ -50,8 +53,8 @@ async fn gateway_needs_tls_files_or_explicit_plaintext() {
 async fn certificate_files_are_reloaded_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let hosts = ["localhost".to_owned(), "127.0.0.1".to_owned()];
-    let first = opendew::pki::ensure_gateway_tls(&dir.path().join("a"), &hosts).unwrap();
-    let second = opendew::pki::ensure_gateway_tls(&dir.path().join("b"), &hosts).unwrap();
+    let first = opendew::pki::ensure(&dir.path().join("a"), &hosts).unwrap().gateway_tls();
+    let second = opendew::pki::ensure(&dir.path().join("b"), &hosts).unwrap().gateway_tls();
     let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
     std::fs::copy(&first.cert, &cert).unwrap();
     std::fs::copy(&first.key, &key).unwrap();

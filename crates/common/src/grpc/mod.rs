@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 
 mod access;
+mod tls;
 pub use access::AccessLogLayer;
+pub use tls::{InternalTls, InternalTlsConfig, channel};
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -12,10 +14,18 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Code, Status, service::Routes};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
+/// Health of a server: the reporter its status goes through, and the
+/// health service alone, for the plaintext probe port.
+#[derive(Debug)]
+pub struct Health {
+    reporter: HealthReporter,
+    probe_routes: Routes,
+}
+
 /// Starts a route set with `grpc.health.v1` and server reflection (v1 and
 /// v1alpha, since grpcurl 1.8 speaks only v1alpha). Reflection advertises
 /// exactly `service_names` plus health; each of them is marked SERVING.
-pub async fn base_routes(service_names: &[&'static str]) -> anyhow::Result<(HealthReporter, Routes)> {
+pub async fn base_routes(service_names: &[&'static str]) -> anyhow::Result<(Health, Routes)> {
     let (reporter, health) = tonic_health::server::health_reporter();
     let reflection = || {
         let mut builder = tonic_reflection::server::Builder::configure()
@@ -27,11 +37,12 @@ pub async fn base_routes(service_names: &[&'static str]) -> anyhow::Result<(Heal
         }
         builder
     };
+    let probe_routes = Routes::new(health.clone());
     let routes = Routes::new(health).add_service(reflection().build_v1()?).add_service(reflection().build_v1alpha()?);
     for name in service_names {
         reporter.set_service_status(*name, ServingStatus::Serving).await;
     }
-    Ok((reporter, routes))
+    Ok((Health { reporter, probe_routes }, routes))
 }
 
 /// Binds a listener; port 0 picks a free port (tests do that).
@@ -43,7 +54,12 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)>
 
 /// Serves `routes` on `listener` until `shutdown` is cancelled, then lets
 /// in-flight calls finish.
-pub async fn serve(listener: TcpListener, routes: Routes, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    routes: Routes,
+    tls: Option<&InternalTls>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     use tokio_stream::StreamExt;
     // Small gRPC messages must not wait for Nagle's algorithm (a 40 ms stall
     // against delayed ACKs); tonic sets this only on listeners it binds.
@@ -53,7 +69,11 @@ pub async fn serve(listener: TcpListener, routes: Routes, shutdown: Cancellation
         }
         stream
     });
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        server = server.tls_config(tls.server())?;
+    }
+    server
         .layer(AccessLogLayer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
@@ -100,15 +120,24 @@ const READY_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs
 /// One task owns the status, so a late check can never undo the shutdown's
 /// NOT_SERVING.
 pub async fn spawn(
-    addr: SocketAddr,
+    listen: &Listen,
     routes: Routes,
-    health: HealthReporter,
+    health: Health,
     service_names: &[&'static str],
     ready: ReadyCheck,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
-    let (listener, addr) = bind(addr).await?;
+    let (listener, addr) = bind(listen.addr).await?;
     let stop = CancellationToken::new();
+    if let Some(probe_addr) = listen.health_addr {
+        // Kubernetes' gRPC probes speak plain gRPC without a client
+        // certificate, so health alone gets a port of its own: it tells
+        // nothing but SERVING or not, and serves no API.
+        let (probe_listener, probe_addr) = bind(probe_addr).await?;
+        tracing::info!(addr = %probe_addr, "health probe port listening");
+        tokio::spawn(serve(probe_listener, health.probe_routes, None, stop.clone()));
+    }
+    let health = health.reporter;
     let (names, trigger) = (service_names.to_vec(), stop.clone());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(READY_CHECK_INTERVAL);
@@ -144,6 +173,18 @@ pub async fn spawn(
         }
         trigger.cancel();
     });
-    let task = tokio::spawn(serve(listener, routes, stop));
+    let tls = listen.tls.clone();
+    let task = tokio::spawn(async move { serve(listener, routes, tls.as_ref(), stop).await });
     Ok(Running { addr, task })
+}
+
+/// Where and how a service listens.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    /// The API port (health and reflection too).
+    pub addr: SocketAddr,
+    /// A plaintext port serving only `grpc.health.v1`, for probes.
+    pub health_addr: Option<SocketAddr>,
+    /// Mutual TLS on the API port; `None` only with --grpc-plaintext.
+    pub tls: Option<InternalTls>,
 }
