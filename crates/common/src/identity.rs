@@ -1,8 +1,8 @@
 //! The authenticated caller, as it travels from the gateway to the services.
 //!
 //! The gateway authenticates every request and forwards who the caller is as
-//! gRPC metadata; services trust these values only because (later, issue 5)
-//! the transport authenticates the gateway itself. Services never accept a
+//! gRPC metadata; services trust these values only because
+//! mutual TLS authenticates the caller itself (`grpc::tls`). Services never accept a
 //! call without a project: every key and secret belongs to one.
 
 use tonic::metadata::{MetadataMap, MetadataValue};
