@@ -27,6 +27,7 @@ pub mod credentials;
 pub mod csms_api;
 pub mod error;
 pub mod iam;
+pub mod identity;
 pub mod json;
 pub mod kms_api;
 pub mod signing;

@@ -511,18 +511,13 @@ async fn grpc_health_and_anonymous_calls(s: &TestStack) {
     for (addr, service) in
         [(s.stack.kms, "kms.v1.KeyManagementService"), (s.stack.csms, "csms.v1.SecretsManagerService")]
     {
-        let channel =
-            tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+        let channel = s.operator_channel(addr);
         let mut health = HealthClient::new(channel);
         let status = health.check(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner().status();
         assert_eq!(status, ServingStatus::Serving, "{service}");
     }
-    let mut kms = proto::kms::v1::key_management_service_client::KeyManagementServiceClient::connect(format!(
-        "http://{}",
-        s.stack.kms
-    ))
-    .await
-    .unwrap();
+    let mut kms =
+        proto::kms::v1::key_management_service_client::KeyManagementServiceClient::new(s.operator_channel(s.stack.kms));
     let anonymous = kms.list_keys(proto::kms::v1::ListKeysRequest::default()).await.unwrap_err();
     assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
 }
@@ -864,12 +859,8 @@ async fn data_keys_and_data(s: &TestStack, key_id: &str) {
     // by asking the service directly as another project is not possible
     // through the gateway, so use a second account's view of the same blob.
     let foreign = "e".repeat(32);
-    let mut grpc = proto::kms::v1::key_management_service_client::KeyManagementServiceClient::connect(format!(
-        "http://{}",
-        s.stack.kms
-    ))
-    .await
-    .unwrap();
+    let mut grpc =
+        proto::kms::v1::key_management_service_client::KeyManagementServiceClient::new(s.operator_channel(s.stack.kms));
     let as_other = common::identity::CallerIdentity {
         domain_id: "d".repeat(32),
         project_id: foreign,

@@ -118,6 +118,14 @@ impl TestStack {
         Self::start_in(db, dir, tls).await
     }
 
+    /// A channel to a service port as the operator (mutual TLS with the
+    /// stack's operator certificate), for calls around the gateway.
+    pub fn operator_channel(&self, addr: std::net::SocketAddr) -> tonic::transport::Channel {
+        let pki = &self.stack.pki;
+        let tls = pki.internal(&pki.operator).load().unwrap().unwrap();
+        common::grpc::channel(&format!("http://localhost:{}", addr.port()), Some(&tls), "test").unwrap()
+    }
+
     /// Path prefix of KMS calls.
     pub fn kms(&self, op: &str) -> String {
         format!("/v1.0/{}/kms/{op}", self.account.project_id)

@@ -1,0 +1,104 @@
+//! One behaviour for both identity backends: every backend's tests call
+//! [`run`] (SQLite always, Postgres when a test server is configured).
+
+#![allow(clippy::unwrap_used)]
+
+use super::{IdentityError, IdentityStore, Kind, admin, directory::Directory, seal::SecretSealer};
+use crate::credentials::SecretString;
+
+/// Runs every check against `store` (fresh and empty).
+pub async fn run(store: impl IdentityStore) {
+    let store: std::sync::Arc<dyn IdentityStore> = std::sync::Arc::new(store);
+    store.migrate().await.unwrap();
+    store.ping().await.unwrap();
+    let sealer = SecretSealer::new(&[9; 32]).unwrap();
+    let v0 = store.version().await.unwrap();
+
+    // Create the hierarchy; names are unique where they must be.
+    let domain = admin::create_domain(&*store, "acme").await.unwrap();
+    assert!(matches!(admin::create_domain(&*store, "acme").await, Err(IdentityError::AlreadyExists(Kind::Domain))));
+    assert!(matches!(admin::create_domain(&*store, "bad name!").await, Err(IdentityError::Invalid(_))));
+    let project = admin::create_project(&*store, &domain.id, "local-1").await.unwrap();
+    assert!(matches!(
+        admin::create_project(&*store, &domain.id, "local-1").await,
+        Err(IdentityError::AlreadyExists(Kind::Project))
+    ));
+    assert!(matches!(
+        admin::create_project(&*store, &common::identity::new_hex32(), "x").await,
+        Err(IdentityError::NotFound(Kind::Domain))
+    ));
+    let password = SecretString::new("a long password".into());
+    let user = admin::create_user(&*store, &domain.id, "alice", &password).await.unwrap();
+    assert!(matches!(
+        admin::create_user(&*store, &domain.id, "alice", &password).await,
+        Err(IdentityError::AlreadyExists(Kind::User))
+    ));
+    assert!(matches!(
+        admin::create_user(&*store, &domain.id, "bob", &SecretString::new("short".into())).await,
+        Err(IdentityError::Invalid(_))
+    ));
+    let (key, sk) = admin::create_access_key(&*store, &sealer, &user.id, "ci").await.unwrap();
+    assert!(matches!(
+        admin::create_access_key(&*store, &sealer, &common::identity::new_hex32(), "").await,
+        Err(IdentityError::NotFound(Kind::User))
+    ));
+    assert!(store.version().await.unwrap() > v0, "every change bumps the version");
+
+    // Nothing secret is stored as it was given.
+    let records = store.load().await.unwrap();
+    let stored = format!("{:?}", records.access_keys)
+        + &records.users.iter().map(|u| u.password_hash.clone()).collect::<String>();
+    assert!(!stored.contains(sk.expose()) && !stored.contains(password.expose()));
+    assert!(records.users[0].password_hash.starts_with("$argon2id$"));
+
+    // The directory sees it all, and follows changes after a refresh.
+    let directory = Directory::open(store.clone(), sealer.clone()).await.unwrap();
+    let snap = directory.snapshot();
+    assert_eq!(snap.access_key(&key.access_key).unwrap().secret.expose(), sk.expose());
+    assert!(snap.domain_owns_project(&domain.id, &project.id));
+    assert_eq!(snap.user_by_name("acme", "alice").unwrap().0.id, user.id);
+    assert_eq!(snap.projects_of(&domain.id).len(), 1);
+    assert!(!directory.refresh().await.unwrap(), "no change, no reload");
+
+    store.set_enabled(Kind::AccessKey, &key.access_key, false).await.unwrap();
+    assert!(directory.refresh().await.unwrap());
+    assert!(directory.snapshot().access_key(&key.access_key).is_none(), "disabled key");
+    store.set_enabled(Kind::AccessKey, &key.access_key, true).await.unwrap();
+    store.set_enabled(Kind::User, &user.id, false).await.unwrap();
+    directory.refresh().await.unwrap();
+    let snap = directory.snapshot();
+    assert!(snap.access_key(&key.access_key).is_none() && snap.active_user(&user.id).is_none(), "disabled user");
+    store.set_enabled(Kind::User, &user.id, true).await.unwrap();
+    store.set_enabled(Kind::Project, &project.id, false).await.unwrap();
+    directory.refresh().await.unwrap();
+    assert!(!directory.snapshot().domain_owns_project(&domain.id, &project.id), "disabled project");
+    store.set_enabled(Kind::Project, &project.id, true).await.unwrap();
+    store.set_enabled(Kind::Domain, &domain.id, false).await.unwrap();
+    directory.refresh().await.unwrap();
+    assert!(directory.snapshot().access_key(&key.access_key).is_none(), "disabled domain");
+    store.set_enabled(Kind::Domain, &domain.id, true).await.unwrap();
+
+    admin::set_password(&*store, &user.id, &SecretString::new("another password".into())).await.unwrap();
+    let hash = store.load().await.unwrap().users[0].password_hash.clone();
+    assert!(super::seal::verify_password(&hash, "another password"));
+    assert!(matches!(store.set_enabled(Kind::User, "nobody", false).await, Err(IdentityError::NotFound(Kind::User))));
+
+    // Deleting a user deletes its keys; deleting a domain everything in it.
+    store.delete(Kind::User, &user.id).await.unwrap();
+    directory.refresh().await.unwrap();
+    assert!(directory.snapshot().access_key(&key.access_key).is_none());
+    assert!(store.load().await.unwrap().access_keys.is_empty());
+    assert!(matches!(store.delete(Kind::User, &user.id).await, Err(IdentityError::NotFound(Kind::User))));
+    store.delete(Kind::Domain, &domain.id).await.unwrap();
+    let left = store.load().await.unwrap();
+    assert!(left.domains.is_empty() && left.projects.is_empty() && left.users.is_empty());
+
+    // A sealed SK does not open under another identity key: the key is
+    // left out of the directory instead of failing the whole load.
+    let domain = admin::create_domain(&*store, "other").await.unwrap();
+    let user = admin::create_user(&*store, &domain.id, "carol", &password).await.unwrap();
+    let (key, _) = admin::create_access_key(&*store, &sealer, &user.id, "").await.unwrap();
+    let stranger = Directory::open(store.clone(), SecretSealer::new(&[1; 32]).unwrap()).await.unwrap();
+    assert!(stranger.snapshot().access_key(&key.access_key).is_none());
+    assert!(stranger.snapshot().active_user(&user.id).is_some());
+}

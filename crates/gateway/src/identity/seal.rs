@@ -1,0 +1,136 @@
+//! Sealing SKs for the identity store, and hashing passwords.
+//!
+//! An SK has to be recoverable (HMAC verification needs it), so it is
+//! encrypted, not hashed: AES-256-GCM under the gateway's identity key,
+//! with the AK as associated data so a sealed SK cannot be moved to another
+//! key's row. Passwords only need checking, so they get argon2id.
+
+use aes_gcm::{
+    Aes256Gcm, Key, Nonce,
+    aead::{Aead, KeyInit, Payload},
+};
+use rand::RngCore;
+
+use crate::credentials::SecretString;
+
+const AAD_PREFIX: &[u8] = b"opendew/iam/sk/v1/";
+const NONCE_LEN: usize = 12;
+
+/// Seals and opens SKs; `Debug` never shows the key.
+#[derive(Clone)]
+pub struct SecretSealer {
+    cipher: Aes256Gcm,
+}
+
+impl std::fmt::Debug for SecretSealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretSealer(<redacted>)")
+    }
+}
+
+/// A sealed SK that does not open: wrong identity key, or a damaged row.
+#[derive(Debug, thiserror::Error)]
+#[error("the SK of access key {0} does not open with this identity key (wrong --identity-key-file?)")]
+pub struct SealError(pub String);
+
+impl SecretSealer {
+    /// From a 32-byte key.
+    pub fn new(key: &[u8]) -> anyhow::Result<Self> {
+        anyhow::ensure!(key.len() == 32, "the identity key must be 32 bytes (64 hex characters)");
+        Ok(Self { cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)) })
+    }
+
+    /// Reads a key file holding 64 hex characters.
+    pub fn from_file(path: &std::path::Path) -> anyhow::Result<Self> {
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read --identity-key-file {}: {e}", path.display()))?,
+        );
+        let key = zeroize::Zeroizing::new(
+            hex::decode(text.trim())
+                .map_err(|_| anyhow::anyhow!("--identity-key-file {} must hold 64 hex characters", path.display()))?,
+        );
+        Self::new(&key)
+    }
+
+    /// A fresh random key, as hex (for key files).
+    pub fn random_key_hex() -> zeroize::Zeroizing<String> {
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng.fill_bytes(key.as_mut());
+        zeroize::Zeroizing::new(hex::encode(key.as_ref()))
+    }
+
+    /// nonce ‖ ciphertext ‖ tag.
+    pub fn seal(&self, access_key: &str, secret: &SecretString) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let aad = [AAD_PREFIX, access_key.as_bytes()].concat();
+        let sealed = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: secret.expose().as_bytes(), aad: &aad })
+            .expect("AES-GCM encryption of a short secret cannot fail");
+        [nonce.as_slice(), &sealed].concat()
+    }
+
+    /// Opens what [`SecretSealer::seal`] sealed for the same AK.
+    pub fn open(&self, access_key: &str, sealed: &[u8]) -> Result<SecretString, SealError> {
+        let fail = || SealError(access_key.to_owned());
+        if sealed.len() < NONCE_LEN {
+            return Err(fail());
+        }
+        let (nonce, body) = sealed.split_at(NONCE_LEN);
+        let aad = [AAD_PREFIX, access_key.as_bytes()].concat();
+        let plain = zeroize::Zeroizing::new(
+            self.cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad: &aad }).map_err(|_| fail())?,
+        );
+        Ok(SecretString::new(String::from_utf8(plain.to_vec()).map_err(|_| fail())?))
+    }
+}
+
+/// An argon2id PHC string for `password` (CPU-heavy: call from
+/// `spawn_blocking` on a request path).
+pub fn hash_password(password: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut salt = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).expect("16 bytes is a valid salt");
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 with default parameters")
+        .to_string()
+}
+
+/// Checks `password` against a PHC string, in constant time (CPU-heavy).
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash)
+        .is_ok_and(|parsed| argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_secrets_open_only_for_their_key_and_access_key() {
+        let sealer = SecretSealer::new(&[7; 32]).unwrap();
+        let sk = SecretString::new("s3cr3t-sk".into());
+        let sealed = sealer.seal("AK1", &sk);
+        assert!(!String::from_utf8_lossy(&sealed).contains("s3cr3t"));
+        assert_eq!(sealer.open("AK1", &sealed).unwrap().expose(), "s3cr3t-sk");
+        assert!(sealer.open("AK2", &sealed).is_err(), "moved to another key's row");
+        assert!(SecretSealer::new(&[8; 32]).unwrap().open("AK1", &sealed).is_err(), "another identity key");
+        let mut tampered = sealed.clone();
+        tampered[15] ^= 1;
+        assert!(sealer.open("AK1", &tampered).is_err());
+    }
+
+    #[test]
+    fn passwords_verify_only_themselves() {
+        let hash = hash_password("correct horse");
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password(&hash, "correct horse"));
+        assert!(!verify_password(&hash, "correct horse "));
+        assert!(!verify_password("not a hash", "x"));
+    }
+}
