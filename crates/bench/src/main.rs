@@ -334,6 +334,8 @@ async fn main() -> anyhow::Result<()> {
         project_id: accounts[i]["project_id"].as_str().unwrap_or_default().into(),
     };
     let root_key = hex::encode(uuid::Uuid::new_v4().as_bytes().repeat(2));
+    let identity_key = work.join("identity.key");
+    gateway::identity::seal::SecretSealer::ensure_key_file(&identity_key)?;
     // Internal calls over mutual TLS, as deployed.
     let pki = opendew::pki::ensure(&work.join("tls"), &["localhost".into()])?;
     let mtls = |pair: &opendew::pki::CertPair| {
@@ -367,6 +369,8 @@ async fn main() -> anyhow::Result<()> {
         &[
             &[
                 ("OPENDEW_CREDENTIALS_FILE", credentials.display().to_string()),
+                ("OPENDEW_IAM_DATABASE_URL", db.clone()),
+                ("OPENDEW_IDENTITY_KEY_FILE", identity_key.display().to_string()),
                 ("OPENDEW_HTTP_PLAINTEXT", "true".into()),
                 ("OPENDEW_GATEWAY_KMS_ENDPOINT", format!("http://{}", kms.addr)),
                 ("OPENDEW_CSMS_ENDPOINT", format!("http://{}", csms.addr)),

@@ -59,6 +59,7 @@ fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 }
 
 fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiError> {
+    let directory = app.directory.snapshot();
     if let Some(token) = header(parts, "x-auth-token") {
         let claims = app.tokens.verify(token.trim(), common::now_ms()).map_err(|e| {
             ApiError::Unauthenticated(match e {
@@ -66,6 +67,14 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
                 TokenError::Expired(at) => format!("token expires, expires_at: {at}"),
             })
         })?;
+        // A token outlives nothing it was issued for: its user (and domain)
+        // and its project must still exist and be enabled.
+        let alive = directory.active_user(&claims.u).is_some_and(|(user, _)| user.domain_id == claims.d)
+            && claims.p.as_deref().is_none_or(|p| directory.domain_owns_project(&claims.d, p));
+        if !alive {
+            tracing::info!(user_id = %claims.u, "token of a disabled or deleted user or project");
+            return Err(ApiError::Unauthenticated("token is no longer valid".into()));
+        }
         return Ok(Caller {
             domain_id: claims.d,
             user_id: claims.u,
@@ -79,7 +88,7 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
     };
     let auth = Authorization::parse(authorization)
         .map_err(|_| ApiError::Unauthenticated("verify aksk signature fail".into()))?;
-    let Some(credential) = app.credentials.by_access_key(&auth.access_key) else {
+    let Some(credential) = directory.access_key(&auth.access_key) else {
         tracing::info!(access_key = %auth.access_key, "unknown access key");
         return Err(ApiError::Unauthenticated("Get secretKey failed".into()));
     };
@@ -90,7 +99,7 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
         headers: &parts.headers,
         body,
     };
-    signing::verify(&auth, credential.secret_key.expose().as_bytes(), &raw, chrono::Utc::now()).map_err(|e| {
+    signing::verify(&auth, credential.secret.expose().as_bytes(), &raw, chrono::Utc::now()).map_err(|e| {
         tracing::info!(access_key = %auth.access_key, error = %e, "signature rejected");
         ApiError::Unauthenticated(match e {
             signing::SignatureError::Expired => "calc ak sk signature fail:signature expired".to_owned(),
@@ -98,8 +107,8 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
         })
     })?;
     Ok(Caller {
-        domain_id: credential.domain_id.clone(),
-        user_id: credential.user_id.clone(),
+        domain_id: credential.domain.id.clone(),
+        user_id: credential.user.id.clone(),
         scoped_project: header(parts, "x-project-id").map(str::to_owned),
         signed: true,
         access_key: Some(auth.access_key),
@@ -114,7 +123,7 @@ impl Caller {
             Some(scoped) => scoped == path_project,
             // Signed requests without X-Project-Id: any project of the domain.
             None => self.signed,
-        } && app.credentials.domain_owns_project(&self.domain_id, path_project);
+        } && app.directory.snapshot().domain_owns_project(&self.domain_id, path_project);
         allowed.then(|| CallerIdentity {
             domain_id: self.domain_id.clone(),
             project_id: path_project.to_owned(),

@@ -1,11 +1,11 @@
-//! The bootstrap identity store: access keys and users from a JSON file.
-//!
-//! Until the real identity store exists (issue 5), the gateway reads its
-//! accounts from a file that dev mode creates with mode 0600 and prints.
-//! The SK must stay recoverable to verify HMAC signatures, so it is kept in
-//! memory in a zeroizing, `Debug`-redacting wrapper and never logged.
+//! The credentials file: accounts (domain, project, user with password,
+//! access key with SK) as JSON, mode 0600. Dev mode and `opendew bootstrap`
+//! write one so the developer can read the SK; the gateway imports it into
+//! the identity store at start (`identity::admin::import_credentials`).
+//! Secrets are held in a zeroizing, `Debug`-redacting wrapper and never
+//! logged.
 
-use std::{collections::HashMap, fmt, path::Path, sync::Arc};
+use std::{fmt, path::Path};
 
 use rand::{Rng, distributions::Alphanumeric};
 use serde::{Deserialize, Serialize};
@@ -59,73 +59,9 @@ pub struct Credential {
 
 /// The file format.
 #[derive(Debug, Serialize, Deserialize)]
-struct CredentialsFile {
-    credentials: Vec<Credential>,
-}
-
-/// Access keys by AK, users by (domain name, user name).
-#[derive(Debug, Default)]
-pub struct CredentialStore {
-    by_ak: HashMap<String, Arc<Credential>>,
-    by_user: HashMap<(String, String), Arc<Credential>>,
-}
-
-impl CredentialStore {
-    /// A store of the given credentials.
-    pub fn new(credentials: Vec<Credential>) -> anyhow::Result<Self> {
-        let mut store = Self::default();
-        for c in credentials {
-            for id in [&c.user_id, &c.domain_id, &c.project_id] {
-                anyhow::ensure!(common::identity::is_hex32(id), "credential ids must be 32 lower-case hex characters");
-            }
-            let c = Arc::new(c);
-            store.by_user.insert((c.domain_name.clone(), c.user_name.clone()), c.clone());
-            anyhow::ensure!(
-                store.by_ak.insert(c.access_key.clone(), c).is_none(),
-                "duplicate access key in credentials"
-            );
-        }
-        Ok(store)
-    }
-
-    /// Reads a credentials file.
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = Zeroizing::new(
-            std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("cannot read credentials file {}: {e}", path.display()))?,
-        );
-        let file: CredentialsFile = serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("credentials file {} is malformed: {e}", path.display()))?;
-        Self::new(file.credentials)
-    }
-
-    /// Looks up an access key.
-    pub fn by_access_key(&self, ak: &str) -> Option<&Arc<Credential>> {
-        self.by_ak.get(ak)
-    }
-
-    /// Looks up a user for password login.
-    pub fn by_user(&self, domain_name: &str, user_name: &str) -> Option<&Arc<Credential>> {
-        self.by_user.get(&(domain_name.to_owned(), user_name.to_owned()))
-    }
-
-    /// The projects of a domain as (id, name), sorted by name.
-    pub fn projects_of(&self, domain_id: &str) -> Vec<(String, String)> {
-        let mut projects: Vec<(String, String)> = self
-            .by_ak
-            .values()
-            .filter(|c| c.domain_id == domain_id)
-            .map(|c| (c.project_id.clone(), c.project_name.clone()))
-            .collect();
-        projects.sort_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(&b.0)));
-        projects.dedup();
-        projects
-    }
-
-    /// Does `domain_id` own `project_id`?
-    pub fn domain_owns_project(&self, domain_id: &str, project_id: &str) -> bool {
-        self.by_ak.values().any(|c| c.domain_id == domain_id && c.project_id == project_id)
-    }
+pub struct CredentialsFile {
+    /// The accounts; the first is the default one.
+    pub credentials: Vec<Credential>,
 }
 
 fn random_text(len: usize, upper: bool) -> String {
@@ -150,16 +86,14 @@ pub fn generate(region: &str) -> Credential {
 
 /// Loads the file, first creating it (mode 0600) with one fresh credential
 /// when it does not exist. Returns the store and whether it was created.
-pub fn load_or_create(path: &Path, region: &str) -> anyhow::Result<(CredentialStore, bool)> {
-    let created = if path.exists() {
-        false
-    } else {
-        let file = CredentialsFile { credentials: vec![generate(region)] };
-        let text = Zeroizing::new(serde_json::to_string_pretty(&file)?);
-        write_private_file(path, text.as_bytes())?;
-        true
-    };
-    Ok((CredentialStore::load(path)?, created))
+pub fn load_or_create(path: &Path, region: &str) -> anyhow::Result<bool> {
+    if path.exists() {
+        return Ok(false);
+    }
+    let file = CredentialsFile { credentials: vec![generate(region)] };
+    let text = Zeroizing::new(serde_json::to_string_pretty(&file)?);
+    write_private_file(path, text.as_bytes())?;
+    Ok(true)
 }
 
 /// Writes a new file readable only by its owner.
@@ -193,11 +127,10 @@ mod tests {
     fn file_round_trip_with_private_mode() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("credentials.json");
-        let (store, created) = load_or_create(&path, "local-1").unwrap();
-        assert!(created);
-        let (again, created) = load_or_create(&path, "local-1").unwrap();
-        assert!(!created);
-        assert_eq!(store.by_ak.keys().collect::<Vec<_>>(), again.by_ak.keys().collect::<Vec<_>>());
+        assert!(load_or_create(&path, "local-1").unwrap());
+        let first = std::fs::read(&path).unwrap();
+        assert!(!load_or_create(&path, "local-1").unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), first, "kept, not replaced");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

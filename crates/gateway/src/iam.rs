@@ -11,7 +11,6 @@ use axum::{
 };
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
-use subtle::ConstantTimeEq;
 
 use crate::{
     AppState,
@@ -21,6 +20,13 @@ use crate::{
 };
 
 const BAD_BODY: ApiError = ApiError::Iam(StatusCode::BAD_REQUEST, "The request body is invalid");
+/// The hash of a random password, checked when the user does not exist so
+/// that the answer takes as long as for a wrong password.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| crate::identity::seal::hash_password(&common::identity::new_hex32()))
+}
+
 const BAD_LOGIN: ApiError = ApiError::Iam(StatusCode::UNAUTHORIZED, "The username or password is wrong.");
 
 /// `POST /v3/auth/tokens` with the password method.
@@ -51,51 +57,64 @@ pub async fn issue_token(
         return Err(BAD_BODY);
     }
 
-    let Some(credential) = app.credentials.by_user(&domain_name, &user_name) else {
+    let directory = app.directory.snapshot();
+    let Some((user, domain)) = directory.user_by_name(&domain_name, &user_name) else {
         tracing::info!(user = %user_name, domain = %domain_name, "password login for unknown user");
+        // As slow as a wrong password, so timing does not tell names apart.
+        let password = password.clone();
+        let _ =
+            tokio::task::spawn_blocking(move || crate::identity::seal::verify_password(dummy_hash(), &password)).await;
         return Err(BAD_LOGIN);
     };
-    if !bool::from(credential.password.expose().as_bytes().ct_eq(password.as_bytes())) {
+    let (user, domain) = (user.clone(), domain.clone());
+    let (hash, given) = (user.password_hash.clone(), password.clone());
+    let verified = tokio::task::spawn_blocking(move || crate::identity::seal::verify_password(&hash, &given))
+        .await
+        .unwrap_or(false);
+    if !verified {
         tracing::info!(user = %user_name, domain = %domain_name, "wrong password");
+        metrics::counter!("opendew_auth_failures_total").increment(1);
         return Err(BAD_LOGIN);
     }
     let scoped_project = match &project {
         Some(p) => {
             let id = text(p, "id")?;
             let name = text(p, "name")?;
-            let matches = id.as_deref().is_none_or(|id| id == credential.project_id)
-                && name.as_deref().is_none_or(|n| n == credential.project_name)
-                && (id.is_some() || name.is_some());
-            if !matches {
+            if id.is_none() && name.is_none() {
+                return Err(BAD_BODY);
+            }
+            let found = directory.projects_of(&domain.id).into_iter().find(|project| {
+                id.as_deref().is_none_or(|id| id == project.id) && name.as_deref().is_none_or(|n| n == project.name)
+            });
+            let Some(found) = found else {
                 return Err(ApiError::Iam(
                     StatusCode::UNAUTHORIZED,
                     "The project in the scope is not available to this user.",
                 ));
-            }
-            Some(credential.project_id.clone())
+            };
+            Some(found)
         }
         None => None,
     };
     let now = common::now_ms();
     let claims = Claims {
-        u: credential.user_id.clone(),
-        d: credential.domain_id.clone(),
-        p: scoped_project.clone(),
+        u: user.id.clone(),
+        d: domain.id.clone(),
+        p: scoped_project.as_ref().map(|p| p.id.clone()),
         iat: now,
         exp: now + TOKEN_LIFETIME_MS,
     };
     let token = app.tokens.issue(&claims);
-    let domain_json = json!({"id": credential.domain_id, "name": credential.domain_name});
+    let domain_json = json!({"id": domain.id, "name": domain.name});
     let mut token_body = json!({
         "expires_at": iso_time(claims.exp),
         "issued_at": iso_time(claims.iat),
         "methods": ["password"],
         "roles": [{"id": "0", "name": "te_admin"}],
-        "user": {"id": credential.user_id, "name": credential.user_name, "domain": domain_json, "password_expires_at": ""},
+        "user": {"id": user.id, "name": user.name, "domain": domain_json, "password_expires_at": ""},
     });
-    if scoped_project.is_some() {
-        token_body["project"] =
-            json!({"id": credential.project_id, "name": credential.project_name, "domain": domain_json});
+    if let Some(project) = &scoped_project {
+        token_body["project"] = json!({"id": project.id, "name": project.name, "domain": domain_json});
     } else {
         token_body["domain"] = domain_json;
     }
@@ -117,14 +136,16 @@ pub async fn list_projects(
 ) -> Json<serde_json::Value> {
     let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let projects: Vec<serde_json::Value> = app
-        .credentials
+        .directory
+        .snapshot()
         .projects_of(&caller.domain_id)
         .into_iter()
-        .filter(|(_, name)| query.get("name").is_none_or(|wanted| wanted == name))
-        .map(|(id, name)| {
+        .filter(|p| query.get("name").is_none_or(|wanted| *wanted == p.name))
+        .map(|p| {
+            let id = &p.id;
             json!({
                 "id": id,
-                "name": name,
+                "name": p.name,
                 "domain_id": caller.domain_id,
                 "enabled": true,
                 "is_domain": false,

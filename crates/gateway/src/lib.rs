@@ -7,6 +7,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
+use anyhow::Context;
 use axum::{
     Router,
     extract::{DefaultBodyLimit, Request},
@@ -34,7 +35,6 @@ pub mod signing;
 pub mod tls;
 pub mod tokens;
 
-use credentials::CredentialStore;
 use error::{ApiError, CsmsFault, KmsFault, REQUEST_ID};
 use tokens::TokenKey;
 
@@ -54,9 +54,29 @@ pub struct GatewayConfig {
     /// gRPC endpoint of csms-service.
     #[arg(long = "csms-endpoint", env = "OPENDEW_CSMS_ENDPOINT", default_value = "http://127.0.0.1:7102")]
     pub csms_endpoint: String,
-    /// JSON file of credentials (AK/SK, users, projects); see README.
+    /// Identity store: postgres://… (production) or sqlite://…?mode=rwc.
+    #[arg(long = "iam-database-url", env = "OPENDEW_IAM_DATABASE_URL")]
+    pub iam_database_url: common::db::DatabaseUrl,
+    /// File whose first line is the identity database's password.
+    #[arg(long = "iam-database-password-file", env = "OPENDEW_IAM_DATABASE_PASSWORD_FILE")]
+    pub iam_database_password_file: Option<PathBuf>,
+    /// Identity database connection pool size.
+    #[arg(long = "iam-max-connections", env = "OPENDEW_IAM_MAX_CONNECTIONS", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub iam_max_connections: u32,
+    /// File with the 256-bit key (64 hex) that seals SKs in the identity
+    /// store. Every replica and `opendew admin` need the same one.
+    #[arg(long = "identity-key-file", env = "OPENDEW_IDENTITY_KEY_FILE")]
+    pub identity_key_file: PathBuf,
+    /// Seconds between checks of the identity store for changes (disabled
+    /// or deleted keys, users and projects stop working within this).
+    #[arg(long = "identity-refresh-seconds", env = "OPENDEW_IDENTITY_REFRESH_SECONDS", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub identity_refresh_seconds: u64,
+    /// Accounts to add to the identity store at start (the JSON file dev
+    /// mode and `opendew bootstrap` write); existing ones are kept.
     #[arg(long = "credentials-file", env = "OPENDEW_CREDENTIALS_FILE")]
-    pub credentials_file: PathBuf,
+    pub credentials_file: Option<PathBuf>,
     /// File with the key that signs tokens (at least 32 bytes, hex). Every
     /// replica needs the same one; without it tokens die with the process.
     #[arg(long = "token-key-file", env = "OPENDEW_TOKEN_KEY_FILE")]
@@ -82,19 +102,25 @@ pub struct GatewayConfig {
 
 impl GatewayConfig {
     /// Settings with every optional value at its default: plain HTTP, no
-    /// token key file, and no internal transport chosen (set
-    /// `internal_tls` before starting).
+    /// token key file, no accounts to import, and no internal transport
+    /// chosen (set `internal_tls` before starting).
     pub fn plaintext(
         listen: SocketAddr,
         kms_endpoint: String,
         csms_endpoint: String,
-        credentials_file: PathBuf,
+        iam_database_url: common::db::DatabaseUrl,
+        identity_key_file: PathBuf,
     ) -> Self {
         Self {
             listen,
             kms_endpoint,
             csms_endpoint,
-            credentials_file,
+            iam_database_url,
+            iam_database_password_file: None,
+            iam_max_connections: 4,
+            identity_key_file,
+            identity_refresh_seconds: 2,
+            credentials_file: None,
             token_key_file: None,
             tls_cert_file: None,
             tls_key_file: None,
@@ -127,8 +153,8 @@ impl GatewayConfig {
 /// What every handler shares.
 #[derive(Debug)]
 pub struct AppState {
-    /// Who may call.
-    pub credentials: CredentialStore,
+    /// Who may call: the identity store, in memory.
+    pub directory: std::sync::Arc<identity::directory::Directory>,
     /// Signs and verifies tokens.
     pub tokens: TokenKey,
     /// kms-service client (cheap to clone).
@@ -240,8 +266,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Ready when both services answer SERVING on grpc.health.v1 within a
-/// second; 503 with each service's status otherwise.
+/// Ready when both services answer SERVING on grpc.health.v1 and the
+/// identity database answers, each within a second; 503 with each one's
+/// status otherwise.
 async fn readyz(axum::extract::State(app): axum::extract::State<Arc<AppState>>) -> Response {
     use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
     let mut statuses = serde_json::Map::new();
@@ -256,6 +283,13 @@ async fn readyz(axum::extract::State(app): axum::extract::State<Arc<AppState>>) 
         ready &= status == ServingStatus::Serving;
         statuses.insert((*service).to_owned(), serde_json::Value::String(status.as_str_name().to_owned()));
     }
+    let iam = tokio::time::timeout(std::time::Duration::from_secs(1), app.directory.store().ping()).await;
+    let iam_ok = matches!(iam, Ok(Ok(())));
+    ready &= iam_ok;
+    statuses.insert(
+        "identity-store".into(),
+        serde_json::Value::String(if iam_ok { "SERVING" } else { "UNREACHABLE" }.into()),
+    );
     let code = if ready { http::StatusCode::OK } else { http::StatusCode::SERVICE_UNAVAILABLE };
     let body = serde_json::json!({"status": if ready { "ready" } else { "not ready" }, "services": statuses});
     (code, axum::Json(body)).into_response()
@@ -301,21 +335,13 @@ async fn request_id(req: Request, next: Next) -> Response {
 /// Starts the gateway; serves until `shutdown` is cancelled, then finishes
 /// in-flight requests.
 pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow::Result<common::grpc::Running> {
-    let credentials = CredentialStore::load(&config.credentials_file)?;
-    start_with(config, credentials, shutdown).await
-}
-
-/// As [`start`], with an already loaded credential store.
-pub async fn start_with(
-    config: GatewayConfig,
-    credentials: CredentialStore,
-    shutdown: CancellationToken,
-) -> anyhow::Result<common::grpc::Running> {
+    let directory = open_directory(&config).await?;
+    directory.spawn_refresh(std::time::Duration::from_secs(config.identity_refresh_seconds), shutdown.clone());
     let internal = config.internal_tls.load()?;
     let kms_channel = common::grpc::channel(&config.kms_endpoint, internal.as_ref(), "--gateway-kms-endpoint")?;
     let csms_channel = common::grpc::channel(&config.csms_endpoint, internal.as_ref(), "--csms-endpoint")?;
     let state = Arc::new(AppState {
-        credentials,
+        directory,
         tokens: load_token_key(config.token_key_file.as_deref())?,
         kms: KeyManagementServiceClient::new(kms_channel.clone()),
         csms: SecretsManagerServiceClient::new(csms_channel.clone()),
@@ -360,6 +386,28 @@ pub async fn start_with(
     };
     tracing::info!(%addr, scheme, "gateway listening");
     Ok(common::grpc::Running { addr, task })
+}
+
+/// The identity store with its settings, migrated.
+pub async fn open_identity_store(config: &GatewayConfig) -> anyhow::Result<Arc<dyn identity::IdentityStore>> {
+    let url = config
+        .iam_database_url
+        .clone()
+        .with_password_file(config.iam_database_password_file.as_deref(), "--iam-database-password-file")?;
+    identity::open_store(&url, config.iam_max_connections).await.context("opening the identity store")
+}
+
+/// Opens the identity store, imports --credentials-file, loads the directory.
+async fn open_directory(config: &GatewayConfig) -> anyhow::Result<Arc<identity::directory::Directory>> {
+    let store = open_identity_store(config).await?;
+    let sealer = identity::seal::SecretSealer::from_file(&config.identity_key_file)?;
+    if let Some(file) = &config.credentials_file {
+        let added = identity::admin::import_credentials(&*store, &sealer, file).await?;
+        if added > 0 {
+            tracing::info!(added, file = %file.display(), "accounts imported into the identity store");
+        }
+    }
+    Ok(identity::directory::Directory::open(store, sealer).await?)
 }
 
 /// Lets `main` and tests turn an error into a response.

@@ -14,12 +14,21 @@ struct Cli {
     metrics: common::metrics::MetricsConfig,
     #[command(flatten)]
     shutdown: common::ShutdownConfig,
+    /// Apply the identity store's migrations, then exit (run it as a
+    /// Kubernetes init container or Job before a rollout).
+    #[arg(long = "migrate-only", env = "OPENDEW_MIGRATE_ONLY")]
+    migrate_only: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     common::telemetry::init(&cli.log);
+    if cli.migrate_only {
+        gateway::open_identity_store(&cli.gateway).await?;
+        tracing::info!("identity store migrations applied");
+        return Ok(());
+    }
     let shutdown = common::shutdown_on_signal();
     common::metrics::start(&cli.metrics, shutdown.clone()).await?;
     let running = gateway::start(cli.gateway, shutdown.clone()).await?;

@@ -14,6 +14,7 @@ use anyhow::Context;
 use common::db::DatabaseUrl;
 use tokio_util::sync::CancellationToken;
 
+pub mod admin;
 pub mod pki;
 
 /// Settings of `opendew dev`.
@@ -60,6 +61,9 @@ pub struct DevStack {
     pub tls: Option<pki::GatewayTls>,
     /// The certificates of the stack (the operator's is for grpcurl).
     pub pki: pki::Pki,
+    /// True when this start created the default account (so the banner
+    /// shows its SK and password this once).
+    pub first_start: bool,
     /// Cancels every server.
     pub shutdown: CancellationToken,
     /// The in-process kms-service, for hot-path inspection.
@@ -101,6 +105,9 @@ pub struct Bootstrapped {
     pub root_key_file: PathBuf,
     /// The token signing key (hex, 0600): the gateway's `--token-key-file`.
     pub token_key_file: PathBuf,
+    /// The key that seals SKs in the identity store (hex, 0600): the
+    /// gateway's and `opendew admin`'s `--identity-key-file`.
+    pub identity_key_file: PathBuf,
     /// The default account (0600): the gateway's `--credentials-file`.
     pub credentials_file: PathBuf,
     /// The private CA with the gateway's HTTPS certificate and the
@@ -129,8 +136,12 @@ pub fn bootstrap(dir: &Path, region: &str, gateway_hosts: &[String]) -> anyhow::
         gateway::credentials::write_private_file(&token_key_file, key.as_bytes())?;
         created.push(token_key_file.clone());
     }
+    let identity_key_file = dir.join("identity.key");
+    if gateway::identity::seal::SecretSealer::ensure_key_file(&identity_key_file)? {
+        created.push(identity_key_file.clone());
+    }
     let credentials_file = dir.join("credentials.json");
-    if gateway::credentials::load_or_create(&credentials_file, region)?.1 {
+    if gateway::credentials::load_or_create(&credentials_file, region)? {
         created.push(credentials_file.clone());
     }
     let tls_dir = dir.join("tls");
@@ -141,7 +152,7 @@ pub fn bootstrap(dir: &Path, region: &str, gateway_hosts: &[String]) -> anyhow::
     if !existed {
         created.push(tls_dir);
     }
-    Ok(Bootstrapped { root_key_file, token_key_file, credentials_file, pki, created })
+    Ok(Bootstrapped { root_key_file, token_key_file, identity_key_file, credentials_file, pki, created })
 }
 
 /// Starts the three services. Everything the stack needs is created in the
@@ -184,13 +195,17 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
     )
     .await
     .context("starting csms-service")?;
-    let credentials = gateway::credentials::CredentialStore::load(&files.credentials_file)?;
     let mut gateway_config = gateway::GatewayConfig::plaintext(
         config.http_listen,
         format!("http://{}", kms.addr),
         format!("http://{}", csms.addr),
-        files.credentials_file.clone(),
+        config.database_url.clone().unwrap_or_else(|| DatabaseUrl::sqlite_file(&dir.join("iam.db"))),
+        files.identity_key_file.clone(),
     );
+    // The default account lives in the identity store; the file is where
+    // the developer reads its SK, and is imported at every start (a no-op
+    // once it is in).
+    gateway_config.credentials_file = Some(files.credentials_file.clone());
     gateway_config.token_key_file = Some(files.token_key_file.clone());
     gateway_config.internal_tls = pki.internal(&pki.gateway_client);
     let tls = config.tls.then(|| pki.gateway_tls());
@@ -199,12 +214,12 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
         gateway_config.tls_cert_file = Some(tls.cert.clone());
         gateway_config.tls_key_file = Some(tls.key.clone());
     }
-    let http =
-        gateway::start_with(gateway_config, credentials, shutdown.clone()).await.context("starting the gateway")?;
+    let http = gateway::start(gateway_config, shutdown.clone()).await.context("starting the gateway")?;
     Ok(DevStack {
         http: http.addr,
         kms: kms.addr,
         csms: csms.addr,
+        first_start: files.created.contains(&files.credentials_file),
         credentials_file: files.credentials_file,
         tls,
         pki: files.pki,

@@ -22,6 +22,8 @@ enum Command {
     /// credentials, TLS certificates) in a directory, keeping any that
     /// exist; the compose stack runs it once before the services start.
     Bootstrap(BootstrapArgs),
+    /// Manage domains, projects, users and access keys in the identity store.
+    Admin(opendew::admin::AdminArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -50,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
             print_banner(&stack)?;
             stack.wait().await
         }
+        Command::Admin(args) => opendew::admin::run(args).await,
         Command::Bootstrap(args) => {
             let files = opendew::bootstrap(&args.out_dir, &args.region, &args.tls_hosts)?;
             print_bootstrap(&files)
@@ -125,6 +128,7 @@ opendew dev stack is up (data in {dir})
   project id    {project}  (name {project_name})
   domain        {domain_name} ({domain})
   user          {user} / password {password}
+  accounts      opendew admin --data-dir {dir} user list   (domains, projects, users, access keys){hint}
 {trust}
 grpcurl (services take only callers with a certificate from the dev CA):
   grpcurl -cacert {ca} -cert {op_cert} -key {op_key} {kms} list
@@ -151,13 +155,25 @@ Python SDK (pip install huaweicloudsdkkms huaweicloudsdkcsms):
         op_key = stack.pki.operator.key.display(),
         csms = stack.csms,
         ak = s("access_key"),
-        sk = s("secret_key"),
+        // Shown on the first start only; afterwards the banner says where
+        // the default account's file is.
+        sk = if stack.first_start { s("secret_key") } else { "$OPENDEW_SK".to_owned() },
         project = s("project_id"),
         project_name = s("project_name"),
         domain = s("domain_id"),
         domain_name = s("domain_name"),
         user = s("user_name"),
-        password = s("password"),
+        password = if stack.first_start { s("password") } else { "$OPENDEW_PASSWORD".to_owned() },
+        hint = if stack.first_start {
+            String::new()
+        } else {
+            let file = stack.credentials_file.display();
+            format!(
+                "\n  (the SK and password were shown on the first start; they are in {file}:\n   \
+                 OPENDEW_SK=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"credentials\"][0][\"secret_key\"])' {file})\n   \
+                 OPENDEW_PASSWORD=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"credentials\"][0][\"password\"])' {file}))\n"
+            )
+        },
     );
     Ok(())
 }

@@ -955,18 +955,19 @@ async fn key_quota_and_state_filter(s: &TestStack) {
 #[tokio::test]
 async fn readiness_follows_the_services() {
     let dir = tempfile::tempdir().unwrap();
-    let (credentials, _) =
-        gateway::credentials::load_or_create(&dir.path().join("credentials.json"), "local-1").unwrap();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let key = dir.path().join("identity.key");
+    gateway::identity::seal::SecretSealer::ensure_key_file(&key).unwrap();
     let mut config = gateway::GatewayConfig::plaintext(
         "127.0.0.1:0".parse().unwrap(),
         format!("http://{closed}"),
         format!("http://{closed}"),
-        dir.path().join("credentials.json"),
+        common::db::DatabaseUrl::sqlite_file(&dir.path().join("iam.db")),
+        key,
     );
     config.internal_tls = common::grpc::InternalTlsConfig::plaintext();
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let running = gateway::start_with(config, credentials, shutdown.clone()).await.unwrap();
+    let running = gateway::start(config, shutdown.clone()).await.unwrap();
     let client = reqwest::Client::new();
     let alive = client.get(format!("http://{}/healthz", running.addr)).send().await.unwrap();
     assert_eq!(alive.status(), 200);
@@ -974,6 +975,7 @@ async fn readiness_follows_the_services() {
     assert_eq!(ready.status(), 503);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["services"]["kms.v1.KeyManagementService"], "UNKNOWN");
+    assert_eq!(body["services"]["identity-store"], "SERVING");
     shutdown.cancel();
     running.task.await.unwrap().unwrap();
 }

@@ -197,6 +197,7 @@ impl Stack {
         )
         .await;
         gateway::credentials::load_or_create(Path::new(&path("credentials.json")), "local-1").unwrap();
+        gateway::identity::seal::SecretSealer::ensure_key_file(Path::new(&path("identity.key"))).unwrap();
         let file: Value = serde_json::from_str(&std::fs::read_to_string(path("credentials.json")).unwrap()).unwrap();
         let c = &file["credentials"][0];
         let s = |k: &str| c[k].as_str().unwrap().to_owned();

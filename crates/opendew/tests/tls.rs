@@ -15,11 +15,14 @@ fn leaf_der(pem_file: &Path) -> Vec<u8> {
 
 fn gateway_config(dir: &Path) -> gateway::GatewayConfig {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let key = dir.join("identity.key");
+    gateway::identity::seal::SecretSealer::ensure_key_file(&key).unwrap();
     let mut config = gateway::GatewayConfig::plaintext(
         "127.0.0.1:0".parse().unwrap(),
         format!("http://{closed}"),
         format!("http://{closed}"),
-        dir.join("credentials.json"),
+        common::db::DatabaseUrl::sqlite_file(&dir.join("iam.db")),
+        key,
     );
     // No service answers here; only the HTTP side is under test.
     config.internal_tls = common::grpc::InternalTlsConfig::plaintext();
@@ -29,13 +32,10 @@ fn gateway_config(dir: &Path) -> gateway::GatewayConfig {
 #[tokio::test]
 async fn gateway_needs_tls_files_or_explicit_plaintext() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("credentials.json");
-    gateway::credentials::load_or_create(&path, "local-1").unwrap();
-    let credentials = || gateway::credentials::CredentialStore::load(&path).unwrap();
     let mut config = gateway_config(dir.path());
     config.http_plaintext = false;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let error = gateway::start_with(config.clone(), credentials(), shutdown.clone()).await.unwrap_err();
+    let error = gateway::start(config.clone(), shutdown.clone()).await.unwrap_err();
     let text = error.to_string();
     assert!(text.contains("--tls-cert-file") && text.contains("--http-plaintext"), "{text}");
 
@@ -45,7 +45,7 @@ async fn gateway_needs_tls_files_or_explicit_plaintext() {
     std::fs::write(&bad_key, "not a key").unwrap();
     config.tls_cert_file = Some(tls.cert.clone());
     config.tls_key_file = Some(bad_key);
-    let text = gateway::start_with(config, credentials(), shutdown).await.unwrap_err().to_string();
+    let text = gateway::start(config, shutdown).await.unwrap_err().to_string();
     assert!(text.contains("--tls-key-file") && text.contains("bad.key"), "{text}");
 }
 
@@ -59,15 +59,13 @@ async fn certificate_files_are_reloaded_without_a_restart() {
     std::fs::copy(&first.cert, &cert).unwrap();
     std::fs::copy(&first.key, &key).unwrap();
 
-    let (credentials, _) =
-        gateway::credentials::load_or_create(&dir.path().join("credentials.json"), "local-1").unwrap();
     let mut config = gateway_config(dir.path());
     config.http_plaintext = false;
     config.tls_cert_file = Some(cert.clone());
     config.tls_key_file = Some(key.clone());
     config.tls_reload_seconds = 1;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let running = gateway::start_with(config, credentials, shutdown.clone()).await.unwrap();
+    let running = gateway::start(config, shutdown.clone()).await.unwrap();
     let url = format!("https://localhost:{}/healthz", running.addr.port());
 
     // A fresh client (and so a fresh handshake) per look at the certificate.

@@ -53,11 +53,17 @@ impl SecretSealer {
         Self::new(&key)
     }
 
-    /// A fresh random key, as hex (for key files).
-    pub fn random_key_hex() -> zeroize::Zeroizing<String> {
+    /// Writes a fresh random key file (mode 0600) unless one exists; true
+    /// when it wrote one.
+    pub fn ensure_key_file(path: &std::path::Path) -> std::io::Result<bool> {
+        if path.exists() {
+            return Ok(false);
+        }
         let mut key = zeroize::Zeroizing::new([0u8; 32]);
         rand::rngs::OsRng.fill_bytes(key.as_mut());
-        zeroize::Zeroizing::new(hex::encode(key.as_ref()))
+        let text = zeroize::Zeroizing::new(hex::encode(key.as_ref()));
+        crate::credentials::write_private_file(path, text.as_bytes())?;
+        Ok(true)
     }
 
     /// nonce ‖ ciphertext ‖ tag.

@@ -1,0 +1,326 @@
+//! `opendew admin`: domains, projects, users and access keys in the
+//! identity store. Every gateway replica sees a change within its
+//! `--identity-refresh-seconds`.
+//!
+//! Secrets never travel on the command line (other users can read it from
+//! the process table): passwords come from a file or standard input, or
+//! are generated; a new SK is printed once and stored only sealed.
+
+use std::{path::PathBuf, sync::Arc};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use common::db::DatabaseUrl;
+use gateway::{
+    credentials::SecretString,
+    identity::{IdentityStore, Kind, Records, admin, seal::SecretSealer},
+};
+
+/// Where the identity store is.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// A dev data directory: its `iam.db` and `identity.key` are used
+    /// unless the two settings below are given.
+    #[arg(long = "data-dir", env = "OPENDEW_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The identity store, as the gateway's --iam-database-url.
+    #[arg(long = "iam-database-url", env = "OPENDEW_IAM_DATABASE_URL")]
+    iam_database_url: Option<DatabaseUrl>,
+    /// File whose first line is the identity database's password.
+    #[arg(long = "iam-database-password-file", env = "OPENDEW_IAM_DATABASE_PASSWORD_FILE")]
+    iam_database_password_file: Option<PathBuf>,
+    /// The key that seals SKs, as the gateway's --identity-key-file.
+    #[arg(long = "identity-key-file", env = "OPENDEW_IDENTITY_KEY_FILE")]
+    identity_key_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Accounts.
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Projects of a domain.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Users of a domain.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Access keys (AK/SK) of a user.
+    #[command(subcommand, name = "access-key")]
+    AccessKey(AccessKeyCommand),
+}
+
+/// What can be done to an existing record.
+#[derive(Debug, Subcommand)]
+enum Change {
+    /// Let it authenticate again.
+    Enable {
+        /// Id (a domain also by name, an access key by AK).
+        id: String,
+    },
+    /// Stop it authenticating (tokens and keys of a disabled user or
+    /// project stop working too).
+    Disable {
+        /// Id (a domain also by name, an access key by AK).
+        id: String,
+    },
+    /// Delete it and what it owns.
+    Delete {
+        /// Id (a domain also by name, an access key by AK).
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DomainCommand {
+    /// Create a domain.
+    Create {
+        /// Its name (what users log in with).
+        name: String,
+    },
+    /// List domains.
+    List,
+    #[command(flatten)]
+    Change(Change),
+}
+
+#[derive(Debug, Subcommand)]
+enum ProjectCommand {
+    /// Create a project.
+    Create {
+        /// Owning domain (id or name).
+        #[arg(long)]
+        domain: String,
+        /// Its name, usually a region id such as local-1.
+        name: String,
+    },
+    /// List projects.
+    List {
+        /// Only this domain's (id or name).
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    #[command(flatten)]
+    Change(Change),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user; the password comes from --password-file (`-` for
+    /// standard input) or is generated and printed once.
+    Create {
+        /// Owning domain (id or name).
+        #[arg(long)]
+        domain: String,
+        /// Its name.
+        name: String,
+        /// File holding the password on its first line, or `-`.
+        #[arg(long = "password-file")]
+        password_file: Option<PathBuf>,
+    },
+    /// List users.
+    List {
+        /// Only this domain's (id or name).
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    /// Replace a user's password.
+    SetPassword {
+        /// User id.
+        id: String,
+        /// File holding the password on its first line, or `-`.
+        #[arg(long = "password-file")]
+        password_file: Option<PathBuf>,
+    },
+    #[command(flatten)]
+    Change(Change),
+}
+
+#[derive(Debug, Subcommand)]
+enum AccessKeyCommand {
+    /// Create an access key; its SK is printed once.
+    Create {
+        /// Owning user id.
+        #[arg(long)]
+        user: String,
+        /// Free text.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List access keys (never their SKs).
+    List {
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    #[command(flatten)]
+    Change(Change),
+}
+
+impl AdminArgs {
+    fn url(&self) -> anyhow::Result<DatabaseUrl> {
+        let url = match (&self.iam_database_url, &self.data_dir) {
+            (Some(url), _) => url.clone(),
+            (None, Some(dir)) => DatabaseUrl::sqlite_file(&dir.join("iam.db")),
+            (None, None) => anyhow::bail!("set --iam-database-url (OPENDEW_IAM_DATABASE_URL) or --data-dir"),
+        };
+        url.with_password_file(self.iam_database_password_file.as_deref(), "--iam-database-password-file")
+    }
+}
+
+/// Runs one admin command, printing its result to standard output.
+pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let store = gateway::identity::open_store(&args.url()?, 1).await.context("opening the identity store")?;
+    let out = &mut std::io::stdout();
+    use std::io::Write;
+    match args.command {
+        AdminCommand::Domain(DomainCommand::Create { name }) => {
+            let d = admin::create_domain(&*store, &name).await?;
+            writeln!(out, "created domain {} ({})", d.id, d.name)?;
+        }
+        AdminCommand::Domain(DomainCommand::List) => {
+            writeln!(out, "ID\tNAME\tENABLED")?;
+            for d in store.load().await?.domains {
+                writeln!(out, "{}\t{}\t{}", d.id, d.name, d.enabled)?;
+            }
+        }
+        AdminCommand::Domain(DomainCommand::Change(change)) => {
+            let records = store.load().await?;
+            let id = domain_id(&records, change.id())?;
+            apply(&store, Kind::Domain, &id, change).await?;
+        }
+        AdminCommand::Project(ProjectCommand::Create { domain, name }) => {
+            let domain = domain_id(&store.load().await?, &domain)?;
+            let p = admin::create_project(&*store, &domain, &name).await?;
+            writeln!(out, "created project {} ({}) in domain {}", p.id, p.name, p.domain_id)?;
+        }
+        AdminCommand::Project(ProjectCommand::List { domain }) => {
+            let records = store.load().await?;
+            let only = domain.map(|d| domain_id(&records, &d)).transpose()?;
+            writeln!(out, "ID\tDOMAIN\tNAME\tENABLED")?;
+            for p in records.projects.iter().filter(|p| only.as_ref().is_none_or(|d| *d == p.domain_id)) {
+                writeln!(out, "{}\t{}\t{}\t{}", p.id, p.domain_id, p.name, p.enabled)?;
+            }
+        }
+        AdminCommand::Project(ProjectCommand::Change(change)) => {
+            let id = change.id().to_owned();
+            apply(&store, Kind::Project, &id, change).await?;
+        }
+        AdminCommand::User(UserCommand::Create { domain, name, password_file }) => {
+            let domain = domain_id(&store.load().await?, &domain)?;
+            let (password, generated) = password(password_file)?;
+            let u = admin::create_user(&*store, &domain, &name, &password).await?;
+            writeln!(out, "created user {} ({}) in domain {}", u.id, u.name, u.domain_id)?;
+            if generated {
+                // Printed once, on purpose: it is stored only as a hash.
+                writeln!(out, "password {}", password.expose())?;
+            }
+        }
+        AdminCommand::User(UserCommand::List { domain }) => {
+            let records = store.load().await?;
+            let only = domain.map(|d| domain_id(&records, &d)).transpose()?;
+            writeln!(out, "ID\tDOMAIN\tNAME\tENABLED")?;
+            for u in records.users.iter().filter(|u| only.as_ref().is_none_or(|d| *d == u.domain_id)) {
+                writeln!(out, "{}\t{}\t{}\t{}", u.id, u.domain_id, u.name, u.enabled)?;
+            }
+        }
+        AdminCommand::User(UserCommand::SetPassword { id, password_file }) => {
+            let (password, generated) = password(password_file)?;
+            admin::set_password(&*store, &id, &password).await?;
+            writeln!(out, "password of user {id} replaced")?;
+            if generated {
+                writeln!(out, "password {}", password.expose())?;
+            }
+        }
+        AdminCommand::User(UserCommand::Change(change)) => {
+            let id = change.id().to_owned();
+            apply(&store, Kind::User, &id, change).await?;
+        }
+        AdminCommand::AccessKey(AccessKeyCommand::Create { user, description }) => {
+            let sealer = args_sealer(&args.identity_key_file, &args.data_dir)?;
+            let (key, secret) = admin::create_access_key(&*store, &sealer, &user, &description).await?;
+            writeln!(out, "created access key for user {}", key.user_id)?;
+            writeln!(out, "access key {}", key.access_key)?;
+            // Printed once, on purpose: the store keeps it only sealed.
+            writeln!(out, "secret key {}", secret.expose())?;
+        }
+        AdminCommand::AccessKey(AccessKeyCommand::List { user }) => {
+            writeln!(out, "ACCESS_KEY\tUSER\tENABLED\tDESCRIPTION")?;
+            for k in store.load().await?.access_keys.iter().filter(|k| user.as_ref().is_none_or(|u| *u == k.user_id)) {
+                writeln!(out, "{}\t{}\t{}\t{}", k.access_key, k.user_id, k.enabled, k.description)?;
+            }
+        }
+        AdminCommand::AccessKey(AccessKeyCommand::Change(change)) => {
+            let id = change.id().to_owned();
+            apply(&store, Kind::AccessKey, &id, change).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The sealer, read only by the commands that need it (so listing works
+/// without the key).
+fn args_sealer(key_file: &Option<PathBuf>, data_dir: &Option<PathBuf>) -> anyhow::Result<SecretSealer> {
+    match (key_file, data_dir) {
+        (Some(file), _) => SecretSealer::from_file(file),
+        (None, Some(dir)) => SecretSealer::from_file(&dir.join("identity.key")),
+        (None, None) => anyhow::bail!("set --identity-key-file (OPENDEW_IDENTITY_KEY_FILE) or --data-dir"),
+    }
+}
+
+impl Change {
+    fn id(&self) -> &str {
+        match self {
+            Change::Enable { id } | Change::Disable { id } | Change::Delete { id } => id,
+        }
+    }
+}
+
+async fn apply(store: &Arc<dyn IdentityStore>, kind: Kind, id: &str, change: Change) -> anyhow::Result<()> {
+    let verb = match change {
+        Change::Enable { .. } => {
+            store.set_enabled(kind, id, true).await?;
+            "enabled"
+        }
+        Change::Disable { .. } => {
+            store.set_enabled(kind, id, false).await?;
+            "disabled"
+        }
+        Change::Delete { .. } => {
+            store.delete(kind, id).await?;
+            "deleted"
+        }
+    };
+    use std::io::Write;
+    writeln!(std::io::stdout(), "{verb} {} {id}", kind.as_str())?;
+    Ok(())
+}
+
+fn domain_id(records: &Records, id_or_name: &str) -> anyhow::Result<String> {
+    records
+        .domains
+        .iter()
+        .find(|d| d.id == id_or_name || d.name == id_or_name)
+        .map(|d| d.id.clone())
+        .ok_or_else(|| anyhow::anyhow!("no domain {id_or_name}"))
+}
+
+/// The password from a file (`-`: standard input), or a generated one.
+fn password(file: Option<PathBuf>) -> anyhow::Result<(SecretString, bool)> {
+    let text = match file {
+        None => return Ok((admin::random_password(), true)),
+        Some(path) if path.as_os_str() == "-" => {
+            let mut line = zeroize::Zeroizing::new(String::new());
+            std::io::stdin().read_line(&mut line)?;
+            line
+        }
+        Some(path) => zeroize::Zeroizing::new(
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read --password-file {}", path.display()))?,
+        ),
+    };
+    let first = text.lines().next().unwrap_or("").to_owned();
+    Ok((SecretString::new(first), false))
+}
