@@ -491,7 +491,8 @@ async fn no_plaintext_at_rest(s: &TestStack, key_id: &str) -> Vec<(String, Strin
         assert!(!dump.contains(value.as_str()), "a secret value is stored in plaintext");
         assert!(!dump.contains(&hex_of(value)), "a secret value is stored as plain hex");
     }
-    for secret in [&s.account.sk, &s.account.password, &root_key.trim().to_owned()] {
+    let identity_key = std::fs::read_to_string(s.dir.path().join("identity.key")).unwrap();
+    for secret in [&s.account.sk, &s.account.password, &root_key.trim().to_owned(), &identity_key.trim().to_owned()] {
         assert!(!dump.contains(secret.as_str()), "a credential or the root key is stored in the database");
     }
     for value in ["s3cr3t-value", "AAEC/w=="] {

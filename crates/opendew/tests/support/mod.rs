@@ -158,7 +158,20 @@ impl TestStack {
         body: Vec<u8>,
         sign: Sign<'_>,
     ) -> Reply {
-        let host = self.base.split_once("://").map_or(self.base.as_str(), |(_, h)| h).to_owned();
+        self.raw_at(&self.base, method, path_and_query, extra, body, sign).await
+    }
+
+    /// As [`TestStack::raw`], to another gateway at `base`.
+    pub async fn raw_at(
+        &self,
+        base: &str,
+        method: Method,
+        path_and_query: &str,
+        extra: &[(&str, &str)],
+        body: Vec<u8>,
+        sign: Sign<'_>,
+    ) -> Reply {
+        let host = base.split_once("://").map_or(base, |(_, h)| h).to_owned();
         let mut headers = http::HeaderMap::new();
         for (k, v) in extra {
             headers.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
@@ -171,7 +184,7 @@ impl TestStack {
         }
         let response = self
             .client
-            .request(method, format!("{}{}", self.base, path_and_query))
+            .request(method, format!("{base}{path_and_query}"))
             .headers(headers)
             .body(body)
             .send()
@@ -202,7 +215,7 @@ impl TestStack {
                 use sqlx::Connection;
                 let mut conn = sqlx::PgConnection::connect(url.expose()).await.unwrap();
                 let tables: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT table_schema::text, table_name::text FROM information_schema.tables WHERE table_schema IN ('kms', 'csms')",
+                    "SELECT table_schema::text, table_name::text FROM information_schema.tables WHERE table_schema IN ('kms', 'csms', 'iam')",
                 )
                 .fetch_all(&mut conn)
                 .await

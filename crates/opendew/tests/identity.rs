@@ -1,0 +1,189 @@
+//! The identity store end to end: `opendew admin` (the real binary) creates
+//! a domain, project, user and access key; the running gateway accepts them
+//! within seconds; disabling the key and deleting the user take effect on
+//! every gateway replica within seconds, tokens included.
+
+mod support;
+
+use std::{
+    io::Write,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::{Db, Sign, TestStack};
+
+/// Runs `opendew admin` against the stack's identity store.
+fn admin(s: &TestStack, args: &[&str], stdin: Option<&str>) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_opendew"));
+    command.arg("admin").arg("--data-dir").arg(s.dir.path());
+    if let Db::Postgres(url) = &s.db {
+        command.env("OPENDEW_IAM_DATABASE_URL", url.expose());
+    }
+    let mut child = command
+        .args(args)
+        .env("OPENDEW_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "opendew admin {args:?} failed: {}{text}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    text
+}
+
+/// The value after `label` on the line that has it.
+fn field(text: &str, label: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(label))
+        .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("no `{label}` in {text}"))
+}
+
+/// Polls `check` for up to five seconds (two refresh intervals and more).
+async fn within_seconds(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < Duration::from_secs(5), "{what}: not within 5 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn signed(s: &TestStack, ak: &str, sk: &str, project: &str, op: &str, body: Value) -> u16 {
+    signed_at(s, &s.base, ak, sk, project, op, body).await
+}
+
+async fn signed_at(s: &TestStack, base: &str, ak: &str, sk: &str, project: &str, op: &str, body: Value) -> u16 {
+    let path = format!("/v1.0/{project}/kms/{op}");
+    let headers = [("content-type", "application/json"), ("x-project-id", project)];
+    let body = serde_json::to_vec(&body).unwrap();
+    s.raw_at(base, Method::POST, &path, &headers, body, Sign::With(ak, sk, 0)).await.status.as_u16()
+}
+
+async fn with_token(base: &str, token: &str, project: &str) -> u16 {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/v1.0/{project}/kms/gen-random"))
+        .header("x-auth-token", token)
+        .json(&json!({"random_data_length": "64"}))
+        .send()
+        .await
+        .unwrap();
+    response.status().as_u16()
+}
+
+async fn accounts_follow_the_admin_command(s: TestStack, second_gateway: Option<String>) {
+    let domain = admin(&s, &["domain", "create", "acme"], None);
+    let domain_id = field(&domain, "created domain ");
+    let project = admin(&s, &["project", "create", "--domain", "acme", "local-1"], None);
+    let project_id = field(&project, "created project ");
+    let user =
+        admin(&s, &["user", "create", "--domain", "acme", "alice", "--password-file", "-"], Some("a long password\n"));
+    let user_id = field(&user, "created user ");
+    assert!(!user.contains("a long password"), "a given password is never echoed");
+    let key = admin(&s, &["access-key", "create", "--user", &user_id, "--description", "ci"], None);
+    let (ak, sk) = (field(&key, "access key "), field(&key, "secret key "));
+    let listed = admin(&s, &["access-key", "list"], None);
+    assert!(listed.contains(&ak) && !listed.contains(&sk), "listing shows the AK, never the SK");
+    assert!(admin(&s, &["domain", "list"], None).contains(&domain_id));
+
+    // The running gateway learns of them without a restart.
+    within_seconds("the new access key works", async || {
+        signed(&s, &ak, &sk, &project_id, "gen-random", json!({"random_data_length": "64"})).await == 200
+    })
+    .await;
+    // It acts in its own domain's project only.
+    let foreign = signed(&s, &ak, &sk, &s.account.project_id, "gen-random", json!({"random_data_length": "64"})).await;
+    assert_eq!(foreign, 403);
+
+    // A password token for the new user.
+    let login = json!({"auth": {"identity": {"methods": ["password"],
+        "password": {"user": {"name": "alice", "password": "a long password", "domain": {"name": "acme"}}}},
+        "scope": {"project": {"name": "local-1"}}}});
+    let response = reqwest::Client::new().post(format!("{}/v3/auth/tokens", s.base)).json(&login).send().await.unwrap();
+    assert_eq!(response.status(), 201);
+    let token = response.headers()["x-subject-token"].to_str().unwrap().to_owned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["token"]["project"]["id"], project_id);
+    assert_eq!(with_token(&s.base, &token, &project_id).await, 200);
+    let mut bad = login.clone();
+    bad["auth"]["identity"]["password"]["user"]["password"] = json!("wrong password");
+    let refused = reqwest::Client::new().post(format!("{}/v3/auth/tokens", s.base)).json(&bad).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+
+    // Disabling the key stops it on every replica; enabling brings it back.
+    admin(&s, &["access-key", "disable", &ak], None);
+    within_seconds("the disabled key is refused", async || {
+        signed(&s, &ak, &sk, &project_id, "gen-random", json!({"random_data_length": "64"})).await == 401
+    })
+    .await;
+    if let Some(other) = &second_gateway {
+        within_seconds("the other replica refuses the disabled key", async || {
+            signed_at(&s, other, &ak, &sk, &project_id, "gen-random", json!({"random_data_length": "64"})).await == 401
+        })
+        .await;
+        // A disabled key is not a disabled user: the token still works.
+        assert_eq!(with_token(other, &token, &project_id).await, 200);
+    }
+    admin(&s, &["access-key", "enable", &ak], None);
+    within_seconds("the re-enabled key works", async || {
+        signed(&s, &ak, &sk, &project_id, "gen-random", json!({"random_data_length": "64"})).await == 200
+    })
+    .await;
+
+    // Deleting the user ends its token and its keys, on every replica.
+    admin(&s, &["user", "delete", &user_id], None);
+    within_seconds("the deleted user's token is refused", async || {
+        with_token(&s.base, &token, &project_id).await == 401
+    })
+    .await;
+    if let Some(other) = &second_gateway {
+        within_seconds("the other replica refuses the deleted user's token", async || {
+            with_token(other, &token, &project_id).await == 401
+        })
+        .await;
+    }
+    assert_eq!(signed(&s, &ak, &sk, &project_id, "gen-random", json!({"random_data_length": "64"})).await, 401);
+    s.stack.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn identity_store_on_sqlite() {
+    let s = TestStack::start(Db::Sqlite).await;
+    accounts_follow_the_admin_command(s, None).await;
+}
+
+/// Two gateway replicas on one Postgres identity store.
+#[tokio::test]
+async fn identity_store_on_postgres_with_two_gateways() {
+    let Some(db) = Db::postgres("identity store on Postgres").await else {
+        return;
+    };
+    let s = TestStack::start(db).await;
+    let Db::Postgres(url) = &s.db else { unreachable!() };
+    let pki = &s.stack.pki;
+    let mut config = gateway::GatewayConfig::plaintext(
+        "127.0.0.1:0".parse().unwrap(),
+        format!("http://localhost:{}", s.stack.kms.port()),
+        format!("http://localhost:{}", s.stack.csms.port()),
+        url.clone(),
+        s.dir.path().join("identity.key"),
+    );
+    config.internal_tls = pki.internal(&pki.gateway_client);
+    config.token_key_file = Some(s.dir.path().join("token.key"));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let other = gateway::start(config, shutdown.clone()).await.unwrap();
+    accounts_follow_the_admin_command(s, Some(format!("http://{}", other.addr))).await;
+    shutdown.cancel();
+    other.task.await.unwrap().unwrap();
+}
