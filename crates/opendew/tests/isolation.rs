@@ -1,0 +1,323 @@
+//! Proven isolation: two domains with a project each. For every route the
+//! gateway serves (enumerated from `gateway::api_routes()`, the list the
+//! router is built from), a caller of project A
+//! - is refused (403) on B's project path, and
+//! - on its own path, naming B's resources (keys, data-key and encrypt-data
+//!   ciphertexts, secrets, versions, stages, tags, backups), gets exactly
+//!   the answer it gets for resources that do not exist: it can neither
+//!   read, change nor use them, nor learn that they exist;
+//! - listing and searching never show B's resources.
+//!
+//! Afterwards B's resources are as B left them. A route without a case
+//! here fails the suite.
+
+mod support;
+
+use base64::Engine;
+use reqwest::Method;
+use serde_json::{Value, json};
+use support::{Db, Reply, Sign, TestStack};
+
+/// A tenant: its project and access key.
+#[derive(Debug, Clone)]
+struct Tenant {
+    project: String,
+    ak: String,
+    sk: String,
+}
+
+/// The resources a request names.
+#[derive(Debug, Clone)]
+struct Ids {
+    key_id: String,
+    datakey_cipher: String,
+    data_cipher: String,
+    secret_name: String,
+    secret_id: String,
+    stage: String,
+    tag_key: String,
+}
+
+impl Ids {
+    /// Resources of the same shape that exist nowhere.
+    fn absent(b: &Ids) -> Self {
+        let fresh_key = uuid::Uuid::new_v4();
+        // The same ciphertexts, naming a key that does not exist.
+        let mut datakey = hex::decode(&b.datakey_cipher).unwrap();
+        datakey[1..17].copy_from_slice(fresh_key.as_bytes());
+        let engine = base64::engine::general_purpose::STANDARD;
+        let mut data = engine.decode(&b.data_cipher).unwrap();
+        data[1..17].copy_from_slice(fresh_key.as_bytes());
+        Self {
+            key_id: fresh_key.to_string(),
+            datakey_cipher: hex::encode_upper(datakey),
+            data_cipher: engine.encode(data),
+            secret_name: format!("absent-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+            secret_id: uuid::Uuid::new_v4().to_string(),
+            stage: "ABSENT_STAGE".into(),
+            tag_key: "absent-tag".into(),
+        }
+    }
+}
+
+async fn call(s: &TestStack, who: &Tenant, method: Method, path: &str, body: Option<Value>) -> Reply {
+    let bytes = body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default();
+    let headers = [("content-type", "application/json;charset=utf-8"), ("x-project-id", who.project.as_str())];
+    s.raw(method, path, &headers, bytes, Sign::With(&who.ak, &who.sk, 0)).await
+}
+
+/// The request a route gets when it names `ids`: path (with `{project_id}`
+/// still in it) and body. Lists and searches look for B's names. Panics
+/// for a route without a case, so a new route cannot go untested.
+fn request(method: &Method, pattern: &str, ids: &Ids) -> (String, Option<Value>) {
+    let key = json!({"key_id": ids.key_id});
+    let dek = [7u8; 32];
+    let sha = {
+        use sha2::Digest;
+        hex::encode_upper(sha2::Sha256::digest(dek))
+    };
+    let op = pattern.rsplit('/').next().unwrap();
+    let body = match (method.as_str(), pattern) {
+        ("GET", "/v3/projects") => None,
+        ("POST", p) if p.starts_with("/v1.0/") => Some(match op {
+            "create-key" => json!({"key_alias": format!("a-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])}),
+            "describe-key" | "enable-key" | "disable-key" | "cancel-key-deletion" => key,
+            "list-keys" => json!({"limit": "100"}),
+            "schedule-key-deletion" => json!({"key_id": ids.key_id, "pending_days": "7"}),
+            "update-key-alias" => json!({"key_id": ids.key_id, "key_alias": "stolen-alias"}),
+            "update-key-description" => json!({"key_id": ids.key_id, "key_description": "stolen"}),
+            "create-datakey" | "create-datakey-without-plaintext" => {
+                json!({"key_id": ids.key_id, "datakey_length": "256"})
+            }
+            "encrypt-datakey" => {
+                json!({"key_id": ids.key_id, "plain_text": format!("{}{sha}", hex::encode(dek)), "datakey_plain_length": "32"})
+            }
+            "decrypt-datakey" => {
+                json!({"key_id": ids.key_id, "cipher_text": ids.datakey_cipher, "datakey_cipher_length": "32"})
+            }
+            "encrypt-data" => json!({"key_id": ids.key_id, "plain_text": "from a"}),
+            "decrypt-data" => json!({"cipher_text": ids.data_cipher}),
+            "gen-random" => json!({"random_data_length": "64"}),
+            other => panic!("no isolation case for KMS operation {other}"),
+        }),
+        ("GET", p) if p.starts_with("/v1.0/") => None,
+        ("POST", "/v1/{project_id}/secrets") => {
+            Some(json!({"name": format!("a-{}", &ids.secret_id[..8]), "secret_string": "a"}))
+        }
+        ("GET", "/v1/{project_id}/secrets") => None,
+        ("POST", "/v1/{project_id}/secrets/restore") => None, // built by the caller: a backup blob
+        (_, "/v1/{project_id}/secrets/restore") => None,
+        ("PUT", "/v1/{project_id}/secrets/{secret_name}") => Some(json!({"description": "stolen"})),
+        ("POST", p) if p.ends_with("/scheduled-deleted-tasks/create") => Some(json!({"recovery_window_in_days": 7})),
+        ("POST", p) if p.ends_with("/scheduled-deleted-tasks/cancel") => None,
+        ("POST", "/v1/{project_id}/secrets/{secret_name}/versions") => Some(json!({"secret_string": "overwritten"})),
+        ("PUT", p) if p.ends_with("/versions/{version_id}") => {
+            Some(json!({"expire_time": common::now_ms() + 86_400_000}))
+        }
+        ("PUT", p) if p.ends_with("/stages/{stage_name}") => Some(json!({"version_id": "v1"})),
+        ("POST", p) if p.ends_with("/backup") => None,
+        ("POST", "/v1/{project_id}/csms/generate-password") => Some(json!({"password_length": 16})),
+        ("POST", "/v1/{project_id}/csms/{secret_id}/action") => Some(json!({
+            "action": "filter", "limit": "100", "matches": [{"key": "resource_name", "value": ids.secret_name}]})),
+        ("POST", "/v1/{project_id}/csms/{secret_id}/tags") => Some(json!({"tag": {"key": "stolen", "value": "x"}})),
+        ("POST", "/v1/{project_id}/csms/{secret_id}/tags/action") => {
+            Some(json!({"action": "delete", "tags": [{"key": ids.tag_key, "value": "b-tag-value"}]}))
+        }
+        ("GET" | "DELETE", p) if p.starts_with("/v1/{project_id}/") => None,
+        (m, p) => panic!("no isolation case for {m} {p}"),
+    };
+    let path = pattern
+        .replace("{secret_name}", &ids.secret_name)
+        .replace("{version_id}", "v1")
+        .replace("{stage_name}", &ids.stage)
+        .replace("{key}", &ids.tag_key)
+        .replace(
+            "{secret_id}",
+            if pattern.ends_with("/action") && !pattern.contains("/tags/") {
+                "resource_instances"
+            } else {
+                &ids.secret_id
+            },
+        );
+    (path, body)
+}
+
+/// Routes whose answer lists or makes things rather than naming one
+/// resource: they succeed, and must not show B's.
+fn is_listing(method: &Method, pattern: &str) -> bool {
+    let op = pattern.rsplit('/').next().unwrap();
+    matches!(
+        (method.as_str(), op),
+        ("GET", "projects" | "secrets" | "user-quotas" | "user-instances")
+            | ("POST", "create-key" | "list-keys" | "gen-random" | "secrets" | "generate-password")
+    ) || pattern.ends_with("/csms/tags")
+        || pattern.ends_with("/csms/{secret_id}/action")
+}
+
+async fn isolation(db: Db) {
+    let s = TestStack::start(db).await;
+    let a = Tenant { project: s.account.project_id.clone(), ak: s.account.ak.clone(), sk: s.account.sk.clone() };
+
+    // Tenant B: another domain with its own project, user and key.
+    let url = match &s.db {
+        Db::Sqlite => common::db::DatabaseUrl::sqlite_file(&s.dir.path().join("iam.db")),
+        Db::Postgres(url) => url.clone(),
+    };
+    let store = gateway::identity::open_store(&url, 1).await.unwrap();
+    let sealer = gateway::identity::seal::SecretSealer::from_file(&s.dir.path().join("identity.key")).unwrap();
+    use gateway::identity::admin;
+    let domain = admin::create_domain(&*store, "tenant-b").await.unwrap();
+    let project = admin::create_project(&*store, &domain.id, "local-1").await.unwrap();
+    let password = gateway::credentials::SecretString::new("tenant b password".into());
+    let user = admin::create_user(&*store, &domain.id, "bob", &password).await.unwrap();
+    let (key, secret) = admin::create_access_key(&*store, &sealer, &user.id, "").await.unwrap();
+    let b = Tenant { project: project.id.clone(), ak: key.access_key.clone(), sk: secret.expose().to_owned() };
+    let kms_b = |op: &str| format!("/v1.0/{}/kms/{op}", b.project);
+    let csms_b = |rest: &str| format!("/v1/{}/{rest}", b.project);
+    let started = std::time::Instant::now();
+    while call(&s, &b, Method::POST, &kms_b("gen-random"), Some(json!({"random_data_length": "64"}))).await.status
+        != 200
+    {
+        assert!(started.elapsed().as_secs() < 10, "tenant B never became usable");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    // B's resources.
+    let ok = |r: Reply| {
+        assert!(r.status.is_success(), "{:?}", r.body);
+        r.body
+    };
+    let created = ok(call(&s, &b, Method::POST, &kms_b("create-key"), Some(json!({"key_alias": "b-key"}))).await);
+    let key_id = created["key_info"]["key_id"].as_str().unwrap().to_owned();
+    let dk = ok(call(
+        &s,
+        &b,
+        Method::POST,
+        &kms_b("create-datakey"),
+        Some(json!({"key_id": key_id, "datakey_length": "256"})),
+    )
+    .await);
+    let data =
+        ok(call(&s, &b, Method::POST, &kms_b("encrypt-data"), Some(json!({"key_id": key_id, "plain_text": "b-data"})))
+            .await);
+    let sec = ok(call(
+        &s,
+        &b,
+        Method::POST,
+        &csms_b("secrets"),
+        Some(json!({"name": "b-secret", "secret_string": "b-value"})),
+    )
+    .await);
+    let secret_id = sec["secret"]["id"].as_str().unwrap().to_owned();
+    ok(call(&s, &b, Method::POST, &csms_b("secrets/b-secret/versions"), Some(json!({"secret_string": "b-value-2"})))
+        .await);
+    ok(call(&s, &b, Method::PUT, &csms_b("secrets/b-secret/stages/B_STAGE"), Some(json!({"version_id": "v1"}))).await);
+    ok(call(
+        &s,
+        &b,
+        Method::POST,
+        &csms_b(&format!("csms/{secret_id}/tags")),
+        Some(json!({"tag": {"key": "b-tag-key", "value": "b-tag-value"}})),
+    )
+    .await);
+    let backup = ok(call(&s, &b, Method::POST, &csms_b("secrets/b-secret/backup"), None).await);
+    let blob = backup["secret_blob"].as_str().unwrap().to_owned();
+    let ids_b = Ids {
+        key_id: key_id.clone(),
+        datakey_cipher: dk["cipher_text"].as_str().unwrap().to_owned(),
+        data_cipher: data["cipher_text"].as_str().unwrap().to_owned(),
+        secret_name: "b-secret".into(),
+        secret_id: secret_id.clone(),
+        stage: "B_STAGE".into(),
+        tag_key: "b-tag-key".into(),
+    };
+    let never_shown =
+        [key_id.as_str(), "b-key", "b-secret", secret_id.as_str(), "b-tag-key", "B_STAGE", &b.project, &domain.id];
+
+    let routes = gateway::api_routes();
+    assert!(routes.len() >= 45, "{routes:?}");
+    for route in &routes {
+        let what = format!("{} {}", route.method, route.path);
+        let absent = Ids::absent(&ids_b);
+        let (path_b, body_b) = request(&route.method, route.path, &ids_b);
+        let (path_x, body_x) = request(&route.method, route.path, &absent);
+        let (body_b, body_x) = if route.path.ends_with("/secrets/restore") && route.method == Method::POST {
+            // A's restore of B's backup, against a blob of nobody's.
+            let mut other = base64::engine::general_purpose::STANDARD.decode(&blob).unwrap_or_default();
+            if let Some(byte) = other.last_mut() {
+                *byte ^= 1;
+            }
+            (
+                Some(json!({"secret_blob": blob})),
+                Some(json!({"secret_blob": base64::engine::general_purpose::STANDARD.encode(other)})),
+            )
+        } else {
+            (body_b, body_x)
+        };
+
+        // 1. A on B's project path: forbidden, whatever it names.
+        if route.path.contains("{project_id}") {
+            let on_b =
+                call(&s, &a, route.method.clone(), &path_b.replace("{project_id}", &b.project), body_b.clone()).await;
+            assert_eq!(on_b.status, 403, "{what} on B's project path: {:?}", on_b.body);
+        }
+        // 2. A on its own path, naming B's resources.
+        let mine = |p: &str| p.replace("{project_id}", &a.project);
+        let named_b = call(&s, &a, route.method.clone(), &mine(&path_b), body_b).await;
+        let text = named_b.body.to_string();
+        for shown in never_shown {
+            assert!(!text.contains(shown), "{what} shows B's {shown}: {text}");
+        }
+        if is_listing(&route.method, route.path) {
+            assert!(named_b.status.is_success(), "{what}: {:?}", named_b.body);
+            continue;
+        }
+        let named_x = call(&s, &a, route.method.clone(), &mine(&path_x), body_x).await;
+        assert!(!named_b.status.is_success(), "{what} succeeded on B's resource: {text}");
+        let code = |r: &Reply| {
+            let inner = if r.body["error"].is_object() { &r.body["error"] } else { &r.body };
+            inner["error_code"].clone()
+        };
+        assert_eq!(
+            (named_b.status, code(&named_b)),
+            (named_x.status, code(&named_x)),
+            "{what}: B's resource answers differently from an absent one: {text} vs {}",
+            named_x.body
+        );
+    }
+
+    // B's resources are as B left them.
+    let described = ok(call(&s, &b, Method::POST, &kms_b("describe-key"), Some(json!({"key_id": key_id}))).await);
+    assert_eq!(
+        (described["key_info"]["key_state"].as_str(), described["key_info"]["key_alias"].as_str()),
+        (Some("2"), Some("b-key"))
+    );
+    let opened =
+        ok(call(&s, &b, Method::POST, &kms_b("decrypt-data"), Some(json!({"cipher_text": ids_b.data_cipher}))).await);
+    assert_eq!(opened["plain_text"], "b-data");
+    let shown = ok(call(&s, &b, Method::GET, &csms_b("secrets/b-secret"), None).await);
+    assert_eq!(shown["secret"]["state"], "ENABLED");
+    assert_ne!(shown["secret"]["description"], "stolen");
+    let v1 = ok(call(&s, &b, Method::GET, &csms_b("secrets/b-secret/versions/v1"), None).await);
+    assert_eq!(v1["version"]["secret_string"], "b-value");
+    let versions = ok(call(&s, &b, Method::GET, &csms_b("secrets/b-secret/versions"), None).await);
+    assert_eq!(versions["version_metadatas"].as_array().unwrap().len(), 2, "{versions}");
+    ok(call(&s, &b, Method::GET, &csms_b("secrets/b-secret/stages/B_STAGE"), None).await);
+    let tags = ok(call(&s, &b, Method::GET, &csms_b(&format!("csms/{secret_id}/tags")), None).await);
+    assert_eq!(tags["tags"].as_array().unwrap().len(), 1, "{tags}");
+    assert_eq!(tags["tags"][0]["key"], "b-tag-key");
+    s.stack.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn isolation_on_sqlite() {
+    isolation(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn isolation_on_postgres() {
+    let Some(db) = Db::postgres("isolation suite on Postgres").await else {
+        return;
+    };
+    isolation(db).await;
+}
