@@ -15,6 +15,7 @@ use crate::{
     AppState,
     error::{ApiError, current_request_id},
     signing::{self, Authorization, RawRequest},
+    throttle::Subject,
     tokens::TokenError,
 };
 use common::identity::CallerIdentity;
@@ -42,6 +43,11 @@ pub struct Caller {
 /// and stores the [`Caller`] in the request extensions.
 pub async fn authenticate(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
+    let subjects = throttle_subjects(&parts);
+    // A key or address that keeps failing is refused before any check.
+    if let Some(wait) = subjects.iter().filter_map(|s| app.throttle.wait(s)).max() {
+        return ApiError::Throttled(wait).into_response();
+    }
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
         return ApiError::TooLarge.into_response();
     };
@@ -50,8 +56,29 @@ pub async fn authenticate(State(app): State<Arc<AppState>>, req: Request, next: 
             parts.extensions.insert(caller);
             next.run(Request::from_parts(parts, Body::from(bytes))).await
         }
-        Err(e) => e.into_response(),
+        Err(e) => {
+            if matches!(e, ApiError::Unauthenticated(_)) {
+                for subject in subjects {
+                    app.throttle.failed(subject);
+                }
+            }
+            e.into_response()
+        }
     }
+}
+
+/// The peer's address and, for a signed request, its AK.
+fn throttle_subjects(parts: &Parts) -> Vec<Subject> {
+    let mut subjects = Vec::with_capacity(2);
+    if let Some(axum::extract::ConnectInfo(peer)) =
+        parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        subjects.push(Subject::Address(peer.ip()));
+    }
+    if let Some(auth) = header(parts, "authorization").and_then(|a| Authorization::parse(a).ok()) {
+        subjects.push(Subject::Key(auth.access_key));
+    }
+    subjects
 }
 
 fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {

@@ -74,6 +74,10 @@ pub enum ApiError {
     /// Credentials missing or invalid: 401, gateway style.
     #[error("authentication failed: {0}")]
     Unauthenticated(String),
+    /// Too many failed authentications from this key or address: 429,
+    /// gateway style, with the seconds to wait.
+    #[error("throttled after failed authentications")]
+    Throttled(std::time::Duration),
     /// No such route: 404, gateway style.
     #[error("no such route")]
     RouteNotFound,
@@ -251,6 +255,17 @@ impl IntoResponse for ApiError {
                     "APIGW.0301",
                     format!("Incorrect IAM authentication information: {why}"),
                 )
+            }
+            Self::Throttled(wait) => {
+                metrics::counter!("opendew_auth_throttled_total").increment(1);
+                let mut response = gateway_body(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "APIGW.0308",
+                    "The throttling threshold has been reached: too many failed authentications".into(),
+                );
+                let seconds = wait.as_secs().max(1).to_string();
+                response.headers_mut().insert(http::header::RETRY_AFTER, seconds.parse().expect("digits"));
+                response
             }
             Self::RouteNotFound => gateway_body(
                 StatusCode::NOT_FOUND,

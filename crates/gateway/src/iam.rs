@@ -16,6 +16,7 @@ use crate::{
     AppState,
     error::ApiError,
     json::JsonBody,
+    throttle::Subject,
     tokens::{Claims, TOKEN_LIFETIME_MS, iso_time},
 };
 
@@ -32,6 +33,8 @@ const BAD_LOGIN: ApiError = ApiError::Iam(StatusCode::UNAUTHORIZED, "The usernam
 /// `POST /v3/auth/tokens` with the password method.
 pub async fn issue_token(
     State(app): State<Arc<AppState>>,
+    // Absent when the router is driven without a socket (tests).
+    peer: Result<axum::extract::ConnectInfo<std::net::SocketAddr>, axum::extract::rejection::ExtensionRejection>,
     Query(query): Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
@@ -57,6 +60,19 @@ pub async fn issue_token(
         return Err(BAD_BODY);
     }
 
+    // Guessing passwords is slowed per login name and per source address.
+    let mut subjects = vec![Subject::Key(format!("{domain_name}/{user_name}"))];
+    subjects.extend(peer.ok().map(|p| Subject::Address(p.0.ip())));
+    if let Some(wait) = subjects.iter().filter_map(|s| app.throttle.wait(s)).max() {
+        return Err(ApiError::Throttled(wait));
+    }
+    let fail = |app: &AppState| {
+        for subject in &subjects {
+            app.throttle.failed(subject.clone());
+        }
+        metrics::counter!("opendew_auth_failures_total").increment(1);
+        BAD_LOGIN
+    };
     let directory = app.directory.snapshot();
     let Some((user, domain)) = directory.user_by_name(&domain_name, &user_name) else {
         tracing::info!(user = %user_name, domain = %domain_name, "password login for unknown user");
@@ -64,7 +80,7 @@ pub async fn issue_token(
         let password = password.clone();
         let _ =
             tokio::task::spawn_blocking(move || crate::identity::seal::verify_password(dummy_hash(), &password)).await;
-        return Err(BAD_LOGIN);
+        return Err(fail(&app));
     };
     let (user, domain) = (user.clone(), domain.clone());
     let (hash, given) = (user.password_hash.clone(), password.clone());
@@ -73,8 +89,7 @@ pub async fn issue_token(
         .unwrap_or(false);
     if !verified {
         tracing::info!(user = %user_name, domain = %domain_name, "wrong password");
-        metrics::counter!("opendew_auth_failures_total").increment(1);
-        return Err(BAD_LOGIN);
+        return Err(fail(&app));
     }
     let scoped_project = match &project {
         Some(p) => {

@@ -33,6 +33,7 @@ pub mod identity;
 pub mod json;
 pub mod kms_api;
 pub mod signing;
+pub mod throttle;
 pub mod tls;
 pub mod tokens;
 
@@ -95,6 +96,9 @@ pub struct GatewayConfig {
     /// Mutual TLS to kms-service and csms-service.
     #[command(flatten)]
     pub internal_tls: common::grpc::InternalTlsConfig,
+    /// How callers that keep failing to authenticate are slowed down.
+    #[command(flatten)]
+    pub throttle: throttle::ThrottleConfig,
     /// Seconds between checks of the certificate files for a change.
     #[arg(long = "tls-reload-seconds", env = "OPENDEW_TLS_RELOAD_SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -127,6 +131,7 @@ impl GatewayConfig {
             tls_key_file: None,
             http_plaintext: true,
             internal_tls: Default::default(),
+            throttle: Default::default(),
             tls_reload_seconds: 10,
         }
     }
@@ -158,6 +163,8 @@ pub struct AppState {
     pub directory: std::sync::Arc<identity::directory::Directory>,
     /// Signs and verifies tokens.
     pub tokens: TokenKey,
+    /// Failed-authentication buckets.
+    pub throttle: throttle::Throttle,
     /// kms-service client (cheap to clone).
     pub kms: KeyManagementServiceClient<Channel>,
     /// csms-service client (cheap to clone).
@@ -416,6 +423,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow
     let csms_channel = common::grpc::channel(&config.csms_endpoint, internal.as_ref(), "--csms-endpoint")?;
     let state = Arc::new(AppState {
         directory,
+        throttle: throttle::Throttle::new(config.throttle.clone()),
         tokens: load_token_key(config.token_key_file.as_deref())?,
         kms: KeyManagementServiceClient::new(kms_channel.clone()),
         csms: SecretsManagerServiceClient::new(csms_channel.clone()),
@@ -430,7 +438,8 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow
         .map_err(|e| anyhow::anyhow!("cannot listen on --http-listen {}: {e}", config.listen))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    let app = router(state).into_make_service();
+    // The peer address feeds the per-address throttle of failed logins.
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     // One drain path for both transports: on shutdown the server stops
     // accepting and lets in-flight requests finish (the caller bounds how
     // long); keep-alive connections close after their current request.
