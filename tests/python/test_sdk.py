@@ -416,6 +416,63 @@ class ProjectLookupTest(Base):
         self.assertEqual(details.key_state, "2")
 
 
+class TemporaryCredentialsTest(Base):
+    """Temporary AK/SK and security token from POST /v3.0/OS-CREDENTIAL/securitytokens,
+    used by the SDK as Huawei's STS credentials are (auth.md 1.9)."""
+
+    def issue(self, duration=900):
+        import requests
+
+        endpoint = os.environ["OPENDEW_ENDPOINT"]
+        login = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": os.environ["OPENDEW_USER"], "password": os.environ["OPENDEW_PASSWORD"],
+            "domain": {"name": os.environ["OPENDEW_DOMAIN"]}}}},
+            "scope": {"project": {"id": self.project_id}}}}
+        token = requests.post(endpoint + "/v3/auth/tokens", json=login).headers["X-Subject-Token"]
+        body = {"auth": {"identity": {"methods": ["token"], "token": {"duration_seconds": duration}}}}
+        response = requests.post(endpoint + "/v3.0/OS-CREDENTIAL/securitytokens", json=body, headers={"X-Auth-Token": token})
+        self.assertEqual(response.status_code, 201, response.text)
+        credential = response.json()["credential"]
+        for field in ("access", "secret", "securitytoken", "expires_at"):
+            self.assertIsInstance(credential[field], str, field)
+        return credential
+
+    def client(self, ak, sk, security_token=None):
+        credentials = BasicCredentials(ak, sk, self.project_id)
+        if security_token is not None:
+            credentials = credentials.with_security_token(security_token)
+        return KmsClient.new_builder().with_credentials(credentials).with_endpoint(os.environ["OPENDEW_ENDPOINT"]).build()
+
+    def test_temporary_credentials(self):
+        credential = self.issue()
+        kms = self.client(credential["access"], credential["secret"], credential["securitytoken"])
+        created = kms.create_key(CreateKeyRequest(body=CreateKeyRequestBody(key_alias=unique("sts"))))
+        self.assertEqual(len(created.key_info.key_id), 36)
+        # The temporary AK alone, or with a damaged or foreign token, is refused.
+        without = self.client(credential["access"], credential["secret"])
+        self.assertSdkError(lambda: without.create_key(CreateKeyRequest(body=CreateKeyRequestBody(key_alias=unique("x")))), 401, "APIGW.0301")
+        damaged = credential["securitytoken"][:-4] + ("AAAA" if not credential["securitytoken"].endswith("AAAA") else "BBBB")
+        broken = self.client(credential["access"], credential["secret"], damaged)
+        self.assertSdkError(lambda: broken.create_key(CreateKeyRequest(body=CreateKeyRequestBody(key_alias=unique("x")))), 401, "APIGW.0301")
+        other = self.issue()
+        mixed = self.client(credential["access"], credential["secret"], other["securitytoken"])
+        self.assertSdkError(lambda: mixed.create_key(CreateKeyRequest(body=CreateKeyRequestBody(key_alias=unique("x")))), 401, "APIGW.0301")
+
+    def test_duration_is_bounded(self):
+        import requests
+
+        endpoint = os.environ["OPENDEW_ENDPOINT"]
+        body = {"auth": {"identity": {"methods": ["token"], "token": {"duration_seconds": 60}}}}
+        login = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": os.environ["OPENDEW_USER"], "password": os.environ["OPENDEW_PASSWORD"],
+            "domain": {"name": os.environ["OPENDEW_DOMAIN"]}}}},
+            "scope": {"project": {"id": self.project_id}}}}
+        token = requests.post(endpoint + "/v3/auth/tokens", json=login).headers["X-Subject-Token"]
+        response = requests.post(endpoint + "/v3.0/OS-CREDENTIAL/securitytokens", json=body, headers={"X-Auth-Token": token})
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(response.json()["error"]["code"], 400)
+
+
 class CsmsOperationsTest(Base):
     """Every Tier 1 CSMS operation through the official SDK, with raw JSON
     types checked (real numbers and booleans, millisecond timestamps)."""

@@ -37,6 +37,8 @@ pub struct Caller {
     pub signed: bool,
     /// The access key used, for logs.
     pub access_key: Option<String>,
+    /// Authenticated with temporary credentials (a security token).
+    pub temporary: bool,
 }
 
 /// Middleware: buffers the body (refusing more than 12 MB), authenticates
@@ -108,6 +110,7 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
             scoped_project: claims.p,
             signed: false,
             access_key: None,
+            temporary: false,
         });
     }
     let Some(authorization) = header(parts, "authorization") else {
@@ -115,16 +118,19 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
     };
     let auth = Authorization::parse(authorization)
         .map_err(|_| ApiError::Unauthenticated("verify aksk signature fail".into()))?;
-    let Some(credential) = directory.access_key(&auth.access_key) else {
-        tracing::info!(access_key = %auth.access_key, "unknown access key");
-        return Err(ApiError::Unauthenticated("Get secretKey failed".into()));
-    };
     let raw = RawRequest {
         method: parts.method.as_str(),
         path: parts.uri.path(),
         query: parts.uri.query().unwrap_or(""),
         headers: &parts.headers,
         body,
+    };
+    if let Some(token) = header(parts, "x-security-token") {
+        return temporary_caller(app, &directory, parts, &auth, token, &raw);
+    }
+    let Some(credential) = directory.access_key(&auth.access_key) else {
+        tracing::info!(access_key = %auth.access_key, "unknown access key");
+        return Err(ApiError::Unauthenticated("Get secretKey failed".into()));
     };
     signing::verify(&auth, credential.secret.expose().as_bytes(), &raw, chrono::Utc::now()).map_err(|e| {
         tracing::info!(access_key = %auth.access_key, error = %e, "signature rejected");
@@ -139,6 +145,48 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
         scoped_project: header(parts, "x-project-id").map(str::to_owned),
         signed: true,
         access_key: Some(auth.access_key),
+        temporary: false,
+    })
+}
+
+/// A request signed with temporary credentials: the security token names
+/// the AK it belongs to and carries its SK (auth.md §1.9).
+fn temporary_caller(
+    app: &AppState,
+    directory: &crate::identity::directory::Snapshot,
+    parts: &Parts,
+    auth: &Authorization,
+    token: &str,
+    raw: &RawRequest<'_>,
+) -> Result<Caller, ApiError> {
+    let claims = crate::sts::open(app.directory.sealer(), token.trim(), common::now_ms()).map_err(|e| {
+        tracing::info!(access_key = %auth.access_key, error = %e, "security token rejected");
+        ApiError::Unauthenticated(e.to_string())
+    })?;
+    if claims.ak != auth.access_key {
+        tracing::info!(access_key = %auth.access_key, "security token of another access key");
+        return Err(ApiError::Unauthenticated("the security token does not belong to this access key".into()));
+    }
+    let alive = directory.active_user(&claims.u).is_some_and(|(user, _)| user.domain_id == claims.d)
+        && claims.p.as_deref().is_none_or(|p| directory.domain_owns_project(&claims.d, p));
+    if !alive {
+        return Err(ApiError::Unauthenticated("token is no longer valid".into()));
+    }
+    signing::verify(auth, claims.sk.expose().as_bytes(), raw, chrono::Utc::now()).map_err(|e| {
+        tracing::info!(access_key = %auth.access_key, error = %e, "signature rejected");
+        ApiError::Unauthenticated(match e {
+            signing::SignatureError::Expired => "calc ak sk signature fail:signature expired".to_owned(),
+            other => other.to_string(),
+        })
+    })?;
+    Ok(Caller {
+        domain_id: claims.d,
+        user_id: claims.u,
+        // Scoped to the token's project, or (domain scope) as X-Project-Id says.
+        scoped_project: claims.p.or_else(|| header(parts, "x-project-id").map(str::to_owned)),
+        signed: true,
+        access_key: Some(claims.ak),
+        temporary: true,
     })
 }
 

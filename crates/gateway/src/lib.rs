@@ -33,6 +33,7 @@ pub mod identity;
 pub mod json;
 pub mod kms_api;
 pub mod signing;
+pub mod sts;
 pub mod throttle;
 pub mod tls;
 pub mod tokens;
@@ -220,6 +221,7 @@ impl ApiRoute {
 pub fn api_routes() -> Vec<ApiRoute> {
     vec![
         ApiRoute::new(Method::GET, "/v3/projects", get(iam::list_projects)),
+        ApiRoute::new(Method::POST, "/v3.0/OS-CREDENTIAL/securitytokens", post(sts::create_security_token)),
         ApiRoute::new(Method::POST, "/v1.0/{project_id}/kms/create-key", post(kms_api::create_key)),
         ApiRoute::new(Method::POST, "/v1.0/{project_id}/kms/describe-key", post(kms_api::describe_key)),
         ApiRoute::new(Method::POST, "/v1.0/{project_id}/kms/list-keys", post(kms_api::list_keys)),

@@ -79,6 +79,9 @@ fn request(method: &Method, pattern: &str, ids: &Ids) -> (String, Option<Value>)
     let op = pattern.rsplit('/').next().unwrap();
     let body = match (method.as_str(), pattern) {
         ("GET", "/v3/projects") => None,
+        ("POST", "/v3.0/OS-CREDENTIAL/securitytokens") => {
+            Some(json!({"auth": {"identity": {"methods": ["token"], "token": {"duration_seconds": 900}}}}))
+        }
         ("POST", p) if p.starts_with("/v1.0/") => Some(match op {
             "create-key" => json!({"key_alias": format!("a-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])}),
             "describe-key" | "enable-key" | "disable-key" | "cancel-key-deletion" => key,
@@ -149,7 +152,7 @@ fn is_listing(method: &Method, pattern: &str) -> bool {
     matches!(
         (method.as_str(), op),
         ("GET", "projects" | "secrets" | "user-quotas" | "user-instances")
-            | ("POST", "create-key" | "list-keys" | "gen-random" | "secrets" | "generate-password")
+            | ("POST", "create-key" | "list-keys" | "gen-random" | "secrets" | "generate-password" | "securitytokens")
     ) || pattern.ends_with("/csms/tags")
         || pattern.ends_with("/csms/{secret_id}/action")
 }

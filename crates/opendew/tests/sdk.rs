@@ -26,6 +26,9 @@ async fn run_sdk_suite(db: Db) {
         .env("OPENDEW_AK", &s.account.ak)
         .env("OPENDEW_SK", &s.account.sk)
         .env("OPENDEW_PROJECT_ID", &s.account.project_id)
+        .env("OPENDEW_USER", &s.account.user)
+        .env("OPENDEW_PASSWORD", &s.account.password)
+        .env("OPENDEW_DOMAIN", &s.account.domain_name)
         .output()
         .await
         .unwrap();

@@ -137,6 +137,11 @@ impl Directory {
         self.current.read().expect("directory lock").clone()
     }
 
+    /// The identity key's sealer.
+    pub fn sealer(&self) -> &SecretSealer {
+        &self.sealer
+    }
+
     /// The store behind it.
     pub fn store(&self) -> &Arc<dyn IdentityStore> {
         &self.store

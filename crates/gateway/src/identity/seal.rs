@@ -78,6 +78,30 @@ impl SecretSealer {
         [nonce.as_slice(), &sealed].concat()
     }
 
+    /// Seals any short blob under `label` (its associated data), e.g. the
+    /// claims of a security token.
+    pub fn seal_blob(&self, label: &[u8], plain: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let sealed = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: label })
+            .expect("AES-GCM encryption of a short blob cannot fail");
+        [nonce.as_slice(), &sealed].concat()
+    }
+
+    /// Opens what [`SecretSealer::seal_blob`] sealed under the same label.
+    pub fn open_blob(&self, label: &[u8], sealed: &[u8]) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        if sealed.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, body) = sealed.split_at(NONCE_LEN);
+        self.cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad: label })
+            .ok()
+            .map(zeroize::Zeroizing::new)
+    }
+
     /// Opens what [`SecretSealer::seal`] sealed for the same AK.
     pub fn open(&self, access_key: &str, sealed: &[u8]) -> Result<SecretString, SealError> {
         let fail = || SealError(access_key.to_owned());
