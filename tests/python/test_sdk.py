@@ -473,6 +473,113 @@ class TemporaryCredentialsTest(Base):
         self.assertEqual(response.json()["error"]["code"], 400)
 
 
+class ErrorPathsTest(Base):
+    """An error answer from every operation the gateway serves: bad input
+    where the operation has any, a wrong signature otherwise. (The suite
+    that runs this checks, from the gateway's own route list, that every
+    operation answered both a success and an error.)"""
+
+    def unsigned(self):
+        endpoint = os.environ["OPENDEW_ENDPOINT"]
+        wrong = BasicCredentials(os.environ["OPENDEW_AK"], "not-the-secret-key", self.project_id)
+        return (
+            KmsClient.new_builder().with_credentials(wrong).with_endpoint(endpoint).build(),
+            CsmsClient.new_builder().with_credentials(wrong).with_endpoint(endpoint).build(),
+        )
+
+    def test_kms_errors(self):
+        missing = str(uuid.uuid4())
+        self.assertSdkError(
+            lambda: self.kms.create_datakey_without_plaintext(
+                CreateDatakeyWithoutPlaintextRequest(body=CreateDatakeyRequestBody(key_id=missing, datakey_length="256"))
+            ),
+            404,
+            "KMS.0207",
+        )
+        self.assertSdkError(
+            lambda: self.kms.encrypt_data(EncryptDataRequest(body=EncryptDataRequestBody(key_id=missing, plain_text="x"))),
+            404,
+            "KMS.0207",
+        )
+        kms, _ = self.unsigned()
+        self.assertSdkError(lambda: kms.show_user_quotas(ShowUserQuotasRequest()), 401, "APIGW.0301")
+        self.assertSdkError(lambda: kms.show_user_instances(ShowUserInstancesRequest()), 401, "APIGW.0301")
+
+    def test_project_lookup_error(self):
+        import requests
+
+        response = requests.get(os.environ["OPENDEW_ENDPOINT"] + "/v3/projects?name=local-1")
+        self.assertEqual(response.status_code, 401)
+        self.assertEqual(response.json()["error_code"], "APIGW.0301")
+
+    def test_csms_errors(self):
+        absent = unique("absent")
+        for call in (
+            lambda: self.csms.update_secret(UpdateSecretRequest(secret_name=absent, body=UpdateSecretRequestBody(description="x"))),
+            lambda: self.csms.delete_secret(DeleteSecretRequest(secret_name=absent)),
+            lambda: self.csms.delete_secret_for_schedule(
+                DeleteSecretForScheduleRequest(secret_name=absent, body=DeleteSecretForScheduleRequestBody(recovery_window_in_days=7))
+            ),
+            lambda: self.csms.create_secret_version(
+                CreateSecretVersionRequest(secret_name=absent, body=CreateSecretVersionRequestBody(secret_string="x"))
+            ),
+            lambda: self.csms.list_secret_versions(ListSecretVersionsRequest(secret_name=absent)),
+            lambda: self.csms.update_version(
+                UpdateVersionRequest(secret_name=absent, version_id="v1", body=UpdateVersionRequestBody(expire_time=1900000000000))
+            ),
+            lambda: self.csms.update_secret_stage(
+                UpdateSecretStageRequest(secret_name=absent, stage_name="BLUE", body=UpdateSecretStageRequestBody(version_id="v1"))
+            ),
+            lambda: self.csms.download_secret_blob(DownloadSecretBlobRequest(secret_name=absent)),
+        ):
+            with self.assertRaises(ClientRequestException) as caught:
+                call()
+            self.assertIn(caught.exception.status_code, (400, 404), str(caught.exception))
+            self.assertTrue(caught.exception.error_code.startswith("CSMS."), str(caught.exception))
+        missing_id = str(uuid.uuid4())
+        for call in (
+            lambda: self.csms.list_secret_tags(ListSecretTagsRequest(secret_id=missing_id)),
+            lambda: self.csms.batch_create_or_delete_tags(
+                BatchCreateOrDeleteTagsRequest(
+                    secret_id=missing_id, body=BatchCreateOrDeleteTagsRequestBody(action="create", tags=[TagItem(key="k", value="v")])
+                )
+            ),
+            lambda: self.csms.delete_secret_tag(DeleteSecretTagRequest(secret_id=missing_id, key="k")),
+        ):
+            with self.assertRaises(ClientRequestException) as caught:
+                call()
+            self.assertIn(caught.exception.status_code, (400, 404), str(caught.exception))
+        _, csms = self.unsigned()
+        for call in (
+            lambda: csms.list_secrets(ListSecretsRequest()),
+            lambda: csms.list_project_secrets_tags(ListProjectSecretsTagsRequest()),
+            lambda: csms.generate_random_password(GenerateRandomPasswordRequest(body=CreatePasswordRequestBody(length=24))),
+            lambda: csms.list_resource_instances(
+                ListResourceInstancesRequest(resource_instances="resource_instances", body=ListResourceInstancesRequestBody(action="count"))
+            ),
+        ):
+            with self.assertRaises(ClientRequestException) as caught:
+                call()
+            self.assertEqual(caught.exception.status_code, 401, str(caught.exception))
+
+    def test_a_secret_named_restore(self):
+        """`restore` is both a path of its own (upload_secret_blob) and a
+        valid secret name: show, update and delete reach the secret."""
+        def missing(call):
+            with self.assertRaises(ClientRequestException) as caught:
+                call()
+            self.assertIn(caught.exception.status_code, (400, 404), str(caught.exception))
+            self.assertTrue(caught.exception.error_code.startswith("CSMS."), str(caught.exception))
+
+        missing(lambda: self.csms.show_secret(ShowSecretRequest(secret_name="restore")))
+        self.create_secret(name="restore", secret_string="named restore")
+        self.assertEqual(self.csms.show_secret(ShowSecretRequest(secret_name="restore")).secret.name, "restore")
+        self.csms.update_secret(UpdateSecretRequest(secret_name="restore", body=UpdateSecretRequestBody(description="d")))
+        self.csms.delete_secret(DeleteSecretRequest(secret_name="restore"))
+        missing(lambda: self.csms.update_secret(UpdateSecretRequest(secret_name="restore", body=UpdateSecretRequestBody(description="d"))))
+        missing(lambda: self.csms.delete_secret(DeleteSecretRequest(secret_name="restore")))
+
+
 class CsmsOperationsTest(Base):
     """Every Tier 1 CSMS operation through the official SDK, with raw JSON
     types checked (real numbers and booleans, millisecond timestamps)."""

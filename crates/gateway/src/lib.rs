@@ -386,7 +386,7 @@ async fn method_not_allowed(req: Request) -> ApiError {
     }
 }
 
-/// Counts requests by route and status, and times them by route. The label
+/// Counts requests by method, route and status, and times them by route. The label
 /// is the route's pattern (`/v1.0/{project_id}/kms/create-key`), never the
 /// concrete path, so the number of series stays bounded.
 async fn track(req: Request, next: Next) -> Response {
@@ -395,10 +395,12 @@ async fn track(req: Request, next: Next) -> Response {
         .get::<axum::extract::MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
     let started = std::time::Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("opendew_http_requests_total", "route" => route.clone(), "status" => status).increment(1);
+    metrics::counter!("opendew_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
+        .increment(1);
     metrics::histogram!("opendew_http_request_duration_seconds", "route" => route)
         .record(started.elapsed().as_secs_f64());
     response

@@ -65,7 +65,31 @@ async fn official_python_sdk_over_https() {
 
 #[tokio::test]
 async fn official_python_sdk_on_sqlite() {
+    if PYTHON.get_or_init(sdk_python).is_none() {
+        return;
+    }
     run_sdk_suite(Db::Sqlite).await;
+    // Every operation the gateway serves was called by the SDK suite, with
+    // success and with an error: the routes come from the router's own
+    // list, the calls from the gateway's request counter (this process's
+    // recorder saw the suite's traffic).
+    let rendered = common::metrics::recorder().render();
+    let mut missing = Vec::new();
+    for route in gateway::api_routes() {
+        let prefix =
+            format!(r#"opendew_http_requests_total{{method="{}",route="{}",status=""#, route.method, route.path);
+        let statuses: Vec<&str> = rendered
+            .lines()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        let succeeded = statuses.iter().any(|s| s.starts_with('2'));
+        let failed = statuses.iter().any(|s| s.starts_with('4'));
+        if !succeeded || !failed {
+            missing.push(format!("{} {} (success: {succeeded}, error: {failed})", route.method, route.path));
+        }
+    }
+    assert!(missing.is_empty(), "the SDK suite does not cover:\n{}", missing.join("\n"));
 }
 
 #[tokio::test]
