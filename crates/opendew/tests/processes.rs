@@ -59,12 +59,11 @@ struct Proc {
 }
 
 impl Proc {
-    async fn spawn(name: &str, args: &[String], ready: &str) -> Self {
+    async fn spawn(name: &str, args: &[String], ready: &str, log_filter: &str) -> Self {
         let mut child = Command::new(bin_dir().join(name))
             .args(args)
             .args(["--log-format", "json", "--shutdown-grace-seconds", "10"])
-            // The driver's statement lines too: they run inside the request.
-            .env("OPENDEW_LOG", "info,sqlx::query=debug")
+            .env("OPENDEW_LOG", log_filter)
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -128,7 +127,7 @@ struct Stack {
     account: support::Account,
     client: reqwest::Client,
     pki: opendew::pki::Pki,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// The flags that make a process present `pair` over mutual TLS.
@@ -155,6 +154,11 @@ impl Proc {
 
 impl Stack {
     async fn start() -> Self {
+        // The driver's statement lines too: they run inside the request.
+        Self::start_logging("info,sqlx::query=debug").await
+    }
+
+    async fn start_logging(log_filter: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = |name: &str| dir.path().join(name).display().to_string();
         let sqlite = |name: &str| format!("sqlite://{}?mode=rwc", path(name));
@@ -176,6 +180,7 @@ impl Stack {
             ]
             .concat(),
             "kms-service listening",
+            log_filter,
         )
         .await;
         let csms = Proc::spawn(
@@ -194,6 +199,7 @@ impl Stack {
             ]
             .concat(),
             "csms-service listening",
+            log_filter,
         )
         .await;
         gateway::credentials::load_or_create(Path::new(&path("credentials.json")), "local-1").unwrap();
@@ -232,10 +238,11 @@ impl Stack {
             ]
             .concat(),
             "gateway listening",
+            log_filter,
         )
         .await;
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        Self { kms, csms, gateway, account, client, pki, _dir: dir }
+        Self { kms, csms, gateway, account, client, pki, dir }
     }
 
     /// A signed call; `Err` when no HTTP response came back at all.
@@ -492,4 +499,123 @@ async fn probe_reports_health_of_each_process() {
     s.gateway.exits_cleanly("gateway").await;
     s.csms.terminate();
     s.csms.exits_cleanly("csms-service").await;
+}
+
+/// No SK, password, token, security token, secret value, key file or
+/// certificate key appears in any log line of any process, at the most
+/// verbose level, through a workload that authenticates every way,
+/// succeeds and fails.
+#[tokio::test]
+async fn no_secret_reaches_any_log_line() {
+    let s = Stack::start_logging("trace,h2=debug,hyper=debug,rustls=debug,tower=debug").await;
+    let project = s.account.project_id.clone();
+    let base = format!("http://{}", s.gateway.addr);
+    let http = reqwest::Client::new();
+    let value = format!("secret-value-{}", uuid::Uuid::new_v4().simple());
+    let (status, _, body) = s
+        .call(Method::POST, &format!("/v1/{project}/secrets"), Some(json!({"name": "logged", "secret_string": value})))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let (status, _, _) =
+        s.call(Method::GET, &format!("/v1/{project}/secrets/logged/versions/latest"), None).await.unwrap();
+    assert_eq!(status, 200);
+    let (_, _, key) = s
+        .call(
+            Method::POST,
+            &format!("/v1.0/{project}/kms/create-datakey"),
+            Some(json!({"key_id": "00000000-0000-0000-0000-000000000000"})),
+        )
+        .await
+        .unwrap();
+    assert!(key.is_object());
+    // Tokens: issued, used, refused when wrong; temporary credentials issued.
+    let login = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": s.account.user, "password": s.account.password, "domain": {"name": s.account.domain_name}}}},
+        "scope": {"project": {"id": project}}}});
+    let issued = http.post(format!("{base}/v3/auth/tokens")).json(&login).send().await.unwrap();
+    assert_eq!(issued.status(), 201);
+    let token = issued.headers()["x-subject-token"].to_str().unwrap().to_owned();
+    let used = http
+        .post(format!("{base}/v1.0/{project}/kms/gen-random"))
+        .header("x-auth-token", &token)
+        .json(&json!({"random_data_length": "64"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(used.status(), 200);
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    let refused = http
+        .post(format!("{base}/v1.0/{project}/kms/gen-random"))
+        .header("x-auth-token", &forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let sts = http
+        .post(format!("{base}/v3.0/OS-CREDENTIAL/securitytokens"))
+        .header("x-auth-token", &token)
+        .json(&json!({"auth": {"identity": {"methods": ["token"]}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sts.status(), 201);
+    let credential: Value = sts.json().await.unwrap();
+    let mut wrong = login.clone();
+    wrong["auth"]["identity"]["password"]["user"]["password"] = json!("wrong-password-123");
+    assert_eq!(http.post(format!("{base}/v3/auth/tokens")).json(&wrong).send().await.unwrap().status(), 401);
+    // A signature made with a wrong SK.
+    let mut headers = http::HeaderMap::new();
+    headers.insert("host", s.gateway.addr.parse().unwrap());
+    support::sign_headers(
+        &mut headers,
+        &Method::POST,
+        &format!("/v1.0/{project}/kms/gen-random"),
+        b"{}",
+        &s.account.ak,
+        "a-wrong-sk",
+        0,
+    );
+    let bad =
+        http.post(format!("{base}/v1.0/{project}/kms/gen-random")).headers(headers).body("{}").send().await.unwrap();
+    assert_eq!(bad.status(), 401);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let file = |name: &str| std::fs::read_to_string(s.dir.path().join(name)).unwrap().trim().to_owned();
+    let pem_body = |path: &Path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        text.lines().filter(|l| !l.starts_with("-----")).collect::<String>()
+    };
+    let mut secrets = vec![
+        ("SK", s.account.sk.clone()),
+        ("password", s.account.password.clone()),
+        ("token", token.clone()),
+        ("token signature", token.rsplit('.').next().unwrap().to_owned()),
+        ("security token", credential["credential"]["securitytoken"].as_str().unwrap().to_owned()),
+        ("temporary SK", credential["credential"]["secret"].as_str().unwrap().to_owned()),
+        ("secret value", value.clone()),
+        ("wrong password", "wrong-password-123".into()),
+        ("root key", file("root.key")),
+        ("identity key", file("identity.key")),
+    ];
+    for pair in [&s.pki.kms, &s.pki.csms, &s.pki.gateway_client, &s.pki.operator] {
+        secrets.push(("certificate key", pem_body(&pair.key)));
+    }
+    let mut lines = 0;
+    for (name, proc) in [("gateway", s.gateway), ("csms-service", s.csms), ("kms-service", s.kms)] {
+        proc.terminate();
+        let logs = proc.exits_cleanly(name).await;
+        lines += logs.len();
+        for line in logs {
+            let text = line.to_string();
+            for (what, secret) in &secrets {
+                // The tail: random in every one of them (PEM keys and
+                // tokens share their first characters), and long enough
+                // that a match is no accident.
+                let probe = &secret[secret.len().saturating_sub(24)..];
+                assert!(!text.contains(probe), "{name} logged the {what}: {text}");
+            }
+        }
+    }
+    assert!(lines > 100, "only {lines} log lines: the scan saw too little");
 }
