@@ -51,12 +51,27 @@ fn field(text: &str, label: &str) -> String {
         .unwrap_or_else(|| panic!("no `{label}` in {text}"))
 }
 
+/// A call with the real curl and an `X-Auth-Token`; the HTTP status.
+async fn curl(base: &str, token: &str, method: &str, path: &str, body: &str) -> u16 {
+    // Async: the gateway serves on this test's runtime thread.
+    let mut command = tokio::process::Command::new("curl");
+    command.args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method]).arg(format!("{base}{path}"));
+    command.args(["-H", &format!("X-Auth-Token: {token}"), "-H", "Content-Type: application/json"]);
+    if !body.is_empty() {
+        command.args(["-d", body]);
+    }
+    let output = command.output().await.expect("curl is installed");
+    String::from_utf8_lossy(&output.stdout).trim().parse().unwrap_or(0)
+}
+
 /// Polls `check` for up to five seconds (two refresh intervals and more).
+/// Every half second, not faster: a key polled while still refused counts
+/// failed authentications, and ten in a row would throttle it.
 async fn within_seconds(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let started = Instant::now();
     while !check().await {
         assert!(started.elapsed() < Duration::from_secs(5), "{what}: not within 5 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
@@ -116,6 +131,27 @@ async fn accounts_follow_the_admin_command(s: TestStack, second_gateway: Option<
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["token"]["project"]["id"], project_id);
     assert_eq!(with_token(&s.base, &token, &project_id).await, 200);
+    // The same token with the real curl, for KMS and CSMS, as the README shows.
+    assert_eq!(
+        curl(&s.base, &token, "POST", &format!("/v1.0/{project_id}/kms/gen-random"), r#"{"random_data_length":"64"}"#)
+            .await,
+        200
+    );
+    assert_eq!(
+        curl(
+            &s.base,
+            &token,
+            "POST",
+            &format!("/v1/{project_id}/secrets"),
+            r#"{"name":"by-curl","secret_string":"v"}"#
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        curl(&s.base, &token, "GET", &format!("/v1/{project_id}/secrets/by-curl/versions/latest"), "").await,
+        200
+    );
     let mut bad = login.clone();
     bad["auth"]["identity"]["password"]["user"]["password"] = json!("wrong password");
     let refused = reqwest::Client::new().post(format!("{}/v3/auth/tokens", s.base)).json(&bad).send().await.unwrap();
@@ -154,6 +190,22 @@ async fn accounts_follow_the_admin_command(s: TestStack, second_gateway: Option<
         .await;
     }
     assert_eq!(signed(&s, &ak, &sk, &project_id, "gen-random", json!({"random_data_length": "64"})).await, 401);
+    assert_eq!(curl(&s.base, &token, "GET", &format!("/v1/{project_id}/secrets"), "").await, 401);
+
+    // Deleting an access key ends it too.
+    let bob = admin(&s, &["user", "create", "--domain", "acme", "bob"], None);
+    let bob_id = field(&bob, "created user ");
+    let key = admin(&s, &["access-key", "create", "--user", &bob_id], None);
+    let (ak, sk) = (field(&key, "access key "), field(&key, "secret key "));
+    within_seconds("bob's key works", async || {
+        signed(&s, &ak, &sk, &project_id, "gen-random", json!({"random_data_length": "64"})).await == 200
+    })
+    .await;
+    admin(&s, &["access-key", "delete", &ak], None);
+    within_seconds("the deleted key is refused", async || {
+        signed(&s, &ak, &sk, &project_id, "gen-random", json!({"random_data_length": "64"})).await == 401
+    })
+    .await;
     s.stack.stop().await.unwrap();
 }
 
