@@ -14,6 +14,7 @@ use http::request::Parts;
 use crate::{
     AppState,
     error::{ApiError, current_request_id},
+    identity::directory::Snapshot,
     signing::{self, Authorization, RawRequest},
     throttle::Subject,
     tokens::TokenError,
@@ -98,9 +99,7 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
         })?;
         // A token outlives nothing it was issued for: its user (and domain)
         // and its project must still exist and be enabled.
-        let alive = directory.active_user(&claims.u).is_some_and(|(user, _)| user.domain_id == claims.d)
-            && claims.p.as_deref().is_none_or(|p| directory.domain_owns_project(&claims.d, p));
-        if !alive {
+        if !still_valid(&directory, &claims.u, &claims.d, claims.p.as_deref()) {
             tracing::info!(user_id = %claims.u, "token of a disabled or deleted user or project");
             return Err(ApiError::Unauthenticated("token is no longer valid".into()));
         }
@@ -132,13 +131,7 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
         tracing::info!(access_key = %auth.access_key, "unknown access key");
         return Err(ApiError::Unauthenticated("Get secretKey failed".into()));
     };
-    signing::verify(&auth, credential.secret.expose().as_bytes(), &raw, chrono::Utc::now()).map_err(|e| {
-        tracing::info!(access_key = %auth.access_key, error = %e, "signature rejected");
-        ApiError::Unauthenticated(match e {
-            signing::SignatureError::Expired => "calc ak sk signature fail:signature expired".to_owned(),
-            other => other.to_string(),
-        })
-    })?;
+    verify_signature(&auth, credential.secret.expose(), &raw)?;
     Ok(Caller {
         domain_id: credential.domain.id.clone(),
         user_id: credential.user.id.clone(),
@@ -149,11 +142,30 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
     })
 }
 
+/// Credentials issued earlier (a token, temporary credentials) hold only
+/// while their user and domain are enabled and, when scoped, their project.
+fn still_valid(directory: &Snapshot, user_id: &str, domain_id: &str, project_id: Option<&str>) -> bool {
+    directory.active_user(user_id).is_some_and(|(user, _)| user.domain_id == domain_id)
+        && project_id.is_none_or(|p| directory.domain_owns_project(domain_id, p))
+}
+
+/// Checks a request's signature with `secret_key`; a failure is logged with
+/// the AK (never the SK) and answered in the gateway's words.
+fn verify_signature(auth: &Authorization, secret_key: &str, raw: &RawRequest<'_>) -> Result<(), ApiError> {
+    signing::verify(auth, secret_key.as_bytes(), raw, chrono::Utc::now()).map_err(|e| {
+        tracing::info!(access_key = %auth.access_key, error = %e, "signature rejected");
+        ApiError::Unauthenticated(match e {
+            signing::SignatureError::Expired => "calc ak sk signature fail:signature expired".to_owned(),
+            other => other.to_string(),
+        })
+    })
+}
+
 /// A request signed with temporary credentials: the security token names
 /// the AK it belongs to and carries its SK (auth.md §1.9).
 fn temporary_caller(
     app: &AppState,
-    directory: &crate::identity::directory::Snapshot,
+    directory: &Snapshot,
     parts: &Parts,
     auth: &Authorization,
     token: &str,
@@ -167,18 +179,10 @@ fn temporary_caller(
         tracing::info!(access_key = %auth.access_key, "security token of another access key");
         return Err(ApiError::Unauthenticated("the security token does not belong to this access key".into()));
     }
-    let alive = directory.active_user(&claims.u).is_some_and(|(user, _)| user.domain_id == claims.d)
-        && claims.p.as_deref().is_none_or(|p| directory.domain_owns_project(&claims.d, p));
-    if !alive {
+    if !still_valid(directory, &claims.u, &claims.d, claims.p.as_deref()) {
         return Err(ApiError::Unauthenticated("token is no longer valid".into()));
     }
-    signing::verify(auth, claims.sk.expose().as_bytes(), raw, chrono::Utc::now()).map_err(|e| {
-        tracing::info!(access_key = %auth.access_key, error = %e, "signature rejected");
-        ApiError::Unauthenticated(match e {
-            signing::SignatureError::Expired => "calc ak sk signature fail:signature expired".to_owned(),
-            other => other.to_string(),
-        })
-    })?;
+    verify_signature(auth, claims.sk.expose(), raw)?;
     Ok(Caller {
         domain_id: claims.d,
         user_id: claims.u,

@@ -204,18 +204,7 @@ impl Stack {
         .await;
         gateway::credentials::load_or_create(Path::new(&path("credentials.json")), "local-1").unwrap();
         gateway::identity::seal::SecretSealer::ensure_key_file(Path::new(&path("identity.key"))).unwrap();
-        let file: Value = serde_json::from_str(&std::fs::read_to_string(path("credentials.json")).unwrap()).unwrap();
-        let c = &file["credentials"][0];
-        let s = |k: &str| c[k].as_str().unwrap().to_owned();
-        let account = support::Account {
-            ak: s("access_key"),
-            sk: s("secret_key"),
-            project_id: s("project_id"),
-            domain_id: s("domain_id"),
-            user: s("user_name"),
-            password: s("password"),
-            domain_name: s("domain_name"),
-        };
+        let account = support::Account::from_file(Path::new(&path("credentials.json")));
         let gateway = Proc::spawn(
             "gateway",
             &[

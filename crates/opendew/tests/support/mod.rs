@@ -38,6 +38,24 @@ pub struct Account {
     pub domain_name: String,
 }
 
+impl Account {
+    /// The first account of a credentials file.
+    pub fn from_file(path: &std::path::Path) -> Self {
+        let file: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let c = &file["credentials"][0];
+        let s = |k: &str| c[k].as_str().unwrap().to_owned();
+        Self {
+            ak: s("access_key"),
+            sk: s("secret_key"),
+            project_id: s("project_id"),
+            domain_id: s("domain_id"),
+            user: s("user_name"),
+            password: s("password"),
+            domain_name: s("domain_name"),
+        }
+    }
+}
+
 /// A running stack.
 pub struct TestStack {
     pub stack: opendew::DevStack,
@@ -88,18 +106,7 @@ impl TestStack {
             tls,
         };
         let stack = opendew::start(config, tokio_util::sync::CancellationToken::new()).await.unwrap();
-        let file: Value = serde_json::from_str(&std::fs::read_to_string(&stack.credentials_file).unwrap()).unwrap();
-        let c = &file["credentials"][0];
-        let s = |k: &str| c[k].as_str().unwrap().to_owned();
-        let account = Account {
-            ak: s("access_key"),
-            sk: s("secret_key"),
-            project_id: s("project_id"),
-            domain_id: s("domain_id"),
-            user: s("user_name"),
-            password: s("password"),
-            domain_name: s("domain_name"),
-        };
+        let account = Account::from_file(&stack.credentials_file);
         let base = stack.endpoint();
         let mut client = reqwest::Client::builder().timeout(Duration::from_secs(30));
         if let Some(tls) = &stack.tls {
