@@ -988,7 +988,10 @@ async fn metrics_endpoint() {
     let addr = common::metrics::serve("127.0.0.1:0".parse().unwrap(), shutdown.clone()).await.unwrap();
     let text = reqwest::get(format!("http://{addr}/metrics")).await.unwrap().text().await.unwrap();
     for expected in [
-        "opendew_http_requests_total{route=\"/v1.0/{project_id}/kms/create-key\",status=\"200\"}",
+        "opendew_http_requests_total{method=\"POST\",route=\"/v1.0/{project_id}/kms/create-key\",status=\"200\"}",
+        "opendew_grpc_requests_total{method=\"/kms.v1.KeyManagementService/CreateKey\",code=\"Ok\"}",
+        "opendew_grpc_request_duration_seconds_bucket{method=\"/csms.v1.SecretsManagerService/CreateSecret\"",
+        "opendew_db_pool_connections{service=\"kms\",state=\"idle\"}",
         "opendew_http_request_duration_seconds_bucket{route=\"/v1.0/{project_id}/kms/create-datakey\"",
         "opendew_kms_key_cache_hits_total",
         "opendew_kms_db_round_trips_total",
