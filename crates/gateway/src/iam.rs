@@ -78,15 +78,16 @@ pub async fn issue_token(
         tracing::info!(user = %user_name, domain = %domain_name, "password login for unknown user");
         // As slow as a wrong password, so timing does not tell names apart.
         let password = password.clone();
-        let _ =
-            tokio::task::spawn_blocking(move || crate::identity::seal::verify_password(dummy_hash(), &password)).await;
+        let _ = crate::identity::seal::on_hashing_thread(move || {
+            crate::identity::seal::verify_password(dummy_hash(), &password)
+        })
+        .await;
         return Err(fail(&app));
     };
     let (user, domain) = (user.clone(), domain.clone());
     let (hash, given) = (user.password_hash.clone(), password.clone());
-    let verified = tokio::task::spawn_blocking(move || crate::identity::seal::verify_password(&hash, &given))
-        .await
-        .unwrap_or(false);
+    let verified =
+        crate::identity::seal::on_hashing_thread(move || crate::identity::seal::verify_password(&hash, &given)).await;
     if !verified {
         tracing::info!(user = %user_name, domain = %domain_name, "wrong password");
         return Err(fail(&app));

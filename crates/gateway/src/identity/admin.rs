@@ -93,7 +93,7 @@ fn check_password(password: &SecretString) -> Result<(), IdentityError> {
 
 async fn hash(password: &SecretString) -> String {
     let password = password.clone();
-    tokio::task::spawn_blocking(move || hash_password(password.expose())).await.expect("hashing does not panic")
+    super::seal::on_hashing_thread(move || hash_password(password.expose())).await
 }
 
 /// A random password for generated accounts.
