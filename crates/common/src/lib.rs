@@ -36,6 +36,31 @@ pub fn shutdown_on_signal() -> tokio_util::sync::CancellationToken {
     token
 }
 
+/// The loop of every background task: a tick every `interval` (the first
+/// at once, late ticks delayed rather than bunched) until `shutdown`.
+#[derive(Debug)]
+pub struct Ticker {
+    tick: tokio::time::Interval,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl Ticker {
+    /// Ticks every `interval` until `shutdown` is cancelled.
+    pub fn new(interval: std::time::Duration, shutdown: tokio_util::sync::CancellationToken) -> Self {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self { tick, shutdown }
+    }
+
+    /// Waits for the next tick; false once shutdown has begun.
+    pub async fn next(&mut self) -> bool {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => false,
+            _ = self.tick.tick() => true,
+        }
+    }
+}
+
 /// How long a stopping process waits for in-flight requests.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ShutdownConfig {

@@ -114,12 +114,8 @@ fn ready_check(store: Arc<dyn SecretStore>) -> common::grpc::ReadyCheck {
 /// versions. Every replica runs it; deletions are idempotent.
 fn spawn_purge(store: Arc<dyn SecretStore>, interval_seconds: u64, shutdown: CancellationToken) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(interval_seconds.max(1)));
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
+        let mut ticks = common::Ticker::new(std::time::Duration::from_secs(interval_seconds.max(1)), shutdown);
+        while ticks.next().await {
             let result = store.purge_due(common::now_ms()).await;
             let outcome = if result.is_ok() { "ok" } else { "error" };
             metrics::counter!("opendew_csms_purge_runs_total", "result" => outcome).increment(1);

@@ -124,13 +124,8 @@ pub fn load(files: &TlsFiles) -> Result<RustlsConfig, TlsError> {
 pub fn spawn_reloader(config: RustlsConfig, files: TlsFiles, interval: Duration, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let mut current = Pem::read(&files).map(|p| p.digest()).ok();
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
+        let mut ticks = common::Ticker::new(interval, shutdown);
+        while ticks.next().await {
             let files = files.clone();
             let Ok(Ok(pem)) = tokio::task::spawn_blocking(move || Pem::read(&files).map(|p| (p, files))).await else {
                 // Unreadable for the moment (mid-swap): try again next tick.

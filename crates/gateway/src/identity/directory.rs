@@ -172,13 +172,8 @@ impl Directory {
     pub fn spawn_refresh(self: &Arc<Self>, interval: Duration, shutdown: CancellationToken) {
         let directory = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tick.tick() => {}
-                }
+            let mut ticks = common::Ticker::new(interval, shutdown);
+            while ticks.next().await {
                 match directory.refresh().await {
                     Ok(true) => tracing::info!(version = directory.snapshot().version, "identity directory reloaded"),
                     Ok(false) => {}
