@@ -10,14 +10,9 @@
 //! refused. The payload holds the secret's metadata and every version's
 //! value and stages; values are re-sealed with fresh data keys on restore.
 
-use aes_gcm::{
-    Aes256Gcm, KeyInit, Nonce,
-    aead::{Aead, Payload},
-};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use common::identity::CallerIdentity;
 use proto::csms::v1 as pb;
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -116,17 +111,13 @@ impl CsmsService {
         let aad = aad(&caller.project_id);
         let data_key = self.kms.create_data_key(caller, &secret.kms_key_id, &aad).await?;
         let cipher =
-            Aes256Gcm::new_from_slice(&data_key.plaintext).map_err(|_| CsmsError::Internal("data key size".into()))?;
-        let mut nonce = [0u8; 12];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
+            crypto::AeadKey::new(&data_key.plaintext).map_err(|_| CsmsError::Internal("data key size".into()))?;
         let payload_aad = [aad.as_slice(), b"|", secret.kms_key_id.as_bytes()].concat();
-        let sealed = cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &payload, aad: &payload_aad })
-            .map_err(|_| CsmsError::Internal("sealing a backup".into()))?;
+        let sealed = cipher.seal(&payload, &payload_aad);
         let envelope = Envelope {
             key: secret.kms_key_id.clone(),
             dek: STANDARD.encode(&data_key.ciphertext),
-            data: STANDARD.encode([nonce.as_slice(), &sealed].concat()),
+            data: STANDARD.encode(sealed),
         };
         let json = serde_json::to_vec(&envelope).map_err(|e| CsmsError::Internal(format!("encoding a backup: {e}")))?;
         let blob = format!("{PREFIX}{}", STANDARD.encode(json));
@@ -158,17 +149,10 @@ impl CsmsService {
             CsmsError::KmsKeyUnusable(_) => refused(),
             other => other,
         })?;
-        if sealed.len() < 12 + 16 {
-            return Err(refused());
-        }
-        let cipher = Aes256Gcm::new_from_slice(&data_key).map_err(|_| refused())?;
+        let cipher = crypto::AeadKey::new(&data_key).map_err(|_| refused())?;
         let payload_aad = [aad.as_slice(), b"|", envelope.key.as_bytes()].concat();
-        let payload = Zeroizing::new(
-            cipher
-                .decrypt(Nonce::from_slice(&sealed[..12]), Payload { msg: &sealed[12..], aad: &payload_aad })
-                .map_err(|_| refused())?,
-        );
-        let backup: BackupSecret = serde_json::from_slice(&payload).map_err(|_| refused())?;
+        let payload = cipher.open(&sealed, &payload_aad).map_err(|_| refused())?;
+        let backup: BackupSecret = serde_json::from_slice(payload.expose()).map_err(|_| refused())?;
         domain::validate_name(&backup.name)?;
         if self.store.get_secret(&caller.project_id, &backup.name).await?.is_some() {
             return Err(CsmsError::DuplicateName);

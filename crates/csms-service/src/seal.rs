@@ -4,16 +4,10 @@
 //! kms-service) names project, secret and version; the value's AAD adds the
 //! value kind. A version copied onto another secret or version fails to open.
 
-use aes_gcm::{
-    Aes256Gcm, KeyInit, Nonce,
-    aead::{Aead, Payload},
-};
-use rand::RngCore;
+use crypto::AeadKey;
 use zeroize::Zeroizing;
 
 use crate::{domain::ValueKind, error::CsmsError};
-
-const NONCE_LEN: usize = 12;
 
 /// AAD for the data key of one version, checked by kms-service.
 pub fn data_key_aad(project_id: &str, secret_id: &str, version: i32) -> Vec<u8> {
@@ -22,6 +16,10 @@ pub fn data_key_aad(project_id: &str, secret_id: &str, version: i32) -> Vec<u8> 
 
 fn value_aad(project_id: &str, secret_id: &str, version: i32, kind: ValueKind) -> Vec<u8> {
     format!("opendew/csms/value/v1|{project_id}|{secret_id}|v{version}|{}", kind.as_str()).into_bytes()
+}
+
+fn cipher(data_key: &[u8]) -> Result<AeadKey, CsmsError> {
+    AeadKey::new(data_key).map_err(|_| CsmsError::Internal("data key is not 32 bytes".into()))
 }
 
 /// Seals `value`; returns nonce ‖ ciphertext ‖ tag.
@@ -33,17 +31,7 @@ pub fn seal(
     kind: ValueKind,
     value: &[u8],
 ) -> Result<Vec<u8>, CsmsError> {
-    let cipher =
-        Aes256Gcm::new_from_slice(data_key).map_err(|_| CsmsError::Internal("data key is not 32 bytes".into()))?;
-    let mut nonce = [0u8; NONCE_LEN];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let aad = value_aad(project_id, secret_id, version, kind);
-    let ct = cipher
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: value, aad: &aad })
-        .map_err(|_| CsmsError::Internal("sealing failed".into()))?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&ct);
-    Ok(out)
+    Ok(cipher(data_key)?.seal(value, &value_aad(project_id, secret_id, version, kind)))
 }
 
 /// Opens a value sealed by [`seal`].
@@ -55,17 +43,14 @@ pub fn open(
     kind: ValueKind,
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, CsmsError> {
-    let cipher =
-        Aes256Gcm::new_from_slice(data_key).map_err(|_| CsmsError::Internal("data key is not 32 bytes".into()))?;
-    if sealed.len() < NONCE_LEN + 16 {
+    let cipher = cipher(data_key)?;
+    if sealed.len() < crypto::aead::OVERHEAD {
         return Err(CsmsError::Internal(format!("stored value of secret {secret_id} v{version} is truncated")));
     }
-    let (nonce, ct) = sealed.split_at(NONCE_LEN);
-    let aad = value_aad(project_id, secret_id, version, kind);
-    cipher
-        .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
-        .map(Zeroizing::new)
-        .map_err(|_| CsmsError::Internal(format!("stored value of secret {secret_id} v{version} failed to open")))
+    let plain = cipher
+        .open(sealed, &value_aad(project_id, secret_id, version, kind))
+        .map_err(|_| CsmsError::Internal(format!("stored value of secret {secret_id} v{version} failed to open")))?;
+    Ok(Zeroizing::new(plain.expose().to_vec()))
 }
 
 #[cfg(test)]

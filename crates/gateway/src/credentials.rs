@@ -5,34 +5,13 @@
 //! Secrets are held in a zeroizing, `Debug`-redacting wrapper and never
 //! logged.
 
-use std::{fmt, path::Path};
+use std::path::Path;
 
 use rand::{Rng, distributions::Alphanumeric};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-/// A string that is wiped on drop and never printed.
-#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct SecretString(Zeroizing<String>);
-
-impl SecretString {
-    /// Wraps a secret.
-    pub fn new(s: String) -> Self {
-        Self(Zeroizing::new(s))
-    }
-
-    /// The secret itself; never log it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use crypto::{SecretString, write_private_file};
 
 /// One user with one access key, in one project of one domain.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,21 +73,6 @@ pub fn load_or_create(path: &Path, region: &str) -> anyhow::Result<bool> {
     let text = Zeroizing::new(serde_json::to_string_pretty(&file)?);
     write_private_file(path, text.as_bytes())?;
     Ok(true)
-}
-
-/// Writes a new file readable only by its owner.
-pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
 }
 
 #[cfg(test)]

@@ -27,8 +27,8 @@ use std::{
 };
 
 use crate::{
-    crypto::SecretBytes,
     domain::{KeyId, KeyRecord},
+    hierarchy::SecretBytes,
     store::ChangeEvent,
 };
 

@@ -1,9 +1,13 @@
 //! Master keys as kms-service understands them, independent of protobuf
-//! and SQL. Names of enum values are the strings stored in the database.
+//! and SQL: the types, the documented rules, and the state transitions
+//! next to the types they govern. Names of enum values are the strings
+//! stored in the database.
+//!
+//! This module imports nothing else of the crate; every refusal it can
+//! make is a [`Rejection`], which the store passes back unchanged and
+//! `error` maps to gRPC.
 
 use std::{fmt, str::FromStr};
-
-use crate::error::KmsError;
 
 /// A master key's id: a random UUID v4, written in lower case.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -23,7 +27,7 @@ impl Default for KeyId {
 }
 
 impl FromStr for KeyId {
-    type Err = KmsError;
+    type Err = Rejection;
 
     /// Accepts exactly Huawei's key-id form: 36 characters, lower-case,
     /// hyphenated (`^[0-9a-z]{8}-…-[0-9a-z]{12}$` restricted to hex).
@@ -34,9 +38,9 @@ impl FromStr for KeyId {
                 _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
             });
         if !shaped {
-            return Err(KmsError::InvalidKeyId);
+            return Err(Rejection::InvalidKeyId);
         }
-        uuid::Uuid::parse_str(s).map(Self).map_err(|_| KmsError::InvalidKeyId)
+        uuid::Uuid::parse_str(s).map(Self).map_err(|_| Rejection::InvalidKeyId)
     }
 }
 
@@ -174,15 +178,15 @@ impl KeySpec {
     }
 
     /// Checks a spec/usage pairing against the documented rules.
-    pub fn check_usage(self, usage: KeyUsage) -> Result<(), KmsError> {
+    pub fn check_usage(self, usage: KeyUsage) -> Result<(), Rejection> {
         match (self.family(), usage) {
             (SpecFamily::Symmetric, KeyUsage::EncryptDecrypt)
             | (SpecFamily::AsymmetricEncryptOrSign, KeyUsage::EncryptDecrypt | KeyUsage::SignVerify)
             | (SpecFamily::AsymmetricSignOnly, KeyUsage::SignVerify)
             | (SpecFamily::Hmac, KeyUsage::GenerateVerifyMac) => Ok(()),
-            (SpecFamily::Symmetric, KeyUsage::SignVerify) => Err(KmsError::SymmetricCannotSign),
-            (SpecFamily::AsymmetricSignOnly, KeyUsage::EncryptDecrypt) => Err(KmsError::EcCannotEncrypt),
-            _ => Err(KmsError::InvalidParameter("key_usage")),
+            (SpecFamily::Symmetric, KeyUsage::SignVerify) => Err(Rejection::SymmetricCannotSign),
+            (SpecFamily::AsymmetricSignOnly, KeyUsage::EncryptDecrypt) => Err(Rejection::EcCannotEncrypt),
+            _ => Err(Rejection::InvalidParameter("key_usage")),
         }
     }
 }
@@ -213,12 +217,12 @@ impl KeyState {
     }
 
     /// Why a key in this state cannot be used for cryptography, if it cannot.
-    pub fn check_usable(self) -> Result<(), KmsError> {
+    pub fn check_usable(self) -> Result<(), Rejection> {
         match self {
             Self::Enabled => Ok(()),
-            Self::Disabled => Err(KmsError::KeyDisabled),
-            Self::PendingDeletion => Err(KmsError::KeyPendingDeletion),
-            Self::PendingImport => Err(KmsError::KeyPendingImport),
+            Self::Disabled => Err(Rejection::KeyDisabled),
+            Self::PendingDeletion => Err(Rejection::KeyPendingDeletion),
+            Self::PendingImport => Err(Rejection::KeyPendingImport),
         }
     }
 }
@@ -267,17 +271,256 @@ pub const MAX_DESCRIPTION_LEN: usize = 255;
 
 /// Validates a user-chosen alias: `^[a-zA-Z0-9:/_-]{1,255}$`, not ending
 /// in `/default` (those belong to services).
-pub fn validate_user_alias(alias: &str) -> Result<(), KmsError> {
+pub fn validate_user_alias(alias: &str) -> Result<(), Rejection> {
     let charset_ok = alias.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'/' | b'_' | b'-'));
     if alias.is_empty() || alias.len() > MAX_ALIAS_LEN || !charset_ok || alias.ends_with("/default") {
-        return Err(KmsError::InvalidAlias);
+        return Err(Rejection::InvalidAlias);
     }
     Ok(())
 }
 
 /// Validates the optional `sequence`: 36 characters when present.
-pub fn validate_sequence(sequence: &str) -> Result<(), KmsError> {
-    if sequence.is_empty() || sequence.chars().count() == 36 { Ok(()) } else { Err(KmsError::InvalidSequence) }
+pub fn validate_sequence(sequence: &str) -> Result<(), Rejection> {
+    if sequence.is_empty() || sequence.chars().count() == 36 { Ok(()) } else { Err(Rejection::InvalidSequence) }
+}
+
+/// Largest page of list-keys.
+pub const MAX_LIST_LIMIT: u32 = 2000;
+/// Largest additional authenticated data, in bytes.
+pub const MAX_AAD_LEN: usize = 128;
+/// Largest encrypt-data plaintext, in bytes.
+pub const MAX_DATA_LEN: usize = 4096;
+/// Data-key lengths accepted by encrypt-datakey and decrypt-datakey, in bytes.
+pub const DATAKEY_LEN_RANGE: std::ops::RangeInclusive<u32> = 1..=1024;
+/// Lengths of generated data keys and random data, in bits.
+pub const RANDOM_BITS_RANGE: std::ops::RangeInclusive<u32> = 8..=8192;
+/// Scheduled deletion waits this many days (Huawei's `pending_days`).
+pub const PENDING_DAYS_RANGE: std::ops::RangeInclusive<u32> = 7..=1096;
+const DAY_MS: i64 = 86_400_000;
+
+/// Checks caller-supplied additional authenticated data.
+pub fn validate_aad(aad: &[u8]) -> Result<(), Rejection> {
+    if aad.len() > MAX_AAD_LEN {
+        return Err(Rejection::InvalidParameter("additional_authenticated_data"));
+    }
+    Ok(())
+}
+
+/// Checks a description: at most 255 characters.
+pub fn validate_description(description: &str) -> Result<(), Rejection> {
+    if description.chars().count() > MAX_DESCRIPTION_LEN {
+        return Err(Rejection::InvalidDescription);
+    }
+    Ok(())
+}
+
+/// Parses a required key id: absent and malformed are told apart.
+pub fn parse_key_id(key_id: &str) -> Result<KeyId, Rejection> {
+    if key_id.is_empty() {
+        return Err(Rejection::MissingParameter("key_id"));
+    }
+    key_id.parse()
+}
+
+/// The state transitions of a key. Each checks the current state, changes
+/// the record only when it may, and says why not otherwise; the store runs
+/// them on the locked row, so a refused change writes nothing.
+impl KeyRecord {
+    /// Refuses changes to service default keys.
+    fn not_default(&self) -> Result<(), Rejection> {
+        if self.default_key { Err(Rejection::DefaultKeyForbidden) } else { Ok(()) }
+    }
+
+    /// enable-key: only a disabled key.
+    pub fn enable(&mut self) -> Result<(), Rejection> {
+        self.not_default()?;
+        if self.state != KeyState::Disabled {
+            return Err(Rejection::KeyNotDisabled);
+        }
+        self.state = KeyState::Enabled;
+        Ok(())
+    }
+
+    /// disable-key: only an enabled key.
+    pub fn disable(&mut self) -> Result<(), Rejection> {
+        self.not_default()?;
+        if self.state != KeyState::Enabled {
+            return Err(Rejection::KeyNotEnabled);
+        }
+        self.state = KeyState::Disabled;
+        Ok(())
+    }
+
+    /// schedule-key-deletion, `pending_days` after `now_ms`.
+    pub fn schedule_deletion(&mut self, now_ms: i64, pending_days: u32) -> Result<(), Rejection> {
+        self.not_default()?;
+        if self.state == KeyState::PendingDeletion {
+            return Err(Rejection::KeyAlreadyPendingDeletion);
+        }
+        self.state = KeyState::PendingDeletion;
+        self.scheduled_deletion_ms = Some(now_ms + i64::from(pending_days) * DAY_MS);
+        Ok(())
+    }
+
+    /// cancel-key-deletion: back to disabled, as Huawei does.
+    pub fn cancel_deletion(&mut self) -> Result<(), Rejection> {
+        if self.state != KeyState::PendingDeletion {
+            return Err(Rejection::KeyNotPendingDeletion);
+        }
+        self.state = KeyState::Disabled;
+        self.scheduled_deletion_ms = None;
+        Ok(())
+    }
+
+    /// Alias and description changes: not on default keys, not while
+    /// pending deletion.
+    fn check_renamable(&self) -> Result<(), Rejection> {
+        self.not_default()?;
+        if self.state == KeyState::PendingDeletion {
+            return Err(Rejection::KeyPendingDeletion);
+        }
+        Ok(())
+    }
+
+    /// update-key-alias (the alias was validated by the caller).
+    pub fn rename(&mut self, alias: String) -> Result<(), Rejection> {
+        self.check_renamable()?;
+        self.alias = alias;
+        Ok(())
+    }
+
+    /// update-key-description.
+    pub fn describe(&mut self, description: String) -> Result<(), Rejection> {
+        self.check_renamable()?;
+        self.description = description;
+        Ok(())
+    }
+
+    /// Symmetric encryption is allowed: right family and usage, usable state.
+    pub fn check_symmetric_use(&self) -> Result<(), Rejection> {
+        match self.spec.family() {
+            SpecFamily::Symmetric => {}
+            SpecFamily::Hmac => return Err(Rejection::HmacUnsupported),
+            SpecFamily::AsymmetricSignOnly => return Err(Rejection::EcCannotEncrypt),
+            SpecFamily::AsymmetricEncryptOrSign if self.usage == KeyUsage::SignVerify => {
+                return Err(Rejection::SignOnlyKey);
+            }
+            SpecFamily::AsymmetricEncryptOrSign => return Err(Rejection::AsymmetricUnsupported),
+        }
+        self.state.check_usable()
+    }
+}
+
+/// Why a request is refused by a rule of the domain: a malformed field, or
+/// a key whose spec or state does not allow the operation. Messages never
+/// contain key material, plaintext or AAD.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// A required request field is absent.
+    #[error("missing required parameter `{0}`")]
+    MissingParameter(&'static str),
+    /// A field has a value outside its documented domain.
+    #[error("invalid parameter `{0}`")]
+    InvalidParameter(&'static str),
+    /// `key_id` is not a lower-case UUID.
+    #[error("invalid key id")]
+    InvalidKeyId,
+    /// `sequence` is not 36 characters.
+    #[error("invalid sequence number")]
+    InvalidSequence,
+    /// The key is disabled.
+    #[error("the key is disabled")]
+    KeyDisabled,
+    /// The key is scheduled for deletion.
+    #[error("the key is pending deletion")]
+    KeyPendingDeletion,
+    /// The key has no material yet (external origin).
+    #[error("the key is pending import of its material")]
+    KeyPendingImport,
+    /// Operation forbidden on a service default key.
+    #[error("operation not allowed on a default master key")]
+    DefaultKeyForbidden,
+    /// Alias empty, too long, with bad characters, or ending in `/default`.
+    #[error("invalid key alias")]
+    InvalidAlias,
+    /// Description longer than 255 characters.
+    #[error("invalid key description")]
+    InvalidDescription,
+    /// Unknown or unsupported key spec.
+    #[error("invalid or unsupported key spec")]
+    InvalidKeySpec,
+    /// EC keys cannot encrypt.
+    #[error("EC keys cannot encrypt or decrypt")]
+    EcCannotEncrypt,
+    /// Symmetric keys cannot sign.
+    #[error("symmetric keys cannot sign or verify")]
+    SymmetricCannotSign,
+    /// Page size out of range.
+    #[error("invalid limit")]
+    InvalidLimit,
+    /// Page marker invalid.
+    #[error("invalid marker")]
+    InvalidMarker,
+    /// Data-key length outside 8..=8192 bits.
+    #[error("data key length must be 8 to 8192 bits")]
+    DatakeyLengthOutOfRange,
+    /// Data-key length not a whole number of bytes.
+    #[error("data key length must be a multiple of 8 bits")]
+    DatakeyLengthNotByteAligned,
+    /// Operation needs a symmetric key.
+    #[error("asymmetric keys do not support this operation")]
+    AsymmetricUnsupported,
+    /// Operation not available for HMAC keys.
+    #[error("HMAC keys do not support this operation")]
+    HmacUnsupported,
+    /// Ciphertext malformed, tampered, for another key, or AAD mismatch.
+    #[error("invalid ciphertext")]
+    InvalidCiphertext,
+    /// Decrypted data key length differs from the expected length.
+    #[error("decrypted data key length does not match")]
+    CiphertextLengthMismatch,
+    /// enable-key on a key that is not disabled.
+    #[error("the key is not disabled")]
+    KeyNotDisabled,
+    /// disable-key on a key that is not enabled.
+    #[error("the key is not enabled")]
+    KeyNotEnabled,
+    /// pending_days outside 7..=1096.
+    #[error("pending_days must be between 7 and 1096")]
+    InvalidPendingDays,
+    /// schedule-key-deletion on a key already pending deletion.
+    #[error("the key is already pending deletion")]
+    KeyAlreadyPendingDeletion,
+    /// cancel-key-deletion on a key that is not pending deletion.
+    #[error("the key is not pending deletion")]
+    KeyNotPendingDeletion,
+    /// encrypt-datakey plaintext is not hex or is empty.
+    #[error("invalid data key plaintext")]
+    InvalidDatakeyPlaintext,
+    /// Data-key plaintext length outside 1..=1024 bytes.
+    #[error("data key plaintext length must be 1 to 1024 bytes")]
+    InvalidDatakeyPlainLength,
+    /// The digest appended to a data key does not match it.
+    #[error("the data key digest does not match")]
+    DatakeyDigestMismatch,
+    /// plaintext length differs from data key length + 32.
+    #[error("plaintext length does not match the data key length")]
+    DatakeyPlaintextLengthMismatch,
+    /// datakey_cipher_length outside 1..=1024 bytes.
+    #[error("data key cipher length must be 1 to 1024 bytes")]
+    InvalidDatakeyCipherLength,
+    /// An asymmetric algorithm asked of a symmetric key.
+    #[error("the symmetric key does not support this encryption algorithm")]
+    SymmetricAlgorithmMismatch,
+    /// Encryption asked of a SIGN_VERIFY key.
+    #[error("the key is for signing and verifying")]
+    SignOnlyKey,
+    /// random_data_length outside 8..=8192 bits.
+    #[error("random data length must be 8 to 8192 bits")]
+    RandomLengthOutOfRange,
+    /// random_data_length not a whole number of bytes.
+    #[error("random data length must be a multiple of 8 bits")]
+    RandomLengthNotMultipleOf8,
 }
 
 #[cfg(test)]
@@ -305,10 +548,44 @@ mod tests {
     }
 
     #[test]
+    fn transitions_refuse_without_changing_the_key() {
+        let mut key = KeyRecord {
+            key_id: KeyId::new(),
+            project_id: "p".into(),
+            domain_id: "d".into(),
+            alias: "a".into(),
+            description: String::new(),
+            spec: KeySpec::Aes256,
+            usage: KeyUsage::EncryptDecrypt,
+            origin: KeyOrigin::Kms,
+            state: KeyState::Enabled,
+            default_key: false,
+            enterprise_project_id: "0".into(),
+            rotation_enabled: false,
+            creation_ms: 0,
+            scheduled_deletion_ms: None,
+            expiration_ms: None,
+            material_version: Some(1),
+        };
+        assert_eq!(key.enable(), Err(Rejection::KeyNotDisabled));
+        key.disable().unwrap();
+        key.schedule_deletion(0, 7).unwrap();
+        assert_eq!(key.scheduled_deletion_ms, Some(7 * DAY_MS));
+        let before = key.clone();
+        assert_eq!(key.rename("b".into()), Err(Rejection::KeyPendingDeletion));
+        assert_eq!(key.schedule_deletion(0, 8), Err(Rejection::KeyAlreadyPendingDeletion));
+        assert_eq!(key, before);
+        key.cancel_deletion().unwrap();
+        assert_eq!((key.state, key.scheduled_deletion_ms), (KeyState::Disabled, None));
+        key.default_key = true;
+        assert_eq!(key.enable(), Err(Rejection::DefaultKeyForbidden));
+    }
+
+    #[test]
     fn spec_usage_pairings() {
         assert!(KeySpec::Aes256.check_usage(KeyUsage::EncryptDecrypt).is_ok());
-        assert!(matches!(KeySpec::Aes256.check_usage(KeyUsage::SignVerify), Err(KmsError::SymmetricCannotSign)));
-        assert!(matches!(KeySpec::EcP256.check_usage(KeyUsage::EncryptDecrypt), Err(KmsError::EcCannotEncrypt)));
+        assert!(matches!(KeySpec::Aes256.check_usage(KeyUsage::SignVerify), Err(Rejection::SymmetricCannotSign)));
+        assert!(matches!(KeySpec::EcP256.check_usage(KeyUsage::EncryptDecrypt), Err(Rejection::EcCannotEncrypt)));
         assert!(KeySpec::Hmac256.check_usage(KeyUsage::GenerateVerifyMac).is_ok());
         assert!(KeySpec::Hmac256.check_usage(KeyUsage::EncryptDecrypt).is_err());
     }

@@ -11,14 +11,17 @@ use proto::kms::v1::key_management_service_server::{KeyManagementServiceServer, 
 use tokio_util::sync::CancellationToken;
 
 pub mod cache;
-pub mod convert;
-pub mod crypto;
+pub mod data;
+pub mod datakeys;
 pub mod domain;
 pub mod error;
+pub mod grpc;
+pub mod hierarchy;
+pub mod keys;
 pub mod service;
 pub mod store;
 
-use crypto::RootKey;
+use hierarchy::RootKey;
 use store::KeyStore;
 
 /// Settings of kms-service.
@@ -114,7 +117,7 @@ pub struct Started {
 pub struct RootKeyHex(RootKey);
 
 impl FromStr for RootKeyHex {
-    type Err = crypto::RootKeyError;
+    type Err = hierarchy::RootKeyError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         RootKey::from_hex(s, "--root-key / OPENDEW_ROOT_KEY").map(Self)
     }

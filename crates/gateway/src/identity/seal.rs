@@ -5,27 +5,15 @@
 //! with the AK as associated data so a sealed SK cannot be moved to another
 //! key's row. Passwords only need checking, so they get argon2id.
 
-use aes_gcm::{
-    Aes256Gcm, Key, Nonce,
-    aead::{Aead, KeyInit, Payload},
-};
+use crypto::{AeadKey, SecretString};
 use rand::RngCore;
 
-use crate::credentials::SecretString;
-
 const AAD_PREFIX: &[u8] = b"opendew/iam/sk/v1/";
-const NONCE_LEN: usize = 12;
 
 /// Seals and opens SKs; `Debug` never shows the key.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct SecretSealer {
-    cipher: Aes256Gcm,
-}
-
-impl std::fmt::Debug for SecretSealer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SecretSealer(<redacted>)")
-    }
+    cipher: AeadKey,
 }
 
 /// A sealed SK that does not open: wrong identity key, or a damaged row.
@@ -37,20 +25,13 @@ impl SecretSealer {
     /// From a 32-byte key.
     pub fn new(key: &[u8]) -> anyhow::Result<Self> {
         anyhow::ensure!(key.len() == 32, "the identity key must be 32 bytes (64 hex characters)");
-        Ok(Self { cipher: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key)) })
+        Ok(Self { cipher: AeadKey::new(key)? })
     }
 
     /// Reads a key file holding 64 hex characters.
     pub fn from_file(path: &std::path::Path) -> anyhow::Result<Self> {
-        let text = zeroize::Zeroizing::new(
-            std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("cannot read --identity-key-file {}: {e}", path.display()))?,
-        );
-        let key = zeroize::Zeroizing::new(
-            hex::decode(text.trim())
-                .map_err(|_| anyhow::anyhow!("--identity-key-file {} must hold 64 hex characters", path.display()))?,
-        );
-        Self::new(&key)
+        let key = crypto::read_hex_key_file(path, 32).map_err(|e| anyhow::anyhow!("--identity-key-file: {e}"))?;
+        Self::new(key.expose())
     }
 
     /// Writes a fresh random key file (mode 0600) unless one exists; true
@@ -62,58 +43,31 @@ impl SecretSealer {
         let mut key = zeroize::Zeroizing::new([0u8; 32]);
         rand::rngs::OsRng.fill_bytes(key.as_mut());
         let text = zeroize::Zeroizing::new(hex::encode(key.as_ref()));
-        crate::credentials::write_private_file(path, text.as_bytes())?;
+        crypto::write_private_file(path, text.as_bytes())?;
         Ok(true)
     }
 
     /// nonce ‖ ciphertext ‖ tag.
     pub fn seal(&self, access_key: &str, secret: &SecretString) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let aad = [AAD_PREFIX, access_key.as_bytes()].concat();
-        let sealed = self
-            .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: secret.expose().as_bytes(), aad: &aad })
-            .expect("AES-GCM encryption of a short secret cannot fail");
-        [nonce.as_slice(), &sealed].concat()
+        self.cipher.seal(secret.expose().as_bytes(), &[AAD_PREFIX, access_key.as_bytes()].concat())
     }
 
     /// Seals any short blob under `label` (its associated data), e.g. the
     /// claims of a security token.
     pub fn seal_blob(&self, label: &[u8], plain: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let sealed = self
-            .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: label })
-            .expect("AES-GCM encryption of a short blob cannot fail");
-        [nonce.as_slice(), &sealed].concat()
+        self.cipher.seal(plain, label)
     }
 
     /// Opens what [`SecretSealer::seal_blob`] sealed under the same label.
     pub fn open_blob(&self, label: &[u8], sealed: &[u8]) -> Option<zeroize::Zeroizing<Vec<u8>>> {
-        if sealed.len() < NONCE_LEN {
-            return None;
-        }
-        let (nonce, body) = sealed.split_at(NONCE_LEN);
-        self.cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad: label })
-            .ok()
-            .map(zeroize::Zeroizing::new)
+        self.cipher.open(sealed, label).ok().map(|plain| zeroize::Zeroizing::new(plain.expose().to_vec()))
     }
 
     /// Opens what [`SecretSealer::seal`] sealed for the same AK.
     pub fn open(&self, access_key: &str, sealed: &[u8]) -> Result<SecretString, SealError> {
         let fail = || SealError(access_key.to_owned());
-        if sealed.len() < NONCE_LEN {
-            return Err(fail());
-        }
-        let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let aad = [AAD_PREFIX, access_key.as_bytes()].concat();
-        let plain = zeroize::Zeroizing::new(
-            self.cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad: &aad }).map_err(|_| fail())?,
-        );
-        Ok(SecretString::new(String::from_utf8(plain.to_vec()).map_err(|_| fail())?))
+        let plain = self.cipher.open(sealed, &[AAD_PREFIX, access_key.as_bytes()].concat()).map_err(|_| fail())?;
+        Ok(SecretString::new(String::from_utf8(plain.expose().to_vec()).map_err(|_| fail())?))
     }
 }
 

@@ -77,11 +77,11 @@ async fn updates<S: KeyStore>(store: &S) {
             a.key_id,
             Box::new(|k| {
                 k.alias = "zzz".into();
-                Err(crate::error::KmsError::KeyNotEnabled)
+                Err(crate::domain::Rejection::KeyNotEnabled)
             }),
         )
         .await;
-    assert!(matches!(rejected, Err(UpdateKeyError::Rejected(crate::error::KmsError::KeyNotEnabled))));
+    assert!(matches!(rejected, Err(UpdateKeyError::Rejected(crate::domain::Rejection::KeyNotEnabled))));
     assert_eq!(store.get_key(&project, a.key_id).await.unwrap(), Some(changed));
     // Alias uniqueness holds for renames.
     let taken = store

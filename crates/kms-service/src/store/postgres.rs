@@ -1,65 +1,60 @@
-//! [`KeyStore`] on Postgres, in the `kms` schema.
+//! [`KeyStore`](super::KeyStore) on Postgres, in the `kms` schema.
 //!
 //! Every key change sends `NOTIFY opendew_kms_keys, '<key id>'` inside its
 //! transaction, so the notification is delivered exactly when the change
-//! commits; [`KeyStore::watch`] turns those into cache invalidations on
+//! commits; [`KeyStore::watch`](super::KeyStore::watch) turns those into cache invalidations on
 //! every replica.
 
 use async_trait::async_trait;
 use sqlx::{PgPool, Postgres, Transaction, postgres::PgListener};
 use tokio_util::sync::CancellationToken;
 
-use super::*;
-use crate::domain::{KeyId, KeyRecord};
+use super::{CHANGE_CHANNEL, ChangeEvent, ChangeSink, StoreError, sql};
+use crate::domain::KeyId;
 
 /// Postgres-backed key store.
+pub type PgKeyStore = sql::SqlKeyStore<Pg>;
+
+/// The Postgres dialect: row locks with `FOR UPDATE`, a change feed on
+/// `LISTEN`/`NOTIFY`.
 #[derive(Debug)]
-pub struct PgKeyStore {
-    pool: PgPool,
-    round_trips: RoundTrips,
-}
+pub struct Pg;
 
-impl PgKeyStore {
-    /// Wraps a pool whose `search_path` is the kms schema.
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool, round_trips: RoundTrips::default() }
-    }
-}
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/kms/postgres");
 
-impl PgKeyStore {
-    async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
-        self.pool.begin().await.map_err(StoreError::db("starting a transaction"))
+#[async_trait]
+impl sql::Dialect for Pg {
+    type Db = Postgres;
+
+    const ROW_LOCK: &'static str = " FOR UPDATE";
+
+    async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+        MIGRATOR.run(pool).await
     }
 
-    /// Serialises this project's creators for the length of `tx`.
-    async fn lock_project(tx: &mut Transaction<'static, Postgres>, project_id: &str) -> Result<(), StoreError> {
-        sqlx::query(sql::ENSURE_PROJECT)
+    async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        pool.begin().await
+    }
+
+    async fn lock_project(tx: &mut Transaction<'static, Postgres>, project_id: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO kms_projects (project_id) VALUES ($1) ON CONFLICT DO NOTHING")
             .bind(project_id)
             .execute(&mut **tx)
-            .await
-            .map_err(StoreError::db("registering the project"))?;
+            .await?;
         sqlx::query("SELECT project_id FROM kms_projects WHERE project_id = $1 FOR UPDATE")
             .bind(project_id)
             .execute(&mut **tx)
-            .await
-            .map_err(StoreError::db("locking the project"))?;
+            .await?;
         Ok(())
     }
 
-    /// Tells every replica, at commit, that a key changed.
-    async fn notify(tx: &mut Transaction<'static, Postgres>, key_id: &str) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANGE_CHANNEL)
-            .bind(key_id)
-            .execute(&mut **tx)
-            .await
-            .map_err(StoreError::db("notifying a key change"))?;
+    async fn notify(tx: &mut Transaction<'static, Postgres>, key_id: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_notify($1, $2)").bind(CHANGE_CHANNEL).bind(key_id).execute(&mut **tx).await?;
         Ok(())
     }
 
-    async fn watch_changes(&self, sink: ChangeSink, shutdown: CancellationToken) -> Result<bool, StoreError> {
-        let mut listener =
-            PgListener::connect_with(&self.pool).await.map_err(StoreError::db("opening the change feed"))?;
+    async fn watch(pool: &PgPool, sink: ChangeSink, shutdown: CancellationToken) -> Result<bool, StoreError> {
+        let mut listener = PgListener::connect_with(pool).await.map_err(StoreError::db("opening the change feed"))?;
         listener.listen(CHANGE_CHANNEL).await.map_err(StoreError::db("listening for key changes"))?;
         sink(ChangeEvent::Reset { healthy: true });
         tokio::spawn(async move {
@@ -98,8 +93,6 @@ impl PgKeyStore {
         Ok(true)
     }
 }
-
-impl_key_store!(PgKeyStore, Postgres, "../../migrations/kms/postgres", " FOR UPDATE");
 
 #[cfg(test)]
 mod tests {

@@ -1,5 +1,5 @@
-//! [`KeyStore`] on SQLite, in a file of its own. The shared implementation
-//! is [`super::impl_key_store`]; this file holds what differs.
+//! [`KeyStore`](super::KeyStore) on SQLite, in a file of its own: the
+//! dialect of the shared implementation in [`super::sql`].
 //!
 //! SQLite serves one process (development, CI, single-node use), so there is
 //! no change feed: the process that writes invalidates its own cache. Its
@@ -11,41 +11,45 @@ use async_trait::async_trait;
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio_util::sync::CancellationToken;
 
-use super::*;
+use super::{ChangeSink, StoreError, sql};
 
 /// SQLite-backed key store.
-#[derive(Debug)]
-pub struct SqliteKeyStore {
-    pool: SqlitePool,
-    round_trips: RoundTrips,
-}
+pub type SqliteKeyStore = sql::SqlKeyStore<Lite>;
 
-impl SqliteKeyStore {
-    /// Wraps a pool on the kms database file.
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool, round_trips: RoundTrips::default() }
+/// The SQLite dialect.
+#[derive(Debug)]
+pub struct Lite;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/kms/sqlite");
+
+#[async_trait]
+impl sql::Dialect for Lite {
+    type Db = Sqlite;
+
+    const ROW_LOCK: &'static str = "";
+
+    async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {
+        MIGRATOR.run(pool).await
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::db("starting a transaction"))
+    async fn begin(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        pool.begin_with("BEGIN IMMEDIATE").await
     }
 
     /// Nothing to do: `begin` already holds the database's write lock.
-    async fn lock_project(_tx: &mut Transaction<'static, Sqlite>, _project_id: &str) -> Result<(), StoreError> {
+    async fn lock_project(_tx: &mut Transaction<'static, Sqlite>, _project_id: &str) -> Result<(), sqlx::Error> {
         Ok(())
     }
 
     /// Nothing to tell: no other process shares the file.
-    async fn notify(_tx: &mut Transaction<'static, Sqlite>, _key_id: &str) -> Result<(), StoreError> {
+    async fn notify(_tx: &mut Transaction<'static, Sqlite>, _key_id: &str) -> Result<(), sqlx::Error> {
         Ok(())
     }
 
-    async fn watch_changes(&self, _sink: ChangeSink, _shutdown: CancellationToken) -> Result<bool, StoreError> {
+    async fn watch(_pool: &SqlitePool, _sink: ChangeSink, _shutdown: CancellationToken) -> Result<bool, StoreError> {
         Ok(false)
     }
 }
-
-impl_key_store!(SqliteKeyStore, Sqlite, "../../migrations/kms/sqlite", "");
 
 #[cfg(test)]
 mod tests {

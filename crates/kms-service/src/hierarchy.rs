@@ -8,48 +8,16 @@
 
 use std::{fmt, path::Path};
 
-use aes_gcm::{
-    Aes256Gcm, Key, Nonce,
-    aead::{Aead, KeyInit, Payload},
-};
+pub use crypto::SecretBytes;
+use crypto::{AeadKey, aead::OVERHEAD};
 use hmac::{Hmac, Mac};
-use rand::RngCore;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::{domain::KeyId, error::KmsError};
-
-const NONCE_LEN: usize = 12;
-const TAG_LEN: usize = 16;
-
-/// Secret bytes that are wiped on drop and never printed.
-#[derive(Clone)]
-pub struct SecretBytes(Zeroizing<Vec<u8>>);
-
-impl SecretBytes {
-    /// Takes ownership of `bytes`.
-    pub fn new(bytes: Vec<u8>) -> Self {
-        Self(Zeroizing::new(bytes))
-    }
-
-    /// `len` bytes from the OS CSPRNG.
-    pub fn random(len: usize) -> Self {
-        let mut bytes = Zeroizing::new(vec![0u8; len]);
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        Self(bytes)
-    }
-
-    /// The secret itself.
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretBytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SecretBytes(<{} bytes redacted>)", self.0.len())
-    }
-}
+use crate::{
+    domain::{KeyId, Rejection},
+    error::KmsError,
+};
 
 /// The 256-bit root key. Only kms-service ever holds it.
 #[derive(Clone)]
@@ -92,7 +60,7 @@ impl RootKey {
         if create && !path.exists() {
             let key = SecretBytes::random(32);
             let text = Zeroizing::new(hex::encode(key.expose()));
-            write_private_file(path, text.as_bytes()).map_err(io)?;
+            crypto::write_private_file(path, text.as_bytes()).map_err(io)?;
         }
         let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
         Self::from_hex(&text, &path.display().to_string())
@@ -106,14 +74,14 @@ impl RootKey {
         hex::encode(&mac.finalize().into_bytes()[..16])
     }
 
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(self.0.as_ref()))
+    fn cipher(&self) -> AeadKey {
+        AeadKey::new(self.0.as_ref()).expect("a root key is 32 bytes")
     }
 
     /// Wraps master-key material; the AAD binds key id, version and project.
     pub fn wrap_material(&self, material: &SecretBytes, key_id: KeyId, version: i32, project_id: &str) -> Vec<u8> {
         let aad = material_aad(key_id, version, project_id);
-        seal(&self.cipher(), material.expose(), &aad)
+        self.cipher().seal(material.expose(), &aad)
     }
 
     /// Unwraps master-key material wrapped by [`RootKey::wrap_material`].
@@ -125,48 +93,20 @@ impl RootKey {
         project_id: &str,
     ) -> Result<SecretBytes, KmsError> {
         let aad = material_aad(key_id, version, project_id);
-        open(&self.cipher(), wrapped, &aad)
+        self.cipher()
+            .open(wrapped, &aad)
             .map_err(|_| KmsError::Internal(format!("material of key {key_id} v{version} failed to unwrap")))
     }
-}
-
-/// Writes a file readable only by its owner.
-pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
 }
 
 fn material_aad(key_id: KeyId, version: i32, project_id: &str) -> Vec<u8> {
     format!("opendew/kms/material/v1|{key_id}|{version}|{project_id}").into_bytes()
 }
 
-fn seal(cipher: &Aes256Gcm, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
-    let mut nonce = [0u8; NONCE_LEN];
-    rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let ct = cipher
-        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
-        .expect("AES-GCM encryption of in-memory data cannot fail");
-    let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&ct);
-    out
-}
-
-fn open(cipher: &Aes256Gcm, sealed: &[u8], aad: &[u8]) -> Result<SecretBytes, ()> {
-    if sealed.len() < NONCE_LEN + TAG_LEN {
-        return Err(());
-    }
-    let (nonce, ct) = sealed.split_at(NONCE_LEN);
-    cipher.decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad }).map(SecretBytes::new).map_err(|_| ())
+/// The AEAD key of a master key's material (32 bytes for every spec
+/// this build encrypts with).
+fn material_key(material: &SecretBytes) -> Result<AeadKey, Rejection> {
+    AeadKey::new(material.expose()).map_err(|_| Rejection::InvalidCiphertext)
 }
 
 /// Data-key ciphertexts: the self-describing format of
@@ -186,7 +126,7 @@ pub mod ciphertext {
     /// Header length: version, key id, material version.
     pub const HEADER_LEN: usize = 1 + 16 + 4;
     /// Smallest possible ciphertext (empty plaintext).
-    pub const MIN_LEN: usize = HEADER_LEN + NONCE_LEN + TAG_LEN;
+    pub const MIN_LEN: usize = HEADER_LEN + OVERHEAD;
 
     /// The parsed, still-unauthenticated header of a ciphertext.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,11 +155,11 @@ pub mod ciphertext {
     }
 
     /// Reads the header without authenticating anything.
-    pub fn parse_header(blob: &[u8]) -> Result<Header, KmsError> {
+    pub fn parse_header(blob: &[u8]) -> Result<Header, Rejection> {
         if blob.len() < MIN_LEN || blob[0] != FORMAT_V1 {
-            return Err(KmsError::InvalidCiphertext);
+            return Err(Rejection::InvalidCiphertext);
         }
-        let key_id = KeyId(uuid::Uuid::from_slice(&blob[1..17]).map_err(|_| KmsError::InvalidCiphertext)?);
+        let key_id = KeyId(uuid::Uuid::from_slice(&blob[1..17]).map_err(|_| Rejection::InvalidCiphertext)?);
         let version = u32::from_be_bytes(blob[17..21].try_into().expect("4 bytes")) as i32;
         Ok(Header { key_id, version })
     }
@@ -233,26 +173,25 @@ pub mod ciphertext {
         plaintext: &[u8],
     ) -> Vec<u8> {
         let head = header_bytes(header);
-        let cipher = Aes256Gcm::new_from_slice(material.expose()).expect("32-byte material");
-        let body = super::seal(&cipher, plaintext, &aad(&head, project_id, caller_aad));
-        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        let cipher = material_key(material).expect("32-byte material");
+        let mut out = Vec::with_capacity(HEADER_LEN + OVERHEAD + plaintext.len());
         out.extend_from_slice(&head);
-        out.extend_from_slice(&body);
+        cipher.seal_into(&mut out, plaintext, &aad(&head, project_id, caller_aad));
         out
     }
 
     /// Opens a ciphertext; any tampering, a wrong project or a wrong AAD
-    /// gives [`KmsError::InvalidCiphertext`].
+    /// gives [`Rejection::InvalidCiphertext`].
     pub fn open(
         material: &SecretBytes,
         blob: &[u8],
         project_id: &str,
         caller_aad: &[u8],
-    ) -> Result<SecretBytes, KmsError> {
+    ) -> Result<SecretBytes, Rejection> {
         parse_header(blob)?;
-        let cipher = Aes256Gcm::new_from_slice(material.expose()).map_err(|_| KmsError::InvalidCiphertext)?;
+        let cipher = material_key(material)?;
         let (head, body) = blob.split_at(HEADER_LEN);
-        super::open(&cipher, body, &aad(head, project_id, caller_aad)).map_err(|_| KmsError::InvalidCiphertext)
+        cipher.open(body, &aad(head, project_id, caller_aad)).map_err(|_| Rejection::InvalidCiphertext)
     }
 }
 
@@ -275,7 +214,7 @@ pub mod data {
     pub const HEADER_LEN: usize = 1 + 16 + 4 + 2;
     /// Smallest ciphertext produced.
     pub const MIN_LEN: usize = 141;
-    const MIN_BODY: usize = MIN_LEN - HEADER_LEN - NONCE_LEN - TAG_LEN;
+    const MIN_BODY: usize = MIN_LEN - HEADER_LEN - OVERHEAD;
 
     fn aad(header: &[u8], project_id: &str, caller_aad: &[u8]) -> Vec<u8> {
         let mut aad = Vec::with_capacity(19 + header.len() + project_id.len() + caller_aad.len());
@@ -287,11 +226,11 @@ pub mod data {
     }
 
     /// Reads the header without authenticating anything.
-    pub fn parse_header(blob: &[u8]) -> Result<ciphertext::Header, KmsError> {
-        if blob.len() < HEADER_LEN + NONCE_LEN + TAG_LEN || blob[0] != FORMAT_V2 {
-            return Err(KmsError::InvalidCiphertext);
+    pub fn parse_header(blob: &[u8]) -> Result<ciphertext::Header, Rejection> {
+        if blob.len() < HEADER_LEN + OVERHEAD || blob[0] != FORMAT_V2 {
+            return Err(Rejection::InvalidCiphertext);
         }
-        let key_id = KeyId(uuid::Uuid::from_slice(&blob[1..17]).map_err(|_| KmsError::InvalidCiphertext)?);
+        let key_id = KeyId(uuid::Uuid::from_slice(&blob[1..17]).map_err(|_| Rejection::InvalidCiphertext)?);
         let version = u32::from_be_bytes(blob[17..21].try_into().expect("4 bytes")) as i32;
         Ok(ciphertext::Header { key_id, version })
     }
@@ -313,11 +252,10 @@ pub mod data {
         let mut padded = Zeroizing::new(Vec::with_capacity(plaintext.len() + pad));
         padded.extend_from_slice(plaintext);
         padded.resize(plaintext.len() + pad, 0);
-        let cipher = Aes256Gcm::new_from_slice(material.expose()).expect("32-byte material");
-        let body = super::seal(&cipher, &padded, &aad(&head, project_id, caller_aad));
-        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        let cipher = material_key(material).expect("32-byte material");
+        let mut out = Vec::with_capacity(HEADER_LEN + OVERHEAD + padded.len());
         out.extend_from_slice(&head);
-        out.extend_from_slice(&body);
+        cipher.seal_into(&mut out, &padded, &aad(&head, project_id, caller_aad));
         out
     }
 
@@ -327,15 +265,16 @@ pub mod data {
         blob: &[u8],
         project_id: &str,
         caller_aad: &[u8],
-    ) -> Result<SecretBytes, KmsError> {
+    ) -> Result<SecretBytes, Rejection> {
         parse_header(blob)?;
-        let cipher = Aes256Gcm::new_from_slice(material.expose()).map_err(|_| KmsError::InvalidCiphertext)?;
+        let cipher = material_key(material)?;
         let (head, body) = blob.split_at(HEADER_LEN);
         let pad = u16::from_be_bytes([head[21], head[22]]) as usize;
-        let padded =
-            super::open(&cipher, body, &aad(head, project_id, caller_aad)).map_err(|_| KmsError::InvalidCiphertext)?;
-        let len = padded.expose().len().checked_sub(pad).ok_or(KmsError::InvalidCiphertext)?;
-        Ok(SecretBytes::new(padded.expose()[..len].to_vec()))
+        let mut padded =
+            cipher.open(body, &aad(head, project_id, caller_aad)).map_err(|_| Rejection::InvalidCiphertext)?;
+        let len = padded.expose().len().checked_sub(pad).ok_or(Rejection::InvalidCiphertext)?;
+        padded.truncate(len);
+        Ok(padded)
     }
 }
 

@@ -1,0 +1,26 @@
+//! opendew's cryptographic home.
+//!
+//! Every AES-256-GCM seal and open in the workspace goes through [`aead`];
+//! every secret held in memory is a [`SecretBytes`] or [`SecretString`]
+//! (wiped on drop, redacted in `Debug`); every key file is written by
+//! [`write_private_file`]. The services build their formats (ciphertext
+//! headers, backup envelopes, sealed SKs) on top of these, so a change to
+//! the primitive (nonce policy, key derivation, a new algorithm) is made
+//! once, here.
+//!
+//! Nothing here knows about keys ids, projects or protobuf: callers pass
+//! the associated data that binds a ciphertext to its place.
+
+pub mod aead;
+mod file;
+mod secret;
+
+pub use aead::{AeadKey, OpenError};
+pub use file::{read_hex_key_file, write_private_file};
+pub use secret::{SecretBytes, SecretString};
+
+/// Fills `buf` from the operating system's CSPRNG.
+pub fn fill_random(buf: &mut [u8]) {
+    use rand::RngCore;
+    rand::rngs::OsRng.fill_bytes(buf);
+}

@@ -1,0 +1,274 @@
+//! Master keys: create, describe, list, the lifecycle (enable, disable,
+//! scheduled deletion), alias and description, service default keys and
+//! quotas. Every change is one [`KeyRecord`] transition run by the store on
+//! the locked row (see `KmsService::mutate`).
+
+use common::identity::CallerIdentity;
+
+use crate::{
+    domain::{self, KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage, Rejection, SpecFamily},
+    error::KmsError,
+    hierarchy::SecretBytes,
+    service::KmsService,
+    store::{CreateKeyError, KeyFilter, NewKey},
+};
+
+/// create-key, as the domain sees it.
+#[derive(Debug, Clone)]
+pub struct CreateKey {
+    /// Alias; required.
+    pub alias: String,
+    /// Spec; AES-256 when absent.
+    pub spec: Option<KeySpec>,
+    /// Usage; the spec's default when absent.
+    pub usage: Option<KeyUsage>,
+    /// Where the material comes from.
+    pub origin: KeyOrigin,
+    /// Description.
+    pub description: String,
+    /// Enterprise project; "0" when empty.
+    pub enterprise_project_id: String,
+}
+
+/// list-keys, as the domain sees it.
+#[derive(Debug, Clone, Default)]
+pub struct ListKeys {
+    /// Page size; [`domain::MAX_LIST_LIMIT`] when 0.
+    pub limit: u32,
+    /// Keys to skip.
+    pub offset: u64,
+    /// Only this state.
+    pub state: Option<KeyState>,
+    /// Only this spec (AES-256 when absent), unless `all_specs`.
+    pub spec: Option<KeySpec>,
+    /// Every spec.
+    pub all_specs: bool,
+}
+
+/// One page of keys.
+#[derive(Debug)]
+pub struct KeyPage {
+    /// The keys.
+    pub keys: Vec<KeyRecord>,
+    /// Keys matching the filter in all.
+    pub total: u64,
+    /// Offset of the next page, when there is one.
+    pub next_offset: Option<u64>,
+}
+
+/// A state change asked of one key.
+#[derive(Debug, Clone)]
+pub enum KeyChange {
+    /// enable-key.
+    Enable,
+    /// disable-key.
+    Disable,
+    /// schedule-key-deletion after this many days.
+    ScheduleDeletion {
+        /// 7 to 1096.
+        pending_days: u32,
+    },
+    /// cancel-key-deletion.
+    CancelDeletion,
+    /// update-key-alias.
+    Alias(String),
+    /// update-key-description.
+    Description(String),
+}
+
+/// What a new key is made of, before it has an id and material.
+struct KeyParams {
+    alias: String,
+    spec: KeySpec,
+    usage: KeyUsage,
+    origin: KeyOrigin,
+    description: String,
+    enterprise_project_id: String,
+    default_key: bool,
+}
+
+impl KmsService {
+    /// create-key.
+    pub async fn create_key(&self, caller: &CallerIdentity, req: CreateKey) -> Result<KeyRecord, KmsError> {
+        if req.alias.is_empty() {
+            return Err(Rejection::MissingParameter("key_alias").into());
+        }
+        domain::validate_user_alias(&req.alias)?;
+        domain::validate_description(&req.description)?;
+        let spec = req.spec.unwrap_or(KeySpec::Aes256);
+        let usage = req.usage.unwrap_or_else(|| spec.default_usage());
+        spec.check_usage(usage)?;
+        if req.origin == KeyOrigin::External && spec.family() == SpecFamily::Hmac {
+            return Err(Rejection::InvalidParameter("origin").into());
+        }
+        // Asymmetric and SM specs are valid Huawei specs this build cannot
+        // generate yet; refuse them before anything is written.
+        if spec.material_len().is_none() {
+            return Err(Rejection::InvalidKeySpec.into());
+        }
+        let enterprise_project_id =
+            if req.enterprise_project_id.is_empty() { "0".to_owned() } else { req.enterprise_project_id };
+        let key = self.new_key(
+            caller,
+            KeyParams {
+                alias: req.alias,
+                spec,
+                usage,
+                origin: req.origin,
+                description: req.description,
+                enterprise_project_id,
+                default_key: false,
+            },
+        )?;
+        let key = self.store.create_key(key, Some(self.key_quota)).await.map_err(|e| match e {
+            CreateKeyError::AliasTaken => KmsError::DuplicateAlias,
+            CreateKeyError::QuotaExceeded => KmsError::KeyQuotaExceeded(self.key_quota),
+            CreateKeyError::Store(e) => e.into(),
+        })?;
+        tracing::info!(key_id = %key.key_id, project_id = %key.project_id, "key created");
+        Ok(key)
+    }
+
+    /// describe-key.
+    pub async fn describe_key(&self, caller: &CallerIdentity, key_id: &str) -> Result<KeyRecord, KmsError> {
+        self.load_key(caller, key_id).await
+    }
+
+    /// list-keys.
+    pub async fn list_keys(&self, caller: &CallerIdentity, req: ListKeys) -> Result<KeyPage, KmsError> {
+        let limit = match req.limit {
+            0 => domain::MAX_LIST_LIMIT,
+            n if n <= domain::MAX_LIST_LIMIT => n,
+            _ => return Err(Rejection::InvalidLimit.into()),
+        };
+        let filter =
+            KeyFilter { state: req.state, spec: (!req.all_specs).then(|| req.spec.unwrap_or(KeySpec::Aes256)) };
+        let (keys, total) = self.store.list_keys(&caller.project_id, &filter, req.offset, limit).await?;
+        let end = req.offset + keys.len() as u64;
+        Ok(KeyPage { keys, total, next_offset: (end < total).then_some(end) })
+    }
+
+    /// enable-key, disable-key, schedule-key-deletion, cancel-key-deletion,
+    /// update-key-alias and update-key-description: validate the request,
+    /// then run the transition on the locked row.
+    pub async fn change_key(
+        &self,
+        caller: &CallerIdentity,
+        key_id: &str,
+        change: KeyChange,
+    ) -> Result<KeyRecord, KmsError> {
+        match &change {
+            KeyChange::ScheduleDeletion { pending_days } if !domain::PENDING_DAYS_RANGE.contains(pending_days) => {
+                return Err(Rejection::InvalidPendingDays.into());
+            }
+            KeyChange::Alias(alias) if alias.is_empty() => {
+                return Err(Rejection::MissingParameter("key_alias").into());
+            }
+            KeyChange::Alias(alias) => domain::validate_user_alias(alias)?,
+            KeyChange::Description(description) => domain::validate_description(description)?,
+            _ => {}
+        }
+        let key_id: KeyId = domain::parse_key_id(key_id)?;
+        let now = common::now_ms();
+        self.mutate(
+            caller,
+            key_id,
+            Box::new(move |key: &mut KeyRecord| match change {
+                KeyChange::Enable => key.enable(),
+                KeyChange::Disable => key.disable(),
+                KeyChange::ScheduleDeletion { pending_days } => key.schedule_deletion(now, pending_days),
+                KeyChange::CancelDeletion => key.cancel_deletion(),
+                KeyChange::Alias(alias) => key.rename(alias),
+                KeyChange::Description(description) => key.describe(description),
+            }),
+        )
+        .await
+    }
+
+    /// get-quotas: (keys used, quota).
+    pub async fn quotas(&self, caller: &CallerIdentity) -> Result<(u64, u64), KmsError> {
+        Ok((self.store.count_user_keys(&caller.project_id).await?, self.key_quota))
+    }
+
+    /// The project's `<service>/default` key, created on first use; true
+    /// when this call created it.
+    pub async fn ensure_default_key(
+        &self,
+        caller: &CallerIdentity,
+        service: &str,
+    ) -> Result<(KeyRecord, bool), KmsError> {
+        if service.is_empty() || service.len() > 32 || !service.bytes().all(|b| b.is_ascii_lowercase()) {
+            return Err(Rejection::InvalidParameter("service").into());
+        }
+        let alias = format!("{service}/default");
+        if let Some(key) = self.store.find_by_alias(&caller.project_id, &alias).await? {
+            return Ok((key, false));
+        }
+        let key = self.new_key(
+            caller,
+            KeyParams {
+                alias: alias.clone(),
+                spec: KeySpec::Aes256,
+                usage: KeyUsage::EncryptDecrypt,
+                origin: KeyOrigin::Kms,
+                description: format!("Default master key of {service}"),
+                enterprise_project_id: "0".to_owned(),
+                default_key: true,
+            },
+        )?;
+        // Default keys are outside the quota. Concurrent first calls race
+        // on the alias constraint; the losers read the winner's key.
+        match self.store.create_key(key, None).await {
+            Ok(key) => {
+                tracing::info!(key_id = %key.key_id, project_id = %key.project_id, %alias, "default key created");
+                Ok((key, true))
+            }
+            Err(CreateKeyError::AliasTaken) => {
+                let key = self
+                    .store
+                    .find_by_alias(&caller.project_id, &alias)
+                    .await?
+                    .ok_or_else(|| KmsError::Internal(format!("{alias} vanished after a conflict")))?;
+                Ok((key, false))
+            }
+            Err(CreateKeyError::QuotaExceeded) => Err(KmsError::Internal("quota applied to a default key".into())),
+            Err(CreateKeyError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// Builds a key record and its material (for origin `kms`).
+    fn new_key(&self, caller: &CallerIdentity, p: KeyParams) -> Result<NewKey, KmsError> {
+        let KeyParams { alias, spec, usage, origin, description, enterprise_project_id, default_key } = p;
+        let key_id = KeyId::new();
+        let (state, material_version, wrapped_material) = match origin {
+            KeyOrigin::External => (KeyState::PendingImport, None, None),
+            KeyOrigin::Kms => {
+                let len = spec.material_len().ok_or(Rejection::InvalidKeySpec)?;
+                let material = SecretBytes::random(len);
+                let wrapped = self.root.wrap_material(&material, key_id, 1, &caller.project_id);
+                (KeyState::Enabled, Some(1), Some(wrapped))
+            }
+        };
+        Ok(NewKey {
+            record: KeyRecord {
+                key_id,
+                project_id: caller.project_id.clone(),
+                domain_id: caller.domain_id.clone(),
+                alias,
+                description,
+                spec,
+                usage,
+                origin,
+                state,
+                default_key,
+                enterprise_project_id,
+                rotation_enabled: false,
+                creation_ms: common::now_ms(),
+                scheduled_deletion_ms: None,
+                expiration_ms: None,
+                material_version,
+            },
+            wrapped_material,
+        })
+    }
+}

@@ -1,0 +1,504 @@
+//! The one implementation of [`KeyStore`], generic over a [`Dialect`].
+//!
+//! Postgres and SQLite both accept `$n` placeholders and `ON CONFLICT …
+//! DO UPDATE`, so the SQL text is shared; a dialect supplies only what
+//! differs: how a writing transaction starts, how a project is locked, how
+//! a change is announced to other replicas, the row-lock clause, and the
+//! migrations.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Transaction, Type};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    COUNT_SHARDS, ChangeSink, CreateKeyError, KeyFilter, KeyMutation, KeyStore, NewKey, QUOTA_HEADROOM, StoreError,
+    UpdateKeyError,
+};
+use crate::domain::{KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage};
+
+/// What differs between the SQL backends of the key store.
+#[async_trait]
+pub trait Dialect: Send + Sync + std::fmt::Debug + 'static {
+    /// The sqlx database.
+    type Db: Database;
+
+    /// Appended to a `SELECT` that locks the row it reads (`FOR UPDATE` on
+    /// Postgres; empty on SQLite, whose writers are serialised by `begin`).
+    const ROW_LOCK: &'static str;
+
+    /// Applies this backend's migrations.
+    async fn migrate(pool: &Pool<Self::Db>) -> Result<(), sqlx::migrate::MigrateError>;
+
+    /// Starts a transaction that is going to write.
+    async fn begin(pool: &Pool<Self::Db>) -> Result<Transaction<'static, Self::Db>, sqlx::Error>;
+
+    /// Serialises this project's creators for the length of `tx`.
+    async fn lock_project(tx: &mut Transaction<'static, Self::Db>, project_id: &str) -> Result<(), sqlx::Error>;
+
+    /// Tells every replica, when `tx` commits, that a key changed.
+    async fn notify(tx: &mut Transaction<'static, Self::Db>, key_id: &str) -> Result<(), sqlx::Error>;
+
+    /// Starts the change feed (see [`KeyStore::watch`]).
+    async fn watch(pool: &Pool<Self::Db>, sink: ChangeSink, shutdown: CancellationToken) -> Result<bool, StoreError>;
+}
+
+/// The key store over one pool of dialect `D`.
+#[derive(Debug)]
+pub struct SqlKeyStore<D: Dialect> {
+    pool: Pool<D::Db>,
+    round_trips: RoundTrips,
+}
+
+impl<D: Dialect> SqlKeyStore<D> {
+    /// Wraps a pool (on Postgres, one whose `search_path` is the kms schema).
+    pub fn new(pool: Pool<D::Db>) -> Self {
+        Self { pool, round_trips: RoundTrips::default() }
+    }
+}
+
+/// Counts round trips (the hot-path test asserts they stay flat).
+#[derive(Debug, Default)]
+struct RoundTrips(AtomicU64);
+
+impl RoundTrips {
+    fn tick(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("opendew_kms_db_round_trips_total").increment(1);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// SQL text shared by both backends.
+mod text {
+    pub const KEY_COLUMNS: &str = "key_id, project_id, domain_id, key_alias, key_description, key_spec, key_usage, \
+        origin, key_state, default_key, enterprise_project_id, rotation_enabled, creation_ms, \
+        scheduled_deletion_ms, expiration_ms, material_version";
+
+    pub const INSERT_KEY: &str = "INSERT INTO keys (key_id, project_id, domain_id, key_alias, key_description, \
+        key_spec, key_usage, origin, key_state, default_key, enterprise_project_id, rotation_enabled, creation_ms, \
+        scheduled_deletion_ms, expiration_ms, material_version) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+
+    pub const INSERT_MATERIAL: &str =
+        "INSERT INTO key_materials (key_id, version, wrapped, created_ms) VALUES ($1, $2, $3, $4)";
+
+    pub const COUNT_USER_KEYS: &str =
+        "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM key_counts WHERE project_id = $1 AND NOT default_key";
+
+    /// Adds `$6` to shard `$5` of the count of (project, spec, state, default).
+    pub const ADD_COUNT: &str = "INSERT INTO key_counts (project_id, key_spec, key_state, default_key, shard, n) \
+        VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project_id, key_spec, key_state, default_key, shard) \
+        DO UPDATE SET n = key_counts.n + excluded.n";
+
+    pub const CLAIM_FINGERPRINT: &str =
+        "INSERT INTO kms_meta (name, value) VALUES ('root_key_fingerprint', $1) ON CONFLICT DO NOTHING";
+
+    pub const READ_FINGERPRINT: &str = "SELECT value FROM kms_meta WHERE name = 'root_key_fingerprint'";
+
+    pub const SELECT_MATERIALS: &str = "SELECT version, wrapped FROM key_materials WHERE key_id = $1 ORDER BY version";
+
+    pub const UPDATE_KEY: &str = "UPDATE keys SET key_alias = $3, key_description = $4, key_state = $5, \
+        scheduled_deletion_ms = $6 WHERE project_id = $1 AND key_id = $2";
+
+    /// Keys due for deletion; `$1` is now in ms. (State 4 = pending deletion.)
+    pub const DUE_KEYS: &str = "SELECT key_id FROM keys WHERE key_state = 4 AND scheduled_deletion_ms <= $1";
+
+    pub const DELETE_MATERIALS: &str = "DELETE FROM key_materials WHERE key_id = $1";
+
+    pub const DELETE_DUE_KEY: &str = "DELETE FROM keys WHERE key_id = $1 AND key_state = 4 \
+        AND scheduled_deletion_ms <= $2 RETURNING project_id, key_spec, default_key";
+
+    /// `WHERE` clause of list queries: `$2` state filter, `$3` spec filter,
+    /// each NULL for "any".
+    pub const LIST_WHERE: &str = "WHERE project_id = $1 AND ($2 IS NULL OR key_state = $2) \
+        AND ($3 IS NULL OR key_spec = $3)";
+
+    pub fn select_one(by: &str) -> String {
+        format!("SELECT {KEY_COLUMNS} FROM keys WHERE project_id = $1 AND {by} = $2")
+    }
+
+    pub fn list_page() -> String {
+        format!("SELECT {KEY_COLUMNS} FROM keys {LIST_WHERE} ORDER BY creation_ms, key_id LIMIT $4 OFFSET $5")
+    }
+
+    pub fn list_count() -> String {
+        format!("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM key_counts {LIST_WHERE}")
+    }
+}
+
+/// A `keys` row as both backends return it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct KeyRow {
+    key_id: String,
+    project_id: String,
+    domain_id: String,
+    key_alias: String,
+    key_description: String,
+    key_spec: String,
+    key_usage: String,
+    origin: String,
+    key_state: i32,
+    default_key: bool,
+    enterprise_project_id: String,
+    rotation_enabled: bool,
+    creation_ms: i64,
+    scheduled_deletion_ms: Option<i64>,
+    expiration_ms: Option<i64>,
+    material_version: Option<i32>,
+}
+
+impl TryFrom<KeyRow> for KeyRecord {
+    type Error = StoreError;
+
+    fn try_from(row: KeyRow) -> Result<Self, StoreError> {
+        let corrupt = || StoreError::Corrupt(row.key_id.clone());
+        Ok(KeyRecord {
+            key_id: KeyId(uuid::Uuid::parse_str(&row.key_id).map_err(|_| corrupt())?),
+            spec: KeySpec::parse(&row.key_spec).ok_or_else(corrupt)?,
+            usage: KeyUsage::parse(&row.key_usage).ok_or_else(corrupt)?,
+            origin: KeyOrigin::parse(&row.origin).ok_or_else(corrupt)?,
+            state: KeyState::from_i32(row.key_state).ok_or_else(corrupt)?,
+            project_id: row.project_id,
+            domain_id: row.domain_id,
+            alias: row.key_alias,
+            description: row.key_description,
+            default_key: row.default_key,
+            enterprise_project_id: row.enterprise_project_id,
+            rotation_enabled: row.rotation_enabled,
+            creation_ms: row.creation_ms,
+            scheduled_deletion_ms: row.scheduled_deletion_ms,
+            expiration_ms: row.expiration_ms,
+            material_version: row.material_version,
+        })
+    }
+}
+
+// What the shared code needs of a database is spelled out on each of the
+// two `impl` blocks below (Rust does not carry such bounds along by
+// itself): an executor for connections and the pool, and encoders and
+// decoders for the column types. Postgres and SQLite satisfy them.
+
+impl<D: Dialect> SqlKeyStore<D>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'c> &'c Pool<D::Db>: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'r> KeyRow: FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (i32, Vec<u8>): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (String, String, bool): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (String,): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (i64,): FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Vec<u8>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i32: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<String>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i32>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db> + Type<D::Db>,
+{
+    async fn count_in(tx: &mut Transaction<'static, D::Db>, project_id: &str) -> Result<i64, StoreError> {
+        let (n,): (i64,) = sqlx::query_as(text::COUNT_USER_KEYS)
+            .bind(project_id.to_owned())
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(StoreError::db("counting keys"))?;
+        Ok(n)
+    }
+
+    /// Adjusts a key count inside a transaction, on a random shard.
+    async fn add_count(
+        tx: &mut Transaction<'static, D::Db>,
+        project_id: &str,
+        spec: KeySpec,
+        state: KeyState,
+        default_key: bool,
+        delta: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(text::ADD_COUNT)
+            .bind(project_id.to_owned())
+            .bind(spec.as_str().to_owned())
+            .bind(state as i32)
+            .bind(default_key)
+            .bind((rand::random::<u32>() % COUNT_SHARDS as u32) as i32)
+            .bind(delta)
+            .execute(&mut **tx)
+            .await
+            .map_err(StoreError::db("counting keys"))?;
+        Ok(())
+    }
+
+    async fn insert_key(tx: &mut Transaction<'static, D::Db>, key: &NewKey) -> Result<(), CreateKeyError> {
+        let r = &key.record;
+        let inserted = sqlx::query(text::INSERT_KEY)
+            .bind(r.key_id.to_string())
+            .bind(r.project_id.clone())
+            .bind(r.domain_id.clone())
+            .bind(r.alias.clone())
+            .bind(r.description.clone())
+            .bind(r.spec.as_str().to_owned())
+            .bind(r.usage.as_str().to_owned())
+            .bind(r.origin.as_str().to_owned())
+            .bind(r.state as i32)
+            .bind(r.default_key)
+            .bind(r.enterprise_project_id.clone())
+            .bind(r.rotation_enabled)
+            .bind(r.creation_ms)
+            .bind(r.scheduled_deletion_ms)
+            .bind(r.expiration_ms)
+            .bind(r.material_version)
+            .execute(&mut **tx)
+            .await;
+        if let Err(e) = inserted {
+            return Err(if common::db::is_unique_violation(&e) {
+                CreateKeyError::AliasTaken
+            } else {
+                StoreError::db("inserting a key")(e).into()
+            });
+        }
+        if let Some(wrapped) = &key.wrapped_material {
+            sqlx::query(text::INSERT_MATERIAL)
+                .bind(r.key_id.to_string())
+                .bind(1_i32)
+                .bind(wrapped.clone())
+                .bind(r.creation_ms)
+                .execute(&mut **tx)
+                .await
+                .map_err(StoreError::db("inserting key material"))?;
+        }
+        Ok(())
+    }
+
+    async fn select_key(&self, project_id: &str, by: &str, value: String) -> Result<Option<KeyRecord>, StoreError> {
+        self.round_trips.tick();
+        let row: Option<KeyRow> = sqlx::query_as(&text::select_one(by))
+            .bind(project_id.to_owned())
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::db("reading a key"))?;
+        row.map(KeyRecord::try_from).transpose()
+    }
+
+    /// Deletes one due key with its material in a short transaction; a
+    /// replica that loses the race deletes nothing. True when it deleted.
+    async fn purge_one(&self, key_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        sqlx::query(text::DELETE_MATERIALS)
+            .bind(key_id.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db("destroying key material"))?;
+        let gone: Option<(String, String, bool)> = sqlx::query_as(text::DELETE_DUE_KEY)
+            .bind(key_id.to_owned())
+            .bind(now_ms)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::db("deleting a key"))?;
+        let Some((project_id, spec, default_key)) = gone else {
+            tx.rollback().await.map_err(StoreError::db("rolling back"))?;
+            return Ok(false);
+        };
+        let spec = KeySpec::parse(&spec).ok_or_else(|| StoreError::Corrupt(key_id.to_owned()))?;
+        Self::add_count(&mut tx, &project_id, spec, KeyState::PendingDeletion, default_key, -1).await?;
+        D::notify(&mut tx, key_id).await.map_err(StoreError::db("notifying a key change"))?;
+        tx.commit().await.map_err(StoreError::db("committing a key deletion"))?;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl<D: Dialect> KeyStore for SqlKeyStore<D>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'c> &'c Pool<D::Db>: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'r> KeyRow: FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (i32, Vec<u8>): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (String, String, bool): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (String,): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (i64,): FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Vec<u8>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i32: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<String>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i32>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db> + Type<D::Db>,
+{
+    async fn migrate(&self) -> Result<(), StoreError> {
+        D::migrate(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(StoreError::db("pinging the database"))?;
+        Ok(())
+    }
+
+    async fn claim_root_fingerprint(&self, fingerprint: &str) -> Result<String, StoreError> {
+        self.round_trips.tick();
+        sqlx::query(text::CLAIM_FINGERPRINT)
+            .bind(fingerprint.to_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::db("storing the root key fingerprint"))?;
+        let (stored,): (String,) = sqlx::query_as(text::READ_FINGERPRINT)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::db("reading the root key fingerprint"))?;
+        Ok(stored)
+    }
+
+    async fn create_key(&self, key: NewKey, quota: Option<u64>) -> Result<KeyRecord, CreateKeyError> {
+        self.round_trips.tick();
+        let r = &key.record;
+        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        if let Some(quota) = quota {
+            let unlocked = Self::count_in(&mut tx, &r.project_id).await? as u64;
+            if unlocked + QUOTA_HEADROOM >= quota {
+                // Near the quota: serialise this project's creators, so two
+                // concurrent creates cannot both see "quota - 1" keys.
+                D::lock_project(&mut tx, &r.project_id).await.map_err(StoreError::db("locking the project"))?;
+                if Self::count_in(&mut tx, &r.project_id).await? as u64 >= quota {
+                    return Err(CreateKeyError::QuotaExceeded);
+                }
+            }
+        }
+        Self::insert_key(&mut tx, &key).await?;
+        Self::add_count(&mut tx, &r.project_id, r.spec, r.state, r.default_key, 1).await?;
+        tx.commit().await.map_err(StoreError::db("committing a new key"))?;
+        Ok(key.record)
+    }
+
+    async fn get_key(&self, project_id: &str, key_id: KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        self.select_key(project_id, "key_id", key_id.to_string()).await
+    }
+
+    async fn find_by_alias(&self, project_id: &str, alias: &str) -> Result<Option<KeyRecord>, StoreError> {
+        self.select_key(project_id, "key_alias", alias.to_owned()).await
+    }
+
+    async fn list_keys(
+        &self,
+        project_id: &str,
+        filter: &KeyFilter,
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<KeyRecord>, u64), StoreError> {
+        self.round_trips.tick();
+        let state = filter.state.map(|s| s as i32);
+        let spec = filter.spec.map(|s| s.as_str().to_owned());
+        let rows: Vec<KeyRow> = sqlx::query_as(&text::list_page())
+            .bind(project_id.to_owned())
+            .bind(state)
+            .bind(spec.clone())
+            .bind(i64::from(limit))
+            .bind(offset as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("listing keys"))?;
+        let (total,): (i64,) = sqlx::query_as(&text::list_count())
+            .bind(project_id.to_owned())
+            .bind(state)
+            .bind(spec)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::db("counting keys"))?;
+        let keys = rows.into_iter().map(KeyRecord::try_from).collect::<Result<_, _>>()?;
+        Ok((keys, total as u64))
+    }
+
+    async fn materials(&self, key_id: KeyId) -> Result<Vec<(i32, Vec<u8>)>, StoreError> {
+        self.round_trips.tick();
+        sqlx::query_as(text::SELECT_MATERIALS)
+            .bind(key_id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("reading key material"))
+    }
+
+    async fn update_key(
+        &self,
+        project_id: &str,
+        key_id: KeyId,
+        change: KeyMutation,
+    ) -> Result<KeyRecord, UpdateKeyError> {
+        self.round_trips.tick();
+        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let row: Option<KeyRow> = sqlx::query_as(&format!("{}{}", text::select_one("key_id"), D::ROW_LOCK))
+            .bind(project_id.to_owned())
+            .bind(key_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::db("locking a key"))?;
+        let mut key = KeyRecord::try_from(row.ok_or(UpdateKeyError::NotFound)?)?;
+        let old_state = key.state;
+        change(&mut key).map_err(UpdateKeyError::Rejected)?;
+        if key.state != old_state {
+            Self::add_count(&mut tx, project_id, key.spec, old_state, key.default_key, -1).await?;
+            Self::add_count(&mut tx, project_id, key.spec, key.state, key.default_key, 1).await?;
+        }
+        let updated = sqlx::query(text::UPDATE_KEY)
+            .bind(project_id.to_owned())
+            .bind(key_id.to_string())
+            .bind(key.alias.clone())
+            .bind(key.description.clone())
+            .bind(key.state as i32)
+            .bind(key.scheduled_deletion_ms)
+            .execute(&mut *tx)
+            .await;
+        if let Err(e) = updated {
+            return Err(if common::db::is_unique_violation(&e) {
+                UpdateKeyError::AliasTaken
+            } else {
+                StoreError::db("updating a key")(e).into()
+            });
+        }
+        D::notify(&mut tx, &key_id.to_string()).await.map_err(StoreError::db("notifying a key change"))?;
+        tx.commit().await.map_err(StoreError::db("committing a key change"))?;
+        Ok(key)
+    }
+
+    async fn count_user_keys(&self, project_id: &str) -> Result<u64, StoreError> {
+        self.round_trips.tick();
+        let (n,): (i64,) = sqlx::query_as(text::COUNT_USER_KEYS)
+            .bind(project_id.to_owned())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::db("counting keys"))?;
+        Ok(n as u64)
+    }
+
+    async fn purge_due(&self, now_ms: i64) -> Result<Vec<KeyId>, StoreError> {
+        self.round_trips.tick();
+        let due: Vec<(String,)> = sqlx::query_as(text::DUE_KEYS)
+            .bind(now_ms)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("finding keys due for deletion"))?;
+        let mut deleted = Vec::new();
+        for (id,) in due {
+            if self.purge_one(&id, now_ms).await?
+                && let Ok(uuid) = uuid::Uuid::parse_str(&id)
+            {
+                deleted.push(KeyId(uuid));
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn watch(&self, sink: ChangeSink, shutdown: CancellationToken) -> Result<bool, StoreError> {
+        D::watch(&self.pool, sink, shutdown).await
+    }
+
+    fn round_trips(&self) -> u64 {
+        self.round_trips.get()
+    }
+}
