@@ -62,7 +62,7 @@ impl AeadKey {
     /// whatever the caller binds, often including that header.
     pub fn seal_into(&self, out: &mut Vec<u8>, plaintext: &[u8], aad: &[u8]) {
         let mut nonce = [0u8; NONCE_LEN];
-        crate::fill_random(&mut nonce);
+        crate::secret::fill_random(&mut nonce);
         out.reserve(OVERHEAD + plaintext.len());
         out.extend_from_slice(&nonce);
         let start = out.len();

@@ -17,10 +17,4 @@ mod secret;
 
 pub use aead::{AeadKey, OpenError};
 pub use file::{read_hex_key_file, write_private_file};
-pub use secret::{SecretBytes, SecretString};
-
-/// Fills `buf` from the operating system's CSPRNG.
-pub fn fill_random(buf: &mut [u8]) {
-    use rand::RngCore;
-    rand::rngs::OsRng.fill_bytes(buf);
-}
+pub use secret::{SecretBytes, SecretString, fill_random};

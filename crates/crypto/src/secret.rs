@@ -5,6 +5,12 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+/// Fills `buf` from the operating system's CSPRNG.
+pub fn fill_random(buf: &mut [u8]) {
+    use rand::RngCore;
+    rand::rngs::OsRng.fill_bytes(buf);
+}
+
 /// Secret bytes (key material, data keys, plaintext values) that are wiped
 /// on drop and never printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -19,7 +25,7 @@ impl SecretBytes {
     /// `len` bytes from the OS CSPRNG.
     pub fn random(len: usize) -> Self {
         let mut bytes = Self::new(vec![0u8; len]);
-        crate::fill_random(bytes.expose_mut());
+        fill_random(bytes.expose_mut());
         bytes
     }
 

@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 
 use crate::{
     convert,
-    domain::{self, SecretRecord, SecretState, ValueKind, VersionRecord},
+    domain::{self, Rejection, SecretRecord, SecretState, ValueKind, VersionRecord},
     error::CsmsError,
     ops::writable,
     service::CsmsService,
@@ -67,7 +67,7 @@ fn aad(project_id: &str) -> Vec<u8> {
 }
 
 fn refused() -> CsmsError {
-    CsmsError::InvalidParameter("secret_blob is not a valid backup for this project".into())
+    Rejection::InvalidParameter("secret_blob is not a valid backup for this project".into()).into()
 }
 
 impl CsmsService {
@@ -134,7 +134,7 @@ impl CsmsService {
         req: pb::SecretBlob,
     ) -> Result<pb::SecretResponse, CsmsError> {
         if req.blob.is_empty() || req.blob.len() > MAX_BLOB_LEN {
-            return Err(CsmsError::InvalidParameter("secret_blob must be 1-5242880 characters".into()));
+            return Err(Rejection::InvalidParameter("secret_blob must be 1-5242880 characters".into()).into());
         }
         let encoded = req.blob.strip_prefix(PREFIX).ok_or_else(refused)?;
         let envelope: Envelope =
@@ -167,7 +167,7 @@ impl CsmsService {
             description: backup.description,
             secret_type: backup.secret_type,
             auto_rotation: backup.auto_rotation,
-            next_rotation_ms: backup.auto_rotation.then(|| now + crate::service::period_ms(&backup.rotation_period)),
+            next_rotation_ms: backup.auto_rotation.then(|| now + domain::period_ms(&backup.rotation_period)),
             rotation_period: backup.rotation_period,
             rotation_config: backup.rotation_config,
             event_subscriptions: backup.event_subscriptions,

@@ -1,7 +1,10 @@
-//! Secrets and versions as csms-service understands them, and the
-//! documented validation rules (csms-api.md §1.7, §1.8, §2.1).
-
-use crate::error::CsmsError;
+//! Secrets and versions as csms-service understands them, the documented
+//! validation rules (csms-api.md §1.7, §1.8, §2.1), and the state
+//! transitions of a secret next to its type.
+//!
+//! This module imports nothing else of the crate; every refusal it can
+//! make is a [`Rejection`], which the store passes back unchanged and
+//! `error` maps to gRPC.
 
 /// Largest `secret_string` / `secret_binary`, in bytes of the JSON string.
 pub const MAX_VALUE_LEN: usize = 32 * 1024;
@@ -54,11 +57,11 @@ impl SecretState {
     }
 
     /// Why a value cannot be read or written in this state, if it cannot.
-    pub fn check_value_access(self) -> Result<(), CsmsError> {
+    pub fn check_value_access(self) -> Result<(), Rejection> {
         match self {
             Self::Enabled => Ok(()),
-            Self::PendingDelete => Err(CsmsError::SecretPendingDelete),
-            Self::Disabled | Self::Frozen => Err(CsmsError::SecretNotEnabled),
+            Self::PendingDelete => Err(Rejection::SecretPendingDelete),
+            Self::Disabled | Self::Frozen => Err(Rejection::SecretNotEnabled),
         }
     }
 }
@@ -175,12 +178,12 @@ impl VersionRecord {
     }
 }
 
-fn invalid(msg: impl Into<String>) -> CsmsError {
-    CsmsError::InvalidParameter(msg.into())
+fn invalid(msg: impl Into<String>) -> Rejection {
+    Rejection::InvalidParameter(msg.into())
 }
 
 /// `^[a-zA-Z0-9._-]{1,64}$` (the documented rule plus the dotted form).
-pub fn validate_name(name: &str) -> Result<(), CsmsError> {
+pub fn validate_name(name: &str) -> Result<(), Rejection> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
@@ -188,7 +191,7 @@ pub fn validate_name(name: &str) -> Result<(), CsmsError> {
 }
 
 /// A KMS key id as csms-api.md allows it on create: a lower-case UUID.
-pub fn validate_kms_key_id(id: &str) -> Result<(), CsmsError> {
+pub fn validate_kms_key_id(id: &str) -> Result<(), Rejection> {
     let ok = id.len() == 36
         && id.bytes().enumerate().all(|(i, b)| match i {
             8 | 13 | 18 | 23 => b == b'-',
@@ -198,7 +201,7 @@ pub fn validate_kms_key_id(id: &str) -> Result<(), CsmsError> {
 }
 
 /// Checks a value: at most 32 KiB; binary values must be Base64.
-pub fn validate_value(kind: ValueKind, value: &[u8]) -> Result<(), CsmsError> {
+pub fn validate_value(kind: ValueKind, value: &[u8]) -> Result<(), Rejection> {
     if value.len() > MAX_VALUE_LEN {
         return Err(invalid("secret_string and secret_binary are limited to 32768 bytes"));
     }
@@ -212,7 +215,7 @@ pub fn validate_value(kind: ValueKind, value: &[u8]) -> Result<(), CsmsError> {
 }
 
 /// `<n><d|h|m|s>` between 6 hours and 8760 hours.
-pub fn validate_rotation_period(period: &str) -> Result<(), CsmsError> {
+pub fn validate_rotation_period(period: &str) -> Result<(), Rejection> {
     let err = || invalid("rotation_period must be <number><d|h|m|s> between 6h and 8760h");
     if period.len() > 50 || period.len() < 2 {
         return Err(err());
@@ -231,7 +234,7 @@ pub fn validate_rotation_period(period: &str) -> Result<(), CsmsError> {
 }
 
 /// A stage name: `^[a-zA-Z0-9_-]{1,64}$`.
-pub fn validate_stage_name(stage: &str) -> Result<(), CsmsError> {
+pub fn validate_stage_name(stage: &str) -> Result<(), Rejection> {
     let ok = !stage.is_empty()
         && stage.len() <= 64
         && stage.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
@@ -240,7 +243,7 @@ pub fn validate_stage_name(stage: &str) -> Result<(), CsmsError> {
 
 /// A tag key: 1-128 characters of letters, separators, digits and
 /// `_ . : = + - @`, no leading or trailing whitespace, not starting `_sys_`.
-pub fn validate_tag_key(key: &str) -> Result<(), CsmsError> {
+pub fn validate_tag_key(key: &str) -> Result<(), Rejection> {
     let chars_ok = key.chars().all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:=+-@".contains(c));
     let ok =
         !key.is_empty() && key.chars().count() <= 128 && chars_ok && !key.starts_with("_sys_") && key.trim() == key;
@@ -253,19 +256,19 @@ pub fn validate_tag_key(key: &str) -> Result<(), CsmsError> {
 
 /// A tag value: 0-255 characters of letters, separators, digits and
 /// `_ . : / = + - @`.
-pub fn validate_tag_value(value: &str) -> Result<(), CsmsError> {
+pub fn validate_tag_value(value: &str) -> Result<(), Rejection> {
     let ok = value.chars().count() <= 255
         && value.chars().all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c));
     if ok { Ok(()) } else { Err(invalid("tag values are 0-255 letters, digits, spaces or _.:/=+-@")) }
 }
 
 /// Expiry times are epoch milliseconds, 0..=9999999999999.
-pub fn validate_expire_time(ms: i64) -> Result<(), CsmsError> {
+pub fn validate_expire_time(ms: i64) -> Result<(), Rejection> {
     if (0..=9_999_999_999_999).contains(&ms) { Ok(()) } else { Err(invalid("expire_time must be 0-9999999999999 ms")) }
 }
 
 /// Parses a `version_id` path value: `vN` → `Some(N)`, `latest` → `None`.
-pub fn parse_version_id(id: &str) -> Result<Option<i32>, CsmsError> {
+pub fn parse_version_id(id: &str) -> Result<Option<i32>, Rejection> {
     if id == "latest" {
         return Ok(None);
     }
@@ -273,7 +276,93 @@ pub fn parse_version_id(id: &str) -> Result<Option<i32>, CsmsError> {
         .filter(|d| !d.is_empty() && d.len() <= 10 && d.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|d| d.parse::<i32>().ok())
         .map(Some)
-        .ok_or(CsmsError::ResourceNotFound("version"))
+        .ok_or(Rejection::ResourceNotFound("version"))
+}
+
+/// Why a request is refused by a rule of the domain. Messages never contain
+/// a secret value or a data key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// A field fails validation; the text names the field and the rule.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// No secret with that name in the caller's project.
+    #[error("the secret does not exist")]
+    SecretNotFound,
+    /// A version, stage or other sub-resource does not exist.
+    #[error("the {0} does not exist")]
+    ResourceNotFound(&'static str),
+    /// The secret is scheduled for deletion.
+    #[error("the secret is pending deletion")]
+    SecretPendingDelete,
+    /// The secret is disabled or frozen.
+    #[error("the secret is not enabled")]
+    SecretNotEnabled,
+    /// A 13th distinct stage would be created.
+    #[error("the secret already has the maximum number of stages")]
+    StageLimit,
+    /// More than 12 stages in one request.
+    #[error("too many stages in the request")]
+    TooManyStagesInRequest,
+    /// SYSCURRENT and SYSPREVIOUS cannot be deleted.
+    #[error("system stages cannot be deleted")]
+    SystemStage,
+    /// Deletion scheduled twice.
+    #[error("the secret is already scheduled for deletion")]
+    AlreadyPendingDelete,
+    /// Restore of a secret that is not scheduled for deletion.
+    #[error("the secret is not scheduled for deletion")]
+    NotPendingDelete,
+    /// The request itself is malformed (e.g. a wrong path word).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The state transitions of a secret; the store runs them on the locked
+/// row, so a refused change writes nothing.
+impl SecretRecord {
+    /// Metadata and values may change only while the secret is enabled.
+    pub fn check_writable(&self) -> Result<(), Rejection> {
+        self.state.check_value_access()
+    }
+
+    /// delete-secret with a recovery window of `days` from `now_ms`.
+    pub fn schedule_deletion(&mut self, now_ms: i64, days: u32) -> Result<(), Rejection> {
+        if self.state == SecretState::PendingDelete {
+            return Err(Rejection::AlreadyPendingDelete);
+        }
+        self.state_before_delete = Some(self.state);
+        self.state = SecretState::PendingDelete;
+        self.scheduled_delete_ms = Some(now_ms + i64::from(days) * DAY_MS);
+        self.update_ms = now_ms;
+        Ok(())
+    }
+
+    /// restore-secret: back to the state before the scheduled deletion.
+    pub fn restore(&mut self, now_ms: i64) -> Result<(), Rejection> {
+        if self.state != SecretState::PendingDelete {
+            return Err(Rejection::NotPendingDelete);
+        }
+        self.state = self.state_before_delete.take().unwrap_or(SecretState::Enabled);
+        self.scheduled_delete_ms = None;
+        self.update_ms = now_ms;
+        Ok(())
+    }
+}
+
+/// Milliseconds of a validated rotation period.
+pub fn period_ms(period: &str) -> i64 {
+    let (digits, unit) = period.split_at(period.len().saturating_sub(1));
+    let n: i64 = digits.parse().unwrap_or(0);
+    let unit_ms = match unit {
+        "d" => 86_400_000,
+        "h" => 3_600_000,
+        "m" => 60_000,
+        _ => 1_000,
+    };
+    n.saturating_mul(unit_ms)
 }
 
 #[cfg(test)]

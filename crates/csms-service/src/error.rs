@@ -7,26 +7,17 @@
 use proto::csms::v1::{ErrorDetail, ErrorReason};
 use tonic::{Code, Status};
 
-use crate::store::StoreError;
+use crate::{
+    domain::Rejection,
+    store::{StoreError, WriteError},
+};
 
 /// Everything that can go wrong in a csms-service call.
 #[derive(Debug, thiserror::Error)]
 pub enum CsmsError {
-    /// A field fails validation; the text names the field and the rule.
-    #[error("{0}")]
-    InvalidParameter(String),
-    /// No secret with that name in the caller's project.
-    #[error("the secret does not exist")]
-    SecretNotFound,
-    /// A version, stage or other sub-resource does not exist.
-    #[error("the {0} does not exist")]
-    ResourceNotFound(&'static str),
-    /// The secret is scheduled for deletion.
-    #[error("the secret is pending deletion")]
-    SecretPendingDelete,
-    /// The secret is disabled or frozen.
-    #[error("the secret is not enabled")]
-    SecretNotEnabled,
+    /// A rule of the domain refused the request.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
     /// The project's secret quota is used up.
     #[error("secret quota of {0} secrets reached")]
     SecretQuotaExceeded(u64),
@@ -36,24 +27,6 @@ pub enum CsmsError {
     /// Another secret of the project has this name.
     #[error("a secret with this name already exists")]
     DuplicateName,
-    /// A 13th distinct stage would be created.
-    #[error("the secret already has the maximum number of stages")]
-    StageLimit,
-    /// More than 12 stages in one request.
-    #[error("too many stages in the request")]
-    TooManyStagesInRequest,
-    /// SYSCURRENT and SYSPREVIOUS cannot be deleted.
-    #[error("system stages cannot be deleted")]
-    SystemStage,
-    /// Deletion scheduled twice.
-    #[error("the secret is already scheduled for deletion")]
-    AlreadyPendingDelete,
-    /// Restore of a secret that is not scheduled for deletion.
-    #[error("the secret is not scheduled for deletion")]
-    NotPendingDelete,
-    /// The request itself is malformed (e.g. a wrong path word).
-    #[error("invalid request: {0}")]
-    InvalidRequest(String),
     /// The call carries no usable caller identity.
     #[error(transparent)]
     Unauthenticated(#[from] common::identity::MissingIdentity),
@@ -65,24 +38,23 @@ pub enum CsmsError {
     Internal(String),
 }
 
+impl From<WriteError> for CsmsError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Rejected(rejection) => Self::Rejected(rejection),
+            WriteError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
 impl CsmsError {
     fn code_and_reason(&self) -> (Code, ErrorReason) {
         use ErrorReason as R;
         match self {
-            Self::InvalidParameter(_) => (Code::InvalidArgument, R::InvalidParameter),
-            Self::SecretNotFound => (Code::NotFound, R::SecretNotFound),
-            Self::ResourceNotFound(_) => (Code::NotFound, R::ResourceNotFound),
-            Self::SecretPendingDelete => (Code::FailedPrecondition, R::SecretPendingDelete),
-            Self::SecretNotEnabled => (Code::FailedPrecondition, R::SecretNotEnabled),
+            Self::Rejected(rejection) => rejection_code(rejection),
             Self::SecretQuotaExceeded(_) => (Code::ResourceExhausted, R::SecretQuotaExceeded),
             Self::KmsKeyUnusable(_) => (Code::FailedPrecondition, R::KmsKeyUnusable),
             Self::DuplicateName => (Code::AlreadyExists, R::DuplicateName),
-            Self::StageLimit => (Code::ResourceExhausted, R::StageLimit),
-            Self::TooManyStagesInRequest => (Code::InvalidArgument, R::TooManyStagesInRequest),
-            Self::SystemStage => (Code::InvalidArgument, R::SystemStage),
-            Self::AlreadyPendingDelete => (Code::FailedPrecondition, R::SecretAlreadyPendingDelete),
-            Self::NotPendingDelete => (Code::FailedPrecondition, R::SecretNotPendingDelete),
-            Self::InvalidRequest(_) => (Code::InvalidArgument, R::InvalidRequest),
             Self::Unauthenticated(_) => (Code::Unauthenticated, R::Unauthenticated),
             Self::Store(_) | Self::Internal(_) => (Code::Internal, R::Internal),
         }
@@ -91,6 +63,23 @@ impl CsmsError {
     /// The reason the gateway branches on.
     pub fn reason(&self) -> ErrorReason {
         self.code_and_reason().1
+    }
+}
+
+fn rejection_code(rejection: &Rejection) -> (Code, ErrorReason) {
+    use ErrorReason as R;
+    match rejection {
+        Rejection::InvalidParameter(_) => (Code::InvalidArgument, R::InvalidParameter),
+        Rejection::SecretNotFound => (Code::NotFound, R::SecretNotFound),
+        Rejection::ResourceNotFound(_) => (Code::NotFound, R::ResourceNotFound),
+        Rejection::SecretPendingDelete => (Code::FailedPrecondition, R::SecretPendingDelete),
+        Rejection::SecretNotEnabled => (Code::FailedPrecondition, R::SecretNotEnabled),
+        Rejection::StageLimit => (Code::ResourceExhausted, R::StageLimit),
+        Rejection::TooManyStagesInRequest => (Code::InvalidArgument, R::TooManyStagesInRequest),
+        Rejection::SystemStage => (Code::InvalidArgument, R::SystemStage),
+        Rejection::AlreadyPendingDelete => (Code::FailedPrecondition, R::SecretAlreadyPendingDelete),
+        Rejection::NotPendingDelete => (Code::FailedPrecondition, R::SecretNotPendingDelete),
+        Rejection::InvalidRequest(_) => (Code::InvalidArgument, R::InvalidRequest),
     }
 }
 
@@ -113,7 +102,7 @@ mod tests {
 
     #[test]
     fn reason_round_trips_through_status() {
-        for err in [CsmsError::DuplicateName, CsmsError::SecretNotFound, CsmsError::Internal("boom".into())] {
+        for err in [CsmsError::DuplicateName, Rejection::SecretNotFound.into(), CsmsError::Internal("boom".into())] {
             let reason = err.reason();
             let status = Status::from(err);
             assert!(!status.message().contains("boom"));

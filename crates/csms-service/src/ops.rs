@@ -8,35 +8,34 @@ use proto::csms::v1 as pb;
 
 use crate::{
     convert,
-    domain::{self, MAX_STAGES, MAX_TAGS, SYSCURRENT, SYSPREVIOUS, SecretRecord, SecretState},
+    domain::{self, MAX_STAGES, MAX_TAGS, Rejection, SYSCURRENT, SYSPREVIOUS, SecretRecord},
     error::CsmsError,
-    service::{CsmsService, period_ms},
+    service::CsmsService,
     store::{SecretCheck, StageRecord},
 };
 
-const DAY_MS: i64 = 86_400_000;
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 1000;
 
-fn invalid(msg: impl Into<String>) -> CsmsError {
-    CsmsError::InvalidParameter(msg.into())
+fn invalid(msg: impl Into<String>) -> Rejection {
+    Rejection::InvalidParameter(msg.into())
 }
 
 /// Metadata and values may change only while the secret is enabled.
 pub(crate) fn writable() -> SecretCheck {
-    Box::new(|s: &SecretRecord| s.state.check_value_access())
+    Box::new(|s: &SecretRecord| s.check_writable())
 }
 
 fn page_size(limit: u32) -> Result<u32, CsmsError> {
     match limit {
         0 => Ok(DEFAULT_PAGE),
         1..=MAX_PAGE => Ok(limit),
-        _ => Err(invalid("limit must be 1-1000")),
+        _ => Err(invalid("limit must be 1-1000").into()),
     }
 }
 
 fn parse_number(version_id: &str) -> Result<i32, CsmsError> {
-    domain::parse_version_id(version_id)?.ok_or(CsmsError::ResourceNotFound("version"))
+    domain::parse_version_id(version_id)?.ok_or(Rejection::ResourceNotFound("version").into())
 }
 
 fn stage_proto(stage: &StageRecord, secret_name: &str) -> pb::Stage {
@@ -58,9 +57,9 @@ impl CsmsService {
     /// A secret by id: a malformed id cannot exist.
     async fn load_by_id(&self, caller: &CallerIdentity, id: &str) -> Result<SecretRecord, CsmsError> {
         if uuid::Uuid::parse_str(id).is_err() || id.len() != 36 {
-            return Err(CsmsError::ResourceNotFound("secret"));
+            return Err(Rejection::ResourceNotFound("secret").into());
         }
-        self.store.get_secret_by_id(&caller.project_id, id).await?.ok_or(CsmsError::ResourceNotFound("secret"))
+        self.store.get_secret_by_id(&caller.project_id, id).await?.ok_or(Rejection::ResourceNotFound("secret").into())
     }
 
     pub(crate) async fn list_secrets(
@@ -88,13 +87,13 @@ impl CsmsService {
         self.load_secret(caller, &req.name).await?;
         if let Some(key) = &req.kms_key_id {
             if key.len() < 2 || key.len() > 64 {
-                return Err(invalid("kms_key_id must be 2-64 characters"));
+                return Err(invalid("kms_key_id must be 2-64 characters").into());
             }
             // The key must be usable now: ask kms-service for a data key.
             self.kms.create_data_key(caller, key, b"opendew/csms/key-check").await?;
         }
         if req.description.as_ref().is_some_and(|d| d.len() > domain::MAX_DESCRIPTION_LEN) {
-            return Err(invalid("description is limited to 2048 bytes"));
+            return Err(invalid("description is limited to 2048 bytes").into());
         }
         if let Some(period) = &req.rotation_period {
             domain::validate_rotation_period(period)?;
@@ -103,7 +102,7 @@ impl CsmsService {
             && (req.event_subscriptions.len() > 1
                 || req.event_subscriptions.iter().any(|e| e.is_empty() || e.len() > 32))
         {
-            return Err(invalid("event_subscriptions takes at most one event name of 1-32 characters"));
+            return Err(invalid("event_subscriptions takes at most one event name of 1-32 characters").into());
         }
         let change = Box::new(move |s: &mut SecretRecord| {
             s.state.check_value_access()?;
@@ -129,7 +128,7 @@ impl CsmsService {
                 s.rotation_func_urn = urn;
             }
             s.update_ms = common::now_ms();
-            s.next_rotation_ms = s.auto_rotation.then(|| s.update_ms + period_ms(&s.rotation_period));
+            s.next_rotation_ms = s.auto_rotation.then(|| s.update_ms + domain::period_ms(&s.rotation_period));
             Ok(())
         });
         let secret = self.store.update_secret(&caller.project_id, &req.name, change).await?;
@@ -143,7 +142,7 @@ impl CsmsService {
     ) -> Result<pb::Empty, CsmsError> {
         self.load_secret(caller, &req.name).await?;
         if !self.store.delete_secret(&caller.project_id, &req.name).await? {
-            return Err(CsmsError::SecretNotFound);
+            return Err(Rejection::SecretNotFound.into());
         }
         tracing::info!(project_id = %caller.project_id, "secret deleted");
         Ok(pb::Empty {})
@@ -156,20 +155,10 @@ impl CsmsService {
     ) -> Result<pb::SecretResponse, CsmsError> {
         let days = if req.recovery_window_in_days == 0 { 30 } else { req.recovery_window_in_days };
         if !(7..=30).contains(&days) {
-            return Err(invalid("recovery_window_in_days must be 7-30"));
+            return Err(invalid("recovery_window_in_days must be 7-30").into());
         }
         self.load_secret(caller, &req.name).await?;
-        let change = Box::new(move |s: &mut SecretRecord| {
-            if s.state == SecretState::PendingDelete {
-                return Err(CsmsError::AlreadyPendingDelete);
-            }
-            let now = common::now_ms();
-            s.state_before_delete = Some(s.state);
-            s.state = SecretState::PendingDelete;
-            s.scheduled_delete_ms = Some(now + i64::from(days) * DAY_MS);
-            s.update_ms = now;
-            Ok(())
-        });
+        let change = Box::new(move |s: &mut SecretRecord| s.schedule_deletion(common::now_ms(), days));
         let secret = self.store.update_secret(&caller.project_id, &req.name, change).await?;
         Ok(pb::SecretResponse { secret: Some(convert::secret_to_proto(&secret)) })
     }
@@ -180,15 +169,7 @@ impl CsmsService {
         req: pb::SecretName,
     ) -> Result<pb::SecretResponse, CsmsError> {
         self.load_secret(caller, &req.name).await?;
-        let change = Box::new(|s: &mut SecretRecord| {
-            if s.state != SecretState::PendingDelete {
-                return Err(CsmsError::NotPendingDelete);
-            }
-            s.state = s.state_before_delete.take().unwrap_or(SecretState::Enabled);
-            s.scheduled_delete_ms = None;
-            s.update_ms = common::now_ms();
-            Ok(())
-        });
+        let change = Box::new(|s: &mut SecretRecord| s.restore(common::now_ms()));
         let secret = self.store.update_secret(&caller.project_id, &req.name, change).await?;
         Ok(pb::SecretResponse { secret: Some(convert::secret_to_proto(&secret)) })
     }
@@ -204,7 +185,7 @@ impl CsmsService {
         let value = zeroize::Zeroizing::new(value);
         domain::validate_value(kind, &value)?;
         if req.version_stages.len() > MAX_STAGES {
-            return Err(CsmsError::TooManyStagesInRequest);
+            return Err(Rejection::TooManyStagesInRequest.into());
         }
         let mut stages = if req.version_stages.is_empty() { vec![SYSCURRENT.to_owned()] } else { req.version_stages };
         for stage in &stages {
@@ -264,7 +245,7 @@ impl CsmsService {
                 self.store
                     .get_version_by_stage(&secret.id, SYSCURRENT)
                     .await?
-                    .ok_or(CsmsError::ResourceNotFound("version"))?
+                    .ok_or(Rejection::ResourceNotFound("version"))?
                     .number
             }
         };
@@ -280,9 +261,9 @@ impl CsmsService {
     ) -> Result<pb::StageResponse, CsmsError> {
         let secret = self.load_secret(caller, &req.name).await?;
         if domain::validate_stage_name(&req.stage).is_err() {
-            return Err(CsmsError::ResourceNotFound("stage"));
+            return Err(Rejection::ResourceNotFound("stage").into());
         }
-        let stage = self.store.get_stage(&secret.id, &req.stage).await?.ok_or(CsmsError::ResourceNotFound("stage"))?;
+        let stage = self.store.get_stage(&secret.id, &req.stage).await?.ok_or(Rejection::ResourceNotFound("stage"))?;
         Ok(pb::StageResponse { stage: Some(stage_proto(&stage, &secret.name)) })
     }
 
@@ -294,7 +275,7 @@ impl CsmsService {
         let secret = self.load_secret(caller, &req.name).await?;
         domain::validate_stage_name(&req.stage)?;
         if req.version_id.is_empty() {
-            return Err(invalid("version_id is required"));
+            return Err(invalid("version_id is required").into());
         }
         let number = parse_number(&req.version_id)?;
         let stage = self.store.set_stage(&caller.project_id, &req.name, &req.stage, number, writable()).await?;
@@ -308,10 +289,10 @@ impl CsmsService {
     ) -> Result<pb::Empty, CsmsError> {
         self.load_secret(caller, &req.name).await?;
         if req.stage == SYSCURRENT || req.stage == SYSPREVIOUS {
-            return Err(CsmsError::SystemStage);
+            return Err(Rejection::SystemStage.into());
         }
         if domain::validate_stage_name(&req.stage).is_err() {
-            return Err(CsmsError::ResourceNotFound("stage"));
+            return Err(Rejection::ResourceNotFound("stage").into());
         }
         self.store.delete_stage(&caller.project_id, &req.name, &req.stage, writable()).await?;
         Ok(pb::Empty {})
@@ -335,7 +316,7 @@ impl CsmsService {
     ) -> Result<pb::Empty, CsmsError> {
         self.load_by_id(caller, &req.secret_id).await?;
         if req.key.is_empty() || req.key.chars().count() > 255 {
-            return Err(CsmsError::ResourceNotFound("tag"));
+            return Err(Rejection::ResourceNotFound("tag").into());
         }
         self.store.delete_tags(&caller.project_id, &req.secret_id, &[req.key], true, writable()).await?;
         Ok(pb::Empty {})
@@ -373,7 +354,7 @@ impl CsmsService {
     ) -> Result<pb::Empty, CsmsError> {
         self.load_by_id(caller, &req.secret_id).await?;
         if req.tags.is_empty() || req.tags.len() > MAX_TAGS {
-            return Err(invalid("tags takes 1-20 items"));
+            return Err(invalid("tags takes 1-20 items").into());
         }
         match req.action.as_str() {
             "create" => {
@@ -388,7 +369,7 @@ impl CsmsService {
                     .collect::<Result<Vec<_>, _>>()?;
                 self.store.delete_tags(&caller.project_id, &req.secret_id, &keys, false, writable()).await?;
             }
-            _ => return Err(invalid("action must be create or delete")),
+            _ => return Err(invalid("action must be create or delete").into()),
         }
         Ok(pb::Empty {})
     }
@@ -401,26 +382,26 @@ impl CsmsService {
         let count_only = match req.action.as_str() {
             "filter" => false,
             "count" => true,
-            _ => return Err(invalid("action must be filter or count")),
+            _ => return Err(invalid("action must be filter or count").into()),
         };
         let limit = match req.limit {
             0 => 10,
             1..=1000 => req.limit,
-            _ => return Err(invalid("limit must be 1-1000")),
+            _ => return Err(invalid("limit must be 1-1000").into()),
         };
         if req.tags.len() > 10 {
-            return Err(invalid("at most 10 tag filters"));
+            return Err(invalid("at most 10 tag filters").into());
         }
         for filter in &req.tags {
             domain::validate_tag_key(&filter.key)?;
             let distinct: std::collections::HashSet<_> = filter.values.iter().collect();
             if filter.values.len() > 10 || distinct.len() != filter.values.len() {
-                return Err(invalid("a tag filter takes at most 10 distinct values"));
+                return Err(invalid("a tag filter takes at most 10 distinct values").into());
             }
         }
         let name = req.name_contains.as_ref().map(|n| n.to_lowercase());
         if name.as_ref().is_some_and(|n| n.chars().count() > 255) {
-            return Err(invalid("matches value is limited to 255 characters"));
+            return Err(invalid("matches value is limited to 255 characters").into());
         }
         let matching: Vec<_> =
             self.store

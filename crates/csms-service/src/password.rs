@@ -3,6 +3,7 @@
 use proto::csms::v1::GeneratePasswordRequest;
 use rand::{Rng, seq::SliceRandom};
 
+use crate::domain::Rejection;
 use crate::error::CsmsError;
 
 const LOWER: &str = "abcdefghijklmnopqrstuvwxyz";
@@ -14,7 +15,7 @@ const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 pub fn generate(req: &GeneratePasswordRequest) -> Result<String, CsmsError> {
     let length = if req.length == 0 { 32 } else { req.length } as usize;
     if length > 255 {
-        return Err(CsmsError::InvalidParameter("length must be 1-255".into()));
+        return Err(Rejection::InvalidParameter("length must be 1-255".into()).into());
     }
     let excluded = |c: &char| req.exclude_characters.contains(*c);
     let mut classes: Vec<Vec<char>> = Vec::new();
@@ -32,10 +33,10 @@ pub fn generate(req: &GeneratePasswordRequest) -> Result<String, CsmsError> {
     }
     let pool: Vec<char> = classes.iter().flatten().copied().collect();
     if pool.is_empty() {
-        return Err(CsmsError::InvalidParameter("no characters left to build a password from".into()));
+        return Err(Rejection::InvalidParameter("no characters left to build a password from".into()).into());
     }
     if req.require_each_included_type && length < classes.len() {
-        return Err(CsmsError::InvalidParameter("length is below the number of required character types".into()));
+        return Err(Rejection::InvalidParameter("length is below the number of required character types".into()).into());
     }
     let mut rng = rand::rngs::OsRng;
     let mut password: Vec<char> = Vec::with_capacity(length);

@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     convert,
-    domain::{self, SYSCURRENT, SecretRecord, SecretState, VersionRecord},
+    domain::{self, Rejection, SYSCURRENT, SecretRecord, SecretState, VersionRecord},
     error::CsmsError,
     kms::KmsClient,
     seal,
@@ -34,7 +34,7 @@ impl CsmsService {
         caller: &CallerIdentity,
         req: pb::CreateSecretRequest,
     ) -> Result<pb::Secret, CsmsError> {
-        let invalid = |m: &str| CsmsError::InvalidParameter(m.to_owned());
+        let invalid = |m: &str| Rejection::InvalidParameter(m.to_owned());
         domain::validate_name(&req.name)?;
         let (kind, value) = convert::value_from_proto(req.value)
             .ok_or_else(|| invalid("exactly one of secret_string and secret_binary is required"))?;
@@ -42,32 +42,32 @@ impl CsmsService {
         let value = zeroize::Zeroizing::new(value);
         domain::validate_value(kind, &value)?;
         if req.description.len() > domain::MAX_DESCRIPTION_LEN {
-            return Err(invalid("description is limited to 2048 bytes"));
+            return Err(invalid("description is limited to 2048 bytes").into());
         }
         if !req.kms_key_id.is_empty() {
             domain::validate_kms_key_id(&req.kms_key_id)?;
         }
         let secret_type = if req.secret_type.is_empty() { "COMMON".to_owned() } else { req.secret_type };
         if !matches!(secret_type.as_str(), "COMMON" | "RDS-FG" | "GaussDB-FG") {
-            return Err(invalid("secret_type must be COMMON, RDS-FG or GaussDB-FG"));
+            return Err(invalid("secret_type must be COMMON, RDS-FG or GaussDB-FG").into());
         }
         if req.auto_rotation && req.rotation_period.is_empty() {
-            return Err(invalid("rotation_period is required when auto_rotation is true"));
+            return Err(invalid("rotation_period is required when auto_rotation is true").into());
         }
         if !req.rotation_period.is_empty() {
             domain::validate_rotation_period(&req.rotation_period)?;
         }
         if secret_type != "COMMON" && req.rotation_config.is_empty() {
-            return Err(invalid("rotation_config is required for RDS-FG and GaussDB-FG secrets"));
+            return Err(invalid("rotation_config is required for RDS-FG and GaussDB-FG secrets").into());
         }
         if req.rotation_config.chars().count() > 1024 {
-            return Err(invalid("rotation_config is limited to 1024 characters"));
+            return Err(invalid("rotation_config is limited to 1024 characters").into());
         }
         if req.event_subscriptions.len() > 1 || req.event_subscriptions.iter().any(|e| e.is_empty() || e.len() > 32) {
-            return Err(invalid("event_subscriptions takes at most one event name of 1-32 characters"));
+            return Err(invalid("event_subscriptions takes at most one event name of 1-32 characters").into());
         }
         if req.enterprise_project_id.len() > 36 {
-            return Err(invalid("enterprise_project_id is limited to 36 characters"));
+            return Err(invalid("enterprise_project_id is limited to 36 characters").into());
         }
         // Cheap early refusal; the unique constraint settles races.
         if self.store.get_secret(&caller.project_id, &req.name).await?.is_some() {
@@ -86,7 +86,11 @@ impl CsmsService {
             description: req.description,
             secret_type,
             auto_rotation: req.auto_rotation,
-            next_rotation_ms: if req.auto_rotation { Some(now + period_ms(&req.rotation_period)) } else { None },
+            next_rotation_ms: if req.auto_rotation {
+                Some(now + domain::period_ms(&req.rotation_period))
+            } else {
+                None
+            },
             rotation_period: req.rotation_period,
             rotation_config: req.rotation_config,
             event_subscriptions: req.event_subscriptions,
@@ -156,9 +160,9 @@ impl CsmsService {
     pub(crate) async fn load_secret(&self, caller: &CallerIdentity, name: &str) -> Result<SecretRecord, CsmsError> {
         // A name that breaks the naming rule cannot exist.
         if domain::validate_name(name).is_err() {
-            return Err(CsmsError::SecretNotFound);
+            return Err(Rejection::SecretNotFound.into());
         }
-        self.store.get_secret(&caller.project_id, name).await?.ok_or(CsmsError::SecretNotFound)
+        self.store.get_secret(&caller.project_id, name).await?.ok_or(Rejection::SecretNotFound.into())
     }
 
     async fn show_secret_version(
@@ -167,7 +171,7 @@ impl CsmsService {
         req: pb::ShowSecretVersionRequest,
     ) -> Result<pb::ShowSecretVersionResponse, CsmsError> {
         if domain::validate_name(&req.name).is_err() {
-            return Err(CsmsError::SecretNotFound);
+            return Err(Rejection::SecretNotFound.into());
         }
         let wanted = domain::parse_version_id(&req.version_id)?;
         // One database round trip for the secret and the version.
@@ -179,9 +183,9 @@ impl CsmsService {
             .store
             .read_secret_version(&caller.project_id, &req.name, stage, number)
             .await?
-            .ok_or(CsmsError::SecretNotFound)?;
+            .ok_or(Rejection::SecretNotFound)?;
         secret.state.check_value_access()?;
-        let version = version.ok_or(CsmsError::ResourceNotFound("version"))?;
+        let version = version.ok_or(Rejection::ResourceNotFound("version"))?;
         let plaintext = self.open_version(caller, &version).await?;
         let value = convert::value_to_proto(version.kind, &plaintext)
             .map_err(|_| CsmsError::Internal(format!("text value of secret {} is not UTF-8", secret.id)))?;
@@ -190,19 +194,6 @@ impl CsmsService {
             value: Some(value),
         })
     }
-}
-
-/// Milliseconds of a validated rotation period.
-pub(crate) fn period_ms(period: &str) -> i64 {
-    let (digits, unit) = period.split_at(period.len().saturating_sub(1));
-    let n: i64 = digits.parse().unwrap_or(0);
-    let unit_ms = match unit {
-        "d" => 86_400_000,
-        "h" => 3_600_000,
-        "m" => 60_000,
-        _ => 1_000,
-    };
-    n.saturating_mul(unit_ms)
 }
 
 fn caller<T>(request: &Request<T>) -> Result<CallerIdentity, CsmsError> {

@@ -12,35 +12,17 @@ use axum::{
 use http::request::Parts;
 
 use crate::{
-    AppState,
-    error::{ApiError, current_request_id},
+    caller::Caller,
+    error::ApiError,
     identity::directory::Snapshot,
     signing::{self, Authorization, RawRequest},
+    state::AppState,
     throttle::Subject,
     tokens::TokenError,
 };
-use common::identity::CallerIdentity;
 
 /// Largest accepted body: the API gateway's 12 MB limit for signed requests.
 pub const MAX_BODY_BYTES: usize = 12 * 1024 * 1024;
-
-/// An authenticated caller, before the path's project is checked.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    /// Domain (account) id.
-    pub domain_id: String,
-    /// User id.
-    pub user_id: String,
-    /// The project the credential is scoped to: a token's project, or the
-    /// `X-Project-Id` header of a signed request.
-    pub scoped_project: Option<String>,
-    /// Signed with AK/SK (true) or token (false).
-    pub signed: bool,
-    /// The access key used, for logs.
-    pub access_key: Option<String>,
-    /// Authenticated with temporary credentials (a security token).
-    pub temporary: bool,
-}
 
 /// Middleware: buffers the body (refusing more than 12 MB), authenticates
 /// and stores the [`Caller`] in the request extensions.
@@ -192,22 +174,4 @@ fn temporary_caller(
         access_key: Some(claims.ak),
         temporary: true,
     })
-}
-
-impl Caller {
-    /// The identity to forward for a call on `path_project`, or `None` when
-    /// the caller may not act in that project (the route answers 403).
-    pub fn for_project(&self, app: &AppState, path_project: &str) -> Option<CallerIdentity> {
-        let allowed = match &self.scoped_project {
-            Some(scoped) => scoped == path_project,
-            // Signed requests without X-Project-Id: any project of the domain.
-            None => self.signed,
-        } && app.directory.snapshot().domain_owns_project(&self.domain_id, path_project);
-        allowed.then(|| CallerIdentity {
-            domain_id: self.domain_id.clone(),
-            project_id: path_project.to_owned(),
-            user_id: self.user_id.clone(),
-            request_id: current_request_id(),
-        })
-    }
 }

@@ -13,10 +13,10 @@ use proto::csms::v1::{self as pb, ErrorReason as R, secret_value::Value as PbVal
 use serde_json::{Map, Value, json};
 
 use crate::{
-    AppState,
-    auth::Caller,
+    caller::Caller,
     error::{ApiError, CsmsFault, Shape},
     json::{BodyError, JsonBody},
+    state::AppState,
 };
 use common::identity::CallerIdentity;
 

@@ -13,9 +13,9 @@ use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
 use crate::{
-    AppState,
     error::ApiError,
     json::JsonBody,
+    state::AppState,
     throttle::Subject,
     tokens::{Claims, TOKEN_LIFETIME_MS, iso_time},
 };
@@ -146,7 +146,7 @@ pub async fn issue_token(
 /// when its credentials carry no project id (auth.md §3.5).
 pub async fn list_projects(
     State(app): State<Arc<AppState>>,
-    axum::Extension(caller): axum::Extension<crate::auth::Caller>,
+    axum::Extension(caller): axum::Extension<crate::caller::Caller>,
     Query(query): Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Json<serde_json::Value> {

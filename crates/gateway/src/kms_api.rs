@@ -13,10 +13,10 @@ use proto::kms::v1::{self as pb, ErrorReason as R};
 use serde_json::{Value, json};
 
 use crate::{
-    AppState,
-    auth::Caller,
+    caller::Caller,
     error::{ApiError, KmsFault},
     json::{BodyError, JsonBody},
+    state::AppState,
 };
 use common::identity::CallerIdentity;
 

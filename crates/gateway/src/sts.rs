@@ -24,12 +24,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::{
-    AppState,
-    auth::Caller,
+    caller::Caller,
     credentials::SecretString,
     error::ApiError,
     identity::seal::SecretSealer,
     json::JsonBody,
+    state::AppState,
     tokens::{TokenError, iso_time},
 };
 

@@ -1,46 +1,52 @@
-//! [`SecretStore`] on Postgres, in the `csms` schema. The shared
-//! implementation is [`super::impl_secret_store`]; this file holds what
-//! differs: plain transactions with `FOR UPDATE` row locks.
+//! [`SecretStore`](super::SecretStore) on Postgres, in the `csms` schema:
+//! the dialect of the shared implementation in [`super::sql`] (plain
+//! transactions with `FOR UPDATE` row locks).
 
 use async_trait::async_trait;
 use sqlx::{PgPool, Postgres, Transaction};
 
-use super::*;
+use super::sql;
 
 /// Postgres-backed secret store.
-#[derive(Debug, Clone)]
-pub struct PgSecretStore {
-    pool: PgPool,
-}
+pub type PgSecretStore = sql::SqlSecretStore<Pg>;
 
-impl PgSecretStore {
-    /// Wraps a pool whose `search_path` is the csms schema.
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+/// The Postgres dialect.
+#[derive(Debug)]
+pub struct Pg;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/csms/postgres");
+
+#[async_trait]
+impl sql::Dialect for Pg {
+    type Db = Postgres;
+
+    const ROW_LOCK: &'static str = " FOR UPDATE";
+    const STRING_AGG: &'static str = "string_agg";
+
+    async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+        MIGRATOR.run(pool).await
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
-        self.pool.begin().await.map_err(StoreError::db("starting a transaction"))
+    async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        pool.begin().await
     }
 
-    /// Serialises secret creation per project, so two concurrent creates
-    /// cannot both pass the quota check.
-    async fn lock_project(tx: &mut Transaction<'static, Postgres>, project_id: &str) -> Result<(), StoreError> {
-        sqlx::query(sql::ENSURE_PROJECT)
+    async fn lock_project(tx: &mut Transaction<'static, Postgres>, project_id: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO csms_projects (project_id) VALUES ($1) ON CONFLICT DO NOTHING")
             .bind(project_id)
             .execute(&mut **tx)
-            .await
-            .map_err(StoreError::db("registering the project"))?;
+            .await?;
         sqlx::query("SELECT project_id FROM csms_projects WHERE project_id = $1 FOR UPDATE")
             .bind(project_id)
             .execute(&mut **tx)
-            .await
-            .map_err(StoreError::db("locking the project"))?;
+            .await?;
         Ok(())
     }
-}
 
-impl_secret_store!(PgSecretStore, Postgres, "../../migrations/csms/postgres", " FOR UPDATE", "string_agg");
+    fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,37 +1,47 @@
-//! [`SecretStore`] on SQLite, in a file of its own. The shared
-//! implementation is [`super::impl_secret_store`]; this file holds what
-//! differs: `BEGIN IMMEDIATE` takes SQLite's single write lock up front, so
-//! writers are serialised without row locks (and a deferred transaction
-//! would fail instead of waiting when it upgrades to a writer).
+//! [`SecretStore`](super::SecretStore) on SQLite, in a file of its own: the
+//! dialect of the shared implementation in [`super::sql`]. `BEGIN
+//! IMMEDIATE` takes SQLite's single write lock up front, so writers are
+//! serialised without row locks (and a deferred transaction would fail
+//! instead of waiting when it upgrades to a writer).
 
 use async_trait::async_trait;
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use super::*;
+use super::sql;
 
 /// SQLite-backed secret store.
-#[derive(Debug, Clone)]
-pub struct SqliteSecretStore {
-    pool: SqlitePool,
-}
+pub type SqliteSecretStore = sql::SqlSecretStore<Lite>;
 
-impl SqliteSecretStore {
-    /// Wraps a pool on the csms database file.
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+/// The SQLite dialect.
+#[derive(Debug)]
+pub struct Lite;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/csms/sqlite");
+
+#[async_trait]
+impl sql::Dialect for Lite {
+    type Db = Sqlite;
+
+    const ROW_LOCK: &'static str = "";
+    const STRING_AGG: &'static str = "group_concat";
+
+    async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {
+        MIGRATOR.run(pool).await
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(StoreError::db("starting a transaction"))
+    async fn begin(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        pool.begin_with("BEGIN IMMEDIATE").await
     }
 
     /// Nothing to do: the write lock taken by `begin` covers the project.
-    async fn lock_project(_tx: &mut Transaction<'static, Sqlite>, _project_id: &str) -> Result<(), StoreError> {
+    async fn lock_project(_tx: &mut Transaction<'static, Sqlite>, _project_id: &str) -> Result<(), sqlx::Error> {
         Ok(())
     }
-}
 
-impl_secret_store!(SqliteSecretStore, Sqlite, "../../migrations/csms/sqlite", "", "group_concat");
+    fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,269 @@
+//! The one implementation of [`SecretStore`](super::SecretStore), generic
+//! over a [`Dialect`], split by resource: [`secrets`], [`versions`] (with
+//! stages) and [`tags`].
+//!
+//! Postgres and SQLite both accept `$n` placeholders and `ON CONFLICT …
+//! DO UPDATE`, so the SQL text ([`rows`]) is shared; a dialect supplies only
+//! what differs: how a writing transaction starts, how a project is locked,
+//! the row-lock clause, the string aggregate and the migrations.
+//!
+//! What the shared code needs of a database is spelled out on each `impl`
+//! block (Rust does not carry such bounds along by itself): an executor for
+//! connections and the pool, and encoders and decoders for the column
+//! types. Postgres and SQLite satisfy them; the compiler checks each.
+
+use async_trait::async_trait;
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Transaction, Type};
+
+use super::{COUNT_SHARDS, SecretCheck, StageRecord, StoreError, WriteError};
+use crate::domain::{Rejection, SecretRecord, VersionRecord};
+
+mod rows;
+mod secrets;
+mod tags;
+mod versions;
+
+use rows::text as sql;
+pub use rows::{ReadRow, SecretRow, VersionRow};
+
+/// What differs between the SQL backends of the secret store.
+#[async_trait]
+pub trait Dialect: Send + Sync + std::fmt::Debug + 'static {
+    /// The sqlx database.
+    type Db: Database;
+
+    /// Appended to a `SELECT` that locks the row it reads (`FOR UPDATE` on
+    /// Postgres; empty on SQLite, whose writers are serialised by `begin`).
+    const ROW_LOCK: &'static str;
+
+    /// The string aggregate (`string_agg`, `group_concat`).
+    const STRING_AGG: &'static str;
+
+    /// Applies this backend's migrations.
+    async fn migrate(pool: &Pool<Self::Db>) -> Result<(), sqlx::migrate::MigrateError>;
+
+    /// Starts a transaction that is going to write.
+    async fn begin(pool: &Pool<Self::Db>) -> Result<Transaction<'static, Self::Db>, sqlx::Error>;
+
+    /// Serialises secret creation per project for the length of `tx`, so
+    /// two concurrent creates cannot both pass the quota check.
+    async fn lock_project(tx: &mut Transaction<'static, Self::Db>, project_id: &str) -> Result<(), sqlx::Error>;
+
+    /// Rows a statement changed (sqlx has no common trait for it).
+    fn rows_affected(result: &<Self::Db as Database>::QueryResult) -> u64;
+}
+
+/// The secret store over one pool of dialect `D`.
+#[derive(Debug)]
+pub struct SqlSecretStore<D: Dialect> {
+    pool: Pool<D::Db>,
+}
+
+impl<D: Dialect> SqlSecretStore<D> {
+    /// Wraps a pool (on Postgres, one whose `search_path` is the csms schema).
+    pub fn new(pool: Pool<D::Db>) -> Self {
+        Self { pool }
+    }
+}
+
+type Query<'q, D> = sqlx::query::Query<'q, <D as Dialect>::Db, <<D as Dialect>::Db as Database>::Arguments<'q>>;
+
+impl<D: Dialect> SqlSecretStore<D>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'c> &'c Pool<D::Db>: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'r> SecretRow: FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> VersionRow: FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> ReadRow: FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (String,): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (i32,): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (i64,): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (String, String): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (String, i32, i64): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (String, String, String): FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Vec<u8>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i32: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i32>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db> + Type<D::Db>,
+{
+    /// Binds a [`SecretRecord`] to [`sql::INSERT_SECRET`].
+    fn bind_secret<'q>(query: Query<'q, D>, s: &'q SecretRecord) -> Query<'q, D> {
+        query
+            .bind(s.id.as_str())
+            .bind(s.project_id.as_str())
+            .bind(s.name.as_str())
+            .bind(s.state.as_str())
+            .bind(s.kms_key_id.as_str())
+            .bind(s.description.as_str())
+            .bind(s.secret_type.as_str())
+            .bind(s.auto_rotation)
+            .bind(s.rotation_period.as_str())
+            .bind(s.rotation_config.as_str())
+            .bind(serde_json::to_string(&s.event_subscriptions).expect("strings serialise"))
+            .bind(s.enterprise_project_id.as_str())
+            .bind(s.rotation_func_urn.as_str())
+            .bind(s.create_ms)
+            .bind(s.update_ms)
+            .bind(s.scheduled_delete_ms)
+            .bind(s.rotation_ms)
+            .bind(s.next_rotation_ms)
+            .bind(s.state_before_delete.map(|st| st.as_str()))
+    }
+
+    /// Binds a [`VersionRecord`] to [`sql::INSERT_VERSION`].
+    fn bind_version<'q>(query: Query<'q, D>, v: &'q VersionRecord) -> Query<'q, D> {
+        query
+            .bind(v.secret_id.as_str())
+            .bind(v.number)
+            .bind(v.kms_key_id.as_str())
+            .bind(v.kind.as_str())
+            .bind(v.wrapped_dek.clone())
+            .bind(v.ciphertext.clone())
+            .bind(v.create_ms)
+            .bind(v.expire_ms)
+    }
+
+    async fn lock_secret(
+        tx: &mut sqlx::Transaction<'static, D::Db>,
+        project_id: &str,
+        by: &str,
+        value: &str,
+    ) -> Result<Option<SecretRecord>, StoreError> {
+        let query =
+            format!("SELECT {} FROM secrets WHERE project_id = $1 AND {by} = $2{}", sql::SECRET_COLUMNS, D::ROW_LOCK);
+        let row: Option<SecretRow> = sqlx::query_as(&query)
+            .bind(project_id)
+            .bind(value)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(StoreError::db("locking a secret"))?;
+        row.map(SecretRecord::try_from).transpose()
+    }
+
+    async fn checked(
+        tx: &mut sqlx::Transaction<'static, D::Db>,
+        project_id: &str,
+        by: &str,
+        value: &str,
+        check: SecretCheck,
+    ) -> Result<SecretRecord, WriteError> {
+        let secret = Self::lock_secret(tx, project_id, by, value).await?.ok_or(match by {
+            "id" => Rejection::ResourceNotFound("secret"),
+            _ => Rejection::SecretNotFound,
+        })?;
+        check(&secret)?;
+        Ok(secret)
+    }
+
+    async fn stages_in(
+        tx: &mut sqlx::Transaction<'static, D::Db>,
+        secret_id: &str,
+    ) -> Result<Vec<StageRecord>, StoreError> {
+        let rows: Vec<(String, i32, i64)> = sqlx::query_as(sql::STAGES_OF_SECRET)
+            .bind(secret_id)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(StoreError::db("reading stages"))?;
+        Ok(rows.into_iter().map(|(name, version, update_ms)| StageRecord { name, version, update_ms }).collect())
+    }
+
+    async fn upsert_stage(
+        tx: &mut sqlx::Transaction<'static, D::Db>,
+        secret_id: &str,
+        stage: &str,
+        version: i32,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::UPSERT_STAGE)
+            .bind(secret_id)
+            .bind(stage)
+            .bind(version)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(StoreError::db("moving a stage"))?;
+        Ok(())
+    }
+
+    async fn version_in(
+        tx: &mut sqlx::Transaction<'static, D::Db>,
+        secret_id: &str,
+        number: i32,
+    ) -> Result<Option<VersionRecord>, StoreError> {
+        let row: Option<VersionRow> = sqlx::query_as(&sql::select_version())
+            .bind(secret_id)
+            .bind(number)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(StoreError::db("reading a secret version"))?;
+        let Some(row) = row else { return Ok(None) };
+        let stages: Vec<String> = sqlx::query_scalar(sql::STAGES_OF_VERSION)
+            .bind(secret_id)
+            .bind(number)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(StoreError::db("reading version stages"))?;
+        row.into_record(stages).map(Some)
+    }
+
+    async fn insert_versions(
+        tx: &mut sqlx::Transaction<'static, D::Db>,
+        versions: &[VersionRecord],
+    ) -> Result<(), StoreError> {
+        for version in versions {
+            Self::bind_version(sqlx::query(sql::INSERT_VERSION), version)
+                .execute(&mut **tx)
+                .await
+                .map_err(StoreError::db("inserting a secret version"))?;
+            for stage in &version.stages {
+                Self::upsert_stage(tx, &version.secret_id, stage, version.number, version.create_ms).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn with_stages(&self, row: Option<VersionRow>) -> Result<Option<VersionRecord>, StoreError> {
+        let Some(row) = row else { return Ok(None) };
+        let stages: Vec<String> = sqlx::query_scalar(sql::STAGES_OF_VERSION)
+            .bind(&row.secret_id)
+            .bind(row.version)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("reading version stages"))?;
+        row.into_record(stages).map(Some)
+    }
+
+    async fn add_count(
+        tx: &mut sqlx::Transaction<'static, D::Db>,
+        project_id: &str,
+        delta: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::ADD_SECRET_COUNT)
+            .bind(project_id)
+            .bind((rand::random::<u32>() % COUNT_SHARDS) as i32)
+            .bind(delta)
+            .execute(&mut **tx)
+            .await
+            .map_err(StoreError::db("counting secrets"))?;
+        Ok(())
+    }
+
+    async fn count_secrets(tx: &mut sqlx::Transaction<'static, D::Db>, project_id: &str) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(sql::COUNT_SECRETS)
+            .bind(project_id)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(StoreError::db("counting secrets"))?;
+        Ok(n as u64)
+    }
+
+    async fn commit(tx: sqlx::Transaction<'static, D::Db>) -> Result<(), StoreError> {
+        tx.commit().await.map_err(StoreError::db("committing"))
+    }
+}

@@ -1,0 +1,288 @@
+//! [`Versions`](crate::store::Versions) on SQL: numbers, inserts with stage moves, the read path,
+//! expiry and stages.
+
+use async_trait::async_trait;
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+
+use super::{Dialect, ReadRow, SecretRow, SqlSecretStore, VersionRow, sql};
+use crate::{
+    domain::{MAX_STAGES, MAX_VERSIONS, Rejection, SYSCURRENT, SYSPREVIOUS, SecretRecord, VersionRecord},
+    store::{SecretCheck, StageRecord, StoreError, Versions, WriteError},
+};
+
+#[async_trait]
+impl<D: Dialect> Versions for SqlSecretStore<D>
+where
+    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
+    for<'c> &'c Pool<D::Db>: Executor<'c, Database = D::Db>,
+    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
+    for<'r> SecretRow: FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> VersionRow: FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> ReadRow: FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (String,): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (i32,): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (i64,): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (String, String): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (String, i32, i64): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (String, String, String): FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Vec<u8>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i32: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i32>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db> + Type<D::Db>,
+{
+    async fn reserve_version(
+        &self,
+        project_id: &str,
+        name: &str,
+        check: SecretCheck,
+    ) -> Result<(SecretRecord, i32), WriteError> {
+        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let secret = Self::checked(&mut tx, project_id, "name", name, check).await?;
+        let next: i32 = sqlx::query_scalar("SELECT next_version FROM secrets WHERE id = $1")
+            .bind(&secret.id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::db("reading the next version number"))?;
+        sqlx::query("UPDATE secrets SET next_version = $2 WHERE id = $1")
+            .bind(&secret.id)
+            .bind(next + 1)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db("reserving a version number"))?;
+        Self::commit(tx).await?;
+        Ok((secret, next))
+    }
+
+    async fn insert_version(
+        &self,
+        project_id: &str,
+        version: &VersionRecord,
+        check: SecretCheck,
+    ) -> Result<VersionRecord, WriteError> {
+        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let secret = Self::checked(&mut tx, project_id, "id", &version.secret_id, check).await?;
+        let current = Self::stages_in(&mut tx, &secret.id).await?;
+        let old_current = current.iter().find(|s| s.name == SYSCURRENT).map(|s| s.version);
+        let gives_previous = version.stages.iter().any(|s| s == SYSCURRENT)
+            && !version.stages.iter().any(|s| s == SYSPREVIOUS)
+            && old_current.is_some();
+        let mut names: std::collections::BTreeSet<&str> = current.iter().map(|s| s.name.as_str()).collect();
+        names.extend(version.stages.iter().map(String::as_str));
+        if gives_previous {
+            names.insert(SYSPREVIOUS);
+        }
+        if names.len() > MAX_STAGES {
+            return Err(Rejection::StageLimit.into());
+        }
+        Self::bind_version(sqlx::query(sql::INSERT_VERSION), version)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db("inserting a secret version"))?;
+        for stage in &version.stages {
+            Self::upsert_stage(&mut tx, &secret.id, stage, version.number, version.create_ms).await?;
+        }
+        if let (true, Some(previous)) = (gives_previous, old_current) {
+            Self::upsert_stage(&mut tx, &secret.id, SYSPREVIOUS, previous, version.create_ms).await?;
+        }
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secret_versions WHERE secret_id = $1")
+            .bind(&secret.id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::db("counting versions"))?;
+        if count as usize > MAX_VERSIONS {
+            let oldest: Option<i32> = sqlx::query_scalar(sql::OLDEST_DEPRECATED)
+                .bind(&secret.id)
+                .bind(version.number)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::db("finding a deprecated version"))?;
+            let Some(oldest) = oldest else {
+                return Err(Rejection::InvalidParameter(format!(
+                    "the secret already has {MAX_VERSIONS} versions and every one carries a stage"
+                ))
+                .into());
+            };
+            sqlx::query("DELETE FROM secret_versions WHERE secret_id = $1 AND version = $2")
+                .bind(&secret.id)
+                .bind(oldest)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("deleting a deprecated version"))?;
+        }
+        sqlx::query("UPDATE secrets SET update_ms = $2 WHERE id = $1")
+            .bind(&secret.id)
+            .bind(version.create_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db("touching a secret"))?;
+        let stored = Self::version_in(&mut tx, &secret.id, version.number)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(secret.id.clone()))?;
+        Self::commit(tx).await?;
+        Ok(stored)
+    }
+
+    async fn read_secret_version(
+        &self,
+        project_id: &str,
+        name: &str,
+        stage: Option<&str>,
+        number: Option<i32>,
+    ) -> Result<Option<(SecretRecord, Option<VersionRecord>)>, StoreError> {
+        let row: Option<ReadRow> = sqlx::query_as(&sql::read_secret_version(D::STRING_AGG))
+            .bind(project_id)
+            .bind(name)
+            .bind(stage)
+            .bind(number)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::db("reading a secret value"))?;
+        row.map(ReadRow::into_records).transpose()
+    }
+
+    async fn get_version(&self, secret_id: &str, number: i32) -> Result<Option<VersionRecord>, StoreError> {
+        let row: Option<VersionRow> = sqlx::query_as(&sql::select_version())
+            .bind(secret_id)
+            .bind(number)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::db("reading a secret version"))?;
+        self.with_stages(row).await
+    }
+
+    async fn get_version_by_stage(&self, secret_id: &str, stage: &str) -> Result<Option<VersionRecord>, StoreError> {
+        let row: Option<VersionRow> = sqlx::query_as(&sql::select_version_by_stage())
+            .bind(secret_id)
+            .bind(stage)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::db("reading a staged secret version"))?;
+        self.with_stages(row).await
+    }
+
+    async fn list_versions(
+        &self,
+        secret_id: &str,
+        after: Option<i32>,
+        limit: u32,
+    ) -> Result<Vec<VersionRecord>, StoreError> {
+        let query = format!(
+            "SELECT {} FROM secret_versions v WHERE v.secret_id = $1 AND v.version > $2 \
+             ORDER BY v.version LIMIT $3",
+            sql::VERSION_COLUMNS
+        );
+        let rows: Vec<VersionRow> = sqlx::query_as(&query)
+            .bind(secret_id)
+            .bind(after.unwrap_or(0))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("listing versions"))?;
+        let stages: Vec<(String, i32, i64)> = sqlx::query_as(sql::STAGES_OF_SECRET)
+            .bind(secret_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("reading stages"))?;
+        rows.into_iter()
+            .map(|row| {
+                let mine = stages.iter().filter(|s| s.1 == row.version).map(|s| s.0.clone()).collect();
+                row.into_record(mine)
+            })
+            .collect()
+    }
+
+    async fn set_version_expiry(
+        &self,
+        project_id: &str,
+        name: &str,
+        number: i32,
+        expire_ms: Option<i64>,
+        check: SecretCheck,
+    ) -> Result<VersionRecord, WriteError> {
+        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let secret = Self::checked(&mut tx, project_id, "name", name, check).await?;
+        let updated = sqlx::query("UPDATE secret_versions SET expire_ms = $3 WHERE secret_id = $1 AND version = $2")
+            .bind(&secret.id)
+            .bind(number)
+            .bind(expire_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db("updating a version"))?;
+        if D::rows_affected(&updated) == 0 {
+            return Err(Rejection::ResourceNotFound("version").into());
+        }
+        let version =
+            Self::version_in(&mut tx, &secret.id, number).await?.ok_or(Rejection::ResourceNotFound("version"))?;
+        Self::commit(tx).await?;
+        Ok(version)
+    }
+
+    async fn get_stage(&self, secret_id: &str, stage: &str) -> Result<Option<StageRecord>, StoreError> {
+        let row: Option<(String, i32, i64)> = sqlx::query_as(
+            "SELECT stage_name, version, update_ms FROM secret_stages WHERE secret_id = $1 AND stage_name = $2",
+        )
+        .bind(secret_id)
+        .bind(stage)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::db("reading a stage"))?;
+        Ok(row.map(|(name, version, update_ms)| StageRecord { name, version, update_ms }))
+    }
+
+    async fn set_stage(
+        &self,
+        project_id: &str,
+        name: &str,
+        stage: &str,
+        number: i32,
+        check: SecretCheck,
+    ) -> Result<StageRecord, WriteError> {
+        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let secret = Self::checked(&mut tx, project_id, "name", name, check).await?;
+        if Self::version_in(&mut tx, &secret.id, number).await?.is_none() {
+            return Err(Rejection::ResourceNotFound("version").into());
+        }
+        let current = Self::stages_in(&mut tx, &secret.id).await?;
+        let exists = |n: &str| current.iter().any(|s| s.name == n);
+        let old_current = current.iter().find(|s| s.name == SYSCURRENT).map(|s| s.version);
+        let gives_previous = stage == SYSCURRENT && old_current.is_some_and(|v| v != number);
+        let new_names = usize::from(!exists(stage)) + usize::from(gives_previous && !exists(SYSPREVIOUS));
+        if current.len() + new_names > MAX_STAGES {
+            return Err(Rejection::StageLimit.into());
+        }
+        let now = common::now_ms();
+        Self::upsert_stage(&mut tx, &secret.id, stage, number, now).await?;
+        if let (true, Some(previous)) = (gives_previous, old_current) {
+            Self::upsert_stage(&mut tx, &secret.id, SYSPREVIOUS, previous, now).await?;
+        }
+        Self::commit(tx).await?;
+        Ok(StageRecord { name: stage.to_owned(), version: number, update_ms: now })
+    }
+
+    async fn delete_stage(
+        &self,
+        project_id: &str,
+        name: &str,
+        stage: &str,
+        check: SecretCheck,
+    ) -> Result<(), WriteError> {
+        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let secret = Self::checked(&mut tx, project_id, "name", name, check).await?;
+        let deleted = sqlx::query("DELETE FROM secret_stages WHERE secret_id = $1 AND stage_name = $2")
+            .bind(&secret.id)
+            .bind(stage)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db("deleting a stage"))?;
+        if D::rows_affected(&deleted) == 0 {
+            return Err(Rejection::ResourceNotFound("stage").into());
+        }
+        Self::commit(tx).await?;
+        Ok(())
+    }
+}
