@@ -85,7 +85,7 @@ impl CsmsService {
             backup_versions.push(BackupVersion {
                 number: version.number,
                 binary: version.kind == ValueKind::Binary,
-                value: STANDARD.encode(&*value),
+                value: STANDARD.encode(value.expose()),
                 create_ms: version.create_ms,
                 expire_ms: version.expire_ms,
                 stages: version.stages.clone(),

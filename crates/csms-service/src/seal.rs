@@ -4,8 +4,7 @@
 //! kms-service) names project, secret and version; the value's AAD adds the
 //! value kind. A version copied onto another secret or version fails to open.
 
-use crypto::AeadKey;
-use zeroize::Zeroizing;
+use crypto::{AeadKey, SecretBytes};
 
 use crate::{domain::ValueKind, error::CsmsError};
 
@@ -42,15 +41,14 @@ pub fn open(
     version: i32,
     kind: ValueKind,
     sealed: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, CsmsError> {
+) -> Result<SecretBytes, CsmsError> {
     let cipher = cipher(data_key)?;
     if sealed.len() < crypto::aead::OVERHEAD {
         return Err(CsmsError::Internal(format!("stored value of secret {secret_id} v{version} is truncated")));
     }
-    let plain = cipher
+    cipher
         .open(sealed, &value_aad(project_id, secret_id, version, kind))
-        .map_err(|_| CsmsError::Internal(format!("stored value of secret {secret_id} v{version} failed to open")))?;
-    Ok(Zeroizing::new(plain.expose().to_vec()))
+        .map_err(|_| CsmsError::Internal(format!("stored value of secret {secret_id} v{version} failed to open")))
 }
 
 #[cfg(test)]
@@ -62,7 +60,7 @@ mod tests {
         let key = [7u8; 32];
         let sealed = seal(&key, "p", "s", 1, ValueKind::Text, b"hunter2").unwrap();
         assert!(!sealed.windows(7).any(|w| w == b"hunter2"));
-        assert_eq!(&*open(&key, "p", "s", 1, ValueKind::Text, &sealed).unwrap(), b"hunter2");
+        assert_eq!(open(&key, "p", "s", 1, ValueKind::Text, &sealed).unwrap().expose(), b"hunter2");
         assert!(open(&key, "p", "s", 2, ValueKind::Text, &sealed).is_err());
         assert!(open(&key, "p", "t", 1, ValueKind::Text, &sealed).is_err());
         assert!(open(&key, "q", "s", 1, ValueKind::Text, &sealed).is_err());

@@ -151,7 +151,7 @@ impl CsmsService {
         &self,
         caller: &CallerIdentity,
         version: &VersionRecord,
-    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CsmsError> {
+    ) -> Result<crypto::SecretBytes, CsmsError> {
         let aad = seal::data_key_aad(&caller.project_id, &version.secret_id, version.number);
         let data_key = self.kms.decrypt_data_key(caller, &version.kms_key_id, &version.wrapped_dek, &aad).await?;
         seal::open(&data_key, &caller.project_id, &version.secret_id, version.number, version.kind, &version.ciphertext)
@@ -187,7 +187,7 @@ impl CsmsService {
         secret.state.check_value_access()?;
         let version = version.ok_or(Rejection::ResourceNotFound("version"))?;
         let plaintext = self.open_version(caller, &version).await?;
-        let value = convert::value_to_proto(version.kind, &plaintext)
+        let value = convert::value_to_proto(version.kind, plaintext.expose())
             .map_err(|_| CsmsError::Internal(format!("text value of secret {} is not UTF-8", secret.id)))?;
         Ok(pb::ShowSecretVersionResponse {
             metadata: Some(convert::version_metadata_to_proto(&version, &secret.name)),

@@ -84,7 +84,7 @@ where
     for<'r> (String, String, String): FromRow<'r, <D::Db as Database>::Row>,
     for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Vec<u8>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> &'q [u8]: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> i32: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
@@ -123,8 +123,8 @@ where
             .bind(v.number)
             .bind(v.kms_key_id.as_str())
             .bind(v.kind.as_str())
-            .bind(v.wrapped_dek.clone())
-            .bind(v.ciphertext.clone())
+            .bind(v.wrapped_dek.as_slice())
+            .bind(v.ciphertext.as_slice())
             .bind(v.create_ms)
             .bind(v.expire_ms)
     }
