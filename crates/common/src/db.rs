@@ -240,3 +240,149 @@ mod tests {
         assert!(err.contains("postgres://") && err.contains("sqlite://") && !err.contains("pw"));
     }
 }
+
+/// A storage failure with a sentence of context: the error of every SQL
+/// store (a refusal the store decides, such as a taken name, is the
+/// store's own error type or a domain rejection, not this).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("{context}: {source}")]
+    Database {
+        /// What the store was doing.
+        context: &'static str,
+        /// The driver's error.
+        source: sqlx::Error,
+    },
+    /// A stored row does not decode into the domain model.
+    #[error("corrupt stored row of {0}")]
+    Corrupt(String),
+    /// Migrations failed at start.
+    #[error("migrating the schema failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Wraps a driver error with what the store was doing.
+    pub fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
+        move |source| Self::Database { context, source }
+    }
+}
+
+/// What the SQL stores need of a backend beyond the SQL text they share
+/// (both accept `$n` placeholders and `ON CONFLICT … DO UPDATE`): how a
+/// writing transaction starts, how a project's creators are serialised,
+/// the row-lock clause and the string aggregate.
+#[async_trait::async_trait]
+pub trait SqlDialect: sqlx::Database {
+    /// Appended to a `SELECT` that locks the row it reads (`FOR UPDATE` on
+    /// Postgres; empty on SQLite, whose writers are serialised by
+    /// [`begin_write`](Self::begin_write)).
+    const ROW_LOCK: &'static str;
+
+    /// The string aggregate (`string_agg`, `group_concat`).
+    const STRING_AGG: &'static str;
+
+    /// Starts a transaction that is going to write.
+    async fn begin_write(pool: &sqlx::Pool<Self>) -> Result<sqlx::Transaction<'static, Self>, sqlx::Error>;
+
+    /// Serialises creation in one project for the length of `tx` (so two
+    /// concurrent creates cannot both pass a quota check), through a row
+    /// per project in `projects`, a table with a `project_id` key.
+    async fn lock_project(
+        tx: &mut sqlx::Transaction<'static, Self>,
+        projects: &'static str,
+        project_id: &str,
+    ) -> Result<(), sqlx::Error>;
+
+    /// Rows a statement changed (sqlx has no common trait for it).
+    fn rows_affected(result: &Self::QueryResult) -> u64;
+}
+
+/// Plain transactions and `FOR UPDATE` row locks.
+#[async_trait::async_trait]
+impl SqlDialect for sqlx::Postgres {
+    const ROW_LOCK: &'static str = " FOR UPDATE";
+    const STRING_AGG: &'static str = "string_agg";
+
+    async fn begin_write(pool: &PgPool) -> Result<sqlx::Transaction<'static, Self>, sqlx::Error> {
+        pool.begin().await
+    }
+
+    async fn lock_project(
+        tx: &mut sqlx::Transaction<'static, Self>,
+        projects: &'static str,
+        project_id: &str,
+    ) -> Result<(), sqlx::Error> {
+        let insert = format!("INSERT INTO {projects} (project_id) VALUES ($1) ON CONFLICT DO NOTHING");
+        sqlx::query(&insert).bind(project_id).execute(&mut **tx).await?;
+        let lock = format!("SELECT project_id FROM {projects} WHERE project_id = $1 FOR UPDATE");
+        sqlx::query(&lock).bind(project_id).execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
+
+/// `BEGIN IMMEDIATE` takes SQLite's single write lock up front, so writers
+/// are serialised without row locks (check-then-write is atomic), and a
+/// writer waits instead of failing when it would upgrade a read lock.
+#[async_trait::async_trait]
+impl SqlDialect for sqlx::Sqlite {
+    const ROW_LOCK: &'static str = "";
+    const STRING_AGG: &'static str = "group_concat";
+
+    async fn begin_write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, Self>, sqlx::Error> {
+        pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// Nothing to do: the write lock taken by `begin_write` covers it.
+    async fn lock_project(
+        _tx: &mut sqlx::Transaction<'static, Self>,
+        _projects: &'static str,
+        _project_id: &str,
+    ) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+
+    fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
+}
+
+/// Puts on an `impl<D: Dialect> … for Store<D>` block the bounds under which
+/// one generic SQL store compiles for both Postgres and SQLite: executors for
+/// a connection and for the pool, decoders for the `rows` it reads and
+/// encoders for the values it `binds`.
+///
+/// Rust has no stable trait aliases, and a `where` clause on a trait is not
+/// carried to its users, so without this every `impl` block of a store would
+/// repeat the same twenty lines. A service wraps it once in a local macro that
+/// names its rows and bound types, and marks each block with
+/// `#[macro_rules_attribute::apply(that_macro!)]`; the block itself stays
+/// ordinary, rustfmt-formatted code. `db` names the sqlx database.
+#[macro_export]
+macro_rules! with_sql_bounds {
+    (db: $db:ty, rows: $rows:tt, binds: $binds:tt, item:
+        $(#[$attr:meta])* impl<D: $dialect:ident> $trait:ident for $self_ty:ty { $($body:tt)* }
+    ) => {
+        $crate::with_sql_bounds!(@emit $db, [$(#[$attr])* impl<D: $dialect> $trait for $self_ty] $rows $binds { $($body)* });
+    };
+    (db: $db:ty, rows: $rows:tt, binds: $binds:tt, item:
+        $(#[$attr:meta])* impl<D: $dialect:ident> $self_ty:ty { $($body:tt)* }
+    ) => {
+        $crate::with_sql_bounds!(@emit $db, [$(#[$attr])* impl<D: $dialect> $self_ty] $rows $binds { $($body)* });
+    };
+    (@emit $db:ty, [$($head:tt)*] [$($row:ty),* $(,)?] [$($bind:ty),* $(,)?] { $($body:tt)* }) => {
+        $($head)*
+        where
+            for<'c> &'c mut <$db as ::sqlx::Database>::Connection: ::sqlx::Executor<'c, Database = $db>,
+            for<'c> &'c ::sqlx::Pool<$db>: ::sqlx::Executor<'c, Database = $db>,
+            for<'q> <$db as ::sqlx::Database>::Arguments<'q>: ::sqlx::IntoArguments<'q, $db>,
+            $(for<'r> $row: ::sqlx::FromRow<'r, <$db as ::sqlx::Database>::Row>,)*
+            $(for<'q> $bind: ::sqlx::Encode<'q, $db> + ::sqlx::Type<$db>,)*
+        { $($body)* }
+    };
+}

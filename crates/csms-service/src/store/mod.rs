@@ -22,31 +22,7 @@ pub mod sqlite;
 #[cfg(test)]
 pub(crate) mod conformance;
 
-/// A storage failure with a sentence of context.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database refused or failed.
-    #[error("{context}: {source}")]
-    Database {
-        /// What the store was doing.
-        context: &'static str,
-        /// The driver's error.
-        source: sqlx::Error,
-    },
-    /// A stored row does not decode into the domain model.
-    #[error("corrupt row of secret {0}")]
-    Corrupt(String),
-    /// Migrations failed at start.
-    #[error("migrating the csms schema failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-}
-
-impl StoreError {
-    /// Wraps a driver error with what the store was doing.
-    pub(crate) fn db(context: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
-        move |source| Self::Database { context, source }
-    }
-}
+pub use common::db::StoreError;
 
 /// Why [`SecretStore::create_secret`] refused.
 #[derive(Debug, thiserror::Error)]

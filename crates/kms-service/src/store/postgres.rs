@@ -13,39 +13,14 @@ use super::{CHANGE_CHANNEL, ChangeEvent, ChangeSink, StoreError, sql};
 use crate::domain::KeyId;
 
 /// Postgres-backed key store.
-pub type PgKeyStore = sql::SqlKeyStore<Pg>;
-
-/// The Postgres dialect: row locks with `FOR UPDATE`, a change feed on
-/// `LISTEN`/`NOTIFY`.
-#[derive(Debug)]
-pub struct Pg;
+pub type PgKeyStore = sql::SqlKeyStore<Postgres>;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/kms/postgres");
 
 #[async_trait]
-impl sql::Dialect for Pg {
-    type Db = Postgres;
-
-    const ROW_LOCK: &'static str = " FOR UPDATE";
-
+impl sql::Dialect for Postgres {
     async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
         MIGRATOR.run(pool).await
-    }
-
-    async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        pool.begin().await
-    }
-
-    async fn lock_project(tx: &mut Transaction<'static, Postgres>, project_id: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO kms_projects (project_id) VALUES ($1) ON CONFLICT DO NOTHING")
-            .bind(project_id)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query("SELECT project_id FROM kms_projects WHERE project_id = $1 FOR UPDATE")
-            .bind(project_id)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
     }
 
     async fn notify(tx: &mut Transaction<'static, Postgres>, key_id: &str) -> Result<(), sqlx::Error> {

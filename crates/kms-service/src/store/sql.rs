@@ -9,7 +9,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Transaction, Type};
+use common::db::SqlDialect;
+use macro_rules_attribute::apply;
+use sqlx::{Pool, Transaction};
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -18,42 +20,30 @@ use super::{
 };
 use crate::domain::{KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage};
 
-/// What differs between the SQL backends of the key store.
+/// What differs between the SQL backends of the key store beyond
+/// [`SqlDialect`]: the migrations and the change feed.
 #[async_trait]
-pub trait Dialect: Send + Sync + std::fmt::Debug + 'static {
-    /// The sqlx database.
-    type Db: Database;
-
-    /// Appended to a `SELECT` that locks the row it reads (`FOR UPDATE` on
-    /// Postgres; empty on SQLite, whose writers are serialised by `begin`).
-    const ROW_LOCK: &'static str;
-
+pub trait Dialect: SqlDialect {
     /// Applies this backend's migrations.
-    async fn migrate(pool: &Pool<Self::Db>) -> Result<(), sqlx::migrate::MigrateError>;
-
-    /// Starts a transaction that is going to write.
-    async fn begin(pool: &Pool<Self::Db>) -> Result<Transaction<'static, Self::Db>, sqlx::Error>;
-
-    /// Serialises this project's creators for the length of `tx`.
-    async fn lock_project(tx: &mut Transaction<'static, Self::Db>, project_id: &str) -> Result<(), sqlx::Error>;
+    async fn migrate(pool: &Pool<Self>) -> Result<(), sqlx::migrate::MigrateError>;
 
     /// Tells every replica, when `tx` commits, that a key changed.
-    async fn notify(tx: &mut Transaction<'static, Self::Db>, key_id: &str) -> Result<(), sqlx::Error>;
+    async fn notify(tx: &mut Transaction<'static, Self>, key_id: &str) -> Result<(), sqlx::Error>;
 
     /// Starts the change feed (see [`KeyStore::watch`]).
-    async fn watch(pool: &Pool<Self::Db>, sink: ChangeSink, shutdown: CancellationToken) -> Result<bool, StoreError>;
+    async fn watch(pool: &Pool<Self>, sink: ChangeSink, shutdown: CancellationToken) -> Result<bool, StoreError>;
 }
 
 /// The key store over one pool of dialect `D`.
 #[derive(Debug)]
 pub struct SqlKeyStore<D: Dialect> {
-    pool: Pool<D::Db>,
+    pool: Pool<D>,
     round_trips: RoundTrips,
 }
 
 impl<D: Dialect> SqlKeyStore<D> {
     /// Wraps a pool (on Postgres, one whose `search_path` is the kms schema).
-    pub fn new(pool: Pool<D::Db>) -> Self {
+    pub fn new(pool: Pool<D>) -> Self {
         Self { pool, round_trips: RoundTrips::default() }
     }
 }
@@ -178,31 +168,24 @@ impl TryFrom<KeyRow> for KeyRecord {
     }
 }
 
-// What the shared code needs of a database is spelled out on each of the
-// two `impl` blocks below (Rust does not carry such bounds along by
-// itself): an executor for connections and the pool, and encoders and
-// decoders for the column types. Postgres and SQLite satisfy them.
+/// What the shared code needs of a database, put on each `impl` block
+/// below: decoders for the rows it reads and encoders for the values it
+/// binds (with executors, see [`common::with_sql_bounds`]). Postgres and
+/// SQLite satisfy them; the compiler checks each.
+macro_rules! sql_bounds {
+    ($($item:tt)*) => {
+        common::with_sql_bounds! {
+            db: D,
+            rows: [KeyRow, (i32, Vec<u8>), (String, String, bool), (String,), (i64,)],
+            binds: [String, Vec<u8>, i32, i64, bool, Option<String>, Option<i32>, Option<i64>],
+            item: $($item)*
+        }
+    };
+}
 
-impl<D: Dialect> SqlKeyStore<D>
-where
-    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
-    for<'c> &'c Pool<D::Db>: Executor<'c, Database = D::Db>,
-    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
-    for<'r> KeyRow: FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (i32, Vec<u8>): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String, String, bool): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String,): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (i64,): FromRow<'r, <D::Db as Database>::Row>,
-    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Vec<u8>: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> i32: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<String>: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<i32>: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<i64>: Encode<'q, D::Db> + Type<D::Db>,
-{
-    async fn count_in(tx: &mut Transaction<'static, D::Db>, project_id: &str) -> Result<i64, StoreError> {
+#[apply(sql_bounds!)]
+impl<D: Dialect> SqlKeyStore<D> {
+    async fn count_in(tx: &mut Transaction<'static, D>, project_id: &str) -> Result<i64, StoreError> {
         let (n,): (i64,) = sqlx::query_as(text::COUNT_USER_KEYS)
             .bind(project_id.to_owned())
             .fetch_one(&mut **tx)
@@ -213,7 +196,7 @@ where
 
     /// Adjusts a key count inside a transaction, on a random shard.
     async fn add_count(
-        tx: &mut Transaction<'static, D::Db>,
+        tx: &mut Transaction<'static, D>,
         project_id: &str,
         spec: KeySpec,
         state: KeyState,
@@ -233,7 +216,7 @@ where
         Ok(())
     }
 
-    async fn insert_key(tx: &mut Transaction<'static, D::Db>, key: &NewKey) -> Result<(), CreateKeyError> {
+    async fn insert_key(tx: &mut Transaction<'static, D>, key: &NewKey) -> Result<(), CreateKeyError> {
         let r = &key.record;
         let inserted = sqlx::query(text::INSERT_KEY)
             .bind(r.key_id.to_string())
@@ -288,7 +271,7 @@ where
     /// Deletes one due key with its material in a short transaction; a
     /// replica that loses the race deletes nothing. True when it deleted.
     async fn purge_one(&self, key_id: &str, now_ms: i64) -> Result<bool, StoreError> {
-        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         sqlx::query(text::DELETE_MATERIALS)
             .bind(key_id.to_owned())
             .execute(&mut *tx)
@@ -312,26 +295,9 @@ where
     }
 }
 
+#[apply(sql_bounds!)]
 #[async_trait]
-impl<D: Dialect> KeyStore for SqlKeyStore<D>
-where
-    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
-    for<'c> &'c Pool<D::Db>: Executor<'c, Database = D::Db>,
-    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
-    for<'r> KeyRow: FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (i32, Vec<u8>): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String, String, bool): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String,): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (i64,): FromRow<'r, <D::Db as Database>::Row>,
-    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Vec<u8>: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> i32: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<String>: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<i32>: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<i64>: Encode<'q, D::Db> + Type<D::Db>,
-{
+impl<D: Dialect> KeyStore for SqlKeyStore<D> {
     async fn migrate(&self) -> Result<(), StoreError> {
         D::migrate(&self.pool).await?;
         Ok(())
@@ -359,13 +325,15 @@ where
     async fn create_key(&self, key: NewKey, quota: Option<u64>) -> Result<KeyRecord, CreateKeyError> {
         self.round_trips.tick();
         let r = &key.record;
-        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         if let Some(quota) = quota {
             let unlocked = Self::count_in(&mut tx, &r.project_id).await? as u64;
             if unlocked + QUOTA_HEADROOM >= quota {
                 // Near the quota: serialise this project's creators, so two
                 // concurrent creates cannot both see "quota - 1" keys.
-                D::lock_project(&mut tx, &r.project_id).await.map_err(StoreError::db("locking the project"))?;
+                D::lock_project(&mut tx, "kms_projects", &r.project_id)
+                    .await
+                    .map_err(StoreError::db("locking the project"))?;
                 if Self::count_in(&mut tx, &r.project_id).await? as u64 >= quota {
                     return Err(CreateKeyError::QuotaExceeded);
                 }
@@ -431,7 +399,7 @@ where
         change: KeyMutation,
     ) -> Result<KeyRecord, UpdateKeyError> {
         self.round_trips.tick();
-        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let row: Option<KeyRow> = sqlx::query_as(&format!("{}{}", text::select_one("key_id"), D::ROW_LOCK))
             .bind(project_id.to_owned())
             .bind(key_id.to_string())

@@ -14,31 +14,14 @@ use tokio_util::sync::CancellationToken;
 use super::{ChangeSink, StoreError, sql};
 
 /// SQLite-backed key store.
-pub type SqliteKeyStore = sql::SqlKeyStore<Lite>;
-
-/// The SQLite dialect.
-#[derive(Debug)]
-pub struct Lite;
+pub type SqliteKeyStore = sql::SqlKeyStore<Sqlite>;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/kms/sqlite");
 
 #[async_trait]
-impl sql::Dialect for Lite {
-    type Db = Sqlite;
-
-    const ROW_LOCK: &'static str = "";
-
+impl sql::Dialect for Sqlite {
     async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {
         MIGRATOR.run(pool).await
-    }
-
-    async fn begin(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        pool.begin_with("BEGIN IMMEDIATE").await
-    }
-
-    /// Nothing to do: `begin` already holds the database's write lock.
-    async fn lock_project(_tx: &mut Transaction<'static, Sqlite>, _project_id: &str) -> Result<(), sqlx::Error> {
-        Ok(())
     }
 
     /// Nothing to tell: no other process shares the file.

@@ -7,16 +7,37 @@
 //! what differs: how a writing transaction starts, how a project is locked,
 //! the row-lock clause, the string aggregate and the migrations.
 //!
-//! What the shared code needs of a database is spelled out on each `impl`
-//! block (Rust does not carry such bounds along by itself): an executor for
-//! connections and the pool, and encoders and decoders for the column
-//! types. Postgres and SQLite satisfy them; the compiler checks each.
+//! What the shared code needs of a database (decoders for the rows it
+//! reads, encoders for the values it binds) is named once, in `sql_bounds!`,
+//! and put on each `impl` block by `#[apply(sql_bounds!)]`. Postgres and
+//! SQLite satisfy it; the compiler checks each.
 
 use async_trait::async_trait;
-use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Transaction, Type};
+use common::db::SqlDialect;
+use macro_rules_attribute::apply;
+use sqlx::{Database, Pool};
 
 use super::{COUNT_SHARDS, SecretCheck, StageRecord, StoreError, WriteError};
 use crate::domain::{Rejection, SecretRecord, VersionRecord};
+
+/// The bounds of every generic `impl` block of the store; see
+/// [`common::with_sql_bounds`]. Defined before the resource modules so that
+/// they can use it.
+macro_rules! sql_bounds {
+    ($($item:tt)*) => {
+        common::with_sql_bounds! {
+            db: D,
+            rows: [
+                SecretRow, VersionRow, ReadRow, (String,), (i32,), (i64,), (String, String), (String, i32, i64),
+                (String, String, String),
+            ],
+            binds: [
+                String, &'q str, &'q [u8], i32, i64, bool, Option<&'q str>, Option<i32>, Option<i64>,
+            ],
+            item: $($item)*
+        }
+    };
+}
 
 mod rows;
 mod secrets;
@@ -26,72 +47,34 @@ mod versions;
 use rows::text as sql;
 pub use rows::{ReadRow, SecretRow, VersionRow};
 
-/// What differs between the SQL backends of the secret store.
+/// What differs between the SQL backends of the secret store beyond
+/// [`SqlDialect`]: the migrations.
 #[async_trait]
-pub trait Dialect: Send + Sync + std::fmt::Debug + 'static {
-    /// The sqlx database.
-    type Db: Database;
-
-    /// Appended to a `SELECT` that locks the row it reads (`FOR UPDATE` on
-    /// Postgres; empty on SQLite, whose writers are serialised by `begin`).
-    const ROW_LOCK: &'static str;
-
-    /// The string aggregate (`string_agg`, `group_concat`).
-    const STRING_AGG: &'static str;
-
+pub trait Dialect: SqlDialect {
     /// Applies this backend's migrations.
-    async fn migrate(pool: &Pool<Self::Db>) -> Result<(), sqlx::migrate::MigrateError>;
-
-    /// Starts a transaction that is going to write.
-    async fn begin(pool: &Pool<Self::Db>) -> Result<Transaction<'static, Self::Db>, sqlx::Error>;
-
-    /// Serialises secret creation per project for the length of `tx`, so
-    /// two concurrent creates cannot both pass the quota check.
-    async fn lock_project(tx: &mut Transaction<'static, Self::Db>, project_id: &str) -> Result<(), sqlx::Error>;
-
-    /// Rows a statement changed (sqlx has no common trait for it).
-    fn rows_affected(result: &<Self::Db as Database>::QueryResult) -> u64;
+    async fn migrate(pool: &Pool<Self>) -> Result<(), sqlx::migrate::MigrateError>;
 }
+
+/// The table whose rows [`SqlDialect::lock_project`] locks.
+const PROJECTS: &str = "csms_projects";
 
 /// The secret store over one pool of dialect `D`.
 #[derive(Debug)]
 pub struct SqlSecretStore<D: Dialect> {
-    pool: Pool<D::Db>,
+    pool: Pool<D>,
 }
 
 impl<D: Dialect> SqlSecretStore<D> {
     /// Wraps a pool (on Postgres, one whose `search_path` is the csms schema).
-    pub fn new(pool: Pool<D::Db>) -> Self {
+    pub fn new(pool: Pool<D>) -> Self {
         Self { pool }
     }
 }
 
-type Query<'q, D> = sqlx::query::Query<'q, <D as Dialect>::Db, <<D as Dialect>::Db as Database>::Arguments<'q>>;
+type Query<'q, D> = sqlx::query::Query<'q, D, <D as Database>::Arguments<'q>>;
 
-impl<D: Dialect> SqlSecretStore<D>
-where
-    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
-    for<'c> &'c Pool<D::Db>: Executor<'c, Database = D::Db>,
-    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
-    for<'r> SecretRow: FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> VersionRow: FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> ReadRow: FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String,): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (i32,): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (i64,): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String, String): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String, i32, i64): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String, String, String): FromRow<'r, <D::Db as Database>::Row>,
-    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> &'q [u8]: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> i32: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<i32>: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<i64>: Encode<'q, D::Db> + Type<D::Db>,
-{
+#[apply(sql_bounds!)]
+impl<D: Dialect> SqlSecretStore<D> {
     /// Binds a [`SecretRecord`] to [`sql::INSERT_SECRET`].
     fn bind_secret<'q>(query: Query<'q, D>, s: &'q SecretRecord) -> Query<'q, D> {
         query
@@ -130,7 +113,7 @@ where
     }
 
     async fn lock_secret(
-        tx: &mut sqlx::Transaction<'static, D::Db>,
+        tx: &mut sqlx::Transaction<'static, D>,
         project_id: &str,
         by: &str,
         value: &str,
@@ -147,7 +130,7 @@ where
     }
 
     async fn checked(
-        tx: &mut sqlx::Transaction<'static, D::Db>,
+        tx: &mut sqlx::Transaction<'static, D>,
         project_id: &str,
         by: &str,
         value: &str,
@@ -162,7 +145,7 @@ where
     }
 
     async fn stages_in(
-        tx: &mut sqlx::Transaction<'static, D::Db>,
+        tx: &mut sqlx::Transaction<'static, D>,
         secret_id: &str,
     ) -> Result<Vec<StageRecord>, StoreError> {
         let rows: Vec<(String, i32, i64)> = sqlx::query_as(sql::STAGES_OF_SECRET)
@@ -174,7 +157,7 @@ where
     }
 
     async fn upsert_stage(
-        tx: &mut sqlx::Transaction<'static, D::Db>,
+        tx: &mut sqlx::Transaction<'static, D>,
         secret_id: &str,
         stage: &str,
         version: i32,
@@ -192,7 +175,7 @@ where
     }
 
     async fn version_in(
-        tx: &mut sqlx::Transaction<'static, D::Db>,
+        tx: &mut sqlx::Transaction<'static, D>,
         secret_id: &str,
         number: i32,
     ) -> Result<Option<VersionRecord>, StoreError> {
@@ -213,7 +196,7 @@ where
     }
 
     async fn insert_versions(
-        tx: &mut sqlx::Transaction<'static, D::Db>,
+        tx: &mut sqlx::Transaction<'static, D>,
         versions: &[VersionRecord],
     ) -> Result<(), StoreError> {
         for version in versions {
@@ -239,11 +222,7 @@ where
         row.into_record(stages).map(Some)
     }
 
-    async fn add_count(
-        tx: &mut sqlx::Transaction<'static, D::Db>,
-        project_id: &str,
-        delta: i64,
-    ) -> Result<(), StoreError> {
+    async fn add_count(tx: &mut sqlx::Transaction<'static, D>, project_id: &str, delta: i64) -> Result<(), StoreError> {
         sqlx::query(sql::ADD_SECRET_COUNT)
             .bind(project_id)
             .bind((rand::random::<u32>() % COUNT_SHARDS) as i32)
@@ -254,7 +233,7 @@ where
         Ok(())
     }
 
-    async fn count_secrets(tx: &mut sqlx::Transaction<'static, D::Db>, project_id: &str) -> Result<u64, StoreError> {
+    async fn count_secrets(tx: &mut sqlx::Transaction<'static, D>, project_id: &str) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar(sql::COUNT_SECRETS)
             .bind(project_id)
             .fetch_one(&mut **tx)
@@ -263,7 +242,7 @@ where
         Ok(n as u64)
     }
 
-    async fn commit(tx: sqlx::Transaction<'static, D::Db>) -> Result<(), StoreError> {
+    async fn commit(tx: sqlx::Transaction<'static, D>) -> Result<(), StoreError> {
         tx.commit().await.map_err(StoreError::db("committing"))
     }
 }

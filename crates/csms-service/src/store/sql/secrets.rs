@@ -1,39 +1,17 @@
 //! [`Secrets`](crate::store::Secrets) on SQL: create, read, list, update, delete and purge.
 
 use async_trait::async_trait;
-use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+use macro_rules_attribute::apply;
 
-use super::{Dialect, ReadRow, SecretRow, SqlSecretStore, VersionRow, sql};
+use super::{Dialect, PROJECTS, ReadRow, SecretRow, SqlSecretStore, VersionRow, sql};
 use crate::{
     domain::{Rejection, SecretRecord, VersionRecord},
     store::{CreateSecretError, QUOTA_HEADROOM, SecretMutation, Secrets, StoreError, WriteError},
 };
 
+#[apply(sql_bounds!)]
 #[async_trait]
-impl<D: Dialect> Secrets for SqlSecretStore<D>
-where
-    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
-    for<'c> &'c Pool<D::Db>: Executor<'c, Database = D::Db>,
-    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
-    for<'r> SecretRow: FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> VersionRow: FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> ReadRow: FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String,): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (i32,): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (i64,): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String, String): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String, i32, i64): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String, String, String): FromRow<'r, <D::Db as Database>::Row>,
-    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> &'q [u8]: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> i32: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<i32>: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<i64>: Encode<'q, D::Db> + Type<D::Db>,
-{
+impl<D: Dialect> Secrets for SqlSecretStore<D> {
     async fn migrate(&self) -> Result<(), StoreError> {
         D::migrate(&self.pool).await?;
         Ok(())
@@ -50,11 +28,13 @@ where
         versions: &[VersionRecord],
         quota: u64,
     ) -> Result<(), CreateSecretError> {
-        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         // Far from the quota, creates need no project lock (see
         // QUOTA_HEADROOM); near it they are serialised per project.
         if Self::count_secrets(&mut tx, &secret.project_id).await? + QUOTA_HEADROOM >= quota {
-            D::lock_project(&mut tx, &secret.project_id).await.map_err(StoreError::db("locking the project"))?;
+            D::lock_project(&mut tx, PROJECTS, &secret.project_id)
+                .await
+                .map_err(StoreError::db("locking the project"))?;
             if Self::count_secrets(&mut tx, &secret.project_id).await? >= quota {
                 return Err(CreateSecretError::QuotaExceeded);
             }
@@ -129,7 +109,7 @@ where
         name: &str,
         change: SecretMutation,
     ) -> Result<SecretRecord, WriteError> {
-        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let mut secret =
             Self::lock_secret(&mut tx, project_id, "name", name).await?.ok_or(Rejection::SecretNotFound)?;
         change(&mut secret)?;
@@ -155,7 +135,7 @@ where
     }
 
     async fn delete_secret(&self, project_id: &str, name: &str) -> Result<bool, StoreError> {
-        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let deleted = sqlx::query("DELETE FROM secrets WHERE project_id = $1 AND name = $2")
             .bind(project_id)
             .bind(name)
@@ -179,7 +159,7 @@ where
                 .map_err(StoreError::db("finding secrets due for deletion"))?;
         let mut deleted = Vec::new();
         for id in due {
-            let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+            let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
             let gone: Option<String> = sqlx::query_scalar(
                 "DELETE FROM secrets WHERE id = $1 AND state = 'PENDING_DELETE' AND scheduled_delete_ms <= $2 \
                  RETURNING project_id",

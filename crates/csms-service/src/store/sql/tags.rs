@@ -1,7 +1,7 @@
 //! [`Tags`](crate::store::Tags) on SQL.
 
 use async_trait::async_trait;
-use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+use macro_rules_attribute::apply;
 
 use super::{Dialect, ReadRow, SecretRow, SqlSecretStore, VersionRow, sql};
 use crate::{
@@ -9,31 +9,9 @@ use crate::{
     store::{SecretCheck, Secrets, StoreError, Tags, WriteError},
 };
 
+#[apply(sql_bounds!)]
 #[async_trait]
-impl<D: Dialect> Tags for SqlSecretStore<D>
-where
-    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
-    for<'c> &'c Pool<D::Db>: Executor<'c, Database = D::Db>,
-    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
-    for<'r> SecretRow: FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> VersionRow: FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> ReadRow: FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String,): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (i32,): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (i64,): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String, String): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String, i32, i64): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String, String, String): FromRow<'r, <D::Db as Database>::Row>,
-    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> &'q [u8]: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> i32: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<i32>: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<i64>: Encode<'q, D::Db> + Type<D::Db>,
-{
+impl<D: Dialect> Tags for SqlSecretStore<D> {
     async fn put_tags(
         &self,
         project_id: &str,
@@ -41,7 +19,7 @@ where
         tags: &[(String, String)],
         check: SecretCheck,
     ) -> Result<(), WriteError> {
-        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let secret = Self::checked(&mut tx, project_id, "id", secret_id, check).await?;
         for (key, value) in tags {
             sqlx::query(sql::UPSERT_TAG)
@@ -72,7 +50,7 @@ where
         must_exist: bool,
         check: SecretCheck,
     ) -> Result<(), WriteError> {
-        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let secret = Self::checked(&mut tx, project_id, "id", secret_id, check).await?;
         for key in keys {
             let deleted = sqlx::query("DELETE FROM secret_tags WHERE secret_id = $1 AND tag_key = $2")

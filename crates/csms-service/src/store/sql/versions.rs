@@ -2,7 +2,7 @@
 //! expiry and stages.
 
 use async_trait::async_trait;
-use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+use macro_rules_attribute::apply;
 
 use super::{Dialect, ReadRow, SecretRow, SqlSecretStore, VersionRow, sql};
 use crate::{
@@ -10,38 +10,16 @@ use crate::{
     store::{SecretCheck, StageRecord, StoreError, Versions, WriteError},
 };
 
+#[apply(sql_bounds!)]
 #[async_trait]
-impl<D: Dialect> Versions for SqlSecretStore<D>
-where
-    for<'c> &'c mut <D::Db as Database>::Connection: Executor<'c, Database = D::Db>,
-    for<'c> &'c Pool<D::Db>: Executor<'c, Database = D::Db>,
-    for<'q> <D::Db as Database>::Arguments<'q>: IntoArguments<'q, D::Db>,
-    for<'r> SecretRow: FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> VersionRow: FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> ReadRow: FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String,): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (i32,): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (i64,): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String, String): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String, i32, i64): FromRow<'r, <D::Db as Database>::Row>,
-    for<'r> (String, String, String): FromRow<'r, <D::Db as Database>::Row>,
-    for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> &'q [u8]: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> i32: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<&'q str>: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<i32>: Encode<'q, D::Db> + Type<D::Db>,
-    for<'q> Option<i64>: Encode<'q, D::Db> + Type<D::Db>,
-{
+impl<D: Dialect> Versions for SqlSecretStore<D> {
     async fn reserve_version(
         &self,
         project_id: &str,
         name: &str,
         check: SecretCheck,
     ) -> Result<(SecretRecord, i32), WriteError> {
-        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let secret = Self::checked(&mut tx, project_id, "name", name, check).await?;
         let next: i32 = sqlx::query_scalar("SELECT next_version FROM secrets WHERE id = $1")
             .bind(&secret.id)
@@ -64,7 +42,7 @@ where
         version: &VersionRecord,
         check: SecretCheck,
     ) -> Result<VersionRecord, WriteError> {
-        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let secret = Self::checked(&mut tx, project_id, "id", &version.secret_id, check).await?;
         let current = Self::stages_in(&mut tx, &secret.id).await?;
         let old_current = current.iter().find(|s| s.name == SYSCURRENT).map(|s| s.version);
@@ -204,7 +182,7 @@ where
         expire_ms: Option<i64>,
         check: SecretCheck,
     ) -> Result<VersionRecord, WriteError> {
-        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let secret = Self::checked(&mut tx, project_id, "name", name, check).await?;
         let updated = sqlx::query("UPDATE secret_versions SET expire_ms = $3 WHERE secret_id = $1 AND version = $2")
             .bind(&secret.id)
@@ -242,7 +220,7 @@ where
         number: i32,
         check: SecretCheck,
     ) -> Result<StageRecord, WriteError> {
-        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let secret = Self::checked(&mut tx, project_id, "name", name, check).await?;
         if Self::version_in(&mut tx, &secret.id, number).await?.is_none() {
             return Err(Rejection::ResourceNotFound("version").into());
@@ -271,7 +249,7 @@ where
         stage: &str,
         check: SecretCheck,
     ) -> Result<(), WriteError> {
-        let mut tx = D::begin(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let secret = Self::checked(&mut tx, project_id, "name", name, check).await?;
         let deleted = sqlx::query("DELETE FROM secret_stages WHERE secret_id = $1 AND stage_name = $2")
             .bind(&secret.id)
