@@ -11,10 +11,9 @@ use anyhow::Context;
 use axum::{
     Router,
     extract::{DefaultBodyLimit, Request},
-    http::Method,
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{delete, get, post, put},
+    routing::{get, post},
 };
 use proto::{
     csms::v1::secrets_manager_service_client::SecretsManagerServiceClient,
@@ -27,12 +26,10 @@ pub mod auth;
 pub mod caller;
 pub mod config;
 pub mod credentials;
-pub mod csms_api;
 pub mod error;
-pub mod iam;
 pub mod identity;
 pub mod json;
-pub mod kms_api;
+pub mod routes;
 pub mod signing;
 pub mod state;
 pub mod sts;
@@ -42,139 +39,8 @@ pub mod tokens;
 
 pub use config::GatewayConfig;
 use error::{ApiError, CsmsFault, KmsFault, REQUEST_ID};
+pub use routes::{ApiRoute, api_routes};
 pub use state::{AppState, load_token_key};
-
-/// One authenticated API operation: a method on a path pattern. The
-/// router is built from [`api_routes`], and the isolation and SDK suites
-/// enumerate the same list, so an operation added here without tests fails
-/// them.
-pub struct ApiRoute {
-    /// The HTTP method.
-    pub method: Method,
-    /// The path pattern, as the router and the metrics name it.
-    pub path: &'static str,
-    handler: axum::routing::MethodRouter<Arc<AppState>>,
-}
-
-impl std::fmt::Debug for ApiRoute {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.method, self.path)
-    }
-}
-
-impl ApiRoute {
-    fn new(method: Method, path: &'static str, handler: axum::routing::MethodRouter<Arc<AppState>>) -> Self {
-        Self { method, path, handler }
-    }
-}
-
-/// Every route behind authentication, one entry per method.
-pub fn api_routes() -> Vec<ApiRoute> {
-    vec![
-        ApiRoute::new(Method::GET, "/v3/projects", get(iam::list_projects)),
-        ApiRoute::new(Method::POST, "/v3.0/OS-CREDENTIAL/securitytokens", post(sts::create_security_token)),
-        ApiRoute::new(Method::POST, "/v1.0/{project_id}/kms/create-key", post(kms_api::create_key)),
-        ApiRoute::new(Method::POST, "/v1.0/{project_id}/kms/describe-key", post(kms_api::describe_key)),
-        ApiRoute::new(Method::POST, "/v1.0/{project_id}/kms/list-keys", post(kms_api::list_keys)),
-        ApiRoute::new(Method::POST, "/v1.0/{project_id}/kms/enable-key", post(kms_api::enable_key)),
-        ApiRoute::new(Method::POST, "/v1.0/{project_id}/kms/disable-key", post(kms_api::disable_key)),
-        ApiRoute::new(
-            Method::POST,
-            "/v1.0/{project_id}/kms/schedule-key-deletion",
-            post(kms_api::schedule_key_deletion),
-        ),
-        ApiRoute::new(Method::POST, "/v1.0/{project_id}/kms/cancel-key-deletion", post(kms_api::cancel_key_deletion)),
-        ApiRoute::new(Method::POST, "/v1.0/{project_id}/kms/update-key-alias", post(kms_api::update_key_alias)),
-        ApiRoute::new(
-            Method::POST,
-            "/v1.0/{project_id}/kms/update-key-description",
-            post(kms_api::update_key_description),
-        ),
-        ApiRoute::new(Method::POST, "/v1.0/{project_id}/kms/create-datakey", post(kms_api::create_datakey)),
-        ApiRoute::new(
-            Method::POST,
-            "/v1.0/{project_id}/kms/create-datakey-without-plaintext",
-            post(kms_api::create_datakey_without_plaintext),
-        ),
-        ApiRoute::new(Method::POST, "/v1.0/{project_id}/kms/encrypt-datakey", post(kms_api::encrypt_datakey)),
-        ApiRoute::new(Method::POST, "/v1.0/{project_id}/kms/decrypt-datakey", post(kms_api::decrypt_datakey)),
-        ApiRoute::new(Method::POST, "/v1.0/{project_id}/kms/encrypt-data", post(kms_api::encrypt_data)),
-        ApiRoute::new(Method::POST, "/v1.0/{project_id}/kms/decrypt-data", post(kms_api::decrypt_data)),
-        ApiRoute::new(Method::POST, "/v1.0/{project_id}/kms/gen-random", post(kms_api::gen_random)),
-        ApiRoute::new(Method::GET, "/v1.0/{project_id}/kms/user-quotas", get(kms_api::user_quotas)),
-        ApiRoute::new(Method::GET, "/v1.0/{project_id}/kms/user-instances", get(kms_api::user_instances)),
-        ApiRoute::new(Method::POST, "/v1/{project_id}/secrets", post(csms_api::create_secret)),
-        ApiRoute::new(Method::GET, "/v1/{project_id}/secrets", get(csms_api::list_secrets)),
-        ApiRoute::new(Method::POST, "/v1/{project_id}/secrets/restore", post(csms_api::upload_secret_blob)),
-        ApiRoute::new(Method::GET, "/v1/{project_id}/secrets/restore", get(csms_api::secret_named_restore)),
-        ApiRoute::new(Method::PUT, "/v1/{project_id}/secrets/restore", put(csms_api::secret_named_restore)),
-        ApiRoute::new(Method::DELETE, "/v1/{project_id}/secrets/restore", delete(csms_api::secret_named_restore)),
-        ApiRoute::new(Method::GET, "/v1/{project_id}/secrets/{secret_name}", get(csms_api::show_secret)),
-        ApiRoute::new(Method::PUT, "/v1/{project_id}/secrets/{secret_name}", put(csms_api::update_secret)),
-        ApiRoute::new(Method::DELETE, "/v1/{project_id}/secrets/{secret_name}", delete(csms_api::delete_secret)),
-        ApiRoute::new(
-            Method::POST,
-            "/v1/{project_id}/secrets/{secret_name}/scheduled-deleted-tasks/create",
-            post(csms_api::schedule_deletion),
-        ),
-        ApiRoute::new(
-            Method::POST,
-            "/v1/{project_id}/secrets/{secret_name}/scheduled-deleted-tasks/cancel",
-            post(csms_api::restore_secret),
-        ),
-        ApiRoute::new(
-            Method::POST,
-            "/v1/{project_id}/secrets/{secret_name}/versions",
-            post(csms_api::create_secret_version),
-        ),
-        ApiRoute::new(
-            Method::GET,
-            "/v1/{project_id}/secrets/{secret_name}/versions",
-            get(csms_api::list_secret_versions),
-        ),
-        ApiRoute::new(
-            Method::GET,
-            "/v1/{project_id}/secrets/{secret_name}/versions/{version_id}",
-            get(csms_api::show_secret_version),
-        ),
-        ApiRoute::new(
-            Method::PUT,
-            "/v1/{project_id}/secrets/{secret_name}/versions/{version_id}",
-            put(csms_api::update_version),
-        ),
-        ApiRoute::new(
-            Method::GET,
-            "/v1/{project_id}/secrets/{secret_name}/stages/{stage_name}",
-            get(csms_api::show_secret_stage),
-        ),
-        ApiRoute::new(
-            Method::PUT,
-            "/v1/{project_id}/secrets/{secret_name}/stages/{stage_name}",
-            put(csms_api::update_secret_stage),
-        ),
-        ApiRoute::new(
-            Method::DELETE,
-            "/v1/{project_id}/secrets/{secret_name}/stages/{stage_name}",
-            delete(csms_api::delete_secret_stage),
-        ),
-        ApiRoute::new(
-            Method::POST,
-            "/v1/{project_id}/secrets/{secret_name}/backup",
-            post(csms_api::download_secret_blob),
-        ),
-        ApiRoute::new(Method::GET, "/v1/{project_id}/csms/tags", get(csms_api::list_project_tags)),
-        ApiRoute::new(Method::POST, "/v1/{project_id}/csms/generate-password", post(csms_api::generate_password)),
-        ApiRoute::new(Method::POST, "/v1/{project_id}/csms/{secret_id}/action", post(csms_api::resource_instances)),
-        ApiRoute::new(Method::POST, "/v1/{project_id}/csms/{secret_id}/tags", post(csms_api::create_secret_tag)),
-        ApiRoute::new(Method::GET, "/v1/{project_id}/csms/{secret_id}/tags", get(csms_api::list_secret_tags)),
-        ApiRoute::new(Method::POST, "/v1/{project_id}/csms/{secret_id}/tags/action", post(csms_api::batch_tags)),
-        ApiRoute::new(
-            Method::DELETE,
-            "/v1/{project_id}/csms/{secret_id}/tags/{key}",
-            delete(csms_api::delete_secret_tag),
-        ),
-    ]
-}
 
 /// The router, for tests that want to drive it without a socket.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -186,11 +52,11 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(api)
         .route_layer(middleware::from_fn(track))
-        .route("/v3/auth/tokens", post(iam::issue_token))
+        .route("/v3/auth/tokens", post(routes::iam::issue_token))
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "alive"})) }))
         .route("/readyz", get(readyz))
-        .route("/", get(kms_api::versions))
-        .route("/{version_id}", get(kms_api::version))
+        .route("/", get(routes::kms::account::versions))
+        .route("/{version_id}", get(routes::kms::account::version))
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(method_not_allowed)
         // Signed bodies are buffered (and limited to 12 MB) by the auth

@@ -1,5 +1,6 @@
-//! Temporary credentials: `POST /v3.0/OS-CREDENTIAL/securitytokens`, as
-//! Huawei IAM answers it, and their verification (auth.md §1.9).
+//! Temporary credentials (auth.md §1.9): the security token's format and its
+//! verification; `POST /v3.0/OS-CREDENTIAL/securitytokens` is served by
+//! [`crate::routes::iam`].
 //!
 //! A caller authenticated with a token or a permanent access key gets a
 //! temporary AK, SK and security token that expire after `duration_seconds`
@@ -10,26 +11,12 @@
 //! temporary AK is accepted only together with its own security token, and
 //! stops working with its user or project.
 
-use std::sync::Arc;
-
-use axum::{
-    Json,
-    body::Bytes,
-    extract::State,
-    response::{IntoResponse, Response},
-};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::{
-    caller::Caller,
     credentials::SecretString,
-    error::ApiError,
     identity::seal::SecretSealer,
-    json::JsonBody,
-    state::AppState,
     tokens::{TokenError, iso_time},
 };
 
@@ -69,56 +56,6 @@ pub fn open(sealer: &SecretSealer, token: &str, now_ms: i64) -> Result<StsClaims
         return Err(TokenError::Expired(iso_time(claims.exp)));
     }
     Ok(claims)
-}
-
-const BAD_BODY: ApiError = ApiError::Iam(StatusCode::BAD_REQUEST, "The request body is invalid");
-
-/// `POST /v3.0/OS-CREDENTIAL/securitytokens` with the `token` method.
-pub async fn create_security_token(
-    State(app): State<Arc<AppState>>,
-    axum::Extension(caller): axum::Extension<Caller>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    if caller.temporary {
-        return Err(ApiError::Iam(StatusCode::FORBIDDEN, "Temporary credentials cannot issue temporary credentials."));
-    }
-    let body = JsonBody::parse(&headers, &body).map_err(|_| BAD_BODY)?;
-    let auth = body.object("auth").map_err(|_| BAD_BODY)?.ok_or(BAD_BODY)?;
-    let identity = auth.object("identity").map_err(|_| BAD_BODY)?.ok_or(BAD_BODY)?;
-    let methods = identity.string_list("methods").map_err(|_| BAD_BODY)?.ok_or(BAD_BODY)?;
-    if methods != ["token"] {
-        return Err(BAD_BODY);
-    }
-    let duration = match identity.object("token").map_err(|_| BAD_BODY)? {
-        Some(token) => token.int("duration_seconds").map_err(|_| BAD_BODY)?.unwrap_or(900),
-        None => 900,
-    };
-    if !(900..=86_400).contains(&duration) {
-        return Err(ApiError::Iam(StatusCode::BAD_REQUEST, "duration_seconds must be between 900 and 86400."));
-    }
-    let claims = StsClaims {
-        ak: format!("ODET{}", random_text(16).to_ascii_uppercase()),
-        sk: SecretString::new(random_text(40)),
-        u: caller.user_id.clone(),
-        d: caller.domain_id.clone(),
-        p: caller.scoped_project.clone(),
-        exp: common::now_ms() + duration * 1000,
-    };
-    let token = issue(app.directory.sealer(), &claims);
-    tracing::info!(user_id = %claims.u, access_key = %claims.ak, "temporary credentials issued");
-    let credential = json!({
-        "access": claims.ak,
-        "secret": claims.sk.expose(),
-        "securitytoken": token,
-        "expires_at": iso_time(claims.exp),
-    });
-    Ok((StatusCode::CREATED, Json(json!({ "credential": credential }))).into_response())
-}
-
-fn random_text(len: usize) -> String {
-    use rand::{Rng, distributions::Alphanumeric};
-    rand::rngs::OsRng.sample_iter(&Alphanumeric).take(len).map(char::from).collect()
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! The IAM calls clients make before KMS/CSMS calls: password tokens
-//! (`POST /v3/auth/tokens`, auth.md §3.1–3.2).
+//! (`POST /v3/auth/tokens`, auth.md §3.1–3.2, served before authentication),
+//! the caller's projects, and temporary credentials (auth.md §1.9; their
+//! format is [`crate::sts`]).
 
 use std::sync::Arc;
 
@@ -7,20 +9,34 @@ use axum::{
     Json,
     body::Bytes,
     extract::{Query, State},
+    http::Method,
     response::{IntoResponse, Response},
+    routing::{get, post},
 };
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
+use super::ApiRoute;
 use crate::{
+    caller::Caller,
+    credentials::SecretString,
     error::ApiError,
     json::JsonBody,
     state::AppState,
+    sts::{StsClaims, issue},
     throttle::Subject,
     tokens::{Claims, TOKEN_LIFETIME_MS, iso_time},
 };
 
 const BAD_BODY: ApiError = ApiError::Iam(StatusCode::BAD_REQUEST, "The request body is invalid");
+/// The family's authenticated routes (the token route is not among them).
+pub(crate) fn routes() -> Vec<ApiRoute> {
+    vec![
+        ApiRoute::new(Method::GET, "/v3/projects", get(list_projects)),
+        ApiRoute::new(Method::POST, "/v3.0/OS-CREDENTIAL/securitytokens", post(create_security_token)),
+    ]
+}
+
 /// The hash of a random password, checked when the user does not exist so
 /// that the answer takes as long as for a wrong password.
 fn dummy_hash() -> &'static str {
@@ -146,7 +162,7 @@ pub async fn issue_token(
 /// when its credentials carry no project id (auth.md §3.5).
 pub async fn list_projects(
     State(app): State<Arc<AppState>>,
-    axum::Extension(caller): axum::Extension<crate::caller::Caller>,
+    axum::Extension(caller): axum::Extension<Caller>,
     Query(query): Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Json<serde_json::Value> {
@@ -174,4 +190,52 @@ pub async fn list_projects(
     Json(
         json!({"projects": projects, "links": {"self": format!("http://{host}/v3/projects"), "previous": null, "next": null}}),
     )
+}
+
+/// `POST /v3.0/OS-CREDENTIAL/securitytokens` with the `token` method.
+pub async fn create_security_token(
+    State(app): State<Arc<AppState>>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if caller.temporary {
+        return Err(ApiError::Iam(StatusCode::FORBIDDEN, "Temporary credentials cannot issue temporary credentials."));
+    }
+    let body = JsonBody::parse(&headers, &body).map_err(|_| BAD_BODY)?;
+    let auth = body.object("auth").map_err(|_| BAD_BODY)?.ok_or(BAD_BODY)?;
+    let identity = auth.object("identity").map_err(|_| BAD_BODY)?.ok_or(BAD_BODY)?;
+    let methods = identity.string_list("methods").map_err(|_| BAD_BODY)?.ok_or(BAD_BODY)?;
+    if methods != ["token"] {
+        return Err(BAD_BODY);
+    }
+    let duration = match identity.object("token").map_err(|_| BAD_BODY)? {
+        Some(token) => token.int("duration_seconds").map_err(|_| BAD_BODY)?.unwrap_or(900),
+        None => 900,
+    };
+    if !(900..=86_400).contains(&duration) {
+        return Err(ApiError::Iam(StatusCode::BAD_REQUEST, "duration_seconds must be between 900 and 86400."));
+    }
+    let claims = StsClaims {
+        ak: format!("ODET{}", random_text(16).to_ascii_uppercase()),
+        sk: SecretString::new(random_text(40)),
+        u: caller.user_id.clone(),
+        d: caller.domain_id.clone(),
+        p: caller.scoped_project.clone(),
+        exp: common::now_ms() + duration * 1000,
+    };
+    let token = issue(app.directory.sealer(), &claims);
+    tracing::info!(user_id = %claims.u, access_key = %claims.ak, "temporary credentials issued");
+    let credential = json!({
+        "access": claims.ak,
+        "secret": claims.sk.expose(),
+        "securitytoken": token,
+        "expires_at": iso_time(claims.exp),
+    });
+    Ok((StatusCode::CREATED, Json(json!({ "credential": credential }))).into_response())
+}
+
+fn random_text(len: usize) -> String {
+    use rand::{Rng, distributions::Alphanumeric};
+    rand::rngs::OsRng.sample_iter(&Alphanumeric).take(len).map(char::from).collect()
 }

@@ -1,0 +1,222 @@
+//! Data keys, data encryption and random bytes (kms-api.md §3): binary out
+//! as upper-case hex (Base64 for encrypt-data), plaintexts zeroized once
+//! written into the answer.
+
+use axum::{
+    Json,
+    http::Method,
+    routing::{MethodRouter, post},
+};
+use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
+use proto::kms::v1::{self as pb, ErrorReason as R};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use super::{KmsCall, KmsResult, kms_status, reason, upper_hex};
+use crate::{
+    error::{ApiError, KmsFault},
+    routes::ApiRoute,
+    state::AppState,
+};
+
+pub(super) fn routes() -> Vec<ApiRoute> {
+    let route = |path, handler: MethodRouter<std::sync::Arc<AppState>>| ApiRoute::new(Method::POST, path, handler);
+    vec![
+        route("/v1.0/{project_id}/kms/create-datakey", post(create_datakey)),
+        route("/v1.0/{project_id}/kms/create-datakey-without-plaintext", post(create_datakey_without_plaintext)),
+        route("/v1.0/{project_id}/kms/encrypt-datakey", post(encrypt_datakey)),
+        route("/v1.0/{project_id}/kms/decrypt-datakey", post(decrypt_datakey)),
+        route("/v1.0/{project_id}/kms/encrypt-data", post(encrypt_data)),
+        route("/v1.0/{project_id}/kms/decrypt-data", post(decrypt_data)),
+        route("/v1.0/{project_id}/kms/gen-random", post(gen_random)),
+    ]
+}
+
+/// Bits of a create-datakey request: `datakey_length` wins over `key_spec`.
+fn datakey_bits(call: &KmsCall) -> Result<u32, ApiError> {
+    if let Some(length) = call.opt("datakey_length")? {
+        // 0 means "default" on the gRPC API, but is out of range here.
+        return match length.trim().parse::<u32>() {
+            Ok(0) | Err(_) => Err(reason(R::DatakeyLengthOutOfRange)),
+            Ok(bits) => Ok(bits),
+        };
+    }
+    match call.opt("key_spec")?.as_deref() {
+        None | Some("AES_256") | Some("HMAC_256") | Some("HMAC_SM3") => Ok(256),
+        Some("AES_128") | Some("SM4") => Ok(128),
+        Some("HMAC_384") => Ok(384),
+        Some("HMAC_512") => Ok(512),
+        Some(_) => Err(ApiError::Kms { fault: KmsFault::DatakeySpec, detail: String::new() }),
+    }
+}
+
+async fn create(call: &KmsCall, without_plaintext: bool) -> Result<pb::CreateDatakeyResponse, ApiError> {
+    call.opt("pin")?;
+    call.opt("pin_type")?;
+    let request = pb::CreateDatakeyRequest {
+        key_id: call.text("key_id")?,
+        datakey_length_bits: datakey_bits(call)?,
+        additional_authenticated_data: call.aad()?,
+        without_plaintext,
+        sequence: call.sequence()?,
+    };
+    Ok(call.kms().create_datakey(call.request(request)).await.map_err(kms_status)?.into_inner())
+}
+
+/// What create-datakey answers (`plain_text` only with the plaintext).
+#[derive(Debug, Serialize)]
+pub struct Datakey {
+    key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plain_text: Option<Zeroizing<String>>,
+    cipher_text: String,
+}
+
+/// `POST /v1.0/{project_id}/kms/create-datakey`.
+pub async fn create_datakey(call: KmsCall) -> KmsResult<Datakey> {
+    let r = create(&call, false).await?;
+    let plaintext = Zeroizing::new(r.plaintext);
+    Ok(Json(Datakey {
+        key_id: r.key_id,
+        plain_text: Some(Zeroizing::new(upper_hex(&plaintext))),
+        cipher_text: upper_hex(&r.ciphertext),
+    }))
+}
+
+/// `POST /v1.0/{project_id}/kms/create-datakey-without-plaintext`.
+pub async fn create_datakey_without_plaintext(call: KmsCall) -> KmsResult<Datakey> {
+    let r = create(&call, true).await?;
+    Ok(Json(Datakey { key_id: r.key_id, plain_text: None, cipher_text: upper_hex(&r.ciphertext) }))
+}
+
+/// What encrypt-datakey answers.
+#[derive(Debug, Serialize)]
+pub struct EncryptedDatakey {
+    key_id: String,
+    cipher_text: String,
+    datakey_length: String,
+}
+
+/// `POST /v1.0/{project_id}/kms/encrypt-datakey`: `plain_text` is hex of the
+/// data key followed by its SHA-256.
+pub async fn encrypt_datakey(call: KmsCall) -> KmsResult<EncryptedDatakey> {
+    let plain = Zeroizing::new(call.required("plain_text")?);
+    let plaintext_with_digest =
+        Zeroizing::new(hex::decode(plain.trim()).map_err(|_| reason(R::InvalidDatakeyPlaintext))?);
+    let request = pb::EncryptDatakeyRequest {
+        key_id: call.text("key_id")?,
+        plaintext_with_digest: plaintext_with_digest.to_vec(),
+        datakey_length: call.number("datakey_plain_length", R::InvalidDatakeyPlainLength)?,
+        additional_authenticated_data: call.aad()?,
+        sequence: call.sequence()?,
+    };
+    let r = call.kms().encrypt_datakey(call.request(request)).await.map_err(kms_status)?.into_inner();
+    Ok(Json(EncryptedDatakey {
+        key_id: r.key_id,
+        cipher_text: upper_hex(&r.ciphertext),
+        datakey_length: r.datakey_length.to_string(),
+    }))
+}
+
+/// What decrypt-datakey answers.
+#[derive(Debug, Serialize)]
+pub struct DecryptedDatakey {
+    data_key: Zeroizing<String>,
+    datakey_length: String,
+    datakey_dgst: String,
+}
+
+/// `POST /v1.0/{project_id}/kms/decrypt-datakey`.
+pub async fn decrypt_datakey(call: KmsCall) -> KmsResult<DecryptedDatakey> {
+    let ciphertext = hex::decode(call.required("cipher_text")?.trim()).map_err(|_| reason(R::InvalidCiphertext))?;
+    let request = pb::DecryptDatakeyRequest {
+        key_id: call.text("key_id")?,
+        ciphertext,
+        additional_authenticated_data: call.aad()?,
+        expected_length: call.number("datakey_cipher_length", R::InvalidDatakeyCipherLength)?,
+        sequence: call.sequence()?,
+    };
+    if request.expected_length == 0 {
+        return Err(reason(R::InvalidDatakeyCipherLength));
+    }
+    let r = call.kms().decrypt_datakey(call.request(request)).await.map_err(kms_status)?.into_inner();
+    let plaintext = Zeroizing::new(r.plaintext);
+    Ok(Json(DecryptedDatakey {
+        data_key: Zeroizing::new(upper_hex(&plaintext)),
+        datakey_length: plaintext.len().to_string(),
+        datakey_dgst: upper_hex(&r.digest),
+    }))
+}
+
+fn encryption_algorithm(call: &KmsCall) -> Result<pb::EncryptionAlgorithm, ApiError> {
+    Ok(match call.opt("encryption_algorithm")?.as_deref() {
+        None | Some("") => pb::EncryptionAlgorithm::Unspecified,
+        Some("SYMMETRIC_DEFAULT") => pb::EncryptionAlgorithm::SymmetricDefault,
+        Some("RSAES_OAEP_SHA_256") => pb::EncryptionAlgorithm::RsaesOaepSha256,
+        Some("SM2_ENCRYPT") => pb::EncryptionAlgorithm::Sm2Encrypt,
+        Some(_) => return Err(reason(R::InvalidParameter)),
+    })
+}
+
+/// What encrypt-data answers.
+#[derive(Debug, Serialize)]
+pub struct EncryptedData {
+    key_id: String,
+    cipher_text: String,
+}
+
+/// `POST /v1.0/{project_id}/kms/encrypt-data`: Base64 ciphertext out.
+pub async fn encrypt_data(call: KmsCall) -> KmsResult<EncryptedData> {
+    let request = pb::EncryptDataRequest {
+        key_id: call.text("key_id")?,
+        plaintext: call.required("plain_text")?.into_bytes(),
+        encryption_algorithm: encryption_algorithm(&call)? as i32,
+        additional_authenticated_data: call.aad()?,
+        sequence: call.sequence()?,
+    };
+    let r = call.kms().encrypt_data(call.request(request)).await.map_err(kms_status)?.into_inner();
+    Ok(Json(EncryptedData { key_id: r.key_id, cipher_text: BASE64.encode(&r.ciphertext) }))
+}
+
+/// What decrypt-data answers: the plaintext as text and as Base64.
+#[derive(Debug, Serialize)]
+pub struct DecryptedData {
+    key_id: String,
+    plain_text: Zeroizing<String>,
+    plain_text_base64: Zeroizing<String>,
+}
+
+/// `POST /v1.0/{project_id}/kms/decrypt-data`: the ciphertext names its key.
+pub async fn decrypt_data(call: KmsCall) -> KmsResult<DecryptedData> {
+    let ciphertext = BASE64.decode(call.required("cipher_text")?.trim()).map_err(|_| reason(R::InvalidCiphertext))?;
+    let request = pb::DecryptDataRequest {
+        ciphertext,
+        key_id: call.text("key_id")?,
+        encryption_algorithm: encryption_algorithm(&call)? as i32,
+        additional_authenticated_data: call.aad()?,
+        sequence: call.sequence()?,
+    };
+    let r = call.kms().decrypt_data(call.request(request)).await.map_err(kms_status)?.into_inner();
+    let plaintext = Zeroizing::new(r.plaintext);
+    Ok(Json(DecryptedData {
+        key_id: r.key_id,
+        plain_text: Zeroizing::new(String::from_utf8_lossy(&plaintext).into_owned()),
+        plain_text_base64: Zeroizing::new(BASE64.encode(&*plaintext)),
+    }))
+}
+
+/// What gen-random answers.
+#[derive(Debug, Serialize)]
+pub struct RandomData {
+    random_data: String,
+}
+
+/// `POST /v1.0/{project_id}/kms/gen-random`.
+pub async fn gen_random(call: KmsCall) -> KmsResult<RandomData> {
+    let request = pb::GenerateRandomRequest {
+        length_bits: call.number("random_data_length", R::RandomLengthOutOfRange)?,
+        sequence: call.sequence()?,
+    };
+    let r = call.kms().generate_random(call.request(request)).await.map_err(kms_status)?.into_inner();
+    Ok(Json(RandomData { random_data: upper_hex(&r.random) }))
+}

@@ -1,0 +1,161 @@
+//! KMS routes (`/v1.0/{project_id}/kms/...`): Huawei's stringly-typed JSON
+//! (kms-api.md §1.6) in, kms.v1 gRPC calls out. [`KmsCall`] does the
+//! authorisation and parsing; [`keys`], [`crypto`] and [`account`] hold the
+//! handlers, each with its route entries.
+
+use std::sync::Arc;
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, Request},
+};
+use common::identity::CallerIdentity;
+use proto::kms::v1::{self as pb, ErrorReason as R, key_management_service_client::KeyManagementServiceClient};
+use tonic::transport::Channel;
+
+use super::ApiRoute;
+use crate::{
+    error::{ApiError, KmsFault},
+    json::{BodyError, JsonBody},
+    state::AppState,
+};
+
+pub mod account;
+pub mod crypto;
+pub mod keys;
+
+/// The KMS family's routes.
+pub(crate) fn routes() -> Vec<ApiRoute> {
+    let mut routes = keys::routes();
+    routes.extend(crypto::routes());
+    routes.extend(account::routes());
+    routes
+}
+
+/// A handler's answer: a typed body, or the error in KMS's shape.
+pub type KmsResult<T> = Result<axum::Json<T>, ApiError>;
+
+/// One KMS request, authorised for the path's project, its JSON body parsed
+/// (an empty body reads as `{}`); every field accessor answers with KMS's
+/// error for the problem it finds.
+pub struct KmsCall {
+    app: Arc<AppState>,
+    identity: CallerIdentity,
+    body: JsonBody,
+}
+
+impl std::fmt::Debug for KmsCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KmsCall").field("identity", &self.identity).finish_non_exhaustive()
+    }
+}
+
+impl FromRequest<Arc<AppState>> for KmsCall {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, app: &Arc<AppState>) -> Result<Self, ApiError> {
+        let (mut parts, body) = req.into_parts();
+        let (identity, _) = super::authorise(&mut parts, app).await.ok_or(ApiError::kms(KmsFault::ProjectMismatch))?;
+        let headers = std::mem::take(&mut parts.headers);
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), app)
+            .await
+            .map_err(|_| ApiError::kms(KmsFault::MalformedJson))?;
+        let body = JsonBody::parse(&headers, &bytes).map_err(body_error)?;
+        Ok(Self { app: app.clone(), identity, body })
+    }
+}
+
+impl KmsCall {
+    /// The kms-service client.
+    pub fn kms(&self) -> KeyManagementServiceClient<Channel> {
+        self.app.kms.clone()
+    }
+
+    /// `message` as a gRPC request carrying the caller's identity.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        self.identity.request(message)
+    }
+
+    /// An optional string field (numbers accepted).
+    pub fn opt(&self, name: &'static str) -> Result<Option<String>, ApiError> {
+        self.body.string(name).map_err(body_error)
+    }
+
+    /// An optional string field, empty when absent.
+    pub fn text(&self, name: &'static str) -> Result<String, ApiError> {
+        Ok(self.opt(name)?.unwrap_or_default())
+    }
+
+    /// A required field: absent → `KMS.0204`.
+    pub fn required(&self, name: &'static str) -> Result<String, ApiError> {
+        self.opt(name)?.ok_or_else(|| reason(R::MissingParameter))
+    }
+
+    /// A required unsigned number sent as a string; unparsable → `bad`.
+    pub fn number(&self, name: &'static str, bad: R) -> Result<u32, ApiError> {
+        self.required(name)?.trim().parse::<u32>().map_err(|_| reason(bad))
+    }
+
+    /// `additional_authenticated_data`, as bytes (empty when absent).
+    pub fn aad(&self) -> Result<Vec<u8>, ApiError> {
+        Ok(self.text("additional_authenticated_data")?.into_bytes())
+    }
+
+    /// `sequence`, passed through to the service.
+    pub fn sequence(&self) -> Result<String, ApiError> {
+        self.text("sequence")
+    }
+}
+
+fn body_error(e: BodyError) -> ApiError {
+    ApiError::kms(match e {
+        BodyError::ContentType => KmsFault::BadContentType,
+        BodyError::Malformed | BodyError::WrongType(_) => KmsFault::MalformedJson,
+    })
+}
+
+/// The error for a refusal the gateway decides from the wire alone.
+pub fn reason(r: R) -> ApiError {
+    ApiError::kms(KmsFault::Service(r))
+}
+
+/// The error for a kms-service status.
+pub fn kms_status(s: tonic::Status) -> ApiError {
+    ApiError::from_kms_status(s)
+}
+
+/// Binary fields go out as upper-case hex, as Huawei's do.
+pub fn upper_hex(bytes: &[u8]) -> String {
+    hex::encode_upper(bytes)
+}
+
+/// Huawei's key spec names, the one table both directions read.
+const SPECS: [(&str, pb::KeySpec); 14] = {
+    use pb::KeySpec as S;
+    [
+        ("AES_256", S::Aes256),
+        ("SM4", S::Sm4),
+        ("RSA_2048", S::Rsa2048),
+        ("RSA_3072", S::Rsa3072),
+        ("RSA_4096", S::Rsa4096),
+        ("EC_P256", S::EcP256),
+        ("EC_P384", S::EcP384),
+        ("SECP256K1", S::Secp256k1),
+        ("SM2", S::Sm2),
+        ("ED25519", S::Ed25519),
+        ("HMAC_256", S::Hmac256),
+        ("HMAC_384", S::Hmac384),
+        ("HMAC_512", S::Hmac512),
+        ("HMAC_SM3", S::HmacSm3),
+    ]
+};
+
+/// Huawei spelling → proto spec (`None` for unknown names).
+pub fn spec_from_huawei(name: &str) -> Option<pb::KeySpec> {
+    SPECS.iter().find(|(n, _)| *n == name).map(|(_, spec)| *spec)
+}
+
+/// Proto spec → Huawei spelling (unspecified reads as the default, AES_256).
+pub fn spec_to_huawei(spec: pb::KeySpec) -> &'static str {
+    SPECS.iter().find(|(_, s)| *s == spec).map_or("AES_256", |(name, _)| name)
+}
