@@ -12,17 +12,14 @@
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use common::identity::CallerIdentity;
-use proto::csms::v1 as pb;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::{
-    convert,
     domain::{self, Rejection, SecretRecord, SecretState, ValueKind, VersionRecord},
     error::CsmsError,
-    ops::writable,
+    secrets::writable,
     service::CsmsService,
-    store::CreateSecretError,
 };
 
 const PREFIX: &str = "opendew-secret-backup-v1:";
@@ -71,12 +68,10 @@ fn refused() -> CsmsError {
 }
 
 impl CsmsService {
-    pub(crate) async fn backup(
-        &self,
-        caller: &CallerIdentity,
-        req: pb::SecretName,
-    ) -> Result<pb::SecretBlob, CsmsError> {
-        let secret = self.load_secret(caller, &req.name).await?;
+    /// The secret `name` with every version, sealed into a blob only this
+    /// project can restore.
+    pub async fn backup(&self, caller: &CallerIdentity, name: &str) -> Result<String, CsmsError> {
+        let secret = self.show_secret(caller, name).await?;
         writable()(&secret)?;
         let versions = self.store.list_versions(&secret.id, None, u32::MAX).await?;
         let mut backup_versions = Vec::with_capacity(versions.len());
@@ -125,18 +120,15 @@ impl CsmsService {
             return Err(CsmsError::Internal("backup exceeds the 5 MiB blob limit".into()));
         }
         tracing::info!(secret_id = %secret.id, versions = versions.len(), "secret backed up");
-        Ok(pb::SecretBlob { blob })
+        Ok(blob)
     }
 
-    pub(crate) async fn restore_backup(
-        &self,
-        caller: &CallerIdentity,
-        req: pb::SecretBlob,
-    ) -> Result<pb::SecretResponse, CsmsError> {
-        if req.blob.is_empty() || req.blob.len() > MAX_BLOB_LEN {
+    /// Recreates a backed-up secret under a new id.
+    pub async fn restore_backup(&self, caller: &CallerIdentity, blob: &str) -> Result<SecretRecord, CsmsError> {
+        if blob.is_empty() || blob.len() > MAX_BLOB_LEN {
             return Err(Rejection::InvalidParameter("secret_blob must be 1-5242880 characters".into()).into());
         }
-        let encoded = req.blob.strip_prefix(PREFIX).ok_or_else(refused)?;
+        let encoded = blob.strip_prefix(PREFIX).ok_or_else(refused)?;
         let envelope: Envelope =
             serde_json::from_slice(&STANDARD.decode(encoded.trim()).map_err(|_| refused())?).map_err(|_| refused())?;
         domain::validate_kms_key_id(&envelope.key).map_err(|_| refused())?;
@@ -192,12 +184,8 @@ impl CsmsService {
         if versions.is_empty() {
             return Err(refused());
         }
-        self.store.create_secret(&secret, &versions, self.secret_quota).await.map_err(|e| match e {
-            CreateSecretError::NameTaken => CsmsError::DuplicateName,
-            CreateSecretError::QuotaExceeded => CsmsError::SecretQuotaExceeded(self.secret_quota),
-            CreateSecretError::Store(e) => e.into(),
-        })?;
+        self.insert_secret(&secret, &versions).await?;
         tracing::info!(secret_id = %secret.id, versions = versions.len(), "secret restored from backup");
-        Ok(pb::SecretResponse { secret: Some(convert::secret_to_proto(&secret)) })
+        Ok(secret)
     }
 }

@@ -12,15 +12,18 @@ use proto::csms::v1::secrets_manager_service_server::{SERVICE_NAME, SecretsManag
 use tokio_util::sync::CancellationToken;
 
 pub mod backup;
-pub mod convert;
 pub mod domain;
 pub mod error;
+pub mod grpc;
 pub mod kms;
-pub mod ops;
 pub mod password;
 pub mod seal;
+pub mod secrets;
 pub mod service;
+pub mod stages;
 pub mod store;
+pub mod tags;
+pub mod versions;
 
 use store::SecretStore;
 

@@ -1,6 +1,5 @@
 //! Random passwords from the OS CSPRNG (generate-random-password).
 
-use proto::csms::v1::GeneratePasswordRequest;
 use rand::{Rng, seq::SliceRandom};
 
 use crate::domain::Rejection;
@@ -11,8 +10,29 @@ const UPPER: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const DIGITS: &str = "0123456789";
 const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 
-/// A password following the request's rules.
-pub fn generate(req: &GeneratePasswordRequest) -> Result<String, CsmsError> {
+/// The rules a generated password follows.
+#[derive(Debug, Default, Clone)]
+pub struct PasswordPolicy {
+    /// 1-255 characters (0: 32).
+    pub length: u32,
+    /// Characters never used.
+    pub exclude_characters: String,
+    /// No `a-z`.
+    pub exclude_lowercase: bool,
+    /// No `A-Z`.
+    pub exclude_uppercase: bool,
+    /// No `0-9`.
+    pub exclude_numbers: bool,
+    /// No ASCII punctuation.
+    pub exclude_punctuation: bool,
+    /// Space may be used.
+    pub include_space: bool,
+    /// At least one character of every class in use.
+    pub require_each_included_type: bool,
+}
+
+/// A password following the policy.
+pub fn generate(req: &PasswordPolicy) -> Result<String, CsmsError> {
     let length = if req.length == 0 { 32 } else { req.length } as usize;
     if length > 255 {
         return Err(Rejection::InvalidParameter("length must be 1-255".into()).into());
@@ -56,7 +76,7 @@ mod tests {
 
     #[test]
     fn rules_are_honoured() {
-        let req = GeneratePasswordRequest {
+        let req = PasswordPolicy {
             length: 40,
             exclude_punctuation: true,
             exclude_characters: "aA0".into(),
@@ -65,14 +85,14 @@ mod tests {
         let p = generate(&req).unwrap();
         assert_eq!(p.chars().count(), 40);
         assert!(p.chars().all(|c| c.is_ascii_alphanumeric() && !"aA0".contains(c)));
-        assert_eq!(generate(&GeneratePasswordRequest::default()).unwrap().len(), 32);
-        let each = GeneratePasswordRequest { length: 4, require_each_included_type: true, ..Default::default() };
+        assert_eq!(generate(&PasswordPolicy::default()).unwrap().len(), 32);
+        let each = PasswordPolicy { length: 4, require_each_included_type: true, ..Default::default() };
         for _ in 0..50 {
             let p = generate(&each).unwrap();
             assert!(p.chars().any(|c| c.is_ascii_lowercase()) && p.chars().any(|c| c.is_ascii_uppercase()));
             assert!(p.chars().any(|c| c.is_ascii_digit()) && p.chars().any(|c| PUNCTUATION.contains(c)));
         }
-        let none = GeneratePasswordRequest {
+        let none = PasswordPolicy {
             exclude_lowercase: true,
             exclude_uppercase: true,
             exclude_numbers: true,
@@ -80,13 +100,9 @@ mod tests {
             ..Default::default()
         };
         assert!(generate(&none).is_err());
-        assert!(generate(&GeneratePasswordRequest { length: 256, ..Default::default() }).is_err());
-        let spaced = GeneratePasswordRequest {
-            length: 3,
-            require_each_included_type: true,
-            include_space: true,
-            ..Default::default()
-        };
+        assert!(generate(&PasswordPolicy { length: 256, ..Default::default() }).is_err());
+        let spaced =
+            PasswordPolicy { length: 3, require_each_included_type: true, include_space: true, ..Default::default() };
         assert!(generate(&spaced).is_err(), "five types do not fit in three characters");
     }
 }

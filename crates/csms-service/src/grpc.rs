@@ -1,0 +1,381 @@
+//! The `csms.v1.SecretsManagerService` gRPC adapter: each RPC reads the
+//! caller, converts the request ([`convert`]), calls the resource module and
+//! converts the answer back. No rule lives here. The access layer
+//! (`common::grpc::access`) has already opened the call's span with the
+//! gateway's request id.
+
+use common::identity::CallerIdentity;
+use proto::csms::v1::{self as pb, secrets_manager_service_server::SecretsManagerService};
+use tonic::{Request, Response, Status};
+
+use crate::{domain::SecretRecord, error::CsmsError, secrets::Page, service::CsmsService};
+
+/// The caller and the message.
+fn parts<T>(request: Request<T>) -> Result<(CallerIdentity, T), CsmsError> {
+    let caller = CallerIdentity::read_from(request.metadata())?;
+    Ok((caller, request.into_inner()))
+}
+
+fn secret(secret: SecretRecord) -> Response<pb::SecretResponse> {
+    Response::new(pb::SecretResponse { secret: Some(convert::secret_to_proto(&secret)) })
+}
+
+fn metadata(version: &crate::domain::VersionRecord, name: &str) -> Response<pb::VersionMetadataResponse> {
+    Response::new(pb::VersionMetadataResponse { metadata: Some(convert::version_metadata_to_proto(version, name)) })
+}
+
+fn empty(_: ()) -> Response<pb::Empty> {
+    Response::new(pb::Empty {})
+}
+
+#[tonic::async_trait]
+impl SecretsManagerService for CsmsService {
+    async fn create_secret(
+        &self,
+        request: Request<pb::CreateSecretRequest>,
+    ) -> Result<Response<pb::CreateSecretResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let s = CsmsService::create_secret(self, &caller, convert::new_secret(req)).await?;
+        Ok(Response::new(pb::CreateSecretResponse { secret: Some(convert::secret_to_proto(&s)) }))
+    }
+
+    async fn show_secret(
+        &self,
+        request: Request<pb::ShowSecretRequest>,
+    ) -> Result<Response<pb::ShowSecretResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let s = CsmsService::show_secret(self, &caller, &req.name).await?;
+        Ok(Response::new(pb::ShowSecretResponse { secret: Some(convert::secret_to_proto(&s)) }))
+    }
+
+    async fn list_secrets(
+        &self,
+        request: Request<pb::ListSecretsRequest>,
+    ) -> Result<Response<pb::ListSecretsResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let Page { items, more } =
+            CsmsService::list_secrets(self, &caller, req.limit, &req.marker, &req.event_name).await?;
+        let secrets = items.iter().map(convert::secret_to_proto).collect();
+        Ok(Response::new(pb::ListSecretsResponse { secrets, more }))
+    }
+
+    async fn update_secret(
+        &self,
+        request: Request<pb::UpdateSecretRequest>,
+    ) -> Result<Response<pb::SecretResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let (name, change) = convert::secret_change(req);
+        Ok(secret(CsmsService::update_secret(self, &caller, &name, change).await?))
+    }
+
+    async fn delete_secret(&self, request: Request<pb::SecretName>) -> Result<Response<pb::Empty>, Status> {
+        let (caller, req) = parts(request)?;
+        Ok(empty(CsmsService::delete_secret(self, &caller, &req.name).await?))
+    }
+
+    async fn schedule_secret_deletion(
+        &self,
+        request: Request<pb::ScheduleSecretDeletionRequest>,
+    ) -> Result<Response<pb::SecretResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        Ok(secret(self.schedule_deletion(&caller, &req.name, req.recovery_window_in_days).await?))
+    }
+
+    async fn restore_secret(&self, request: Request<pb::SecretName>) -> Result<Response<pb::SecretResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        Ok(secret(CsmsService::restore_secret(self, &caller, &req.name).await?))
+    }
+
+    async fn create_secret_version(
+        &self,
+        request: Request<pb::CreateSecretVersionRequest>,
+    ) -> Result<Response<pb::VersionMetadataResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let (name, version) = convert::new_version(req);
+        Ok(metadata(&self.create_version(&caller, &name, version).await?, &name))
+    }
+
+    async fn list_secret_versions(
+        &self,
+        request: Request<pb::ListSecretVersionsRequest>,
+    ) -> Result<Response<pb::ListSecretVersionsResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let Page { items, more } = self.list_versions(&caller, &req.name, req.limit, &req.marker).await?;
+        let versions = items.iter().map(|v| convert::version_metadata_to_proto(v, &req.name)).collect();
+        Ok(Response::new(pb::ListSecretVersionsResponse { versions, more }))
+    }
+
+    async fn show_secret_version(
+        &self,
+        request: Request<pb::ShowSecretVersionRequest>,
+    ) -> Result<Response<pb::ShowSecretVersionResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let opened = self.show_version(&caller, &req.name, &req.version_id).await?;
+        Ok(Response::new(pb::ShowSecretVersionResponse {
+            metadata: Some(convert::version_metadata_to_proto(&opened.version, &req.name)),
+            value: Some(convert::value_to_proto(opened.version.kind, opened.value.expose())),
+        }))
+    }
+
+    async fn update_version(
+        &self,
+        request: Request<pb::UpdateVersionRequest>,
+    ) -> Result<Response<pb::VersionMetadataResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let version =
+            CsmsService::update_version(self, &caller, &req.name, &req.version_id, req.expire_time_ms).await?;
+        Ok(metadata(&version, &req.name))
+    }
+
+    async fn show_secret_stage(&self, request: Request<pb::StageRef>) -> Result<Response<pb::StageResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let stage = self.show_stage(&caller, &req.name, &req.stage).await?;
+        Ok(Response::new(convert::stage_to_proto(&stage, &req.name)))
+    }
+
+    async fn update_secret_stage(
+        &self,
+        request: Request<pb::UpdateSecretStageRequest>,
+    ) -> Result<Response<pb::StageResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let stage = self.update_stage(&caller, &req.name, &req.stage, &req.version_id).await?;
+        Ok(Response::new(convert::stage_to_proto(&stage, &req.name)))
+    }
+
+    async fn delete_secret_stage(&self, request: Request<pb::StageRef>) -> Result<Response<pb::Empty>, Status> {
+        let (caller, req) = parts(request)?;
+        Ok(empty(self.delete_stage(&caller, &req.name, &req.stage).await?))
+    }
+
+    async fn create_secret_tag(&self, request: Request<pb::SecretTagRequest>) -> Result<Response<pb::Empty>, Status> {
+        let (caller, req) = parts(request)?;
+        let tag = req.tag.map(|t| (t.key, t.value));
+        Ok(empty(self.create_tag(&caller, &req.secret_id, tag).await?))
+    }
+
+    async fn delete_secret_tag(
+        &self,
+        request: Request<pb::DeleteSecretTagRequest>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        let (caller, req) = parts(request)?;
+        Ok(empty(self.delete_tag(&caller, &req.secret_id, &req.key).await?))
+    }
+
+    async fn list_secret_tags(&self, request: Request<pb::SecretId>) -> Result<Response<pb::TagsResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let tags = self.list_tags(&caller, &req.secret_id).await?;
+        Ok(Response::new(pb::TagsResponse { tags: convert::tags_to_proto(tags) }))
+    }
+
+    async fn batch_create_or_delete_tags(
+        &self,
+        request: Request<pb::BatchTagsRequest>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        let (caller, req) = parts(request)?;
+        let tags = req.tags.into_iter().map(|t| (t.key, t.value)).collect();
+        Ok(empty(self.batch_tags(&caller, &req.secret_id, &req.action, tags).await?))
+    }
+
+    async fn list_resource_instances(
+        &self,
+        request: Request<pb::ResourceInstancesRequest>,
+    ) -> Result<Response<pb::ResourceInstancesResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let found = self.resource_instances(&caller, convert::resource_query(req)).await?;
+        let resources = found
+            .resources
+            .into_iter()
+            .map(|(s, tags)| pb::Resource {
+                secret: Some(convert::secret_to_proto(&s)),
+                tags: convert::tags_to_proto(tags),
+            })
+            .collect();
+        Ok(Response::new(pb::ResourceInstancesResponse { resources, total_count: found.total_count }))
+    }
+
+    async fn list_project_secrets_tags(
+        &self,
+        request: Request<pb::Empty>,
+    ) -> Result<Response<pb::ProjectTagsResponse>, Status> {
+        let (caller, _) = parts(request)?;
+        let tags = self.project_tags(&caller).await?;
+        let tags = tags.into_iter().map(|(key, values)| pb::TagValues { key, values }).collect();
+        Ok(Response::new(pb::ProjectTagsResponse { tags }))
+    }
+
+    async fn download_secret_blob(&self, request: Request<pb::SecretName>) -> Result<Response<pb::SecretBlob>, Status> {
+        let (caller, req) = parts(request)?;
+        Ok(Response::new(pb::SecretBlob { blob: self.backup(&caller, &req.name).await? }))
+    }
+
+    async fn upload_secret_blob(
+        &self,
+        request: Request<pb::SecretBlob>,
+    ) -> Result<Response<pb::SecretResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        Ok(secret(self.restore_backup(&caller, &req.blob).await?))
+    }
+
+    async fn generate_random_password(
+        &self,
+        request: Request<pb::GeneratePasswordRequest>,
+    ) -> Result<Response<pb::GeneratePasswordResponse>, Status> {
+        let (_, req) = parts(request)?;
+        let password = crate::password::generate(&convert::password_policy(req))?;
+        Ok(Response::new(pb::GeneratePasswordResponse { password }))
+    }
+}
+
+pub mod convert {
+    //! Conversions between csms.v1 protobuf messages and the domain model.
+
+    use proto::csms::v1 as pb;
+
+    use zeroize::Zeroizing;
+
+    use crate::{
+        domain::{SecretRecord, SecretState, ValueKind, VersionRecord},
+        password::PasswordPolicy,
+        secrets::{NewSecret, NewValue, SecretChange},
+        store::StageRecord,
+        tags::{ResourceQuery, Tag},
+        versions::NewVersion,
+    };
+
+    /// The proto view of a secret.
+    pub fn secret_to_proto(s: &SecretRecord) -> pb::Secret {
+        pb::Secret {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            state: match s.state {
+                SecretState::Enabled => pb::SecretState::Enabled,
+                SecretState::Disabled => pb::SecretState::Disabled,
+                SecretState::PendingDelete => pb::SecretState::PendingDelete,
+                SecretState::Frozen => pb::SecretState::Frozen,
+            } as i32,
+            kms_key_id: s.kms_key_id.clone(),
+            description: s.description.clone(),
+            create_time_ms: s.create_ms,
+            update_time_ms: s.update_ms,
+            scheduled_delete_time_ms: s.scheduled_delete_ms,
+            secret_type: s.secret_type.clone(),
+            auto_rotation: s.auto_rotation,
+            rotation_period: s.rotation_period.clone(),
+            rotation_config: s.rotation_config.clone(),
+            rotation_time_ms: s.rotation_ms,
+            next_rotation_time_ms: s.next_rotation_ms,
+            event_subscriptions: s.event_subscriptions.clone(),
+            enterprise_project_id: s.enterprise_project_id.clone(),
+            rotation_func_urn: s.rotation_func_urn.clone(),
+        }
+    }
+
+    /// The proto view of a version's metadata.
+    pub fn version_metadata_to_proto(v: &VersionRecord, secret_name: &str) -> pb::VersionMetadata {
+        pb::VersionMetadata {
+            id: v.id(),
+            create_time_ms: v.create_ms,
+            expire_time_ms: v.expire_ms,
+            kms_key_id: v.kms_key_id.clone(),
+            secret_name: secret_name.to_owned(),
+            version_stages: v.stages.clone(),
+        }
+    }
+
+    /// A request's value (`None` when absent); the bytes are wiped when the
+    /// request is done with them.
+    pub fn value_from_proto(value: Option<pb::SecretValue>) -> Option<NewValue> {
+        let (kind, bytes) = match value?.value? {
+            pb::secret_value::Value::Text(text) => (ValueKind::Text, text.into_bytes()),
+            pb::secret_value::Value::Binary(bytes) => (ValueKind::Binary, bytes),
+        };
+        Some(NewValue { kind, bytes: Zeroizing::new(bytes) })
+    }
+
+    /// The proto view of an opened value (text the service checked is UTF-8).
+    pub fn value_to_proto(kind: ValueKind, plaintext: &[u8]) -> pb::SecretValue {
+        pb::SecretValue {
+            value: Some(match kind {
+                ValueKind::Text => pb::secret_value::Value::Text(String::from_utf8_lossy(plaintext).into_owned()),
+                ValueKind::Binary => pb::secret_value::Value::Binary(plaintext.to_vec()),
+            }),
+        }
+    }
+
+    /// create-secret.
+    pub fn new_secret(r: pb::CreateSecretRequest) -> NewSecret {
+        NewSecret {
+            name: r.name,
+            kms_key_id: r.kms_key_id,
+            description: r.description,
+            value: value_from_proto(r.value),
+            secret_type: r.secret_type,
+            auto_rotation: r.auto_rotation,
+            rotation_period: r.rotation_period,
+            rotation_config: r.rotation_config,
+            event_subscriptions: r.event_subscriptions,
+            enterprise_project_id: r.enterprise_project_id,
+            rotation_func_urn: r.rotation_func_urn,
+        }
+    }
+
+    /// update-secret: the name and the change.
+    pub fn secret_change(r: pb::UpdateSecretRequest) -> (String, SecretChange) {
+        let change = SecretChange {
+            kms_key_id: r.kms_key_id,
+            description: r.description,
+            auto_rotation: r.auto_rotation,
+            rotation_period: r.rotation_period,
+            event_subscriptions: r.set_event_subscriptions.then_some(r.event_subscriptions),
+            rotation_func_urn: r.rotation_func_urn,
+        };
+        (r.name, change)
+    }
+
+    /// create-secret-version: the name and the version.
+    pub fn new_version(r: pb::CreateSecretVersionRequest) -> (String, NewVersion) {
+        (r.name, NewVersion { value: value_from_proto(r.value), stages: r.version_stages, expire_ms: r.expire_time_ms })
+    }
+
+    /// The proto view of a stage of secret `secret_name`.
+    pub fn stage_to_proto(stage: &StageRecord, secret_name: &str) -> pb::StageResponse {
+        pb::StageResponse {
+            stage: Some(pb::Stage {
+                name: stage.name.clone(),
+                update_time_ms: stage.update_ms,
+                secret_name: secret_name.to_owned(),
+                version_id: format!("v{}", stage.version),
+            }),
+        }
+    }
+
+    /// The proto view of tags.
+    pub fn tags_to_proto(tags: Vec<Tag>) -> Vec<pb::Tag> {
+        tags.into_iter().map(|(key, value)| pb::Tag { key, value }).collect()
+    }
+
+    /// The resource query.
+    pub fn resource_query(r: pb::ResourceInstancesRequest) -> ResourceQuery {
+        ResourceQuery {
+            action: r.action,
+            limit: r.limit,
+            offset: r.offset,
+            tags: r.tags.into_iter().map(|t| (t.key, t.values)).collect(),
+            name_contains: r.name_contains,
+        }
+    }
+
+    /// The password rules.
+    pub fn password_policy(r: pb::GeneratePasswordRequest) -> PasswordPolicy {
+        PasswordPolicy {
+            length: r.length,
+            exclude_characters: r.exclude_characters,
+            exclude_lowercase: r.exclude_lowercase,
+            exclude_uppercase: r.exclude_uppercase,
+            exclude_numbers: r.exclude_numbers,
+            exclude_punctuation: r.exclude_punctuation,
+            include_space: r.include_space,
+            require_each_included_type: r.require_each_included_type,
+        }
+    }
+}

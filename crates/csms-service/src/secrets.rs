@@ -1,0 +1,321 @@
+//! Secrets: create, show, list, update, delete, and deletion with a recovery
+//! window. Each operation validates first, then makes one store call whose
+//! transaction re-checks the secret's state under its row lock.
+
+use common::identity::CallerIdentity;
+use zeroize::Zeroizing;
+
+use crate::{
+    domain::{self, Rejection, SYSCURRENT, SecretRecord, SecretState, ValueKind, VersionRecord},
+    error::CsmsError,
+    service::CsmsService,
+    store::{CreateSecretError, SecretCheck},
+};
+
+/// A secret's value as a request brings it, wiped when dropped.
+#[derive(Debug)]
+pub struct NewValue {
+    /// Text or binary.
+    pub kind: ValueKind,
+    /// The bytes.
+    pub bytes: Zeroizing<Vec<u8>>,
+}
+
+/// A create-secret request.
+#[derive(Debug, Default)]
+pub struct NewSecret {
+    /// 1-64 characters of `[A-Za-z0-9_.-]`.
+    pub name: String,
+    /// Empty: the project's `csms/default` key.
+    pub kms_key_id: String,
+    /// At most 2048 bytes.
+    pub description: String,
+    /// Required.
+    pub value: Option<NewValue>,
+    /// Empty: `COMMON`.
+    pub secret_type: String,
+    /// Rotate on `rotation_period`.
+    pub auto_rotation: bool,
+    /// `30d`, `6h`, …
+    pub rotation_period: String,
+    /// JSON, required for the database secret types.
+    pub rotation_config: String,
+    /// At most one event name.
+    pub event_subscriptions: Vec<String>,
+    /// Empty: `0`.
+    pub enterprise_project_id: String,
+    /// The rotation function, passed through.
+    pub rotation_func_urn: String,
+}
+
+/// An update-secret request: each field present is set.
+#[derive(Debug, Default)]
+pub struct SecretChange {
+    /// A key that must be usable now.
+    pub kms_key_id: Option<String>,
+    /// At most 2048 bytes.
+    pub description: Option<String>,
+    /// Rotate on `rotation_period`.
+    pub auto_rotation: Option<bool>,
+    /// `30d`, `6h`, …
+    pub rotation_period: Option<String>,
+    /// At most one event name (present: replaces the list).
+    pub event_subscriptions: Option<Vec<String>>,
+    /// The rotation function.
+    pub rotation_func_urn: Option<String>,
+}
+
+/// One page of a list and whether more follow.
+#[derive(Debug)]
+pub struct Page<T> {
+    /// The page.
+    pub items: Vec<T>,
+    /// More follow after the last item.
+    pub more: bool,
+}
+
+impl<T> Page<T> {
+    /// Cuts `fetched` (asked for `limit + 1`) to `limit`.
+    pub(crate) fn cut(mut fetched: Vec<T>, limit: u32) -> Self {
+        let more = fetched.len() > limit as usize;
+        fetched.truncate(limit as usize);
+        Self { items: fetched, more }
+    }
+}
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 1000;
+
+/// A list limit: 0 is the default page, above 1000 is refused.
+pub(crate) fn page_size(limit: u32) -> Result<u32, CsmsError> {
+    match limit {
+        0 => Ok(DEFAULT_PAGE),
+        1..=MAX_PAGE => Ok(limit),
+        _ => Err(invalid("limit must be 1-1000").into()),
+    }
+}
+
+pub(crate) fn invalid(msg: impl Into<String>) -> Rejection {
+    Rejection::InvalidParameter(msg.into())
+}
+
+/// Metadata and values may change only while the secret is enabled.
+pub(crate) fn writable() -> SecretCheck {
+    Box::new(|s: &SecretRecord| s.check_writable())
+}
+
+fn validate_subscriptions(events: &[String]) -> Result<(), Rejection> {
+    if events.len() > 1 || events.iter().any(|e| e.is_empty() || e.len() > 32) {
+        return Err(invalid("event_subscriptions takes at most one event name of 1-32 characters"));
+    }
+    Ok(())
+}
+
+impl CsmsService {
+    /// Creates a secret with its first version (`v1`, `SYSCURRENT`).
+    pub async fn create_secret(&self, caller: &CallerIdentity, req: NewSecret) -> Result<SecretRecord, CsmsError> {
+        domain::validate_name(&req.name)?;
+        let value = req.value.ok_or_else(|| invalid("exactly one of secret_string and secret_binary is required"))?;
+        domain::validate_value(value.kind, &value.bytes)?;
+        if req.description.len() > domain::MAX_DESCRIPTION_LEN {
+            return Err(invalid("description is limited to 2048 bytes").into());
+        }
+        if !req.kms_key_id.is_empty() {
+            domain::validate_kms_key_id(&req.kms_key_id)?;
+        }
+        let secret_type = if req.secret_type.is_empty() { "COMMON".to_owned() } else { req.secret_type };
+        if !matches!(secret_type.as_str(), "COMMON" | "RDS-FG" | "GaussDB-FG") {
+            return Err(invalid("secret_type must be COMMON, RDS-FG or GaussDB-FG").into());
+        }
+        if req.auto_rotation && req.rotation_period.is_empty() {
+            return Err(invalid("rotation_period is required when auto_rotation is true").into());
+        }
+        if !req.rotation_period.is_empty() {
+            domain::validate_rotation_period(&req.rotation_period)?;
+        }
+        if secret_type != "COMMON" && req.rotation_config.is_empty() {
+            return Err(invalid("rotation_config is required for RDS-FG and GaussDB-FG secrets").into());
+        }
+        if req.rotation_config.chars().count() > 1024 {
+            return Err(invalid("rotation_config is limited to 1024 characters").into());
+        }
+        validate_subscriptions(&req.event_subscriptions)?;
+        if req.enterprise_project_id.len() > 36 {
+            return Err(invalid("enterprise_project_id is limited to 36 characters").into());
+        }
+        // Cheap early refusal; the unique constraint settles races.
+        if self.store.get_secret(&caller.project_id, &req.name).await?.is_some() {
+            return Err(CsmsError::DuplicateName);
+        }
+
+        let kms_key_id =
+            if req.kms_key_id.is_empty() { self.kms.default_key_id(caller).await? } else { req.kms_key_id };
+        let now = common::now_ms();
+        let secret = SecretRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            project_id: caller.project_id.clone(),
+            name: req.name,
+            state: SecretState::Enabled,
+            kms_key_id: kms_key_id.clone(),
+            description: req.description,
+            secret_type,
+            auto_rotation: req.auto_rotation,
+            next_rotation_ms: req.auto_rotation.then(|| now + domain::period_ms(&req.rotation_period)),
+            rotation_period: req.rotation_period,
+            rotation_config: req.rotation_config,
+            event_subscriptions: req.event_subscriptions,
+            enterprise_project_id: if req.enterprise_project_id.is_empty() {
+                "0".to_owned()
+            } else {
+                req.enterprise_project_id
+            },
+            rotation_func_urn: req.rotation_func_urn,
+            create_ms: now,
+            update_ms: now,
+            scheduled_delete_ms: None,
+            rotation_ms: None,
+            state_before_delete: None,
+        };
+        let mut first = self.seal_version(caller, &secret.id, 1, &kms_key_id, value.kind, &value.bytes, now).await?;
+        first.stages = vec![SYSCURRENT.to_owned()];
+        self.insert_secret(&secret, &[first]).await?;
+        tracing::info!(secret_id = %secret.id, project_id = %secret.project_id, "secret created");
+        Ok(secret)
+    }
+
+    /// Stores a new secret with its versions, inside the project's quota.
+    pub(crate) async fn insert_secret(
+        &self,
+        secret: &SecretRecord,
+        versions: &[VersionRecord],
+    ) -> Result<(), CsmsError> {
+        self.store.create_secret(secret, versions, self.secret_quota).await.map_err(|e| match e {
+            CreateSecretError::NameTaken => CsmsError::DuplicateName,
+            CreateSecretError::QuotaExceeded => CsmsError::SecretQuotaExceeded(self.secret_quota),
+            CreateSecretError::Store(e) => e.into(),
+        })
+    }
+
+    /// A secret by name: a name that breaks the naming rule cannot exist.
+    pub async fn show_secret(&self, caller: &CallerIdentity, name: &str) -> Result<SecretRecord, CsmsError> {
+        if domain::validate_name(name).is_err() {
+            return Err(Rejection::SecretNotFound.into());
+        }
+        self.store.get_secret(&caller.project_id, name).await?.ok_or(Rejection::SecretNotFound.into())
+    }
+
+    /// A secret by id: a malformed id cannot exist.
+    pub(crate) async fn secret_by_id(&self, caller: &CallerIdentity, id: &str) -> Result<SecretRecord, CsmsError> {
+        if uuid::Uuid::parse_str(id).is_err() || id.len() != 36 {
+            return Err(Rejection::ResourceNotFound("secret").into());
+        }
+        self.store.get_secret_by_id(&caller.project_id, id).await?.ok_or(Rejection::ResourceNotFound("secret").into())
+    }
+
+    /// The project's secrets by name after `marker`, optionally only those
+    /// subscribed to `event`.
+    pub async fn list_secrets(
+        &self,
+        caller: &CallerIdentity,
+        limit: u32,
+        marker: &str,
+        event: &str,
+    ) -> Result<Page<SecretRecord>, CsmsError> {
+        let limit = page_size(limit)?;
+        if !marker.is_empty() {
+            domain::validate_name(marker)?;
+        }
+        let marker = (!marker.is_empty()).then_some(marker);
+        let event = (!event.is_empty()).then_some(event);
+        let fetched = self.store.list_secrets(&caller.project_id, marker, limit + 1, event).await?;
+        Ok(Page::cut(fetched, limit))
+    }
+
+    /// Changes a secret's metadata.
+    pub async fn update_secret(
+        &self,
+        caller: &CallerIdentity,
+        name: &str,
+        req: SecretChange,
+    ) -> Result<SecretRecord, CsmsError> {
+        self.show_secret(caller, name).await?;
+        if let Some(key) = &req.kms_key_id {
+            if key.len() < 2 || key.len() > 64 {
+                return Err(invalid("kms_key_id must be 2-64 characters").into());
+            }
+            // The key must be usable now: ask kms-service for a data key.
+            self.kms.create_data_key(caller, key, b"opendew/csms/key-check").await?;
+        }
+        if req.description.as_ref().is_some_and(|d| d.len() > domain::MAX_DESCRIPTION_LEN) {
+            return Err(invalid("description is limited to 2048 bytes").into());
+        }
+        if let Some(period) = &req.rotation_period {
+            domain::validate_rotation_period(period)?;
+        }
+        if let Some(events) = &req.event_subscriptions {
+            validate_subscriptions(events)?;
+        }
+        let change = Box::new(move |s: &mut SecretRecord| {
+            s.state.check_value_access()?;
+            if let Some(key) = req.kms_key_id {
+                s.kms_key_id = key;
+            }
+            if let Some(description) = req.description {
+                s.description = description;
+            }
+            if let Some(period) = req.rotation_period {
+                s.rotation_period = period;
+            }
+            if let Some(auto) = req.auto_rotation {
+                s.auto_rotation = auto;
+            }
+            if s.auto_rotation && s.rotation_period.is_empty() {
+                return Err(invalid("rotation_period is required when auto_rotation is true"));
+            }
+            if let Some(events) = req.event_subscriptions {
+                s.event_subscriptions = events;
+            }
+            if let Some(urn) = req.rotation_func_urn {
+                s.rotation_func_urn = urn;
+            }
+            s.update_ms = common::now_ms();
+            s.next_rotation_ms = s.auto_rotation.then(|| s.update_ms + domain::period_ms(&s.rotation_period));
+            Ok(())
+        });
+        Ok(self.store.update_secret(&caller.project_id, name, change).await?)
+    }
+
+    /// Deletes a secret with all its versions at once.
+    pub async fn delete_secret(&self, caller: &CallerIdentity, name: &str) -> Result<(), CsmsError> {
+        self.show_secret(caller, name).await?;
+        if !self.store.delete_secret(&caller.project_id, name).await? {
+            return Err(Rejection::SecretNotFound.into());
+        }
+        tracing::info!(project_id = %caller.project_id, "secret deleted");
+        Ok(())
+    }
+
+    /// Schedules a secret's deletion after a recovery window of `days`
+    /// (0: 30).
+    pub async fn schedule_deletion(
+        &self,
+        caller: &CallerIdentity,
+        name: &str,
+        days: u32,
+    ) -> Result<SecretRecord, CsmsError> {
+        let days = if days == 0 { 30 } else { days };
+        if !(7..=30).contains(&days) {
+            return Err(invalid("recovery_window_in_days must be 7-30").into());
+        }
+        self.show_secret(caller, name).await?;
+        let change = Box::new(move |s: &mut SecretRecord| s.schedule_deletion(common::now_ms(), days));
+        Ok(self.store.update_secret(&caller.project_id, name, change).await?)
+    }
+
+    /// Cancels a scheduled deletion.
+    pub async fn restore_secret(&self, caller: &CallerIdentity, name: &str) -> Result<SecretRecord, CsmsError> {
+        self.show_secret(caller, name).await?;
+        let change = Box::new(|s: &mut SecretRecord| s.restore(common::now_ms()));
+        Ok(self.store.update_secret(&caller.project_id, name, change).await?)
+    }
+}

@@ -1,0 +1,430 @@
+//! The `kms.v1.KeyManagementService` gRPC adapter: each RPC reads the
+//! caller, converts the request (`convert`), calls the resource module, and
+//! converts the answer back. No rule lives here. The access layer
+//! (`common::grpc::access`) has already opened the call's span with the
+//! gateway's request id.
+
+use proto::kms::v1::{self as pb, key_management_service_server::KeyManagementService};
+use tonic::{Request, Response, Status};
+
+use crate::{domain, error::KmsError, keys::KeyChange, service::KmsService};
+use common::identity::CallerIdentity;
+
+/// The caller and the message.
+fn parts<T>(request: Request<T>) -> Result<(CallerIdentity, T), KmsError> {
+    let caller = CallerIdentity::read_from(request.metadata())?;
+    Ok((caller, request.into_inner()))
+}
+
+impl KmsService {
+    fn key_proto(&self, key: &domain::KeyRecord) -> pb::Key {
+        convert::key_to_proto(key, self.realm())
+    }
+
+    /// The six single-key changes share one shape.
+    async fn key_change(
+        &self,
+        caller: &CallerIdentity,
+        key_id: &str,
+        sequence: &str,
+        change: KeyChange,
+    ) -> Result<Response<pb::KeyResponse>, Status> {
+        domain::validate_sequence(sequence).map_err(KmsError::from)?;
+        let key = self.change_key(caller, key_id, change).await?;
+        Ok(Response::new(pb::KeyResponse { key: Some(self.key_proto(&key)) }))
+    }
+}
+
+#[tonic::async_trait]
+impl KeyManagementService for KmsService {
+    async fn create_key(
+        &self,
+        request: Request<pb::CreateKeyRequest>,
+    ) -> Result<Response<pb::CreateKeyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let key = KmsService::create_key(self, &caller, convert::create_key(req).map_err(KmsError::from)?).await?;
+        Ok(Response::new(pb::CreateKeyResponse { key: Some(self.key_proto(&key)) }))
+    }
+
+    async fn describe_key(
+        &self,
+        request: Request<pb::DescribeKeyRequest>,
+    ) -> Result<Response<pb::DescribeKeyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
+        let key = self.describe_key(&caller, &req.key_id).await?;
+        Ok(Response::new(pb::DescribeKeyResponse { key: Some(self.key_proto(&key)) }))
+    }
+
+    async fn list_keys(&self, request: Request<pb::ListKeysRequest>) -> Result<Response<pb::ListKeysResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let page = KmsService::list_keys(self, &caller, convert::list_keys(req).map_err(KmsError::from)?).await?;
+        Ok(Response::new(convert::key_page_to_proto(page, self.realm())))
+    }
+
+    async fn create_datakey(
+        &self,
+        request: Request<pb::CreateDatakeyRequest>,
+    ) -> Result<Response<pb::CreateDatakeyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let key =
+            KmsService::create_datakey(self, &caller, convert::create_datakey(req).map_err(KmsError::from)?).await?;
+        Ok(Response::new(pb::CreateDatakeyResponse {
+            key_id: key.key_id.to_string(),
+            // The response owns a copy; the data key is wiped when dropped here.
+            plaintext: key.plaintext.map(|p| p.expose().to_vec()).unwrap_or_default(),
+            ciphertext: key.ciphertext,
+        }))
+    }
+
+    async fn decrypt_datakey(
+        &self,
+        request: Request<pb::DecryptDatakeyRequest>,
+    ) -> Result<Response<pb::DecryptDatakeyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let opened =
+            KmsService::decrypt_datakey(self, &caller, convert::decrypt_datakey(req).map_err(KmsError::from)?).await?;
+        Ok(Response::new(pb::DecryptDatakeyResponse {
+            plaintext: opened.plaintext.expose().to_vec(),
+            digest: opened.digest,
+        }))
+    }
+
+    async fn enable_key(&self, request: Request<pb::KeyRequest>) -> Result<Response<pb::KeyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        self.key_change(&caller, &req.key_id, &req.sequence, KeyChange::Enable).await
+    }
+
+    async fn disable_key(&self, request: Request<pb::KeyRequest>) -> Result<Response<pb::KeyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        self.key_change(&caller, &req.key_id, &req.sequence, KeyChange::Disable).await
+    }
+
+    async fn schedule_key_deletion(
+        &self,
+        request: Request<pb::ScheduleKeyDeletionRequest>,
+    ) -> Result<Response<pb::KeyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let change = KeyChange::ScheduleDeletion { pending_days: req.pending_days };
+        self.key_change(&caller, &req.key_id, &req.sequence, change).await
+    }
+
+    async fn cancel_key_deletion(&self, request: Request<pb::KeyRequest>) -> Result<Response<pb::KeyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        self.key_change(&caller, &req.key_id, &req.sequence, KeyChange::CancelDeletion).await
+    }
+
+    async fn update_key_alias(
+        &self,
+        request: Request<pb::UpdateKeyAliasRequest>,
+    ) -> Result<Response<pb::KeyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        self.key_change(&caller, &req.key_id, &req.sequence, KeyChange::Alias(req.key_alias)).await
+    }
+
+    async fn update_key_description(
+        &self,
+        request: Request<pb::UpdateKeyDescriptionRequest>,
+    ) -> Result<Response<pb::KeyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        self.key_change(&caller, &req.key_id, &req.sequence, KeyChange::Description(req.key_description)).await
+    }
+
+    async fn encrypt_datakey(
+        &self,
+        request: Request<pb::EncryptDatakeyRequest>,
+    ) -> Result<Response<pb::EncryptDatakeyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let datakey_length = req.datakey_length;
+        let (key_id, ciphertext) =
+            KmsService::encrypt_datakey(self, &caller, convert::encrypt_datakey(req).map_err(KmsError::from)?).await?;
+        Ok(Response::new(pb::EncryptDatakeyResponse { key_id: key_id.to_string(), ciphertext, datakey_length }))
+    }
+
+    async fn encrypt_data(
+        &self,
+        request: Request<pb::EncryptDataRequest>,
+    ) -> Result<Response<pb::EncryptDataResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let (key_id, ciphertext) =
+            KmsService::encrypt_data(self, &caller, convert::encrypt_data(req).map_err(KmsError::from)?).await?;
+        Ok(Response::new(pb::EncryptDataResponse { key_id: key_id.to_string(), ciphertext }))
+    }
+
+    async fn decrypt_data(
+        &self,
+        request: Request<pb::DecryptDataRequest>,
+    ) -> Result<Response<pb::DecryptDataResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let (key_id, plaintext) =
+            KmsService::decrypt_data(self, &caller, convert::decrypt_data(req).map_err(KmsError::from)?).await?;
+        Ok(Response::new(pb::DecryptDataResponse {
+            key_id: key_id.to_string(),
+            plaintext: plaintext.expose().to_vec(),
+        }))
+    }
+
+    async fn generate_random(
+        &self,
+        request: Request<pb::GenerateRandomRequest>,
+    ) -> Result<Response<pb::GenerateRandomResponse>, Status> {
+        let (_caller, req) = parts(request)?;
+        domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
+        let random = KmsService::generate_random(self, req.length_bits)?;
+        Ok(Response::new(pb::GenerateRandomResponse { random: random.expose().to_vec() }))
+    }
+
+    async fn get_quotas(
+        &self,
+        request: Request<pb::GetQuotasRequest>,
+    ) -> Result<Response<pb::GetQuotasResponse>, Status> {
+        let (caller, _) = parts(request)?;
+        let (keys_used, keys_quota) = self.quotas(&caller).await?;
+        Ok(Response::new(pb::GetQuotasResponse { keys_used, keys_quota }))
+    }
+
+    async fn ensure_service_default_key(
+        &self,
+        request: Request<pb::EnsureServiceDefaultKeyRequest>,
+    ) -> Result<Response<pb::EnsureServiceDefaultKeyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let (key, created) = self.ensure_default_key(&caller, &req.service).await?;
+        Ok(Response::new(pb::EnsureServiceDefaultKeyResponse { key: Some(self.key_proto(&key)), created }))
+    }
+}
+
+pub mod convert {
+    //! Conversions between kms.v1 protobuf messages and the domain model.
+    //! Prost types go no further into the service than this module and its
+    //! parent. Request conversions check what only the wire can get wrong
+    //! (enum numbers, the echoed `sequence`); the resource modules check the
+    //! rest.
+
+    use proto::kms::v1 as pb;
+
+    use crate::{
+        data::{Algorithm, DecryptData, EncryptData},
+        datakeys::{CreateDatakey, DecryptDatakey, EncryptDatakey},
+        domain::{self, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage, Rejection},
+        hierarchy::SecretBytes,
+        keys::{CreateKey, KeyPage, ListKeys},
+    };
+
+    /// Domain spec of a proto spec; `None` for UNSPECIFIED.
+    pub fn spec_from_proto(value: i32) -> Result<Option<KeySpec>, Rejection> {
+        use pb::KeySpec as P;
+        let p = P::try_from(value).map_err(|_| Rejection::InvalidKeySpec)?;
+        Ok(Some(match p {
+            P::Unspecified => return Ok(None),
+            P::Aes256 => KeySpec::Aes256,
+            P::Sm4 => KeySpec::Sm4,
+            P::Rsa2048 => KeySpec::Rsa2048,
+            P::Rsa3072 => KeySpec::Rsa3072,
+            P::Rsa4096 => KeySpec::Rsa4096,
+            P::EcP256 => KeySpec::EcP256,
+            P::EcP384 => KeySpec::EcP384,
+            P::Secp256k1 => KeySpec::Secp256k1,
+            P::Sm2 => KeySpec::Sm2,
+            P::Ed25519 => KeySpec::Ed25519,
+            P::Hmac256 => KeySpec::Hmac256,
+            P::Hmac384 => KeySpec::Hmac384,
+            P::Hmac512 => KeySpec::Hmac512,
+            P::HmacSm3 => KeySpec::HmacSm3,
+        }))
+    }
+
+    fn spec_to_proto(spec: KeySpec) -> pb::KeySpec {
+        use pb::KeySpec as P;
+        match spec {
+            KeySpec::Aes256 => P::Aes256,
+            KeySpec::Sm4 => P::Sm4,
+            KeySpec::Rsa2048 => P::Rsa2048,
+            KeySpec::Rsa3072 => P::Rsa3072,
+            KeySpec::Rsa4096 => P::Rsa4096,
+            KeySpec::EcP256 => P::EcP256,
+            KeySpec::EcP384 => P::EcP384,
+            KeySpec::Secp256k1 => P::Secp256k1,
+            KeySpec::Sm2 => P::Sm2,
+            KeySpec::Ed25519 => P::Ed25519,
+            KeySpec::Hmac256 => P::Hmac256,
+            KeySpec::Hmac384 => P::Hmac384,
+            KeySpec::Hmac512 => P::Hmac512,
+            KeySpec::HmacSm3 => P::HmacSm3,
+        }
+    }
+
+    /// Domain usage of a proto usage; `None` for UNSPECIFIED.
+    pub fn usage_from_proto(value: i32) -> Result<Option<KeyUsage>, Rejection> {
+        use pb::KeyUsage as P;
+        match P::try_from(value).map_err(|_| Rejection::InvalidParameter("key_usage"))? {
+            P::Unspecified => Ok(None),
+            P::EncryptDecrypt => Ok(Some(KeyUsage::EncryptDecrypt)),
+            P::SignVerify => Ok(Some(KeyUsage::SignVerify)),
+            P::GenerateVerifyMac => Ok(Some(KeyUsage::GenerateVerifyMac)),
+        }
+    }
+
+    fn usage_to_proto(usage: KeyUsage) -> pb::KeyUsage {
+        match usage {
+            KeyUsage::EncryptDecrypt => pb::KeyUsage::EncryptDecrypt,
+            KeyUsage::SignVerify => pb::KeyUsage::SignVerify,
+            KeyUsage::GenerateVerifyMac => pb::KeyUsage::GenerateVerifyMac,
+        }
+    }
+
+    /// Domain origin of a proto origin; UNSPECIFIED means `kms`.
+    pub fn origin_from_proto(value: i32) -> Result<KeyOrigin, Rejection> {
+        match pb::KeyOrigin::try_from(value).map_err(|_| Rejection::InvalidParameter("origin"))? {
+            pb::KeyOrigin::Unspecified | pb::KeyOrigin::Kms => Ok(KeyOrigin::Kms),
+            pb::KeyOrigin::External => Ok(KeyOrigin::External),
+        }
+    }
+
+    /// Domain state of a proto state filter; `None` for UNSPECIFIED.
+    pub fn state_from_proto(value: i32) -> Result<Option<KeyState>, Rejection> {
+        use pb::KeyState as P;
+        match P::try_from(value).map_err(|_| Rejection::InvalidParameter("key_state"))? {
+            P::Unspecified => Ok(None),
+            P::Enabled => Ok(Some(KeyState::Enabled)),
+            P::Disabled => Ok(Some(KeyState::Disabled)),
+            P::PendingDeletion => Ok(Some(KeyState::PendingDeletion)),
+            P::PendingImport => Ok(Some(KeyState::PendingImport)),
+            // Never produced by this service: such a filter matches nothing,
+            // which an impossible state number does.
+            P::PendingActivation => Ok(None),
+        }
+    }
+
+    fn state_to_proto(state: KeyState) -> pb::KeyState {
+        match state {
+            KeyState::Enabled => pb::KeyState::Enabled,
+            KeyState::Disabled => pb::KeyState::Disabled,
+            KeyState::PendingDeletion => pb::KeyState::PendingDeletion,
+            KeyState::PendingImport => pb::KeyState::PendingImport,
+        }
+    }
+
+    /// The proto view of a key.
+    pub fn key_to_proto(key: &KeyRecord, realm: &str) -> pb::Key {
+        pb::Key {
+            key_id: key.key_id.to_string(),
+            domain_id: key.domain_id.clone(),
+            project_id: key.project_id.clone(),
+            key_alias: key.alias.clone(),
+            realm: realm.to_owned(),
+            key_spec: spec_to_proto(key.spec) as i32,
+            key_usage: usage_to_proto(key.usage) as i32,
+            key_description: key.description.clone(),
+            creation_date_ms: key.creation_ms,
+            scheduled_deletion_date_ms: key.scheduled_deletion_ms,
+            key_state: state_to_proto(key.state) as i32,
+            default_key: key.default_key,
+            origin: match key.origin {
+                KeyOrigin::Kms => pb::KeyOrigin::Kms,
+                KeyOrigin::External => pb::KeyOrigin::External,
+            } as i32,
+            key_rotation_enabled: key.rotation_enabled,
+            enterprise_project_id: key.enterprise_project_id.clone(),
+            expiration_time_ms: key.expiration_ms,
+        }
+    }
+
+    /// The proto view of a page of keys.
+    pub fn key_page_to_proto(page: KeyPage, realm: &str) -> pb::ListKeysResponse {
+        pb::ListKeysResponse {
+            keys: page.keys.iter().map(|k| key_to_proto(k, realm)).collect(),
+            total: page.total,
+            next_offset: page.next_offset,
+        }
+    }
+
+    fn algorithm_from_proto(value: i32) -> Result<Algorithm, Rejection> {
+        use pb::EncryptionAlgorithm as P;
+        match P::try_from(value).map_err(|_| Rejection::InvalidParameter("encryption_algorithm"))? {
+            P::Unspecified | P::SymmetricDefault => Ok(Algorithm::SymmetricDefault),
+            P::RsaesOaepSha256 | P::Sm2Encrypt => Ok(Algorithm::Asymmetric),
+        }
+    }
+
+    /// create-key.
+    pub fn create_key(req: pb::CreateKeyRequest) -> Result<CreateKey, Rejection> {
+        domain::validate_sequence(&req.sequence)?;
+        Ok(CreateKey {
+            spec: spec_from_proto(req.key_spec)?,
+            usage: usage_from_proto(req.key_usage)?,
+            origin: origin_from_proto(req.origin)?,
+            alias: req.key_alias,
+            description: req.key_description,
+            enterprise_project_id: req.enterprise_project_id,
+        })
+    }
+
+    /// list-keys.
+    pub fn list_keys(req: pb::ListKeysRequest) -> Result<ListKeys, Rejection> {
+        domain::validate_sequence(&req.sequence)?;
+        Ok(ListKeys {
+            limit: req.limit,
+            offset: req.offset,
+            state: state_from_proto(req.key_state)?,
+            spec: if req.all_specs { None } else { spec_from_proto(req.key_spec)? },
+            all_specs: req.all_specs,
+        })
+    }
+
+    /// create-datakey.
+    pub fn create_datakey(req: pb::CreateDatakeyRequest) -> Result<CreateDatakey, Rejection> {
+        domain::validate_sequence(&req.sequence)?;
+        Ok(CreateDatakey {
+            key_id: req.key_id,
+            length_bits: req.datakey_length_bits,
+            aad: req.additional_authenticated_data,
+            without_plaintext: req.without_plaintext,
+        })
+    }
+
+    /// encrypt-datakey.
+    pub fn encrypt_datakey(req: pb::EncryptDatakeyRequest) -> Result<EncryptDatakey, Rejection> {
+        let plaintext_with_digest = SecretBytes::new(req.plaintext_with_digest);
+        domain::validate_sequence(&req.sequence)?;
+        Ok(EncryptDatakey {
+            key_id: req.key_id,
+            plaintext_with_digest,
+            datakey_length: req.datakey_length,
+            aad: req.additional_authenticated_data,
+        })
+    }
+
+    /// decrypt-datakey.
+    pub fn decrypt_datakey(req: pb::DecryptDatakeyRequest) -> Result<DecryptDatakey, Rejection> {
+        domain::validate_sequence(&req.sequence)?;
+        Ok(DecryptDatakey {
+            key_id: req.key_id,
+            ciphertext: req.ciphertext,
+            aad: req.additional_authenticated_data,
+            expected_length: req.expected_length,
+        })
+    }
+
+    /// encrypt-data.
+    pub fn encrypt_data(req: pb::EncryptDataRequest) -> Result<EncryptData, Rejection> {
+        let plaintext = SecretBytes::new(req.plaintext);
+        domain::validate_sequence(&req.sequence)?;
+        Ok(EncryptData {
+            key_id: req.key_id,
+            plaintext,
+            algorithm: algorithm_from_proto(req.encryption_algorithm)?,
+            aad: req.additional_authenticated_data,
+        })
+    }
+
+    /// decrypt-data.
+    pub fn decrypt_data(req: pb::DecryptDataRequest) -> Result<DecryptData, Rejection> {
+        domain::validate_sequence(&req.sequence)?;
+        Ok(DecryptData {
+            ciphertext: req.ciphertext,
+            key_id: req.key_id,
+            algorithm: algorithm_from_proto(req.encryption_algorithm)?,
+            aad: req.additional_authenticated_data,
+        })
+    }
+}
