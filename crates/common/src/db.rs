@@ -355,7 +355,7 @@ impl SqlDialect for sqlx::Sqlite {
 /// Puts on an `impl<D: Dialect> … for Store<D>` block the bounds under which
 /// one generic SQL store compiles for both Postgres and SQLite: executors for
 /// a connection and for the pool, decoders for the `rows` it reads and
-/// encoders for the values it `binds`.
+/// encoders for the values it `binds`, and migrations on a connection.
 ///
 /// Rust has no stable trait aliases, and a `where` clause on a trait is not
 /// carried to its users, so without this every `impl` block of a store would
@@ -381,6 +381,7 @@ macro_rules! with_sql_bounds {
             for<'c> &'c mut <$db as ::sqlx::Database>::Connection: ::sqlx::Executor<'c, Database = $db>,
             for<'c> &'c ::sqlx::Pool<$db>: ::sqlx::Executor<'c, Database = $db>,
             for<'q> <$db as ::sqlx::Database>::Arguments<'q>: ::sqlx::IntoArguments<'q, $db>,
+            <$db as ::sqlx::Database>::Connection: ::sqlx::migrate::Migrate,
             $(for<'r> $row: ::sqlx::FromRow<'r, <$db as ::sqlx::Database>::Row>,)*
             $(for<'q> $bind: ::sqlx::Encode<'q, $db> + ::sqlx::Type<$db>,)*
         { $($body)* }

@@ -4,6 +4,7 @@
 //! service needs in the same shape (caller identity on gRPC metadata,
 //! database URLs, serving gRPC with health and reflection, telemetry).
 
+pub mod binary;
 pub mod db;
 pub mod grpc;
 pub mod identity;

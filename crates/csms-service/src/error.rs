@@ -86,13 +86,7 @@ fn rejection_code(rejection: &Rejection) -> (Code, ErrorReason) {
 impl From<CsmsError> for Status {
     fn from(err: CsmsError) -> Self {
         let (code, reason) = err.code_and_reason();
-        let message = if code == Code::Internal {
-            tracing::error!(error = %err, "internal error");
-            "internal error".to_owned()
-        } else {
-            err.to_string()
-        };
-        common::grpc::status_with_detail(code, message, &ErrorDetail { reason: reason as i32 })
+        common::grpc::error_status(code, &err, &ErrorDetail { reason: reason as i32 })
     }
 }
 

@@ -1,38 +1,16 @@
 //! The csms-service binary, for deployments that run each service apart.
 
-use clap::Parser;
-
-/// opendew csms-service: secrets and their versions over gRPC.
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Cli {
-    #[command(flatten)]
-    csms: csms_service::CsmsConfig,
-    #[command(flatten)]
-    log: common::telemetry::LogConfig,
-    #[command(flatten)]
-    metrics: common::metrics::MetricsConfig,
-    #[command(flatten)]
-    shutdown: common::ShutdownConfig,
-    /// Apply the database migrations, then exit (run it as a Kubernetes
-    /// init container or Job before a rollout).
-    #[arg(long = "migrate-only", env = "OPENDEW_MIGRATE_ONLY")]
-    migrate_only: bool,
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    common::telemetry::init(&cli.log);
-    if cli.migrate_only {
-        csms_service::open_store(&cli.csms.database_url()?, 1).await?;
-        tracing::info!("csms-service migrations applied");
-        return Ok(());
-    }
-    let shutdown = common::shutdown_on_signal();
-    common::metrics::start(&cli.metrics, shutdown.clone()).await?;
-    let running = csms_service::start(cli.csms, shutdown.clone()).await?;
-    common::run_until_stopped(running.task, shutdown, &cli.shutdown).await
+    common::binary::run(
+        "csms-service",
+        "opendew csms-service: secrets and their versions over gRPC.",
+        |csms: csms_service::CsmsConfig| async move {
+            csms_service::open_store(&csms.database_url()?, 1).await.map(drop)
+        },
+        csms_service::start,
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -40,7 +18,6 @@ mod tests {
     /// Every flag has a unique name across the flattened settings.
     #[test]
     fn command_line_is_consistent() {
-        use clap::CommandFactory;
-        super::Cli::command().debug_assert();
+        common::binary::ServiceCli::<csms_service::CsmsConfig>::command_for("csms-service", "").debug_assert();
     }
 }

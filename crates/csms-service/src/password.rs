@@ -13,8 +13,8 @@ const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 /// The rules a generated password follows.
 #[derive(Debug, Default, Clone)]
 pub struct PasswordPolicy {
-    /// 1-255 characters (0: 32).
-    pub length: u32,
+    /// 1-255 characters (absent: 32).
+    pub length: Option<i64>,
     /// Characters never used.
     pub exclude_characters: String,
     /// No `a-z`.
@@ -33,10 +33,10 @@ pub struct PasswordPolicy {
 
 /// A password following the policy.
 pub fn generate(req: &PasswordPolicy) -> Result<String, CsmsError> {
-    let length = if req.length == 0 { 32 } else { req.length } as usize;
-    if length > 255 {
-        return Err(Rejection::InvalidParameter("length must be 1-255".into()).into());
-    }
+    let length = match req.length.unwrap_or(32) {
+        n @ 1..=255 => n as usize,
+        _ => return Err(Rejection::InvalidParameter("length must be 1-255".into()).into()),
+    };
     let excluded = |c: &char| req.exclude_characters.contains(*c);
     let mut classes: Vec<Vec<char>> = Vec::new();
     for (skip, set) in [
@@ -77,7 +77,7 @@ mod tests {
     #[test]
     fn rules_are_honoured() {
         let req = PasswordPolicy {
-            length: 40,
+            length: Some(40),
             exclude_punctuation: true,
             exclude_characters: "aA0".into(),
             ..Default::default()
@@ -86,7 +86,7 @@ mod tests {
         assert_eq!(p.chars().count(), 40);
         assert!(p.chars().all(|c| c.is_ascii_alphanumeric() && !"aA0".contains(c)));
         assert_eq!(generate(&PasswordPolicy::default()).unwrap().len(), 32);
-        let each = PasswordPolicy { length: 4, require_each_included_type: true, ..Default::default() };
+        let each = PasswordPolicy { length: Some(4), require_each_included_type: true, ..Default::default() };
         for _ in 0..50 {
             let p = generate(&each).unwrap();
             assert!(p.chars().any(|c| c.is_ascii_lowercase()) && p.chars().any(|c| c.is_ascii_uppercase()));
@@ -100,9 +100,13 @@ mod tests {
             ..Default::default()
         };
         assert!(generate(&none).is_err());
-        assert!(generate(&PasswordPolicy { length: 256, ..Default::default() }).is_err());
-        let spaced =
-            PasswordPolicy { length: 3, require_each_included_type: true, include_space: true, ..Default::default() };
+        assert!(generate(&PasswordPolicy { length: Some(256), ..Default::default() }).is_err());
+        let spaced = PasswordPolicy {
+            length: Some(3),
+            require_each_included_type: true,
+            include_space: true,
+            ..Default::default()
+        };
         assert!(generate(&spaced).is_err(), "five types do not fit in three characters");
     }
 }

@@ -86,12 +86,12 @@ impl<T> Page<T> {
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 1000;
 
-/// A list limit: 0 is the default page, above 1000 is refused.
-pub(crate) fn page_size(limit: u32) -> Result<u32, CsmsError> {
+/// A list limit: 1-1000, absent for the default page.
+pub(crate) fn page_size(limit: Option<u32>) -> Result<u32, CsmsError> {
     match limit {
-        0 => Ok(DEFAULT_PAGE),
-        1..=MAX_PAGE => Ok(limit),
-        _ => Err(invalid("limit must be 1-1000").into()),
+        None => Ok(DEFAULT_PAGE),
+        Some(n @ 1..=MAX_PAGE) => Ok(n),
+        Some(_) => Err(invalid("limit must be 1-1000").into()),
     }
 }
 
@@ -217,7 +217,7 @@ impl CsmsService {
     pub async fn list_secrets(
         &self,
         caller: &CallerIdentity,
-        limit: u32,
+        limit: Option<u32>,
         marker: &str,
         event: &str,
     ) -> Result<Page<SecretRecord>, CsmsError> {
@@ -295,18 +295,18 @@ impl CsmsService {
         Ok(())
     }
 
-    /// Schedules a secret's deletion after a recovery window of `days`
-    /// (0: 30).
+    /// Schedules a secret's deletion after a recovery window of 7-30 days
+    /// (absent: 30).
     pub async fn schedule_deletion(
         &self,
         caller: &CallerIdentity,
         name: &str,
-        days: u32,
+        days: Option<i64>,
     ) -> Result<SecretRecord, CsmsError> {
-        let days = if days == 0 { 30 } else { days };
-        if !(7..=30).contains(&days) {
-            return Err(invalid("recovery_window_in_days must be 7-30").into());
-        }
+        let days = match days.unwrap_or(30) {
+            days @ 7..=30 => days as u32,
+            _ => return Err(invalid("recovery_window_in_days must be 7-30").into()),
+        };
         self.show_secret(caller, name).await?;
         let change = Box::new(move |s: &mut SecretRecord| s.schedule_deletion(common::now_ms(), days));
         Ok(self.store.update_secret(&caller.project_id, name, change).await?)

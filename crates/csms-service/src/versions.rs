@@ -71,7 +71,7 @@ impl CsmsService {
         &self,
         caller: &CallerIdentity,
         name: &str,
-        limit: u32,
+        limit: Option<u32>,
         marker: &str,
     ) -> Result<Page<VersionRecord>, CsmsError> {
         let secret = self.show_secret(caller, name).await?;

@@ -125,28 +125,10 @@ impl KeyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{KeyOrigin, KeySpec, KeyState, KeyUsage};
 
     fn entry(id: KeyId) -> Arc<CachedKey> {
         Arc::new(CachedKey {
-            record: KeyRecord {
-                key_id: id,
-                project_id: "p".into(),
-                domain_id: "d".into(),
-                alias: "a".into(),
-                description: String::new(),
-                spec: KeySpec::Aes256,
-                usage: KeyUsage::EncryptDecrypt,
-                origin: KeyOrigin::Kms,
-                state: KeyState::Enabled,
-                default_key: false,
-                enterprise_project_id: "0".into(),
-                rotation_enabled: false,
-                creation_ms: 0,
-                scheduled_deletion_ms: None,
-                expiration_ms: None,
-                material_version: Some(1),
-            },
+            record: KeyRecord { key_id: id, ..KeyRecord::sample("p", "a") },
             materials: HashMap::new(),
         })
     }

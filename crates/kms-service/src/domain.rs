@@ -524,6 +524,31 @@ pub enum Rejection {
 }
 
 #[cfg(test)]
+impl KeyRecord {
+    /// An enabled AES-256 key of `project` with a new id, for tests.
+    pub(crate) fn sample(project: &str, alias: &str) -> Self {
+        KeyRecord {
+            key_id: KeyId::new(),
+            project_id: project.to_owned(),
+            domain_id: "d".into(),
+            alias: alias.to_owned(),
+            description: String::new(),
+            spec: KeySpec::Aes256,
+            usage: KeyUsage::EncryptDecrypt,
+            origin: KeyOrigin::Kms,
+            state: KeyState::Enabled,
+            default_key: false,
+            enterprise_project_id: "0".into(),
+            rotation_enabled: false,
+            creation_ms: 0,
+            scheduled_deletion_ms: None,
+            expiration_ms: None,
+            material_version: Some(1),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -549,24 +574,7 @@ mod tests {
 
     #[test]
     fn transitions_refuse_without_changing_the_key() {
-        let mut key = KeyRecord {
-            key_id: KeyId::new(),
-            project_id: "p".into(),
-            domain_id: "d".into(),
-            alias: "a".into(),
-            description: String::new(),
-            spec: KeySpec::Aes256,
-            usage: KeyUsage::EncryptDecrypt,
-            origin: KeyOrigin::Kms,
-            state: KeyState::Enabled,
-            default_key: false,
-            enterprise_project_id: "0".into(),
-            rotation_enabled: false,
-            creation_ms: 0,
-            scheduled_deletion_ms: None,
-            expiration_ms: None,
-            material_version: Some(1),
-        };
+        let mut key = KeyRecord::sample("p", "a");
         assert_eq!(key.enable(), Err(Rejection::KeyNotDisabled));
         key.disable().unwrap();
         key.schedule_deletion(0, 7).unwrap();

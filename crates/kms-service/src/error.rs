@@ -102,14 +102,7 @@ fn rejection_code(rejection: &Rejection) -> (Code, ErrorReason) {
 impl From<KmsError> for Status {
     fn from(err: KmsError) -> Self {
         let (code, reason) = err.code_and_reason();
-        let message = if code == Code::Internal {
-            // Log the cause here, once; callers get an opaque message.
-            tracing::error!(error = %err, "internal error");
-            "internal error".to_owned()
-        } else {
-            err.to_string()
-        };
-        common::grpc::status_with_detail(code, message, &ErrorDetail { reason: reason as i32 })
+        common::grpc::error_status(code, &err, &ErrorDetail { reason: reason as i32 })
     }
 }
 

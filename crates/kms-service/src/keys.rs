@@ -33,8 +33,8 @@ pub struct CreateKey {
 /// list-keys, as the domain sees it.
 #[derive(Debug, Clone, Default)]
 pub struct ListKeys {
-    /// Page size; [`domain::MAX_LIST_LIMIT`] when 0.
-    pub limit: u32,
+    /// Page size, 1 to [`domain::MAX_LIST_LIMIT`] (the default).
+    pub limit: Option<u32>,
     /// Keys to skip.
     pub offset: u64,
     /// Only this state.
@@ -137,9 +137,9 @@ impl KmsService {
     /// list-keys.
     pub async fn list_keys(&self, caller: &CallerIdentity, req: ListKeys) -> Result<KeyPage, KmsError> {
         let limit = match req.limit {
-            0 => domain::MAX_LIST_LIMIT,
-            n if n <= domain::MAX_LIST_LIMIT => n,
-            _ => return Err(Rejection::InvalidLimit.into()),
+            None => domain::MAX_LIST_LIMIT,
+            Some(n @ 1..=domain::MAX_LIST_LIMIT) => n,
+            Some(_) => return Err(Rejection::InvalidLimit.into()),
         };
         let filter =
             KeyFilter { state: req.state, spec: (!req.all_specs).then(|| req.spec.unwrap_or(KeySpec::Aes256)) };

@@ -51,3 +51,20 @@ pub fn say_skipped(what: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED {what}");
 }
+
+/// A pool on a fresh Postgres database in `schema`, or `None` when `test`
+/// is skipped (see [`postgres_url`]).
+pub async fn postgres_pool(test: &str, schema: &str) -> Option<sqlx::PgPool> {
+    let server = postgres_url(test)?;
+    let url = fresh_postgres_database(&server).await;
+    Some(common::db::connect_postgres(&url, schema, 8).await.expect("connect to the fresh test database"))
+}
+
+/// A pool on a fresh SQLite file for `service`, with the directory that
+/// holds it (the file goes when the directory is dropped).
+pub async fn sqlite_pool(service: &str) -> (tempfile::TempDir, sqlx::SqlitePool) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = DatabaseUrl::sqlite_file(&dir.path().join(format!("{service}.db")));
+    let pool = common::db::connect_sqlite(&url, service).await.expect("open the test SQLite file");
+    (dir, pool)
+}

@@ -87,6 +87,19 @@ pub fn status_with_detail<M: prost::Message>(code: Code, message: impl Into<Stri
     Status::with_details(code, message, detail.encode_to_vec().into())
 }
 
+/// The status a service answers for its error `err`: the error's sentence
+/// and its typed detail, except that an internal error is logged here, once,
+/// and callers get an opaque message (its cause may name internals).
+pub fn error_status<M: prost::Message>(code: Code, err: &dyn std::fmt::Display, detail: &M) -> Status {
+    let message = if code == Code::Internal {
+        tracing::error!(error = %err, "internal error");
+        "internal error".to_owned()
+    } else {
+        err.to_string()
+    };
+    status_with_detail(code, message, detail)
+}
+
 /// Reads the typed detail of a status built by [`status_with_detail`].
 pub fn detail_of<M: prost::Message + Default>(status: &Status) -> Option<M> {
     if status.details().is_empty() {

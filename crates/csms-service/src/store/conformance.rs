@@ -2,6 +2,20 @@
 
 use std::sync::Arc;
 
+#[tokio::test]
+async fn on_sqlite() {
+    let (_dir, pool) = test_support::sqlite_pool("csms").await;
+    run(super::sqlite::SqliteSecretStore::new(pool)).await;
+}
+
+#[tokio::test]
+async fn on_postgres() {
+    let Some(pool) = test_support::postgres_pool("csms-service secret store on Postgres", "csms").await else {
+        return;
+    };
+    run(super::postgres::PgSecretStore::new(pool)).await;
+}
+
 use super::*;
 use crate::domain::{SYSCURRENT, SecretRecord, SecretState, ValueKind, VersionRecord};
 

@@ -102,3 +102,18 @@ pub async fn run(store: impl IdentityStore) {
     assert!(stranger.snapshot().access_key(&key.access_key).is_none());
     assert!(stranger.snapshot().active_user(&user.id).is_some());
 }
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn on_sqlite() {
+        let (_dir, pool) = test_support::sqlite_pool("iam").await;
+        super::run(super::super::sqlite::SqliteIdentityStore::new(pool)).await;
+    }
+
+    #[tokio::test]
+    async fn on_postgres() {
+        let Some(pool) = test_support::postgres_pool("identity store on Postgres", "iam").await else { return };
+        super::run(super::super::postgres::PgIdentityStore::new(pool)).await;
+    }
+}

@@ -32,18 +32,3 @@ impl PgIdentityStore {
 }
 
 impl_identity_store!(PgIdentityStore, Postgres, "../../migrations/iam/postgres");
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn conformance() {
-        let Some(server) = test_support::postgres_url("identity store conformance on Postgres") else {
-            return;
-        };
-        let url = test_support::fresh_postgres_database(&server).await;
-        let pool = common::db::connect_postgres(&url, "iam", 4).await.unwrap();
-        super::super::conformance::run(PgIdentityStore::new(pool)).await;
-    }
-}

@@ -28,16 +28,3 @@ impl SqliteIdentityStore {
 }
 
 impl_identity_store!(SqliteIdentityStore, Sqlite, "../../migrations/iam/sqlite");
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn conformance() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = common::db::DatabaseUrl::sqlite_file(&dir.path().join("iam.db"));
-        let pool = common::db::connect_sqlite(&url, "iam").await.unwrap();
-        super::super::conformance::run(SqliteIdentityStore::new(pool)).await;
-    }
-}

@@ -3,28 +3,23 @@
 
 use std::sync::Arc;
 
+#[tokio::test]
+async fn on_sqlite() {
+    let (_dir, pool) = test_support::sqlite_pool("kms").await;
+    run(super::sqlite::SqliteKeyStore::new(pool)).await;
+}
+
+#[tokio::test]
+async fn on_postgres() {
+    let Some(pool) = test_support::postgres_pool("kms-service key store on Postgres", "kms").await else { return };
+    run(super::postgres::PgKeyStore::new(pool)).await;
+}
+
 use super::*;
 use crate::domain::{KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage};
 
 fn record(project: &str, alias: &str, creation_ms: i64) -> KeyRecord {
-    KeyRecord {
-        key_id: KeyId::new(),
-        project_id: project.to_owned(),
-        domain_id: "d".repeat(32),
-        alias: alias.to_owned(),
-        description: String::new(),
-        spec: KeySpec::Aes256,
-        usage: KeyUsage::EncryptDecrypt,
-        origin: KeyOrigin::Kms,
-        state: KeyState::Enabled,
-        default_key: false,
-        enterprise_project_id: "0".into(),
-        rotation_enabled: false,
-        creation_ms,
-        scheduled_deletion_ms: None,
-        expiration_ms: None,
-        material_version: Some(1),
-    }
+    KeyRecord { domain_id: "d".repeat(32), creation_ms, ..KeyRecord::sample(project, alias) }
 }
 
 fn new_key(r: KeyRecord) -> NewKey {

@@ -15,13 +15,9 @@ use crate::domain::KeyId;
 /// Postgres-backed key store.
 pub type PgKeyStore = sql::SqlKeyStore<Postgres>;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/kms/postgres");
-
 #[async_trait]
 impl sql::Dialect for Postgres {
-    async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-        MIGRATOR.run(pool).await
-    }
+    const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/kms/postgres");
 
     async fn notify(tx: &mut Transaction<'static, Postgres>, key_id: &str) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT pg_notify($1, $2)").bind(CHANGE_CHANNEL).bind(key_id).execute(&mut **tx).await?;
@@ -66,18 +62,5 @@ impl sql::Dialect for Postgres {
             }
         });
         Ok(true)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn conformance() {
-        let Some(url) = test_support::postgres_url("kms-service PgKeyStore") else { return };
-        let db = test_support::fresh_postgres_database(&url).await;
-        let pool = common::db::connect_postgres(&db, "kms", 8).await.unwrap();
-        super::super::conformance::run(PgKeyStore::new(pool)).await;
     }
 }

@@ -24,8 +24,8 @@ use crate::domain::{KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage};
 /// [`SqlDialect`]: the migrations and the change feed.
 #[async_trait]
 pub trait Dialect: SqlDialect {
-    /// Applies this backend's migrations.
-    async fn migrate(pool: &Pool<Self>) -> Result<(), sqlx::migrate::MigrateError>;
+    /// This backend's migrations.
+    const MIGRATOR: sqlx::migrate::Migrator;
 
     /// Tells every replica, when `tx` commits, that a key changed.
     async fn notify(tx: &mut Transaction<'static, Self>, key_id: &str) -> Result<(), sqlx::Error>;
@@ -299,7 +299,7 @@ impl<D: Dialect> SqlKeyStore<D> {
 #[async_trait]
 impl<D: Dialect> KeyStore for SqlKeyStore<D> {
     async fn migrate(&self) -> Result<(), StoreError> {
-        D::migrate(&self.pool).await?;
+        D::MIGRATOR.run(&self.pool).await?;
         Ok(())
     }
 

@@ -12,7 +12,6 @@
 //! and put on each `impl` block by `#[apply(sql_bounds!)]`. Postgres and
 //! SQLite satisfy it; the compiler checks each.
 
-use async_trait::async_trait;
 use common::db::SqlDialect;
 use macro_rules_attribute::apply;
 use sqlx::{Database, Pool};
@@ -49,10 +48,9 @@ pub use rows::{ReadRow, SecretRow, VersionRow};
 
 /// What differs between the SQL backends of the secret store beyond
 /// [`SqlDialect`]: the migrations.
-#[async_trait]
 pub trait Dialect: SqlDialect {
-    /// Applies this backend's migrations.
-    async fn migrate(pool: &Pool<Self>) -> Result<(), sqlx::migrate::MigrateError>;
+    /// This backend's migrations.
+    const MIGRATOR: sqlx::migrate::Migrator;
 }
 
 /// The table whose rows [`SqlDialect::lock_project`] locks.

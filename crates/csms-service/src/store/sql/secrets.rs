@@ -13,7 +13,7 @@ use crate::{
 #[async_trait]
 impl<D: Dialect> Secrets for SqlSecretStore<D> {
     async fn migrate(&self) -> Result<(), StoreError> {
-        D::migrate(&self.pool).await?;
+        D::MIGRATOR.run(&self.pool).await?;
         Ok(())
     }
 

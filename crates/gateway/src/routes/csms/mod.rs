@@ -157,15 +157,10 @@ impl<const BODY: bool> CsmsCall<BODY> {
         ApiError::Csms { fault: CsmsFault::Service(R::InvalidParameter), detail: detail.to_owned(), shape: self.shape }
     }
 
-    /// A `limit` query parameter, 1-1000 (0 when absent: the service's default).
-    pub fn limit(&self, query: &Query) -> Result<u32, ApiError> {
-        match query.get("limit") {
-            None => Ok(0),
-            Some(l) => match l.parse::<u32>() {
-                Ok(n @ 1..=1000) if l.len() <= 4 => Ok(n),
-                _ => Err(self.invalid("limit must be 1-1000")),
-            },
-        }
+    /// A `limit` query parameter: a number (its range is csms-service's
+    /// to check), absent for the default page.
+    pub fn limit(&self, query: &Query) -> Result<Option<u32>, ApiError> {
+        query.get("limit").map(|l| l.parse::<u32>().map_err(|_| self.invalid("limit must be 1-1000"))).transpose()
     }
 
     /// `secret_string` or `secret_binary`, at most one of them.

@@ -124,11 +124,7 @@ pub async fn delete_secret(call: CsmsBare) -> Result<StatusCode, ApiError> {
 
 /// `POST /v1/{project_id}/secrets/{secret_name}/scheduled-deleted-tasks/create`.
 pub async fn schedule_deletion(call: CsmsCall) -> CsmsResult<SecretAnswer> {
-    let days = call.int("recovery_window_in_days")?.unwrap_or(30);
-    let days = u32::try_from(days)
-        .ok()
-        .filter(|d| *d > 0)
-        .ok_or_else(|| call.invalid("recovery_window_in_days must be 7-30"))?;
+    let days = call.int("recovery_window_in_days")?;
     let request =
         pb::ScheduleSecretDeletionRequest { name: call.path.get("secret_name"), recovery_window_in_days: days };
     let r = call.csms().schedule_secret_deletion(call.request(request)).await.map_err(call.status())?.into_inner();
@@ -193,13 +189,8 @@ pub struct Password {
 pub async fn generate_password(call: CsmsCall) -> CsmsResult<Password> {
     let flag = |name: &'static str| -> Result<bool, ApiError> { Ok(call.bool(name)?.unwrap_or(false)) };
     call.string("password_policy_name")?;
-    let length = match call.int("length")? {
-        None => 0,
-        Some(n @ 1..=255) => n as u32,
-        Some(_) => return Err(call.invalid("length must be 1-255")),
-    };
     let request = pb::GeneratePasswordRequest {
-        length,
+        length: call.int("length")?,
         exclude_characters: call.string("exclude_characters")?.unwrap_or_default(),
         exclude_lowercase: flag("exclude_lowercase")?,
         exclude_uppercase: flag("exclude_uppercase")?,
