@@ -335,7 +335,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let root_key = hex::encode(uuid::Uuid::new_v4().as_bytes().repeat(2));
     let identity_key = work.join("identity.key");
-    gateway::identity::seal::SecretSealer::ensure_key_file(&identity_key)?;
+    identity::seal::SecretSealer::ensure_key_file(&identity_key)?;
     // Internal calls over mutual TLS, as deployed.
     let pki = opendew::pki::ensure(&work.join("tls"), &["localhost".into()])?;
     let mtls = |pair: &opendew::pki::CertPair| {

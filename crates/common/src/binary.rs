@@ -7,7 +7,7 @@ use std::future::Future;
 use clap::{CommandFactory, FromArgMatches};
 use tokio_util::sync::CancellationToken;
 
-use crate::{ShutdownConfig, grpc::Running, metrics::MetricsConfig, telemetry::LogConfig};
+use crate::{grpc::Running, metrics::MetricsConfig, telemetry::LogConfig};
 
 /// The command line of a service binary: its own settings `T` and the
 /// shared ones.
@@ -61,8 +61,56 @@ where
         tracing::info!(binary = name, "migrations applied");
         return Ok(());
     }
-    let shutdown = crate::shutdown_on_signal();
+    let shutdown = shutdown_on_signal();
     crate::metrics::start(&cli.metrics, shutdown.clone()).await?;
     let running = start(cli.service, shutdown.clone()).await?;
-    crate::run_until_stopped(running.task, shutdown, &cli.shutdown).await
+    run_until_stopped(running.task, shutdown, &cli.shutdown).await
+}
+
+/// A token cancelled on SIGINT or SIGTERM: the one shutdown signal every
+/// binary passes to its servers.
+pub fn shutdown_on_signal() -> tokio_util::sync::CancellationToken {
+    let token = tokio_util::sync::CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("install SIGTERM handler");
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown requested");
+        trigger.cancel();
+    });
+    token
+}
+
+/// How long a stopping process waits for in-flight requests.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ShutdownConfig {
+    /// Seconds to let in-flight requests finish after SIGTERM before exiting anyway.
+    #[arg(long = "shutdown-grace-seconds", env = "OPENDEW_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
+    pub shutdown_grace_seconds: u64,
+}
+
+/// Waits for a server task; once `shutdown` fires, waits at most the grace
+/// period for it to drain. A drain that runs out of time is logged, and the
+/// process still exits cleanly: in-flight work past the grace is abandoned,
+/// which is what the orchestrator's own kill would do a moment later.
+pub async fn run_until_stopped(
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    shutdown: tokio_util::sync::CancellationToken,
+    config: &ShutdownConfig,
+) -> anyhow::Result<()> {
+    let grace = std::time::Duration::from_secs(config.shutdown_grace_seconds);
+    tokio::select! {
+        result = task => result?,
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(grace_seconds = config.shutdown_grace_seconds, "in-flight requests did not finish in time; exiting");
+            Ok(())
+        }
+    }
 }

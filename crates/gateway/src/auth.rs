@@ -10,11 +10,11 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http::request::Parts;
+use identity::directory::Snapshot;
 
 use crate::{
     caller::Caller,
     error::ApiError,
-    identity::directory::Snapshot,
     signing::{self, Authorization, RawRequest},
     state::AppState,
     throttle::Subject,

@@ -7,7 +7,7 @@ use proto::{
 };
 use tonic::transport::Channel;
 
-use crate::{identity, throttle, tokens::TokenKey};
+use crate::{throttle, tokens::TokenKey};
 
 /// What every handler shares.
 #[derive(Debug)]

@@ -14,11 +14,9 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    credentials::SecretString,
-    identity::seal::SecretSealer,
-    tokens::{TokenError, iso_time},
-};
+use identity::{credentials::SecretString, seal::SecretSealer};
+
+use crate::tokens::{TokenError, iso_time};
 
 const PREFIX: &str = "ODS1.";
 const LABEL: &[u8] = b"opendew/sts/v1";

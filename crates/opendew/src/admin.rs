@@ -11,10 +11,7 @@ use std::{path::PathBuf, sync::Arc};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use common::db::DatabaseUrl;
-use gateway::{
-    credentials::SecretString,
-    identity::{IdentityStore, Kind, Records, admin, seal::SecretSealer},
-};
+use identity::{IdentityStore, Kind, Records, admin, credentials::SecretString, seal::SecretSealer};
 
 /// Where the identity store is.
 #[derive(Debug, Args)]
@@ -172,7 +169,7 @@ impl AdminArgs {
 
 /// Runs one admin command, printing its result to standard output.
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
-    let store = gateway::identity::open_store(&args.url()?, 1).await.context("opening the identity store")?;
+    let store = identity::open_store(&args.url()?, 1).await.context("opening the identity store")?;
     let out = &mut std::io::stdout();
     use std::io::Write;
     match args.command {

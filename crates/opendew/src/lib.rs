@@ -133,15 +133,15 @@ pub fn bootstrap(dir: &Path, region: &str, gateway_hosts: &[String]) -> anyhow::
     let token_key_file = dir.join("token.key");
     if !token_key_file.exists() {
         let key = zeroize::Zeroizing::new(hex::encode(gateway::tokens::TokenKey::random_bytes()));
-        gateway::credentials::write_private_file(&token_key_file, key.as_bytes())?;
+        identity::credentials::write_private_file(&token_key_file, key.as_bytes())?;
         created.push(token_key_file.clone());
     }
     let identity_key_file = dir.join("identity.key");
-    if gateway::identity::seal::SecretSealer::ensure_key_file(&identity_key_file)? {
+    if identity::seal::SecretSealer::ensure_key_file(&identity_key_file)? {
         created.push(identity_key_file.clone());
     }
     let credentials_file = dir.join("credentials.json");
-    if gateway::credentials::load_or_create(&credentials_file, region)? {
+    if identity::credentials::load_or_create(&credentials_file, region)? {
         created.push(credentials_file.clone());
     }
     let tls_dir = dir.join("tls");

@@ -166,7 +166,7 @@ pub fn ensure(dir: &Path, gateway_hosts: &[String]) -> anyhow::Result<Pki> {
 
 fn write_private(path: &Path, pem: &str) -> anyhow::Result<()> {
     let pem = zeroize::Zeroizing::new(pem.to_owned());
-    gateway::credentials::write_private_file(path, pem.as_bytes())?;
+    identity::credentials::write_private_file(path, pem.as_bytes())?;
     Ok(())
 }
 

@@ -958,7 +958,7 @@ async fn readiness_follows_the_services() {
     let dir = tempfile::tempdir().unwrap();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let key = dir.path().join("identity.key");
-    gateway::identity::seal::SecretSealer::ensure_key_file(&key).unwrap();
+    identity::seal::SecretSealer::ensure_key_file(&key).unwrap();
     let mut config = gateway::GatewayConfig::plaintext(
         "127.0.0.1:0".parse().unwrap(),
         format!("http://{closed}"),

@@ -166,12 +166,12 @@ async fn isolation(db: Db) {
         Db::Sqlite => common::db::DatabaseUrl::sqlite_file(&s.dir.path().join("iam.db")),
         Db::Postgres(url) => url.clone(),
     };
-    let store = gateway::identity::open_store(&url, 1).await.unwrap();
-    let sealer = gateway::identity::seal::SecretSealer::from_file(&s.dir.path().join("identity.key")).unwrap();
-    use gateway::identity::admin;
+    let store = identity::open_store(&url, 1).await.unwrap();
+    let sealer = identity::seal::SecretSealer::from_file(&s.dir.path().join("identity.key")).unwrap();
+    use identity::admin;
     let domain = admin::create_domain(&*store, "tenant-b").await.unwrap();
     let project = admin::create_project(&*store, &domain.id, "local-1").await.unwrap();
-    let password = gateway::credentials::SecretString::new("tenant b password".into());
+    let password = identity::credentials::SecretString::new("tenant b password".into());
     let user = admin::create_user(&*store, &domain.id, "bob", &password).await.unwrap();
     let (key, secret) = admin::create_access_key(&*store, &sealer, &user.id, "").await.unwrap();
     let b = Tenant { project: project.id.clone(), ak: key.access_key.clone(), sk: secret.expose().to_owned() };

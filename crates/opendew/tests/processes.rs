@@ -202,8 +202,8 @@ impl Stack {
             log_filter,
         )
         .await;
-        gateway::credentials::load_or_create(Path::new(&path("credentials.json")), "local-1").unwrap();
-        gateway::identity::seal::SecretSealer::ensure_key_file(Path::new(&path("identity.key"))).unwrap();
+        identity::credentials::load_or_create(Path::new(&path("credentials.json")), "local-1").unwrap();
+        identity::seal::SecretSealer::ensure_key_file(Path::new(&path("identity.key"))).unwrap();
         let account = support::Account::from_file(Path::new(&path("credentials.json")));
         let gateway = Proc::spawn(
             "gateway",

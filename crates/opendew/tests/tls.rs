@@ -16,7 +16,7 @@ fn leaf_der(pem_file: &Path) -> Vec<u8> {
 fn gateway_config(dir: &Path) -> gateway::GatewayConfig {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let key = dir.join("identity.key");
-    gateway::identity::seal::SecretSealer::ensure_key_file(&key).unwrap();
+    identity::seal::SecretSealer::ensure_key_file(&key).unwrap();
     let mut config = gateway::GatewayConfig::plaintext(
         "127.0.0.1:0".parse().unwrap(),
         format!("http://{closed}"),

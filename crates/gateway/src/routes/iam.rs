@@ -16,10 +16,11 @@ use axum::{
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
+use identity::credentials::SecretString;
+
 use super::ApiRoute;
 use crate::{
     caller::Caller,
-    credentials::SecretString,
     error::ApiError,
     json::JsonBody,
     state::AppState,
@@ -41,7 +42,7 @@ pub(crate) fn routes() -> Vec<ApiRoute> {
 /// that the answer takes as long as for a wrong password.
 fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| crate::identity::seal::hash_password(&common::identity::new_hex32()))
+    HASH.get_or_init(|| identity::seal::hash_password(&common::identity::new_hex32()))
 }
 
 const BAD_LOGIN: ApiError = ApiError::Iam(StatusCode::UNAUTHORIZED, "The username or password is wrong.");
@@ -94,16 +95,13 @@ pub async fn issue_token(
         tracing::info!(user = %user_name, domain = %domain_name, "password login for unknown user");
         // As slow as a wrong password, so timing does not tell names apart.
         let password = password.clone();
-        let _ = crate::identity::seal::on_hashing_thread(move || {
-            crate::identity::seal::verify_password(dummy_hash(), &password)
-        })
-        .await;
+        let _ =
+            identity::seal::on_hashing_thread(move || identity::seal::verify_password(dummy_hash(), &password)).await;
         return Err(fail(&app));
     };
     let (user, domain) = (user.clone(), domain.clone());
     let (hash, given) = (user.password_hash.clone(), password.clone());
-    let verified =
-        crate::identity::seal::on_hashing_thread(move || crate::identity::seal::verify_password(&hash, &given)).await;
+    let verified = identity::seal::on_hashing_thread(move || identity::seal::verify_password(&hash, &given)).await;
     if !verified {
         tracing::info!(user = %user_name, domain = %domain_name, "wrong password");
         return Err(fail(&app));

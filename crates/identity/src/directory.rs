@@ -14,8 +14,11 @@ use std::{
 
 use tokio_util::sync::CancellationToken;
 
-use super::{DomainRow, IdentityError, IdentityStore, ProjectRow, Records, UserRow, seal::SecretSealer};
-use crate::credentials::SecretString;
+use crate::{
+    credentials::SecretString,
+    seal::SecretSealer,
+    store::{DomainRow, IdentityError, IdentityStore, ProjectRow, Records, UserRow},
+};
 
 /// An access key that authenticates, with its user and domain.
 #[derive(Debug, Clone)]

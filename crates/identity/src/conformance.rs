@@ -3,8 +3,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use super::{IdentityError, IdentityStore, Kind, admin, directory::Directory, seal::SecretSealer};
-use crate::credentials::SecretString;
+use crate::{
+    admin,
+    credentials::SecretString,
+    directory::Directory,
+    seal::SecretSealer,
+    store::{IdentityError, IdentityStore, Kind},
+};
 
 /// Runs every check against `store` (fresh and empty).
 pub async fn run(store: impl IdentityStore) {
@@ -108,12 +113,12 @@ mod tests {
     #[tokio::test]
     async fn on_sqlite() {
         let (_dir, pool) = test_support::sqlite_pool("iam").await;
-        super::run(super::super::sqlite::SqliteIdentityStore::new(pool)).await;
+        super::run(crate::sqlite::SqliteIdentityStore::new(pool)).await;
     }
 
     #[tokio::test]
     async fn on_postgres() {
         let Some(pool) = test_support::postgres_pool("identity store on Postgres", "iam").await else { return };
-        super::run(super::super::postgres::PgIdentityStore::new(pool)).await;
+        super::run(crate::postgres::PgIdentityStore::new(pool)).await;
     }
 }

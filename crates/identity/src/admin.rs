@@ -6,11 +6,11 @@ use std::path::Path;
 
 use rand::{Rng, distributions::Alphanumeric};
 
-use super::{
-    AccessKeyRow, DomainRow, IdentityError, IdentityStore, NewRecord, ProjectRow, UserRow,
+use crate::{
+    credentials::{Credential, SecretString},
     seal::{SecretSealer, hash_password},
+    store::{AccessKeyRow, DomainRow, IdentityError, IdentityStore, NewRecord, ProjectRow, UserRow},
 };
-use crate::credentials::{Credential, SecretString};
 
 /// Names: 1–64 characters of letters, digits, `-`, `_` and `.`.
 fn check_name(what: &str, name: &str) -> Result<(), IdentityError> {
