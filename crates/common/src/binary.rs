@@ -114,3 +114,21 @@ pub async fn run_until_stopped(
         }
     }
 }
+
+/// The `main` of a service binary: [`run`] with the library's `migrate` and
+/// start functions, and a test that the flags of `$config` and the shared
+/// ones do not collide.
+#[macro_export]
+macro_rules! service_main {
+    ($name:literal, $about:literal, $config:ty, $migrate:path, $start:path) => {
+        #[tokio::main]
+        async fn main() -> anyhow::Result<()> {
+            $crate::binary::run($name, $about, $migrate, $start).await
+        }
+
+        #[test]
+        fn command_line_is_consistent() {
+            $crate::binary::ServiceCli::<$config>::command_for($name, $about).debug_assert();
+        }
+    };
+}

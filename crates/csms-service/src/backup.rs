@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::{
-    domain::{self, Rejection, SecretRecord, SecretState, ValueKind, VersionRecord},
+    domain::{self, Rejection, SecretRecord, ValueKind, VersionRecord},
     error::CsmsError,
     secrets::writable,
     service::CsmsService,
@@ -151,11 +151,6 @@ impl CsmsService {
         }
         let now = common::now_ms();
         let secret = SecretRecord {
-            id: uuid::Uuid::new_v4().to_string(),
-            project_id: caller.project_id.clone(),
-            name: backup.name,
-            state: SecretState::Enabled,
-            kms_key_id: backup.kms_key_id,
             description: backup.description,
             secret_type: backup.secret_type,
             auto_rotation: backup.auto_rotation,
@@ -166,10 +161,7 @@ impl CsmsService {
             enterprise_project_id: backup.enterprise_project_id,
             rotation_func_urn: backup.rotation_func_urn,
             create_ms: backup.create_ms,
-            update_ms: now,
-            scheduled_delete_ms: None,
-            rotation_ms: None,
-            state_before_delete: None,
+            ..SecretRecord::new(&caller.project_id, backup.name, backup.kms_key_id, now)
         };
         let mut versions = Vec::with_capacity(backup.versions.len());
         for v in backup.versions {

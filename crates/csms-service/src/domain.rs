@@ -137,6 +137,35 @@ pub struct SecretRecord {
     pub state_before_delete: Option<SecretState>,
 }
 
+impl SecretRecord {
+    /// A new, enabled secret with a fresh id, created at `now_ms`, every
+    /// optional setting at its default (no description, `COMMON`, no
+    /// rotation, enterprise project `0`).
+    pub fn new(project_id: &str, name: String, kms_key_id: String, now_ms: i64) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            project_id: project_id.to_owned(),
+            name,
+            state: SecretState::Enabled,
+            kms_key_id,
+            description: String::new(),
+            secret_type: "COMMON".to_owned(),
+            auto_rotation: false,
+            rotation_period: String::new(),
+            rotation_config: String::new(),
+            event_subscriptions: Vec::new(),
+            enterprise_project_id: "0".to_owned(),
+            rotation_func_urn: String::new(),
+            create_ms: now_ms,
+            update_ms: now_ms,
+            scheduled_delete_ms: None,
+            rotation_ms: None,
+            next_rotation_ms: None,
+            state_before_delete: None,
+        }
+    }
+}
+
 /// One sealed version of a secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct VersionRecord {

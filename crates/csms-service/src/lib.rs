@@ -87,6 +87,11 @@ pub async fn open_store(url: &DatabaseUrl, max_connections: u32) -> anyhow::Resu
     Ok(store)
 }
 
+/// `--migrate-only`: applies the migrations and returns.
+pub async fn migrate(config: CsmsConfig) -> anyhow::Result<()> {
+    open_store(&config.database_url()?, 1).await.map(drop)
+}
+
 /// Starts csms-service and serves gRPC (with health and reflection) until
 /// `shutdown` is cancelled.
 pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::Result<common::grpc::Running> {

@@ -6,7 +6,7 @@ use common::identity::CallerIdentity;
 use zeroize::Zeroizing;
 
 use crate::{
-    domain::{self, Rejection, SYSCURRENT, SecretRecord, SecretState, ValueKind, VersionRecord},
+    domain::{self, Rejection, SYSCURRENT, SecretRecord, ValueKind, VersionRecord},
     error::CsmsError,
     service::CsmsService,
     store::{CreateSecretError, SecretCheck},
@@ -152,11 +152,6 @@ impl CsmsService {
             if req.kms_key_id.is_empty() { self.kms.default_key_id(caller).await? } else { req.kms_key_id };
         let now = common::now_ms();
         let secret = SecretRecord {
-            id: uuid::Uuid::new_v4().to_string(),
-            project_id: caller.project_id.clone(),
-            name: req.name,
-            state: SecretState::Enabled,
-            kms_key_id: kms_key_id.clone(),
             description: req.description,
             secret_type,
             auto_rotation: req.auto_rotation,
@@ -170,11 +165,7 @@ impl CsmsService {
                 req.enterprise_project_id
             },
             rotation_func_urn: req.rotation_func_urn,
-            create_ms: now,
-            update_ms: now,
-            scheduled_delete_ms: None,
-            rotation_ms: None,
-            state_before_delete: None,
+            ..SecretRecord::new(&caller.project_id, req.name, kms_key_id.clone(), now)
         };
         let mut first = self.seal_version(caller, &secret.id, 1, &kms_key_id, value.kind, &value.bytes, now).await?;
         first.stages = vec![SYSCURRENT.to_owned()];

@@ -190,6 +190,12 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow
     Ok(common::grpc::Running { addr, task })
 }
 
+/// `--migrate-only`: applies the identity store's migrations (the gateway's
+/// only database) and returns.
+pub async fn migrate(config: GatewayConfig) -> anyhow::Result<()> {
+    open_identity_store(&config).await.map(drop)
+}
+
 /// The identity store with its settings, migrated.
 pub async fn open_identity_store(config: &GatewayConfig) -> anyhow::Result<Arc<dyn identity::IdentityStore>> {
     let url = config

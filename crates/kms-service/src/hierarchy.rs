@@ -109,6 +109,48 @@ fn material_key(material: &SecretBytes) -> Result<AeadKey, Rejection> {
     AeadKey::new(material.expose()).map_err(|_| Rejection::InvalidCiphertext)
 }
 
+/// The AAD of a framed ciphertext: its format's `label`, its header, the
+/// project and the caller's AAD, so that a blob opens only as its own
+/// format, in its own project, with the caller's AAD.
+fn framed_aad(label: &[u8], header: &[u8], project_id: &str, caller_aad: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(label.len() + header.len() + project_id.len() + caller_aad.len());
+    aad.extend_from_slice(label);
+    aad.extend_from_slice(header);
+    aad.extend_from_slice(project_id.as_bytes());
+    aad.extend_from_slice(caller_aad);
+    aad
+}
+
+/// `header ‖ AES-GCM(plaintext)` under `material`, the AAD binding the header.
+fn seal_framed(
+    material: &SecretBytes,
+    label: &[u8],
+    header: &[u8],
+    project_id: &str,
+    caller_aad: &[u8],
+    plaintext: &[u8],
+) -> Vec<u8> {
+    let cipher = material_key(material).expect("32-byte material");
+    let mut out = Vec::with_capacity(header.len() + OVERHEAD + plaintext.len());
+    out.extend_from_slice(header);
+    cipher.seal_into(&mut out, plaintext, &framed_aad(label, header, project_id, caller_aad));
+    out
+}
+
+/// Opens what [`seal_framed`] made with a header of `header_len` bytes.
+fn open_framed(
+    material: &SecretBytes,
+    label: &[u8],
+    blob: &[u8],
+    header_len: usize,
+    project_id: &str,
+    caller_aad: &[u8],
+) -> Result<SecretBytes, Rejection> {
+    let cipher = material_key(material)?;
+    let (header, body) = blob.split_at(header_len);
+    cipher.open(body, &framed_aad(label, header, project_id, caller_aad)).map_err(|_| Rejection::InvalidCiphertext)
+}
+
 /// Data-key ciphertexts: the self-describing format of
 /// `docs/ciphertext-format.md`.
 ///
@@ -145,14 +187,7 @@ pub mod ciphertext {
         out
     }
 
-    fn aad(header: &[u8], project_id: &str, caller_aad: &[u8]) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(25 + header.len() + project_id.len() + caller_aad.len());
-        aad.extend_from_slice(b"opendew/kms/ciphertext/v1");
-        aad.extend_from_slice(header);
-        aad.extend_from_slice(project_id.as_bytes());
-        aad.extend_from_slice(caller_aad);
-        aad
-    }
+    const LABEL: &[u8] = b"opendew/kms/ciphertext/v1";
 
     /// Reads the header without authenticating anything.
     pub fn parse_header(blob: &[u8]) -> Result<Header, Rejection> {
@@ -172,12 +207,7 @@ pub mod ciphertext {
         caller_aad: &[u8],
         plaintext: &[u8],
     ) -> Vec<u8> {
-        let head = header_bytes(header);
-        let cipher = material_key(material).expect("32-byte material");
-        let mut out = Vec::with_capacity(HEADER_LEN + OVERHEAD + plaintext.len());
-        out.extend_from_slice(&head);
-        cipher.seal_into(&mut out, plaintext, &aad(&head, project_id, caller_aad));
-        out
+        seal_framed(material, LABEL, &header_bytes(header), project_id, caller_aad, plaintext)
     }
 
     /// Opens a ciphertext; any tampering, a wrong project or a wrong AAD
@@ -189,9 +219,7 @@ pub mod ciphertext {
         caller_aad: &[u8],
     ) -> Result<SecretBytes, Rejection> {
         parse_header(blob)?;
-        let cipher = material_key(material)?;
-        let (head, body) = blob.split_at(HEADER_LEN);
-        cipher.open(body, &aad(head, project_id, caller_aad)).map_err(|_| Rejection::InvalidCiphertext)
+        open_framed(material, LABEL, blob, HEADER_LEN, project_id, caller_aad)
     }
 }
 
@@ -216,14 +244,7 @@ pub mod data {
     pub const MIN_LEN: usize = 141;
     const MIN_BODY: usize = MIN_LEN - HEADER_LEN - OVERHEAD;
 
-    fn aad(header: &[u8], project_id: &str, caller_aad: &[u8]) -> Vec<u8> {
-        let mut aad = Vec::with_capacity(19 + header.len() + project_id.len() + caller_aad.len());
-        aad.extend_from_slice(b"opendew/kms/data/v2");
-        aad.extend_from_slice(header);
-        aad.extend_from_slice(project_id.as_bytes());
-        aad.extend_from_slice(caller_aad);
-        aad
-    }
+    const LABEL: &[u8] = b"opendew/kms/data/v2";
 
     /// Reads the header without authenticating anything.
     pub fn parse_header(blob: &[u8]) -> Result<ciphertext::Header, Rejection> {
@@ -252,11 +273,7 @@ pub mod data {
         let mut padded = Zeroizing::new(Vec::with_capacity(plaintext.len() + pad));
         padded.extend_from_slice(plaintext);
         padded.resize(plaintext.len() + pad, 0);
-        let cipher = material_key(material).expect("32-byte material");
-        let mut out = Vec::with_capacity(HEADER_LEN + OVERHEAD + padded.len());
-        out.extend_from_slice(&head);
-        cipher.seal_into(&mut out, &padded, &aad(&head, project_id, caller_aad));
-        out
+        seal_framed(material, LABEL, &head, project_id, caller_aad, &padded)
     }
 
     /// Opens a format-2 ciphertext and strips its padding.
@@ -267,11 +284,8 @@ pub mod data {
         caller_aad: &[u8],
     ) -> Result<SecretBytes, Rejection> {
         parse_header(blob)?;
-        let cipher = material_key(material)?;
-        let (head, body) = blob.split_at(HEADER_LEN);
-        let pad = u16::from_be_bytes([head[21], head[22]]) as usize;
-        let mut padded =
-            cipher.open(body, &aad(head, project_id, caller_aad)).map_err(|_| Rejection::InvalidCiphertext)?;
+        let pad = u16::from_be_bytes([blob[21], blob[22]]) as usize;
+        let mut padded = open_framed(material, LABEL, blob, HEADER_LEN, project_id, caller_aad)?;
         let len = padded.expose().len().checked_sub(pad).ok_or(Rejection::InvalidCiphertext)?;
         padded.truncate(len);
         Ok(padded)

@@ -163,6 +163,16 @@ pub async fn open_store(url: &DatabaseUrl, max_connections: u32) -> anyhow::Resu
 /// Starts kms-service: migrates, checks the root key against the stored
 /// fingerprint, and serves gRPC (with health and reflection) until
 /// `shutdown` is cancelled.
+/// `--migrate-only`: applies the migrations and returns.
+pub async fn migrate(config: KmsConfig) -> anyhow::Result<()> {
+    open_store(&config.database_url()?, 1).await.map(drop)
+}
+
+/// Starts kms-service for its own binary (see [`start`]).
+pub async fn serve(config: KmsConfig, shutdown: CancellationToken) -> anyhow::Result<common::grpc::Running> {
+    Ok(start(config, shutdown).await?.running)
+}
+
 pub async fn start(config: KmsConfig, shutdown: CancellationToken) -> anyhow::Result<Started> {
     let tls = config.internal_tls.load()?;
     let root = config.load_root_key()?;

@@ -6,7 +6,7 @@ mod support;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{Db, Sign, TestStack, assert_error, assert_types};
+use support::{Db, Sign, TestStack, assert_error, assert_types, unique};
 
 const KEY_DETAILS_TYPES: &[(&str, &str)] = &[
     ("key_id", "string"),
@@ -43,22 +43,7 @@ const SECRET_TYPES: &[(&str, &str)] = &[
     ("enterprise_project_id", "string"),
 ];
 
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
-}
-
-#[tokio::test]
-async fn sqlite() {
-    suite(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres() {
-    let Some(db) = Db::postgres("opendew api suite on Postgres").await else {
-        return;
-    };
-    suite(db).await;
-}
+on_both_backends!(suite, "opendew api suite on Postgres");
 
 async fn suite(db: Db) {
     let s = TestStack::start(db).await;

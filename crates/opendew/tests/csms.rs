@@ -6,22 +6,9 @@ mod support;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{Db, Reply, TestStack, assert_error, assert_types};
+use support::{Db, Reply, TestStack, assert_error, assert_types, unique};
 
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
-}
-
-#[tokio::test]
-async fn sqlite() {
-    suite(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres() {
-    let Some(db) = Db::postgres("opendew CSMS suite on Postgres").await else { return };
-    suite(db).await;
-}
+on_both_backends!(suite, "opendew CSMS suite on Postgres");
 
 async fn suite(db: Db) {
     let s = TestStack::start(db).await;

@@ -312,15 +312,4 @@ async fn isolation(db: Db) {
     s.stack.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn isolation_on_sqlite() {
-    isolation(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn isolation_on_postgres() {
-    let Some(db) = Db::postgres("isolation suite on Postgres").await else {
-        return;
-    };
-    isolation(db).await;
-}
+on_both_backends!(isolation, "isolation suite on Postgres");

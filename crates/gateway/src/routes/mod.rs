@@ -41,14 +41,20 @@ impl ApiRoute {
     pub(crate) fn new(method: Method, path: &'static str, handler: MethodRouter<Arc<AppState>>) -> Self {
         Self { method, path, handler }
     }
+
+    /// `handler` serves POST on `path` (every KMS operation but two).
+    pub(crate) fn post<H, T>(path: &'static str, handler: H) -> Self
+    where
+        H: axum::handler::Handler<T, Arc<AppState>>,
+        T: 'static,
+    {
+        Self::new(Method::POST, path, axum::routing::post(handler))
+    }
 }
 
 /// Every route behind authentication, one entry per method.
 pub fn api_routes() -> Vec<ApiRoute> {
-    let mut routes = iam::routes();
-    routes.extend(kms::routes());
-    routes.extend(csms::routes());
-    routes
+    [iam::routes(), kms::routes(), csms::routes()].into_iter().flatten().collect()
 }
 
 /// The path's parameters after `project_id`, by name, as the route pattern

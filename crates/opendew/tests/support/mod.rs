@@ -340,3 +340,27 @@ pub fn sdk_python() -> Option<PathBuf> {
     }
     Some(bin)
 }
+
+/// A name no other test uses: `prefix-` and ten hex digits.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+/// The tests `sqlite` and `postgres`, each running `$suite(db)` on a fresh
+/// stack over that backend (`postgres` is skipped without a server, and
+/// fails under CI).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($suite:ident, $what:literal) => {
+        #[tokio::test]
+        async fn sqlite() {
+            $suite(support::Db::Sqlite).await;
+        }
+
+        #[tokio::test]
+        async fn postgres() {
+            let Some(db) = support::Db::postgres($what).await else { return };
+            $suite(db).await;
+        }
+    };
+}

@@ -33,10 +33,7 @@ pub mod versions;
 
 /// The CSMS family's routes.
 pub(crate) fn routes() -> Vec<ApiRoute> {
-    let mut routes = secrets::routes();
-    routes.extend(versions::routes());
-    routes.extend(tags::routes());
-    routes
+    [secrets::routes(), versions::routes(), tags::routes()].into_iter().flatten().collect()
 }
 
 /// A route whose errors take `shape` (the secret APIs answer flat errors,

@@ -2,11 +2,7 @@
 //! as upper-case hex (Base64 for encrypt-data), plaintexts zeroized once
 //! written into the answer.
 
-use axum::{
-    Json,
-    http::Method,
-    routing::{MethodRouter, post},
-};
+use axum::Json;
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use proto::kms::v1::{self as pb, ErrorReason as R};
 use serde::Serialize;
@@ -16,19 +12,17 @@ use super::{KmsCall, KmsResult, kms_status, reason, upper_hex};
 use crate::{
     error::{ApiError, KmsFault},
     routes::ApiRoute,
-    state::AppState,
 };
 
 pub(super) fn routes() -> Vec<ApiRoute> {
-    let route = |path, handler: MethodRouter<std::sync::Arc<AppState>>| ApiRoute::new(Method::POST, path, handler);
     vec![
-        route("/v1.0/{project_id}/kms/create-datakey", post(create_datakey)),
-        route("/v1.0/{project_id}/kms/create-datakey-without-plaintext", post(create_datakey_without_plaintext)),
-        route("/v1.0/{project_id}/kms/encrypt-datakey", post(encrypt_datakey)),
-        route("/v1.0/{project_id}/kms/decrypt-datakey", post(decrypt_datakey)),
-        route("/v1.0/{project_id}/kms/encrypt-data", post(encrypt_data)),
-        route("/v1.0/{project_id}/kms/decrypt-data", post(decrypt_data)),
-        route("/v1.0/{project_id}/kms/gen-random", post(gen_random)),
+        ApiRoute::post("/v1.0/{project_id}/kms/create-datakey", create_datakey),
+        ApiRoute::post("/v1.0/{project_id}/kms/create-datakey-without-plaintext", create_datakey_without_plaintext),
+        ApiRoute::post("/v1.0/{project_id}/kms/encrypt-datakey", encrypt_datakey),
+        ApiRoute::post("/v1.0/{project_id}/kms/decrypt-datakey", decrypt_datakey),
+        ApiRoute::post("/v1.0/{project_id}/kms/encrypt-data", encrypt_data),
+        ApiRoute::post("/v1.0/{project_id}/kms/decrypt-data", decrypt_data),
+        ApiRoute::post("/v1.0/{project_id}/kms/gen-random", gen_random),
     ]
 }
 

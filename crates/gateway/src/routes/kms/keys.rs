@@ -1,29 +1,24 @@
 //! Key lifecycle: create, describe, list, enable/disable, deletion and its
 //! cancellation, alias and description (kms-api.md §2).
 
-use axum::{
-    Json,
-    http::Method,
-    routing::{MethodRouter, post},
-};
+use axum::Json;
 use proto::kms::v1::{self as pb, ErrorReason as R};
 use serde::Serialize;
 
 use super::{KmsCall, KmsResult, kms_status, reason, spec_from_huawei, spec_to_huawei};
-use crate::{routes::ApiRoute, state::AppState};
+use crate::routes::ApiRoute;
 
 pub(super) fn routes() -> Vec<ApiRoute> {
-    let route = |path, handler: MethodRouter<std::sync::Arc<AppState>>| ApiRoute::new(Method::POST, path, handler);
     vec![
-        route("/v1.0/{project_id}/kms/create-key", post(create_key)),
-        route("/v1.0/{project_id}/kms/describe-key", post(describe_key)),
-        route("/v1.0/{project_id}/kms/list-keys", post(list_keys)),
-        route("/v1.0/{project_id}/kms/enable-key", post(enable_key)),
-        route("/v1.0/{project_id}/kms/disable-key", post(disable_key)),
-        route("/v1.0/{project_id}/kms/schedule-key-deletion", post(schedule_key_deletion)),
-        route("/v1.0/{project_id}/kms/cancel-key-deletion", post(cancel_key_deletion)),
-        route("/v1.0/{project_id}/kms/update-key-alias", post(update_key_alias)),
-        route("/v1.0/{project_id}/kms/update-key-description", post(update_key_description)),
+        ApiRoute::post("/v1.0/{project_id}/kms/create-key", create_key),
+        ApiRoute::post("/v1.0/{project_id}/kms/describe-key", describe_key),
+        ApiRoute::post("/v1.0/{project_id}/kms/list-keys", list_keys),
+        ApiRoute::post("/v1.0/{project_id}/kms/enable-key", enable_key),
+        ApiRoute::post("/v1.0/{project_id}/kms/disable-key", disable_key),
+        ApiRoute::post("/v1.0/{project_id}/kms/schedule-key-deletion", schedule_key_deletion),
+        ApiRoute::post("/v1.0/{project_id}/kms/cancel-key-deletion", cancel_key_deletion),
+        ApiRoute::post("/v1.0/{project_id}/kms/update-key-alias", update_key_alias),
+        ApiRoute::post("/v1.0/{project_id}/kms/update-key-description", update_key_description),
     ]
 }
 

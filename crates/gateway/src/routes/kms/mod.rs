@@ -26,10 +26,7 @@ pub mod keys;
 
 /// The KMS family's routes.
 pub(crate) fn routes() -> Vec<ApiRoute> {
-    let mut routes = keys::routes();
-    routes.extend(crypto::routes());
-    routes.extend(account::routes());
-    routes
+    [keys::routes(), crypto::routes(), account::routes()].into_iter().flatten().collect()
 }
 
 /// A handler's answer: a typed body, or the error in KMS's shape.
