@@ -352,6 +352,48 @@ impl SqlDialect for sqlx::Sqlite {
     }
 }
 
+/// What every store does with its database rather than its records:
+/// migrate it, and tell whether it answers.
+#[async_trait::async_trait]
+pub trait Schema: Send + Sync {
+    /// Applies the backend's migrations (idempotent: every replica runs it
+    /// at start).
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// One trivial statement: is the database reachable? Readiness checks
+    /// use it; no request path does.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// A store over one sqlx pool, with its migrations: [`Schema`] comes with
+/// it.
+pub trait SqlStore: Send + Sync {
+    /// The database.
+    type Db: sqlx::Database;
+
+    /// The store's migrations for this database.
+    const MIGRATOR: sqlx::migrate::Migrator;
+
+    /// The pool.
+    fn pool(&self) -> &sqlx::Pool<Self::Db>;
+}
+
+#[async_trait::async_trait]
+impl<S: SqlStore> Schema for S
+where
+    <S::Db as sqlx::Database>::Connection: sqlx::migrate::Migrate,
+{
+    async fn migrate(&self) -> Result<(), StoreError> {
+        Ok(Self::MIGRATOR.run(self.pool()).await?)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        use sqlx::Connection;
+        let mut conn = self.pool().acquire().await.map_err(StoreError::db("connecting to the database"))?;
+        conn.ping().await.map_err(StoreError::db("pinging the database"))
+    }
+}
+
 /// Puts on an `impl<D: Dialect> … for Store<D>` block the bounds under which
 /// one generic SQL store compiles for both Postgres and SQLite: executors for
 /// a connection and for the pool, decoders for the `rows` it reads and

@@ -30,6 +30,14 @@ pub struct SqlIdentityStore<D: Dialect> {
     pool: Pool<D>,
 }
 
+impl<D: Dialect> common::db::SqlStore for SqlIdentityStore<D> {
+    type Db = D;
+    const MIGRATOR: sqlx::migrate::Migrator = D::MIGRATOR;
+    fn pool(&self) -> &Pool<D> {
+        &self.pool
+    }
+}
+
 impl<D: Dialect> SqlIdentityStore<D> {
     /// Wraps a pool (on Postgres, one whose `search_path` is the iam schema).
     pub fn new(pool: Pool<D>) -> Self {
@@ -92,16 +100,6 @@ impl<D: Dialect> SqlIdentityStore<D> {
 #[apply(sql_bounds!)]
 #[async_trait]
 impl<D: Dialect> IdentityStore for SqlIdentityStore<D> {
-    async fn migrate(&self) -> Result<(), IdentityError> {
-        D::MIGRATOR.run(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn ping(&self) -> Result<(), IdentityError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(IdentityError::db("pinging"))?;
-        Ok(())
-    }
-
     async fn version(&self) -> Result<i64, IdentityError> {
         let (version,) =
             sqlx::query_as(VERSION).fetch_one(&self.pool).await.map_err(IdentityError::db("reading the version"))?;

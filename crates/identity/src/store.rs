@@ -203,11 +203,7 @@ impl IdentityError {
 /// Storage of the directory. Every change is one transaction that also
 /// bumps the change counter.
 #[async_trait]
-pub trait IdentityStore: Send + Sync + std::fmt::Debug + 'static {
-    /// Applies this backend's migrations.
-    async fn migrate(&self) -> Result<(), IdentityError>;
-    /// Is the database reachable?
-    async fn ping(&self) -> Result<(), IdentityError>;
+pub trait IdentityStore: common::db::Schema + std::fmt::Debug + 'static {
     /// The change counter.
     async fn version(&self) -> Result<i64, IdentityError>;
     /// Every record, read in one transaction (a consistent snapshot).

@@ -77,14 +77,7 @@ impl<T: Secrets + Versions + Tags> SecretStore for T {}
 
 /// Secrets: their metadata and lifecycle.
 #[async_trait]
-pub trait Secrets: Send + Sync + std::fmt::Debug + 'static {
-    /// Applies this backend's migrations.
-    async fn migrate(&self) -> Result<(), StoreError>;
-
-    /// One trivial statement: is the database reachable? Health checks use
-    /// it (kms-service does not count it as a round trip of the hot path).
-    async fn ping(&self) -> Result<(), StoreError>;
-
+pub trait Secrets: common::db::Schema + std::fmt::Debug + 'static {
     /// Inserts a secret and its versions (each with its stages) in one
     /// transaction. Name uniqueness is a constraint; `quota` counts the
     /// project's secrets under a per-project lock.

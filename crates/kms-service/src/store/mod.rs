@@ -92,14 +92,7 @@ pub struct KeyFilter {
 
 /// Storage of master keys and their wrapped material.
 #[async_trait]
-pub trait KeyStore: Send + Sync + std::fmt::Debug + 'static {
-    /// Applies this backend's migrations.
-    async fn migrate(&self) -> Result<(), StoreError>;
-
-    /// One trivial statement: is the database reachable? Health checks use
-    /// it (kms-service does not count it as a round trip of the hot path).
-    async fn ping(&self) -> Result<(), StoreError>;
-
+pub trait KeyStore: common::db::Schema + std::fmt::Debug + 'static {
     /// Records the root-key fingerprint if none is stored yet and returns
     /// the stored one (which differs from `fingerprint` when the database
     /// was written under another root key).

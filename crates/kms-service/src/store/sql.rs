@@ -41,6 +41,14 @@ pub struct SqlKeyStore<D: Dialect> {
     round_trips: RoundTrips,
 }
 
+impl<D: Dialect> common::db::SqlStore for SqlKeyStore<D> {
+    type Db = D;
+    const MIGRATOR: sqlx::migrate::Migrator = D::MIGRATOR;
+    fn pool(&self) -> &Pool<D> {
+        &self.pool
+    }
+}
+
 impl<D: Dialect> SqlKeyStore<D> {
     /// Wraps a pool (on Postgres, one whose `search_path` is the kms schema).
     pub fn new(pool: Pool<D>) -> Self {
@@ -298,16 +306,6 @@ impl<D: Dialect> SqlKeyStore<D> {
 #[apply(sql_bounds!)]
 #[async_trait]
 impl<D: Dialect> KeyStore for SqlKeyStore<D> {
-    async fn migrate(&self) -> Result<(), StoreError> {
-        D::MIGRATOR.run(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(StoreError::db("pinging the database"))?;
-        Ok(())
-    }
-
     async fn claim_root_fingerprint(&self, fingerprint: &str) -> Result<String, StoreError> {
         self.round_trips.tick();
         sqlx::query(text::CLAIM_FINGERPRINT)

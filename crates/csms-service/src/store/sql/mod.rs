@@ -62,6 +62,14 @@ pub struct SqlSecretStore<D: Dialect> {
     pool: Pool<D>,
 }
 
+impl<D: Dialect> common::db::SqlStore for SqlSecretStore<D> {
+    type Db = D;
+    const MIGRATOR: sqlx::migrate::Migrator = D::MIGRATOR;
+    fn pool(&self) -> &Pool<D> {
+        &self.pool
+    }
+}
+
 impl<D: Dialect> SqlSecretStore<D> {
     /// Wraps a pool (on Postgres, one whose `search_path` is the csms schema).
     pub fn new(pool: Pool<D>) -> Self {

@@ -12,16 +12,6 @@ use crate::{
 #[apply(sql_bounds!)]
 #[async_trait]
 impl<D: Dialect> Secrets for SqlSecretStore<D> {
-    async fn migrate(&self) -> Result<(), StoreError> {
-        D::MIGRATOR.run(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(StoreError::db("pinging the database"))?;
-        Ok(())
-    }
-
     async fn create_secret(
         &self,
         secret: &SecretRecord,
