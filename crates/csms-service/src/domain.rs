@@ -243,13 +243,21 @@ pub fn validate_value(kind: ValueKind, value: &[u8]) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// `"30d"` → `("30", "d")`: the last character is the unit, whatever its
+/// width in bytes (a multi-byte last character once split mid-character and
+/// panicked, issue #15 finding 8).
+fn split_unit(period: &str) -> Option<(&str, &str)> {
+    let (at, _) = period.char_indices().last()?;
+    Some(period.split_at(at))
+}
+
 /// `<n><d|h|m|s>` between 6 hours and 8760 hours.
 pub fn validate_rotation_period(period: &str) -> Result<(), Rejection> {
     let err = || invalid("rotation_period must be <number><d|h|m|s> between 6h and 8760h");
     if period.len() > 50 || period.len() < 2 {
         return Err(err());
     }
-    let (digits, unit) = period.split_at(period.len() - 1);
+    let (digits, unit) = split_unit(period).ok_or_else(err)?;
     let n: u64 = digits.parse().map_err(|_| err())?;
     let seconds = match unit {
         "d" => n.checked_mul(86_400),
@@ -383,7 +391,7 @@ impl SecretRecord {
 
 /// Milliseconds of a validated rotation period.
 pub fn period_ms(period: &str) -> i64 {
-    let (digits, unit) = period.split_at(period.len().saturating_sub(1));
+    let (digits, unit) = split_unit(period).unwrap_or(("0", "s"));
     let n: i64 = digits.parse().unwrap_or(0);
     let unit_ms = match unit {
         "d" => 86_400_000,
@@ -397,6 +405,14 @@ pub fn period_ms(period: &str) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_multi_byte_unit_is_refused_not_a_panic() {
+        assert!(validate_rotation_period("6é").is_err());
+        assert!(validate_rotation_period("é").is_err());
+        let _ = period_ms("6é");
+        assert_eq!(period_ms("30d"), 30 * 86_400_000);
+    }
 
     #[test]
     fn names() {

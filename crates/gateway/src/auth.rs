@@ -24,8 +24,39 @@ use crate::{
 /// Largest accepted body: the API gateway's 12 MB limit for signed requests.
 pub const MAX_BODY_BYTES: usize = 12 * 1024 * 1024;
 
-/// Middleware: buffers the body (refusing more than 12 MB), authenticates
-/// and stores the [`Caller`] in the request extensions.
+/// Bytes of request bodies buffered, across every connection, before their
+/// requests are authenticated: a flood of large unsigned (or wrongly signed)
+/// bodies waits for room or is refused, instead of growing the heap.
+pub const UNAUTHENTICATED_BODY_BUDGET: usize = 4 * MAX_BODY_BYTES;
+
+static BODY_BUDGET: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(UNAUTHENTICATED_BODY_BUDGET);
+
+/// Reads a body of at most [`MAX_BODY_BYTES`] within the body timeout,
+/// holding its share of [`UNAUTHENTICATED_BODY_BUDGET`] (what the
+/// `Content-Length` declares, or the limit without one) until the caller
+/// drops the permit.
+async fn read_body(
+    app: &AppState,
+    parts: &Parts,
+    body: Body,
+) -> Result<(Bytes, tokio::sync::SemaphorePermit<'static>), ApiError> {
+    let declared = header(parts, "content-length").map(|v| v.trim().parse::<usize>().map_err(|_| ApiError::TooLarge));
+    let limit = declared.transpose()?.unwrap_or(MAX_BODY_BYTES);
+    if limit > MAX_BODY_BYTES {
+        return Err(ApiError::TooLarge);
+    }
+    let room = tokio::time::timeout(std::time::Duration::from_secs(1), BODY_BUDGET.acquire_many(limit as u32));
+    let permit = room.await.ok().and_then(Result::ok).ok_or(ApiError::Throttled(std::time::Duration::from_secs(1)))?;
+    let bytes = tokio::time::timeout(app.body_timeout, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| ApiError::SlowBody)?
+        .map_err(|_| ApiError::TooLarge)?;
+    Ok((bytes, permit))
+}
+
+/// Middleware: buffers the body (refusing more than 12 MB, within the body
+/// timeout and the unauthenticated budget), authenticates and stores the
+/// [`Caller`] in the request extensions.
 pub async fn authenticate(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
     let subjects = throttle_subjects(&parts);
@@ -33,10 +64,13 @@ pub async fn authenticate(State(app): State<Arc<AppState>>, req: Request, next: 
     if let Some(wait) = subjects.iter().filter_map(|s| app.throttle.wait(s)).max() {
         return ApiError::Throttled(wait).into_response();
     }
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-        return ApiError::TooLarge.into_response();
+    let (bytes, permit) = match read_body(&app, &parts, body).await {
+        Ok(read) => read,
+        Err(e) => return e.into_response(),
     };
-    match identify(&app, &parts, &bytes) {
+    let identified = identify(&app, &parts, &bytes);
+    drop(permit);
+    match identified {
         Ok(caller) => {
             parts.extensions.insert(caller);
             next.run(Request::from_parts(parts, Body::from(bytes))).await

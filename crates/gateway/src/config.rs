@@ -67,6 +67,15 @@ pub struct GatewayConfig {
     #[arg(long = "tls-reload-seconds", env = "OPENDEW_TLS_RELOAD_SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub tls_reload_seconds: u64,
+    /// Seconds a client may take to send a request's headers (and a new
+    /// connection its first request) before the connection is closed.
+    #[arg(long = "http-header-timeout-seconds", env = "OPENDEW_HTTP_HEADER_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_seconds: u64,
+    /// Seconds a client may take to send a request's body.
+    #[arg(long = "http-body-timeout-seconds", env = "OPENDEW_HTTP_BODY_TIMEOUT_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_seconds: u64,
 }
 
 impl GatewayConfig {
@@ -97,6 +106,8 @@ impl GatewayConfig {
             internal_tls: Default::default(),
             throttle: Default::default(),
             tls_reload_seconds: 10,
+            header_timeout_seconds: 10,
+            body_timeout_seconds: 60,
         }
     }
 

@@ -84,6 +84,9 @@ pub enum ApiError {
     /// Body over the limit: 413, gateway style.
     #[error("request body too large")]
     TooLarge,
+    /// The body did not arrive within the body timeout: 408, gateway style.
+    #[error("request body not received in time")]
+    SlowBody,
     /// A KMS operation failed.
     #[error("KMS error {fault:?}: {detail}")]
     Kms {
@@ -274,6 +277,9 @@ impl IntoResponse for ApiError {
             ),
             Self::TooLarge => {
                 gateway_body(StatusCode::PAYLOAD_TOO_LARGE, "APIGW.0201", "Request entity too large.".into())
+            }
+            Self::SlowBody => {
+                gateway_body(StatusCode::REQUEST_TIMEOUT, "APIGW.0201", "Request body not received in time.".into())
             }
             Self::Kms { fault, detail } => {
                 let (status, code, msg) = kms_error(fault);

@@ -17,8 +17,11 @@ pub enum BodyError {
     WrongType(&'static str),
 }
 
-/// A parsed JSON object body.
-#[derive(Debug, Default)]
+/// A parsed JSON object body, or an object inside one. Nested objects are
+/// borrowed, never copied: reading a field of a field costs no allocation
+/// beyond the value asked for (the body was parsed once).
+#[derive(Debug, Default, ref_cast::RefCast)]
+#[repr(transparent)]
 pub struct JsonBody(Map<String, Value>);
 
 impl JsonBody {
@@ -39,11 +42,16 @@ impl JsonBody {
         }
     }
 
+    /// The field `name`; `null` reads as absent.
+    fn field(&self, name: &str) -> Option<&Value> {
+        self.0.get(name).filter(|v| !v.is_null())
+    }
+
     /// A string field; a JSON number is accepted and read as its decimal
     /// text (lenient input typing). `null` reads as absent.
     pub fn string(&self, name: &'static str) -> Result<Option<String>, BodyError> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
+        match self.field(name) {
+            None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(_) => Err(BodyError::WrongType(name)),
@@ -52,59 +60,40 @@ impl JsonBody {
 
     /// A string field that must be a JSON string.
     pub fn strict_string(&self, name: &'static str) -> Result<Option<String>, BodyError> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(BodyError::WrongType(name)),
-        }
+        self.field(name).map(|v| v.as_str().map(str::to_owned).ok_or(BodyError::WrongType(name))).transpose()
     }
 
     /// A boolean field (JSON booleans only).
     pub fn bool(&self, name: &'static str) -> Result<Option<bool>, BodyError> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(BodyError::WrongType(name)),
-        }
+        self.field(name).map(|v| v.as_bool().ok_or(BodyError::WrongType(name))).transpose()
     }
 
     /// A list of strings.
     pub fn string_list(&self, name: &'static str) -> Result<Option<Vec<String>>, BodyError> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| v.as_str().map(str::to_owned).ok_or(BodyError::WrongType(name)))
-                .collect::<Result<_, _>>()
-                .map(Some),
-            Some(_) => Err(BodyError::WrongType(name)),
-        }
+        let Some(value) = self.field(name) else { return Ok(None) };
+        let items = value.as_array().ok_or(BodyError::WrongType(name))?;
+        items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or(BodyError::WrongType(name)))
+            .collect::<Result<_, _>>()
+            .map(Some)
     }
 
     /// An integer; a numeric string is accepted too (lenient input typing).
     pub fn int(&self, name: &'static str) -> Result<Option<i64>, BodyError> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
+        match self.field(name) {
+            None => Ok(None),
             Some(Value::Number(n)) => n.as_i64().map(Some).ok_or(BodyError::WrongType(name)),
             Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| BodyError::WrongType(name)),
             Some(_) => Err(BodyError::WrongType(name)),
         }
     }
 
-    /// A list of objects.
-    pub fn objects(&self, name: &'static str) -> Result<Option<Vec<JsonBody>>, BodyError> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| match v {
-                    Value::Object(map) => Ok(JsonBody(map.clone())),
-                    _ => Err(BodyError::WrongType(name)),
-                })
-                .collect::<Result<_, _>>()
-                .map(Some),
-            Some(_) => Err(BodyError::WrongType(name)),
-        }
+    /// A list of objects, borrowed.
+    pub fn objects(&self, name: &'static str) -> Result<Option<Vec<&JsonBody>>, BodyError> {
+        let Some(value) = self.field(name) else { return Ok(None) };
+        let items = value.as_array().ok_or(BodyError::WrongType(name))?;
+        items.iter().map(|v| as_object(v).ok_or(BodyError::WrongType(name))).collect::<Result<_, _>>().map(Some)
     }
 
     /// True when the field is present (even as `null`).
@@ -112,14 +101,15 @@ impl JsonBody {
         self.0.contains_key(name)
     }
 
-    /// A nested object.
-    pub fn object(&self, name: &'static str) -> Result<Option<JsonBody>, BodyError> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Object(map)) => Ok(Some(JsonBody(map.clone()))),
-            Some(_) => Err(BodyError::WrongType(name)),
-        }
+    /// A nested object, borrowed.
+    pub fn object(&self, name: &'static str) -> Result<Option<&JsonBody>, BodyError> {
+        self.field(name).map(|v| as_object(v).ok_or(BodyError::WrongType(name))).transpose()
     }
+}
+
+fn as_object(value: &Value) -> Option<&JsonBody> {
+    use ref_cast::RefCast;
+    value.as_object().map(JsonBody::ref_cast)
 }
 
 #[cfg(test)]

@@ -50,7 +50,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(api)
         .route_layer(middleware::from_fn(track))
-        .route("/v3/auth/tokens", post(routes::iam::issue_token))
+        .route(
+            "/v3/auth/tokens",
+            post(routes::iam::issue_token).layer(DefaultBodyLimit::max(routes::iam::MAX_LOGIN_BODY)),
+        )
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "alive"})) }))
         .route("/readyz", get(readyz))
         .route("/", get(routes::kms::account::versions))
@@ -150,6 +153,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow
             (proto::kms::v1::key_management_service_server::SERVICE_NAME, kms_channel),
             (proto::csms::v1::secrets_manager_service_server::SERVICE_NAME, csms_channel),
         ],
+        body_timeout: std::time::Duration::from_secs(config.body_timeout_seconds),
     });
     let tls_files = config.tls_files()?;
     let tls = tls_files.as_ref().map(tls::load).transpose()?;
@@ -171,7 +175,11 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow
     });
     // Responses go out at once, not after Nagle's delay.
     let tcp = axum_server::accept::TcpConfigAcceptor::new(axum_server::accept::TcpSocketConfig::new().nodelay(true));
-    let server = axum_server::from_tcp(listener)?.handle(handle);
+    // A client that sends nothing, or its headers a byte at a time, holds a
+    // connection for a bounded time only (bodies: `auth::read_body`).
+    let header_timeout = std::time::Duration::from_secs(config.header_timeout_seconds);
+    let mut server = axum_server::from_tcp(listener)?.handle(handle).first_request_timeout(header_timeout);
+    server.http_builder().http1().header_read_timeout(header_timeout);
     let scheme = if tls.is_some() { "https" } else { "http" };
     let task = match (tls, tls_files) {
         (Some(tls), Some(files)) => {

@@ -24,6 +24,8 @@ pub struct AppState {
     pub csms: SecretsManagerServiceClient<Channel>,
     /// Channels to the services, for readiness checks.
     pub channels: [(&'static str, Channel); 2],
+    /// How long a request's body may take to arrive.
+    pub body_timeout: std::time::Duration,
 }
 
 /// Reads a token key file (hex) or returns a random key with a warning.

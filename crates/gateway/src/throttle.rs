@@ -92,6 +92,47 @@ impl Throttle {
             .then(|| Duration::from_secs_f64(over * self.config.drain_seconds as f64).max(Duration::from_secs(1)))
     }
 
+    /// Charges one attempt to every subject, atomically per bucket, unless
+    /// one of them is full: then nothing stays charged and the answer is how
+    /// long to wait. Charging before the expensive check (password hashing)
+    /// is what bounds concurrent attempts: checking first and recording the
+    /// failure after let every request of a burst through (issue #15).
+    /// An attempt that succeeds gives its charge back with [`Throttle::refund`].
+    pub fn charge(&self, subjects: &[Subject]) -> Result<(), Duration> {
+        for (i, subject) in subjects.iter().enumerate() {
+            if let Err(wait) = self.charge_one(subject) {
+                subjects[..i].iter().for_each(|s| self.refund(s));
+                return Err(wait);
+            }
+        }
+        Ok(())
+    }
+
+    fn charge_one(&self, subject: &Subject) -> Result<(), Duration> {
+        let now = Instant::now();
+        let capacity = self.capacity(subject);
+        let entry =
+            self.buckets.get_with(subject.clone(), || std::sync::Arc::new(Mutex::new(Bucket { level: 0.0, at: now })));
+        let mut bucket = entry.lock().expect("bucket lock");
+        let level = self.drained(&bucket, now);
+        let over = level - (capacity - 1.0);
+        if over > 0.0 {
+            return Err(Duration::from_secs_f64(over * self.config.drain_seconds as f64).max(Duration::from_secs(1)));
+        }
+        bucket.level = level + 1.0;
+        bucket.at = now;
+        Ok(())
+    }
+
+    /// Gives back one charge of `subject` (its attempt succeeded).
+    pub fn refund(&self, subject: &Subject) {
+        let Some(entry) = self.buckets.get(subject) else { return };
+        let now = Instant::now();
+        let mut bucket = entry.lock().expect("bucket lock");
+        bucket.level = (self.drained(&bucket, now) - 1.0).max(0.0);
+        bucket.at = now;
+    }
+
     /// Records one failed authentication.
     pub fn failed(&self, subject: Subject) {
         let now = Instant::now();
@@ -126,6 +167,27 @@ mod tests {
         assert!(throttle.wait(&address).is_none(), "an address has a larger bucket");
         throttle.failed(address.clone());
         assert!(throttle.wait(&address).is_some());
+    }
+
+    #[test]
+    fn concurrent_charges_stop_at_the_capacity() {
+        let throttle =
+            std::sync::Arc::new(Throttle::new(ThrottleConfig { per_key: 3, per_address: 100, drain_seconds: 600 }));
+        let subjects = [Subject::Key("d/u".into()), Subject::Address("10.0.0.1".parse().unwrap())];
+        let granted = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..32 {
+                scope.spawn(|| {
+                    if throttle.charge(&subjects).is_ok() {
+                        granted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        assert_eq!(granted.into_inner(), 3, "only the key's capacity of attempts runs at once");
+        // A refused charge left nothing on the address beyond the granted three.
+        throttle.refund(&subjects[0]);
+        assert!(throttle.charge(&subjects).is_ok(), "a refund makes room again");
     }
 
     #[test]

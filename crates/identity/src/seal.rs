@@ -71,30 +71,43 @@ impl SecretSealer {
     }
 }
 
+/// Password checks that may wait for the hashing thread; more are refused
+/// at once ([`HashingBusy`]) instead of queueing without bound.
+pub const HASHING_QUEUE: usize = 32;
+
+/// The hashing thread's queue is full: answer "try later" rather than wait.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("too many password checks are waiting")]
+pub struct HashingBusy;
+
 /// Runs password hashing on one dedicated thread, one job at a time.
 ///
 /// argon2id takes 19 MiB and tens of milliseconds per hash by design. On
 /// tokio's blocking pool each job may land on another thread, and the
 /// allocator keeps a 19 MiB arena per thread: a few logins would pin
-/// 60+ MiB. One thread keeps it to one buffer, and queues a login flood
-/// instead of letting it take every core.
-pub async fn on_hashing_thread<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static) -> R {
+/// 60+ MiB. One thread keeps it to one buffer. The queue is bounded
+/// ([`HASHING_QUEUE`]), so a login flood costs a refusal, not memory, and a
+/// job whose caller has gone (the client hung up) is skipped, not run.
+pub async fn on_hashing_thread<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static) -> Result<R, HashingBusy> {
     type Job = Box<dyn FnOnce() + Send>;
-    static QUEUE: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> = std::sync::OnceLock::new();
+    static QUEUE: std::sync::OnceLock<std::sync::mpsc::SyncSender<Job>> = std::sync::OnceLock::new();
     let queue = QUEUE.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(HASHING_QUEUE);
         std::thread::Builder::new()
             .name("password-hashing".into())
             .spawn(move || rx.into_iter().for_each(|job| job()))
             .expect("spawn the password hashing thread");
-        std::sync::Mutex::new(tx)
+        tx
     });
     let (done, result) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
-        let _ = done.send(job());
+        if !done.is_closed() {
+            let _ = done.send(job());
+        }
     });
-    queue.lock().expect("hashing queue").send(job).expect("the hashing thread runs for the process's life");
-    result.await.expect("hashing jobs do not panic")
+    queue.try_send(job).map_err(|_| HashingBusy)?;
+    // Dropped only if the job was skipped, which needs this future gone.
+    result.await.map_err(|_| HashingBusy)
 }
 
 /// An argon2id PHC string for `password` (CPU-heavy: call through
@@ -134,6 +147,31 @@ mod tests {
         let mut tampered = sealed.clone();
         tampered[15] ^= 1;
         assert!(sealer.open("AK1", &tampered).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_hashing_queue_is_bounded_and_skips_abandoned_jobs() {
+        // Hold the thread, then fill the queue behind it.
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let running = tokio::spawn(on_hashing_thread(move || hold.recv().ok()));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut waiting = Vec::new();
+        for _ in 0..HASHING_QUEUE {
+            let ran = ran.clone();
+            let job = on_hashing_thread(move || ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+            waiting.push(tokio::spawn(job));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(on_hashing_thread(|| ()).await.is_err(), "a full queue refuses at once");
+        // Callers that give up leave jobs that never run.
+        waiting.drain(..).for_each(|task| task.abort());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        release.send(()).unwrap();
+        running.await.unwrap().unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(on_hashing_thread(|| 7).await.unwrap(), 7, "the thread serves again");
+        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 0, "abandoned jobs were skipped");
     }
 
     #[test]

@@ -141,10 +141,14 @@ impl KmsService {
             Some(n @ 1..=domain::MAX_LIST_LIMIT) => n,
             Some(_) => return Err(Rejection::InvalidLimit.into()),
         };
+        // The store pages with a signed 64-bit OFFSET.
+        if i64::try_from(req.offset).is_err() {
+            return Err(Rejection::InvalidMarker.into());
+        }
         let filter =
             KeyFilter { state: req.state, spec: (!req.all_specs).then(|| req.spec.unwrap_or(KeySpec::Aes256)) };
         let (keys, total) = self.store.list_keys(&caller.project_id, &filter, req.offset, limit).await?;
-        let end = req.offset + keys.len() as u64;
+        let end = req.offset.saturating_add(keys.len() as u64);
         Ok(KeyPage { keys, total, next_offset: (end < total).then_some(end) })
     }
 

@@ -243,6 +243,10 @@ async fn kms_contract(s: &TestStack) -> String {
     assert_error(&unknown, 404, "KMS.0207", true);
     let bad_limit = s.call(Method::POST, &s.kms("list-keys"), Some(&json!({"limit": "0"}))).await;
     assert_error(&bad_limit, 400, "KMS.1601", true);
+    // An offset past i64::MAX once became a negative OFFSET: a 500 on
+    // Postgres (issue #15, finding 11).
+    let huge = s.call(Method::POST, &s.kms("list-keys"), Some(&json!({"marker": u64::MAX.to_string()}))).await;
+    assert_error(&huge, 400, "KMS.1602", true);
     let bad_marker = s.call(Method::POST, &s.kms("list-keys"), Some(&json!({"marker": "-1"}))).await;
     assert_error(&bad_marker, 400, "KMS.1602", true);
     let wrong_method = s.call(Method::GET, &s.kms("create-key"), None).await;

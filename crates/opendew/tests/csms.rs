@@ -111,6 +111,10 @@ async fn lifecycle(s: &TestStack) {
         false,
     );
     assert_error(&call(s, Method::DELETE, &format!("secrets/{name}/stages/NOPE"), None).await, 400, "CSMS.0005", false);
+    // A multi-byte last character once panicked the period parser: a 500
+    // `CSMS.0001` (issue #15, finding 8). Now the invalid-parameter answer.
+    let body = json!({"auto_rotation": true, "rotation_period": "6é"});
+    assert_error(&call(s, Method::PUT, &format!("secrets/{name}"), Some(body)).await, 400, "CSMS.0002", false);
     assert_error(
         &call(s, Method::PUT, &format!("secrets/{name}/stages/X"), Some(json!({"version_id": "v99"}))).await,
         400,

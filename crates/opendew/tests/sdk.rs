@@ -14,14 +14,12 @@ use support::{Db, TestStack, repo_root, sdk_python};
 /// Both tests share one venv; the first to get here builds it.
 static PYTHON: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
 
-async fn run_sdk_suite(db: Db) {
-    let Some(python) = PYTHON.get_or_init(sdk_python).clone() else {
-        return;
-    };
-    let s = TestStack::start(db).await;
-    let script = repo_root().join("tests/python/test_sdk.py");
+/// Runs `script` from tests/python with the stack's endpoint and account in
+/// its environment (and `extra`), and fails with its report unless it passes.
+async fn run_python(s: &TestStack, script: &str, extra: &[(&str, &std::ffi::OsStr)], what: &str) {
+    let python = PYTHON.get_or_init(sdk_python).clone().expect("checked by the caller");
     let output = tokio::process::Command::new(python)
-        .arg(script)
+        .arg(repo_root().join("tests/python").join(script))
         .env("OPENDEW_ENDPOINT", &s.base)
         .env("OPENDEW_AK", &s.account.ak)
         .env("OPENDEW_SK", &s.account.sk)
@@ -29,12 +27,21 @@ async fn run_sdk_suite(db: Db) {
         .env("OPENDEW_USER", &s.account.user)
         .env("OPENDEW_PASSWORD", &s.account.password)
         .env("OPENDEW_DOMAIN", &s.account.domain_name)
+        .envs(extra.iter().copied())
         .output()
         .await
         .unwrap();
     let report = String::from_utf8_lossy(&output.stderr);
     eprintln!("{report}");
-    assert!(output.status.success(), "the official SDK suite failed:\n{report}");
+    assert!(output.status.success(), "{what} failed:\n{report}");
+}
+
+async fn run_sdk_suite(db: Db) {
+    if PYTHON.get_or_init(sdk_python).is_none() {
+        return;
+    }
+    let s = TestStack::start(db).await;
+    run_python(&s, "test_sdk.py", &[], "the official SDK suite").await;
     s.stack.stop().await.unwrap();
 }
 
@@ -42,24 +49,13 @@ async fn run_sdk_suite(db: Db) {
 /// verification ignored, and refused with neither.
 #[tokio::test]
 async fn official_python_sdk_over_https() {
-    let Some(python) = PYTHON.get_or_init(sdk_python).clone() else {
+    if PYTHON.get_or_init(sdk_python).is_none() {
         return;
-    };
+    }
     let s = TestStack::start_tls(Db::Sqlite).await;
     assert!(s.base.starts_with("https://"), "{}", s.base);
-    let output = tokio::process::Command::new(python)
-        .arg(repo_root().join("tests/python/test_tls.py"))
-        .env("OPENDEW_ENDPOINT", &s.base)
-        .env("OPENDEW_CA_FILE", &s.stack.tls.as_ref().unwrap().ca_cert)
-        .env("OPENDEW_AK", &s.account.ak)
-        .env("OPENDEW_SK", &s.account.sk)
-        .env("OPENDEW_PROJECT_ID", &s.account.project_id)
-        .output()
-        .await
-        .unwrap();
-    let report = String::from_utf8_lossy(&output.stderr);
-    eprintln!("{report}");
-    assert!(output.status.success(), "the SDK over HTTPS failed:\n{report}");
+    let ca = s.stack.tls.as_ref().unwrap().ca_cert.clone();
+    run_python(&s, "test_tls.py", &[("OPENDEW_CA_FILE", ca.as_os_str())], "the SDK over HTTPS").await;
     s.stack.stop().await.unwrap();
 }
 

@@ -45,6 +45,13 @@ fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| identity::seal::hash_password(&common::identity::new_hex32()))
 }
 
+/// The longest password an account can have.
+const MAX_PASSWORD_CHARS: usize = 128;
+
+/// The largest login body: a password login is well under a kilobyte, and
+/// this route is open to anyone, so it buffers no more than this.
+pub const MAX_LOGIN_BODY: usize = 16 * 1024;
+
 const BAD_LOGIN: ApiError = ApiError::Iam(StatusCode::UNAUTHORIZED, "The username or password is wrong.");
 
 /// `POST /v3/auth/tokens` with the password method.
@@ -54,58 +61,66 @@ pub async fn issue_token(
     peer: Result<axum::extract::ConnectInfo<std::net::SocketAddr>, axum::extract::rejection::ExtensionRejection>,
     Query(query): Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let body = body.map_err(|_| ApiError::TooLarge)?;
     let body = JsonBody::parse(&headers, &body).map_err(|_| BAD_BODY)?;
-    let field = |o: &JsonBody, name: &'static str| o.object(name).map_err(|_| BAD_BODY);
+    fn field<'a>(o: &'a JsonBody, name: &'static str) -> Result<Option<&'a JsonBody>, ApiError> {
+        o.object(name).map_err(|_| BAD_BODY)
+    }
     let auth = field(&body, "auth")?.ok_or(BAD_BODY)?;
-    let identity = field(&auth, "identity")?.ok_or(BAD_BODY)?;
+    let identity = field(auth, "identity")?.ok_or(BAD_BODY)?;
     let methods = identity.string_list("methods").map_err(|_| BAD_BODY)?.ok_or(BAD_BODY)?;
     if methods != ["password"] {
         return Err(BAD_BODY);
     }
-    let user = field(&field(&identity, "password")?.ok_or(BAD_BODY)?, "user")?.ok_or(BAD_BODY)?;
+    let user = field(field(identity, "password")?.ok_or(BAD_BODY)?, "user")?.ok_or(BAD_BODY)?;
     let text = |o: &JsonBody, name: &'static str| o.strict_string(name).map_err(|_| BAD_BODY);
-    let user_name = text(&user, "name")?.ok_or(BAD_BODY)?;
-    let password = zeroize::Zeroizing::new(text(&user, "password")?.ok_or(BAD_BODY)?);
-    let domain = field(&user, "domain")?.ok_or(BAD_BODY)?;
-    let domain_name = text(&domain, "name")?.ok_or(BAD_BODY)?;
+    let user_name = text(user, "name")?.ok_or(BAD_BODY)?;
+    let password = zeroize::Zeroizing::new(text(user, "password")?.ok_or(BAD_BODY)?);
+    let domain = field(user, "domain")?.ok_or(BAD_BODY)?;
+    let domain_name = text(domain, "name")?.ok_or(BAD_BODY)?;
 
-    let scope = field(&auth, "scope")?.ok_or(BAD_BODY)?;
-    let (project, domain_scope) = (field(&scope, "project")?, field(&scope, "domain")?);
+    let scope = field(auth, "scope")?.ok_or(BAD_BODY)?;
+    let (project, domain_scope) = (field(scope, "project")?, field(scope, "domain")?);
     if project.is_some() == domain_scope.is_some() {
         return Err(BAD_BODY);
     }
 
-    // Guessing passwords is slowed per login name and per source address.
+    // Guessing passwords is slowed per login name and per source address;
+    // the attempt is charged before the hash, so a burst cannot all pass.
     let mut subjects = vec![Subject::Key(format!("{domain_name}/{user_name}"))];
     subjects.extend(peer.ok().map(|p| Subject::Address(p.0.ip())));
-    if let Some(wait) = subjects.iter().filter_map(|s| app.throttle.wait(s)).max() {
-        return Err(ApiError::Throttled(wait));
-    }
-    let fail = |app: &AppState| {
-        for subject in &subjects {
-            app.throttle.failed(subject.clone());
-        }
+    app.throttle.charge(&subjects).map_err(ApiError::Throttled)?;
+    let fail = || {
         metrics::counter!("opendew_auth_failures_total").increment(1);
         BAD_LOGIN
     };
+    let busy = |_| ApiError::Throttled(std::time::Duration::from_secs(1));
     let directory = app.directory.snapshot();
     let Some((user, domain)) = directory.user_by_name(&domain_name, &user_name) else {
         tracing::info!(user = %user_name, domain = %domain_name, "password login for unknown user");
         // As slow as a wrong password, so timing does not tell names apart.
-        let password = password.clone();
-        let _ =
-            identity::seal::on_hashing_thread(move || identity::seal::verify_password(dummy_hash(), &password)).await;
-        return Err(fail(&app));
+        if password.chars().count() <= MAX_PASSWORD_CHARS {
+            let verify = move || identity::seal::verify_password(dummy_hash(), &password);
+            identity::seal::on_hashing_thread(verify).await.map_err(busy)?;
+        }
+        return Err(fail());
     };
     let (user, domain) = (user.clone(), domain.clone());
-    let (hash, given) = (user.password_hash.clone(), password.clone());
-    let verified = identity::seal::on_hashing_thread(move || identity::seal::verify_password(&hash, &given)).await;
+    // No stored password is longer (`admin` takes 8-128 characters): a
+    // longer one is wrong without costing a hash.
+    let verified = password.chars().count() <= MAX_PASSWORD_CHARS && {
+        let hash = user.password_hash.clone();
+        identity::seal::on_hashing_thread(move || identity::seal::verify_password(&hash, &password))
+            .await
+            .map_err(busy)?
+    };
     if !verified {
         tracing::info!(user = %user_name, domain = %domain_name, "wrong password");
-        return Err(fail(&app));
+        return Err(fail());
     }
+    subjects.iter().for_each(|s| app.throttle.refund(s));
     let scoped_project = match &project {
         Some(p) => {
             let id = text(p, "id")?;

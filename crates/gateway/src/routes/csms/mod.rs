@@ -145,7 +145,7 @@ impl<const BODY: bool> CsmsCall<BODY> {
     }
 
     /// An optional list of objects.
-    pub fn objects(&self, name: &'static str) -> Result<Option<Vec<JsonBody>>, ApiError> {
+    pub fn objects(&self, name: &'static str) -> Result<Option<Vec<&JsonBody>>, ApiError> {
         self.body.objects(name).map_err(|e| self.err(e))
     }
 

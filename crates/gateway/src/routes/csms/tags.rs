@@ -51,7 +51,7 @@ fn tag_of(call: &CsmsCall, obj: &JsonBody) -> Result<pb::Tag, ApiError> {
 /// `POST /v1/{project_id}/csms/{secret_id}/tags`: 204.
 pub async fn create_secret_tag(call: CsmsCall) -> Result<StatusCode, ApiError> {
     let tag = call.body.object("tag").map_err(|e| call.err(e))?.ok_or_else(|| call.invalid("tag is required"))?;
-    let request = pb::SecretTagRequest { secret_id: call.path.get("secret_id"), tag: Some(tag_of(&call, &tag)?) };
+    let request = pb::SecretTagRequest { secret_id: call.path.get("secret_id"), tag: Some(tag_of(&call, tag)?) };
     call.csms().create_secret_tag(call.request(request)).await.map_err(call.status())?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,111 @@
+//! What a client that has not authenticated can cost the gateway is bounded
+//! (issue #15, finding 1): the login route buffers small bodies only, hashes
+//! no password longer than any account can have, charges every attempt to
+//! the throttle before the hash (so a burst cannot all pass), and a client
+//! that sends its headers or body too slowly loses the connection or gets
+//! 408. The gateway runs alone here: no service is needed for these paths.
+
+use std::{path::Path, time::Duration};
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Gateway {
+    addr: std::net::SocketAddr,
+    account: identity::credentials::Credential,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+async fn gateway(dir: &Path, tweak: impl FnOnce(&mut gateway::GatewayConfig)) -> Gateway {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let key = dir.join("identity.key");
+    identity::seal::SecretSealer::ensure_key_file(&key).unwrap();
+    let credentials = dir.join("credentials.json");
+    identity::credentials::load_or_create(&credentials, "local-1").unwrap();
+    let mut config = gateway::GatewayConfig::plaintext(
+        "127.0.0.1:0".parse().unwrap(),
+        format!("http://{closed}"),
+        format!("http://{closed}"),
+        common::db::DatabaseUrl::sqlite_file(&dir.join("iam.db")),
+        key,
+    );
+    config.internal_tls = common::grpc::InternalTlsConfig::plaintext();
+    config.credentials_file = Some(credentials.clone());
+    tweak(&mut config);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = gateway::start(config, shutdown.clone()).await.unwrap();
+    let text = std::fs::read_to_string(&credentials).unwrap();
+    let file: identity::credentials::CredentialsFile = serde_json::from_str(&text).unwrap();
+    Gateway { addr: running.addr, account: file.credentials.into_iter().next().unwrap(), shutdown }
+}
+
+fn login_body(g: &Gateway, password: &str) -> serde_json::Value {
+    json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": g.account.user_name, "password": password, "domain": {"name": g.account.domain_name}}}},
+        "scope": {"project": {"id": g.account.project_id}}}})
+}
+
+async fn login(g: &Gateway, password: &str) -> u16 {
+    let url = format!("http://{}/v3/auth/tokens", g.addr);
+    let client = reqwest::Client::new();
+    client.post(url).json(&login_body(g, password)).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn login_bodies_are_small_and_overlong_passwords_are_wrong_without_a_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = gateway(dir.path(), |_| {}).await;
+    // Before: a 4 MB password was buffered, parsed, cloned and hashed (401).
+    assert_eq!(login(&g, &"x".repeat(4 << 20)).await, 413);
+    // Longer than any account's password: wrong, and no hash spent on it.
+    assert_eq!(login(&g, &"x".repeat(129)).await, 401);
+    assert_eq!(login(&g, g.account.password.expose()).await, 201);
+    g.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_burst_of_wrong_logins_is_charged_before_hashing() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = gateway(dir.path(), |_| {}).await;
+    // Thirty at once against one login whose bucket holds ten. Before, every
+    // one passed the throttle (checked before, charged after the hash): 30
+    // argon2 hashes and thirty 401s.
+    let attempts = (0..30).map(|i| {
+        let g = &g;
+        async move { login(g, &format!("wrong password {i}")).await }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    let wrong = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(wrong + throttled, 30, "{statuses:?}");
+    assert!(wrong <= 10, "at most the bucket's ten attempts were hashed: {statuses:?}");
+    g.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn slow_headers_and_slow_bodies_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = gateway(dir.path(), |c| {
+        c.header_timeout_seconds = 1;
+        c.body_timeout_seconds = 1;
+    })
+    .await;
+    // Headers that never end: the connection is closed.
+    let mut stalled = tokio::net::TcpStream::connect(g.addr).await.unwrap();
+    stalled.write_all(b"POST /v3/auth/tokens HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), stalled.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "a connection with unfinished headers was held open");
+    // A body short of its length: 408 once the body timeout passes.
+    let mut slow = tokio::net::TcpStream::connect(g.addr).await.unwrap();
+    let path = format!("/v1.0/{}/kms/gen-random", g.account.project_id);
+    let head =
+        format!("POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{");
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut buf)).await.expect("answered").unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    g.shutdown.cancel();
+}
