@@ -100,6 +100,10 @@ pub enum SignatureError {
     Mismatch,
 }
 
+/// Most headers a signature may cover (the official SDKs sign five or six;
+/// the Terraform provider every header it sends).
+pub const MAX_SIGNED_HEADERS: usize = 64;
+
 impl Authorization {
     /// Parses `ALG Access=AK, SignedHeaders=a;b, Signature=hex` leniently.
     pub fn parse(header: &str) -> Result<Self, SignatureError> {
@@ -130,12 +134,17 @@ impl Authorization {
         if access.is_empty() || signed.is_empty() || signature.is_empty() {
             return Err(SignatureError::Malformed);
         }
-        Ok(Self {
-            algorithm,
-            access_key: access.to_owned(),
-            signed_headers: signed.split(';').map(|h| h.trim().to_ascii_lowercase()).collect(),
-            signature: signature.to_ascii_lowercase(),
-        })
+        // Each signed header's value goes into the canonical request once per
+        // listing, before the signature is checked: a name listed twice (or
+        // thousands of times) would make one request with a known AK build
+        // gigabytes (issue #15, finding 2). Distinct names, and few of them,
+        // keep the canonical request within the size of the headers.
+        let signed_headers: Vec<String> = signed.split(';').map(|h| h.trim().to_ascii_lowercase()).collect();
+        let distinct: std::collections::HashSet<&str> = signed_headers.iter().map(String::as_str).collect();
+        if signed_headers.len() > MAX_SIGNED_HEADERS || distinct.len() != signed_headers.len() {
+            return Err(SignatureError::Malformed);
+        }
+        Ok(Self { algorithm, access_key: access.to_owned(), signed_headers, signature: signature.to_ascii_lowercase() })
     }
 }
 
@@ -314,6 +323,21 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signed_headers_are_distinct_and_bounded() {
+        let auth = |signed: &str| {
+            Authorization::parse(&format!("SDK-HMAC-SHA256 Access=AK, SignedHeaders={signed}, Signature=00"))
+        };
+        assert!(auth("host;x-sdk-date").is_ok());
+        // Before: accepted, and each repetition appended the header's value
+        // to the canonical request again.
+        assert!(matches!(auth(&vec!["x-big"; 10_000].join(";")), Err(SignatureError::Malformed)));
+        assert!(matches!(auth("host;X-Sdk-Date;x-sdk-date"), Err(SignatureError::Malformed)));
+        let many: Vec<String> = (0..=MAX_SIGNED_HEADERS).map(|i| format!("x-h{i}")).collect();
+        assert!(matches!(auth(&many.join(";")), Err(SignatureError::Malformed)));
+        assert!(auth(&many[..MAX_SIGNED_HEADERS].join(";")).is_ok());
+    }
 
     const SK: &[u8] = b"exampleSecretKey0123456789abcdefghijABCD";
     const PROJECT: &str = "0123456789abcdef0123456789abcdef";
