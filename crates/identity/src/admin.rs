@@ -130,8 +130,9 @@ pub async fn create_access_key(
 
 /// Brings the accounts of a credentials file (the format dev mode and
 /// `opendew bootstrap` write) into the store, keeping their ids, AK and SK.
-/// Records that exist already are left as they are, so importing on every
-/// start is harmless. Returns how many records were added.
+/// Only a store that was never written is seeded, so importing on every
+/// start is harmless and never brings back what an operator deleted.
+/// Returns how many records were added.
 pub async fn import_credentials(
     store: &dyn IdentityStore,
     sealer: &SecretSealer,
@@ -149,8 +150,16 @@ pub async fn import_credentials(
         .map_err(|e| anyhow::anyhow!("credentials file {} is malformed: {e}", path.display()))?;
     let now = common::now_ms();
     let mut added = 0;
-    // Only what is missing is built (a password hash costs tens of ms).
     let existing = store.load().await?;
+    // The file seeds a new store and nothing else: once anything has been
+    // written (an import, an operator's change), what the operator deleted
+    // stays deleted. Importing at every start re-created deleted users,
+    // keys and projects, so a leaked and deleted AK worked again after a
+    // restart (issue #15, finding 3). Later accounts: `opendew admin`.
+    if existing.version > 0 {
+        return Ok(0);
+    }
+    // Only what is missing is built (a password hash costs tens of ms).
     let has_user = |id: &str| existing.users.iter().any(|u| u.id == id);
     let has_key = |ak: &str| existing.access_keys.iter().any(|k| k.access_key == ak);
     for c in file.credentials {
