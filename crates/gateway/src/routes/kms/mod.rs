@@ -29,6 +29,9 @@ pub(crate) fn routes() -> Vec<ApiRoute> {
     [keys::routes(), crypto::routes(), account::routes()].into_iter().flatten().collect()
 }
 
+/// The AAD prefix of opendew's internal uses, which tenants may not send.
+pub const RESERVED_AAD_PREFIX: &[u8] = b"opendew/";
+
 /// A handler's answer: a typed body, or the error in KMS's shape.
 pub type KmsResult<T> = Result<axum::Json<T>, ApiError>;
 
@@ -93,9 +96,17 @@ impl KmsCall {
         self.required(name)?.trim().parse::<u32>().map_err(|_| reason(bad))
     }
 
-    /// `additional_authenticated_data`, as bytes (empty when absent).
+    /// `additional_authenticated_data`, as bytes (empty when absent). AAD
+    /// that starts like opendew's own is refused: csms-service binds the
+    /// data keys of secret versions and backups to `opendew/…` AAD, and a
+    /// tenant who could mint a data key under it could forge a backup blob
+    /// that skips create-time checks (issue #15, finding 9).
     pub fn aad(&self) -> Result<Vec<u8>, ApiError> {
-        Ok(self.text("additional_authenticated_data")?.into_bytes())
+        let aad = self.text("additional_authenticated_data")?.into_bytes();
+        if aad.starts_with(RESERVED_AAD_PREFIX) {
+            return Err(reason(R::InvalidParameter));
+        }
+        Ok(aad)
     }
 
     /// `sequence`, passed through to the service.
