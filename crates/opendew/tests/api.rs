@@ -880,7 +880,8 @@ async fn data_keys_and_data(s: &TestStack, key_id: &str) {
     // a tenant minting a data key under it could forge a backup blob
     // (issue #15, finding 9; accepted before).
     for op in ["create-datakey", "create-datakey-without-plaintext", "encrypt-data"] {
-        let body = json!({"key_id": "x", "plain_text": "p", "additional_authenticated_data": "opendew/csms/backup/v1|p"});
+        let body =
+            json!({"key_id": "x", "plain_text": "p", "additional_authenticated_data": "opendew/csms/backup/v1|p"});
         assert_error(&kms(s, op, body).await, 400, "KMS.0308", true);
     }
 
