@@ -195,6 +195,12 @@ fn temporary_caller(
         tracing::info!(access_key = %auth.access_key, "security token of another access key");
         return Err(ApiError::Unauthenticated("the security token does not belong to this access key".into()));
     }
+    // auth.md §1.7: the token is part of what the signature covers, so it
+    // cannot be swapped under a captured signature (issue #15, finding 10).
+    if !auth.signed_headers.iter().any(|h| h == "x-security-token") {
+        tracing::info!(access_key = %auth.access_key, "security token not among the signed headers");
+        return Err(ApiError::Unauthenticated("X-Security-Token must be a signed header".into()));
+    }
     if !still_valid(directory, &claims.u, &claims.d, claims.p.as_deref()) {
         return Err(ApiError::Unauthenticated("token is no longer valid".into()));
     }
