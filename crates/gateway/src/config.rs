@@ -44,7 +44,8 @@ pub struct GatewayConfig {
     #[arg(long = "credentials-file", env = "OPENDEW_CREDENTIALS_FILE")]
     pub credentials_file: Option<PathBuf>,
     /// File with the key that signs tokens (at least 32 bytes, hex). Every
-    /// replica needs the same one; without it tokens die with the process.
+    /// replica needs the same one; without it, the key is derived from the
+    /// identity key (which the replicas share).
     #[arg(long = "token-key-file", env = "OPENDEW_TOKEN_KEY_FILE")]
     pub token_key_file: Option<PathBuf>,
     /// PEM certificate chain for HTTPS (leaf first); reloaded when it changes.

@@ -146,7 +146,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow
     let state = Arc::new(AppState {
         directory,
         throttle: throttle::Throttle::new(config.throttle.clone()),
-        tokens: load_token_key(config.token_key_file.as_deref())?,
+        tokens: load_token_key(config.token_key_file.as_deref(), &config.identity_key_file)?,
         kms: KeyManagementServiceClient::new(kms_channel.clone()),
         csms: SecretsManagerServiceClient::new(csms_channel.clone()),
         channels: [

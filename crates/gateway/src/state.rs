@@ -28,8 +28,12 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
 }
 
-/// Reads a token key file (hex) or returns a random key with a warning.
-pub fn load_token_key(path: Option<&std::path::Path>) -> anyhow::Result<TokenKey> {
+/// Reads a token key file (hex); without one, derives the token key from the
+/// identity key, which every replica shares. (A random key per process made
+/// a token work on one replica only and die at every rollout: issue #15,
+/// finding 11.) The derivation is HMAC-SHA256 under a label of its own, so
+/// the token key reveals nothing of the identity key that seals SKs.
+pub fn load_token_key(path: Option<&std::path::Path>, identity_key_file: &std::path::Path) -> anyhow::Result<TokenKey> {
     match path {
         Some(path) => {
             let text = zeroize::Zeroizing::new(
@@ -41,8 +45,32 @@ pub fn load_token_key(path: Option<&std::path::Path>) -> anyhow::Result<TokenKey
             TokenKey::new(bytes)
         }
         None => {
-            tracing::warn!("no --token-key-file: tokens are valid only on this process until it restarts");
-            Ok(TokenKey::random())
+            use hmac::Mac;
+            let key = crypto::read_hex_key_file(identity_key_file, 32)
+                .map_err(|e| anyhow::anyhow!("--identity-key-file: {e}"))?;
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.expose()).expect("HMAC takes any key length");
+            mac.update(b"opendew/gateway/token-key/v1");
+            TokenKey::new(mac.finalize().into_bytes().to_vec())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_token_key_file_replicas_derive_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = dir.path().join("identity.key");
+        identity::seal::SecretSealer::ensure_key_file(&identity).unwrap();
+        let (one, two) = (load_token_key(None, &identity).unwrap(), load_token_key(None, &identity).unwrap());
+        let now = common::now_ms();
+        let claims = crate::tokens::Claims { u: "u".into(), d: "d".into(), p: None, iat: now, exp: now + 60_000 };
+        // Before: each process drew a random key, so this failed.
+        assert!(two.verify(&one.issue(&claims), now).is_ok(), "a token from one replica works on another");
+        let other = dir.path().join("other.key");
+        identity::seal::SecretSealer::ensure_key_file(&other).unwrap();
+        assert!(load_token_key(None, &other).unwrap().verify(&one.issue(&claims), now).is_err());
     }
 }
