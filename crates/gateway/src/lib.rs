@@ -86,11 +86,14 @@ async fn readyz(axum::extract::State(app): axum::extract::State<Arc<AppState>>) 
     }
     let iam = tokio::time::timeout(std::time::Duration::from_secs(1), app.directory.store().ping()).await;
     let iam_ok = matches!(iam, Ok(Ok(())));
-    ready &= iam_ok;
-    statuses.insert(
-        "identity-store".into(),
-        serde_json::Value::String(if iam_ok { "SERVING" } else { "UNREACHABLE" }.into()),
-    );
+    let key_ok = !app.directory.snapshot().wrong_identity_key();
+    ready &= iam_ok && key_ok;
+    let iam_status = match (iam_ok, key_ok) {
+        (false, _) => "UNREACHABLE",
+        (true, false) => "WRONG_IDENTITY_KEY",
+        (true, true) => "SERVING",
+    };
+    statuses.insert("identity-store".into(), serde_json::Value::String(iam_status.into()));
     let code = if ready { http::StatusCode::OK } else { http::StatusCode::SERVICE_UNAVAILABLE };
     let body = serde_json::json!({"status": if ready { "ready" } else { "not ready" }, "services": statuses});
     (code, axum::Json(body)).into_response()

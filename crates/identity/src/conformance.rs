@@ -106,6 +106,10 @@ pub async fn run(store: impl IdentityStore) {
     let stranger = Directory::open(store.clone(), SecretSealer::new(&[1; 32]).unwrap()).await.unwrap();
     assert!(stranger.snapshot().access_key(&key.access_key).is_none());
     assert!(stranger.snapshot().active_user(&user.id).is_some());
+    // No SK opens at all: the identity key is another deployment's, which
+    // readiness reports (before: ready, and every signature failed).
+    assert!(stranger.snapshot().wrong_identity_key());
+    assert!(!Directory::open(store.clone(), sealer.clone()).await.unwrap().snapshot().wrong_identity_key());
 }
 
 /// A credentials file seeds a fresh store once; what an operator deletes

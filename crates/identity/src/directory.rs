@@ -42,6 +42,8 @@ pub struct Snapshot {
     users: HashMap<String, Arc<UserRow>>,
     user_by_name: HashMap<(String, String), String>,
     keys: HashMap<String, (bool, String, SecretString)>,
+    /// Stored access keys whose SK did not open under this identity key.
+    pub unopened_keys: usize,
 }
 
 impl Snapshot {
@@ -65,10 +67,21 @@ impl Snapshot {
                 Ok(secret) => {
                     s.keys.insert(k.access_key.clone(), (k.enabled, k.user_id, secret));
                 }
-                Err(e) => tracing::warn!(access_key = %k.access_key, error = %e, "access key left out"),
+                Err(e) => {
+                    s.unopened_keys += 1;
+                    tracing::warn!(access_key = %k.access_key, error = %e, "access key left out");
+                }
             }
         }
         s
+    }
+
+    /// Access keys are stored and none of their SKs opens: the gateway was
+    /// given another deployment's identity key, and no signed request can
+    /// succeed. Readiness reports it rather than saying ready (issue #15,
+    /// finding 11).
+    pub fn wrong_identity_key(&self) -> bool {
+        self.unopened_keys > 0 && self.keys.is_empty()
     }
 
     fn active_domain(&self, id: &str) -> Option<&Arc<DomainRow>> {
