@@ -60,10 +60,6 @@ async fn read_body(
 pub async fn authenticate(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let (mut parts, body) = req.into_parts();
     let subjects = throttle_subjects(&parts);
-    // A key or address that keeps failing is refused before any check.
-    if let Some(wait) = subjects.iter().filter_map(|s| app.throttle.wait(s)).max() {
-        return ApiError::Throttled(wait).into_response();
-    }
     let (bytes, permit) = match read_body(&app, &parts, body).await {
         Ok(read) => read,
         Err(e) => return e.into_response(),
@@ -75,13 +71,24 @@ pub async fn authenticate(State(app): State<Arc<AppState>>, req: Request, next: 
             parts.extensions.insert(caller);
             next.run(Request::from_parts(parts, Body::from(bytes))).await
         }
+        // Valid credentials are never throttled: refusing them by the AK's
+        // or the address's bucket let anyone who knew an AK, or shared a
+        // proxy's address, lock its owner out (issue #15, finding 5). The
+        // buckets slow failures only: a key or address that keeps failing
+        // gets 429 (no answer to learn from) instead of 401. What a failure
+        // costs before that is bounded by the body budget and timeouts.
         Err(e) => {
-            if matches!(e, ApiError::Unauthenticated(_)) {
-                for subject in subjects {
-                    app.throttle.failed(subject);
-                }
+            if !matches!(e, ApiError::Unauthenticated(_)) {
+                return e.into_response();
             }
-            e.into_response()
+            let wait = subjects.iter().filter_map(|s| app.throttle.wait(s)).max();
+            for subject in subjects {
+                app.throttle.failed(subject);
+            }
+            match wait {
+                Some(wait) => ApiError::Throttled(wait).into_response(),
+                None => e.into_response(),
+            }
         }
     }
 }
