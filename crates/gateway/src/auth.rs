@@ -133,6 +133,7 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
             signed: false,
             access_key: None,
             temporary: false,
+            expires_ms: Some(claims.exp),
         });
     }
     let Some(authorization) = header(parts, "authorization") else {
@@ -162,6 +163,7 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
         signed: true,
         access_key: Some(auth.access_key),
         temporary: false,
+        expires_ms: None,
     })
 }
 
@@ -211,6 +213,12 @@ fn temporary_caller(
     if !still_valid(directory, &claims.u, &claims.d, claims.p.as_deref()) {
         return Err(ApiError::Unauthenticated("token is no longer valid".into()));
     }
+    // Minted with a permanent access key: they die with it (deleted or
+    // disabled), as they outlived it before (issue #15, finding 4).
+    if claims.pak.as_deref().is_some_and(|parent| directory.access_key(parent).is_none()) {
+        tracing::info!(access_key = %auth.access_key, "temporary credentials of a removed access key");
+        return Err(ApiError::Unauthenticated("token is no longer valid".into()));
+    }
     verify_signature(auth, claims.sk.expose(), raw)?;
     Ok(Caller {
         domain_id: claims.d,
@@ -220,5 +228,6 @@ fn temporary_caller(
         signed: true,
         access_key: Some(claims.ak),
         temporary: true,
+        expires_ms: Some(claims.exp),
     })
 }

@@ -21,6 +21,9 @@ pub struct Caller {
     pub access_key: Option<String>,
     /// Authenticated with temporary credentials (a security token).
     pub temporary: bool,
+    /// When the credential used expires (a token, temporary credentials);
+    /// `None` for a permanent access key.
+    pub expires_ms: Option<i64>,
 }
 
 impl Caller {

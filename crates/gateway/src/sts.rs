@@ -37,6 +37,10 @@ pub struct StsClaims {
     pub p: Option<String>,
     /// Expires at, ms.
     pub exp: i64,
+    /// The permanent access key that minted them, if one did: they stop
+    /// working when it is deleted or disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pak: Option<String>,
 }
 
 /// Seals claims into a security token.
@@ -70,6 +74,7 @@ mod tests {
             d: "d".into(),
             p: Some("p".into()),
             exp: 1000,
+            pak: None,
         };
         let token = issue(&sealer, &claims);
         assert!(!token.contains("temporary-secret"));

@@ -134,7 +134,7 @@ async fn a_security_token_must_be_signed() {
         if sign_token {
             headers.insert("x-security-token", security_token.parse().unwrap());
         }
-        gateway_sign(&mut headers, path, ak, sk);
+        gateway_sign(&mut headers, "GET", path, b"", ak, sk);
         // Added after signing: present, but not covered by the signature.
         headers.insert("x-security-token", security_token.parse().unwrap());
         client.get(format!("{base}{path}")).headers(headers).send()
@@ -145,13 +145,65 @@ async fn a_security_token_must_be_signed() {
     g.shutdown.cancel();
 }
 
-/// Signs a bodiless GET over every header present, as the official SDK does.
-fn gateway_sign(headers: &mut http::HeaderMap, path: &str, ak: &str, sk: &str) {
+#[tokio::test]
+async fn temporary_credentials_die_with_their_parent() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = gateway(dir.path(), |c| c.identity_refresh_seconds = 1).await;
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", g.addr);
+    let mint = serde_json::to_vec(&json!({"auth": {"identity": {"methods": ["token"],
+        "token": {"duration_seconds": 86_400}}}}))
+    .unwrap();
+    let sts = "/v3.0/OS-CREDENTIAL/securitytokens";
+
+    // From a token: never past the token's own expiry (before: a day from
+    // now, past a token issued earlier).
+    let login = client.post(format!("{base}/v3/auth/tokens")).json(&login_body(&g, g.account.password.expose()));
+    let login = login.send().await.unwrap();
+    let token = login.headers()["x-subject-token"].to_str().unwrap().to_owned();
+    let token_expiry =
+        login.json::<serde_json::Value>().await.unwrap()["token"]["expires_at"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let issued =
+        client.post(format!("{base}{sts}")).header("x-auth-token", &token).header("content-type", "application/json");
+    let issued: serde_json::Value = issued.body(mint.clone()).send().await.unwrap().json().await.unwrap();
+    let expiry = issued["credential"]["expires_at"].as_str().unwrap();
+    assert!(expiry <= token_expiry.as_str(), "{expiry} outlives the token's {token_expiry}");
+
+    // From a permanent AK: they stop working when it is deleted (before:
+    // they lived on for their whole duration).
+    let mut headers = http::HeaderMap::new();
+    headers.insert("host", g.addr.to_string().parse().unwrap());
+    headers.insert("content-type", "application/json".parse().unwrap());
+    gateway_sign(&mut headers, "POST", sts, &mint, &g.account.access_key, g.account.secret_key.expose());
+    let issued = client.post(format!("{base}{sts}")).headers(headers).body(mint).send().await.unwrap();
+    assert_eq!(issued.status(), 201);
+    let credential = issued.json::<serde_json::Value>().await.unwrap()["credential"].clone();
+    let (ak, sk) = (credential["access"].as_str().unwrap(), credential["secret"].as_str().unwrap());
+    let security_token = credential["securitytoken"].as_str().unwrap();
+    let projects = || {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", g.addr.to_string().parse().unwrap());
+        headers.insert("x-security-token", security_token.parse().unwrap());
+        gateway_sign(&mut headers, "GET", "/v3/projects", b"", ak, sk);
+        client.get(format!("{base}/v3/projects")).headers(headers).send()
+    };
+    assert_eq!(projects().await.unwrap().status(), 200);
+    let store =
+        identity::open_store(&common::db::DatabaseUrl::sqlite_file(&dir.path().join("iam.db")), 1).await.unwrap();
+    store.delete(identity::Kind::AccessKey, &g.account.access_key).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(projects().await.unwrap().status(), 401);
+    g.shutdown.cancel();
+}
+
+/// Signs over every header present, as the official SDK does.
+fn gateway_sign(headers: &mut http::HeaderMap, method: &str, path: &str, body: &[u8], ak: &str, sk: &str) {
     let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     headers.insert("x-sdk-date", date.parse().unwrap());
     let mut signed: Vec<String> = headers.keys().map(|k| k.as_str().to_owned()).collect();
     signed.sort();
-    let raw = gateway::signing::RawRequest { method: "GET", path, query: "", headers, body: b"" };
+    let raw = gateway::signing::RawRequest { method, path, query: "", headers, body };
     let canonical = gateway::signing::canonical_request(&raw, &signed).unwrap();
     let signature = gateway::signing::sign(sk.as_bytes(), &gateway::signing::string_to_sign(&date, &canonical));
     let auth = format!("SDK-HMAC-SHA256 Access={ak}, SignedHeaders={}, Signature={signature}", signed.join(";"));

@@ -235,7 +235,10 @@ pub async fn create_security_token(
         u: caller.user_id.clone(),
         d: caller.domain_id.clone(),
         p: caller.scoped_project.clone(),
-        exp: common::now_ms() + duration * 1000,
+        // Never past the credential that asked for them (a token's expiry):
+        // they outlived their parent token before (issue #15, finding 4).
+        exp: (common::now_ms() + duration * 1000).min(caller.expires_ms.unwrap_or(i64::MAX)),
+        pak: caller.access_key.clone(),
     };
     let token = issue(app.directory.sealer(), &claims);
     tracing::info!(user_id = %claims.u, access_key = %claims.ak, "temporary credentials issued");
