@@ -126,6 +126,10 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
             tracing::info!(user_id = %claims.u, "token of a disabled or deleted user or project");
             return Err(ApiError::Unauthenticated("token is no longer valid".into()));
         }
+        if !same_password(&directory, &claims.u, &claims.pw) {
+            tracing::info!(user_id = %claims.u, "token issued before a password change");
+            return Err(ApiError::Unauthenticated("token is no longer valid".into()));
+        }
         return Ok(Caller {
             domain_id: claims.d,
             user_id: claims.u,
@@ -134,6 +138,7 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
             access_key: None,
             temporary: false,
             expires_ms: Some(claims.exp),
+            password_mark: Some(claims.pw),
         });
     }
     let Some(authorization) = header(parts, "authorization") else {
@@ -164,7 +169,13 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
         access_key: Some(auth.access_key),
         temporary: false,
         expires_ms: None,
+        password_mark: None,
     })
+}
+
+/// The user's password is still the one `mark` was taken of.
+fn same_password(directory: &Snapshot, user_id: &str, mark: &str) -> bool {
+    directory.active_user(user_id).is_some_and(|(user, _)| crate::tokens::password_mark(&user.password_hash) == mark)
 }
 
 /// Credentials issued earlier (a token, temporary credentials) hold only
@@ -213,6 +224,10 @@ fn temporary_caller(
     if !still_valid(directory, &claims.u, &claims.d, claims.p.as_deref()) {
         return Err(ApiError::Unauthenticated("token is no longer valid".into()));
     }
+    // Minted with a token: they die with its password, like the token.
+    if claims.pw.as_deref().is_some_and(|mark| !same_password(directory, &claims.u, mark)) {
+        return Err(ApiError::Unauthenticated("token is no longer valid".into()));
+    }
     // Minted with a permanent access key: they die with it (deleted or
     // disabled), as they outlived it before (issue #15, finding 4).
     if claims.pak.as_deref().is_some_and(|parent| directory.access_key(parent).is_none()) {
@@ -229,5 +244,6 @@ fn temporary_caller(
         access_key: Some(claims.ak),
         temporary: true,
         expires_ms: Some(claims.exp),
+        password_mark: claims.pw,
     })
 }

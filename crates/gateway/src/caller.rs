@@ -24,6 +24,9 @@ pub struct Caller {
     /// When the credential used expires (a token, temporary credentials);
     /// `None` for a permanent access key.
     pub expires_ms: Option<i64>,
+    /// For a token (and what it mints), the mark of the password it was
+    /// issued under ([`crate::tokens::password_mark`]).
+    pub password_mark: Option<String>,
 }
 
 impl Caller {

@@ -66,7 +66,14 @@ mod tests {
         identity::seal::SecretSealer::ensure_key_file(&identity).unwrap();
         let (one, two) = (load_token_key(None, &identity).unwrap(), load_token_key(None, &identity).unwrap());
         let now = common::now_ms();
-        let claims = crate::tokens::Claims { u: "u".into(), d: "d".into(), p: None, iat: now, exp: now + 60_000 };
+        let claims = crate::tokens::Claims {
+            u: "u".into(),
+            d: "d".into(),
+            p: None,
+            iat: now,
+            exp: now + 60_000,
+            pw: String::new(),
+        };
         // Before: each process drew a random key, so this failed.
         assert!(two.verify(&one.issue(&claims), now).is_ok(), "a token from one replica works on another");
         let other = dir.path().join("other.key");

@@ -41,6 +41,9 @@ pub struct StsClaims {
     /// working when it is deleted or disabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pak: Option<String>,
+    /// Minted with a token: the mark of the password it was issued under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pw: Option<String>,
 }
 
 /// Seals claims into a security token.
@@ -75,6 +78,7 @@ mod tests {
             p: Some("p".into()),
             exp: 1000,
             pak: None,
+            pw: None,
         };
         let token = issue(&sealer, &claims);
         assert!(!token.contains("temporary-secret"));

@@ -30,6 +30,22 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at, ms.
     pub exp: i64,
+    /// [`password_mark`] of the user's password when the token was issued:
+    /// a password change ends every token issued before it (issue #15,
+    /// finding 4). A token without one (issued before this field) is no
+    /// longer valid.
+    #[serde(default)]
+    pub pw: String,
+}
+
+/// A short mark of a stored password hash, carried by tokens so that they
+/// die when the password changes (a new hash has a new salt). It reveals
+/// nothing usable about the hash: 64 bits of SHA-256 under a label.
+pub fn password_mark(password_hash: &str) -> String {
+    use sha2::Digest;
+    let digest =
+        sha2::Sha256::new().chain_update(b"opendew/gateway/token-password/v1|").chain_update(password_hash).finalize();
+    hex::encode(&digest[..8])
 }
 
 /// The key that signs tokens.
@@ -116,7 +132,7 @@ mod tests {
     #[test]
     fn tokens_verify_until_expiry_and_resist_tampering() {
         let key = TokenKey::random();
-        let claims = Claims { u: "u".into(), d: "d".into(), p: Some("p".into()), iat: 0, exp: 1000 };
+        let claims = Claims { u: "u".into(), d: "d".into(), p: Some("p".into()), iat: 0, exp: 1000, pw: "m".into() };
         let token = key.issue(&claims);
         assert!(token.len() >= 32);
         assert_eq!(key.verify(&token, 999).unwrap(), claims);

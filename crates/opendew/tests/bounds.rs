@@ -197,6 +197,27 @@ async fn temporary_credentials_die_with_their_parent() {
     g.shutdown.cancel();
 }
 
+#[tokio::test]
+async fn a_password_change_ends_earlier_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = gateway(dir.path(), |c| c.identity_refresh_seconds = 1).await;
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", g.addr);
+    let first = client.post(format!("{base}/v3/auth/tokens")).json(&login_body(&g, g.account.password.expose()));
+    let token = first.send().await.unwrap().headers()["x-subject-token"].to_str().unwrap().to_owned();
+    let projects = || client.get(format!("{base}/v3/projects")).header("x-auth-token", &token).send();
+    assert_eq!(projects().await.unwrap().status(), 200);
+    let store =
+        identity::open_store(&common::db::DatabaseUrl::sqlite_file(&dir.path().join("iam.db")), 1).await.unwrap();
+    let new_password = identity::credentials::SecretString::new("a brand new password".into());
+    identity::admin::set_password(&*store, &g.account.user_id, &new_password).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Before: the token lived on for its whole day.
+    assert_eq!(projects().await.unwrap().status(), 401);
+    assert_eq!(login(&g, "a brand new password").await, 201);
+    g.shutdown.cancel();
+}
+
 /// Signs over every header present, as the official SDK does.
 fn gateway_sign(headers: &mut http::HeaderMap, method: &str, path: &str, body: &[u8], ak: &str, sk: &str) {
     let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();

@@ -148,6 +148,7 @@ pub async fn issue_token(
         p: scoped_project.as_ref().map(|p| p.id.clone()),
         iat: now,
         exp: now + TOKEN_LIFETIME_MS,
+        pw: crate::tokens::password_mark(&user.password_hash),
     };
     let token = app.tokens.issue(&claims);
     let domain_json = json!({"id": domain.id, "name": domain.name});
@@ -239,6 +240,7 @@ pub async fn create_security_token(
         // they outlived their parent token before (issue #15, finding 4).
         exp: (common::now_ms() + duration * 1000).min(caller.expires_ms.unwrap_or(i64::MAX)),
         pak: caller.access_key.clone(),
+        pw: caller.password_mark.clone(),
     };
     let token = issue(app.directory.sealer(), &claims);
     tracing::info!(user_id = %claims.u, access_key = %claims.ak, "temporary credentials issued");
