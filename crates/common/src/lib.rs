@@ -13,6 +13,14 @@ pub mod telemetry;
 
 pub use binary::{ShutdownConfig, run_until_stopped, shutdown_on_signal};
 
+/// A command-line duration: a whole number of seconds, at least one.
+pub fn positive_seconds(text: &str) -> Result<std::time::Duration, String> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(std::time::Duration::from_secs(n)),
+        _ => Err(format!("{text:?} is not a whole number of seconds of at least 1")),
+    }
+}
+
 /// Milliseconds since the Unix epoch, the unit every opendew timestamp uses.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)

@@ -70,13 +70,13 @@ pub struct GatewayConfig {
     pub tls_reload_seconds: u64,
     /// Seconds a client may take to send a request's headers (and a new
     /// connection its first request) before the connection is closed.
-    #[arg(long = "http-header-timeout-seconds", env = "OPENDEW_HTTP_HEADER_TIMEOUT_SECONDS", default_value_t = 10,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub header_timeout_seconds: u64,
+    #[arg(long = "http-header-timeout-seconds", env = "OPENDEW_HTTP_HEADER_TIMEOUT_SECONDS", default_value = "10",
+          value_parser = common::positive_seconds)]
+    pub header_timeout: std::time::Duration,
     /// Seconds a client may take to send a request's body.
-    #[arg(long = "http-body-timeout-seconds", env = "OPENDEW_HTTP_BODY_TIMEOUT_SECONDS", default_value_t = 60,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub body_timeout_seconds: u64,
+    #[arg(long = "http-body-timeout-seconds", env = "OPENDEW_HTTP_BODY_TIMEOUT_SECONDS", default_value = "60",
+          value_parser = common::positive_seconds)]
+    pub body_timeout: std::time::Duration,
 }
 
 impl GatewayConfig {
@@ -107,8 +107,8 @@ impl GatewayConfig {
             internal_tls: Default::default(),
             throttle: Default::default(),
             tls_reload_seconds: 10,
-            header_timeout_seconds: 10,
-            body_timeout_seconds: 60,
+            header_timeout: std::time::Duration::from_secs(10),
+            body_timeout: std::time::Duration::from_secs(60),
         }
     }
 

@@ -156,7 +156,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow
             (proto::kms::v1::key_management_service_server::SERVICE_NAME, kms_channel),
             (proto::csms::v1::secrets_manager_service_server::SERVICE_NAME, csms_channel),
         ],
-        body_timeout: std::time::Duration::from_secs(config.body_timeout_seconds),
+        body_timeout: config.body_timeout,
     });
     let tls_files = config.tls_files()?;
     let tls = tls_files.as_ref().map(tls::load).transpose()?;
@@ -180,7 +180,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow
     let tcp = axum_server::accept::TcpConfigAcceptor::new(axum_server::accept::TcpSocketConfig::new().nodelay(true));
     // A client that sends nothing, or its headers a byte at a time, holds a
     // connection for a bounded time only (bodies: `auth::read_body`).
-    let header_timeout = std::time::Duration::from_secs(config.header_timeout_seconds);
+    let header_timeout = config.header_timeout;
     let mut server = axum_server::from_tcp(listener)?.handle(handle).first_request_timeout(header_timeout);
     server.http_builder().http1().header_read_timeout(header_timeout);
     let scheme = if tls.is_some() { "https" } else { "http" };

@@ -59,12 +59,17 @@ pub fn load_token_key(path: Option<&std::path::Path>, identity_key_file: &std::p
 mod tests {
     use super::*;
 
+    fn key_file(hex: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), hex.repeat(32)).unwrap();
+        file
+    }
+
     #[test]
     fn without_a_token_key_file_replicas_derive_the_same_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let identity = dir.path().join("identity.key");
-        identity::seal::SecretSealer::ensure_key_file(&identity).unwrap();
-        let (one, two) = (load_token_key(None, &identity).unwrap(), load_token_key(None, &identity).unwrap());
+        let identity = key_file("ab");
+        let (one, two) =
+            (load_token_key(None, identity.path()).unwrap(), load_token_key(None, identity.path()).unwrap());
         let now = common::now_ms();
         let claims = crate::tokens::Claims {
             u: "u".into(),
@@ -76,8 +81,7 @@ mod tests {
         };
         // Before: each process drew a random key, so this failed.
         assert!(two.verify(&one.issue(&claims), now).is_ok(), "a token from one replica works on another");
-        let other = dir.path().join("other.key");
-        identity::seal::SecretSealer::ensure_key_file(&other).unwrap();
-        assert!(load_token_key(None, &other).unwrap().verify(&one.issue(&claims), now).is_err());
+        let other = key_file("cd");
+        assert!(load_token_key(None, other.path()).unwrap().verify(&one.issue(&claims), now).is_err());
     }
 }

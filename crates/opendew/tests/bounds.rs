@@ -7,6 +7,8 @@
 //! security token signed (finding 10). The gateway runs alone here: no
 //! service is needed for these paths.
 
+mod support;
+
 use std::{path::Path, time::Duration};
 
 use serde_json::json;
@@ -14,31 +16,39 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Gateway {
     addr: std::net::SocketAddr,
+    base: String,
+    client: reqwest::Client,
+    dir: std::path::PathBuf,
     account: identity::credentials::Credential,
     shutdown: tokio_util::sync::CancellationToken,
 }
 
+impl Gateway {
+    /// The identity store the gateway runs on, opened beside it.
+    async fn store(&self) -> std::sync::Arc<dyn identity::IdentityStore> {
+        identity::open_store(&common::db::DatabaseUrl::sqlite_file(&self.dir.join("iam.db")), 1).await.unwrap()
+    }
+
+    /// A token of the account, from a password login.
+    async fn token(&self) -> reqwest::Response {
+        let body = login_body(self, self.account.password.expose());
+        self.client.post(format!("{}/v3/auth/tokens", self.base)).json(&body).send().await.unwrap()
+    }
+}
+
 async fn gateway(dir: &Path, tweak: impl FnOnce(&mut gateway::GatewayConfig)) -> Gateway {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let key = dir.join("identity.key");
-    identity::seal::SecretSealer::ensure_key_file(&key).unwrap();
+    let mut config = support::lone_gateway_config(dir);
     let credentials = dir.join("credentials.json");
     identity::credentials::load_or_create(&credentials, "local-1").unwrap();
-    let mut config = gateway::GatewayConfig::plaintext(
-        "127.0.0.1:0".parse().unwrap(),
-        format!("http://{closed}"),
-        format!("http://{closed}"),
-        common::db::DatabaseUrl::sqlite_file(&dir.join("iam.db")),
-        key,
-    );
-    config.internal_tls = common::grpc::InternalTlsConfig::plaintext();
     config.credentials_file = Some(credentials.clone());
     tweak(&mut config);
     let shutdown = tokio_util::sync::CancellationToken::new();
     let running = gateway::start(config, shutdown.clone()).await.unwrap();
     let text = std::fs::read_to_string(&credentials).unwrap();
     let file: identity::credentials::CredentialsFile = serde_json::from_str(&text).unwrap();
-    Gateway { addr: running.addr, account: file.credentials.into_iter().next().unwrap(), shutdown }
+    let account = file.credentials.into_iter().next().unwrap();
+    let base = format!("http://{}", running.addr);
+    Gateway { addr: running.addr, base, client: reqwest::Client::new(), dir: dir.to_owned(), account, shutdown }
 }
 
 fn login_body(g: &Gateway, password: &str) -> serde_json::Value {
@@ -49,9 +59,8 @@ fn login_body(g: &Gateway, password: &str) -> serde_json::Value {
 }
 
 async fn login(g: &Gateway, password: &str) -> u16 {
-    let url = format!("http://{}/v3/auth/tokens", g.addr);
-    let client = reqwest::Client::new();
-    client.post(url).json(&login_body(g, password)).send().await.unwrap().status().as_u16()
+    let url = format!("{}/v3/auth/tokens", g.base);
+    g.client.post(url).json(&login_body(g, password)).send().await.unwrap().status().as_u16()
 }
 
 #[tokio::test]
@@ -89,8 +98,8 @@ async fn a_burst_of_wrong_logins_is_charged_before_hashing() {
 async fn slow_headers_and_slow_bodies_are_cut_off() {
     let dir = tempfile::tempdir().unwrap();
     let g = gateway(dir.path(), |c| {
-        c.header_timeout_seconds = 1;
-        c.body_timeout_seconds = 1;
+        c.header_timeout = Duration::from_secs(1);
+        c.body_timeout = Duration::from_secs(1);
     })
     .await;
     // Headers that never end: the connection is closed.
@@ -116,10 +125,8 @@ async fn slow_headers_and_slow_bodies_are_cut_off() {
 async fn a_security_token_must_be_signed() {
     let dir = tempfile::tempdir().unwrap();
     let g = gateway(dir.path(), |_| {}).await;
-    let client = reqwest::Client::new();
-    let base = format!("http://{}", g.addr);
-    let login = client.post(format!("{base}/v3/auth/tokens")).json(&login_body(&g, g.account.password.expose()));
-    let login = login.send().await.unwrap();
+    let (client, base) = (&g.client, &g.base);
+    let login = g.token().await;
     let token = login.headers()["x-subject-token"].to_str().unwrap().to_owned();
     let body = json!({"auth": {"identity": {"methods": ["token"], "token": {"duration_seconds": 900}}}});
     let issued = client.post(format!("{base}/v3.0/OS-CREDENTIAL/securitytokens")).header("x-auth-token", token);
@@ -149,8 +156,7 @@ async fn a_security_token_must_be_signed() {
 async fn temporary_credentials_die_with_their_parent() {
     let dir = tempfile::tempdir().unwrap();
     let g = gateway(dir.path(), |c| c.identity_refresh_seconds = 1).await;
-    let client = reqwest::Client::new();
-    let base = format!("http://{}", g.addr);
+    let (client, base) = (&g.client, &g.base);
     let mint = serde_json::to_vec(&json!({"auth": {"identity": {"methods": ["token"],
         "token": {"duration_seconds": 86_400}}}}))
     .unwrap();
@@ -158,8 +164,7 @@ async fn temporary_credentials_die_with_their_parent() {
 
     // From a token: never past the token's own expiry (before: a day from
     // now, past a token issued earlier).
-    let login = client.post(format!("{base}/v3/auth/tokens")).json(&login_body(&g, g.account.password.expose()));
-    let login = login.send().await.unwrap();
+    let login = g.token().await;
     let token = login.headers()["x-subject-token"].to_str().unwrap().to_owned();
     let token_expiry =
         login.json::<serde_json::Value>().await.unwrap()["token"]["expires_at"].as_str().unwrap().to_owned();
@@ -189,8 +194,7 @@ async fn temporary_credentials_die_with_their_parent() {
         client.get(format!("{base}/v3/projects")).headers(headers).send()
     };
     assert_eq!(projects().await.unwrap().status(), 200);
-    let store =
-        identity::open_store(&common::db::DatabaseUrl::sqlite_file(&dir.path().join("iam.db")), 1).await.unwrap();
+    let store = g.store().await;
     store.delete(identity::Kind::AccessKey, &g.account.access_key).await.unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(projects().await.unwrap().status(), 401);
@@ -201,14 +205,11 @@ async fn temporary_credentials_die_with_their_parent() {
 async fn a_password_change_ends_earlier_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let g = gateway(dir.path(), |c| c.identity_refresh_seconds = 1).await;
-    let client = reqwest::Client::new();
-    let base = format!("http://{}", g.addr);
-    let first = client.post(format!("{base}/v3/auth/tokens")).json(&login_body(&g, g.account.password.expose()));
-    let token = first.send().await.unwrap().headers()["x-subject-token"].to_str().unwrap().to_owned();
+    let (client, base) = (&g.client, &g.base);
+    let token = g.token().await.headers()["x-subject-token"].to_str().unwrap().to_owned();
     let projects = || client.get(format!("{base}/v3/projects")).header("x-auth-token", &token).send();
     assert_eq!(projects().await.unwrap().status(), 200);
-    let store =
-        identity::open_store(&common::db::DatabaseUrl::sqlite_file(&dir.path().join("iam.db")), 1).await.unwrap();
+    let store = g.store().await;
     let new_password = identity::credentials::SecretString::new("a brand new password".into());
     identity::admin::set_password(&*store, &g.account.user_id, &new_password).await.unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;

@@ -2,6 +2,8 @@
 //! chosen explicitly, serves the configured certificate, and picks up a new
 //! one from its files without a restart (a bad one is ignored).
 
+mod support;
+
 use std::{path::Path, time::Duration};
 
 use base64::Engine;
@@ -14,19 +16,7 @@ fn leaf_der(pem_file: &Path) -> Vec<u8> {
 }
 
 fn gateway_config(dir: &Path) -> gateway::GatewayConfig {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let key = dir.join("identity.key");
-    identity::seal::SecretSealer::ensure_key_file(&key).unwrap();
-    let mut config = gateway::GatewayConfig::plaintext(
-        "127.0.0.1:0".parse().unwrap(),
-        format!("http://{closed}"),
-        format!("http://{closed}"),
-        common::db::DatabaseUrl::sqlite_file(&dir.join("iam.db")),
-        key,
-    );
-    // No service answers here; only the HTTP side is under test.
-    config.internal_tls = common::grpc::InternalTlsConfig::plaintext();
-    config
+    support::lone_gateway_config(dir)
 }
 
 #[tokio::test]

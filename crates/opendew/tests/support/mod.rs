@@ -364,3 +364,21 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// Settings for a gateway on its own (plain HTTP, an identity store in
+/// `dir`, services at a closed port): for tests of the HTTP edge, where no
+/// service needs to answer.
+pub fn lone_gateway_config(dir: &std::path::Path) -> gateway::GatewayConfig {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let key = dir.join("identity.key");
+    identity::seal::SecretSealer::ensure_key_file(&key).unwrap();
+    let mut config = gateway::GatewayConfig::plaintext(
+        "127.0.0.1:0".parse().unwrap(),
+        format!("http://{closed}"),
+        format!("http://{closed}"),
+        DatabaseUrl::sqlite_file(&dir.join("iam.db")),
+        key,
+    );
+    config.internal_tls = common::grpc::InternalTlsConfig::plaintext();
+    config
+}
