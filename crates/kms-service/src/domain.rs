@@ -331,24 +331,24 @@ impl KeyRecord {
         if self.default_key { Err(Rejection::DefaultKeyForbidden) } else { Ok(()) }
     }
 
+    /// Moves a user key from state `from` to `to`, or refuses with `refusal`.
+    fn switch(&mut self, from: KeyState, to: KeyState, refusal: Rejection) -> Result<(), Rejection> {
+        self.not_default()?;
+        if self.state != from {
+            return Err(refusal);
+        }
+        self.state = to;
+        Ok(())
+    }
+
     /// enable-key: only a disabled key.
     pub fn enable(&mut self) -> Result<(), Rejection> {
-        self.not_default()?;
-        if self.state != KeyState::Disabled {
-            return Err(Rejection::KeyNotDisabled);
-        }
-        self.state = KeyState::Enabled;
-        Ok(())
+        self.switch(KeyState::Disabled, KeyState::Enabled, Rejection::KeyNotDisabled)
     }
 
     /// disable-key: only an enabled key.
     pub fn disable(&mut self) -> Result<(), Rejection> {
-        self.not_default()?;
-        if self.state != KeyState::Enabled {
-            return Err(Rejection::KeyNotEnabled);
-        }
-        self.state = KeyState::Disabled;
-        Ok(())
+        self.switch(KeyState::Enabled, KeyState::Disabled, Rejection::KeyNotEnabled)
     }
 
     /// schedule-key-deletion, `pending_days` after `now_ms`.

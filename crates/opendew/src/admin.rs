@@ -195,11 +195,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::Project(ProjectCommand::List { domain }) => {
             let records = store.load().await?;
-            let only = domain.map(|d| domain_id(&records, &d)).transpose()?;
-            writeln!(out, "ID\tDOMAIN\tNAME\tENABLED")?;
-            for p in records.projects.iter().filter(|p| only.as_ref().is_none_or(|d| *d == p.domain_id)) {
-                writeln!(out, "{}\t{}\t{}\t{}", p.id, p.domain_id, p.name, p.enabled)?;
-            }
+            let rows = records.projects.iter().map(|p| [p.id.as_str(), &p.domain_id, &p.name, bool_text(p.enabled)]);
+            print_members(out, &records, domain, rows)?;
         }
         AdminCommand::Project(ProjectCommand::Change(change)) => {
             let id = change.id().to_owned();
@@ -217,11 +214,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::User(UserCommand::List { domain }) => {
             let records = store.load().await?;
-            let only = domain.map(|d| domain_id(&records, &d)).transpose()?;
-            writeln!(out, "ID\tDOMAIN\tNAME\tENABLED")?;
-            for u in records.users.iter().filter(|u| only.as_ref().is_none_or(|d| *d == u.domain_id)) {
-                writeln!(out, "{}\t{}\t{}\t{}", u.id, u.domain_id, u.name, u.enabled)?;
-            }
+            let rows = records.users.iter().map(|u| [u.id.as_str(), &u.domain_id, &u.name, bool_text(u.enabled)]);
+            print_members(out, &records, domain, rows)?;
         }
         AdminCommand::User(UserCommand::SetPassword { id, password_file }) => {
             let (password, generated) = password(password_file)?;
@@ -292,6 +286,26 @@ async fn apply(store: &Arc<dyn IdentityStore>, kind: Kind, id: &str, change: Cha
     };
     use std::io::Write;
     writeln!(std::io::stdout(), "{verb} {} {id}", kind.as_str())?;
+    Ok(())
+}
+
+fn bool_text(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
+}
+
+/// Prints projects or users (`[id, domain id, name, enabled]`), only those
+/// of `domain` (a name or id) when one is given.
+fn print_members<'a>(
+    out: &mut impl std::io::Write,
+    records: &Records,
+    domain: Option<String>,
+    rows: impl Iterator<Item = [&'a str; 4]>,
+) -> anyhow::Result<()> {
+    let only = domain.map(|d| domain_id(records, &d)).transpose()?;
+    writeln!(out, "ID\tDOMAIN\tNAME\tENABLED")?;
+    for row in rows.filter(|row| only.as_deref().is_none_or(|d| d == row[1])) {
+        writeln!(out, "{}", row.join("\t"))?;
+    }
     Ok(())
 }
 
