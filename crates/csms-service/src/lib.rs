@@ -59,9 +59,9 @@ pub struct CsmsConfig {
     pub max_connections: u32,
     /// Seconds between runs of the task that deletes secrets whose recovery
     /// window has ended.
-    #[arg(long = "secret-purge-interval-seconds", env = "OPENDEW_CSMS_PURGE_INTERVAL_SECONDS", default_value_t = 60,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub purge_interval_seconds: u64,
+    #[arg(long = "secret-purge-interval-seconds", env = "OPENDEW_CSMS_PURGE_INTERVAL_SECONDS", default_value = "60",
+          value_parser = common::positive_seconds)]
+    pub purge_interval: std::time::Duration,
 }
 
 impl CsmsConfig {
@@ -98,7 +98,7 @@ pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::R
     let tls = config.internal_tls.load()?;
     let store = open_store(&config.database_url()?, config.max_connections).await?;
     let kms = kms::KmsClient::new(common::grpc::channel(&config.kms_endpoint, tls.as_ref(), "--kms-endpoint")?);
-    spawn_purge(store.clone(), config.purge_interval_seconds, shutdown.clone());
+    spawn_purge(store.clone(), config.purge_interval, shutdown.clone());
     let ready = ready_check(store.clone());
     let service = Arc::new(service::CsmsService::new(store, kms, config.secret_quota));
     let (health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
@@ -120,9 +120,9 @@ fn ready_check(store: Arc<dyn SecretStore>) -> common::grpc::ReadyCheck {
 
 /// Deletes secrets whose scheduled deletion time has passed, with all their
 /// versions. Every replica runs it; deletions are idempotent.
-fn spawn_purge(store: Arc<dyn SecretStore>, interval_seconds: u64, shutdown: CancellationToken) {
+fn spawn_purge(store: Arc<dyn SecretStore>, interval: std::time::Duration, shutdown: CancellationToken) {
     tokio::spawn(async move {
-        let mut ticks = common::Ticker::new(std::time::Duration::from_secs(interval_seconds.max(1)), shutdown);
+        let mut ticks = common::Ticker::new(interval, shutdown);
         while ticks.next().await {
             let result = store.purge_due(common::now_ms()).await;
             let outcome = if result.is_ok() { "ok" } else { "error" };

@@ -69,14 +69,14 @@ pub struct KmsConfig {
     pub key_cache_capacity: u64,
     /// Seconds a cached key is trusted before it is read again (a backstop:
     /// changes reach every replica's cache through the change feed at once).
-    #[arg(long = "key-cache-ttl-seconds", env = "OPENDEW_KMS_KEY_CACHE_TTL_SECONDS", default_value_t = 30,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub key_cache_ttl_seconds: u64,
+    #[arg(long = "key-cache-ttl-seconds", env = "OPENDEW_KMS_KEY_CACHE_TTL_SECONDS", default_value = "30",
+          value_parser = common::positive_seconds)]
+    pub key_cache_ttl: std::time::Duration,
     /// Seconds between runs of the task that deletes keys past their
     /// scheduled deletion date.
-    #[arg(long = "purge-interval-seconds", env = "OPENDEW_KMS_PURGE_INTERVAL_SECONDS", default_value_t = 60,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub purge_interval_seconds: u64,
+    #[arg(long = "purge-interval-seconds", env = "OPENDEW_KMS_PURGE_INTERVAL_SECONDS", default_value = "60",
+          value_parser = common::positive_seconds)]
+    pub purge_interval: std::time::Duration,
 }
 
 impl KmsConfig {
@@ -97,8 +97,8 @@ impl KmsConfig {
             region: "local-1".into(),
             max_connections: 16,
             key_cache_capacity: 10_000,
-            key_cache_ttl_seconds: 30,
-            purge_interval_seconds: 60,
+            key_cache_ttl: std::time::Duration::from_secs(30),
+            purge_interval: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -186,13 +186,10 @@ pub async fn start(config: KmsConfig, shutdown: CancellationToken) -> anyhow::Re
              (a wrong file, or a dev data directory pointed at another database)"
         );
     }
-    let cache = Arc::new(cache::KeyCache::new(
-        config.key_cache_capacity,
-        std::time::Duration::from_secs(config.key_cache_ttl_seconds),
-    ));
+    let cache = Arc::new(cache::KeyCache::new(config.key_cache_capacity, config.key_cache_ttl));
     let sink_cache = cache.clone();
     store.watch(Arc::new(move |event| sink_cache.apply(event)), shutdown.clone()).await?;
-    spawn_purge(store.clone(), cache.clone(), config.purge_interval_seconds, shutdown.clone());
+    spawn_purge(store.clone(), cache.clone(), config.purge_interval, shutdown.clone());
     let ready = ready_check(store.clone());
     let service = Arc::new(service::KmsService::new(store, root, config.region.clone(), config.key_quota, cache));
     let (health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
@@ -218,11 +215,11 @@ fn ready_check(store: Arc<dyn KeyStore>) -> common::grpc::ReadyCheck {
 fn spawn_purge(
     store: Arc<dyn KeyStore>,
     cache: Arc<cache::KeyCache>,
-    interval_seconds: u64,
+    interval: std::time::Duration,
     shutdown: CancellationToken,
 ) {
     tokio::spawn(async move {
-        let mut ticks = common::Ticker::new(std::time::Duration::from_secs(interval_seconds.max(1)), shutdown);
+        let mut ticks = common::Ticker::new(interval, shutdown);
         while ticks.next().await {
             let result = store.purge_due(common::now_ms()).await;
             let outcome = if result.is_ok() { "ok" } else { "error" };

@@ -189,7 +189,7 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
             kms_endpoint: format!("http://{}", kms.addr),
             secret_quota: 200,
             max_connections: 8,
-            purge_interval_seconds: 60,
+            purge_interval: std::time::Duration::from_secs(60),
         },
         shutdown.clone(),
     )

@@ -205,9 +205,8 @@ async fn temporary_credentials_die_with_their_parent() {
 async fn a_password_change_ends_earlier_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let g = gateway(dir.path(), |c| c.identity_refresh_seconds = 1).await;
-    let (client, base) = (&g.client, &g.base);
     let token = g.token().await.headers()["x-subject-token"].to_str().unwrap().to_owned();
-    let projects = || client.get(format!("{base}/v3/projects")).header("x-auth-token", &token).send();
+    let projects = || g.client.get(format!("{}/v3/projects", g.base)).header("x-auth-token", &token).send();
     assert_eq!(projects().await.unwrap().status(), 200);
     let store = g.store().await;
     let new_password = identity::credentials::SecretString::new("a brand new password".into());
