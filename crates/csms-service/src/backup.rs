@@ -59,6 +59,49 @@ struct BackupVersion {
     stages: Vec<String>,
 }
 
+/// Highest version number a restore accepts: far above any real secret's,
+/// far below where the per-secret counter would overflow.
+const MAX_RESTORED_VERSION: i32 = 1 << 24;
+
+impl BackupSecret {
+    /// A restored payload passes the rules a create and its versions pass:
+    /// a blob is sealed under a key the tenant can use, so its contents are
+    /// input like any other (issue #15, finding 9).
+    fn validate(&self) -> Result<(), CsmsError> {
+        let invalid = |m: &str| CsmsError::from(Rejection::InvalidParameter(m.to_owned()));
+        domain::validate_name(&self.name)?;
+        if self.description.len() > domain::MAX_DESCRIPTION_LEN {
+            return Err(invalid("description is limited to 2048 bytes"));
+        }
+        if !matches!(self.secret_type.as_str(), "COMMON" | "RDS-FG" | "GaussDB-FG") {
+            return Err(invalid("secret_type must be COMMON, RDS-FG or GaussDB-FG"));
+        }
+        if !self.rotation_period.is_empty() {
+            domain::validate_rotation_period(&self.rotation_period)?;
+        }
+        if self.versions.is_empty() || self.versions.len() > domain::MAX_VERSIONS {
+            return Err(invalid("a backup holds 1-20 versions"));
+        }
+        let mut numbers = std::collections::HashSet::new();
+        let mut stages = std::collections::HashSet::new();
+        for v in &self.versions {
+            if !(1..=MAX_RESTORED_VERSION).contains(&v.number) || !numbers.insert(v.number) {
+                return Err(invalid("backup version numbers must be distinct, 1-16777216"));
+            }
+            for stage in &v.stages {
+                domain::validate_stage_name(stage)?;
+                if !stages.insert(stage.as_str()) {
+                    return Err(invalid("a stage names one version"));
+                }
+            }
+        }
+        if stages.len() > domain::MAX_STAGES {
+            return Err(Rejection::StageLimit.into());
+        }
+        Ok(())
+    }
+}
+
 fn aad(project_id: &str) -> Vec<u8> {
     format!("opendew/csms/backup/v1|{project_id}").into_bytes()
 }
@@ -145,7 +188,7 @@ impl CsmsService {
         let payload_aad = [aad.as_slice(), b"|", envelope.key.as_bytes()].concat();
         let payload = cipher.open(&sealed, &payload_aad).map_err(|_| refused())?;
         let backup: BackupSecret = serde_json::from_slice(payload.expose()).map_err(|_| refused())?;
-        domain::validate_name(&backup.name)?;
+        backup.validate()?;
         if self.store.get_secret(&caller.project_id, &backup.name).await?.is_some() {
             return Err(CsmsError::DuplicateName);
         }
@@ -179,5 +222,52 @@ impl CsmsService {
         self.insert_secret(&secret, &versions).await?;
         tracing::info!(secret_id = %secret.id, versions = versions.len(), "secret restored from backup");
         Ok(secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backup(versions: Vec<BackupVersion>) -> BackupSecret {
+        BackupSecret {
+            name: "db-password".into(),
+            description: String::new(),
+            secret_type: "COMMON".into(),
+            auto_rotation: false,
+            rotation_period: String::new(),
+            rotation_config: String::new(),
+            event_subscriptions: Vec::new(),
+            enterprise_project_id: "0".into(),
+            rotation_func_urn: String::new(),
+            kms_key_id: "k".into(),
+            create_ms: 0,
+            versions,
+        }
+    }
+
+    fn version(number: i32, stages: &[&str]) -> BackupVersion {
+        let stages = stages.iter().map(|s| (*s).to_owned()).collect();
+        BackupVersion { number, binary: false, value: String::new(), create_ms: 0, expire_ms: None, stages }
+    }
+
+    /// Before, only the name was checked: a crafted blob could bring bad
+    /// stage names, a stage on two versions, more than 20 versions and
+    /// numbers up to i32::MAX (then an overflow of the version counter).
+    #[test]
+    fn restored_payloads_pass_the_create_rules() {
+        assert!(backup(vec![version(1, &["SYSPREVIOUS"]), version(2, &["SYSCURRENT"])]).validate().is_ok());
+        assert!(backup(vec![version(1, &["bad stage!"])]).validate().is_err());
+        assert!(backup(vec![version(1, &["SYSCURRENT"]), version(2, &["SYSCURRENT"])]).validate().is_err());
+        assert!(backup(vec![version(i32::MAX, &["SYSCURRENT"])]).validate().is_err());
+        assert!(backup(vec![version(3, &[]), version(3, &["SYSCURRENT"])]).validate().is_err());
+        assert!(backup((1..=21).map(|n| version(n, &[])).collect()).validate().is_err());
+        assert!(backup(Vec::new()).validate().is_err());
+        let too_many: Vec<String> = (0..13).map(|i| format!("S{i}")).collect();
+        let many = too_many.iter().map(String::as_str).collect::<Vec<_>>();
+        assert!(backup(vec![version(1, &many)]).validate().is_err());
+        let mut wrong_type = backup(vec![version(1, &[])]);
+        wrong_type.secret_type = "ROOT".into();
+        assert!(wrong_type.validate().is_err());
     }
 }
