@@ -283,6 +283,9 @@ pub trait SqlDialect: sqlx::Database {
     /// The string aggregate (`string_agg`, `group_concat`).
     const STRING_AGG: &'static str;
 
+    /// A query answering the database's clock in ms since the epoch.
+    const NOW_MS: &'static str;
+
     /// Starts a transaction that is going to write.
     async fn begin_write(pool: &sqlx::Pool<Self>) -> Result<sqlx::Transaction<'static, Self>, sqlx::Error>;
 
@@ -304,6 +307,7 @@ pub trait SqlDialect: sqlx::Database {
 impl SqlDialect for sqlx::Postgres {
     const ROW_LOCK: &'static str = " FOR UPDATE";
     const STRING_AGG: &'static str = "string_agg";
+    const NOW_MS: &'static str = "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint";
 
     async fn begin_write(pool: &PgPool) -> Result<sqlx::Transaction<'static, Self>, sqlx::Error> {
         pool.begin().await
@@ -333,6 +337,7 @@ impl SqlDialect for sqlx::Postgres {
 impl SqlDialect for sqlx::Sqlite {
     const ROW_LOCK: &'static str = "";
     const STRING_AGG: &'static str = "group_concat";
+    const NOW_MS: &'static str = "SELECT CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 
     async fn begin_write(pool: &SqlitePool) -> Result<sqlx::Transaction<'static, Self>, sqlx::Error> {
         pool.begin_with("BEGIN IMMEDIATE").await
@@ -363,6 +368,12 @@ pub trait Schema: Send + Sync {
     /// One trivial statement: is the database reachable? Readiness checks
     /// use it; no request path does.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The database's clock, in ms since the epoch. Background tasks that
+    /// act on stored deadlines (purges) read it rather than their own
+    /// replica's clock, so replicas with skewed clocks agree on what is due
+    /// (issue #15, finding 11).
+    async fn clock_ms(&self) -> Result<i64, StoreError>;
 }
 
 /// A store over one sqlx pool, with its migrations: [`Schema`] comes with
@@ -381,7 +392,11 @@ pub trait SqlStore: Send + Sync {
 #[async_trait::async_trait]
 impl<S: SqlStore> Schema for S
 where
+    S::Db: SqlDialect,
     <S::Db as sqlx::Database>::Connection: sqlx::migrate::Migrate,
+    for<'c> &'c sqlx::Pool<S::Db>: sqlx::Executor<'c, Database = S::Db>,
+    for<'q> <S::Db as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, S::Db>,
+    for<'r> (i64,): sqlx::FromRow<'r, <S::Db as sqlx::Database>::Row>,
 {
     async fn migrate(&self) -> Result<(), StoreError> {
         Ok(Self::MIGRATOR.run(self.pool()).await?)
@@ -391,6 +406,14 @@ where
         use sqlx::Connection;
         let mut conn = self.pool().acquire().await.map_err(StoreError::db("connecting to the database"))?;
         conn.ping().await.map_err(StoreError::db("pinging the database"))
+    }
+
+    async fn clock_ms(&self) -> Result<i64, StoreError> {
+        let (ms,): (i64,) = sqlx::query_as(<S::Db as SqlDialect>::NOW_MS)
+            .fetch_one(self.pool())
+            .await
+            .map_err(StoreError::db("reading the database clock"))?;
+        Ok(ms)
     }
 }
 

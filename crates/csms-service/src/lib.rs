@@ -124,7 +124,11 @@ fn spawn_purge(store: Arc<dyn SecretStore>, interval: std::time::Duration, shutd
     tokio::spawn(async move {
         let mut ticks = common::Ticker::new(interval, shutdown);
         while ticks.next().await {
-            let result = store.purge_due(common::now_ms()).await;
+            // Due by the database's clock, which every replica shares.
+            let result = match store.clock_ms().await {
+                Ok(now_ms) => store.purge_due(now_ms).await,
+                Err(e) => Err(e),
+            };
             let outcome = if result.is_ok() { "ok" } else { "error" };
             metrics::counter!("opendew_csms_purge_runs_total", "result" => outcome).increment(1);
             match result {

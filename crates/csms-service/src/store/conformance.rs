@@ -57,6 +57,8 @@ fn secret(project: &str, name: &str) -> (SecretRecord, VersionRecord) {
 pub(crate) async fn run<S: SecretStore>(store: S) {
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
+    let clock = store.clock_ms().await.unwrap();
+    assert!((clock - common::now_ms()).abs() < 5_000, "the purge task's clock, the database's, is {clock}");
     let store = Arc::new(store);
     create_and_read(&*store).await;
     quota(&*store).await;

@@ -30,6 +30,10 @@ pub(crate) async fn run<S: KeyStore>(store: S) {
     store.migrate().await.unwrap();
     // Migrating twice is harmless (every replica migrates at start).
     store.migrate().await.unwrap();
+    // The purge task's clock is the database's (here, on this machine,
+    // the same as ours).
+    let clock = store.clock_ms().await.unwrap();
+    assert!((clock - common::now_ms()).abs() < 5_000, "database clock {clock}");
     let store = Arc::new(store);
     fingerprint(&*store).await;
     create_read_and_alias_uniqueness(&*store).await;
