@@ -231,8 +231,6 @@ pub mod convert {
 
     use proto::csms::v1 as pb;
 
-    use zeroize::Zeroizing;
-
     use crate::{
         domain::{SecretRecord, SecretState, ValueKind, VersionRecord},
         password::PasswordPolicy,
@@ -289,7 +287,7 @@ pub mod convert {
             pb::secret_value::Value::Text(text) => (ValueKind::Text, text.into_bytes()),
             pb::secret_value::Value::Binary(bytes) => (ValueKind::Binary, bytes),
         };
-        Some(NewValue { kind, bytes: Zeroizing::new(bytes) })
+        Some(NewValue { kind, bytes: crypto::SecretBytes::new(bytes) })
     }
 
     /// The proto view of an opened value (text the service checked is UTF-8).

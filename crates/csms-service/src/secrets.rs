@@ -3,7 +3,6 @@
 //! transaction re-checks the secret's state under its row lock.
 
 use common::identity::CallerIdentity;
-use zeroize::Zeroizing;
 
 use crate::{
     domain::{self, Rejection, SYSCURRENT, SecretRecord, ValueKind, VersionRecord},
@@ -18,7 +17,7 @@ pub struct NewValue {
     /// Text or binary.
     pub kind: ValueKind,
     /// The bytes.
-    pub bytes: Zeroizing<Vec<u8>>,
+    pub bytes: crypto::SecretBytes,
 }
 
 /// A create-secret request.
@@ -116,7 +115,7 @@ impl CsmsService {
     pub async fn create_secret(&self, caller: &CallerIdentity, req: NewSecret) -> Result<SecretRecord, CsmsError> {
         domain::validate_name(&req.name)?;
         let value = req.value.ok_or_else(|| invalid("exactly one of secret_string and secret_binary is required"))?;
-        domain::validate_value(value.kind, &value.bytes)?;
+        domain::validate_value(value.kind, value.bytes.expose())?;
         if req.description.len() > domain::MAX_DESCRIPTION_LEN {
             return Err(invalid("description is limited to 2048 bytes").into());
         }
@@ -167,7 +166,8 @@ impl CsmsService {
             rotation_func_urn: req.rotation_func_urn,
             ..SecretRecord::new(&caller.project_id, req.name, kms_key_id.clone(), now)
         };
-        let mut first = self.seal_version(caller, &secret.id, 1, &kms_key_id, value.kind, &value.bytes, now).await?;
+        let mut first =
+            self.seal_version(caller, &secret.id, 1, &kms_key_id, value.kind, value.bytes.expose(), now).await?;
         first.stages = vec![SYSCURRENT.to_owned()];
         self.insert_secret(&secret, &[first]).await?;
         tracing::info!(secret_id = %secret.id, project_id = %secret.project_id, "secret created");

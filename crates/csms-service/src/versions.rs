@@ -41,7 +41,7 @@ impl CsmsService {
     ) -> Result<VersionRecord, CsmsError> {
         let secret = self.show_secret(caller, name).await?;
         let value = req.value.ok_or_else(|| invalid("exactly one of secret_string and secret_binary is required"))?;
-        domain::validate_value(value.kind, &value.bytes)?;
+        domain::validate_value(value.kind, value.bytes.expose())?;
         if req.stages.len() > MAX_STAGES {
             return Err(Rejection::TooManyStagesInRequest.into());
         }
@@ -57,8 +57,9 @@ impl CsmsService {
         secret.state.check_value_access()?;
         let (secret, number) = self.store.reserve_version(&caller.project_id, name, writable()).await?;
         let now = common::now_ms();
-        let mut version =
-            self.seal_version(caller, &secret.id, number, &secret.kms_key_id, value.kind, &value.bytes, now).await?;
+        let mut version = self
+            .seal_version(caller, &secret.id, number, &secret.kms_key_id, value.kind, value.bytes.expose(), now)
+            .await?;
         version.expire_ms = req.expire_ms;
         version.stages = stages;
         let stored = self.store.insert_version(&caller.project_id, &version, writable()).await?;

@@ -5,6 +5,7 @@ use axum::{
     http::{Method, StatusCode},
     routing::{delete, get, post, put},
 };
+use crypto::SecretString;
 use proto::csms::v1::{self as pb, secret_value::Value as PbValue};
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -104,9 +105,9 @@ pub async fn list_secret_versions(query: Query, call: CsmsBare) -> CsmsResult<Ve
 pub struct Version {
     version_metadata: VersionMetadata,
     #[serde(skip_serializing_if = "Option::is_none")]
-    secret_string: Option<Zeroizing<String>>,
+    secret_string: Option<SecretString>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    secret_binary: Option<Zeroizing<String>>,
+    secret_binary: Option<SecretString>,
 }
 
 /// `{"version": …}`.
@@ -122,10 +123,10 @@ pub async fn show_secret_version(call: CsmsBare) -> CsmsResult<VersionAnswer> {
     let r = call.csms().show_secret_version(call.request(request)).await.map_err(call.status())?.into_inner();
     let (mut secret_string, mut secret_binary) = (None, None);
     match r.value.and_then(|v| v.value) {
-        Some(PbValue::Text(text)) => secret_string = Some(Zeroizing::new(text)),
+        Some(PbValue::Text(text)) => secret_string = Some(SecretString::new(text)),
         Some(PbValue::Binary(bytes)) => {
             let bytes = Zeroizing::new(bytes);
-            secret_binary = Some(Zeroizing::new(String::from_utf8_lossy(&bytes).into_owned()));
+            secret_binary = Some(SecretString::new(String::from_utf8_lossy(&bytes).into_owned()));
         }
         None => {}
     }

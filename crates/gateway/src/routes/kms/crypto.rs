@@ -4,6 +4,7 @@
 
 use axum::Json;
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
+use crypto::SecretString;
 use proto::kms::v1::{self as pb, ErrorReason as R};
 use serde::Serialize;
 use zeroize::Zeroizing;
@@ -62,7 +63,7 @@ async fn create(call: &KmsCall, without_plaintext: bool) -> Result<pb::CreateDat
 pub struct Datakey {
     key_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    plain_text: Option<Zeroizing<String>>,
+    plain_text: Option<SecretString>,
     cipher_text: String,
 }
 
@@ -72,7 +73,7 @@ pub async fn create_datakey(call: KmsCall) -> KmsResult<Datakey> {
     let plaintext = Zeroizing::new(r.plaintext);
     Ok(Json(Datakey {
         key_id: r.key_id,
-        plain_text: Some(Zeroizing::new(upper_hex(&plaintext))),
+        plain_text: Some(SecretString::new(upper_hex(&plaintext))),
         cipher_text: upper_hex(&r.ciphertext),
     }))
 }
@@ -115,7 +116,7 @@ pub async fn encrypt_datakey(call: KmsCall) -> KmsResult<EncryptedDatakey> {
 /// What decrypt-datakey answers.
 #[derive(Debug, Serialize)]
 pub struct DecryptedDatakey {
-    data_key: Zeroizing<String>,
+    data_key: SecretString,
     datakey_length: String,
     datakey_dgst: String,
 }
@@ -136,7 +137,7 @@ pub async fn decrypt_datakey(call: KmsCall) -> KmsResult<DecryptedDatakey> {
     let r = call.kms().decrypt_datakey(call.request(request)).await.map_err(kms_status)?.into_inner();
     let plaintext = Zeroizing::new(r.plaintext);
     Ok(Json(DecryptedDatakey {
-        data_key: Zeroizing::new(upper_hex(&plaintext)),
+        data_key: SecretString::new(upper_hex(&plaintext)),
         datakey_length: plaintext.len().to_string(),
         datakey_dgst: upper_hex(&r.digest),
     }))
@@ -176,8 +177,8 @@ pub async fn encrypt_data(call: KmsCall) -> KmsResult<EncryptedData> {
 #[derive(Debug, Serialize)]
 pub struct DecryptedData {
     key_id: String,
-    plain_text: Zeroizing<String>,
-    plain_text_base64: Zeroizing<String>,
+    plain_text: SecretString,
+    plain_text_base64: SecretString,
 }
 
 /// `POST /v1.0/{project_id}/kms/decrypt-data`: the ciphertext names its key.
@@ -194,8 +195,8 @@ pub async fn decrypt_data(call: KmsCall) -> KmsResult<DecryptedData> {
     let plaintext = Zeroizing::new(r.plaintext);
     Ok(Json(DecryptedData {
         key_id: r.key_id,
-        plain_text: Zeroizing::new(String::from_utf8_lossy(&plaintext).into_owned()),
-        plain_text_base64: Zeroizing::new(BASE64.encode(&*plaintext)),
+        plain_text: SecretString::new(String::from_utf8_lossy(&plaintext).into_owned()),
+        plain_text_base64: SecretString::new(BASE64.encode(&*plaintext)),
     }))
 }
 
