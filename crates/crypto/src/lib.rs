@@ -12,6 +12,7 @@
 //! the associated data that binds a ciphertext to its place.
 
 pub mod aead;
+pub mod derive;
 mod file;
 mod secret;
 

@@ -9,7 +9,7 @@
 use std::{fmt, path::Path};
 
 pub use crypto::SecretBytes;
-use crypto::{AeadKey, aead::OVERHEAD};
+use crypto::{AeadKey, aead::OVERHEAD, derive::SALT_LEN};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
@@ -103,10 +103,120 @@ fn material_aad(key_id: KeyId, version: i32, project_id: &str) -> Vec<u8> {
     format!("opendew/kms/material/v1|{key_id}|{version}|{project_id}").into_bytes()
 }
 
-/// The AEAD key of a master key's material (32 bytes for every spec
-/// this build encrypts with).
-fn material_key(material: &SecretBytes) -> Result<AeadKey, Rejection> {
-    AeadKey::new(material.expose()).map_err(|_| Rejection::InvalidCiphertext)
+/// One ciphertext format: its version byte, AAD label, whether it pads
+/// short plaintexts, and whether it seals under a per-message key
+/// derived from the material ([`crypto::derive`]) or the material itself
+/// (formats 1 and 2, still opened, no longer made).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Format {
+    byte: u8,
+    label: &'static [u8],
+    padded: bool,
+    derived: bool,
+}
+
+/// Bytes every header starts with: version, key id, material version.
+const BASE_HEADER_LEN: usize = 1 + 16 + 4;
+
+impl Format {
+    /// Header length: the base, the padding length, the salt.
+    const fn header_len(self) -> usize {
+        BASE_HEADER_LEN + if self.padded { 2 } else { 0 } + if self.derived { SALT_LEN } else { 0 }
+    }
+
+    /// Smallest blob of this format (empty plaintext, no padding).
+    const fn min_len(self) -> usize {
+        self.header_len() + OVERHEAD
+    }
+
+    /// The AEAD key of this blob: the material itself, or the message key
+    /// for the salt that ends the header.
+    fn key(self, material: &SecretBytes, header: &[u8]) -> Result<AeadKey, Rejection> {
+        let material = material.expose();
+        let key = if self.derived {
+            let salt = header[header.len() - SALT_LEN..].try_into().expect("the header ends with the salt");
+            crypto::derive::message_key(material, self.label, salt)
+        } else {
+            AeadKey::new(material)
+        };
+        key.map_err(|_| Rejection::InvalidCiphertext)
+    }
+
+    /// `header ‖ AES-GCM(plaintext)`; the header gets this format's byte,
+    /// `header`'s key and version, `pad` (when padded) and a fresh salt
+    /// (when derived). The AAD binds the whole header.
+    fn seal(
+        self,
+        material: &SecretBytes,
+        header: Header,
+        pad: u16,
+        project_id: &str,
+        caller_aad: &[u8],
+        plaintext: &[u8],
+    ) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.header_len() + OVERHEAD + plaintext.len());
+        out.push(self.byte);
+        out.extend_from_slice(header.key_id.0.as_bytes());
+        out.extend_from_slice(&(header.version as u32).to_be_bytes());
+        if self.padded {
+            out.extend_from_slice(&pad.to_be_bytes());
+        }
+        if self.derived {
+            out.extend_from_slice(&crypto::derive::fresh_salt());
+        }
+        let cipher = self.key(material, &out).expect("32-byte material");
+        let aad = framed_aad(self.label, &out, project_id, caller_aad);
+        cipher.seal_into(&mut out, plaintext, &aad);
+        out
+    }
+
+    /// Opens what [`Format::seal`] made (the caller checked the length
+    /// with [`parse`]).
+    fn open(
+        self,
+        material: &SecretBytes,
+        blob: &[u8],
+        project_id: &str,
+        caller_aad: &[u8],
+    ) -> Result<SecretBytes, Rejection> {
+        let (header, body) = blob.split_at(self.header_len());
+        self.key(material, header)?
+            .open(body, &framed_aad(self.label, header, project_id, caller_aad))
+            .map_err(|_| Rejection::InvalidCiphertext)
+    }
+}
+
+/// Data-key ciphertexts, newest (the one sealed) first.
+const DATA_KEY_FORMATS: [Format; 2] = [
+    Format { byte: 0x03, label: b"opendew/kms/ciphertext/v3", padded: false, derived: true },
+    Format { byte: 0x01, label: b"opendew/kms/ciphertext/v1", padded: false, derived: false },
+];
+
+/// encrypt-data ciphertexts, newest first.
+const DATA_FORMATS: [Format; 2] = [
+    Format { byte: 0x04, label: b"opendew/kms/data/v4", padded: true, derived: true },
+    Format { byte: 0x02, label: b"opendew/kms/data/v2", padded: true, derived: false },
+];
+
+/// The still-unauthenticated header of a ciphertext.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Master key that sealed it.
+    pub key_id: KeyId,
+    /// Material version of that key.
+    pub version: i32,
+}
+
+/// Finds `blob`'s format among `formats` and reads its header without
+/// authenticating anything.
+fn parse(formats: &[Format], blob: &[u8]) -> Result<(Format, Header), Rejection> {
+    let format = *formats.iter().find(|f| blob.first() == Some(&f.byte)).ok_or(Rejection::InvalidCiphertext)?;
+    if blob.len() < format.min_len() {
+        return Err(Rejection::InvalidCiphertext);
+    }
+    let key_id = KeyId(uuid::Uuid::from_slice(&blob[1..17]).map_err(|_| Rejection::InvalidCiphertext)?);
+    let version = u32::from_be_bytes(blob[17..21].try_into().expect("4 bytes")) as i32;
+    Ok((format, Header { key_id, version }))
 }
 
 /// The AAD of a framed ciphertext: its format's `label`, its header, the
@@ -121,82 +231,23 @@ fn framed_aad(label: &[u8], header: &[u8], project_id: &str, caller_aad: &[u8]) 
     aad
 }
 
-/// `header ‖ AES-GCM(plaintext)` under `material`, the AAD binding the header.
-fn seal_framed(
-    material: &SecretBytes,
-    label: &[u8],
-    header: &[u8],
-    project_id: &str,
-    caller_aad: &[u8],
-    plaintext: &[u8],
-) -> Vec<u8> {
-    let cipher = material_key(material).expect("32-byte material");
-    let mut out = Vec::with_capacity(header.len() + OVERHEAD + plaintext.len());
-    out.extend_from_slice(header);
-    cipher.seal_into(&mut out, plaintext, &framed_aad(label, header, project_id, caller_aad));
-    out
-}
-
-/// Opens what [`seal_framed`] made with a header of `header_len` bytes.
-fn open_framed(
-    material: &SecretBytes,
-    label: &[u8],
-    blob: &[u8],
-    header_len: usize,
-    project_id: &str,
-    caller_aad: &[u8],
-) -> Result<SecretBytes, Rejection> {
-    let cipher = material_key(material)?;
-    let (header, body) = blob.split_at(header_len);
-    cipher.open(body, &framed_aad(label, header, project_id, caller_aad)).map_err(|_| Rejection::InvalidCiphertext)
-}
-
-/// Data-key ciphertexts: the self-describing format of
-/// `docs/ciphertext-format.md`.
+/// Data-key ciphertexts: the self-describing formats of
+/// `docs/ciphertext-format.md`. Format 3 is sealed; formats 3 and 1 open.
 ///
 /// ```text
-/// 0      1                 17              21        33
-/// | 0x01 | key id (16, BE) | version (u32) | nonce   | AES-GCM ciphertext ‖ tag (16) |
+/// 0      1                 17              21          37        49
+/// | 0x03 | key id (16, BE) | version (u32) | salt (16) | nonce   | AES-GCM ciphertext ‖ tag (16) |
 /// ```
-/// AAD = `"opendew/kms/ciphertext/v1"` ‖ header (bytes 0..21) ‖ project id ‖
-/// caller AAD.
+/// AES key = HKDF-Expand(material, label ‖ salt); AAD = label ‖ header
+/// (bytes 0..37) ‖ project id ‖ caller AAD, label
+/// `"opendew/kms/ciphertext/v3"`.
 pub mod ciphertext {
+    pub use super::Header;
     use super::*;
-
-    /// Format version byte.
-    pub const FORMAT_V1: u8 = 0x01;
-    /// Header length: version, key id, material version.
-    pub const HEADER_LEN: usize = 1 + 16 + 4;
-    /// Smallest possible ciphertext (empty plaintext).
-    pub const MIN_LEN: usize = HEADER_LEN + OVERHEAD;
-
-    /// The parsed, still-unauthenticated header of a ciphertext.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct Header {
-        /// Master key that sealed it.
-        pub key_id: KeyId,
-        /// Material version of that key.
-        pub version: i32,
-    }
-
-    fn header_bytes(header: Header) -> [u8; HEADER_LEN] {
-        let mut out = [0u8; HEADER_LEN];
-        out[0] = FORMAT_V1;
-        out[1..17].copy_from_slice(header.key_id.0.as_bytes());
-        out[17..21].copy_from_slice(&(header.version as u32).to_be_bytes());
-        out
-    }
-
-    const LABEL: &[u8] = b"opendew/kms/ciphertext/v1";
 
     /// Reads the header without authenticating anything.
     pub fn parse_header(blob: &[u8]) -> Result<Header, Rejection> {
-        if blob.len() < MIN_LEN || blob[0] != FORMAT_V1 {
-            return Err(Rejection::InvalidCiphertext);
-        }
-        let key_id = KeyId(uuid::Uuid::from_slice(&blob[1..17]).map_err(|_| Rejection::InvalidCiphertext)?);
-        let version = u32::from_be_bytes(blob[17..21].try_into().expect("4 bytes")) as i32;
-        Ok(Header { key_id, version })
+        parse(&DATA_KEY_FORMATS, blob).map(|(_, header)| header)
     }
 
     /// Seals `plaintext` under master-key `material`.
@@ -207,7 +258,7 @@ pub mod ciphertext {
         caller_aad: &[u8],
         plaintext: &[u8],
     ) -> Vec<u8> {
-        seal_framed(material, LABEL, &header_bytes(header), project_id, caller_aad, plaintext)
+        DATA_KEY_FORMATS[0].seal(material, header, 0, project_id, caller_aad, plaintext)
     }
 
     /// Opens a ciphertext; any tampering, a wrong project or a wrong AAD
@@ -218,74 +269,58 @@ pub mod ciphertext {
         project_id: &str,
         caller_aad: &[u8],
     ) -> Result<SecretBytes, Rejection> {
-        parse_header(blob)?;
-        open_framed(material, LABEL, blob, HEADER_LEN, project_id, caller_aad)
+        let (format, _) = parse(&DATA_KEY_FORMATS, blob)?;
+        format.open(material, blob, project_id, caller_aad)
     }
 }
 
-/// encrypt-data ciphertexts (format 2): like data-key ciphertexts, plus a
-/// padding length so that every ciphertext is at least [`data::MIN_LEN`]
-/// bytes (its Base64 form then meets Huawei's documented 188-character
-/// minimum). The AAD label differs, so a blob of one kind never opens as
-/// the other.
+/// encrypt-data ciphertexts (formats 4 and 2): like data-key ciphertexts,
+/// plus a padding length so that every ciphertext is at least
+/// [`data::MIN_LEN`] bytes (its Base64 form then meets Huawei's documented
+/// 188-character minimum). The AAD label differs, so a blob of one kind
+/// never opens as the other.
 ///
 /// ```text
-/// 0      1                 17              21              23        35
-/// | 0x02 | key id (16, BE) | version (u32) | pad len (u16) | nonce   | AES-GCM(plaintext ‖ zeros) ‖ tag |
+/// 0      1                 17              21              23          39        51
+/// | 0x04 | key id (16, BE) | version (u32) | pad len (u16) | salt (16) | nonce   | AES-GCM(plaintext ‖ zeros) ‖ tag |
 /// ```
 pub mod data {
     use super::*;
 
-    /// Format version byte.
-    pub const FORMAT_V2: u8 = 0x02;
-    /// Header length.
-    pub const HEADER_LEN: usize = 1 + 16 + 4 + 2;
     /// Smallest ciphertext produced.
     pub const MIN_LEN: usize = 141;
-    const MIN_BODY: usize = MIN_LEN - HEADER_LEN - OVERHEAD;
-
-    const LABEL: &[u8] = b"opendew/kms/data/v2";
 
     /// Reads the header without authenticating anything.
-    pub fn parse_header(blob: &[u8]) -> Result<ciphertext::Header, Rejection> {
-        if blob.len() < HEADER_LEN + OVERHEAD || blob[0] != FORMAT_V2 {
-            return Err(Rejection::InvalidCiphertext);
-        }
-        let key_id = KeyId(uuid::Uuid::from_slice(&blob[1..17]).map_err(|_| Rejection::InvalidCiphertext)?);
-        let version = u32::from_be_bytes(blob[17..21].try_into().expect("4 bytes")) as i32;
-        Ok(ciphertext::Header { key_id, version })
+    pub fn parse_header(blob: &[u8]) -> Result<Header, Rejection> {
+        parse(&DATA_FORMATS, blob).map(|(_, header)| header)
     }
 
     /// Seals `plaintext` (at most 65535 bytes) under master-key `material`.
     pub fn seal(
         material: &SecretBytes,
-        header: ciphertext::Header,
+        header: Header,
         project_id: &str,
         caller_aad: &[u8],
         plaintext: &[u8],
     ) -> Vec<u8> {
-        let pad = MIN_BODY.saturating_sub(plaintext.len());
-        let mut head = [0u8; HEADER_LEN];
-        head[0] = FORMAT_V2;
-        head[1..17].copy_from_slice(header.key_id.0.as_bytes());
-        head[17..21].copy_from_slice(&(header.version as u32).to_be_bytes());
-        head[21..23].copy_from_slice(&(pad as u16).to_be_bytes());
+        let format = DATA_FORMATS[0];
+        let pad = (MIN_LEN - format.min_len()).saturating_sub(plaintext.len());
         let mut padded = Zeroizing::new(Vec::with_capacity(plaintext.len() + pad));
         padded.extend_from_slice(plaintext);
         padded.resize(plaintext.len() + pad, 0);
-        seal_framed(material, LABEL, &head, project_id, caller_aad, &padded)
+        format.seal(material, header, pad as u16, project_id, caller_aad, &padded)
     }
 
-    /// Opens a format-2 ciphertext and strips its padding.
+    /// Opens a format-4 or format-2 ciphertext and strips its padding.
     pub fn open(
         material: &SecretBytes,
         blob: &[u8],
         project_id: &str,
         caller_aad: &[u8],
     ) -> Result<SecretBytes, Rejection> {
-        parse_header(blob)?;
+        let (format, _) = parse(&DATA_FORMATS, blob)?;
         let pad = u16::from_be_bytes([blob[21], blob[22]]) as usize;
-        let mut padded = open_framed(material, LABEL, blob, HEADER_LEN, project_id, caller_aad)?;
+        let mut padded = format.open(material, blob, project_id, caller_aad)?;
         let len = padded.expose().len().checked_sub(pad).ok_or(Rejection::InvalidCiphertext)?;
         padded.truncate(len);
         Ok(padded)
@@ -378,6 +413,37 @@ mod tests {
     }
 
     const DOC_VECTOR: &str = include_str!("../../../docs/ciphertext-vector-v1.hex");
+
+    /// Formats 3 and 4 (per-message keys) are what sealing makes now;
+    /// their documented vectors open, and formats 1 and 2 still do.
+    #[test]
+    fn new_ciphertexts_use_per_message_keys_and_old_ones_still_open() {
+        use super::data;
+        let material = SecretBytes::new(vec![0x42; 32]);
+        let header = Header { key_id: "3f1c2a7e-5b4d-4e8f-9a01-6c2d8e4b7f90".parse().unwrap(), version: 1 };
+        let (a, b) = (seal(&material, header, PROJECT, b"", b"k"), seal(&material, header, PROJECT, b"", b"k"));
+        assert_eq!((a[0], a.len()), (0x03, 37 + 12 + 1 + 16));
+        assert_ne!(a[21..37], b[21..37], "each ciphertext draws its own salt");
+        assert_eq!(data::seal(&material, header, PROJECT, b"", b"k")[0], 0x04);
+        let v3 = hex::decode(include_str!("../../../docs/ciphertext-vector-v3.hex")).unwrap();
+        assert_eq!(parse_header(&v3).unwrap(), header);
+        assert_eq!(open(&material, &v3, PROJECT, b"example-aad").unwrap().expose(), &[0x5a; 32]);
+        let v4 = hex::decode(include_str!("../../../docs/ciphertext-vector-v4.hex")).unwrap();
+        assert_eq!(v4.len(), data::MIN_LEN);
+        assert_eq!(data::open(&material, &v4, PROJECT, b"example-aad").unwrap().expose(), b"card=4111-xx");
+        for i in 0..v4.len() * 8 {
+            let mut bad = v4.clone();
+            bad[i / 8] ^= 1 << (i % 8);
+            assert!(data::open(&material, &bad, PROJECT, b"example-aad").is_err(), "bit {i}");
+        }
+        // The same body under the old format byte (material used directly)
+        // does not open, nor does a data-key blob as data or the reverse.
+        let mut relabelled = v3.clone();
+        relabelled[0] = 0x01;
+        assert!(open(&material, &relabelled, PROJECT, b"example-aad").is_err());
+        assert!(data::open(&material, &v3, PROJECT, b"example-aad").is_err());
+        assert!(open(&material, &v4, PROJECT, b"example-aad").is_err());
+    }
 
     /// The format-2 vector of docs/ciphertext-format.md: every bit matters.
     #[test]
