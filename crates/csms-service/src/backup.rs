@@ -63,7 +63,49 @@ struct BackupVersion {
 /// far below where the per-secret counter would overflow.
 const MAX_RESTORED_VERSION: i32 = 1 << 24;
 
+/// A backup blob's outer layers, decoded but not yet opened.
+#[derive(Debug)]
+pub struct SealedBackup {
+    /// The kms key id the data key is sealed under.
+    pub key: String,
+    /// The data-key ciphertext.
+    pub wrapped: Vec<u8>,
+    /// `nonce ‖ AES-GCM(payload) ‖ tag`.
+    pub sealed: Vec<u8>,
+}
+
+impl SealedBackup {
+    /// Strips the prefix and decodes the envelope; any fault is "not a
+    /// backup" (fuzzed: `crates/fuzz`, target `backup_blob`).
+    pub fn parse(blob: &str) -> Result<Self, CsmsError> {
+        if blob.is_empty() || blob.len() > MAX_BLOB_LEN {
+            return Err(Rejection::InvalidParameter("secret_blob must be 1-5242880 characters".into()).into());
+        }
+        let encoded = blob.strip_prefix(PREFIX).ok_or_else(refused)?;
+        let envelope: Envelope =
+            serde_json::from_slice(&STANDARD.decode(encoded.trim()).map_err(|_| refused())?).map_err(|_| refused())?;
+        domain::validate_kms_key_id(&envelope.key).map_err(|_| refused())?;
+        let wrapped = STANDARD.decode(&envelope.dek).map_err(|_| refused())?;
+        let sealed = STANDARD.decode(&envelope.data).map_err(|_| refused())?;
+        Ok(Self { key: envelope.key, wrapped, sealed })
+    }
+}
+
+/// Parses and validates an opened payload (what a restore trusts no
+/// further than a create); the fuzz target `backup_blob` calls it on
+/// arbitrary bytes. Returns the secret's name and version count.
+pub fn check_payload(payload: &[u8]) -> Result<(String, usize), CsmsError> {
+    let backup = BackupSecret::parse(payload)?;
+    Ok((backup.name, backup.versions.len()))
+}
+
 impl BackupSecret {
+    fn parse(payload: &[u8]) -> Result<Self, CsmsError> {
+        let backup: BackupSecret = serde_json::from_slice(payload).map_err(|_| refused())?;
+        backup.validate()?;
+        Ok(backup)
+    }
+
     /// A restored payload passes the rules a create and its versions pass:
     /// a blob is sealed under a key the tenant can use, so its contents are
     /// input like any other (issue #15, finding 9).
@@ -168,27 +210,18 @@ impl CsmsService {
 
     /// Recreates a backed-up secret under a new id.
     pub async fn restore_backup(&self, caller: &CallerIdentity, blob: &str) -> Result<SecretRecord, CsmsError> {
-        if blob.is_empty() || blob.len() > MAX_BLOB_LEN {
-            return Err(Rejection::InvalidParameter("secret_blob must be 1-5242880 characters".into()).into());
-        }
-        let encoded = blob.strip_prefix(PREFIX).ok_or_else(refused)?;
-        let envelope: Envelope =
-            serde_json::from_slice(&STANDARD.decode(encoded.trim()).map_err(|_| refused())?).map_err(|_| refused())?;
-        domain::validate_kms_key_id(&envelope.key).map_err(|_| refused())?;
-        let wrapped = STANDARD.decode(&envelope.dek).map_err(|_| refused())?;
-        let sealed = STANDARD.decode(&envelope.data).map_err(|_| refused())?;
+        let SealedBackup { key, wrapped, sealed } = SealedBackup::parse(blob)?;
         let aad = aad(&caller.project_id);
         // Another project's blob names a key this project cannot see, or
         // fails its AAD: both are "not a backup for this project".
-        let data_key = self.kms.decrypt_data_key(caller, &envelope.key, &wrapped, &aad).await.map_err(|e| match e {
+        let data_key = self.kms.decrypt_data_key(caller, &key, &wrapped, &aad).await.map_err(|e| match e {
             CsmsError::KmsKeyUnusable(_) => refused(),
             other => other,
         })?;
         let cipher = crypto::AeadKey::new(&data_key).map_err(|_| refused())?;
-        let payload_aad = [aad.as_slice(), b"|", envelope.key.as_bytes()].concat();
+        let payload_aad = [aad.as_slice(), b"|", key.as_bytes()].concat();
         let payload = cipher.open(&sealed, &payload_aad).map_err(|_| refused())?;
-        let backup: BackupSecret = serde_json::from_slice(payload.expose()).map_err(|_| refused())?;
-        backup.validate()?;
+        let backup = BackupSecret::parse(payload.expose())?;
         if self.store.get_secret(&caller.project_id, &backup.name).await?.is_some() {
             return Err(CsmsError::DuplicateName);
         }

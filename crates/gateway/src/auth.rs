@@ -13,7 +13,7 @@ use http::request::Parts;
 use identity::directory::Snapshot;
 
 use crate::{
-    caller::Caller,
+    caller::{Caller, SignatureUse},
     error::ApiError,
     signing::{self, Authorization, RawRequest},
     state::AppState,
@@ -139,6 +139,7 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
             temporary: false,
             expires_ms: Some(claims.exp),
             password_mark: Some(claims.pw),
+            signature: None,
         });
     }
     let Some(authorization) = header(parts, "authorization") else {
@@ -160,7 +161,7 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
         tracing::info!(access_key = %auth.access_key, "unknown access key");
         return Err(ApiError::Unauthenticated("Get secretKey failed".into()));
     };
-    verify_signature(&auth, credential.secret.expose(), &raw)?;
+    let signature = verify_signature(&auth, credential.secret.expose(), &raw)?;
     Ok(Caller {
         domain_id: credential.domain.id.clone(),
         user_id: credential.user.id.clone(),
@@ -170,6 +171,7 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
         temporary: false,
         expires_ms: None,
         password_mark: None,
+        signature: Some(signature),
     })
 }
 
@@ -187,14 +189,16 @@ fn still_valid(directory: &Snapshot, user_id: &str, domain_id: &str, project_id:
 
 /// Checks a request's signature with `secret_key`; a failure is logged with
 /// the AK (never the SK) and answered in the gateway's words.
-fn verify_signature(auth: &Authorization, secret_key: &str, raw: &RawRequest<'_>) -> Result<(), ApiError> {
-    signing::verify(auth, secret_key.as_bytes(), raw, chrono::Utc::now()).map_err(|e| {
+/// Returns the signature's single use, for the replay guard.
+fn verify_signature(auth: &Authorization, secret_key: &str, raw: &RawRequest<'_>) -> Result<SignatureUse, ApiError> {
+    let signed_at = signing::verify(auth, secret_key.as_bytes(), raw, chrono::Utc::now()).map_err(|e| {
         tracing::info!(access_key = %auth.access_key, error = %e, "signature rejected");
         ApiError::Unauthenticated(match e {
             signing::SignatureError::Expired => "calc ak sk signature fail:signature expired".to_owned(),
             other => other.to_string(),
         })
-    })
+    })?;
+    Ok(SignatureUse::new(auth, signed_at))
 }
 
 /// A request signed with temporary credentials: the security token names
@@ -234,7 +238,7 @@ fn temporary_caller(
         tracing::info!(access_key = %auth.access_key, "temporary credentials of a removed access key");
         return Err(ApiError::Unauthenticated("token is no longer valid".into()));
     }
-    verify_signature(auth, claims.sk.expose(), raw)?;
+    let signature = verify_signature(auth, claims.sk.expose(), raw)?;
     Ok(Caller {
         domain_id: claims.d,
         user_id: claims.u,
@@ -245,5 +249,6 @@ fn temporary_caller(
         temporary: true,
         expires_ms: Some(claims.exp),
         password_mark: claims.pw,
+        signature: Some(signature),
     })
 }

@@ -27,6 +27,36 @@ pub struct Caller {
     /// For a token (and what it mints), the mark of the password it was
     /// issued under ([`crate::tokens::password_mark`]).
     pub password_mark: Option<String>,
+    /// For a signed request, its signature's one use (the replay guard
+    /// records it for one-shot operations); `None` for a token.
+    pub signature: Option<SignatureUse>,
+}
+
+/// A verified signature, as the replay guard records it: a digest of the
+/// AK and signature (the signature covers method, path, query, signed
+/// headers, body and `X-Sdk-Date`, so an identical digest is the same
+/// request sent again) and the end of its validity window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignatureUse {
+    /// SHA-256 of a label, the AK and the signature.
+    pub digest: [u8; 32],
+    /// When the signature stops being accepted anywhere: its date plus the
+    /// allowed skew, plus a minute for replicas' clocks to disagree.
+    pub expires_ms: i64,
+}
+
+impl SignatureUse {
+    /// The use of `auth`'s signature, made at `signed_at`.
+    pub fn new(auth: &crate::signing::Authorization, signed_at: chrono::DateTime<chrono::Utc>) -> Self {
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        hash.update(b"opendew/gateway/signature-use/v1\0");
+        hash.update(auth.access_key.as_bytes());
+        hash.update(b"\0");
+        hash.update(auth.signature.as_bytes());
+        let window_ms = (crate::signing::MAX_SKEW_SECONDS + 60) * 1000;
+        Self { digest: hash.finalize().into(), expires_ms: signed_at.timestamp_millis() + window_ms }
+    }
 }
 
 impl Caller {

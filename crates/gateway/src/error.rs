@@ -87,6 +87,13 @@ pub enum ApiError {
     /// The body did not arrive within the body timeout: 408, gateway style.
     #[error("request body not received in time")]
     SlowBody,
+    /// A signed one-shot request arrived a second time: 401, gateway
+    /// style (the replay guard).
+    #[error("request replayed")]
+    Replayed,
+    /// The gateway's own store is unreachable: 503, gateway style.
+    #[error("identity store unavailable")]
+    StoreUnavailable,
     /// A KMS operation failed.
     #[error("KMS error {fault:?}: {detail}")]
     Kms {
@@ -281,6 +288,20 @@ impl IntoResponse for ApiError {
             Self::SlowBody => {
                 gateway_body(StatusCode::REQUEST_TIMEOUT, "APIGW.0201", "Request body not received in time.".into())
             }
+            Self::Replayed => {
+                metrics::counter!("opendew_replays_refused_total").increment(1);
+                gateway_body(
+                    StatusCode::UNAUTHORIZED,
+                    "APIGW.0301",
+                    "Incorrect IAM authentication information: this signed request was already served; sign it again"
+                        .into(),
+                )
+            }
+            Self::StoreUnavailable => gateway_body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "APIGW.0503",
+                "The service is temporarily unavailable; retry later".into(),
+            ),
             Self::Kms { fault, detail } => {
                 let (status, code, msg) = kms_error(fault);
                 if status.is_server_error() {

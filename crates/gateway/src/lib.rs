@@ -27,6 +27,7 @@ pub mod caller;
 pub mod config;
 pub mod error;
 pub mod json;
+pub mod replay;
 pub mod routes;
 pub mod signing;
 pub mod state;
@@ -44,7 +45,12 @@ pub use state::{AppState, load_token_key};
 pub fn router(state: Arc<AppState>) -> Router {
     let mut api = Router::new();
     for route in api_routes() {
-        api = api.route(route.path, route.handler);
+        let handler = if route.one_shot {
+            route.handler.route_layer(middleware::from_fn_with_state(state.clone(), replay::guard))
+        } else {
+            route.handler
+        };
+        api = api.route(route.path, handler);
     }
     let api = api.route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
     Router::new()
@@ -143,6 +149,7 @@ async fn request_id(req: Request, next: Next) -> Response {
 pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow::Result<common::grpc::Running> {
     let directory = open_directory(&config).await?;
     directory.spawn_refresh(std::time::Duration::from_secs(config.identity_refresh_seconds), shutdown.clone());
+    replay::spawn_forgetting(directory.clone(), shutdown.clone());
     let internal = config.internal_tls.load()?;
     let kms_channel = common::grpc::channel(&config.kms_endpoint, internal.as_ref(), "--gateway-kms-endpoint")?;
     let csms_channel = common::grpc::channel(&config.csms_endpoint, internal.as_ref(), "--csms-endpoint")?;

@@ -286,13 +286,14 @@ pub fn sign_for(algorithm: &Algorithm, access_key: &str, secret_key: &[u8], stri
 /// Maximum distance between `X-Sdk-Date` and the server clock.
 pub const MAX_SKEW_SECONDS: i64 = 15 * 60;
 
-/// Verifies a parsed signature with the SK of its AK, at time `now`.
+/// Verifies a parsed signature with the SK of its AK, at time `now`;
+/// returns when it was signed (`X-Sdk-Date`).
 pub fn verify(
     auth: &Authorization,
     secret_key: &[u8],
     req: &RawRequest<'_>,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<(), SignatureError> {
+) -> Result<chrono::DateTime<chrono::Utc>, SignatureError> {
     if !auth.signed_headers.iter().any(|h| h == "x-sdk-date") {
         return Err(SignatureError::BadDate);
     }
@@ -314,7 +315,7 @@ pub fn verify(
     let expected = sign_for(&auth.algorithm, &auth.access_key, secret_key, &string_to_sign);
     use subtle::ConstantTimeEq;
     if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
-        Ok(())
+        Ok(signed_at)
     } else {
         Err(SignatureError::Mismatch)
     }

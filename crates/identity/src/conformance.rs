@@ -128,6 +128,34 @@ pub async fn deleted_accounts_stay_deleted(store: impl IdentityStore, dir: &std:
     assert!(store.load().await.unwrap().access_keys.iter().all(|k| k.access_key != key), "the deleted key came back");
 }
 
+/// A one-shot signature's first use is recorded once, by whichever caller
+/// (replica) gets there first, and every later use reads that time; it is
+/// forgotten only after its window (issue #15, finding 10).
+pub async fn signatures_remember_their_first_use(store: impl IdentityStore) {
+    store.migrate().await.unwrap();
+    let store = std::sync::Arc::new(store);
+    let (first, second) = ([1u8; 32], [2u8; 32]);
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.use_signature(&first, 100 + i, 1_000).await.unwrap() })
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for racer in racers {
+        seen.insert(racer.await.unwrap());
+    }
+    assert_eq!(seen.len(), 1, "eight concurrent uses agree on one first use: {seen:?}");
+    let winner = *seen.iter().next().unwrap();
+    assert!((100..108).contains(&winner));
+    assert_eq!(store.use_signature(&first, 900, 1_000).await.unwrap(), winner);
+    assert_eq!(store.use_signature(&second, 500, 2_000).await.unwrap(), 500);
+    assert_eq!(store.forget_used_signatures(1_000).await.unwrap(), 0, "still inside its window");
+    assert_eq!(store.forget_used_signatures(1_001).await.unwrap(), 1);
+    assert_eq!(store.use_signature(&first, 1_500, 3_000).await.unwrap(), 1_500, "forgotten after its window");
+    assert_eq!(store.use_signature(&second, 1_600, 3_000).await.unwrap(), 500);
+}
+
 #[cfg(test)]
 mod tests {
     /// The suite on SQLite, then on Postgres (skipped without a server; a
@@ -138,11 +166,15 @@ mod tests {
         super::run(crate::sqlite::SqliteIdentityStore::new(pool)).await;
         let (_second, pool) = test_support::sqlite_pool("iam").await;
         super::deleted_accounts_stay_deleted(crate::sqlite::SqliteIdentityStore::new(pool), dir.path()).await;
+        let (_third, pool) = test_support::sqlite_pool("iam").await;
+        super::signatures_remember_their_first_use(crate::sqlite::SqliteIdentityStore::new(pool)).await;
         if let Some(pool) = test_support::postgres_pool("identity store on Postgres", "iam").await {
             super::run(crate::postgres::PgIdentityStore::new(pool)).await;
             let pool = test_support::postgres_pool("identity store on Postgres", "iam").await.unwrap();
             let dir = tempfile::tempdir().unwrap();
             super::deleted_accounts_stay_deleted(crate::postgres::PgIdentityStore::new(pool), dir.path()).await;
+            let pool = test_support::postgres_pool("identity store on Postgres", "iam").await.unwrap();
+            super::signatures_remember_their_first_use(crate::postgres::PgIdentityStore::new(pool)).await;
         }
     }
 }

@@ -167,4 +167,37 @@ impl<D: Dialect> IdentityStore for SqlIdentityStore<D> {
         let query = sqlx::query(&text).bind(id);
         self.change(query, kind, IdentityError::db("deleting a record")).await
     }
+
+    async fn use_signature(&self, digest: &[u8; 32], now_ms: i64, expires_ms: i64) -> Result<i64, IdentityError> {
+        // The primary key decides between racing replicas: one insert wins,
+        // and every use reads the winner's time.
+        let digest = digest.to_vec();
+        sqlx::query(FIRST_USE)
+            .bind(&digest)
+            .bind(now_ms)
+            .bind(expires_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(IdentityError::db("recording a signature"))?;
+        let (first_ms,) = sqlx::query_as(FIRST_USED)
+            .bind(&digest)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(IdentityError::db("reading a signature"))?;
+        Ok(first_ms)
+    }
+
+    async fn forget_used_signatures(&self, now_ms: i64) -> Result<u64, IdentityError> {
+        let done = sqlx::query(FORGET_USED)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await
+            .map_err(IdentityError::db("forgetting signatures"))?;
+        Ok(D::rows_affected(&done))
+    }
 }
+
+const FIRST_USE: &str = "INSERT INTO iam_used_signatures (digest, first_ms, expires_ms) VALUES ($1, $2, $3) \
+     ON CONFLICT (digest) DO NOTHING";
+const FIRST_USED: &str = "SELECT first_ms FROM iam_used_signatures WHERE digest = $1";
+const FORGET_USED: &str = "DELETE FROM iam_used_signatures WHERE expires_ms < $1";

@@ -217,4 +217,13 @@ pub trait IdentityStore: common::db::Schema + std::fmt::Debug + 'static {
     /// Deletes a record and what it owns (a domain its projects and users,
     /// a user its access keys).
     async fn delete(&self, kind: Kind, id: &str) -> Result<(), IdentityError>;
+    /// Records a use at `now_ms` of a one-shot request's signature
+    /// `digest` (valid until `expires_ms`) and returns when it was first
+    /// used: `now_ms` for a first use, earlier for a repeat. One row,
+    /// shared by every gateway replica; racing first uses agree on one
+    /// time.
+    async fn use_signature(&self, digest: &[u8; 32], now_ms: i64, expires_ms: i64) -> Result<i64, IdentityError>;
+    /// Forgets signatures whose validity ended before `now_ms`; returns
+    /// how many.
+    async fn forget_used_signatures(&self, now_ms: i64) -> Result<u64, IdentityError>;
 }

@@ -209,9 +209,80 @@ async fn accounts_follow_the_admin_command(s: TestStack, second_gateway: Option<
     s.stack.stop().await.unwrap();
 }
 
+/// A signed request that changes state is not served again later: sent
+/// again after the repeat grace (as a captured request would be, within
+/// its 15-minute window) it gets 401 on every replica, and nothing
+/// changes. The same request repeated at once (an identical request signed
+/// in the same second) gets its documented answer; reads and cryptographic
+/// operations may be repeated any time; a request signed afresh goes
+/// through (issue #15, finding 10: before, any signed request could be
+/// replayed for 15 minutes).
+async fn signed_writes_cannot_be_replayed(s: &TestStack, replicas: &[&str]) {
+    let client = reqwest::Client::new();
+    let send = async |base: &str, path: &str, headers: &http::HeaderMap, body: &[u8]| {
+        let response = client.post(format!("{base}{path}")).headers(headers.clone()).body(body.to_vec());
+        let response = response.send().await.unwrap();
+        (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    let signed = |path: &str, body: &[u8], skew: i64| {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("content-type", "application/json".parse().unwrap());
+        // One name for every replica, as behind a load balancer.
+        headers.insert("host", "kms.example.internal".parse().unwrap());
+        headers.insert("x-project-id", s.account.project_id.parse().unwrap());
+        support::sign_headers(&mut headers, &Method::POST, path, body, &s.account.ak, &s.account.sk, skew);
+        headers
+    };
+    let after_the_grace = || {
+        tokio::time::sleep(Duration::from_millis(gateway::replay::REPEAT_GRACE_MS as u64 + 500))
+    };
+    let alias = support::unique("replayed");
+    let create = s.kms("create-key");
+    let body = serde_json::to_vec(&json!({"key_alias": alias})).unwrap();
+    let create_headers = signed(&create, &body, 0);
+    let (status, created) = send(replicas[0], &create, &create_headers, &body).await;
+    assert_eq!(status, 200, "{created}");
+    let key = serde_json::to_vec(&json!({"key_id": created["key_info"]["key_id"]})).unwrap();
+    // The same disable twice at once: the second answers as documented.
+    let disable = s.kms("disable-key");
+    let disable_headers = signed(&disable, &key, 0);
+    assert_eq!(send(replicas[0], &disable, &disable_headers, &key).await.0, 200);
+    let (status, again) = send(replicas[replicas.len() - 1], &disable, &disable_headers, &key).await;
+    assert_eq!((status, again["error"]["error_code"].as_str()), (400, Some("KMS.1301")), "{again}");
+    // The owner re-enables the key; the captured disable, replayed later
+    // on any replica, changes nothing.
+    assert_eq!(send(replicas[0], &s.kms("enable-key"), &signed(&s.kms("enable-key"), &key, 0), &key).await.0, 200);
+    after_the_grace().await;
+    for base in replicas {
+        for (path, headers, body) in [(&disable, &disable_headers, &key), (&create, &create_headers, &body)] {
+            let (status, refused) = send(base, path, headers, body).await;
+            assert_eq!(status, 401, "a replayed {path} on {base}: {refused}");
+            assert_eq!(refused["error_code"], "APIGW.0301");
+            assert!(refused["error_msg"].as_str().unwrap().contains("already served"), "{refused}");
+        }
+    }
+    let key_id = json!({"key_id": created["key_info"]["key_id"]});
+    let described = s.call(Method::POST, &s.kms("describe-key"), Some(&key_id)).await;
+    assert_eq!(described.body["key_info"]["key_state"], "2", "still enabled");
+    let listed = s.call(Method::POST, &s.kms("list-keys"), Some(&json!({"limit": "1000"}))).await;
+    let same_alias = listed.body["key_details"].as_array().unwrap().iter().filter(|k| k["key_alias"] == alias.as_str());
+    assert_eq!(same_alias.count(), 1, "the replay created nothing");
+    // A read may be sent again, anywhere, any time.
+    let describe = s.kms("describe-key");
+    let describe_headers = signed(&describe, &key, 0);
+    assert_eq!(send(replicas[0], &describe, &describe_headers, &key).await.0, 200);
+    after_the_grace().await;
+    for base in replicas {
+        assert_eq!(send(base, &describe, &describe_headers, &key).await.0, 200);
+    }
+    // The same operation signed afresh (another X-Sdk-Date) is a new request.
+    assert_eq!(send(replicas[0], &disable, &signed(&disable, &key, -1), &key).await.0, 200);
+}
+
 #[tokio::test]
 async fn identity_store_on_sqlite() {
     let s = TestStack::start(Db::Sqlite).await;
+    signed_writes_cannot_be_replayed(&s, &[&s.base]).await;
     accounts_follow_the_admin_command(s, None).await;
 }
 
@@ -235,7 +306,9 @@ async fn identity_store_on_postgres_with_two_gateways() {
     config.token_key_file = Some(s.dir.path().join("token.key"));
     let shutdown = tokio_util::sync::CancellationToken::new();
     let other = gateway::start(config, shutdown.clone()).await.unwrap();
-    accounts_follow_the_admin_command(s, Some(format!("http://{}", other.addr))).await;
+    let other_base = format!("http://{}", other.addr);
+    signed_writes_cannot_be_replayed(&s, &[&s.base, &other_base]).await;
+    accounts_follow_the_admin_command(s, Some(other_base)).await;
     shutdown.cancel();
     other.task.await.unwrap().unwrap();
 }

@@ -27,6 +27,11 @@ pub struct ApiRoute {
     pub method: Method,
     /// The path pattern, as the router and the metrics name it.
     pub path: &'static str,
+    /// A signed request to this route is served once: it changes state, so
+    /// the replay guard refuses its signature a second time
+    /// ([`crate::replay`]). Every route but GETs is one-shot unless it says
+    /// otherwise with [`ApiRoute::replayable`].
+    pub one_shot: bool,
     pub(crate) handler: MethodRouter<Arc<AppState>>,
 }
 
@@ -39,7 +44,15 @@ impl std::fmt::Debug for ApiRoute {
 impl ApiRoute {
     /// `handler` serves `method` on `path`.
     pub(crate) fn new(method: Method, path: &'static str, handler: MethodRouter<Arc<AppState>>) -> Self {
-        Self { method, path, handler }
+        Self { one_shot: method != Method::GET, method, path, handler }
+    }
+
+    /// Marks a route that changes nothing (KMS's POST reads, and the
+    /// cryptographic operations, whose answers only the caller can read):
+    /// a repeated signature is served again, without the guard's write.
+    pub(crate) fn replayable(mut self) -> Self {
+        self.one_shot = false;
+        self
     }
 
     /// `handler` serves POST on `path` (every KMS operation but two).

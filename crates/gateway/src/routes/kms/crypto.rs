@@ -17,13 +17,14 @@ use crate::{
 
 pub(super) fn routes() -> Vec<ApiRoute> {
     vec![
-        ApiRoute::post("/v1.0/{project_id}/kms/create-datakey", create_datakey),
-        ApiRoute::post("/v1.0/{project_id}/kms/create-datakey-without-plaintext", create_datakey_without_plaintext),
-        ApiRoute::post("/v1.0/{project_id}/kms/encrypt-datakey", encrypt_datakey),
-        ApiRoute::post("/v1.0/{project_id}/kms/decrypt-datakey", decrypt_datakey),
-        ApiRoute::post("/v1.0/{project_id}/kms/encrypt-data", encrypt_data),
-        ApiRoute::post("/v1.0/{project_id}/kms/decrypt-data", decrypt_data),
-        ApiRoute::post("/v1.0/{project_id}/kms/gen-random", gen_random),
+        ApiRoute::post("/v1.0/{project_id}/kms/create-datakey", create_datakey).replayable(),
+        ApiRoute::post("/v1.0/{project_id}/kms/create-datakey-without-plaintext", create_datakey_without_plaintext)
+            .replayable(),
+        ApiRoute::post("/v1.0/{project_id}/kms/encrypt-datakey", encrypt_datakey).replayable(),
+        ApiRoute::post("/v1.0/{project_id}/kms/decrypt-datakey", decrypt_datakey).replayable(),
+        ApiRoute::post("/v1.0/{project_id}/kms/encrypt-data", encrypt_data).replayable(),
+        ApiRoute::post("/v1.0/{project_id}/kms/decrypt-data", decrypt_data).replayable(),
+        ApiRoute::post("/v1.0/{project_id}/kms/gen-random", gen_random).replayable(),
     ]
 }
 

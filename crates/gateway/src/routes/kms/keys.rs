@@ -11,8 +11,8 @@ use crate::routes::ApiRoute;
 pub(super) fn routes() -> Vec<ApiRoute> {
     vec![
         ApiRoute::post("/v1.0/{project_id}/kms/create-key", create_key),
-        ApiRoute::post("/v1.0/{project_id}/kms/describe-key", describe_key),
-        ApiRoute::post("/v1.0/{project_id}/kms/list-keys", list_keys),
+        ApiRoute::post("/v1.0/{project_id}/kms/describe-key", describe_key).replayable(),
+        ApiRoute::post("/v1.0/{project_id}/kms/list-keys", list_keys).replayable(),
         ApiRoute::post("/v1.0/{project_id}/kms/enable-key", enable_key),
         ApiRoute::post("/v1.0/{project_id}/kms/disable-key", disable_key),
         ApiRoute::post("/v1.0/{project_id}/kms/schedule-key-deletion", schedule_key_deletion),

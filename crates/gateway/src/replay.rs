@@ -1,0 +1,80 @@
+//! The replay defence (issue #15, finding 10; ARCHITECTURE.md, "Replay").
+//!
+//! A signature is valid for 15 minutes either side of its `X-Sdk-Date`
+//! (auth.md), so a captured signed request could be sent again within that
+//! window. For a one-shot route (one that changes state: every route but
+//! GETs and the few POSTs marked replayable), the guard records the
+//! signature's digest and first use in the identity store before the
+//! operation runs; the store's primary key makes every replica agree on
+//! that first use. A use more than [`REPEAT_GRACE_MS`] later gets 401 and
+//! changes nothing. Clients lose nothing: the official SDKs and the
+//! Terraform provider sign each attempt afresh (a retry a second later has
+//! another date, so another signature).
+//!
+//! Token-authenticated requests are not guarded: a bearer token has no
+//! per-request signature to remember; TLS is their protection.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    extract::{Request, State},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use identity::directory::Directory;
+use tokio_util::sync::CancellationToken;
+
+use crate::{caller::Caller, error::ApiError, state::AppState};
+
+/// How often expired signatures are forgotten.
+pub const FORGET_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How long after its first use a signature is still served. A client that
+/// sends the same request twice in one second (the official SDK suite's
+/// "disable twice, expect KMS.1301", a script retrying at once) signs it
+/// identically, since `X-Sdk-Date` has one-second resolution; such repeats
+/// arrive within moments and get the answer the API documents. A replay
+/// does harm by acting later, after the owner changed the state (re-enabled
+/// the key a captured request disabled); later than this it gets 401.
+pub const REPEAT_GRACE_MS: i64 = 2_000;
+
+/// Route layer of one-shot routes: serves a signature within
+/// [`REPEAT_GRACE_MS`] of its first use, and refuses it after.
+pub async fn guard(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let Some(used) = req.extensions().get::<Caller>().and_then(|caller| caller.signature) else {
+        return next.run(req).await;
+    };
+    let now_ms = common::now_ms();
+    match app.directory.store().use_signature(&used.digest, now_ms, used.expires_ms).await {
+        Ok(first_ms) if now_ms - first_ms <= REPEAT_GRACE_MS => next.run(req).await,
+        Ok(first_ms) => {
+            let caller = req.extensions().get::<Caller>().and_then(|c| c.access_key.clone()).unwrap_or_default();
+            tracing::warn!(access_key = %caller, path = %req.uri().path(), first_used_ms = first_ms,
+                "replayed signed request refused");
+            ApiError::Replayed.into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record a request signature");
+            ApiError::StoreUnavailable.into_response()
+        }
+    }
+}
+
+/// Forgets expired signatures every [`FORGET_INTERVAL`] until `shutdown`,
+/// so the table holds about 16 minutes of one-shot requests.
+pub fn spawn_forgetting(directory: Arc<Directory>, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(FORGET_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match directory.store().forget_used_signatures(common::now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(forgotten = n, "expired request signatures forgotten"),
+                Err(e) => tracing::warn!(error = %e, "forgetting request signatures failed"),
+            }
+        }
+    });
+}
