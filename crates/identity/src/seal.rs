@@ -110,25 +110,85 @@ pub async fn on_hashing_thread<R: Send + 'static>(job: impl FnOnce() -> R + Send
     result.await.map_err(|_| HashingBusy)
 }
 
-/// An argon2id PHC string for `password` (CPU-heavy: call through
-/// [`on_hashing_thread`] on a request path).
+/// Runs `f` with this thread's argon2 working memory, `count` blocks.
+///
+/// argon2id needs 19 MiB per hash by design. Allocated per hash, glibc kept
+/// up to five of them alive on the hashing thread (its arena never reused a
+/// freed one for the next), so sequential logins grew the process by 100
+/// MiB (measured: `tests/dev_binary.rs`, `floods_leave_peak_memory_bounded`).
+/// One buffer per thread, reused by every hash, makes it 19 MiB, once.
+fn with_memory<R>(count: usize, f: impl FnOnce(&mut [argon2::Block]) -> R) -> R {
+    thread_local! {
+        static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BLOCKS.with(|blocks| {
+        let mut blocks = blocks.borrow_mut();
+        if blocks.len() < count {
+            blocks.resize(count, argon2::Block::default());
+        }
+        f(&mut blocks[..count])
+    })
+}
+
+/// argon2 `algorithm`/`version`/`params` of `password` with `salt` into
+/// `out`, in this thread's reused memory.
+fn argon2_into(argon: &argon2::Argon2<'_>, count: usize, password: &str, salt: &[u8], out: &mut [u8]) -> bool {
+    with_memory(count, |memory| argon.hash_password_into_with_memory(password.as_bytes(), salt, out, memory).is_ok())
+}
+
+/// An argon2id PHC string for `password`, default parameters (CPU-heavy:
+/// call through [`on_hashing_thread`] on a request path).
 pub fn hash_password(password: &str) -> String {
-    use argon2::password_hash::{PasswordHasher, SaltString};
+    use argon2::password_hash::{Output, PasswordHash, SaltString};
     let mut salt = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut salt);
+    let params = argon2::Params::default();
+    let count = params.block_count();
+    let argon = argon2::Argon2::from(params.clone());
+    let mut out = zeroize::Zeroizing::new([0u8; argon2::Params::DEFAULT_OUTPUT_LEN]);
+    assert!(argon2_into(&argon, count, password, &salt, out.as_mut()), "argon2 with default parameters");
     let salt = SaltString::encode_b64(&salt).expect("16 bytes is a valid salt");
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 with default parameters")
-        .to_string()
+    PasswordHash {
+        algorithm: argon2::Algorithm::Argon2id.ident(),
+        version: Some(argon2::Version::V0x13.into()),
+        params: (&params).try_into().expect("default parameters encode"),
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(out.as_ref()).expect("32 bytes is a valid output")),
+    }
+    .to_string()
 }
+
+/// Most working memory a stored hash may ask for (argon2's default is
+/// 19 MiB): a hash with more is refused rather than allocated.
+const MAX_MEMORY_KIB: u32 = 64 * 1024;
 
 /// Checks `password` against a PHC string, in constant time (CPU-heavy:
 /// call through [`on_hashing_thread`]).
 pub fn verify_password(hash: &str, password: &str) -> bool {
-    use argon2::password_hash::{PasswordHash, PasswordVerifier};
-    PasswordHash::new(hash)
-        .is_ok_and(|parsed| argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+    use argon2::password_hash::PasswordHash;
+    let Ok(parsed) = PasswordHash::new(hash) else { return false };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else { return false };
+    let (Ok(algorithm), Ok(params)) =
+        (argon2::Algorithm::try_from(parsed.algorithm), argon2::Params::try_from(&parsed))
+    else {
+        return false;
+    };
+    let version = match parsed.version.map(argon2::Version::try_from).transpose() {
+        Ok(version) => version.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    if params.m_cost() > MAX_MEMORY_KIB {
+        return false;
+    }
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else { return false };
+    let count = params.block_count();
+    let argon = argon2::Argon2::new(algorithm, version, params);
+    let mut out = zeroize::Zeroizing::new(vec![0u8; expected.len()]);
+    argon2_into(&argon, count, password, salt, &mut out) && {
+        use subtle::ConstantTimeEq;
+        bool::from(out.as_slice().ct_eq(expected.as_bytes()))
+    }
 }
 
 #[cfg(test)]
@@ -181,5 +241,23 @@ mod tests {
         assert!(verify_password(&hash, "correct horse"));
         assert!(!verify_password(&hash, "correct horse "));
         assert!(!verify_password("not a hash", "x"));
+    }
+
+    /// Hashes stored before the reused buffer (argon2's own API) verify, and
+    /// new ones verify with argon2's own API: the PHC strings are the same.
+    #[test]
+    fn hashes_interoperate_with_argon2s_own_api() {
+        use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+        let salt = SaltString::encode_b64(&[3; 16]).unwrap();
+        let theirs = argon2::Argon2::default().hash_password(b"correct horse", &salt).unwrap().to_string();
+        assert!(verify_password(&theirs, "correct horse"));
+        assert!(!verify_password(&theirs, "wrong horse"));
+        let ours = hash_password("correct horse");
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(argon2::Argon2::default().verify_password(b"correct horse", &parsed).is_ok());
+        // A stored hash asking for more memory than any account's is refused,
+        // not allocated.
+        let greedy = theirs.replace("m=19456", "m=1048576");
+        assert!(!verify_password(&greedy, "correct horse"));
     }
 }

@@ -67,6 +67,14 @@ impl Dev {
     }
 }
 
+impl Drop for Dev {
+    /// A failed test must not leave the process behind (it would hold the
+    /// test's output pipe open).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
 async fn token(client: &reqwest::Client, endpoint: &str, c: &Value) -> String {
     let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": c["user_name"], "password": c["password"], "domain": {"name": c["domain_name"]}}}}, "scope": {"project": {"name": c["project_name"]}}}});
     let r = client.post(format!("{endpoint}/v3/auth/tokens")).json(&body).send().await.unwrap();
@@ -141,4 +149,117 @@ async fn dev_stack_runs_and_keeps_its_data_across_restarts() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("root key does not match"), "{stderr}");
+}
+
+/// The process's peak resident set (`VmHWM`), in MiB: the kernel's own
+/// high-water mark, so a spike between two samples is not missed.
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM in /proc/<pid>/status");
+    line.split_whitespace().nth(1).unwrap().parse::<f64>().unwrap() / 1024.0
+}
+
+/// Most the floods together may add to the dev process's peak memory: the
+/// 48 MiB unauthenticated body budget plus connection buffers (measured:
+/// about 60 MiB). Before issue #15, eight concurrent 4 MB logins alone
+/// added about 300 MiB, nothing bounded concurrent 12 MB bodies, and
+/// glibc's arenas kept freed body buffers (100 MiB and climbing).
+const FLOOD_PEAK_MIB: f64 = 80.0;
+
+/// Most the login floods may add: argon2's 19 MiB working memory is one
+/// reused buffer, already in the baseline (before the reused buffer, each
+/// sequential wrong login left another 19 MiB behind, up to 100 MiB).
+const LOGIN_PEAK_MIB: f64 = 8.0;
+
+/// Floods that cost an attacker nothing but bandwidth leave the whole
+/// stack's peak memory (`opendew dev`: gateway, kms-service and
+/// csms-service in one process) within [`FLOOD_PEAK_MIB`] of where it
+/// was: 4 MB logins, a storm of wrong logins, 12 MB bodies with bad
+/// signatures, and requests signed (with a real AK) over hundreds of KiB of
+/// headers or with a header listed thousands of times (issue #15, findings
+/// 1 and 2).
+#[tokio::test]
+async fn floods_leave_peak_memory_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path());
+    let pid = dev.child.id();
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("credentials.json")).unwrap()).unwrap();
+    let c = file["credentials"][0].clone();
+    let project = c["project_id"].as_str().unwrap().to_owned();
+    let client = reqwest::Client::new();
+    // Warm up every path once, so first-use allocations are in the baseline.
+    let t = token(&client, &dev.endpoint, &c).await;
+    let create = format!("{}/v1.0/{project}/kms/create-key", dev.endpoint);
+    let warm = client.post(&create).header("x-auth-token", &t).json(&json!({"key_alias": "warm"})).send().await;
+    assert_eq!(warm.unwrap().status(), 200);
+    let before = peak_rss_mib(pid);
+
+    let login = |password: String| {
+        let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": c["user_name"],
+            "password": password, "domain": {"name": c["domain_name"]}}}}, "scope": {"project": {"name": c["project_name"]}}}});
+        let (client, url) = (client.clone(), format!("{}/v3/auth/tokens", dev.endpoint));
+        async move { client.post(url).json(&body).send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
+    };
+    // Eight concurrent 4 MB wrong passwords, three times over (the issue's
+    // measurement), then 64 concurrent wrong logins of ordinary size.
+    for _ in 0..3 {
+        let statuses = futures::future::join_all((0..8).map(|_| login("x".repeat(4 << 20)))).await;
+        assert!(statuses.iter().all(|s| *s == 413 || *s == 0), "{statuses:?}");
+    }
+    let statuses = futures::future::join_all((0..64).map(|i| login(format!("wrong-{i}")))).await;
+    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+    let after_logins = peak_rss_mib(pid);
+    assert!(after_logins - before <= LOGIN_PEAK_MIB, "logins grew the peak by {:.1} MiB", after_logins - before);
+
+    // 24 concurrent 12 MB bodies under a signature that does not verify,
+    // three rounds: the third must not climb above the second (the second
+    // settles connection buffers the first grew).
+    let big: &'static [u8] = Box::leak(vec![b'{'; 12 * 1024 * 1024].into_boxed_slice());
+    let mut rounds = Vec::new();
+    for _ in 0..3 {
+        let statuses = futures::future::join_all((0..24).map(|_| {
+            let request = client
+                .post(&create)
+                .header("content-type", "application/json")
+                .header("x-sdk-date", "20260101T000000Z")
+                .header("authorization", "SDK-HMAC-SHA256 Access=NOBODY, SignedHeaders=x-sdk-date, Signature=00")
+                .body(big);
+            async move { request.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
+        }))
+        .await;
+        assert!(statuses.iter().all(|s| [401, 429, 0].contains(s)), "{statuses:?}");
+        rounds.push(peak_rss_mib(pid));
+    }
+    eprintln!("after each round of 12 MB bodies: {rounds:?} MiB");
+    assert!(rounds[2] - rounds[1] <= 8.0, "the peak keeps climbing with each round: {rounds:?}");
+
+    // Signed with the real AK over 80 headers of 4 KiB, and with one
+    // header listed 5,000 times: neither builds more than the headers.
+    let ak = c["access_key"].as_str().unwrap();
+    let listed = vec!["x-filler-0"; 5000].join(";");
+    let statuses = futures::future::join_all((0..32).map(|i| {
+        let mut request =
+            client.post(&create).header("x-sdk-date", chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string());
+        let mut names = vec!["x-sdk-date".to_owned()];
+        for h in 0..80 {
+            request = request.header(format!("x-filler-{h}"), "v".repeat(4096));
+            names.push(format!("x-filler-{h}"));
+        }
+        let signed = if i % 2 == 0 { names.join(";") } else { listed.clone() };
+        let request = request
+            .header("authorization", format!("SDK-HMAC-SHA256 Access={ak}, SignedHeaders={signed}, Signature=00"));
+        async move { request.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
+    }))
+    .await;
+    assert!(statuses.iter().all(|s| [401, 429, 431, 0].contains(s)), "{statuses:?}");
+
+    let after = peak_rss_mib(pid);
+    eprintln!("peak RSS of opendew dev: {before:.1} MiB before the floods, {after:.1} MiB after");
+    assert!(after - before <= FLOOD_PEAK_MIB, "the floods grew the peak by {:.1} MiB", after - before);
+    // And the stack still serves (with the token from before: the wrong
+    // logins have this address throttled for password logins).
+    let ok = client.post(&create).header("x-auth-token", &t).json(&json!({"key_alias": "after"})).send().await;
+    assert_eq!(ok.unwrap().status(), 200);
+    dev.stop();
 }

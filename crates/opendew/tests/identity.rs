@@ -233,9 +233,7 @@ async fn signed_writes_cannot_be_replayed(s: &TestStack, replicas: &[&str]) {
         support::sign_headers(&mut headers, &Method::POST, path, body, &s.account.ak, &s.account.sk, skew);
         headers
     };
-    let after_the_grace = || {
-        tokio::time::sleep(Duration::from_millis(gateway::replay::REPEAT_GRACE_MS as u64 + 500))
-    };
+    let after_the_grace = || tokio::time::sleep(Duration::from_millis(gateway::replay::REPEAT_GRACE_MS as u64 + 500));
     let alias = support::unique("replayed");
     let create = s.kms("create-key");
     let body = serde_json::to_vec(&json!({"key_alias": alias})).unwrap();
