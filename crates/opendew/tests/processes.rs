@@ -8,109 +8,17 @@
 
 mod support;
 
+use support::procs::{self, Proc, bin_dir};
+
 use std::{
     collections::{HashMap, HashSet},
-    path::{Path, PathBuf},
-    process::Stdio,
+    path::Path,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
-
-/// Where cargo put this test, and so the binaries.
-fn bin_dir() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let dir = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
-            let mut build = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-            build.current_dir(support::repo_root()).args([
-                "build",
-                "--bins",
-                "-p",
-                "kms-service",
-                "-p",
-                "csms-service",
-                "-p",
-                "gateway",
-                "-p",
-                "opendew-probe",
-            ]);
-            if dir.file_name().is_some_and(|n| n == "release") {
-                build.arg("--release");
-            }
-            assert!(build.status().unwrap().success(), "building the service binaries failed");
-            dir
-        })
-        .clone()
-}
-
-/// A running binary and every JSON log line it printed so far.
-struct Proc {
-    child: Child,
-    addr: String,
-    lines: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Proc {
-    async fn spawn(name: &str, args: &[String], ready: &str, log_filter: &str) -> Self {
-        let mut child = Command::new(bin_dir().join(name))
-            .args(args)
-            .args(["--log-format", "json", "--shutdown-grace-seconds", "10"])
-            .env("OPENDEW_LOG", log_filter)
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {name}: {e}"));
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let mut reader = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (sink, ready) = (lines.clone(), ready.to_owned());
-        tokio::spawn(async move {
-            let mut tx = Some(tx);
-            while let Ok(Some(line)) = reader.next_line().await {
-                let Ok(event) = serde_json::from_str::<Value>(&line) else { continue };
-                if event["message"] == ready.as_str()
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(event["addr"].as_str().unwrap_or_default().to_owned());
-                }
-                sink.lock().unwrap().push(event);
-            }
-        });
-        let addr = tokio::time::timeout(Duration::from_secs(60), rx)
-            .await
-            .unwrap_or_else(|_| panic!("{name} did not start"))
-            .unwrap_or_else(|_| panic!("{name} exited before it was ready"));
-        Self { child, addr, lines }
-    }
-
-    fn logs(&self) -> Vec<Value> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    fn terminate(&self) {
-        let pid = self.child.id().unwrap().to_string();
-        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    }
-
-    /// Waits for the exit after SIGTERM and asserts it was clean.
-    async fn exits_cleanly(mut self, name: &str) -> Vec<Value> {
-        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
-            .await
-            .unwrap_or_else(|_| panic!("{name} did not exit within 20 s of SIGTERM"))
-            .unwrap();
-        assert!(status.success(), "{name} exited with {status}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        self.logs()
-    }
-}
 
 /// The request ids in a log line's spans.
 fn span_request_ids(line: &Value) -> Vec<&str> {
@@ -130,28 +38,6 @@ struct Stack {
     dir: tempfile::TempDir,
 }
 
-/// The flags that make a process present `pair` over mutual TLS.
-fn mtls(pki: &opendew::pki::Pki, pair: &opendew::pki::CertPair) -> Vec<String> {
-    let path = |p: &Path| p.display().to_string();
-    vec![
-        "--grpc-cert-file".into(),
-        path(&pair.cert),
-        "--grpc-key-file".into(),
-        path(&pair.key),
-        "--grpc-ca-file".into(),
-        path(&pki.ca_cert),
-    ]
-}
-
-impl Proc {
-    /// The address of the plaintext health port, from its log line.
-    fn health_addr(&self) -> String {
-        let logs = self.logs();
-        let line = logs.iter().find(|l| l["message"] == "health probe port listening").expect("a health port");
-        line["addr"].as_str().unwrap().to_owned()
-    }
-}
-
 impl Stack {
     async fn start() -> Self {
         // The driver's statement lines too: they run inside the request.
@@ -160,76 +46,16 @@ impl Stack {
 
     async fn start_logging(log_filter: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let path = |name: &str| dir.path().join(name).display().to_string();
-        let sqlite = |name: &str| format!("sqlite://{}?mode=rwc", path(name));
+        let db = |name: &str| procs::sqlite_url(dir.path(), name);
         let pki = opendew::pki::ensure(&dir.path().join("tls"), &["localhost".into()]).unwrap();
-        let kms = Proc::spawn(
-            "kms-service",
-            &[
-                mtls(&pki, &pki.kms),
-                vec!["--health-listen".into(), "127.0.0.1:0".into()],
-                vec![
-                    "--kms-listen".into(),
-                    "127.0.0.1:0".into(),
-                    "--kms-database-url".into(),
-                    sqlite("kms.db"),
-                    "--root-key-file".into(),
-                    path("root.key"),
-                    "--generate-root-key".into(),
-                ],
-            ]
-            .concat(),
-            "kms-service listening",
-            log_filter,
-        )
-        .await;
-        let csms = Proc::spawn(
-            "csms-service",
-            &[
-                mtls(&pki, &pki.csms),
-                vec!["--health-listen".into(), "127.0.0.1:0".into()],
-                vec![
-                    "--csms-listen".into(),
-                    "127.0.0.1:0".into(),
-                    "--csms-database-url".into(),
-                    sqlite("csms.db"),
-                    "--kms-endpoint".into(),
-                    format!("http://localhost:{}", kms.addr.rsplit(':').next().unwrap()),
-                ],
-            ]
-            .concat(),
-            "csms-service listening",
-            log_filter,
-        )
-        .await;
-        identity::credentials::load_or_create(Path::new(&path("credentials.json")), "local-1").unwrap();
-        identity::seal::SecretSealer::ensure_key_file(Path::new(&path("identity.key"))).unwrap();
-        let account = support::Account::from_file(Path::new(&path("credentials.json")));
-        let gateway = Proc::spawn(
-            "gateway",
-            &[
-                mtls(&pki, &pki.gateway_client),
-                vec![
-                    "--http-listen".into(),
-                    "127.0.0.1:0".into(),
-                    "--http-plaintext".into(),
-                    "--credentials-file".into(),
-                    path("credentials.json"),
-                    "--iam-database-url".into(),
-                    sqlite("iam.db"),
-                    "--identity-key-file".into(),
-                    path("identity.key"),
-                    "--gateway-kms-endpoint".into(),
-                    format!("http://{}", kms.addr),
-                    "--csms-endpoint".into(),
-                    format!("http://{}", csms.addr),
-                ],
-            ]
-            .concat(),
-            "gateway listening",
-            log_filter,
-        )
-        .await;
+        let any = "127.0.0.1:0";
+        let kms = procs::kms_args(dir.path(), &pki, &db("kms.db"), any, any);
+        let kms = Proc::spawn("kms-service", &kms, "kms-service listening", log_filter).await;
+        let csms = procs::csms_args(&pki, &db("csms.db"), any, any, &kms.addr);
+        let csms = Proc::spawn("csms-service", &csms, "csms-service listening", log_filter).await;
+        let gateway = procs::gateway_args(dir.path(), &pki, &db("iam.db"), any, &kms.addr, &csms.addr);
+        let gateway = Proc::spawn("gateway", &gateway, "gateway listening", log_filter).await;
+        let account = support::Account::from_file(&dir.path().join("credentials.json"));
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
         Self { kms, csms, gateway, account, client, pki, dir }
     }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod procs;
+
 use std::{path::PathBuf, process::Command, time::Duration};
 
 use common::db::DatabaseUrl;
