@@ -41,16 +41,14 @@ struct Service {
 }
 
 impl Service {
-    async fn start(name: &'static str, ready: &'static str, mut args: Vec<String>) -> Self {
-        let proc = Proc::spawn(name, &args, ready, LOGS).await;
-        // Pin every port the first start picked, so that the others still
-        // reach this one after a restart.
-        for (flag, addr) in [("--health-listen", None), ("--kms-listen", Some(&proc.addr))]
-            .into_iter()
-            .chain([("--csms-listen", Some(&proc.addr)), ("--http-listen", Some(&proc.addr))])
-        {
+    /// Starts `name`; `pin` is its listen flag, set to the address the first
+    /// start picked (and its health port too), so that the others still
+    /// reach it after a restart.
+    async fn start(name: &'static str, ready: &'static str, pin: &str, mut args: Vec<String>) -> Self {
+        let proc = Proc::spawn_exact(name, &args, ready, LOGS).await;
+        for (flag, addr) in [(pin, proc.addr.clone()), ("--health-listen", String::new())] {
             if let Some(at) = args.iter().position(|a| a == flag) {
-                args[at + 1] = addr.cloned().unwrap_or_else(|| proc.health_addr());
+                args[at + 1] = if addr.is_empty() { proc.health_addr() } else { addr };
             }
         }
         Self { name, ready, args, proc }
@@ -60,8 +58,14 @@ impl Service {
     async fn crash_and_restart(&mut self) {
         self.proc.kill_hard().await;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        self.proc = Proc::spawn(self.name, &self.args, self.ready, LOGS).await;
+        self.proc = Proc::spawn_exact(self.name, &self.args, self.ready, LOGS).await;
     }
+}
+
+/// The flags every service binary gets here.
+fn service_flags(mut args: Vec<String>) -> Vec<String> {
+    args.extend(["--log-format", "json", "--shutdown-grace-seconds", "10"].map(String::from));
+    args
 }
 
 /// Where the three services keep their data.
@@ -83,6 +87,8 @@ struct Api {
     account: support::Account,
     client: reqwest::Client,
     gateway: String,
+    /// Keys the load may create (the stack's quota, less some room).
+    key_budget: usize,
 }
 
 impl Cluster {
@@ -96,16 +102,33 @@ impl Cluster {
         let any = "127.0.0.1:0";
         let mut kms = procs::kms_args(dir.path(), &pki, &url("kms.db"), any, any);
         kms.extend(["--purge-interval-seconds", "1", "--key-quota", "100000"].map(String::from));
-        let kms = Service::start("kms-service", "kms-service listening", kms).await;
+        let kms = Service::start("kms-service", "kms-service listening", "--kms-listen", service_flags(kms)).await;
         let mut csms = procs::csms_args(&pki, &url("csms.db"), any, any, &kms.proc.addr);
         csms.extend(["--secret-purge-interval-seconds", "1", "--secret-quota", "100000"].map(String::from));
-        let csms = Service::start("csms-service", "csms-service listening", csms).await;
+        let csms = Service::start("csms-service", "csms-service listening", "--csms-listen", service_flags(csms)).await;
         let gateway = procs::gateway_args(dir.path(), &pki, &url("iam.db"), any, &kms.proc.addr, &csms.proc.addr);
-        let gateway = Service::start("gateway", "gateway listening", gateway).await;
+        let gateway = Service::start("gateway", "gateway listening", "--http-listen", service_flags(gateway)).await;
         let account = support::Account::from_file(&dir.path().join("credentials.json"));
         let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
-        let api = Arc::new(Api { account, client, gateway: gateway.proc.addr.clone() });
+        let api = Arc::new(Api { account, client, gateway: gateway.proc.addr.clone(), key_budget: usize::MAX });
         Self { services: vec![kms, csms, gateway], api, backend, dir }
+    }
+
+    /// `opendew dev`, the whole stack in one process on SQLite.
+    async fn dev() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args: Vec<String> = ["--log-format", "json", "dev", "--data-dir"].map(String::from).into();
+        args.push(dir.path().display().to_string());
+        args.extend(
+            ["--http-listen", "127.0.0.1:0", "--kms-listen", "127.0.0.1:0", "--csms-listen", "127.0.0.1:0"]
+                .map(String::from),
+        );
+        let dev = Service::start("opendew", "gateway listening", "--http-listen", args).await;
+        let account = support::Account::from_file(&dir.path().join("credentials.json"));
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+        // The dev stack keeps the default key quota (100).
+        let api = Arc::new(Api { account, client, gateway: dev.proc.addr.clone(), key_budget: 60 });
+        Self { services: vec![dev], api, backend: Backend::Sqlite, dir }
     }
 }
 
@@ -178,7 +201,10 @@ async fn load(c: Arc<Api>, worker: usize, stop: Arc<AtomicBool>, ledger: Arc<Mut
     while !stop.load(Ordering::Relaxed) {
         n += 1;
         let value = format!("value-{worker}-{n}-{}", uuid::Uuid::new_v4().simple());
-        let choice = if mine.is_empty() { 1 } else { n % 4 };
+        let mut choice = if mine.is_empty() { 1 } else { n % 4 };
+        if choice == 0 && ledger.lock().unwrap().keys.len() >= c.key_budget {
+            choice = 2;
+        }
         let answered = match choice {
             0 => {
                 let alias = format!("crash-{worker}-{n}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
@@ -455,17 +481,17 @@ async fn check_ledger(c: &Api, ledger: &Ledger) -> usize {
     checked
 }
 
-/// Load for `kills` rounds of SIGKILL (kms-service, csms-service, gateway in
-/// turn) with purges due, then every check.
-async fn crash_suite(backend: Backend, kills: usize) -> Cluster {
-    let mut cluster = Cluster::start(backend).await;
-    let (purged_keys, purged_secrets) = schedule_purges(&cluster, 6).await;
+/// Load for `kills` rounds of SIGKILL (each process in turn) with `purges`
+/// keys and secrets due for purging, then every check.
+async fn crash_suite(mut cluster: Cluster, kills: usize, purges: usize) -> Cluster {
+    let (purged_keys, purged_secrets) = schedule_purges(&cluster, purges).await;
     let api = cluster.api.clone();
     let (stop, ledger) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Ledger::default())));
     let workers: Vec<_> = (0..4).map(|w| tokio::spawn(load(api.clone(), w, stop.clone(), ledger.clone()))).collect();
     for round in 0..kills {
         tokio::time::sleep(Duration::from_millis(600 + 150 * (round as u64 % 4))).await;
-        cluster.services[round % 3].crash_and_restart().await;
+        let victim = round % cluster.services.len();
+        cluster.services[victim].crash_and_restart().await;
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
     stop.store(true, Ordering::Relaxed);
@@ -510,7 +536,13 @@ async fn crash_suite(backend: Backend, kills: usize) -> Cluster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_survives_sigkill_of_every_process() {
-    crash_suite(Backend::Sqlite, 6).await;
+    crash_suite(Cluster::start(Backend::Sqlite).await, 6, 6).await;
+}
+
+/// `opendew dev` (one process) SIGKILLed under load four times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_process_survives_sigkill() {
+    crash_suite(Cluster::dev().await, 4, 0).await;
 }
 
 /// On Postgres: the SIGKILL rounds, then the database server restarted
@@ -523,7 +555,7 @@ async fn postgres_survives_sigkill_and_a_server_restart() {
     }) else {
         return;
     };
-    let cluster = crash_suite(Backend::Postgres(url), 6).await;
+    let cluster = crash_suite(Cluster::start(Backend::Postgres(url)).await, 6, 6).await;
     let api = cluster.api.clone();
     let (stop, ledger) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Ledger::default())));
     let workers: Vec<_> = (10..14).map(|w| tokio::spawn(load(api.clone(), w, stop.clone(), ledger.clone()))).collect();

@@ -52,9 +52,14 @@ pub struct Proc {
 
 impl Proc {
     pub async fn spawn(name: &str, args: &[String], ready: &str, log_filter: &str) -> Self {
+        let defaults = ["--log-format", "json", "--shutdown-grace-seconds", "10"].map(String::from);
+        Self::spawn_exact(name, &[args, &defaults[..]].concat(), ready, log_filter).await
+    }
+
+    /// As [`Proc::spawn`], with exactly `args` (which must ask for JSON logs).
+    pub async fn spawn_exact(name: &str, args: &[String], ready: &str, log_filter: &str) -> Self {
         let mut child = Command::new(bin_dir().join(name))
             .args(args)
-            .args(["--log-format", "json", "--shutdown-grace-seconds", "10"])
             .env("OPENDEW_LOG", log_filter)
             .stdout(Stdio::piped())
             .kill_on_drop(true)
