@@ -103,7 +103,8 @@ pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::R
     let service = Arc::new(service::CsmsService::new(store, kms, config.secret_quota));
     let (health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
     let routes = routes.add_service(SecretsManagerServiceServer::from_arc(service));
-    let listen = common::grpc::Listen { addr: config.listen, health_addr: config.health_listen, tls };
+    let callers = common::grpc::callers::gateway_only;
+    let listen = common::grpc::Listen { addr: config.listen, health_addr: config.health_listen, tls, callers };
     let running = common::grpc::spawn(&listen, routes, health, &[SERVICE_NAME], ready, shutdown).await?;
     let transport = if listen.tls.is_some() { "mutual TLS" } else { "plaintext" };
     tracing::info!(addr = %running.addr, database = %config.database_url, kms = %config.kms_endpoint, transport, "csms-service listening");

@@ -194,11 +194,22 @@ pub async fn start(config: KmsConfig, shutdown: CancellationToken) -> anyhow::Re
     let service = Arc::new(service::KmsService::new(store, root, config.region.clone(), config.key_quota, cache));
     let (health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
     let routes = routes.add_service(KeyManagementServiceServer::from_arc(service.clone()));
-    let listen = common::grpc::Listen { addr: config.listen, health_addr: config.health_listen, tls };
+    let listen =
+        common::grpc::Listen { addr: config.listen, health_addr: config.health_listen, tls, callers: allowed_callers };
     let running = common::grpc::spawn(&listen, routes, health, &[SERVICE_NAME], ready, shutdown).await?;
     let transport = if listen.tls.is_some() { "mutual TLS" } else { "plaintext" };
     tracing::info!(addr = %running.addr, database = %config.database_url, transport, "kms-service listening");
     Ok(Started { running, service })
+}
+
+/// The gateway for every tenant operation; csms-service only for the three
+/// calls it makes (the default key, and sealing and opening data keys).
+fn allowed_callers(method: &str) -> &'static [&'static str] {
+    use common::grpc::callers::{CSMS_SERVICE, GATEWAY, OPERATOR};
+    match method.rsplit('/').next() {
+        Some("EnsureServiceDefaultKey" | "CreateDatakey" | "DecryptDatakey") => &[GATEWAY, CSMS_SERVICE, OPERATOR],
+        _ => common::grpc::callers::gateway_only(method),
+    }
 }
 
 /// SERVING only while the database answers.

@@ -50,7 +50,39 @@ async fn service_ports_refuse_callers_without_an_internal_certificate() {
         tls_channel(ClientTlsConfig::new().ca_certificate(ca.clone()).identity(identity(&stranger.operator))).await;
     assert!(call(foreign, &forged).await.is_err(), "a certificate from another CA was accepted");
 
-    let operator = tls_channel(ClientTlsConfig::new().ca_certificate(ca).identity(identity(&pki.operator))).await;
+    let operator =
+        tls_channel(ClientTlsConfig::new().ca_certificate(ca.clone()).identity(identity(&pki.operator))).await;
     call(operator, &forged).await.expect("the internal CA's certificate is accepted");
+
+    // Each internal certificate speaks only where it must (issue #15,
+    // finding 7: before, csms-service's certificate, or kms-service's own,
+    // could call every KMS operation for any tenant).
+    let as_ =
+        |pair: &opendew::pki::CertPair| ClientTlsConfig::new().ca_certificate(ca.clone()).identity(identity(pair));
+    call(tls_channel(as_(&pki.gateway_client)).await, &forged).await.expect("the gateway speaks for tenants");
+    for (who, pair) in [("csms-service", &pki.csms), ("kms-service", &pki.kms)] {
+        let refused = call(tls_channel(as_(pair)).await, &forged).await.expect_err(who);
+        assert!(refused.contains("PermissionDenied") || refused.contains("may not call"), "{who}: {refused}");
+    }
+    // csms-service may make its data-key calls: what answers is the
+    // operation's own verdict (no such key), not a refusal of the caller.
+    let csms = tls_channel(as_(&pki.csms)).await.unwrap();
+    let datakey = KeyManagementServiceClient::new(csms)
+        .create_datakey(forged.request(proto::kms::v1::CreateDatakeyRequest {
+            key_id: uuid::Uuid::new_v4().to_string(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_ne!(datakey.code(), tonic::Code::PermissionDenied, "{datakey:?}");
+    // csms-service's port answers the gateway only.
+    let csms_port = s.stack.csms.port();
+    let channel = Channel::from_shared(format!("https://localhost:{csms_port}")).unwrap();
+    let channel = channel.tls_config(as_(&pki.csms)).unwrap().connect().await.unwrap();
+    let listed = proto::csms::v1::secrets_manager_service_client::SecretsManagerServiceClient::new(channel)
+        .list_secrets(forged.request(proto::csms::v1::ListSecretsRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(listed.code(), tonic::Code::PermissionDenied, "{listed:?}");
     s.stack.stop().await.unwrap();
 }

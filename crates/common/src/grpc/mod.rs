@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 mod access;
+pub mod callers;
 mod tls;
 pub use access::AccessLogLayer;
 pub use tls::{InternalTls, InternalTlsConfig, channel};
@@ -58,6 +59,7 @@ pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     tls: Option<&InternalTls>,
+    callers: callers::CallerPolicy,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     use tokio_stream::StreamExt;
@@ -75,6 +77,7 @@ pub async fn serve(
     }
     server
         .layer(AccessLogLayer)
+        .layer(callers::CallerCheckLayer(callers))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await?;
@@ -148,7 +151,7 @@ pub async fn spawn(
         // nothing but SERVING or not, and serves no API.
         let (probe_listener, probe_addr) = bind(probe_addr).await?;
         tracing::info!(addr = %probe_addr, "health probe port listening");
-        tokio::spawn(serve(probe_listener, health.probe_routes, None, stop.clone()));
+        tokio::spawn(serve(probe_listener, health.probe_routes, None, callers::gateway_only, stop.clone()));
     }
     let health = health.reporter;
     let (names, trigger) = (service_names.to_vec(), stop.clone());
@@ -187,7 +190,8 @@ pub async fn spawn(
         trigger.cancel();
     });
     let tls = listen.tls.clone();
-    let task = tokio::spawn(async move { serve(listener, routes, tls.as_ref(), stop).await });
+    let policy = listen.callers;
+    let task = tokio::spawn(async move { serve(listener, routes, tls.as_ref(), policy, stop).await });
     Ok(Running { addr, task })
 }
 
@@ -200,4 +204,6 @@ pub struct Listen {
     pub health_addr: Option<SocketAddr>,
     /// Mutual TLS on the API port; `None` only with --grpc-plaintext.
     pub tls: Option<InternalTls>,
+    /// Which internal certificates may call which method.
+    pub callers: callers::CallerPolicy,
 }
