@@ -130,19 +130,29 @@ pub async fn connect_postgres(url: &DatabaseUrl, schema: &str, max_connections: 
         Some(password) => options.password(password),
         None => options,
     };
-    // Create the schema with a short-lived connection, then point every
-    // pooled connection's search_path at it.
+    // Create the schema (if missing) with a short-lived connection, then
+    // point every pooled connection's search_path at it. A deployment with
+    // one role per service creates each schema beforehand, owned by its
+    // role, and gives no role CREATE on the database (deploy/postgres):
+    // `CREATE SCHEMA IF NOT EXISTS` checks that privilege even when the
+    // schema exists, so it is not issued then.
     {
         let mut conn =
             options.connect().await.map_err(|e| anyhow::anyhow!("cannot connect to Postgres at {url}: {e}"))?;
-        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).execute(&mut conn).await.or_else(|e| {
-            // Two services starting at once may race on CREATE SCHEMA.
-            if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("23505") {
-                Ok(Default::default())
-            } else {
-                Err(e)
-            }
-        })?;
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+            .bind(schema)
+            .fetch_one(&mut conn)
+            .await?;
+        if !exists {
+            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).execute(&mut conn).await.or_else(|e| {
+                // Two services starting at once may race on CREATE SCHEMA.
+                if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("23505") {
+                    Ok(Default::default())
+                } else {
+                    Err(e)
+                }
+            })?;
+        }
     }
     let options = options.options([("search_path", schema)]);
     let pool = PgPoolOptions::new()

@@ -71,7 +71,44 @@ fn service_flags(mut args: Vec<String>) -> Vec<String> {
 /// Where the three services keep their data.
 enum Backend {
     Sqlite,
-    Postgres(DatabaseUrl),
+    /// One database; `admin` (the superuser, for the checks) and each
+    /// service's own role, as `deploy/postgres/init-roles.sh` makes them.
+    Postgres {
+        admin: DatabaseUrl,
+        roles: Roles,
+    },
+}
+
+/// The per-service roles of one test database.
+struct Roles {
+    prefix: String,
+}
+
+impl Roles {
+    /// Runs the deployment's own role script against the test server.
+    fn create(admin: &DatabaseUrl) -> Self {
+        let url = admin.expose();
+        let db = url.rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
+        let prefix = format!("odtest_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let hostport = url.split('@').nth(1).unwrap().split('/').next().unwrap();
+        let (host, port) = hostport.split_once(':').unwrap_or((hostport, "5432"));
+        let status = std::process::Command::new("sh")
+            .arg(support::repo_root().join("deploy/postgres/init-roles.sh"))
+            .env("POSTGRES_USER", "postgres")
+            .env("POSTGRES_DB", &db)
+            .env("PGHOST", host)
+            .env("PGPORT", port)
+            .env("OPENDEW_ROLE_PREFIX", &prefix)
+            .status()
+            .unwrap();
+        assert!(status.success(), "deploy/postgres/init-roles.sh failed");
+        Self { prefix }
+    }
+
+    /// The URL `service` (kms, csms, iam) connects with.
+    fn url(&self, admin: &DatabaseUrl, service: &str) -> String {
+        admin.expose().replacen("postgres://postgres@", &format!("postgres://{}_{service}@", self.prefix), 1)
+    }
 }
 
 struct Cluster {
@@ -97,7 +134,7 @@ impl Cluster {
         let pki = opendew::pki::ensure(&dir.path().join("tls"), &["localhost".into()]).unwrap();
         let url = |name: &str| match &backend {
             Backend::Sqlite => procs::sqlite_url(dir.path(), name),
-            Backend::Postgres(url) => url.expose().to_owned(),
+            Backend::Postgres { admin, roles } => roles.url(admin, name.trim_end_matches(".db")),
         };
         let any = "127.0.0.1:0";
         let mut kms = procs::kms_args(dir.path(), &pki, &url("kms.db"), any, any);
@@ -333,7 +370,7 @@ impl Db {
                 };
                 Self::Sqlite { kms: pool("kms.db").await, csms: pool("csms.db").await }
             }
-            Backend::Postgres(url) => Self::Postgres(sqlx::PgPool::connect(url.expose()).await.unwrap()),
+            Backend::Postgres { admin, .. } => Self::Postgres(sqlx::PgPool::connect(admin.expose()).await.unwrap()),
         }
     }
 
@@ -555,7 +592,9 @@ async fn postgres_survives_sigkill_and_a_server_restart() {
     }) else {
         return;
     };
-    let cluster = crash_suite(Cluster::start(Backend::Postgres(url)).await, 6, 6).await;
+    let roles = Roles::create(&url);
+    let cluster = crash_suite(Cluster::start(Backend::Postgres { admin: url, roles }).await, 6, 6).await;
+    least_privilege(&cluster).await;
     let api = cluster.api.clone();
     let (stop, ledger) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Ledger::default())));
     let workers: Vec<_> = (10..14).map(|w| tokio::spawn(load(api.clone(), w, stop.clone(), ledger.clone()))).collect();
@@ -595,6 +634,44 @@ async fn postgres_survives_sigkill_and_a_server_restart() {
         "Postgres restart: readiness went {seen:?}; {} writes acknowledged, {checked} read back, 0 lost; {} unanswered",
         ledger.acknowledged, ledger.unanswered
     );
+    drop(ledger);
+    // Roles belong to the server, not the test database: drop them.
+    let Cluster { services, backend: Backend::Postgres { admin, roles }, .. } = cluster else { unreachable!() };
+    for mut service in services {
+        service.proc.kill_hard().await;
+    }
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(admin.expose()).await.unwrap();
+    let p = &roles.prefix;
+    for statement in ["DROP SCHEMA kms, csms, iam CASCADE".to_owned(), format!("DROP ROLE {p}_kms, {p}_csms, {p}_iam")]
+    {
+        sqlx::query(&statement).execute(&mut conn).await.unwrap();
+    }
+}
+
+/// Each service's role reaches its own schema only: the gateway's (an
+/// internet-facing process) cannot read or delete key material or secrets,
+/// csms-service's cannot touch keys, and none can create schemas.
+async fn least_privilege(c: &Cluster) {
+    use sqlx::Connection;
+    let Backend::Postgres { admin, roles } = &c.backend else { unreachable!() };
+    for (service, foreign) in [
+        ("iam", "DELETE FROM kms.key_materials"),
+        ("iam", "SELECT * FROM csms.secret_versions"),
+        ("csms", "SELECT * FROM kms.keys"),
+        ("kms", "SELECT * FROM iam.iam_access_keys"),
+        ("kms", "CREATE SCHEMA intruder"),
+        ("iam", "CREATE TABLE public.intruder (x int)"),
+    ] {
+        let mut conn = sqlx::PgConnection::connect(&roles.url(admin, service)).await.unwrap();
+        let refused = sqlx::query(foreign).execute(&mut conn).await.expect_err(foreign);
+        let code = refused.as_database_error().and_then(|e| e.code()).unwrap_or_default().into_owned();
+        assert_eq!(code, "42501", "{service}: `{foreign}` must be refused for lack of privilege: {refused}");
+    }
+    let mut conn = sqlx::PgConnection::connect(admin.expose()).await.unwrap();
+    let kms_rows: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM kms.key_materials").fetch_one(&mut conn).await.unwrap();
+    assert!(kms_rows > 0, "the refused DELETE deleted nothing");
 }
 
 /// Stops the machine's PostgreSQL (CI's own server), keeps it down for
