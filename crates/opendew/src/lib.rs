@@ -155,6 +155,52 @@ pub fn bootstrap(dir: &Path, region: &str, gateway_hosts: &[String]) -> anyhow::
     Ok(Bootstrapped { root_key_file, token_key_file, identity_key_file, credentials_file, pki, created })
 }
 
+/// What each service reads of the bootstrap directory, relative to it. The
+/// CA key and the operator's certificate are no service's.
+pub const SERVICE_FILES: [(&str, &[&str]); 3] = [
+    ("kms-service", &["root.key", "tls/ca.pem", "tls/kms-service.pem", "tls/kms-service.key"]),
+    ("csms-service", &["tls/ca.pem", "tls/csms-service.pem", "tls/csms-service.key"]),
+    (
+        "gateway",
+        &[
+            "identity.key",
+            "token.key",
+            "credentials.json",
+            "tls/ca.pem",
+            "tls/gateway.pem",
+            "tls/gateway.key",
+            "tls/gateway-client.pem",
+            "tls/gateway-client.key",
+        ],
+    ),
+];
+
+/// Copies each service's files ([`SERVICE_FILES`]) from the bootstrap
+/// directory `dir` into `out/<service>/`, at the same relative paths and
+/// private (0600), so that each container mounts its own files and no
+/// other's (issue #15, finding 7: every container, the internet-facing
+/// gateway included, mounted the root key and the CA key). Files already
+/// there are kept. Returns the files created.
+pub fn share_with_services(dir: &Path, out: &Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let mut created = Vec::new();
+    for (service, files) in SERVICE_FILES {
+        for file in files {
+            let target = out.join(service).join(file);
+            if target.exists() {
+                continue;
+            }
+            let parent = target.parent().expect("a file under the service's directory");
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+            let bytes = zeroize::Zeroizing::new(
+                std::fs::read(dir.join(file)).with_context(|| format!("cannot read {}", dir.join(file).display()))?,
+            );
+            identity::credentials::write_private_file(&target, &bytes)?;
+            created.push(target);
+        }
+    }
+    Ok(created)
+}
+
 /// Starts the three services. Everything the stack needs is created in the
 /// data directory on first start by [`bootstrap`]: the root key (0600), the
 /// token key (0600), the default credentials (0600), the development CA
@@ -227,4 +273,56 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
         kms_service,
         tasks: vec![kms, csms, http],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// Each service's directory holds its files and nothing else: no CA
+    /// key anywhere, the root key with kms-service only, the identity and
+    /// token keys with the gateway only.
+    #[test]
+    fn each_service_gets_only_its_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (data, shared) = (dir.path().join("data"), dir.path().join("services"));
+        super::bootstrap(&data, "local-1", &[]).unwrap();
+        let created = super::share_with_services(&data, &shared).unwrap();
+        assert_eq!(created.len(), super::SERVICE_FILES.iter().map(|(_, f)| f.len()).sum::<usize>());
+        let listing = |service: &str| {
+            let mut files: Vec<String> = walk(&shared.join(service));
+            files.sort();
+            files
+        };
+        assert_eq!(listing("kms-service"), ["root.key", "tls/ca.pem", "tls/kms-service.key", "tls/kms-service.pem"]);
+        assert_eq!(listing("csms-service"), ["tls/ca.pem", "tls/csms-service.key", "tls/csms-service.pem"]);
+        let gateway = listing("gateway");
+        assert!(gateway.contains(&"identity.key".to_owned()) && !gateway.iter().any(|f| f.contains("root")));
+        assert!(!walk(&shared).iter().any(|f| f.ends_with("ca.key") || f.contains("operator")));
+        assert_eq!(
+            std::fs::read(shared.join("kms-service/root.key")).unwrap(),
+            std::fs::read(data.join("root.key")).unwrap()
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(shared.join("gateway/identity.key")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(super::share_with_services(&data, &shared).unwrap().is_empty(), "kept, not rewritten");
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else {
+                    out.push(path.strip_prefix(dir).unwrap().display().to_string());
+                }
+            }
+        }
+        out
+    }
 }

@@ -38,6 +38,11 @@ struct BootstrapArgs {
     /// besides localhost and 127.0.0.1 (repeat the flag).
     #[arg(long = "tls-host")]
     tls_hosts: Vec<String>,
+    /// Also copy each service's files (and only those) into
+    /// `<DIR>/kms-service`, `<DIR>/csms-service` and `<DIR>/gateway`, for
+    /// containers that each mount one of them.
+    #[arg(long = "service-dirs", env = "OPENDEW_BOOTSTRAP_SERVICE_DIRS")]
+    service_dirs: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -55,6 +60,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Admin(args) => opendew::admin::run(args).await,
         Command::Bootstrap(args) => {
             let files = opendew::bootstrap(&args.out_dir, &args.region, &args.tls_hosts)?;
+            if let Some(service_dirs) = &args.service_dirs {
+                for file in opendew::share_with_services(&args.out_dir, service_dirs)? {
+                    println!("created {}", file.display());
+                }
+            }
             print_bootstrap(&files)
         }
     }

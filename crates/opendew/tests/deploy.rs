@@ -51,7 +51,7 @@ fn deploy_files_validate_and_each_check_can_fail() {
     assert!(ok, "deploy/check failed on the committed files:\n{text}");
     assert!(text.contains("overlay dev") && text.contains("overlay production"), "{text}");
 
-    let cases: [(&str, &str, Edit); 4] = [
+    let cases: [(&str, &str, Edit); 6] = [
         ("compose/compose.yaml", "compose", |t| t.replace("condition: service_healthy", "condition: service_ready")),
         ("k8s/base/gateway.yaml", "k8s:production", |t| {
             t.replacen("  replicas: 1\n", "  replicas: 1\n  replica: 2\n", 1)
@@ -60,6 +60,14 @@ fn deploy_files_validate_and_each_check_can_fail() {
             t.replace("readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false")
         }),
         ("Dockerfile", "dockerfile", |t| t.replacen("WORKDIR /src\n", "WORKDIR /src\nMAINTAINER someone\n", 1)),
+        // Least privilege: the gateway given the bootstrap volume (the CA
+        // key, the root key), or kms-service's database Secret.
+        ("compose/compose.yaml", "compose:privilege", |t| {
+            t.replace("      - gateway-files:/var/lib/opendew:ro", "      - bootstrap:/var/lib/opendew:ro")
+        }),
+        ("k8s/base/gateway.yaml", "k8s:dev:privilege", |t| {
+            t.replace("secretName: opendew-database-iam", "secretName: opendew-database-kms")
+        }),
     ];
     for (file, stage, edit) in cases {
         let dir = broken(file, edit);
