@@ -556,7 +556,7 @@ async fn crash_suite(mut cluster: Cluster, kills: usize, purges: usize) -> Clust
         assert_ne!(status, 200, "purged secret {name}");
     }
     check_tables(&cluster).await;
-    let ledger = ledger.lock().unwrap();
+    let ledger = std::mem::take(&mut *ledger.lock().unwrap());
     let checked = check_ledger(&api, &ledger).await;
     eprintln!(
         "{kills} SIGKILLs: {} writes acknowledged, {checked} acknowledged facts read back, 0 lost; \
@@ -567,7 +567,6 @@ async fn crash_suite(mut cluster: Cluster, kills: usize, purges: usize) -> Clust
         purged_secrets.len()
     );
     assert!(ledger.acknowledged >= 50, "too little load to mean anything: {}", ledger.acknowledged);
-    drop(ledger);
     cluster
 }
 
@@ -628,13 +627,12 @@ async fn postgres_survives_sigkill_and_a_server_restart() {
     assert_eq!(client.get(&readyz).send().await.unwrap().status(), 200, "ready again");
     assert!(seen.iter().any(|s| *s != 200), "readiness never reported the outage: {seen:?}");
     check_tables(&cluster).await;
-    let ledger = ledger.lock().unwrap();
+    let ledger = std::mem::take(&mut *ledger.lock().unwrap());
     let checked = check_ledger(&api, &ledger).await;
     eprintln!(
         "Postgres restart: readiness went {seen:?}; {} writes acknowledged, {checked} read back, 0 lost; {} unanswered",
         ledger.acknowledged, ledger.unanswered
     );
-    drop(ledger);
     // Roles belong to the server, not the test database: drop them.
     let Cluster { services, backend: Backend::Postgres { admin, roles }, .. } = cluster else { unreachable!() };
     for mut service in services {
