@@ -641,7 +641,8 @@ async fn postgres_survives_sigkill_and_a_server_restart() {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(admin.expose()).await.unwrap();
     let p = &roles.prefix;
-    for statement in ["DROP SCHEMA kms, csms, iam CASCADE".to_owned(), format!("DROP ROLE {p}_kms, {p}_csms, {p}_iam")]
+    for statement in
+        [format!("DROP OWNED BY {p}_kms, {p}_csms, {p}_iam CASCADE"), format!("DROP ROLE {p}_kms, {p}_csms, {p}_iam")]
     {
         sqlx::query(&statement).execute(&mut conn).await.unwrap();
     }
