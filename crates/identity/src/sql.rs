@@ -169,21 +169,17 @@ impl<D: Dialect> IdentityStore for SqlIdentityStore<D> {
     }
 
     async fn use_signature(&self, digest: &[u8; 32], now_ms: i64, expires_ms: i64) -> Result<i64, IdentityError> {
-        // The primary key decides between racing replicas: one insert wins,
-        // and every use reads the winner's time.
+        // One statement, one round trip: the primary key decides between
+        // racing replicas (one insert wins), and a repeat's no-op update
+        // returns the winner's time.
         let digest = digest.to_vec();
-        sqlx::query(FIRST_USE)
+        let (first_ms,) = sqlx::query_as(USE_SIGNATURE)
             .bind(&digest)
             .bind(now_ms)
             .bind(expires_ms)
-            .execute(&self.pool)
-            .await
-            .map_err(IdentityError::db("recording a signature"))?;
-        let (first_ms,) = sqlx::query_as(FIRST_USED)
-            .bind(&digest)
             .fetch_one(&self.pool)
             .await
-            .map_err(IdentityError::db("reading a signature"))?;
+            .map_err(IdentityError::db("recording a signature"))?;
         Ok(first_ms)
     }
 
@@ -197,7 +193,6 @@ impl<D: Dialect> IdentityStore for SqlIdentityStore<D> {
     }
 }
 
-const FIRST_USE: &str = "INSERT INTO iam_used_signatures (digest, first_ms, expires_ms) VALUES ($1, $2, $3) \
-     ON CONFLICT (digest) DO NOTHING";
-const FIRST_USED: &str = "SELECT first_ms FROM iam_used_signatures WHERE digest = $1";
+const USE_SIGNATURE: &str = "INSERT INTO iam_used_signatures (digest, first_ms, expires_ms) VALUES ($1, $2, $3) \
+     ON CONFLICT (digest) DO UPDATE SET digest = EXCLUDED.digest RETURNING first_ms";
 const FORGET_USED: &str = "DELETE FROM iam_used_signatures WHERE expires_ms < $1";
