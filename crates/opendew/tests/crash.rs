@@ -46,10 +46,10 @@ impl Service {
     /// reach it after a restart.
     async fn start(name: &'static str, ready: &'static str, pin: &str, mut args: Vec<String>) -> Self {
         let proc = Proc::spawn_exact(name, &args, ready, LOGS).await;
-        for (flag, addr) in [(pin, proc.addr.clone()), ("--health-listen", String::new())] {
-            if let Some(at) = args.iter().position(|a| a == flag) {
-                args[at + 1] = if addr.is_empty() { proc.health_addr() } else { addr };
-            }
+        let at = args.iter().position(|a| a == pin).expect("the listen flag");
+        args[at + 1] = proc.addr.clone();
+        if let Some(at) = args.iter().position(|a| a == "--health-listen") {
+            args[at + 1] = proc.health_addr();
         }
         Self { name, ready, args, proc }
     }
