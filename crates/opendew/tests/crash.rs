@@ -220,6 +220,10 @@ struct SecretLedger {
     /// A write to it had no answer: its stages may have moved, so only
     /// its versions are checked exactly.
     uncertain: bool,
+    /// Versions asked for, answered or not: past 20 versions CSMS deletes
+    /// the oldest unstaged one (as documented), so the load stops adding
+    /// to a secret well before that and the ledger stays exact.
+    puts: usize,
 }
 
 #[derive(Default)]
@@ -241,6 +245,15 @@ async fn load(c: Arc<Api>, worker: usize, stop: Arc<AtomicBool>, ledger: Arc<Mut
         let mut choice = if mine.is_empty() { 1 } else { n % 4 };
         if choice == 0 && ledger.lock().unwrap().keys.len() >= c.key_budget {
             choice = 2;
+        }
+        if choice == 2 {
+            let mut l = ledger.lock().unwrap();
+            let entry = l.secrets.get_mut(&mine[n % mine.len()]).unwrap();
+            if entry.puts >= 15 {
+                choice = 1;
+            } else {
+                entry.puts += 1;
+            }
         }
         let answered = match choice {
             0 => {
