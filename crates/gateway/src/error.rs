@@ -42,6 +42,8 @@ pub enum KmsFault {
     DatakeySpec,
     /// `GET /{version}` for a version that does not exist.
     UnknownVersion,
+    /// A path under `/v1.0/{project_id}/kms/` that names no operation.
+    UnknownOperation,
 }
 
 /// A CSMS failure: a service reason or one the gateway detects itself.
@@ -156,6 +158,7 @@ pub fn kms_error(fault: KmsFault) -> (StatusCode, &'static str, &'static str) {
         KmsFault::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "KMS.0215", "Request method not supported."),
         KmsFault::DatakeySpec => (BAD, "KMS.1902", "key_spec can only be AES_128 or AES_256."),
         KmsFault::UnknownVersion => (StatusCode::NOT_FOUND, "KMS.0201", "Invalid request URL."),
+        KmsFault::UnknownOperation => (BAD, "KMS.0201", "Invalid request URL."),
         KmsFault::Service(reason) => match reason {
             R::Unspecified | R::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,

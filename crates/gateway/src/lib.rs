@@ -64,13 +64,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/", get(routes::kms::account::versions))
         .route("/{version_id}", get(routes::kms::account::version))
-        .fallback(|| async { ApiError::RouteNotFound })
+        .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         // Signed bodies are buffered (and limited to 12 MB) by the auth
         // middleware; this bounds the unauthenticated token route too.
         .layer(DefaultBodyLimit::max(auth::MAX_BODY_BYTES))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// No route matched. A path in KMS's own space is answered as KMS does
+/// (kms-api.md §5: `KMS.0201`, 400); anything else the way the API
+/// gateway in front of Huawei's services answers (`APIGW.0101`, 404).
+async fn unknown_route(uri: http::Uri) -> ApiError {
+    let mut segments = uri.path().trim_start_matches('/').split('/');
+    let kms_space = segments.next() == Some("v1.0")
+        && segments.next().is_some_and(|project| !project.is_empty())
+        && segments.next() == Some("kms");
+    if kms_space { ApiError::kms(KmsFault::UnknownOperation) } else { ApiError::RouteNotFound }
 }
 
 /// Ready when both services answer SERVING on grpc.health.v1 and the

@@ -207,7 +207,7 @@ pub mod convert {
         datakeys::{CreateDatakey, DecryptDatakey, EncryptDatakey},
         domain::{self, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage, Rejection},
         hierarchy::SecretBytes,
-        keys::{CreateKey, KeyPage, ListKeys},
+        keys::{CreateKey, KeyPage, ListKeys, StateFilter},
     };
 
     /// Domain spec of a proto spec; `None` for UNSPECIFIED.
@@ -280,18 +280,17 @@ pub mod convert {
         }
     }
 
-    /// Domain state of a proto state filter; `None` for UNSPECIFIED.
-    pub fn state_from_proto(value: i32) -> Result<Option<KeyState>, Rejection> {
+    /// The list filter of a proto state; UNSPECIFIED is every state.
+    pub fn state_from_proto(value: i32) -> Result<StateFilter, Rejection> {
         use pb::KeyState as P;
         match P::try_from(value).map_err(|_| Rejection::InvalidParameter("key_state"))? {
-            P::Unspecified => Ok(None),
-            P::Enabled => Ok(Some(KeyState::Enabled)),
-            P::Disabled => Ok(Some(KeyState::Disabled)),
-            P::PendingDeletion => Ok(Some(KeyState::PendingDeletion)),
-            P::PendingImport => Ok(Some(KeyState::PendingImport)),
-            // Never produced by this service: such a filter matches nothing,
-            // which an impossible state number does.
-            P::PendingActivation => Ok(None),
+            P::Unspecified => Ok(StateFilter::Any),
+            P::Enabled => Ok(StateFilter::Only(KeyState::Enabled)),
+            P::Disabled => Ok(StateFilter::Only(KeyState::Disabled)),
+            P::PendingDeletion => Ok(StateFilter::Only(KeyState::PendingDeletion)),
+            P::PendingImport => Ok(StateFilter::Only(KeyState::PendingImport)),
+            // Never produced by this service: such a filter matches nothing.
+            P::PendingActivation => Ok(StateFilter::Nothing),
         }
     }
 

@@ -37,12 +37,25 @@ pub struct ListKeys {
     pub limit: Option<u32>,
     /// Keys to skip.
     pub offset: u64,
-    /// Only this state.
-    pub state: Option<KeyState>,
+    /// Only keys in this state.
+    pub state: StateFilter,
     /// Only this spec (AES-256 when absent), unless `all_specs`.
     pub spec: Option<KeySpec>,
     /// Every spec.
     pub all_specs: bool,
+}
+
+/// list-keys' `key_state` filter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StateFilter {
+    /// Every state.
+    #[default]
+    Any,
+    /// Keys in this state.
+    Only(KeyState),
+    /// A state no key of this service is ever in ("1", pending
+    /// activation): the filter matches nothing.
+    Nothing,
 }
 
 /// One page of keys.
@@ -90,9 +103,8 @@ struct KeyParams {
 impl KmsService {
     /// create-key.
     pub async fn create_key(&self, caller: &CallerIdentity, req: CreateKey) -> Result<KeyRecord, KmsError> {
-        if req.alias.is_empty() {
-            return Err(Rejection::MissingParameter("key_alias").into());
-        }
+        // An absent alias is the gateway's KMS.0204; an empty one is an
+        // invalid alias (KMS.1101), as the error table says.
         domain::validate_user_alias(&req.alias)?;
         domain::validate_description(&req.description)?;
         let spec = req.spec.unwrap_or(KeySpec::Aes256);
@@ -145,8 +157,12 @@ impl KmsService {
         if i64::try_from(req.offset).is_err() {
             return Err(Rejection::InvalidMarker.into());
         }
-        let filter =
-            KeyFilter { state: req.state, spec: (!req.all_specs).then(|| req.spec.unwrap_or(KeySpec::Aes256)) };
+        let state = match req.state {
+            StateFilter::Any => None,
+            StateFilter::Only(state) => Some(state),
+            StateFilter::Nothing => return Ok(KeyPage { keys: Vec::new(), total: 0, next_offset: None }),
+        };
+        let filter = KeyFilter { state, spec: (!req.all_specs).then(|| req.spec.unwrap_or(KeySpec::Aes256)) };
         let (keys, total) = self.store.list_keys(&caller.project_id, &filter, req.offset, limit).await?;
         let end = req.offset.saturating_add(keys.len() as u64);
         Ok(KeyPage { keys, total, next_offset: (end < total).then_some(end) })
@@ -164,9 +180,6 @@ impl KmsService {
         match &change {
             KeyChange::ScheduleDeletion { pending_days } if !domain::PENDING_DAYS_RANGE.contains(pending_days) => {
                 return Err(Rejection::InvalidPendingDays.into());
-            }
-            KeyChange::Alias(alias) if alias.is_empty() => {
-                return Err(Rejection::MissingParameter("key_alias").into());
             }
             KeyChange::Alias(alias) => domain::validate_user_alias(alias)?,
             KeyChange::Description(description) => domain::validate_description(description)?,

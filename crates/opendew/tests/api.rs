@@ -200,6 +200,7 @@ async fn kms_contract(s: &TestStack) -> String {
         (json!({"key_alias": "bad alias!"}), 400, "KMS.1101"),
         (json!({"key_alias": "svc/default"}), 400, "KMS.1101"),
         (json!({"key_alias": "a".repeat(256)}), 400, "KMS.1101"),
+        (json!({"key_alias": ""}), 400, "KMS.1101"),
         (json!({"key_alias": alias}), 400, "KMS.1104"),
         (json!({"key_alias": unique("d"), "key_description": "x".repeat(256)}), 400, "KMS.1103"),
         (json!({}), 400, "KMS.0204"),
@@ -403,6 +404,9 @@ async fn authentication(s: &TestStack) {
     // Unknown route and oversized body.
     let r = s.call(Method::GET, "/v1.0/nope", None).await;
     assert_error(&r, 404, "APIGW.0101", false);
+    // Inside KMS's path space an unknown operation is KMS's own error.
+    let r = s.call(Method::POST, &s.kms("no-such-operation"), Some(&json!({}))).await;
+    assert_error(&r, 400, "KMS.0201", true);
     let huge = vec![b' '; 12 * 1024 * 1024 + 1];
     let r = s.raw(Method::POST, &path, &json_ct, huge, Sign::Not).await;
     assert_error(&r, 413, "APIGW.0201", false);
@@ -704,6 +708,7 @@ async fn data_keys_and_data(s: &TestStack, key_id: &str) {
         (json!({"datakey_length": "8200"}), "KMS.1901"),
         (json!({"datakey_length": "12"}), "KMS.1903"),
         (json!({"key_spec": "RSA_2048"}), "KMS.1902"),
+        (json!({"key_spec": "RSA_2048", "datakey_length": "256"}), "KMS.1902"),
         (json!({"additional_authenticated_data": "a".repeat(129)}), "KMS.0308"),
     ] {
         let mut body = body;
@@ -938,6 +943,9 @@ async fn key_quota_and_state_filter(s: &TestStack) {
     assert!(!states.is_empty() && states.iter().all(|st| st == "3"), "{states:?}");
     assert!(listed.body["keys"].as_array().unwrap().contains(&disabled_id));
     assert_error(&kms(s, "list-keys", json!({"key_state": "9"})).await, 400, "KMS.0308", true);
+    // "1" (pending activation) is a state no key here is ever in.
+    let none = kms(s, "list-keys", json!({"key_state": "1", "key_spec": "ALL"})).await;
+    assert_eq!((none.body["keys"].clone(), none.body["total"].clone()), (json!([]), json!(0)), "{:?}", none.body);
 
     let used = s.call(Method::GET, &s.kms("user-instances"), None).await.body["instance_num"].as_u64().unwrap();
     for _ in used..100 {

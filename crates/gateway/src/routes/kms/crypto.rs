@@ -28,21 +28,23 @@ pub(super) fn routes() -> Vec<ApiRoute> {
     ]
 }
 
-/// Bits of a create-datakey request: `datakey_length` wins over `key_spec`.
+/// Bits of a create-datakey request: `datakey_length` wins over `key_spec`,
+/// but a `key_spec` that is sent is checked either way (`KMS.1902`).
 fn datakey_bits(call: &KmsCall) -> Result<u32, ApiError> {
-    if let Some(length) = call.opt("datakey_length")? {
+    let spec_bits = match call.opt("key_spec")?.as_deref() {
+        None | Some("AES_256") | Some("HMAC_256") | Some("HMAC_SM3") => 256,
+        Some("AES_128") | Some("SM4") => 128,
+        Some("HMAC_384") => 384,
+        Some("HMAC_512") => 512,
+        Some(_) => return Err(ApiError::Kms { fault: KmsFault::DatakeySpec, detail: String::new() }),
+    };
+    match call.opt("datakey_length")? {
+        None => Ok(spec_bits),
         // 0 means "default" on the gRPC API, but is out of range here.
-        return match length.trim().parse::<u32>() {
+        Some(length) => match length.trim().parse::<u32>() {
             Ok(0) | Err(_) => Err(reason(R::DatakeyLengthOutOfRange)),
             Ok(bits) => Ok(bits),
-        };
-    }
-    match call.opt("key_spec")?.as_deref() {
-        None | Some("AES_256") | Some("HMAC_256") | Some("HMAC_SM3") => Ok(256),
-        Some("AES_128") | Some("SM4") => Ok(128),
-        Some("HMAC_384") => Ok(384),
-        Some("HMAC_512") => Ok(512),
-        Some(_) => Err(ApiError::Kms { fault: KmsFault::DatakeySpec, detail: String::new() }),
+        },
     }
 }
 

@@ -112,7 +112,7 @@ pub async fn create_key(call: KmsCall) -> KmsResult<KeyInfo<CreatedKey>> {
     }
     call.opt("vm_id")?;
     let request = pb::CreateKeyRequest {
-        key_alias: call.text("key_alias")?,
+        key_alias: call.required("key_alias")?,
         key_spec: key_spec as i32,
         key_usage: key_usage as i32,
         key_description: call.text("key_description")?,
