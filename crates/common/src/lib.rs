@@ -9,6 +9,7 @@ pub mod db;
 pub mod grpc;
 pub mod identity;
 pub mod metrics;
+pub mod tags;
 pub mod telemetry;
 
 pub use binary::{ShutdownConfig, run_until_stopped, shutdown_on_signal};

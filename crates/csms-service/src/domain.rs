@@ -278,25 +278,33 @@ pub fn validate_stage_name(stage: &str) -> Result<(), Rejection> {
     if ok { Ok(()) } else { Err(invalid("stage names are 1-64 characters of [a-zA-Z0-9_-]")) }
 }
 
-/// A tag key: 1-128 characters of letters, separators, digits and
-/// `_ . : = + - @`, no leading or trailing whitespace, not starting `_sys_`.
-pub fn validate_tag_key(key: &str) -> Result<(), Rejection> {
-    let chars_ok = key.chars().all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:=+-@".contains(c));
-    let ok =
-        !key.is_empty() && key.chars().count() <= 128 && chars_ok && !key.starts_with("_sys_") && key.trim() == key;
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid("tag keys are 1-128 letters, digits, spaces or _.:=+-@, not starting with _sys_"))
-    }
-}
+/// The tag rules of secrets (csms-api.md §2.6): keys of 1-128 letters,
+/// separators, digits and `_ . : = + - @`, without surrounding whitespace
+/// and not starting `_sys_`; values of 0-255 of the same and `/`; at most
+/// [`MAX_TAGS`] per secret.
+pub const TAG_RULES: common::tags::TagRules = common::tags::TagRules {
+    max_key_chars: 128,
+    max_value_chars: 255,
+    max_tags: MAX_TAGS,
+    key_char: |c| c.is_alphanumeric() || c.is_whitespace() || "_.:=+-@".contains(c),
+    value_char: |c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c),
+    reserved_key_prefix: Some("_sys_"),
+    trimmed_keys: true,
+};
 
-/// A tag value: 0-255 characters of letters, separators, digits and
-/// `_ . : / = + - @`.
-pub fn validate_tag_value(value: &str) -> Result<(), Rejection> {
-    let ok = value.chars().count() <= 255
-        && value.chars().all(|c| c.is_alphanumeric() || c.is_whitespace() || "_.:/=+-@".contains(c));
-    if ok { Ok(()) } else { Err(invalid("tag values are 0-255 letters, digits, spaces or _.:/=+-@")) }
+/// The message of a refused tag request.
+pub fn tag_rejection(fault: common::tags::TagFault) -> Rejection {
+    use common::tags::TagFault as F;
+    match fault {
+        F::NotFound => Rejection::ResourceNotFound("tag"),
+        F::InvalidKey => invalid("tag keys are 1-128 letters, digits, spaces or _.:=+-@, not starting with _sys_"),
+        F::InvalidValue => invalid("tag values are 0-255 letters, digits, spaces or _.:/=+-@"),
+        F::EmptyList | F::ListTooLong => invalid("tags takes 1-20 items"),
+        F::InvalidAction => invalid("action must be create or delete (filter or count for the query)"),
+        F::TooManyTags => invalid(format!("a secret has at most {MAX_TAGS} tags")),
+        F::InvalidLimit => invalid("limit must be 1-1000"),
+        other => invalid(other.to_string()),
+    }
 }
 
 /// Expiry times are epoch milliseconds, 0..=9999999999999.

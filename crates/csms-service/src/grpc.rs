@@ -354,10 +354,13 @@ pub mod convert {
 
     /// The resource query.
     pub fn resource_query(r: pb::ResourceInstancesRequest) -> ResourceQuery {
+        // The wire's 0 is "not given"; the gateway refused an offset sent
+        // with `count`.
+        let count = r.action == "count";
         ResourceQuery {
             action: r.action,
-            limit: r.limit,
-            offset: r.offset,
+            limit: (r.limit != 0).then_some(r.limit),
+            offset: (!count).then_some(r.offset),
             tags: r.tags.into_iter().map(|t| (t.key, t.values)).collect(),
             name_contains: r.name_contains,
         }

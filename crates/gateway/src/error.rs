@@ -211,6 +211,25 @@ pub fn kms_error(fault: KmsFault) -> (StatusCode, &'static str, &'static str) {
             R::CiphertextLengthMismatch => {
                 (BAD, "KMS.2204", "The length of cipher_text does not match datakey_cipher_length.")
             }
+            R::ExternalCannotRotate => (BAD, "KMS.0312", "External keys cannot be rotated."),
+            R::RsaCannotRotate => (BAD, "KMS.0324", "RSA keys cannot be rotated."),
+            R::RotationNotDisabled => (BAD, "KMS.2901", "Key rotation is not disabled."),
+            R::RotationNotEnabled => (BAD, "KMS.0313", "Key rotation is not enabled."),
+            R::InvalidRotationInterval => (BAD, "KMS.3001", "Invalid rotation_interval."),
+            R::TagListEmpty => (BAD, "KMS.0401", "Tag list cannot be empty."),
+            R::InvalidMatchValue => (BAD, "KMS.0402", "Invalid match value."),
+            R::InvalidMatchKey => (BAD, "KMS.0403", "Invalid match key."),
+            R::InvalidAction => (BAD, "KMS.0404", "Invalid action."),
+            R::InvalidTagValue => (BAD, "KMS.0405", "Invalid tag value."),
+            R::InvalidTagKey => (BAD, "KMS.0406", "Invalid tag key."),
+            R::InvalidTagListSize => (BAD, "KMS.0407", "Invalid tag list size."),
+            R::TooManyTags => (BAD, "KMS.0409", "Too many tags."),
+            R::TooManyTagValues => (BAD, "KMS.0413", "Too many tag values."),
+            R::TagNotFound => (StatusCode::NOT_FOUND, "KMS.0416", "Invalid tag ID."),
+            R::InvalidOffset => (BAD, "KMS.0417", "Invalid offset."),
+            R::OffsetNotAllowed => (BAD, "KMS.0418", "Offset is not required."),
+            // Undocumented: the closest documented code is the generic one.
+            R::AliasNotFound | R::AliasLimit => (BAD, "KMS.0308", "Invalid parameter."),
         },
     }
 }

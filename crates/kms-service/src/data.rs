@@ -69,7 +69,7 @@ impl KmsService {
     ) -> Result<(KeyId, SecretBytes), KmsError> {
         domain::validate_aad(&req.aad)?;
         let header = data::parse_header(&req.ciphertext)?;
-        if !req.key_id.is_empty() && req.key_id.parse::<KeyId>()? != header.key_id {
+        if !req.key_id.is_empty() && self.resolve(caller, &req.key_id).await? != header.key_id {
             return Err(Rejection::InvalidCiphertext.into());
         }
         let key = self.cached_key(caller, &header.key_id.to_string()).await?;

@@ -252,8 +252,17 @@ pub struct KeyRecord {
     pub default_key: bool,
     /// Enterprise project id, "0" by default.
     pub enterprise_project_id: String,
-    /// Rotation switched on.
+    /// Automatic rotation switched on.
     pub rotation_enabled: bool,
+    /// Days between automatic rotations, 30 to 365.
+    pub rotation_interval_days: u32,
+    /// Start of the current automatic rotation period (when rotation was
+    /// enabled, or the last automatic rotation); `None` while rotation is off.
+    pub rotation_anchor_ms: Option<i64>,
+    /// Time of the last rotation, automatic or on demand.
+    pub last_rotation_ms: Option<i64>,
+    /// Rotations performed, automatic and on demand.
+    pub rotations: u32,
     /// Creation time, ms.
     pub creation_ms: i64,
     /// Deletion date while pending deletion, ms.
@@ -279,6 +288,70 @@ pub fn validate_user_alias(alias: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// The alias API's names: `alias/` and 1-255 characters of
+/// `[a-zA-Z0-9:/_-]` (the Terraform provider documents the prefix as
+/// required, and it keeps alias references apart from key ids).
+pub fn validate_alias_name(alias: &str) -> Result<(), Rejection> {
+    let Some(name) = alias.strip_prefix(ALIAS_PREFIX) else { return Err(Rejection::InvalidAlias) };
+    let charset_ok = name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'/' | b'_' | b'-'));
+    if name.is_empty() || name.len() > MAX_ALIAS_LEN || !charset_ok || alias.ends_with("/default") {
+        return Err(Rejection::InvalidAlias);
+    }
+    Ok(())
+}
+
+/// What every alias-API name starts with.
+pub const ALIAS_PREFIX: &str = "alias/";
+/// Aliases per key.
+pub const MAX_ALIASES_PER_KEY: usize = 50;
+/// Largest page of list-aliases.
+pub const MAX_ALIAS_PAGE: u32 = 100;
+
+/// How a request names a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyName {
+    /// By id.
+    Id(KeyId),
+    /// By an alias of the alias API (`alias/name`, or its URN
+    /// `kms:{region}:{domain}:alias:alias/name`).
+    Alias(String),
+}
+
+impl KeyName {
+    /// Parses a `key_id` field: a key id, an alias, or an alias URN.
+    pub fn parse(text: &str) -> Result<Self, Rejection> {
+        if text.is_empty() {
+            return Err(Rejection::MissingParameter("key_id"));
+        }
+        let alias = match text.split_once(":alias:") {
+            Some((head, alias)) if head.starts_with("kms:") => alias,
+            _ => text,
+        };
+        if alias.starts_with(ALIAS_PREFIX) {
+            validate_alias_name(alias).map_err(|_| Rejection::InvalidKeyId)?;
+            return Ok(Self::Alias(alias.to_owned()));
+        }
+        text.parse().map(Self::Id)
+    }
+}
+
+/// The tag rules of keys (kms-api.md §3.2): keys of 1-36 and values of
+/// 0-43 characters, none of them a control character or `*<>\=`, at most
+/// 20 tags per key.
+pub const TAG_RULES: common::tags::TagRules = common::tags::TagRules {
+    max_key_chars: 36,
+    max_value_chars: 43,
+    max_tags: 20,
+    key_char: tag_char,
+    value_char: tag_char,
+    reserved_key_prefix: None,
+    trimmed_keys: false,
+};
+
+fn tag_char(c: char) -> bool {
+    !c.is_control() && !matches!(c, '*' | '<' | '>' | '\\' | '=')
+}
+
 /// Validates the optional `sequence`: 36 characters when present.
 pub fn validate_sequence(sequence: &str) -> Result<(), Rejection> {
     if sequence.is_empty() || sequence.chars().count() == 36 { Ok(()) } else { Err(Rejection::InvalidSequence) }
@@ -294,6 +367,10 @@ pub const MAX_DATA_LEN: usize = 4096;
 pub const DATAKEY_LEN_RANGE: std::ops::RangeInclusive<u32> = 1..=1024;
 /// Lengths of generated data keys and random data, in bits.
 pub const RANDOM_BITS_RANGE: std::ops::RangeInclusive<u32> = 8..=8192;
+/// Days between automatic rotations (update-key-rotation-interval).
+pub const ROTATION_INTERVAL_RANGE: std::ops::RangeInclusive<u32> = 30..=365;
+/// The interval of a key whose rotation was never configured.
+pub const DEFAULT_ROTATION_INTERVAL_DAYS: u32 = 365;
 /// Scheduled deletion waits this many days (Huawei's `pending_days`).
 pub const PENDING_DAYS_RANGE: std::ops::RangeInclusive<u32> = 7..=1096;
 const DAY_MS: i64 = 86_400_000;
@@ -396,6 +473,85 @@ impl KeyRecord {
         Ok(())
     }
 
+    /// Rotation applies to this key: a symmetric user key whose material
+    /// was generated here (kms-api.md §3.1), not on its way out.
+    fn check_rotatable(&self) -> Result<(), Rejection> {
+        self.not_default()?;
+        if self.origin == KeyOrigin::External {
+            return Err(Rejection::ExternalCannotRotate);
+        }
+        match (self.spec.family(), self.spec) {
+            (SpecFamily::Symmetric, _) => {}
+            (_, KeySpec::Rsa2048 | KeySpec::Rsa3072 | KeySpec::Rsa4096) => return Err(Rejection::RsaCannotRotate),
+            (SpecFamily::Hmac, _) => return Err(Rejection::HmacUnsupported),
+            _ => return Err(Rejection::AsymmetricUnsupported),
+        }
+        if self.state == KeyState::PendingDeletion {
+            return Err(Rejection::KeyPendingDeletion);
+        }
+        Ok(())
+    }
+
+    /// enable-key-rotation: the first period starts now.
+    pub fn enable_rotation(&mut self, now_ms: i64) -> Result<(), Rejection> {
+        self.check_rotatable()?;
+        if self.rotation_enabled {
+            return Err(Rejection::RotationNotDisabled);
+        }
+        self.rotation_enabled = true;
+        self.rotation_anchor_ms = Some(now_ms);
+        Ok(())
+    }
+
+    /// disable-key-rotation; the interval is kept for a later enable.
+    pub fn disable_rotation(&mut self) -> Result<(), Rejection> {
+        self.not_default()?;
+        if !self.rotation_enabled {
+            return Err(Rejection::RotationNotEnabled);
+        }
+        self.rotation_enabled = false;
+        self.rotation_anchor_ms = None;
+        Ok(())
+    }
+
+    /// update-key-rotation-interval (the range was checked by the caller):
+    /// the current period ends `days` after it began.
+    pub fn set_rotation_interval(&mut self, days: u32) -> Result<(), Rejection> {
+        self.check_rotatable()?;
+        if !self.rotation_enabled {
+            return Err(Rejection::RotationNotEnabled);
+        }
+        self.rotation_interval_days = days;
+        Ok(())
+    }
+
+    /// When the automatic rotation is due, with days of `day_ms`
+    /// milliseconds (shortened only in tests).
+    pub fn rotation_due_ms(&self, day_ms: i64) -> Option<i64> {
+        let anchor = self.rotation_anchor_ms.filter(|_| self.rotation_enabled)?;
+        Some(anchor.saturating_add(i64::from(self.rotation_interval_days).saturating_mul(day_ms)))
+    }
+
+    /// A new material version that new ciphertexts use; the earlier ones
+    /// stay for decryption. On demand it leaves the automatic schedule
+    /// alone; `Scheduled` rotates only an enabled key whose period has
+    /// ended, and starts the next period.
+    pub fn rotate(&mut self, now_ms: i64, kind: Rotation) -> Result<(), Rejection> {
+        self.check_rotatable()?;
+        self.state.check_usable()?;
+        if let Rotation::Scheduled { day_ms } = kind {
+            if !self.rotation_due_ms(day_ms).is_some_and(|due| due <= now_ms) {
+                return Err(Rejection::RotationNotDue);
+            }
+            self.rotation_anchor_ms = Some(now_ms);
+        }
+        let version = self.material_version.ok_or(Rejection::KeyPendingImport)?;
+        self.material_version = Some(version.checked_add(1).ok_or(Rejection::RotationNotDue)?);
+        self.rotations = self.rotations.saturating_add(1);
+        self.last_rotation_ms = Some(now_ms);
+        Ok(())
+    }
+
     /// Symmetric encryption is allowed: right family and usage, usable state.
     pub fn check_symmetric_use(&self) -> Result<(), Rejection> {
         match self.spec.family() {
@@ -409,6 +565,18 @@ impl KeyRecord {
         }
         self.state.check_usable()
     }
+}
+
+/// Why a key is rotated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// rotate-on-demand.
+    OnDemand,
+    /// The background task, with days of `day_ms` milliseconds.
+    Scheduled {
+        /// Length of a day.
+        day_ms: i64,
+    },
 }
 
 /// Why a request is refused by a rule of the domain: a malformed field, or
@@ -521,6 +689,37 @@ pub enum Rejection {
     /// random_data_length not a whole number of bytes.
     #[error("random data length must be a multiple of 8 bits")]
     RandomLengthNotMultipleOf8,
+    /// Keys with imported material are not rotated.
+    #[error("external keys cannot be rotated")]
+    ExternalCannotRotate,
+    /// RSA keys are not rotated.
+    #[error("RSA keys cannot be rotated")]
+    RsaCannotRotate,
+    /// enable-key-rotation when it is on.
+    #[error("key rotation is not disabled")]
+    RotationNotDisabled,
+    /// disable-key-rotation or a new interval when rotation is off.
+    #[error("key rotation is not enabled")]
+    RotationNotEnabled,
+    /// rotation_interval outside 30..=365 days.
+    #[error("rotation_interval must be 30 to 365 days")]
+    InvalidRotationInterval,
+    /// A tag request broke a tag rule.
+    #[error("tag request refused: {0}")]
+    Tag(common::tags::TagFault),
+    /// A resource query named a `matches` key other than `resource_name`.
+    #[error("invalid match key")]
+    InvalidMatchKey,
+    /// The alias does not exist in the project.
+    #[error("the alias does not exist")]
+    AliasNotFound,
+    /// The key has the most aliases it may have.
+    #[error("the key has the maximum number of aliases")]
+    AliasLimit,
+    /// The scheduled rotation is not due (another replica did it): the
+    /// background task's own outcome, never a caller's.
+    #[error("the key's rotation is not due")]
+    RotationNotDue,
 }
 
 #[cfg(test)]
@@ -540,6 +739,10 @@ impl KeyRecord {
             default_key: false,
             enterprise_project_id: "0".into(),
             rotation_enabled: false,
+            rotation_interval_days: DEFAULT_ROTATION_INTERVAL_DAYS,
+            rotation_anchor_ms: None,
+            last_rotation_ms: None,
+            rotations: 0,
             creation_ms: 0,
             scheduled_deletion_ms: None,
             expiration_ms: None,
@@ -587,6 +790,52 @@ mod tests {
         assert_eq!((key.state, key.scheduled_deletion_ms), (KeyState::Disabled, None));
         key.default_key = true;
         assert_eq!(key.enable(), Err(Rejection::DefaultKeyForbidden));
+    }
+
+    #[test]
+    fn rotation_rotates_on_schedule_and_refuses_where_documented() {
+        let mut key = KeyRecord::sample("p", "a");
+        assert_eq!(key.disable_rotation(), Err(Rejection::RotationNotEnabled));
+        assert_eq!(key.set_rotation_interval(90), Err(Rejection::RotationNotEnabled));
+        key.enable_rotation(1_000).unwrap();
+        assert_eq!(key.enable_rotation(1_000), Err(Rejection::RotationNotDisabled));
+        key.set_rotation_interval(30).unwrap();
+        let day = 10;
+        assert_eq!(key.rotation_due_ms(day), Some(1_300));
+        assert_eq!(key.rotate(1_299, Rotation::Scheduled { day_ms: day }), Err(Rejection::RotationNotDue));
+        key.rotate(1_300, Rotation::Scheduled { day_ms: day }).unwrap();
+        assert_eq!((key.material_version, key.rotations, key.rotation_due_ms(day)), (Some(2), 1, Some(1_600)));
+        // On demand: a new version, the schedule untouched.
+        key.rotate(1_400, Rotation::OnDemand).unwrap();
+        assert_eq!((key.material_version, key.rotations, key.last_rotation_ms), (Some(3), 2, Some(1_400)));
+        assert_eq!(key.rotation_due_ms(day), Some(1_600));
+        key.disable().unwrap();
+        assert_eq!(key.rotate(2_000, Rotation::OnDemand), Err(Rejection::KeyDisabled));
+
+        let mut external = KeyRecord { origin: KeyOrigin::External, ..KeyRecord::sample("p", "e") };
+        assert_eq!(external.enable_rotation(0), Err(Rejection::ExternalCannotRotate));
+        let mut rsa = KeyRecord { spec: KeySpec::Rsa2048, ..KeyRecord::sample("p", "r") };
+        assert_eq!(rsa.rotate(0, Rotation::OnDemand), Err(Rejection::RsaCannotRotate));
+        let mut ec = KeyRecord { spec: KeySpec::EcP256, ..KeyRecord::sample("p", "c") };
+        assert_eq!(ec.enable_rotation(0), Err(Rejection::AsymmetricUnsupported));
+        let mut default = KeyRecord { default_key: true, ..KeyRecord::sample("p", "csms/default") };
+        assert_eq!(default.enable_rotation(0), Err(Rejection::DefaultKeyForbidden));
+    }
+
+    #[test]
+    fn keys_are_named_by_id_alias_or_urn() {
+        let id = "3f1c2a7e-5b4d-4e8f-9a01-6c2d8e4b7f90";
+        assert_eq!(KeyName::parse(id).unwrap(), KeyName::Id(id.parse().unwrap()));
+        assert_eq!(KeyName::parse("alias/orders").unwrap(), KeyName::Alias("alias/orders".into()));
+        let urn = format!("kms:local-1:{}:alias:alias/orders", "d".repeat(32));
+        assert_eq!(KeyName::parse(&urn).unwrap(), KeyName::Alias("alias/orders".into()));
+        assert_eq!(KeyName::parse("alias/"), Err(Rejection::InvalidKeyId));
+        assert_eq!(KeyName::parse("orders"), Err(Rejection::InvalidKeyId));
+        assert_eq!(KeyName::parse(""), Err(Rejection::MissingParameter("key_id")));
+        assert!(validate_alias_name("alias/a:b/c_d-e").is_ok());
+        assert!(validate_alias_name("orders").is_err());
+        assert!(validate_alias_name("alias/x/default").is_err());
+        assert!(validate_alias_name(&format!("alias/{}", "a".repeat(256))).is_err());
     }
 
     #[test]

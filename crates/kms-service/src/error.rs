@@ -96,6 +96,33 @@ fn rejection_code(rejection: &Rejection) -> (Code, ErrorReason) {
         J::SignOnlyKey => (C::FailedPrecondition, R::SignOnlyKey),
         J::RandomLengthOutOfRange => (C::InvalidArgument, R::RandomLengthOutOfRange),
         J::RandomLengthNotMultipleOf8 => (C::InvalidArgument, R::RandomLengthNotMultipleOf8),
+        J::ExternalCannotRotate => (C::FailedPrecondition, R::ExternalCannotRotate),
+        J::RsaCannotRotate => (C::FailedPrecondition, R::RsaCannotRotate),
+        J::RotationNotDisabled => (C::FailedPrecondition, R::RotationNotDisabled),
+        J::RotationNotEnabled | J::RotationNotDue => (C::FailedPrecondition, R::RotationNotEnabled),
+        J::InvalidRotationInterval => (C::InvalidArgument, R::InvalidRotationInterval),
+        J::Tag(fault) => tag_code(*fault),
+        J::InvalidMatchKey => (C::InvalidArgument, R::InvalidMatchKey),
+        J::AliasNotFound => (C::NotFound, R::AliasNotFound),
+        J::AliasLimit => (C::ResourceExhausted, R::AliasLimit),
+    }
+}
+
+fn tag_code(fault: common::tags::TagFault) -> (Code, ErrorReason) {
+    use common::tags::TagFault as F;
+    use {Code as C, ErrorReason as R};
+    match fault {
+        F::EmptyList => (C::InvalidArgument, R::TagListEmpty),
+        F::ListTooLong | F::TooManyFilters => (C::InvalidArgument, R::InvalidTagListSize),
+        F::InvalidKey => (C::InvalidArgument, R::InvalidTagKey),
+        F::InvalidValue => (C::InvalidArgument, R::InvalidTagValue),
+        F::InvalidAction => (C::InvalidArgument, R::InvalidAction),
+        F::TooManyTags => (C::ResourceExhausted, R::TooManyTags),
+        F::NotFound => (C::NotFound, R::TagNotFound),
+        F::InvalidLimit => (C::InvalidArgument, R::InvalidLimit),
+        F::OffsetNotAllowed => (C::InvalidArgument, R::OffsetNotAllowed),
+        F::TooManyValues => (C::InvalidArgument, R::TooManyTagValues),
+        F::InvalidMatchValue => (C::InvalidArgument, R::InvalidMatchValue),
     }
 }
 

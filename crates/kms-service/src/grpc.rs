@@ -191,6 +191,132 @@ impl KeyManagementService for KmsService {
         let (key, created) = self.ensure_default_key(&caller, &req.service).await?;
         Ok(Response::new(pb::EnsureServiceDefaultKeyResponse { key: Some(self.key_proto(&key)), created }))
     }
+
+    async fn enable_key_rotation(&self, request: Request<pb::KeyRequest>) -> Result<Response<pb::KeyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
+        let key = self.enable_rotation(&caller, &req.key_id).await?;
+        Ok(Response::new(pb::KeyResponse { key: Some(self.key_proto(&key)) }))
+    }
+
+    async fn disable_key_rotation(&self, request: Request<pb::KeyRequest>) -> Result<Response<pb::KeyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
+        let key = self.disable_rotation(&caller, &req.key_id).await?;
+        Ok(Response::new(pb::KeyResponse { key: Some(self.key_proto(&key)) }))
+    }
+
+    async fn get_key_rotation_status(
+        &self,
+        request: Request<pb::KeyRequest>,
+    ) -> Result<Response<pb::KeyRotationStatus>, Status> {
+        let (caller, req) = parts(request)?;
+        domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
+        let status = self.rotation_status(&caller, &req.key_id).await?;
+        Ok(Response::new(convert::rotation_to_proto(&status)))
+    }
+
+    async fn update_key_rotation_interval(
+        &self,
+        request: Request<pb::UpdateKeyRotationIntervalRequest>,
+    ) -> Result<Response<pb::KeyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
+        let key = self.update_rotation_interval(&caller, &req.key_id, req.rotation_interval_days).await?;
+        Ok(Response::new(pb::KeyResponse { key: Some(self.key_proto(&key)) }))
+    }
+
+    async fn rotate_key(&self, request: Request<pb::KeyRequest>) -> Result<Response<pb::KeyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
+        let key = self.rotate_on_demand(&caller, &req.key_id).await?;
+        Ok(Response::new(pb::KeyResponse { key: Some(self.key_proto(&key)) }))
+    }
+
+    async fn create_alias(&self, request: Request<pb::CreateAliasRequest>) -> Result<Response<pb::Alias>, Status> {
+        let (caller, req) = parts(request)?;
+        let alias = KmsService::create_alias(self, &caller, &req.key_id, &req.alias).await?;
+        Ok(Response::new(convert::alias_to_proto(&alias, &caller, self.realm())))
+    }
+
+    async fn list_aliases(
+        &self,
+        request: Request<pb::ListAliasesRequest>,
+    ) -> Result<Response<pb::ListAliasesResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let page = KmsService::list_aliases(self, &caller, &req.key_id, req.limit, &req.marker).await?;
+        Ok(Response::new(pb::ListAliasesResponse {
+            aliases: page.aliases.iter().map(|a| convert::alias_to_proto(a, &caller, self.realm())).collect(),
+            next_marker: page.next_marker,
+        }))
+    }
+
+    async fn delete_aliases(
+        &self,
+        request: Request<pb::DeleteAliasesRequest>,
+    ) -> Result<Response<pb::DeleteAliasesResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        KmsService::delete_aliases(self, &caller, &req.key_id, &req.aliases).await?;
+        Ok(Response::new(pb::DeleteAliasesResponse {}))
+    }
+
+    async fn associate_alias(&self, request: Request<pb::AssociateAliasRequest>) -> Result<Response<pb::Alias>, Status> {
+        let (caller, req) = parts(request)?;
+        let alias = KmsService::associate_alias(self, &caller, &req.alias, &req.target_key_id).await?;
+        Ok(Response::new(convert::alias_to_proto(&alias, &caller, self.realm())))
+    }
+
+    async fn create_key_tag(&self, request: Request<pb::KeyTagRequest>) -> Result<Response<pb::Empty>, Status> {
+        let (caller, req) = parts(request)?;
+        self.create_tag(&caller, &req.key_id, req.tag.map(convert::tag_from_proto)).await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn delete_key_tag(&self, request: Request<pb::DeleteKeyTagRequest>) -> Result<Response<pb::Empty>, Status> {
+        let (caller, req) = parts(request)?;
+        self.delete_tag(&caller, &req.key_id, &req.tag_key).await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn list_key_tags(&self, request: Request<pb::KeyRef>) -> Result<Response<pb::KeyTagsResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let tags = self.key_tags(&caller, &req.key_id).await?;
+        Ok(Response::new(pb::KeyTagsResponse { tags: convert::tags_to_proto(tags) }))
+    }
+
+    async fn list_project_key_tags(
+        &self,
+        request: Request<pb::Empty>,
+    ) -> Result<Response<pb::ProjectKeyTagsResponse>, Status> {
+        let (caller, _) = parts(request)?;
+        let tags = self.project_tags(&caller).await?;
+        Ok(Response::new(pb::ProjectKeyTagsResponse {
+            tags: tags.into_iter().map(|(key, values)| pb::KeyTagValues { key, values }).collect(),
+        }))
+    }
+
+    async fn batch_key_tags(&self, request: Request<pb::BatchKeyTagsRequest>) -> Result<Response<pb::Empty>, Status> {
+        let (caller, req) = parts(request)?;
+        let tags = req.tags.into_iter().map(convert::tag_from_proto).collect();
+        self.batch_tags(&caller, &req.key_id, &req.action, tags).await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn list_keys_by_tags(
+        &self,
+        request: Request<pb::KeysByTagsRequest>,
+    ) -> Result<Response<pb::KeysByTagsResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let found = self.keys_by_tags(&caller, convert::keys_by_tags(req)).await?;
+        Ok(Response::new(pb::KeysByTagsResponse {
+            resources: found
+                .keys
+                .into_iter()
+                .map(|(key, tags)| pb::TaggedKey { key: Some(self.key_proto(&key)), tags: convert::tags_to_proto(tags) })
+                .collect(),
+            total_count: found.total_count,
+        }))
+    }
 }
 
 pub mod convert {
@@ -200,14 +326,17 @@ pub mod convert {
     //! (enum numbers, the echoed `sequence`); the resource modules check the
     //! rest.
 
+    use common::{identity::CallerIdentity, tags::ResourceQuery};
     use proto::kms::v1 as pb;
 
     use crate::{
         data::{Algorithm, DecryptData, EncryptData},
         datakeys::{CreateDatakey, DecryptDatakey, EncryptDatakey},
-        domain::{self, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage, Rejection},
+        domain::{self, KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage, Rejection},
         hierarchy::SecretBytes,
         keys::{CreateKey, KeyPage, ListKeys, StateFilter},
+        rotation::RotationStatus,
+        store::{AliasRecord, Tag},
     };
 
     /// Domain spec of a proto spec; `None` for UNSPECIFIED.
@@ -325,6 +454,65 @@ pub mod convert {
             key_rotation_enabled: key.rotation_enabled,
             enterprise_project_id: key.enterprise_project_id.clone(),
             expiration_time_ms: key.expiration_ms,
+            material_version: key.material_version,
+        }
+    }
+
+    /// A material version's id: a UUID derived from the key id and the
+    /// version, so that it is stable without being stored.
+    fn material_id(key_id: KeyId, version: i32) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::new().chain_update(key_id.0.as_bytes()).chain_update(version.to_be_bytes()).finalize();
+        let bytes: [u8; 16] = digest[..16].try_into().expect("16 of 32 bytes");
+        uuid::Builder::from_random_bytes(bytes).into_uuid().hyphenated().to_string()
+    }
+
+    pub fn rotation_to_proto(status: &RotationStatus) -> pb::KeyRotationStatus {
+        let key = &status.key;
+        pb::KeyRotationStatus {
+            key_rotation_enabled: key.rotation_enabled,
+            rotation_interval_days: key.rotation_interval_days,
+            last_rotation_time_ms: key.last_rotation_ms,
+            number_of_rotations: key.rotations,
+            key_materials: status
+                .materials
+                .iter()
+                .map(|&(version, create_time_ms)| pb::KeyMaterial {
+                    material_id: material_id(key.key_id, version),
+                    version,
+                    create_time_ms,
+                    current: key.material_version == Some(version),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn alias_to_proto(alias: &AliasRecord, caller: &CallerIdentity, realm: &str) -> pb::Alias {
+        pb::Alias {
+            alias: alias.alias.clone(),
+            key_id: alias.key_id.to_string(),
+            domain_id: caller.domain_id.clone(),
+            alias_urn: format!("kms:{realm}:{}:alias:{}", caller.domain_id, alias.alias),
+            create_time_ms: alias.create_ms,
+            update_time_ms: alias.update_ms,
+        }
+    }
+
+    pub fn tag_from_proto(tag: pb::KeyTag) -> Tag {
+        (tag.key, tag.value)
+    }
+
+    pub fn tags_to_proto(tags: Vec<Tag>) -> Vec<pb::KeyTag> {
+        tags.into_iter().map(|(key, value)| pb::KeyTag { key, value }).collect()
+    }
+
+    pub fn keys_by_tags(req: pb::KeysByTagsRequest) -> ResourceQuery {
+        ResourceQuery {
+            action: req.action,
+            limit: req.limit,
+            offset: req.offset,
+            tags: req.tags.into_iter().map(|t| (t.key, t.values)).collect(),
+            name_contains: req.name_contains,
         }
     }
 

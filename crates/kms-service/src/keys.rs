@@ -185,7 +185,7 @@ impl KmsService {
             KeyChange::Description(description) => domain::validate_description(description)?,
             _ => {}
         }
-        let key_id: KeyId = domain::parse_key_id(key_id)?;
+        let key_id = self.resolve(caller, key_id).await?;
         let now = common::now_ms();
         self.mutate(
             caller,
@@ -280,6 +280,10 @@ impl KmsService {
                 default_key,
                 enterprise_project_id,
                 rotation_enabled: false,
+                rotation_interval_days: domain::DEFAULT_ROTATION_INTERVAL_DAYS,
+                rotation_anchor_ms: None,
+                last_rotation_ms: None,
+                rotations: 0,
                 creation_ms: common::now_ms(),
                 scheduled_deletion_ms: None,
                 expiration_ms: None,

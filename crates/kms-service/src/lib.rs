@@ -10,6 +10,7 @@ use common::db::{Backend, DatabaseUrl};
 use proto::kms::v1::key_management_service_server::{KeyManagementServiceServer, SERVICE_NAME};
 use tokio_util::sync::CancellationToken;
 
+pub mod aliases;
 pub mod cache;
 pub mod data;
 pub mod datakeys;
@@ -18,7 +19,9 @@ pub mod error;
 pub mod grpc;
 pub mod hierarchy;
 pub mod keys;
+pub mod rotation;
 pub mod service;
+pub mod tags;
 pub mod store;
 
 use hierarchy::RootKey;
@@ -77,6 +80,16 @@ pub struct KmsConfig {
     #[arg(long = "purge-interval-seconds", env = "OPENDEW_KMS_PURGE_INTERVAL_SECONDS", default_value = "60",
           value_parser = common::positive_seconds)]
     pub purge_interval: std::time::Duration,
+    /// Seconds between runs of the task that rotates keys whose automatic
+    /// rotation is due.
+    #[arg(long = "rotation-check-seconds", env = "OPENDEW_KMS_ROTATION_CHECK_SECONDS", default_value = "60",
+          value_parser = common::positive_seconds)]
+    pub rotation_check: std::time::Duration,
+    /// Length of a "day" of rotation intervals, in milliseconds. Only tests
+    /// shorten it, to see automatic rotations happen.
+    #[arg(long = "rotation-day-ms", env = "OPENDEW_KMS_ROTATION_DAY_MS", default_value_t = 86_400_000,
+          value_parser = clap::value_parser!(i64).range(1..), hide = true)]
+    pub rotation_day_ms: i64,
 }
 
 impl KmsConfig {
@@ -99,6 +112,8 @@ impl KmsConfig {
             key_cache_capacity: 10_000,
             key_cache_ttl: std::time::Duration::from_secs(30),
             purge_interval: std::time::Duration::from_secs(60),
+            rotation_check: std::time::Duration::from_secs(60),
+            rotation_day_ms: 86_400_000,
         }
     }
 }
@@ -192,6 +207,7 @@ pub async fn start(config: KmsConfig, shutdown: CancellationToken) -> anyhow::Re
     spawn_purge(store.clone(), cache.clone(), config.purge_interval, shutdown.clone());
     let ready = ready_check(store.clone());
     let service = Arc::new(service::KmsService::new(store, root, config.region.clone(), config.key_quota, cache));
+    spawn_rotation(service.clone(), config.rotation_check, config.rotation_day_ms, shutdown.clone());
     let (health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
     let routes = routes.add_service(KeyManagementServiceServer::from_arc(service.clone()));
     let listen =
@@ -218,6 +234,33 @@ fn ready_check(store: Arc<dyn KeyStore>) -> common::grpc::ReadyCheck {
         let store = store.clone();
         Box::pin(async move { store.ping().await.is_ok() })
     })
+}
+
+/// Rotates keys whose automatic rotation is due. Every replica runs it;
+/// each rotation re-checks "due" on the locked row, so a key is rotated
+/// once per period whichever replica gets there first (see `rotation`).
+fn spawn_rotation(
+    service: Arc<service::KmsService>,
+    interval: std::time::Duration,
+    day_ms: i64,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut ticks = common::Ticker::new(interval, shutdown);
+        while ticks.next().await {
+            // Due by the database's clock, which every replica shares.
+            let result = match service.store.clock_ms().await {
+                Ok(now_ms) => service.rotate_due(now_ms, day_ms).await,
+                Err(e) => Err(e.into()),
+            };
+            let outcome = if result.is_ok() { "ok" } else { "error" };
+            metrics::counter!("opendew_kms_rotation_runs_total", "result" => outcome).increment(1);
+            match result {
+                Ok(rotated) => metrics::counter!("opendew_kms_keys_rotated_total").increment(rotated.len() as u64),
+                Err(e) => tracing::warn!(error = %e, "scheduled key rotation failed; retrying next interval"),
+            }
+        }
+    });
 }
 
 /// Deletes keys past their scheduled deletion date, with their material.

@@ -12,10 +12,10 @@ use common::identity::CallerIdentity;
 
 use crate::{
     cache::{CachedKey, KeyCache},
-    domain::{self, KeyId, KeyRecord, Rejection},
+    domain::{KeyId, KeyName, KeyRecord, Rejection},
     error::KmsError,
     hierarchy::{RootKey, ciphertext},
-    store::{KeyMutation, KeyStore, UpdateKeyError},
+    store::{KeyMutation, KeyStore, UpdateKeyError, WrapMaterial},
 };
 
 /// Shared state of the service.
@@ -26,13 +26,18 @@ pub struct KmsService {
     realm: String,
     pub(crate) key_quota: u64,
     cache: Arc<KeyCache>,
+    aliases: moka::sync::Cache<(String, String), KeyId>,
 }
+
+/// How long an alias's target is remembered.
+pub const ALIAS_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl KmsService {
     /// A service over `store`, wrapping material with `root`, serving
     /// crypto from `cache`.
     pub fn new(store: Arc<dyn KeyStore>, root: RootKey, realm: String, key_quota: u64, cache: Arc<KeyCache>) -> Self {
-        Self { store, root, realm, key_quota, cache }
+        let aliases = moka::sync::Cache::builder().max_capacity(100_000).time_to_live(ALIAS_TTL).build();
+        Self { store, root, realm, key_quota, cache, aliases }
     }
 
     /// Database round trips so far (the hot-path test watches this).
@@ -50,17 +55,43 @@ impl KmsService {
         &self.realm
     }
 
+    /// The key a request names: by id, or by an alias of the caller's
+    /// project (`alias/name` or its URN). An alias's target is remembered
+    /// for at most a second ([`ALIAS_TTL`]), so the hot path by alias makes
+    /// no round trip either, and a moved or deleted alias is seen on every
+    /// replica within the same bound as a disable. An unknown alias is an
+    /// unknown key.
+    pub(crate) async fn resolve(&self, caller: &CallerIdentity, name: &str) -> Result<KeyId, KmsError> {
+        let alias = match KeyName::parse(name)? {
+            KeyName::Id(key_id) => return Ok(key_id),
+            KeyName::Alias(alias) => alias,
+        };
+        let entry = (caller.project_id.clone(), alias);
+        if let Some(key_id) = self.aliases.get(&entry) {
+            return Ok(key_id);
+        }
+        let found = self.store.find_alias(&caller.project_id, &entry.1).await?.ok_or(KmsError::KeyNotFound)?;
+        self.aliases.insert(entry, found.key_id);
+        Ok(found.key_id)
+    }
+
+    /// Forgets where this replica's aliases of a project point (after an
+    /// alias change here).
+    pub(crate) fn forget_alias(&self, project_id: &str, alias: &str) {
+        self.aliases.invalidate(&(project_id.to_owned(), alias.to_owned()));
+    }
+
     /// A key of the caller's project, from the database (metadata reads
     /// always see the latest committed state).
     pub(crate) async fn load_key(&self, caller: &CallerIdentity, key_id: &str) -> Result<KeyRecord, KmsError> {
-        let key_id = domain::parse_key_id(key_id)?;
+        let key_id = self.resolve(caller, key_id).await?;
         self.store.get_key(&caller.project_id, key_id).await?.ok_or(KmsError::KeyNotFound)
     }
 
     /// A key with its unwrapped material: from the cache, or loaded (two
     /// round trips) and cached. Another project's key is "not found".
     pub(crate) async fn cached_key(&self, caller: &CallerIdentity, key_id: &str) -> Result<Arc<CachedKey>, KmsError> {
-        let key_id = domain::parse_key_id(key_id)?;
+        let key_id = self.resolve(caller, key_id).await?;
         if let Some(entry) = self.cache.get(key_id) {
             return if entry.record.project_id == caller.project_id { Ok(entry) } else { Err(KmsError::KeyNotFound) };
         }
@@ -100,7 +131,23 @@ impl KmsService {
         key_id: KeyId,
         change: KeyMutation,
     ) -> Result<KeyRecord, KmsError> {
-        let result = self.store.update_key(&caller.project_id, key_id, change).await;
+        self.mutate_in(&caller.project_id, key_id, change, None).await
+    }
+
+    /// [`KmsService::mutate`] in `project_id`; with `wrap`, a change that
+    /// moves the key to a new material version inserts that version's
+    /// material in the same transaction (a rotation).
+    pub(crate) async fn mutate_in(
+        &self,
+        project_id: &str,
+        key_id: KeyId,
+        change: KeyMutation,
+        wrap: Option<WrapMaterial>,
+    ) -> Result<KeyRecord, KmsError> {
+        let result = match wrap {
+            None => self.store.update_key(project_id, key_id, change).await,
+            Some(wrap) => self.store.rotate_key(project_id, key_id, change, wrap).await,
+        };
         self.cache.invalidate(key_id);
         let key = result.map_err(|e| match e {
             UpdateKeyError::NotFound => KmsError::KeyNotFound,

@@ -56,6 +56,27 @@ pub enum UpdateKeyError {
 /// error leaves the row unchanged.
 pub type KeyMutation = Box<dyn FnOnce(&mut KeyRecord) -> Result<(), Rejection> + Send>;
 
+/// Makes fresh root-key-wrapped material for the record's new
+/// `material_version`: called by [`KeyStore::rotate_key`] inside its
+/// transaction, once the transition succeeded.
+pub type WrapMaterial = Box<dyn FnOnce(&KeyRecord) -> Result<Vec<u8>, Rejection> + Send>;
+
+/// An alias of the alias API as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasRecord {
+    /// `alias/…`.
+    pub alias: String,
+    /// The key it names.
+    pub key_id: KeyId,
+    /// Created, ms.
+    pub create_ms: i64,
+    /// Last pointed at a key, ms.
+    pub update_ms: i64,
+}
+
+/// A tag: key and value.
+pub type Tag = common::tags::Tag;
+
 /// What another replica changed, as seen by [`KeyStore::watch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeEvent {
@@ -129,6 +150,84 @@ pub trait KeyStore: common::db::Schema + std::fmt::Debug + 'static {
         key_id: KeyId,
         change: KeyMutation,
     ) -> Result<KeyRecord, UpdateKeyError>;
+
+    /// As [`KeyStore::update_key`], for a change that may move the key to a
+    /// new material version: that version's material, made by `wrap`, is
+    /// inserted in the same transaction.
+    async fn rotate_key(
+        &self,
+        project_id: &str,
+        key_id: KeyId,
+        change: KeyMutation,
+        wrap: WrapMaterial,
+    ) -> Result<KeyRecord, UpdateKeyError>;
+
+    /// (version, creation time in ms) of every material version of a key.
+    async fn material_versions(&self, key_id: KeyId) -> Result<Vec<(i32, i64)>, StoreError>;
+
+    /// Up to `limit` (project, key) pairs of enabled keys whose automatic
+    /// rotation was due at `now_ms`, with days of `day_ms` milliseconds,
+    /// oldest period first.
+    async fn due_rotations(&self, now_ms: i64, day_ms: i64, limit: u32) -> Result<Vec<(String, KeyId)>, StoreError>;
+
+    /// Creates `alias` for a key of the project that is not pending
+    /// deletion (`Rejected` otherwise) and has fewer than `max_per_key`
+    /// aliases. A name already in use is `AliasTaken`.
+    async fn create_alias(
+        &self,
+        project_id: &str,
+        alias: &str,
+        key_id: KeyId,
+        now_ms: i64,
+        max_per_key: usize,
+    ) -> Result<AliasRecord, UpdateKeyError>;
+
+    /// Moves an existing alias to another key of the project, on the same
+    /// conditions as [`KeyStore::create_alias`].
+    async fn associate_alias(
+        &self,
+        project_id: &str,
+        alias: &str,
+        key_id: KeyId,
+        now_ms: i64,
+        max_per_key: usize,
+    ) -> Result<AliasRecord, UpdateKeyError>;
+
+    /// Deletes aliases of `key_id`; each must exist and name that key, or
+    /// nothing is deleted.
+    async fn delete_aliases(&self, project_id: &str, key_id: KeyId, aliases: &[String]) -> Result<(), UpdateKeyError>;
+
+    /// One alias of the project.
+    async fn find_alias(&self, project_id: &str, alias: &str) -> Result<Option<AliasRecord>, StoreError>;
+
+    /// Up to `limit` aliases of the project (of one key, if given), by
+    /// name, after `after`.
+    async fn list_aliases(
+        &self,
+        project_id: &str,
+        key_id: Option<KeyId>,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<AliasRecord>, StoreError>;
+
+    /// Sets tags on a key of the project (see [`common::tags::sql::put`]).
+    async fn put_tags(&self, project_id: &str, key_id: KeyId, tags: &[Tag], max: usize) -> Result<(), UpdateKeyError>;
+
+    /// Removes tag keys of a key of the project; with `must_exist`, each
+    /// must be there.
+    async fn delete_tags(
+        &self,
+        project_id: &str,
+        key_id: KeyId,
+        keys: &[String],
+        must_exist: bool,
+    ) -> Result<(), UpdateKeyError>;
+
+    /// A key's tags, by tag key.
+    async fn tags(&self, key_id: KeyId) -> Result<Vec<Tag>, StoreError>;
+
+    /// Every key of the project, oldest first, with its tags.
+    async fn keys_with_tags(&self, project_id: &str) -> Result<Vec<(KeyRecord, Vec<Tag>)>, StoreError>;
 
     /// Number of user (non-default) keys of a project, in every state.
     async fn count_user_keys(&self, project_id: &str) -> Result<u64, StoreError>;

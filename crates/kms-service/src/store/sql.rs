@@ -16,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     COUNT_SHARDS, ChangeSink, CreateKeyError, KeyFilter, KeyMutation, KeyStore, NewKey, QUOTA_HEADROOM, StoreError,
-    UpdateKeyError,
+    AliasRecord, Tag, UpdateKeyError, WrapMaterial,
 };
-use crate::domain::{KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage};
+use crate::domain::{KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage, Rejection};
 
 /// What differs between the SQL backends of the key store beyond
 /// [`SqlDialect`]: the migrations and the change feed.
@@ -75,12 +75,14 @@ impl RoundTrips {
 mod text {
     pub const KEY_COLUMNS: &str = "key_id, project_id, domain_id, key_alias, key_description, key_spec, key_usage, \
         origin, key_state, default_key, enterprise_project_id, rotation_enabled, creation_ms, \
-        scheduled_deletion_ms, expiration_ms, material_version";
+        scheduled_deletion_ms, expiration_ms, material_version, rotation_interval_days, rotation_anchor_ms, \
+        last_rotation_ms, rotations";
 
     pub const INSERT_KEY: &str = "INSERT INTO keys (key_id, project_id, domain_id, key_alias, key_description, \
         key_spec, key_usage, origin, key_state, default_key, enterprise_project_id, rotation_enabled, creation_ms, \
-        scheduled_deletion_ms, expiration_ms, material_version) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+        scheduled_deletion_ms, expiration_ms, material_version, rotation_interval_days, rotation_anchor_ms, \
+        last_rotation_ms, rotations) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
 
     pub const INSERT_MATERIAL: &str =
         "INSERT INTO key_materials (key_id, version, wrapped, created_ms) VALUES ($1, $2, $3, $4)";
@@ -100,8 +102,19 @@ mod text {
 
     pub const SELECT_MATERIALS: &str = "SELECT version, wrapped FROM key_materials WHERE key_id = $1 ORDER BY version";
 
+    pub const MATERIAL_VERSIONS: &str =
+        "SELECT version, created_ms FROM key_materials WHERE key_id = $1 ORDER BY version";
+
+    /// Every mutable column: a transition may change any of them.
     pub const UPDATE_KEY: &str = "UPDATE keys SET key_alias = $3, key_description = $4, key_state = $5, \
-        scheduled_deletion_ms = $6 WHERE project_id = $1 AND key_id = $2";
+        scheduled_deletion_ms = $6, rotation_enabled = $7, rotation_interval_days = $8, rotation_anchor_ms = $9, \
+        last_rotation_ms = $10, rotations = $11, material_version = $12, expiration_ms = $13 \
+        WHERE project_id = $1 AND key_id = $2";
+
+    /// Enabled keys whose rotation period ended: `$1` now, `$2` the length
+    /// of a day in ms, `$3` how many.
+    pub const DUE_ROTATIONS: &str = "SELECT project_id, key_id FROM keys WHERE rotation_enabled AND key_state = 2 \
+        AND rotation_anchor_ms + rotation_interval_days * $2 <= $1 ORDER BY rotation_anchor_ms LIMIT $3";
 
     /// Keys due for deletion; `$1` is now in ms. (State 4 = pending deletion.)
     pub const DUE_KEYS: &str = "SELECT key_id FROM keys WHERE key_state = 4 AND scheduled_deletion_ms <= $1";
@@ -115,6 +128,27 @@ mod text {
     /// each NULL for "any".
     pub const LIST_WHERE: &str = "WHERE project_id = $1 AND ($2 IS NULL OR key_state = $2) \
         AND ($3 IS NULL OR key_spec = $3)";
+
+    pub const INSERT_ALIAS: &str =
+        "INSERT INTO key_aliases (project_id, alias, key_id, create_ms, update_ms) VALUES ($1, $2, $3, $4, $4)";
+
+    pub const MOVE_ALIAS: &str = "UPDATE key_aliases SET key_id = $3, update_ms = $4 \
+        WHERE project_id = $1 AND alias = $2 RETURNING alias, key_id, create_ms, update_ms";
+
+    pub const COUNT_ALIASES: &str = "SELECT COUNT(*) FROM key_aliases WHERE key_id = $1";
+
+    pub const DELETE_ALIAS: &str = "DELETE FROM key_aliases WHERE project_id = $1 AND alias = $2 AND key_id = $3";
+
+    pub const FIND_ALIAS: &str =
+        "SELECT alias, key_id, create_ms, update_ms FROM key_aliases WHERE project_id = $1 AND alias = $2";
+
+    /// `$2` a key id or NULL, `$3` the last alias of the previous page.
+    pub const LIST_ALIASES: &str = "SELECT alias, key_id, create_ms, update_ms FROM key_aliases \
+        WHERE project_id = $1 AND ($2 IS NULL OR key_id = $2) AND alias > $3 ORDER BY alias LIMIT $4";
+
+    /// Key tags in the shared tag-table shape.
+    pub const TAGS: common::tags::sql::TagTable =
+        common::tags::sql::TagTable { table: "key_tags", owner: "key_id", owners: "keys", owner_id: "key_id" };
 
     pub fn select_one(by: &str) -> String {
         format!("SELECT {KEY_COLUMNS} FROM keys WHERE project_id = $1 AND {by} = $2")
@@ -148,6 +182,10 @@ pub struct KeyRow {
     scheduled_deletion_ms: Option<i64>,
     expiration_ms: Option<i64>,
     material_version: Option<i32>,
+    rotation_interval_days: i32,
+    rotation_anchor_ms: Option<i64>,
+    last_rotation_ms: Option<i64>,
+    rotations: i32,
 }
 
 impl TryFrom<KeyRow> for KeyRecord {
@@ -172,7 +210,23 @@ impl TryFrom<KeyRow> for KeyRecord {
             scheduled_deletion_ms: row.scheduled_deletion_ms,
             expiration_ms: row.expiration_ms,
             material_version: row.material_version,
+            rotation_interval_days: u32::try_from(row.rotation_interval_days).map_err(|_| corrupt())?,
+            rotation_anchor_ms: row.rotation_anchor_ms,
+            last_rotation_ms: row.last_rotation_ms,
+            rotations: u32::try_from(row.rotations).map_err(|_| corrupt())?,
         })
+    }
+}
+
+fn alias_record((alias, key_id, create_ms, update_ms): (String, String, i64, i64)) -> Result<AliasRecord, StoreError> {
+    let key_id = KeyId(uuid::Uuid::parse_str(&key_id).map_err(|_| StoreError::Corrupt(alias.clone()))?);
+    Ok(AliasRecord { alias, key_id, create_ms, update_ms })
+}
+
+fn tag_error(e: common::tags::sql::TagWriteError) -> UpdateKeyError {
+    match e {
+        common::tags::sql::TagWriteError::Fault(fault) => UpdateKeyError::Rejected(Rejection::Tag(fault)),
+        common::tags::sql::TagWriteError::Store(e) => UpdateKeyError::Store(e),
     }
 }
 
@@ -184,7 +238,17 @@ macro_rules! sql_bounds {
     ($($item:tt)*) => {
         common::with_sql_bounds! {
             db: D,
-            rows: [KeyRow, (i32, Vec<u8>), (String, String, bool), (String,), (i64,)],
+            rows: [
+                KeyRow,
+                (i32, Vec<u8>),
+                (i32, i64),
+                (String, String),
+                (String, String, String),
+                (String, String, i64, i64),
+                (String, String, bool),
+                (String,),
+                (i64,)
+            ],
             binds: [String, Vec<u8>, i32, i64, bool, Option<String>, Option<i32>, Option<i64>],
             item: $($item)*
         }
@@ -243,6 +307,10 @@ impl<D: Dialect> SqlKeyStore<D> {
             .bind(r.scheduled_deletion_ms)
             .bind(r.expiration_ms)
             .bind(r.material_version)
+            .bind(r.rotation_interval_days as i32)
+            .bind(r.rotation_anchor_ms)
+            .bind(r.last_rotation_ms)
+            .bind(r.rotations as i32)
             .execute(&mut **tx)
             .await;
         if let Err(e) = inserted {
@@ -274,6 +342,107 @@ impl<D: Dialect> SqlKeyStore<D> {
             .await
             .map_err(StoreError::db("reading a key"))?;
         row.map(KeyRecord::try_from).transpose()
+    }
+
+    /// The key, locked, inside `tx`: `NotFound` when the project has none.
+    async fn lock_key(
+        tx: &mut Transaction<'static, D>,
+        project_id: &str,
+        key_id: KeyId,
+    ) -> Result<KeyRecord, UpdateKeyError> {
+        let row: Option<KeyRow> = sqlx::query_as(&format!("{}{}", text::select_one("key_id"), D::ROW_LOCK))
+            .bind(project_id.to_owned())
+            .bind(key_id.to_string())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(StoreError::db("locking a key"))?;
+        Ok(KeyRecord::try_from(row.ok_or(UpdateKeyError::NotFound)?)?)
+    }
+
+    /// The alias may name `key`: the key is not on its way out, and has
+    /// room for one more alias.
+    async fn check_alias_target(
+        tx: &mut Transaction<'static, D>,
+        key: &KeyRecord,
+        max_per_key: usize,
+    ) -> Result<(), UpdateKeyError> {
+        if key.default_key {
+            return Err(UpdateKeyError::Rejected(Rejection::DefaultKeyForbidden));
+        }
+        if key.state == KeyState::PendingDeletion {
+            return Err(UpdateKeyError::Rejected(Rejection::KeyPendingDeletion));
+        }
+        let (n,): (i64,) = sqlx::query_as(text::COUNT_ALIASES)
+            .bind(key.key_id.to_string())
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(StoreError::db("counting aliases"))?;
+        if n as usize >= max_per_key {
+            return Err(UpdateKeyError::Rejected(Rejection::AliasLimit));
+        }
+        Ok(())
+    }
+
+    /// Runs `change` on the locked row and writes every mutable column.
+    /// When the change moved the key to a new material version, `wrap`
+    /// makes that version's wrapped material, inserted in the same
+    /// transaction (a rotation): the key never names a version it lacks.
+    async fn update_locked(
+        &self,
+        project_id: &str,
+        key_id: KeyId,
+        change: KeyMutation,
+        wrap: Option<WrapMaterial>,
+    ) -> Result<KeyRecord, UpdateKeyError> {
+        self.round_trips.tick();
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let mut key = Self::lock_key(&mut tx, project_id, key_id).await?;
+        let (old_state, old_version) = (key.state, key.material_version);
+        change(&mut key).map_err(UpdateKeyError::Rejected)?;
+        if key.state != old_state {
+            Self::add_count(&mut tx, project_id, key.spec, old_state, key.default_key, -1).await?;
+            Self::add_count(&mut tx, project_id, key.spec, key.state, key.default_key, 1).await?;
+        }
+        if key.material_version != old_version
+            && let Some(version) = key.material_version
+        {
+            let wrap = wrap.ok_or_else(|| StoreError::Corrupt(format!("{key_id}: a new version without material")))?;
+            let wrapped = wrap(&key).map_err(UpdateKeyError::Rejected)?;
+            sqlx::query(text::INSERT_MATERIAL)
+                .bind(key_id.to_string())
+                .bind(version)
+                .bind(wrapped)
+                .bind(key.last_rotation_ms.unwrap_or_else(common::now_ms))
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("inserting key material"))?;
+        }
+        let updated = sqlx::query(text::UPDATE_KEY)
+            .bind(project_id.to_owned())
+            .bind(key_id.to_string())
+            .bind(key.alias.clone())
+            .bind(key.description.clone())
+            .bind(key.state as i32)
+            .bind(key.scheduled_deletion_ms)
+            .bind(key.rotation_enabled)
+            .bind(key.rotation_interval_days as i32)
+            .bind(key.rotation_anchor_ms)
+            .bind(key.last_rotation_ms)
+            .bind(key.rotations as i32)
+            .bind(key.material_version)
+            .bind(key.expiration_ms)
+            .execute(&mut *tx)
+            .await;
+        if let Err(e) = updated {
+            return Err(if common::db::is_unique_violation(&e) {
+                UpdateKeyError::AliasTaken
+            } else {
+                StoreError::db("updating a key")(e).into()
+            });
+        }
+        D::notify(&mut tx, &key_id.to_string()).await.map_err(StoreError::db("notifying a key change"))?;
+        tx.commit().await.map_err(StoreError::db("committing a key change"))?;
+        Ok(key)
     }
 
     /// Deletes one due key with its material in a short transaction; a
@@ -396,40 +565,198 @@ impl<D: Dialect> KeyStore for SqlKeyStore<D> {
         key_id: KeyId,
         change: KeyMutation,
     ) -> Result<KeyRecord, UpdateKeyError> {
+        self.update_locked(project_id, key_id, change, None).await
+    }
+
+    async fn rotate_key(
+        &self,
+        project_id: &str,
+        key_id: KeyId,
+        change: KeyMutation,
+        wrap: WrapMaterial,
+    ) -> Result<KeyRecord, UpdateKeyError> {
+        self.update_locked(project_id, key_id, change, Some(wrap)).await
+    }
+
+    async fn material_versions(&self, key_id: KeyId) -> Result<Vec<(i32, i64)>, StoreError> {
+        self.round_trips.tick();
+        sqlx::query_as(text::MATERIAL_VERSIONS)
+            .bind(key_id.to_string())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("reading key material versions"))
+    }
+
+    async fn due_rotations(&self, now_ms: i64, day_ms: i64, limit: u32) -> Result<Vec<(String, KeyId)>, StoreError> {
+        self.round_trips.tick();
+        let rows: Vec<(String, String)> = sqlx::query_as(text::DUE_ROTATIONS)
+            .bind(now_ms)
+            .bind(day_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("finding keys due for rotation"))?;
+        rows.into_iter()
+            .map(|(project, id)| {
+                let key_id = uuid::Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt(id.clone()))?;
+                Ok((project, KeyId(key_id)))
+            })
+            .collect()
+    }
+
+    async fn create_alias(
+        &self,
+        project_id: &str,
+        alias: &str,
+        key_id: KeyId,
+        now_ms: i64,
+        max_per_key: usize,
+    ) -> Result<AliasRecord, UpdateKeyError> {
         self.round_trips.tick();
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
-        let row: Option<KeyRow> = sqlx::query_as(&format!("{}{}", text::select_one("key_id"), D::ROW_LOCK))
+        let key = Self::lock_key(&mut tx, project_id, key_id).await?;
+        Self::check_alias_target(&mut tx, &key, max_per_key).await?;
+        let inserted = sqlx::query(text::INSERT_ALIAS)
             .bind(project_id.to_owned())
+            .bind(alias.to_owned())
             .bind(key_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::db("locking a key"))?;
-        let mut key = KeyRecord::try_from(row.ok_or(UpdateKeyError::NotFound)?)?;
-        let old_state = key.state;
-        change(&mut key).map_err(UpdateKeyError::Rejected)?;
-        if key.state != old_state {
-            Self::add_count(&mut tx, project_id, key.spec, old_state, key.default_key, -1).await?;
-            Self::add_count(&mut tx, project_id, key.spec, key.state, key.default_key, 1).await?;
-        }
-        let updated = sqlx::query(text::UPDATE_KEY)
-            .bind(project_id.to_owned())
-            .bind(key_id.to_string())
-            .bind(key.alias.clone())
-            .bind(key.description.clone())
-            .bind(key.state as i32)
-            .bind(key.scheduled_deletion_ms)
+            .bind(now_ms)
             .execute(&mut *tx)
             .await;
-        if let Err(e) = updated {
+        if let Err(e) = inserted {
             return Err(if common::db::is_unique_violation(&e) {
                 UpdateKeyError::AliasTaken
             } else {
-                StoreError::db("updating a key")(e).into()
+                StoreError::db("inserting an alias")(e).into()
             });
         }
-        D::notify(&mut tx, &key_id.to_string()).await.map_err(StoreError::db("notifying a key change"))?;
-        tx.commit().await.map_err(StoreError::db("committing a key change"))?;
-        Ok(key)
+        tx.commit().await.map_err(StoreError::db("committing an alias"))?;
+        Ok(AliasRecord { alias: alias.to_owned(), key_id, create_ms: now_ms, update_ms: now_ms })
+    }
+
+    async fn associate_alias(
+        &self,
+        project_id: &str,
+        alias: &str,
+        key_id: KeyId,
+        now_ms: i64,
+        max_per_key: usize,
+    ) -> Result<AliasRecord, UpdateKeyError> {
+        self.round_trips.tick();
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let key = Self::lock_key(&mut tx, project_id, key_id).await?;
+        Self::check_alias_target(&mut tx, &key, max_per_key).await?;
+        let moved: Option<(String, String, i64, i64)> = sqlx::query_as(text::MOVE_ALIAS)
+            .bind(project_id.to_owned())
+            .bind(alias.to_owned())
+            .bind(key_id.to_string())
+            .bind(now_ms)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::db("moving an alias"))?;
+        let record = alias_record(moved.ok_or(UpdateKeyError::Rejected(Rejection::AliasNotFound))?)?;
+        tx.commit().await.map_err(StoreError::db("committing an alias"))?;
+        Ok(record)
+    }
+
+    async fn delete_aliases(&self, project_id: &str, key_id: KeyId, aliases: &[String]) -> Result<(), UpdateKeyError> {
+        self.round_trips.tick();
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        for alias in aliases {
+            let deleted = sqlx::query(text::DELETE_ALIAS)
+                .bind(project_id.to_owned())
+                .bind(alias.clone())
+                .bind(key_id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("deleting an alias"))?;
+            if D::rows_affected(&deleted) == 0 {
+                return Err(UpdateKeyError::Rejected(Rejection::AliasNotFound));
+            }
+        }
+        tx.commit().await.map_err(StoreError::db("committing alias deletions"))?;
+        Ok(())
+    }
+
+    async fn find_alias(&self, project_id: &str, alias: &str) -> Result<Option<AliasRecord>, StoreError> {
+        self.round_trips.tick();
+        let row: Option<(String, String, i64, i64)> = sqlx::query_as(text::FIND_ALIAS)
+            .bind(project_id.to_owned())
+            .bind(alias.to_owned())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::db("reading an alias"))?;
+        row.map(alias_record).transpose()
+    }
+
+    async fn list_aliases(
+        &self,
+        project_id: &str,
+        key_id: Option<KeyId>,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<AliasRecord>, StoreError> {
+        self.round_trips.tick();
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(text::LIST_ALIASES)
+            .bind(project_id.to_owned())
+            .bind(key_id.map(|k| k.to_string()))
+            .bind(after.to_owned())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("listing aliases"))?;
+        rows.into_iter().map(alias_record).collect()
+    }
+
+    async fn put_tags(&self, project_id: &str, key_id: KeyId, tags: &[Tag], max: usize) -> Result<(), UpdateKeyError> {
+        self.round_trips.tick();
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        Self::lock_key(&mut tx, project_id, key_id).await?;
+        common::tags::sql::put(&mut tx, &text::TAGS, &key_id.to_string(), tags, max).await.map_err(tag_error)?;
+        tx.commit().await.map_err(StoreError::db("committing tags"))?;
+        Ok(())
+    }
+
+    async fn delete_tags(
+        &self,
+        project_id: &str,
+        key_id: KeyId,
+        keys: &[String],
+        must_exist: bool,
+    ) -> Result<(), UpdateKeyError> {
+        self.round_trips.tick();
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        Self::lock_key(&mut tx, project_id, key_id).await?;
+        common::tags::sql::delete(&mut tx, &text::TAGS, &key_id.to_string(), keys, must_exist)
+            .await
+            .map_err(tag_error)?;
+        tx.commit().await.map_err(StoreError::db("committing tags"))?;
+        Ok(())
+    }
+
+    async fn tags(&self, key_id: KeyId) -> Result<Vec<Tag>, StoreError> {
+        self.round_trips.tick();
+        common::tags::sql::list(&self.pool, &text::TAGS, &key_id.to_string()).await
+    }
+
+    async fn keys_with_tags(&self, project_id: &str) -> Result<Vec<(KeyRecord, Vec<Tag>)>, StoreError> {
+        self.round_trips.tick();
+        let rows: Vec<KeyRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM keys WHERE project_id = $1 ORDER BY creation_ms, key_id",
+            text::KEY_COLUMNS
+        ))
+        .bind(project_id.to_owned())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("listing keys"))?;
+        let mut tags = common::tags::sql::by_owner(common::tags::sql::of_project(&self.pool, &text::TAGS, project_id).await?);
+        rows.into_iter()
+            .map(|row| {
+                let key = KeyRecord::try_from(row)?;
+                let mine = tags.remove(&key.key_id.to_string()).unwrap_or_default();
+                Ok((key, mine))
+            })
+            .collect()
     }
 
     async fn count_user_keys(&self, project_id: &str) -> Result<u64, StoreError> {

@@ -32,12 +32,6 @@ pub mod text {
         AND v.version <> $2 AND NOT EXISTS (SELECT 1 FROM secret_stages s WHERE s.secret_id = v.secret_id \
         AND s.version = v.version) ORDER BY v.version LIMIT 1";
 
-    pub const UPSERT_TAG: &str = "INSERT INTO secret_tags (secret_id, tag_key, tag_value) VALUES ($1, $2, $3) \
-        ON CONFLICT (secret_id, tag_key) DO UPDATE SET tag_value = excluded.tag_value";
-
-    pub const PROJECT_TAGS: &str = "SELECT t.secret_id, t.tag_key, t.tag_value FROM secret_tags t \
-        JOIN secrets s ON s.id = t.secret_id WHERE s.project_id = $1 ORDER BY t.tag_key, t.tag_value";
-
     pub const INSERT_VERSION: &str = "INSERT INTO secret_versions (secret_id, version, kms_key_id, value_kind, \
         wrapped_dek, ciphertext, create_ms, expire_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 

@@ -1,13 +1,25 @@
-//! [`Tags`](crate::store::Tags) on SQL.
+//! [`Tags`](crate::store::Tags) on SQL: the shared tag-table SQL of
+//! `common::tags::sql`, inside this store's checked transactions.
 
 use async_trait::async_trait;
+use common::tags::sql::{TagTable, TagWriteError};
 use macro_rules_attribute::apply;
 
-use super::{Dialect, ReadRow, SecretRow, SqlSecretStore, VersionRow, sql};
+use super::{Dialect, ReadRow, SecretRow, SqlSecretStore, VersionRow};
 use crate::{
-    domain::{MAX_TAGS, Rejection, SecretRecord},
+    domain::{MAX_TAGS, SecretRecord, tag_rejection},
     store::{SecretCheck, Secrets, StoreError, Tags, WriteError},
 };
+
+/// Secret tags in the shared tag-table shape.
+const TAGS: TagTable = TagTable { table: "secret_tags", owner: "secret_id", owners: "secrets", owner_id: "id" };
+
+fn write_error(e: TagWriteError) -> WriteError {
+    match e {
+        TagWriteError::Fault(fault) => tag_rejection(fault).into(),
+        TagWriteError::Store(e) => e.into(),
+    }
+}
 
 #[apply(sql_bounds!)]
 #[async_trait]
@@ -21,23 +33,7 @@ impl<D: Dialect> Tags for SqlSecretStore<D> {
     ) -> Result<(), WriteError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let secret = Self::checked(&mut tx, project_id, "id", secret_id, check).await?;
-        for (key, value) in tags {
-            sqlx::query(sql::UPSERT_TAG)
-                .bind(&secret.id)
-                .bind(key)
-                .bind(value)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::db("writing a tag"))?;
-        }
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secret_tags WHERE secret_id = $1")
-            .bind(&secret.id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(StoreError::db("counting tags"))?;
-        if count as usize > MAX_TAGS {
-            return Err(Rejection::InvalidParameter(format!("a secret has at most {MAX_TAGS} tags")).into());
-        }
+        common::tags::sql::put(&mut tx, &TAGS, &secret.id, tags, MAX_TAGS).await.map_err(write_error)?;
         Self::commit(tx).await?;
         Ok(())
     }
@@ -52,27 +48,13 @@ impl<D: Dialect> Tags for SqlSecretStore<D> {
     ) -> Result<(), WriteError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let secret = Self::checked(&mut tx, project_id, "id", secret_id, check).await?;
-        for key in keys {
-            let deleted = sqlx::query("DELETE FROM secret_tags WHERE secret_id = $1 AND tag_key = $2")
-                .bind(&secret.id)
-                .bind(key)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::db("deleting a tag"))?;
-            if must_exist && D::rows_affected(&deleted) == 0 {
-                return Err(Rejection::ResourceNotFound("tag").into());
-            }
-        }
+        common::tags::sql::delete(&mut tx, &TAGS, &secret.id, keys, must_exist).await.map_err(write_error)?;
         Self::commit(tx).await?;
         Ok(())
     }
 
     async fn list_tags(&self, secret_id: &str) -> Result<Vec<(String, String)>, StoreError> {
-        sqlx::query_as("SELECT tag_key, tag_value FROM secret_tags WHERE secret_id = $1 ORDER BY tag_key")
-            .bind(secret_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::db("listing tags"))
+        common::tags::sql::list(&self.pool, &TAGS, secret_id).await
     }
 
     async fn secrets_with_tags(
@@ -80,15 +62,11 @@ impl<D: Dialect> Tags for SqlSecretStore<D> {
         project_id: &str,
     ) -> Result<Vec<(SecretRecord, Vec<(String, String)>)>, StoreError> {
         let secrets = self.list_secrets(project_id, None, u32::MAX, None).await?;
-        let tags: Vec<(String, String, String)> = sqlx::query_as(sql::PROJECT_TAGS)
-            .bind(project_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::db("listing project tags"))?;
+        let mut tags = common::tags::sql::by_owner(common::tags::sql::of_project(&self.pool, &TAGS, project_id).await?);
         Ok(secrets
             .into_iter()
             .map(|s| {
-                let mine = tags.iter().filter(|t| t.0 == s.id).map(|t| (t.1.clone(), t.2.clone())).collect();
+                let mine = tags.remove(&s.id).unwrap_or_default();
                 (s, mine)
             })
             .collect())

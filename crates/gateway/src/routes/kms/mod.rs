@@ -21,12 +21,18 @@ use crate::{
 };
 
 pub mod account;
+pub mod aliases;
 pub mod crypto;
 pub mod keys;
+pub mod rotation;
+pub mod tags;
 
 /// The KMS family's routes.
 pub(crate) fn routes() -> Vec<ApiRoute> {
-    [keys::routes(), crypto::routes(), account::routes()].into_iter().flatten().collect()
+    [keys::routes(), rotation::routes(), tags::routes(), aliases::routes(), crypto::routes(), account::routes()]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// The AAD prefix of opendew's internal uses, which tenants may not send.
@@ -42,6 +48,9 @@ pub struct KmsCall {
     app: Arc<AppState>,
     identity: CallerIdentity,
     body: JsonBody,
+    /// The path's parameters after `project_id`.
+    pub path: super::PathParams,
+    query: std::collections::HashMap<String, String>,
 }
 
 impl std::fmt::Debug for KmsCall {
@@ -55,13 +64,16 @@ impl FromRequest<Arc<AppState>> for KmsCall {
 
     async fn from_request(req: Request, app: &Arc<AppState>) -> Result<Self, ApiError> {
         let (mut parts, body) = req.into_parts();
-        let (identity, _) = super::authorise(&mut parts, app).await.ok_or(ApiError::kms(KmsFault::ProjectMismatch))?;
+        let (identity, path) =
+            super::authorise(&mut parts, app).await.ok_or(ApiError::kms(KmsFault::ProjectMismatch))?;
+        let axum::extract::Query(query) =
+            axum::extract::Query::try_from_uri(&parts.uri).map_err(|_| reason(R::InvalidParameter))?;
         let headers = std::mem::take(&mut parts.headers);
         let bytes = Bytes::from_request(Request::from_parts(parts, body), app)
             .await
             .map_err(|_| ApiError::kms(KmsFault::MalformedJson))?;
         let body = JsonBody::parse(&headers, &bytes).map_err(body_error)?;
-        Ok(Self { app: app.clone(), identity, body })
+        Ok(Self { app: app.clone(), identity, body, path, query })
     }
 }
 
@@ -107,6 +119,31 @@ impl KmsCall {
             return Err(reason(R::InvalidParameter));
         }
         Ok(aad)
+    }
+
+    /// A query parameter.
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query.get(name).map(String::as_str)
+    }
+
+    /// The parsed body, for fields of nested shapes.
+    pub fn body(&self) -> &JsonBody {
+        &self.body
+    }
+
+    /// The body's error for a field of a nested object.
+    pub fn field_error(&self, e: BodyError) -> ApiError {
+        body_error(e)
+    }
+
+    /// An optional JSON integer (a numeric string accepted); unparsable →
+    /// `bad`.
+    pub fn int(&self, name: &'static str, bad: R) -> Result<Option<i64>, ApiError> {
+        match self.body.int(name) {
+            Ok(v) => Ok(v),
+            Err(BodyError::WrongType(_)) => Err(reason(bad)),
+            Err(e) => Err(body_error(e)),
+        }
     }
 
     /// `sequence`, passed through to the service.
