@@ -57,6 +57,29 @@ from huaweicloudsdkcsms.v1 import (
     UploadSecretBlobRequestBody,
 )
 from huaweicloudsdkkms.v2 import (
+    AssociateAliasRequest,
+    AssociateAliasRequestBody,
+    BatchCreateKmsTagsRequest,
+    BatchCreateKmsTagsRequestBody,
+    CreateAliasRequest,
+    CreateAliasRequestBody,
+    CreateKmsTagRequest,
+    CreateKmsTagRequestBody,
+    DeleteAliasRequest,
+    DeleteAliasRequestBody,
+    DeleteTagRequest,
+    DisableKeyRotationRequest,
+    EnableKeyRotationRequest,
+    ListAliasesRequest,
+    ListKmsByTagsRequest,
+    ListKmsByTagsRequestBody,
+    ListKmsTagsRequest,
+    RotateOnDemandRequest,
+    RotateOnDemandRequestBody,
+    ShowKeyRotationStatusRequest,
+    ShowKmsTagsRequest,
+    UpdateKeyRotationIntervalRequest,
+    UpdateKeyRotationIntervalRequestBody,
     CancelKeyDeletionRequest,
     CreateDatakeyRequest,
     CreateDatakeyRequestBody,
@@ -91,6 +114,8 @@ from huaweicloudsdkkms.v2 import (
     UpdateKeyDescriptionRequest,
     UpdateKeyDescriptionRequestBody,
 )
+from huaweicloudsdkkms.v2 import Tag as KmsTag
+from huaweicloudsdkkms.v2 import TagItem as KmsTagItem
 
 
 def unique(prefix):
@@ -692,6 +717,145 @@ class CsmsOperationsTest(Base):
         ).password
         self.assertEqual(len(password), 24)
         self.assertTrue(password.isalnum())
+
+
+class KeyManagementTest(Base):
+    """Rotation, tags and aliases (kms-api.md §3.1, §3.2, §3.8): each with
+    its documented types, and its documented errors."""
+
+    def new_key(self, prefix):
+        return self.create_key(key_alias=unique(prefix)).key_info.key_id
+
+    def test_rotation(self):
+        key_id = self.new_key("sdk-rot")
+        status = self.kms.show_key_rotation_status(ShowKeyRotationStatusRequest(body=OperateKeyRequestBody(key_id=key_id)))
+        self.assertEqual((status.key_rotation_enabled, status.rotation_interval, status.number_of_rotations), (False, 365, 0))
+        self.kms.enable_key_rotation(EnableKeyRotationRequest(body=OperateKeyRequestBody(key_id=key_id)))
+        self.assertSdkError(
+            lambda: self.kms.enable_key_rotation(EnableKeyRotationRequest(body=OperateKeyRequestBody(key_id=key_id))), 400, "KMS.2901"
+        )
+        self.kms.update_key_rotation_interval(
+            UpdateKeyRotationIntervalRequest(body=UpdateKeyRotationIntervalRequestBody(key_id=key_id, rotation_interval=90))
+        )
+        self.assertSdkError(
+            lambda: self.kms.update_key_rotation_interval(
+                UpdateKeyRotationIntervalRequest(body=UpdateKeyRotationIntervalRequestBody(key_id=key_id, rotation_interval=29))
+            ),
+            400,
+            "KMS.3001",
+        )
+        before = self.kms.encrypt_data(EncryptDataRequest(body=EncryptDataRequestBody(key_id=key_id, plain_text="under material 1")))
+        rotated = self.kms.rotate_on_demand(RotateOnDemandRequest(body=RotateOnDemandRequestBody(key_id=key_id)))
+        self.assertEqual(rotated.key_id, key_id)
+        after = self.kms.encrypt_data(EncryptDataRequest(body=EncryptDataRequestBody(key_id=key_id, plain_text="under material 2")))
+        for blob, text in ((before.cipher_text, "under material 1"), (after.cipher_text, "under material 2")):
+            opened = self.kms.decrypt_data(DecryptDataRequest(body=DecryptDataRequestBody(cipher_text=blob)))
+            self.assertEqual(opened.plain_text, text)
+        status = self.kms.show_key_rotation_status(ShowKeyRotationStatusRequest(body=OperateKeyRequestBody(key_id=key_id)))
+        self.assertEqual((status.key_rotation_enabled, status.rotation_interval, status.number_of_rotations), (True, 90, 1))
+        self.assertEqual(len(status.key_materials), 2)
+        body = raw(status)
+        self.assertIsInstance(body["key_rotation_enabled"], bool)
+        self.assertIsInstance(body["rotation_interval"], int)
+        self.assertIsInstance(body["number_of_rotations"], int)
+        self.assertTrue(body["last_rotation_time"].isdigit())
+        self.kms.disable_key_rotation(DisableKeyRotationRequest(body=OperateKeyRequestBody(key_id=key_id)))
+        self.assertSdkError(
+            lambda: self.kms.disable_key_rotation(DisableKeyRotationRequest(body=OperateKeyRequestBody(key_id=key_id))), 400, "KMS.0313"
+        )
+        self.assertSdkError(
+            lambda: self.kms.show_key_rotation_status(ShowKeyRotationStatusRequest(body=OperateKeyRequestBody(key_id=str(uuid.uuid4())))),
+            404,
+            "KMS.0207",
+        )
+        self.assertSdkError(
+            lambda: self.kms.rotate_on_demand(RotateOnDemandRequest(body=RotateOnDemandRequestBody(key_id="not-a-key"))), 400, "KMS.0205"
+        )
+
+    def test_tags(self):
+        key_id = self.new_key("sdk-ktag")
+        self.kms.create_kms_tag(CreateKmsTagRequest(key_id=key_id, body=CreateKmsTagRequestBody(tag=KmsTagItem(key="env", value="sdk"))))
+        self.kms.batch_create_kms_tags(
+            BatchCreateKmsTagsRequest(
+                key_id=key_id,
+                body=BatchCreateKmsTagsRequestBody(action="create", tags=[KmsTagItem(key="team", value="a"), KmsTagItem(key="tmp", value="")]),
+            )
+        )
+        self.kms.delete_tag(DeleteTagRequest(key_id=key_id, key="tmp"))
+        shown = self.kms.show_kms_tags(ShowKmsTagsRequest(key_id=key_id))
+        self.assertEqual(sorted((t.key, t.value) for t in shown.tags), [("env", "sdk"), ("team", "a")])
+        self.assertEqual(shown.exist_tags_num, 2)
+        project = self.kms.list_kms_tags(ListKmsTagsRequest())
+        self.assertIn(("env", ["sdk"]), [(t.key, t.values) for t in project.tags])
+        found = self.kms.list_kms_by_tags(
+            ListKmsByTagsRequest(
+                resource_instances="resource_instances",
+                body=ListKmsByTagsRequestBody(action="filter", limit="10", offset="0", tags=[KmsTag(key="env", values=["sdk"])]),
+            )
+        )
+        self.assertIn(key_id, [r.resource_id for r in found.resources])
+        self.assertIsInstance(raw(found)["total_count"], int)
+        counted = self.kms.list_kms_by_tags(
+            ListKmsByTagsRequest(resource_instances="resource_instances", body=ListKmsByTagsRequestBody(action="count", tags=[KmsTag(key="env", values=["sdk"])]))
+        )
+        self.assertEqual(counted.total_count, found.total_count)
+        self.assertSdkError(
+            lambda: self.kms.create_kms_tag(
+                CreateKmsTagRequest(key_id=key_id, body=CreateKmsTagRequestBody(tag=KmsTagItem(key="bad=key", value="x")))
+            ),
+            400,
+            "KMS.0406",
+        )
+        self.assertSdkError(
+            lambda: self.kms.batch_create_kms_tags(
+                BatchCreateKmsTagsRequest(key_id=key_id, body=BatchCreateKmsTagsRequestBody(action="replace", tags=[KmsTagItem(key="a", value="b")]))
+            ),
+            400,
+            "KMS.0404",
+        )
+        self.assertSdkError(lambda: self.kms.delete_tag(DeleteTagRequest(key_id=key_id, key="absent")), 404, "KMS.0416")
+        self.assertSdkError(lambda: self.kms.show_kms_tags(ShowKmsTagsRequest(key_id=str(uuid.uuid4()))), 404, "KMS.0207")
+        self.assertSdkError(
+            lambda: self.kms.list_kms_by_tags(
+                ListKmsByTagsRequest(resource_instances="resource_instances", body=ListKmsByTagsRequestBody(action="count", offset="0"))
+            ),
+            400,
+            "KMS.0418",
+        )
+        kms, _ = ErrorPathsTest.unsigned(self)
+        self.assertSdkError(lambda: kms.list_kms_tags(ListKmsTagsRequest()), 401, "APIGW.0301")
+
+    def test_aliases(self):
+        first, second = self.new_key("sdk-al1"), self.new_key("sdk-al2")
+        name = "alias/" + unique("sdk")
+        created = self.kms.create_alias(CreateAliasRequest(body=CreateAliasRequestBody(key_id=first, alias=name)))
+        self.assertEqual((created.alias, created.key_id), (name, first))
+        self.assertTrue(created.alias_urn.endswith(":alias:" + name), created.alias_urn)
+        self.assertTrue(created.create_time.endswith("Z"))
+        described = self.kms.list_key_detail(ListKeyDetailRequest(body=OperateKeyRequestBody(key_id=name)))
+        self.assertEqual(described.key_info.key_id, first)
+        listed = self.kms.list_aliases(ListAliasesRequest(key_id=first, limit="50"))
+        page = listed.body[0]
+        self.assertEqual([a.alias for a in page.aliases], [name])
+        self.assertEqual(page.page_info.current_count, 1)
+        moved = self.kms.associate_alias(AssociateAliasRequest(body=AssociateAliasRequestBody(alias=name, target_key_id=second)))
+        self.assertEqual(moved.key_id, second)
+        self.assertSdkError(
+            lambda: self.kms.create_alias(CreateAliasRequest(body=CreateAliasRequestBody(key_id=first, alias=name))), 400, "KMS.1104"
+        )
+        self.assertSdkError(
+            lambda: self.kms.create_alias(CreateAliasRequest(body=CreateAliasRequestBody(key_id=first, alias="no-prefix"))), 400, "KMS.1101"
+        )
+        self.assertSdkError(lambda: self.kms.list_aliases(ListAliasesRequest(limit="0")), 400, "KMS.1601")
+        self.assertSdkError(
+            lambda: self.kms.delete_alias(DeleteAliasRequest(body=DeleteAliasRequestBody(key_id=first, aliases=[name]))), 400, "KMS.0308"
+        )
+        self.kms.delete_alias(DeleteAliasRequest(body=DeleteAliasRequestBody(key_id=second, aliases=[name])))
+        self.assertSdkError(
+            lambda: self.kms.associate_alias(AssociateAliasRequest(body=AssociateAliasRequestBody(alias=name, target_key_id=first))),
+            400,
+            "KMS.0308",
+        )
 
 
 if __name__ == "__main__":

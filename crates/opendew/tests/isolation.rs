@@ -36,6 +36,7 @@ struct Ids {
     secret_id: String,
     stage: String,
     tag_key: String,
+    alias: String,
 }
 
 impl Ids {
@@ -56,6 +57,7 @@ impl Ids {
             secret_id: uuid::Uuid::new_v4().to_string(),
             stage: "ABSENT_STAGE".into(),
             tag_key: "absent-tag".into(),
+            alias: "alias/absent".into(),
         }
     }
 }
@@ -101,9 +103,20 @@ fn request(method: &Method, pattern: &str, ids: &Ids) -> (String, Option<Value>)
             "encrypt-data" => json!({"key_id": ids.key_id, "plain_text": "from a"}),
             "decrypt-data" => json!({"cipher_text": ids.data_cipher}),
             "gen-random" => json!({"random_data_length": "64"}),
+            "enable-key-rotation" | "disable-key-rotation" | "get-key-rotation-status" | "rotate-on-demand" => key,
+            "update-key-rotation-interval" => json!({"key_id": ids.key_id, "rotation_interval": 90}),
+            "tags" => json!({"tag": {"key": "stolen", "value": "x"}}),
+            "action" if pattern.contains("/tags/") => {
+                json!({"action": "delete", "tags": [{"key": ids.tag_key, "value": "b-tag-value"}]})
+            }
+            "action" => json!({"action": "filter", "limit": "100", "matches": [{"key": "resource_name", "value": "b-key"}]}),
+            "aliases" => json!({"key_id": ids.key_id, "alias": "alias/stolen"}),
+            "associate" => json!({"alias": ids.alias, "target_key_id": ids.key_id}),
             other => panic!("no isolation case for KMS operation {other}"),
         }),
         ("GET", p) if p.starts_with("/v1.0/") => None,
+        ("DELETE", "/v1.0/{project_id}/kms/aliases") => Some(json!({"key_id": ids.key_id, "aliases": [ids.alias]})),
+        ("DELETE", p) if p.starts_with("/v1.0/") => None,
         ("POST", "/v1/{project_id}/secrets") => {
             Some(json!({"name": format!("a-{}", &ids.secret_id[..8]), "secret_string": "a"}))
         }
@@ -129,7 +142,13 @@ fn request(method: &Method, pattern: &str, ids: &Ids) -> (String, Option<Value>)
         ("GET" | "DELETE", p) if p.starts_with("/v1/{project_id}/") => None,
         (m, p) => panic!("no isolation case for {m} {p}"),
     };
+    let query = if pattern.ends_with("/kms/aliases") && method == Method::GET {
+        format!("?key_id={}&limit=50", ids.key_id)
+    } else {
+        String::new()
+    };
     let path = pattern
+        .replace("{key_id}", &ids.key_id)
         .replace("{secret_name}", &ids.secret_name)
         .replace("{version_id}", "v1")
         .replace("{stage_name}", &ids.stage)
@@ -142,7 +161,7 @@ fn request(method: &Method, pattern: &str, ids: &Ids) -> (String, Option<Value>)
                 &ids.secret_id
             },
         );
-    (path, body)
+    (path + &query, body)
 }
 
 /// Routes whose answer lists or makes things rather than naming one
@@ -155,6 +174,9 @@ fn is_listing(method: &Method, pattern: &str) -> bool {
             | ("POST", "create-key" | "list-keys" | "gen-random" | "secrets" | "generate-password" | "securitytokens")
     ) || pattern.ends_with("/csms/tags")
         || pattern.ends_with("/csms/{secret_id}/action")
+        || pattern.ends_with("/kms/tags")
+        || pattern.ends_with("/kms/resource_instances/action")
+        || (method == Method::GET && pattern.ends_with("/kms/aliases"))
 }
 
 async fn isolation(db: Db) {
@@ -223,6 +245,10 @@ async fn isolation(db: Db) {
         Some(json!({"tag": {"key": "b-tag-key", "value": "b-tag-value"}})),
     )
     .await);
+    ok(call(&s, &b, Method::POST, &kms_b(&format!("{key_id}/tags")), Some(json!({"tag": {"key": "b-tag-key", "value": "v"}})))
+        .await);
+    ok(call(&s, &b, Method::POST, &kms_b("aliases"), Some(json!({"key_id": key_id, "alias": "alias/b-alias"}))).await);
+    ok(call(&s, &b, Method::POST, &kms_b("enable-key-rotation"), Some(json!({"key_id": key_id}))).await);
     let backup = ok(call(&s, &b, Method::POST, &csms_b("secrets/b-secret/backup"), None).await);
     let blob = backup["secret_blob"].as_str().unwrap().to_owned();
     let ids_b = Ids {
@@ -233,9 +259,10 @@ async fn isolation(db: Db) {
         secret_id: secret_id.clone(),
         stage: "B_STAGE".into(),
         tag_key: "b-tag-key".into(),
+        alias: "alias/b-alias".into(),
     };
     let never_shown =
-        [key_id.as_str(), "b-key", "b-secret", secret_id.as_str(), "b-tag-key", "B_STAGE", &b.project, &domain.id];
+        [key_id.as_str(), "b-key", "b-secret", secret_id.as_str(), "b-tag-key", "B_STAGE", "b-alias", &b.project, &domain.id];
 
     let routes = gateway::api_routes();
     assert!(routes.len() >= 45, "{routes:?}");
@@ -289,6 +316,13 @@ async fn isolation(db: Db) {
         );
     }
 
+    // B's alias names nothing for A: by alias and by URN, the key does not exist.
+    for name in ["alias/b-alias".to_owned(), format!("kms:local-1:{}:alias:alias/b-alias", domain.id)] {
+        let r = call(&s, &a, Method::POST, &format!("/v1.0/{}/kms/describe-key", a.project), Some(json!({"key_id": name})))
+            .await;
+        assert_eq!(r.status, 404, "{:?}", r.body);
+    }
+
     // B's resources are as B left them.
     let described = ok(call(&s, &b, Method::POST, &kms_b("describe-key"), Some(json!({"key_id": key_id}))).await);
     assert_eq!(
@@ -306,6 +340,13 @@ async fn isolation(db: Db) {
     let versions = ok(call(&s, &b, Method::GET, &csms_b("secrets/b-secret/versions"), None).await);
     assert_eq!(versions["version_metadatas"].as_array().unwrap().len(), 2, "{versions}");
     ok(call(&s, &b, Method::GET, &csms_b("secrets/b-secret/stages/B_STAGE"), None).await);
+    let by_alias =
+        ok(call(&s, &b, Method::POST, &kms_b("describe-key"), Some(json!({"key_id": "alias/b-alias"}))).await);
+    assert_eq!(by_alias["key_info"]["key_id"], key_id.as_str());
+    let rotation = ok(call(&s, &b, Method::POST, &kms_b("get-key-rotation-status"), Some(json!({"key_id": key_id}))).await);
+    assert_eq!((rotation["key_rotation_enabled"].as_bool(), rotation["number_of_rotations"].as_u64()), (Some(true), Some(0)));
+    let key_tags = ok(call(&s, &b, Method::GET, &kms_b(&format!("{key_id}/tags")), None).await);
+    assert_eq!(key_tags["tags"], json!([{"key": "b-tag-key", "value": "v"}]), "{key_tags}");
     let tags = ok(call(&s, &b, Method::GET, &csms_b(&format!("csms/{secret_id}/tags")), None).await);
     assert_eq!(tags["tags"].as_array().unwrap().len(), 1, "{tags}");
     assert_eq!(tags["tags"][0]["key"], "b-tag-key");
