@@ -1,6 +1,7 @@
 //! Two kms-service processes on one Postgres: a state change made through
-//! one stops the key on the other within a second, and the purge task
-//! deletes due keys everywhere.
+//! one stops the key on the other within a second, the purge task deletes
+//! due keys everywhere, and scheduled rotations happen once per period
+//! whichever replica gets there.
 
 use std::{
     process::Stdio,
@@ -21,6 +22,8 @@ impl Replica {
     async fn start(database: &str, root_key: &str) -> Self {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kms-service"))
             .args(["--kms-listen", "127.0.0.1:0", "--purge-interval-seconds", "1", "--log-format", "json"])
+            // A rotation "day" of 20 ms: the shortest interval, 30 days, is 600 ms.
+            .args(["--rotation-check-seconds", "1", "--rotation-day-ms", "20"])
             .env("OPENDEW_KMS_DATABASE_URL", database)
             .env("OPENDEW_ROOT_KEY", root_key)
             // Cache invalidation is under test here, not the transport.
@@ -149,6 +152,69 @@ async fn a_change_on_one_replica_reaches_the_other_within_a_second() {
         .unwrap();
     assert_eq!(left, 0, "material is destroyed");
 
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn two_replicas_rotate_a_due_key_once_per_period() {
+    let Some(server) = test_support::postgres_url("kms-service replicas rotating") else { return };
+    let db = test_support::fresh_postgres_database(&server).await;
+    let root_key = "6d".repeat(32);
+    let mut a = Replica::start(db.expose(), &root_key).await;
+    let mut b = Replica::start(db.expose(), &root_key).await;
+    let key = a
+        .client
+        .create_key(caller().request(pb::CreateKeyRequest { key_alias: "rotating".into(), ..Default::default() }))
+        .await
+        .unwrap()
+        .into_inner()
+        .key
+        .unwrap();
+    let id = key.key_id.clone();
+    let encrypt = |text: &str| pb::EncryptDataRequest { key_id: id.clone(), plaintext: text.as_bytes().to_vec(), ..Default::default() };
+    let first = a.client.encrypt_data(caller().request(encrypt("under material 1"))).await.unwrap().into_inner();
+    let key_request = || caller().request(pb::KeyRequest { key_id: id.clone(), ..Default::default() });
+    a.client.enable_key_rotation(key_request()).await.unwrap();
+    a.client
+        .update_key_rotation_interval(caller().request(pb::UpdateKeyRotationIntervalRequest {
+            key_id: id.clone(),
+            rotation_interval_days: 30,
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+
+    // Both replicas run the task every second; the key is due every 600 ms.
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
+    a.client.disable_key_rotation(key_request()).await.unwrap();
+    let status = b.client.get_key_rotation_status(key_request()).await.unwrap().into_inner();
+    let rotations = status.number_of_rotations as usize;
+    assert!((2..=8).contains(&rotations), "{rotations} rotations in 4.5 s");
+    let versions: Vec<i32> = status.key_materials.iter().map(|m| m.version).collect();
+    assert_eq!(versions, (1..=rotations as i32 + 1).collect::<Vec<_>>(), "one new version per rotation");
+    // Two replicas rotating one period would leave two versions moments
+    // apart; each period's rotation starts the next, 600 ms later.
+    for pair in status.key_materials[1..].windows(2) {
+        let gap = pair[1].create_time_ms - pair[0].create_time_ms;
+        assert!(gap >= 590, "versions {} and {} are {gap} ms apart", pair[0].version, pair[1].version);
+    }
+    assert!(status.key_materials.last().unwrap().current);
+
+    // New ciphertexts use the newest material on either replica; the first
+    // still opens on both.
+    let newest = b.client.encrypt_data(caller().request(encrypt("under the newest"))).await.unwrap().into_inner();
+    for r in [&mut a, &mut b] {
+        for (blob, text) in [(&first.ciphertext, "under material 1"), (&newest.ciphertext, "under the newest")] {
+            let opened = r
+                .client
+                .decrypt_data(caller().request(pb::DecryptDataRequest { ciphertext: blob.clone(), ..Default::default() }))
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(opened.plaintext, text.as_bytes());
+        }
+    }
     a.stop().await;
     b.stop().await;
 }

@@ -41,7 +41,108 @@ pub(crate) async fn run<S: KeyStore>(store: S) {
     concurrent_creates_with_one_alias(store.clone()).await;
     listing(&*store).await;
     updates(&*store).await;
+    rotation_is_once_per_period(store.clone()).await;
+    aliases(&*store).await;
+    tags(&*store).await;
     purge(&*store).await;
+}
+
+/// A rotation inserts the new version with the record; two replicas that
+/// race for one due key rotate it once; due keys are found by period.
+async fn rotation_is_once_per_period<S: KeyStore>(store: Arc<S>) {
+    let project = "7".repeat(32);
+    let key = store.create_key(new_key(record(&project, "rot", 1)), None).await.unwrap();
+    let id = key.key_id;
+    store.update_key(&project, id, Box::new(|k| k.enable_rotation(1_000))).await.unwrap();
+    store.update_key(&project, id, Box::new(|k| k.set_rotation_interval(30))).await.unwrap();
+    let day = 100;
+    assert!(store.due_rotations(3_999, day, 10).await.unwrap().iter().all(|(_, k)| *k != id));
+    assert!(store.due_rotations(4_000, day, 10).await.unwrap().contains(&(project.clone(), id)));
+
+    let racers = (0..4).map(|_| {
+        let store = store.clone();
+        let project = project.clone();
+        tokio::spawn(async move {
+            let wrap: WrapMaterial = Box::new(|k| Ok(vec![k.material_version.unwrap() as u8; 60]));
+            store
+                .rotate_key(&project, id, Box::new(|k| k.rotate(4_000, crate::domain::Rotation::Scheduled { day_ms: 100 })), wrap)
+                .await
+        })
+    });
+    let outcomes: Vec<_> = futures::future::join_all(racers).await.into_iter().map(Result::unwrap).collect();
+    let won = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(won, 1, "{outcomes:?}");
+    for lost in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+        assert!(matches!(lost, UpdateKeyError::Rejected(crate::domain::Rejection::RotationNotDue)), "{lost:?}");
+    }
+    let rotated = store.get_key(&project, id).await.unwrap().unwrap();
+    assert_eq!((rotated.material_version, rotated.rotations, rotated.rotation_anchor_ms), (Some(2), 1, Some(4_000)));
+    let versions: Vec<i32> = store.material_versions(id).await.unwrap().into_iter().map(|(v, _)| v).collect();
+    assert_eq!(versions, [1, 2]);
+    let materials = store.materials(id).await.unwrap();
+    assert_eq!(materials[1], (2, vec![2; 60]));
+    assert!(store.due_rotations(4_000, day, 10).await.unwrap().iter().all(|(_, k)| *k != id));
+    // A refused material write rolls the whole rotation back.
+    let refused: WrapMaterial = Box::new(|_| Err(crate::domain::Rejection::InvalidKeySpec));
+    let r = store.rotate_key(&project, id, Box::new(|k| k.rotate(5_000, crate::domain::Rotation::OnDemand)), refused).await;
+    assert!(matches!(r, Err(UpdateKeyError::Rejected(crate::domain::Rejection::InvalidKeySpec))), "{r:?}");
+    assert_eq!(store.get_key(&project, id).await.unwrap().unwrap().material_version, Some(2));
+    assert_eq!(store.material_versions(id).await.unwrap().len(), 2);
+}
+
+async fn aliases<S: KeyStore>(store: &S) {
+    let project = "8".repeat(32);
+    let a = store.create_key(new_key(record(&project, "al-a", 1)), None).await.unwrap().key_id;
+    let b = store.create_key(new_key(record(&project, "al-b", 2)), None).await.unwrap().key_id;
+    let created = store.create_alias(&project, "alias/one", a, 10, 2).await.unwrap();
+    assert_eq!((created.key_id, created.create_ms, created.update_ms), (a, 10, 10));
+    assert!(matches!(store.create_alias(&project, "alias/one", b, 11, 2).await, Err(UpdateKeyError::AliasTaken)));
+    // Another project may use the name.
+    let other = "9".repeat(32);
+    let c = store.create_key(new_key(record(&other, "al-c", 3)), None).await.unwrap().key_id;
+    store.create_alias(&other, "alias/one", c, 12, 2).await.unwrap();
+    assert!(matches!(store.create_alias(&project, "alias/x", c, 12, 2).await, Err(UpdateKeyError::NotFound)));
+    store.create_alias(&project, "alias/two", a, 13, 2).await.unwrap();
+    let full = store.create_alias(&project, "alias/three", a, 14, 2).await;
+    assert!(matches!(full, Err(UpdateKeyError::Rejected(crate::domain::Rejection::AliasLimit))), "{full:?}");
+    let page = store.list_aliases(&project, None, "", 1).await.unwrap();
+    assert_eq!(page.iter().map(|x| x.alias.as_str()).collect::<Vec<_>>(), ["alias/one"]);
+    let rest = store.list_aliases(&project, Some(a), "alias/one", 10).await.unwrap();
+    assert_eq!(rest.iter().map(|x| x.alias.as_str()).collect::<Vec<_>>(), ["alias/two"]);
+    let moved = store.associate_alias(&project, "alias/one", b, 20, 2).await.unwrap();
+    assert_eq!((moved.key_id, moved.create_ms, moved.update_ms), (b, 10, 20));
+    assert_eq!(store.find_alias(&project, "alias/one").await.unwrap().unwrap().key_id, b);
+    assert_eq!(store.find_alias(&other, "alias/one").await.unwrap().unwrap().key_id, c);
+    // Deleting is all or nothing, and only for the key the alias names.
+    let wrong = store.delete_aliases(&project, a, &["alias/two".into(), "alias/one".into()]).await;
+    assert!(matches!(wrong, Err(UpdateKeyError::Rejected(crate::domain::Rejection::AliasNotFound))), "{wrong:?}");
+    assert!(store.find_alias(&project, "alias/two").await.unwrap().is_some());
+    store.delete_aliases(&project, a, &["alias/two".into()]).await.unwrap();
+    assert!(store.find_alias(&project, "alias/two").await.unwrap().is_none());
+}
+
+async fn tags<S: KeyStore>(store: &S) {
+    let project = "5".repeat(32);
+    let a = store.create_key(new_key(record(&project, "tag-a", 1)), None).await.unwrap().key_id;
+    let b = store.create_key(new_key(record(&project, "tag-b", 2)), None).await.unwrap().key_id;
+    store.put_tags(&project, a, &[("env".into(), "prod".into()), ("team".into(), "x".into())], 3).await.unwrap();
+    store.put_tags(&project, a, &[("env".into(), "test".into())], 3).await.unwrap();
+    store.put_tags(&project, b, &[("env".into(), "prod".into())], 3).await.unwrap();
+    assert_eq!(store.tags(a).await.unwrap(), [("env".into(), "test".into()), ("team".into(), "x".into())]);
+    let over = store.put_tags(&project, a, &[("k1".into(), String::new()), ("k2".into(), String::new())], 3).await;
+    assert!(matches!(over, Err(UpdateKeyError::Rejected(crate::domain::Rejection::Tag(_)))), "{over:?}");
+    assert_eq!(store.tags(a).await.unwrap().len(), 2, "a refused write writes nothing");
+    assert!(matches!(store.put_tags(&"4".repeat(32), a, &[], 3).await, Err(UpdateKeyError::NotFound)));
+    let missing = store.delete_tags(&project, a, &["nope".into()], true).await;
+    assert!(matches!(missing, Err(UpdateKeyError::Rejected(crate::domain::Rejection::Tag(_)))), "{missing:?}");
+    store.delete_tags(&project, a, &["nope".into(), "team".into()], false).await.unwrap();
+    let all = store.keys_with_tags(&project).await.unwrap();
+    let by_alias: Vec<_> =
+        all.iter().filter(|(k, _)| k.alias.starts_with("tag-")).map(|(k, t)| (k.alias.as_str(), t.clone())).collect();
+    assert_eq!(
+        by_alias,
+        [("tag-a", vec![("env".to_owned(), "test".to_owned())]), ("tag-b", vec![("env".to_owned(), "prod".to_owned())])]
+    );
 }
 
 async fn updates<S: KeyStore>(store: &S) {
@@ -233,4 +334,63 @@ async fn listing<S: KeyStore>(store: &S) {
     assert_eq!((page[0].key_id, total), (ids[3], 1));
     let (page, total) = store.list_keys(&project, &all, 10, 10).await.unwrap();
     assert_eq!((page.len(), total), (0, 5));
+}
+
+/// The migrations of issue #12 apply over a database of the schema before
+/// them, with keys in it: the keys keep working, rotation off at the
+/// documented default interval, and take aliases and tags. (Migrations are
+/// forward-only: every replica runs them at start, in order.)
+#[tokio::test]
+async fn migrations_apply_over_the_previous_schema() {
+    let (_dir, pool) = test_support::sqlite_pool("kms").await;
+    previous_schema::<sqlx::Sqlite>(&pool).await;
+    from_previous_schema(super::sqlite::SqliteKeyStore::new(pool)).await;
+    if let Some(pool) = test_support::postgres_pool("kms-service migrations on Postgres", "kms").await {
+        previous_schema::<sqlx::Postgres>(&pool).await;
+        from_previous_schema(super::postgres::PgKeyStore::new(pool)).await;
+    }
+}
+
+/// The first migration of issue #12.
+const FIRST_NEW_MIGRATION: i64 = 20261203000001;
+const OLD_KEY: &str = "0a1b2c3d-4e5f-4071-8293-a4b5c6d7e8f9";
+const OLD_PROJECT: &str = "0ld0ld0ld0ld0ld0ld0ld0ld0ld0ld00";
+
+/// Applies the migrations before issue #12 and writes a key as that schema
+/// had it.
+async fn previous_schema<D: super::sql::Dialect>(pool: &sqlx::Pool<D>)
+where
+    D::Connection: sqlx::migrate::Migrate,
+    for<'c> &'c sqlx::Pool<D>: sqlx::Executor<'c, Database = D>,
+    for<'q> D::Arguments<'q>: sqlx::IntoArguments<'q, D>,
+{
+    let previous = sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(
+            D::MIGRATOR.migrations.iter().filter(|m| m.version < FIRST_NEW_MIGRATION).cloned().collect(),
+        ),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    assert!(previous.migrations.len() < D::MIGRATOR.migrations.len());
+    previous.run(pool).await.unwrap();
+    let insert = format!(
+        "INSERT INTO keys (key_id, project_id, domain_id, key_alias, key_description, key_spec, key_usage, origin, \
+         key_state, default_key, enterprise_project_id, rotation_enabled, creation_ms, material_version) \
+         VALUES ('{OLD_KEY}', '{OLD_PROJECT}', 'd', 'old', '', 'AES_256', 'ENCRYPT_DECRYPT', 'kms', 2, false, '0', \
+         false, 1, 1)"
+    );
+    sqlx::query(&insert).execute(pool).await.unwrap();
+}
+
+async fn from_previous_schema<S: KeyStore>(store: S) {
+    store.migrate().await.unwrap();
+    let id: KeyId = OLD_KEY.parse().unwrap();
+    let key = store.get_key(OLD_PROJECT, id).await.unwrap().expect("the old key survives");
+    assert_eq!(
+        (key.rotation_enabled, key.rotation_interval_days, key.rotations, key.last_rotation_ms, key.material_version),
+        (false, crate::domain::DEFAULT_ROTATION_INTERVAL_DAYS, 0, None, Some(1))
+    );
+    store.update_key(OLD_PROJECT, id, Box::new(|k| k.enable_rotation(10))).await.unwrap();
+    store.create_alias(OLD_PROJECT, "alias/old", id, 10, 5).await.unwrap();
+    store.put_tags(OLD_PROJECT, id, &[("env".into(), "old".into())], 20).await.unwrap();
+    assert_eq!(store.tags(id).await.unwrap().len(), 1);
 }
