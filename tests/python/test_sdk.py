@@ -441,6 +441,48 @@ class ProjectLookupTest(Base):
         self.assertEqual(details.key_state, "2")
 
 
+class IamLookupsTest(Base):
+    """The IAM reads real clients make besides projects: the SDK's own domain
+    lookup (global credentials without a domain id; the Terraform provider
+    with domain_name) and the service catalog (the Vault/OpenBao seal)."""
+
+    def signed_get(self, credentials, path):
+        from urllib.parse import urlparse
+
+        from huaweicloudsdkcore.sdk_request import SdkRequest
+
+        url = urlparse(os.environ["OPENDEW_ENDPOINT"])
+        http_client = self.kms.get_http_client()
+        request = SdkRequest(method="GET", schema=url.scheme, host=url.netloc, resource_path=path, header_params={},
+                             query_params=[], body="", signing_algorithm=http_client.config.signing_algorithm)
+        request = credentials.process_auth_request(request, http_client).result()
+        return http_client.do_request_sync(request)
+
+    def test_domains_through_the_sdk(self):
+        from huaweicloudsdkcore.auth.credentials import GlobalCredentials
+
+        endpoint = os.environ["OPENDEW_ENDPOINT"]
+        credentials = GlobalCredentials("%s" % os.environ["OPENDEW_AK"], os.environ["OPENDEW_SK"]).with_iam_endpoint(endpoint)
+        credentials.process_auth_params(self.kms.get_http_client(), "local-1")
+        self.assertEqual(len(credentials.domain_id), 32)
+        wrong = GlobalCredentials(os.environ["OPENDEW_AK"] + "X", "not-the-secret-key").with_iam_endpoint(endpoint)
+        with self.assertRaises(Exception):
+            wrong.process_auth_params(self.kms.get_http_client(), "local-1")
+
+    def test_catalog(self):
+        credentials = BasicCredentials(os.environ["OPENDEW_AK"], os.environ["OPENDEW_SK"], self.project_id)
+        catalog = self.signed_get(credentials, "/v3/auth/catalog").json()["catalog"]
+        kms = [entry for entry in catalog if entry["type"] == "kms"]
+        self.assertEqual(len(kms), 1)
+        public = [e for e in kms[0]["endpoints"] if e["interface"] == "public" and e["region"] == "local-1"]
+        self.assertEqual(len(public), 1)
+        self.assertTrue(public[0]["url"].endswith("/v1.0/"), public[0]["url"])
+        wrong = BasicCredentials(os.environ["OPENDEW_AK"], "not-the-secret-key", self.project_id)
+        with self.assertRaises(ClientRequestException) as caught:
+            self.signed_get(wrong, "/v3/auth/catalog")
+        self.assertEqual(caught.exception.status_code, 401)
+
+
 class TemporaryCredentialsTest(Base):
     """Temporary AK/SK and security token from POST /v3.0/OS-CREDENTIAL/securitytokens,
     used by the SDK as Huawei's STS credentials are (auth.md 1.9)."""

@@ -164,7 +164,9 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow
     let internal = config.internal_tls.load()?;
     let kms_channel = common::grpc::channel(&config.kms_endpoint, internal.as_ref(), "--gateway-kms-endpoint")?;
     let csms_channel = common::grpc::channel(&config.csms_endpoint, internal.as_ref(), "--csms-endpoint")?;
+    let tls_files = config.tls_files()?;
     let state = Arc::new(AppState {
+        scheme: if tls_files.is_some() { "https" } else { "http" },
         directory,
         throttle: throttle::Throttle::new(config.throttle.clone()),
         tokens: load_token_key(config.token_key_file.as_deref(), &config.identity_key_file)?,
@@ -176,7 +178,6 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow
         ],
         body_timeout: config.body_timeout,
     });
-    let tls_files = config.tls_files()?;
     let tls = tls_files.as_ref().map(tls::load).transpose()?;
     let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on --http-listen {}: {e}", config.listen))?;

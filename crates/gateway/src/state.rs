@@ -26,6 +26,9 @@ pub struct AppState {
     pub channels: [(&'static str, Channel); 2],
     /// How long a request's body may take to arrive.
     pub body_timeout: std::time::Duration,
+    /// `https` when the gateway serves TLS, else `http`: the scheme of the
+    /// URLs it hands out (links, the service catalog).
+    pub scheme: &'static str,
 }
 
 /// Reads a token key file (hex); without one, derives the token key from the

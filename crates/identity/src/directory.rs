@@ -88,6 +88,11 @@ impl Snapshot {
         self.domains.get(id).filter(|d| d.enabled)
     }
 
+    /// An enabled domain.
+    pub fn domain(&self, id: &str) -> Option<Arc<DomainRow>> {
+        self.active_domain(id).cloned()
+    }
+
     /// The user, if it and its domain are enabled.
     pub fn active_user(&self, user_id: &str) -> Option<(&Arc<UserRow>, &Arc<DomainRow>)> {
         let user = self.users.get(user_id).filter(|u| u.enabled)?;

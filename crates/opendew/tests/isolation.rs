@@ -80,7 +80,7 @@ fn request(method: &Method, pattern: &str, ids: &Ids) -> (String, Option<Value>)
     };
     let op = pattern.rsplit('/').next().unwrap();
     let body = match (method.as_str(), pattern) {
-        ("GET", "/v3/projects") => None,
+        ("GET", "/v3/projects" | "/v3/auth/domains" | "/v3/auth/catalog") => None,
         ("POST", "/v3.0/OS-CREDENTIAL/securitytokens") => {
             Some(json!({"auth": {"identity": {"methods": ["token"], "token": {"duration_seconds": 900}}}}))
         }
@@ -170,7 +170,7 @@ fn is_listing(method: &Method, pattern: &str) -> bool {
     let op = pattern.rsplit('/').next().unwrap();
     matches!(
         (method.as_str(), op),
-        ("GET", "projects" | "secrets" | "user-quotas" | "user-instances")
+        ("GET", "projects" | "domains" | "catalog" | "secrets" | "user-quotas" | "user-instances")
             | ("POST", "create-key" | "list-keys" | "gen-random" | "secrets" | "generate-password" | "securitytokens")
     ) || pattern.ends_with("/csms/tags")
         || pattern.ends_with("/csms/{secret_id}/action")

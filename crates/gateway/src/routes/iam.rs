@@ -34,6 +34,8 @@ const BAD_BODY: ApiError = ApiError::Iam(StatusCode::BAD_REQUEST, "The request b
 pub(crate) fn routes() -> Vec<ApiRoute> {
     vec![
         ApiRoute::new(Method::GET, "/v3/projects", get(list_projects)),
+        ApiRoute::new(Method::GET, "/v3/auth/domains", get(list_domains)),
+        ApiRoute::new(Method::GET, "/v3/auth/catalog", get(show_catalog)),
         ApiRoute::new(Method::POST, "/v3.0/OS-CREDENTIAL/securitytokens", post(create_security_token)),
     ]
 }
@@ -204,6 +206,75 @@ pub async fn list_projects(
     Json(
         json!({"projects": projects, "links": {"self": format!("http://{host}/v3/projects"), "previous": null, "next": null}}),
     )
+}
+
+/// This gateway's base URL as the caller reached it.
+fn base_url(app: &AppState, headers: &HeaderMap) -> String {
+    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    format!("{}://{host}", app.scheme)
+}
+
+/// `GET /v3/auth/domains`: the caller's own domain, as the Terraform
+/// provider (with `domain_name`) and the SDKs (global credentials without a
+/// domain id) look it up; `?name=` filters by name.
+pub async fn list_domains(
+    State(app): State<Arc<AppState>>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Json<serde_json::Value> {
+    let base = base_url(&app, &headers);
+    let snapshot = app.directory.snapshot();
+    let domains: Vec<serde_json::Value> = snapshot
+        .domain(&caller.domain_id)
+        .into_iter()
+        .filter(|d| query.get("name").is_none_or(|wanted| *wanted == d.name))
+        .map(|d| {
+            json!({
+                "id": d.id,
+                "name": d.name,
+                "enabled": true,
+                "description": "",
+                "links": {"self": format!("{base}/v3/domains/{}", d.id)},
+            })
+        })
+        .collect();
+    Json(json!({"domains": domains, "links": {"self": format!("{base}/v3/auth/domains"), "previous": null, "next": null}}))
+}
+
+/// `GET /v3/auth/catalog`: the services this gateway serves, one public
+/// endpoint per region the caller has a project in (a project is named by
+/// its region). The Vault/OpenBao `huaweicloudkms` seal needs the `kms`
+/// entry of its region, with the URL ending in `/v1.0/`.
+pub async fn show_catalog(
+    State(app): State<Arc<AppState>>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    headers: HeaderMap,
+) -> Json<serde_json::Value> {
+    let base = base_url(&app, &headers);
+    let mut regions: Vec<String> =
+        app.directory.snapshot().projects_of(&caller.domain_id).into_iter().map(|p| p.name.clone()).collect();
+    regions.sort();
+    regions.dedup();
+    let entry = |kind: &str, path: &str| {
+        let endpoints: Vec<serde_json::Value> = regions
+            .iter()
+            .map(|region| {
+                json!({
+                    "id": format!("{kind}-{region}"),
+                    "interface": "public",
+                    "region": region,
+                    "region_id": region,
+                    "url": format!("{base}{path}"),
+                })
+            })
+            .collect();
+        json!({"id": kind, "name": kind, "type": kind, "endpoints": endpoints})
+    };
+    Json(json!({
+        "catalog": [entry("kms", "/v1.0/"), entry("csms", "/v1/"), entry("identity", "/v3/")],
+        "links": {"self": format!("{base}/v3/auth/catalog"), "previous": null, "next": null},
+    }))
 }
 
 /// `POST /v3.0/OS-CREDENTIAL/securitytokens` with the `token` method.
