@@ -424,6 +424,61 @@ mod tests {
         verify(&auth, SK, &req, at("20240101T000000Z")).unwrap();
     }
 
+    /// The Terraform provider (chnsz/golangsdk) signs every header present
+    /// but `host`, and adds `X-Project-Id` after signing: the canonical
+    /// request is rebuilt from `SignedHeaders` as sent, so the unsigned
+    /// headers neither break nor join it. (Expected values computed from
+    /// auth.md's recipe with Python's hashlib/hmac.)
+    #[test]
+    fn terraform_shape_signs_everything_but_host() {
+        let h = headers(&[
+            ("content-type", "application/json"),
+            ("user-agent", "terraform-provider-huaweicloud"),
+            ("x-language", "en-us"),
+            ("x-sdk-date", "20240101T000000Z"),
+            ("host", "127.0.0.1:8080"),
+            ("x-project-id", PROJECT),
+        ]);
+        let path = format!("/v1.0/{PROJECT}/kms/create-key");
+        let req = RawRequest { method: "POST", path: &path, query: "", headers: &h, body: br#"{"key_alias":"tf-key"}"# };
+        let auth = Authorization::parse("SDK-HMAC-SHA256 Access=HPUAEXAMPLEAK0000001, SignedHeaders=content-type;user-agent;x-language;x-sdk-date, Signature=a5ac7c4ea555c50df8c2be2a7108adc5e3c44f5defddd307e92e90657192ef83").unwrap();
+        assert_eq!(
+            canonical_request(&req, &auth.signed_headers).unwrap(),
+            format!("POST\n/v1.0/{PROJECT}/kms/create-key/\n\ncontent-type:application/json\nuser-agent:terraform-provider-huaweicloud\nx-language:en-us\nx-sdk-date:20240101T000000Z\n\ncontent-type;user-agent;x-language;x-sdk-date\nf31da2da231f61cbdb7c4ae931e24354a1cbdeff54d01631ab91b2337bd16390")
+        );
+        verify(&auth, SK, &req, at("20240101T000000Z")).unwrap();
+        // A signed header's value still counts.
+        let mut changed = h.clone();
+        changed.insert("x-language", "zh-cn".parse().unwrap());
+        let req_changed = RawRequest { headers: &changed, ..req };
+        assert_eq!(verify(&auth, SK, &req_changed, at("20240101T000000Z")), Err(SignatureError::Mismatch));
+    }
+
+    /// The Go SDK's shape: `host` signed, `content-type` (and the project
+    /// header added later) not.
+    #[test]
+    fn go_sdk_shape_signs_host_but_not_content_type() {
+        let h = headers(&[
+            ("content-type", "application/json;charset=UTF-8"),
+            ("host", "127.0.0.1:8080"),
+            ("user-agent", "huaweicloud-usdk-go/3.0"),
+            ("x-sdk-date", "20240101T000000Z"),
+            ("x-project-id", PROJECT),
+        ]);
+        let path = format!("/v1.0/{PROJECT}/kms/describe-key");
+        let body = br#"{"key_id":"3f1c2a7e-5b4d-4e8f-9a01-6c2d8e4b7f90"}"#;
+        let req = RawRequest { method: "POST", path: &path, query: "", headers: &h, body };
+        let auth = Authorization::parse("SDK-HMAC-SHA256 Access=HPUAEXAMPLEAK0000001, SignedHeaders=host;user-agent;x-sdk-date, Signature=15dc971408dd61d3bae57bdd40295fa62001692705a22577d3832568c54995e8").unwrap();
+        assert_eq!(
+            canonical_request(&req, &auth.signed_headers).unwrap(),
+            format!("POST\n/v1.0/{PROJECT}/kms/describe-key/\n\nhost:127.0.0.1:8080\nuser-agent:huaweicloud-usdk-go/3.0\nx-sdk-date:20240101T000000Z\n\nhost;user-agent;x-sdk-date\nc72d144e3e0dd259c30978934819f56a5f8df99115a3a9c8bcf6104fd3af1305")
+        );
+        verify(&auth, SK, &req, at("20240101T000000Z")).unwrap();
+        // The body is signed whatever the headers.
+        let req_body = RawRequest { body: br#"{"key_id":"00000000-0000-4000-8000-000000000000"}"#, ..req };
+        assert_eq!(verify(&auth, SK, &req_body, at("20240101T000000Z")), Err(SignatureError::Mismatch));
+    }
+
     fn vector2_request(headers: &HeaderMap) -> RawRequest<'_> {
         RawRequest { method: "GET", path: VECTOR2_PATH, query: "marker=my%20secret&limit=10", headers, body: b"" }
     }
