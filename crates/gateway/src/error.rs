@@ -228,6 +228,12 @@ pub fn kms_error(fault: KmsFault) -> (StatusCode, &'static str, &'static str) {
             R::TagNotFound => (StatusCode::NOT_FOUND, "KMS.0416", "Invalid tag ID."),
             R::InvalidOffset => (BAD, "KMS.0417", "Invalid offset."),
             R::OffsetNotAllowed => (BAD, "KMS.0418", "Offset is not required."),
+            R::GrantOnlyCreateGrant => (BAD, "KMS.2401", "Specify an operation in addition to create-grant."),
+            R::InvalidPrincipal => (BAD, "KMS.2402", "Invalid user ID."),
+            R::GrantQuota => (BAD, "KMS.2404", "Too many CMK grants."),
+            R::InvalidGrantId => (BAD, "KMS.2501", "Invalid grant ID."),
+            R::GrantKeyMismatch => (BAD, "KMS.2502", "grant_id and key_id do not match."),
+            R::NoPermission => (StatusCode::FORBIDDEN, "KMS.0306", "No access permissions."),
             // Undocumented: the closest documented code is the generic one.
             R::AliasNotFound | R::AliasLimit => (BAD, "KMS.0308", "Invalid parameter."),
         },

@@ -27,7 +27,7 @@ use std::{
 };
 
 use crate::{
-    domain::{KeyId, KeyRecord},
+    domain::{GrantRecord, KeyId, KeyRecord},
     hierarchy::SecretBytes,
     store::ChangeEvent,
 };
@@ -39,6 +39,9 @@ pub struct CachedKey {
     pub record: KeyRecord,
     /// Material by version.
     pub materials: HashMap<i32, SecretBytes>,
+    /// Its grants: a change to them invalidates the entry like a change to
+    /// the key.
+    pub grants: Vec<GrantRecord>,
 }
 
 /// Bounded cache of [`CachedKey`]s.
@@ -130,6 +133,7 @@ mod tests {
         Arc::new(CachedKey {
             record: KeyRecord { key_id: id, ..KeyRecord::sample("p", "a") },
             materials: HashMap::new(),
+            grants: Vec::new(),
         })
     }
 

@@ -4,7 +4,7 @@
 use common::identity::CallerIdentity;
 
 use crate::{
-    domain::{self, KeyId, Rejection},
+    domain::{self, GrantOperation, KeyId, Rejection},
     error::KmsError,
     hierarchy::{SecretBytes, data},
     service::KmsService,
@@ -53,7 +53,7 @@ impl KmsService {
         if plaintext.is_empty() || plaintext.len() > domain::MAX_DATA_LEN {
             return Err(Rejection::InvalidParameter("plain_text").into());
         }
-        let (key, header) = self.encrypting_key(caller, &req.key_id).await?;
+        let (key, header) = self.encrypting_key(caller, &req.key_id, GrantOperation::EncryptData).await?;
         if req.algorithm != Algorithm::SymmetricDefault {
             return Err(Rejection::SymmetricAlgorithmMismatch.into());
         }
@@ -72,7 +72,7 @@ impl KmsService {
         if !req.key_id.is_empty() && self.resolve(caller, &req.key_id).await? != header.key_id {
             return Err(Rejection::InvalidCiphertext.into());
         }
-        let key = self.cached_key(caller, &header.key_id.to_string()).await?;
+        let key = self.cached_key(caller, &header.key_id.to_string(), GrantOperation::DecryptData).await?;
         key.record.check_symmetric_use()?;
         if req.algorithm != Algorithm::SymmetricDefault {
             return Err(Rejection::SymmetricAlgorithmMismatch.into());

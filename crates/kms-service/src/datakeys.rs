@@ -6,7 +6,7 @@ use common::identity::CallerIdentity;
 use sha2::{Digest, Sha256};
 
 use crate::{
-    domain::{self, KeyId, Rejection},
+    domain::{self, GrantOperation, KeyId, Rejection},
     error::KmsError,
     hierarchy::{SecretBytes, ciphertext},
     service::KmsService,
@@ -83,7 +83,12 @@ impl KmsService {
         if bits % 8 != 0 {
             return Err(Rejection::DatakeyLengthNotByteAligned.into());
         }
-        let (key, header) = self.encrypting_key(caller, &req.key_id).await?;
+        let op = if req.without_plaintext {
+            GrantOperation::CreateDatakeyWithoutPlaintext
+        } else {
+            GrantOperation::CreateDatakey
+        };
+        let (key, header) = self.encrypting_key(caller, &req.key_id, op).await?;
         let data_key = SecretBytes::random(bits as usize / 8);
         let sealed = ciphertext::seal(
             &key.materials[&header.version],
@@ -121,7 +126,7 @@ impl KmsService {
         if Sha256::digest(data_key).as_slice() != digest {
             return Err(Rejection::DatakeyDigestMismatch.into());
         }
-        let (key, header) = self.encrypting_key(caller, &req.key_id).await?;
+        let (key, header) = self.encrypting_key(caller, &req.key_id, GrantOperation::EncryptDatakey).await?;
         let sealed =
             ciphertext::seal(&key.materials[&header.version], header, &key.record.project_id, &req.aad, data_key);
         Ok((key.record.key_id, sealed))
@@ -137,7 +142,7 @@ impl KmsService {
         if req.expected_length != 0 && !domain::DATAKEY_LEN_RANGE.contains(&req.expected_length) {
             return Err(Rejection::InvalidDatakeyCipherLength.into());
         }
-        let key = self.cached_key(caller, &req.key_id).await?;
+        let key = self.cached_key(caller, &req.key_id, GrantOperation::DecryptDatakey).await?;
         let header = ciphertext::parse_header(&req.ciphertext)?;
         if header.key_id != key.record.key_id {
             return Err(Rejection::InvalidCiphertext.into());

@@ -317,6 +317,47 @@ impl KeyManagementService for KmsService {
             total_count: found.total_count,
         }))
     }
+
+    async fn create_grant(
+        &self,
+        request: Request<pb::CreateGrantRequest>,
+    ) -> Result<Response<pb::CreateGrantResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
+        let grant_id = KmsService::create_grant(self, &caller, convert::create_grant(req)).await?;
+        Ok(Response::new(pb::CreateGrantResponse { grant_id }))
+    }
+
+    async fn list_grants(&self, request: Request<pb::ListGrantsRequest>) -> Result<Response<pb::ListGrantsResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
+        let page = KmsService::list_grants(self, &caller, &req.key_id, req.limit, req.offset).await?;
+        Ok(Response::new(convert::grant_page_to_proto(page)))
+    }
+
+    async fn revoke_grant(&self, request: Request<pb::GrantRef>) -> Result<Response<pb::Empty>, Status> {
+        let (caller, req) = parts(request)?;
+        domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
+        KmsService::revoke_grant(self, &caller, &req.key_id, &req.grant_id).await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn retire_grant(&self, request: Request<pb::GrantRef>) -> Result<Response<pb::Empty>, Status> {
+        let (caller, req) = parts(request)?;
+        domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
+        KmsService::retire_grant(self, &caller, &req.key_id, &req.grant_id).await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn list_retirable_grants(
+        &self,
+        request: Request<pb::ListRetirableGrantsRequest>,
+    ) -> Result<Response<pb::ListGrantsResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
+        let page = KmsService::list_retirable_grants(self, &caller, req.limit, req.offset).await?;
+        Ok(Response::new(convert::grant_page_to_proto(page)))
+    }
 }
 
 pub mod convert {
@@ -332,7 +373,8 @@ pub mod convert {
     use crate::{
         data::{Algorithm, DecryptData, EncryptData},
         datakeys::{CreateDatakey, DecryptDatakey, EncryptDatakey},
-        domain::{self, KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage, Rejection},
+        domain::{self, GrantRecord, KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage, Rejection},
+        grants::{CreateGrant, GrantPage},
         hierarchy::SecretBytes,
         keys::{CreateKey, KeyPage, ListKeys, StateFilter},
         rotation::RotationStatus,
@@ -504,6 +546,39 @@ pub mod convert {
 
     pub fn tags_to_proto(tags: Vec<Tag>) -> Vec<pb::KeyTag> {
         tags.into_iter().map(|(key, value)| pb::KeyTag { key, value }).collect()
+    }
+
+    pub fn create_grant(req: pb::CreateGrantRequest) -> CreateGrant {
+        CreateGrant {
+            key_id: req.key_id,
+            grantee: req.grantee_principal,
+            grantee_type: req.grantee_principal_type,
+            operations: req.operations,
+            name: req.name,
+            retiring_principal: req.retiring_principal,
+        }
+    }
+
+    pub fn grant_to_proto(g: GrantRecord) -> pb::Grant {
+        pb::Grant {
+            grant_id: g.grant_id,
+            key_id: g.key_id.to_string(),
+            grantee_principal: g.grantee,
+            grantee_principal_type: g.grantee_type.as_str().to_owned(),
+            operations: g.operations.iter().map(|op| op.as_str().to_owned()).collect(),
+            issuing_principal: g.issuing_principal,
+            retiring_principal: g.retiring_principal.unwrap_or_default(),
+            name: g.name,
+            creation_date_ms: g.creation_ms,
+        }
+    }
+
+    pub fn grant_page_to_proto(page: GrantPage) -> pb::ListGrantsResponse {
+        pb::ListGrantsResponse {
+            grants: page.grants.into_iter().map(grant_to_proto).collect(),
+            total: page.total,
+            next_offset: page.next_offset,
+        }
     }
 
     pub fn keys_by_tags(req: pb::KeysByTagsRequest) -> ResourceQuery {

@@ -143,7 +143,7 @@ impl KmsService {
 
     /// describe-key.
     pub async fn describe_key(&self, caller: &CallerIdentity, key_id: &str) -> Result<KeyRecord, KmsError> {
-        self.load_key(caller, key_id).await
+        self.load_key_for(caller, key_id, Some(domain::GrantOperation::DescribeKey)).await
     }
 
     /// list-keys.

@@ -16,6 +16,7 @@ pub mod data;
 pub mod datakeys;
 pub mod domain;
 pub mod error;
+pub mod grants;
 pub mod grpc;
 pub mod hierarchy;
 pub mod keys;

@@ -12,7 +12,7 @@ use common::identity::CallerIdentity;
 
 use crate::{
     cache::{CachedKey, KeyCache},
-    domain::{KeyId, KeyName, KeyRecord, Rejection},
+    domain::{GrantOperation, GrantRecord, KeyId, KeyName, KeyRecord, Principal, Rejection},
     error::KmsError,
     hierarchy::{RootKey, ciphertext},
     store::{KeyMutation, KeyStore, UpdateKeyError, WrapMaterial},
@@ -27,6 +27,30 @@ pub struct KmsService {
     pub(crate) key_quota: u64,
     cache: Arc<KeyCache>,
     aliases: moka::sync::Cache<(String, String), KeyId>,
+}
+
+/// The caller's principal, as grants name it.
+pub(crate) fn principal(caller: &CallerIdentity) -> Principal<'_> {
+    Principal { user_id: &caller.user_id, domain_id: &caller.domain_id }
+}
+
+/// The caller may use `key`: it is the caller's project's, or (for an
+/// operation) one of `grants` lets the caller do it. Otherwise the key "does
+/// not exist", as for a key nobody has: no answer tells a stranger that it
+/// does.
+pub(crate) fn check_access(
+    caller: &CallerIdentity,
+    key: &KeyRecord,
+    grants: &[GrantRecord],
+    op: Option<GrantOperation>,
+) -> Result<(), KmsError> {
+    if key.project_id == caller.project_id {
+        return Ok(());
+    }
+    match op {
+        Some(op) if grants.iter().any(|g| g.allows(principal(caller), op)) => Ok(()),
+        _ => Err(KmsError::KeyNotFound),
+    }
 }
 
 /// How long an alias's target is remembered.
@@ -84,36 +108,69 @@ impl KmsService {
     /// A key of the caller's project, from the database (metadata reads
     /// always see the latest committed state).
     pub(crate) async fn load_key(&self, caller: &CallerIdentity, key_id: &str) -> Result<KeyRecord, KmsError> {
-        let key_id = self.resolve(caller, key_id).await?;
-        self.store.get_key(&caller.project_id, key_id).await?.ok_or(KmsError::KeyNotFound)
+        self.load_key_for(caller, key_id, None).await
     }
 
-    /// A key with its unwrapped material: from the cache, or loaded (two
-    /// round trips) and cached. Another project's key is "not found".
-    pub(crate) async fn cached_key(&self, caller: &CallerIdentity, key_id: &str) -> Result<Arc<CachedKey>, KmsError> {
+    /// As [`KmsService::load_key`]; with `op`, another project's key too
+    /// when a grant lets the caller do `op` with it.
+    pub(crate) async fn load_key_for(
+        &self,
+        caller: &CallerIdentity,
+        key_id: &str,
+        op: Option<GrantOperation>,
+    ) -> Result<KeyRecord, KmsError> {
         let key_id = self.resolve(caller, key_id).await?;
-        if let Some(entry) = self.cache.get(key_id) {
-            return if entry.record.project_id == caller.project_id { Ok(entry) } else { Err(KmsError::KeyNotFound) };
+        if let Some(key) = self.store.get_key(&caller.project_id, key_id).await? {
+            return Ok(key);
         }
+        let Some(op) = op else { return Err(KmsError::KeyNotFound) };
+        let key = self.store.get_key_any(key_id).await?.ok_or(KmsError::KeyNotFound)?;
+        let grants = self.store.grants_of(key_id).await?;
+        check_access(caller, &key, &grants, Some(op))?;
+        Ok(key)
+    }
+
+    /// A key with its unwrapped material and grants, for operation `op`:
+    /// from the cache, or loaded (three round trips) and cached. Another
+    /// project's key is "not found" unless one of its grants lets the
+    /// caller do `op`.
+    pub(crate) async fn cached_key(
+        &self,
+        caller: &CallerIdentity,
+        key_id: &str,
+        op: GrantOperation,
+    ) -> Result<Arc<CachedKey>, KmsError> {
+        let key_id = self.resolve(caller, key_id).await?;
+        let entry = match self.cache.get(key_id) {
+            Some(entry) => entry,
+            None => self.load_into_cache(key_id).await?,
+        };
+        check_access(caller, &entry.record, &entry.grants, Some(op))?;
+        Ok(entry)
+    }
+
+    async fn load_into_cache(&self, key_id: KeyId) -> Result<Arc<CachedKey>, KmsError> {
         let epoch = self.cache.epoch();
-        let record = self.store.get_key(&caller.project_id, key_id).await?.ok_or(KmsError::KeyNotFound)?;
+        let record = self.store.get_key_any(key_id).await?.ok_or(KmsError::KeyNotFound)?;
         let mut materials = HashMap::new();
         for (version, wrapped) in self.store.materials(key_id).await? {
             materials.insert(version, self.root.unwrap_material(&wrapped, key_id, version, &record.project_id)?);
         }
-        let entry = Arc::new(CachedKey { record, materials });
+        let grants = self.store.grants_of(key_id).await?;
+        let entry = Arc::new(CachedKey { record, materials, grants });
         self.cache.insert(entry.clone(), epoch);
         Ok(entry)
     }
 
-    /// A cached key that may encrypt now, with the header of its newest
-    /// material.
+    /// A cached key that may encrypt now for `op`, with the header of its
+    /// newest material.
     pub(crate) async fn encrypting_key(
         &self,
         caller: &CallerIdentity,
         key_id: &str,
+        op: GrantOperation,
     ) -> Result<(Arc<CachedKey>, ciphertext::Header), KmsError> {
-        let entry = self.cached_key(caller, key_id).await?;
+        let entry = self.cached_key(caller, key_id, op).await?;
         entry.record.check_symmetric_use()?;
         let version = entry.record.material_version.ok_or(Rejection::KeyPendingImport)?;
         if !entry.materials.contains_key(&version) {
@@ -121,6 +178,11 @@ impl KmsService {
         }
         let header = ciphertext::Header { key_id: entry.record.key_id, version };
         Ok((entry, header))
+    }
+
+    /// Forgets a key's cache entry (after a change to its grants).
+    pub(crate) fn forget(&self, key_id: KeyId) {
+        self.cache.invalidate(key_id);
     }
 
     /// Runs a state change on the locked row and forgets the key's cache

@@ -44,6 +44,7 @@ pub(crate) async fn run<S: KeyStore>(store: S) {
     rotation_is_once_per_period(store.clone()).await;
     aliases(&*store).await;
     tags(&*store).await;
+    grants(&*store).await;
     purge(&*store).await;
 }
 
@@ -119,6 +120,41 @@ async fn aliases<S: KeyStore>(store: &S) {
     assert!(store.find_alias(&project, "alias/two").await.unwrap().is_some());
     store.delete_aliases(&project, a, &["alias/two".into()]).await.unwrap();
     assert!(store.find_alias(&project, "alias/two").await.unwrap().is_none());
+}
+
+async fn grants<S: KeyStore>(store: &S) {
+    use crate::domain::{GrantOperation as Op, GrantRecord, PrincipalType, Rejection};
+    let project = "3".repeat(32);
+    let key = store.create_key(new_key(record(&project, "granted", 1)), None).await.unwrap().key_id;
+    let grant = |n: u8, retiring: Option<&str>| GrantRecord {
+        grant_id: hex::encode([n; 32]),
+        key_id: key,
+        project_id: project.clone(),
+        grantee: "grantee".into(),
+        grantee_type: PrincipalType::User,
+        operations: vec![Op::DescribeKey, Op::EncryptData],
+        issuing_principal: "issuer".into(),
+        retiring_principal: retiring.map(str::to_owned),
+        name: format!("g{n}"),
+        creation_ms: i64::from(n),
+    };
+    store.create_grant(&grant(1, Some("retirer")), Box::new(|_| Ok(())), 2).await.unwrap();
+    store.create_grant(&grant(2, None), Box::new(|_| Ok(())), 2).await.unwrap();
+    let full = store.create_grant(&grant(3, None), Box::new(|_| Ok(())), 2).await;
+    assert!(matches!(full, Err(UpdateKeyError::Rejected(Rejection::GrantQuota))), "{full:?}");
+    let refused = store.create_grant(&grant(4, None), Box::new(|_| Err(Rejection::KeyPendingDeletion)), 9).await;
+    assert!(matches!(refused, Err(UpdateKeyError::Rejected(Rejection::KeyPendingDeletion))), "{refused:?}");
+    let missing = GrantRecord { project_id: "2".repeat(32), ..grant(5, None) };
+    assert!(matches!(store.create_grant(&missing, Box::new(|_| Ok(())), 9).await, Err(UpdateKeyError::NotFound)));
+    let all = store.grants_of(key).await.unwrap();
+    assert_eq!(all, [grant(1, Some("retirer")), grant(2, None)], "as written, oldest first");
+    assert_eq!(store.find_grant(&hex::encode([2u8; 32])).await.unwrap(), Some(grant(2, None)));
+    let (retirable, total) = store.retirable_grants(&["retirer", "some-domain"], 0, 10).await.unwrap();
+    assert_eq!((retirable, total), (vec![grant(1, Some("retirer"))], 1));
+    assert!(store.delete_grant(&grant(2, None)).await.unwrap());
+    assert!(!store.delete_grant(&grant(2, None)).await.unwrap());
+    assert_eq!(store.grants_of(key).await.unwrap().len(), 1);
+    assert_eq!(store.get_key_any(key).await.unwrap().unwrap().project_id, project);
 }
 
 async fn tags<S: KeyStore>(store: &S) {

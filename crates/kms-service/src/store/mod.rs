@@ -9,7 +9,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::{KeyId, KeyRecord, KeySpec, KeyState, Rejection};
+use crate::domain::{GrantRecord, KeyId, KeyRecord, KeySpec, KeyState, Rejection};
 
 pub mod postgres;
 pub mod sql;
@@ -228,6 +228,35 @@ pub trait KeyStore: common::db::Schema + std::fmt::Debug + 'static {
 
     /// Every key of the project, oldest first, with its tags.
     async fn keys_with_tags(&self, project_id: &str) -> Result<Vec<(KeyRecord, Vec<Tag>)>, StoreError>;
+
+    /// A key by id, whatever its project (the grant check decides whether
+    /// the caller may see it).
+    async fn get_key_any(&self, key_id: KeyId) -> Result<Option<KeyRecord>, StoreError>;
+
+    /// Inserts a grant on its key, locked: `check` may refuse the key's
+    /// state; a key with `max_per_key` grants refuses with `GrantQuota`.
+    /// Tells every replica, as a change to the key does.
+    async fn create_grant(&self, grant: &GrantRecord, check: KeyMutation, max_per_key: usize)
+    -> Result<(), UpdateKeyError>;
+
+    /// A key's grants, oldest first.
+    async fn grants_of(&self, key_id: KeyId) -> Result<Vec<GrantRecord>, StoreError>;
+
+    /// One grant by id.
+    async fn find_grant(&self, grant_id: &str) -> Result<Option<GrantRecord>, StoreError>;
+
+    /// Deletes a grant (false when it was not there) and tells every
+    /// replica.
+    async fn delete_grant(&self, grant: &GrantRecord) -> Result<bool, StoreError>;
+
+    /// A page of the grants `retiring` may retire as their retiring
+    /// principal, oldest first, and how many there are.
+    async fn retirable_grants(
+        &self,
+        retiring: &[&str],
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<GrantRecord>, u64), StoreError>;
 
     /// Number of user (non-default) keys of a project, in every state.
     async fn count_user_keys(&self, project_id: &str) -> Result<u64, StoreError>;

@@ -18,7 +18,9 @@ use super::{
     COUNT_SHARDS, ChangeSink, CreateKeyError, KeyFilter, KeyMutation, KeyStore, NewKey, QUOTA_HEADROOM, StoreError,
     AliasRecord, Tag, UpdateKeyError, WrapMaterial,
 };
-use crate::domain::{KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage, Rejection};
+use crate::domain::{
+    GrantOperation, GrantRecord, KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage, PrincipalType, Rejection,
+};
 
 /// What differs between the SQL backends of the key store beyond
 /// [`SqlDialect`]: the migrations and the change feed.
@@ -146,6 +148,17 @@ mod text {
     pub const LIST_ALIASES: &str = "SELECT alias, key_id, create_ms, update_ms FROM key_aliases \
         WHERE project_id = $1 AND ($2 IS NULL OR key_id = $2) AND alias > $3 ORDER BY alias LIMIT $4";
 
+    pub const GRANT_COLUMNS: &str = "grant_id, key_id, project_id, grantee, grantee_type, operations, \
+        issuing_principal, retiring_principal, name, creation_ms";
+
+    pub const INSERT_GRANT: &str = "INSERT INTO key_grants (grant_id, key_id, project_id, grantee, grantee_type, \
+        operations, issuing_principal, retiring_principal, name, creation_ms) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+    pub const COUNT_GRANTS: &str = "SELECT COUNT(*) FROM key_grants WHERE key_id = $1";
+
+    pub const DELETE_GRANT: &str = "DELETE FROM key_grants WHERE grant_id = $1";
+
     /// Key tags in the shared tag-table shape.
     pub const TAGS: common::tags::sql::TagTable =
         common::tags::sql::TagTable { table: "key_tags", owner: "key_id", owners: "keys", owner_id: "key_id" };
@@ -218,6 +231,46 @@ impl TryFrom<KeyRow> for KeyRecord {
     }
 }
 
+/// A `key_grants` row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct GrantRow {
+    grant_id: String,
+    key_id: String,
+    project_id: String,
+    grantee: String,
+    grantee_type: String,
+    operations: String,
+    issuing_principal: String,
+    retiring_principal: Option<String>,
+    name: String,
+    creation_ms: i64,
+}
+
+impl TryFrom<GrantRow> for GrantRecord {
+    type Error = StoreError;
+
+    fn try_from(row: GrantRow) -> Result<Self, StoreError> {
+        let corrupt = || StoreError::Corrupt(format!("grant {}", row.grant_id));
+        let operations = row
+            .operations
+            .split(',')
+            .map(|op| GrantOperation::parse(op).ok_or_else(corrupt))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(GrantRecord {
+            key_id: KeyId(uuid::Uuid::parse_str(&row.key_id).map_err(|_| corrupt())?),
+            grantee_type: PrincipalType::parse(&row.grantee_type).ok_or_else(corrupt)?,
+            operations,
+            grant_id: row.grant_id,
+            project_id: row.project_id,
+            grantee: row.grantee,
+            issuing_principal: row.issuing_principal,
+            retiring_principal: row.retiring_principal,
+            name: row.name,
+            creation_ms: row.creation_ms,
+        })
+    }
+}
+
 fn alias_record((alias, key_id, create_ms, update_ms): (String, String, i64, i64)) -> Result<AliasRecord, StoreError> {
     let key_id = KeyId(uuid::Uuid::parse_str(&key_id).map_err(|_| StoreError::Corrupt(alias.clone()))?);
     Ok(AliasRecord { alias, key_id, create_ms, update_ms })
@@ -240,6 +293,7 @@ macro_rules! sql_bounds {
             db: D,
             rows: [
                 KeyRow,
+                GrantRow,
                 (i32, Vec<u8>),
                 (i32, i64),
                 (String, String),
@@ -757,6 +811,121 @@ impl<D: Dialect> KeyStore for SqlKeyStore<D> {
                 Ok((key, mine))
             })
             .collect()
+    }
+
+    async fn get_key_any(&self, key_id: KeyId) -> Result<Option<KeyRecord>, StoreError> {
+        self.round_trips.tick();
+        let row: Option<KeyRow> = sqlx::query_as(&format!("SELECT {} FROM keys WHERE key_id = $1", text::KEY_COLUMNS))
+            .bind(key_id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::db("reading a key"))?;
+        row.map(KeyRecord::try_from).transpose()
+    }
+
+    async fn create_grant(
+        &self,
+        grant: &GrantRecord,
+        check: KeyMutation,
+        max_per_key: usize,
+    ) -> Result<(), UpdateKeyError> {
+        self.round_trips.tick();
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let mut key = Self::lock_key(&mut tx, &grant.project_id, grant.key_id).await?;
+        check(&mut key).map_err(UpdateKeyError::Rejected)?;
+        let (n,): (i64,) = sqlx::query_as(text::COUNT_GRANTS)
+            .bind(grant.key_id.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::db("counting grants"))?;
+        if n as usize >= max_per_key {
+            return Err(UpdateKeyError::Rejected(Rejection::GrantQuota));
+        }
+        let operations: Vec<&str> = grant.operations.iter().map(|op| op.as_str()).collect();
+        sqlx::query(text::INSERT_GRANT)
+            .bind(grant.grant_id.clone())
+            .bind(grant.key_id.to_string())
+            .bind(grant.project_id.clone())
+            .bind(grant.grantee.clone())
+            .bind(grant.grantee_type.as_str().to_owned())
+            .bind(operations.join(","))
+            .bind(grant.issuing_principal.clone())
+            .bind(grant.retiring_principal.clone())
+            .bind(grant.name.clone())
+            .bind(grant.creation_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db("inserting a grant"))?;
+        D::notify(&mut tx, &grant.key_id.to_string()).await.map_err(StoreError::db("notifying a key change"))?;
+        tx.commit().await.map_err(StoreError::db("committing a grant"))?;
+        Ok(())
+    }
+
+    async fn grants_of(&self, key_id: KeyId) -> Result<Vec<GrantRecord>, StoreError> {
+        self.round_trips.tick();
+        let rows: Vec<GrantRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM key_grants WHERE key_id = $1 ORDER BY creation_ms, grant_id",
+            text::GRANT_COLUMNS
+        ))
+        .bind(key_id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("reading grants"))?;
+        rows.into_iter().map(GrantRecord::try_from).collect()
+    }
+
+    async fn find_grant(&self, grant_id: &str) -> Result<Option<GrantRecord>, StoreError> {
+        self.round_trips.tick();
+        let row: Option<GrantRow> =
+            sqlx::query_as(&format!("SELECT {} FROM key_grants WHERE grant_id = $1", text::GRANT_COLUMNS))
+                .bind(grant_id.to_owned())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::db("reading a grant"))?;
+        row.map(GrantRecord::try_from).transpose()
+    }
+
+    async fn delete_grant(&self, grant: &GrantRecord) -> Result<bool, StoreError> {
+        self.round_trips.tick();
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let deleted = sqlx::query(text::DELETE_GRANT)
+            .bind(grant.grant_id.clone())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db("deleting a grant"))?;
+        D::notify(&mut tx, &grant.key_id.to_string()).await.map_err(StoreError::db("notifying a key change"))?;
+        tx.commit().await.map_err(StoreError::db("committing a grant deletion"))?;
+        Ok(D::rows_affected(&deleted) > 0)
+    }
+
+    async fn retirable_grants(
+        &self,
+        retiring: &[&str],
+        offset: u64,
+        limit: u32,
+    ) -> Result<(Vec<GrantRecord>, u64), StoreError> {
+        self.round_trips.tick();
+        // A user id and a domain id: at most two principals.
+        let (first, second) = (retiring.first().copied().unwrap_or(""), retiring.get(1).copied().unwrap_or(""));
+        let rows: Vec<GrantRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM key_grants WHERE retiring_principal IN ($1, $2) ORDER BY creation_ms, grant_id \
+             LIMIT $3 OFFSET $4",
+            text::GRANT_COLUMNS
+        ))
+        .bind(first.to_owned())
+        .bind(second.to_owned())
+        .bind(i64::from(limit))
+        .bind(offset as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("listing retirable grants"))?;
+        let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM key_grants WHERE retiring_principal IN ($1, $2)")
+            .bind(first.to_owned())
+            .bind(second.to_owned())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::db("counting retirable grants"))?;
+        Ok((rows.into_iter().map(GrantRecord::try_from).collect::<Result<_, _>>()?, total as u64))
     }
 
     async fn count_user_keys(&self, project_id: &str) -> Result<u64, StoreError> {

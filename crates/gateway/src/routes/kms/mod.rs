@@ -23,13 +23,22 @@ use crate::{
 pub mod account;
 pub mod aliases;
 pub mod crypto;
+pub mod grants;
 pub mod keys;
 pub mod rotation;
 pub mod tags;
 
 /// The KMS family's routes.
 pub(crate) fn routes() -> Vec<ApiRoute> {
-    [keys::routes(), rotation::routes(), tags::routes(), aliases::routes(), crypto::routes(), account::routes()]
+    [
+        keys::routes(),
+        rotation::routes(),
+        tags::routes(),
+        aliases::routes(),
+        grants::routes(),
+        crypto::routes(),
+        account::routes(),
+    ]
         .into_iter()
         .flatten()
         .collect()
