@@ -57,6 +57,15 @@ from huaweicloudsdkcsms.v1 import (
     UploadSecretBlobRequestBody,
 )
 from huaweicloudsdkkms.v2 import (
+    CancelGrantRequest,
+    CancelSelfGrantRequest,
+    CreateGrantRequest,
+    CreateGrantRequestBody,
+    ListGrantsRequest,
+    ListGrantsRequestBody,
+    ListRetirableGrantsRequest,
+    ListRetirableGrantsRequestBody,
+    RevokeGrantRequestBody,
     AssociateAliasRequest,
     AssociateAliasRequestBody,
     BatchCreateKmsTagsRequest,
@@ -866,6 +875,58 @@ class KeyManagementTest(Base):
         )
         kms, _ = ErrorPathsTest.unsigned(self)
         self.assertSdkError(lambda: kms.list_kms_tags(ListKmsTagsRequest()), 401, "APIGW.0301")
+
+    def test_grants(self):
+        key_id = self.new_key("sdk-grant")
+        grantee = uuid.uuid4().hex
+
+        def grant(**fields):
+            body = CreateGrantRequestBody(key_id=key_id, grantee_principal=grantee, **fields)
+            return self.kms.create_grant(CreateGrantRequest(body=body)).grant_id
+
+        first = grant(operations=["describe-key", "encrypt-data"], name="sdk-grant")
+        self.assertEqual(len(first), 64)
+        listed = self.kms.list_grants(ListGrantsRequest(body=ListGrantsRequestBody(key_id=key_id, limit="100")))
+        self.assertEqual([g.grant_id for g in listed.grants], [first])
+        entry = raw(listed)["grants"][0]
+        self.assertEqual((entry["grantee_principal_type"], entry["operations"]), ("user", ["describe-key", "encrypt-data"]))
+        self.assertTrue(entry["creation_date"].isdigit())
+        self.assertEqual((raw(listed)["total"], raw(listed)["truncated"], raw(listed)["next_marker"]), (1, "false", ""))
+        me = entry["issuing_principal"]
+        # A grant the caller may retire as its retiring principal.
+        second = grant(operations=["decrypt-data"], retiring_principal=me)
+        retirable = self.kms.list_retirable_grants(ListRetirableGrantsRequest(body=ListRetirableGrantsRequestBody(limit="100")))
+        self.assertIn(second, [g.grant_id for g in retirable.grants])
+        self.kms.cancel_self_grant(CancelSelfGrantRequest(body=RevokeGrantRequestBody(key_id=key_id, grant_id=second)))
+        self.kms.cancel_grant(CancelGrantRequest(body=RevokeGrantRequestBody(key_id=key_id, grant_id=first)))
+        listed = self.kms.list_grants(ListGrantsRequest(body=ListGrantsRequestBody(key_id=key_id)))
+        self.assertEqual(listed.grants, [])
+
+        self.assertSdkError(lambda: grant(operations=["create-grant"]), 400, "KMS.2401")
+        self.assertSdkError(
+            lambda: self.kms.create_grant(CreateGrantRequest(body=CreateGrantRequestBody(
+                key_id=key_id, grantee_principal="not valid!", operations=["describe-key"]))),
+            400,
+            "KMS.2402",
+        )
+        self.assertSdkError(
+            lambda: self.kms.list_grants(ListGrantsRequest(body=ListGrantsRequestBody(key_id=key_id, limit="0"))), 400, "KMS.1601"
+        )
+        self.assertSdkError(
+            lambda: self.kms.cancel_grant(CancelGrantRequest(body=RevokeGrantRequestBody(key_id=key_id, grant_id="ab" * 32))),
+            400,
+            "KMS.2501",
+        )
+        self.assertSdkError(
+            lambda: self.kms.cancel_self_grant(CancelSelfGrantRequest(body=RevokeGrantRequestBody(key_id=key_id, grant_id="nope"))),
+            400,
+            "KMS.2501",
+        )
+        self.assertSdkError(
+            lambda: self.kms.list_retirable_grants(ListRetirableGrantsRequest(body=ListRetirableGrantsRequestBody(limit="many"))),
+            400,
+            "KMS.1601",
+        )
 
     def test_aliases(self):
         first, second = self.new_key("sdk-al1"), self.new_key("sdk-al2")

@@ -1,6 +1,7 @@
 //! Two kms-service processes on one Postgres: a state change made through
 //! one stops the key on the other within a second, the purge task deletes
-//! due keys everywhere, and scheduled rotations happen once per period
+//! due keys everywhere, a revoked grant stops working on the other within
+//! a second too, and scheduled rotations happen once per period
 //! whichever replica gets there.
 
 use std::{
@@ -107,6 +108,49 @@ async fn a_change_on_one_replica_reaches_the_other_within_a_second() {
     // B serves it (and now has it cached).
     for _ in 0..3 {
         create_datakey(&mut b, &id).await.unwrap();
+    }
+
+    // A grant lets another domain's user use the key through B; revoked on
+    // A, it stops working on B within a second.
+    let grantee = CallerIdentity {
+        domain_id: "e".repeat(32),
+        project_id: "f".repeat(32),
+        user_id: "grantee0user0id".into(),
+        request_id: "replica-grantee".into(),
+    };
+    let grant_id = a
+        .client
+        .create_grant(caller().request(pb::CreateGrantRequest {
+            key_id: id.clone(),
+            grantee_principal: grantee.user_id.clone(),
+            operations: vec!["create-datakey".into()],
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .grant_id;
+    let as_grantee = |r: &mut Replica| {
+        let request = grantee.request(pb::CreateDatakeyRequest { key_id: id.clone(), ..Default::default() });
+        let mut client = r.client.clone();
+        async move { client.create_datakey(request).await.map(|_| ()) }
+    };
+    let start = Instant::now();
+    while as_grantee(&mut b).await.is_err() {
+        assert!(start.elapsed() < Duration::from_secs(1), "the grant did not reach the other replica");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    a.client
+        .revoke_grant(caller().request(pb::GrantRef { key_id: id.clone(), grant_id, ..Default::default() }))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        match as_grantee(&mut b).await {
+            Err(status) if status.code() == Code::NotFound => break,
+            _ => assert!(start.elapsed() < Duration::from_secs(1), "the revoke did not reach the other replica in 1 s"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
     a.client.disable_key(caller().request(pb::KeyRequest { key_id: id.clone(), ..Default::default() })).await.unwrap();

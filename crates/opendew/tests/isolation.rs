@@ -37,6 +37,7 @@ struct Ids {
     stage: String,
     tag_key: String,
     alias: String,
+    grant_id: String,
 }
 
 impl Ids {
@@ -58,6 +59,7 @@ impl Ids {
             stage: "ABSENT_STAGE".into(),
             tag_key: "absent-tag".into(),
             alias: "alias/absent".into(),
+            grant_id: hex::encode([0x5a; 32]),
         }
     }
 }
@@ -112,6 +114,12 @@ fn request(method: &Method, pattern: &str, ids: &Ids) -> (String, Option<Value>)
             "action" => json!({"action": "filter", "limit": "100", "matches": [{"key": "resource_name", "value": "b-key"}]}),
             "aliases" => json!({"key_id": ids.key_id, "alias": "alias/stolen"}),
             "associate" => json!({"alias": ids.alias, "target_key_id": ids.key_id}),
+            "create-grant" => {
+                json!({"key_id": ids.key_id, "grantee_principal": "someone0else", "operations": ["describe-key"]})
+            }
+            "list-grants" => json!({"key_id": ids.key_id, "limit": "100"}),
+            "revoke-grant" | "retire-grant" => json!({"key_id": ids.key_id, "grant_id": ids.grant_id}),
+            "list-retirable-grants" => json!({"limit": "100"}),
             other => panic!("no isolation case for KMS operation {other}"),
         }),
         ("GET", p) if p.starts_with("/v1.0/") => None,
@@ -171,7 +179,16 @@ fn is_listing(method: &Method, pattern: &str) -> bool {
     matches!(
         (method.as_str(), op),
         ("GET", "projects" | "domains" | "catalog" | "secrets" | "user-quotas" | "user-instances")
-            | ("POST", "create-key" | "list-keys" | "gen-random" | "secrets" | "generate-password" | "securitytokens")
+            | (
+                "POST",
+                "create-key"
+                    | "list-keys"
+                    | "gen-random"
+                    | "secrets"
+                    | "generate-password"
+                    | "securitytokens"
+                    | "list-retirable-grants"
+            )
     ) || pattern.ends_with("/csms/tags")
         || pattern.ends_with("/csms/{secret_id}/action")
         || pattern.ends_with("/kms/tags")
@@ -249,6 +266,17 @@ async fn isolation(db: Db) {
         .await);
     ok(call(&s, &b, Method::POST, &kms_b("aliases"), Some(json!({"key_id": key_id, "alias": "alias/b-alias"}))).await);
     ok(call(&s, &b, Method::POST, &kms_b("enable-key-rotation"), Some(json!({"key_id": key_id}))).await);
+    // B's grant of its key to a third party, retirable by B's user.
+    let b_grant = ok(call(
+        &s,
+        &b,
+        Method::POST,
+        &kms_b("create-grant"),
+        Some(json!({"key_id": key_id, "grantee_principal": "third0party", "operations": ["describe-key"],
+                    "retiring_principal": user.id})),
+    )
+    .await);
+    let b_grant_id = b_grant["grant_id"].as_str().unwrap().to_owned();
     let backup = ok(call(&s, &b, Method::POST, &csms_b("secrets/b-secret/backup"), None).await);
     let blob = backup["secret_blob"].as_str().unwrap().to_owned();
     let ids_b = Ids {
@@ -260,9 +288,22 @@ async fn isolation(db: Db) {
         stage: "B_STAGE".into(),
         tag_key: "b-tag-key".into(),
         alias: "alias/b-alias".into(),
+        grant_id: b_grant_id.clone(),
     };
     let never_shown =
-        [key_id.as_str(), "b-key", "b-secret", secret_id.as_str(), "b-tag-key", "B_STAGE", "b-alias", &b.project, &domain.id];
+        [
+        key_id.as_str(),
+        "b-key",
+        "b-secret",
+        secret_id.as_str(),
+        "b-tag-key",
+        "B_STAGE",
+        "b-alias",
+        "third0party",
+        b_grant_id.as_str(),
+        &b.project,
+        &domain.id,
+    ];
 
     let routes = gateway::api_routes();
     assert!(routes.len() >= 45, "{routes:?}");
@@ -323,6 +364,8 @@ async fn isolation(db: Db) {
         assert_eq!(r.status, 404, "{:?}", r.body);
     }
 
+    granted_operations_and_nothing_else(&s, &a, &b, &user.id).await;
+
     // B's resources are as B left them.
     let described = ok(call(&s, &b, Method::POST, &kms_b("describe-key"), Some(json!({"key_id": key_id}))).await);
     assert_eq!(
@@ -345,12 +388,111 @@ async fn isolation(db: Db) {
     assert_eq!(by_alias["key_info"]["key_id"], key_id.as_str());
     let rotation = ok(call(&s, &b, Method::POST, &kms_b("get-key-rotation-status"), Some(json!({"key_id": key_id}))).await);
     assert_eq!((rotation["key_rotation_enabled"].as_bool(), rotation["number_of_rotations"].as_u64()), (Some(true), Some(0)));
+    let grants = ok(call(&s, &b, Method::POST, &kms_b("list-grants"), Some(json!({"key_id": key_id}))).await);
+    assert_eq!(grants["grants"][0]["grant_id"], b_grant_id.as_str(), "{grants}");
     let key_tags = ok(call(&s, &b, Method::GET, &kms_b(&format!("{key_id}/tags")), None).await);
     assert_eq!(key_tags["tags"], json!([{"key": "b-tag-key", "value": "v"}]), "{key_tags}");
     let tags = ok(call(&s, &b, Method::GET, &csms_b(&format!("csms/{secret_id}/tags")), None).await);
     assert_eq!(tags["tags"].as_array().unwrap().len(), 1, "{tags}");
     assert_eq!(tags["tags"][0]["key"], "b-tag-key");
     s.stack.stop().await.unwrap();
+}
+
+/// A grants B's user three operations on one key. Through its own project,
+/// B can do exactly those with that key; every other KMS operation on it,
+/// and every operation on A's other key, answers as for a key that does
+/// not exist. Revoked, the grant opens nothing (within the second a
+/// disable takes).
+async fn granted_operations_and_nothing_else(s: &TestStack, a: &Tenant, b: &Tenant, b_user: &str) {
+    let kms = |t: &Tenant, op: &str| format!("/v1.0/{}/kms/{op}", t.project);
+    let ok = |r: Reply| {
+        assert!(r.status.is_success(), "{:?}", r.body);
+        r.body
+    };
+    let new_key = |alias: &'static str| async move {
+        let created = ok(call(s, a, Method::POST, &kms(a, "create-key"), Some(json!({"key_alias": unique(alias)}))).await);
+        created["key_info"]["key_id"].as_str().unwrap().to_owned()
+    };
+    let (granted, other) = (new_key("granted").await, new_key("not-granted").await);
+    let ids_of = |key_id: String| async move {
+        let dk = ok(call(s, a, Method::POST, &kms(a, "create-datakey"), Some(json!({"key_id": key_id}))).await);
+        let data = ok(call(s, a, Method::POST, &kms(a, "encrypt-data"), Some(json!({"key_id": key_id, "plain_text": "a"})))
+            .await);
+        Ids {
+            key_id,
+            datakey_cipher: dk["cipher_text"].as_str().unwrap().to_owned(),
+            data_cipher: data["cipher_text"].as_str().unwrap().to_owned(),
+            secret_name: "none".into(),
+            secret_id: uuid::Uuid::new_v4().to_string(),
+            stage: "NONE".into(),
+            tag_key: "none".into(),
+            alias: "alias/none".into(),
+            grant_id: hex::encode([0x11; 32]),
+        }
+    };
+    let (ids_granted, ids_other) = (ids_of(granted.clone()).await, ids_of(other.clone()).await);
+    let allowed = ["describe-key", "encrypt-data", "decrypt-data"];
+    let grant = ok(call(
+        s,
+        a,
+        Method::POST,
+        &kms(a, "create-grant"),
+        Some(json!({"key_id": granted, "grantee_principal": b_user, "operations": allowed})),
+    )
+    .await);
+    let grant_id = grant["grant_id"].as_str().unwrap().to_owned();
+
+    let kms_routes: Vec<_> = gateway::api_routes().into_iter().filter(|r| r.path.starts_with("/v1.0/")).collect();
+    for route in &kms_routes {
+        let what = format!("{} {}", route.method, route.path);
+        let op = route.path.rsplit('/').next().unwrap();
+        let on_b = |p: &str| p.replace("{project_id}", &b.project);
+        let (path_x, body_x) = request(&route.method, route.path, &Ids::absent(&ids_other));
+        let absent = call(s, b, route.method.clone(), &on_b(&path_x), body_x).await;
+        for (ids, may) in [(&ids_granted, allowed.contains(&op)), (&ids_other, false)] {
+            let (path, body) = request(&route.method, route.path, ids);
+            let r = call(s, b, route.method.clone(), &on_b(&path), body).await;
+            if is_listing(&route.method, route.path) {
+                assert!(!r.body.to_string().contains(&ids.key_id), "{what} lists A's key to B: {:?}", r.body);
+                continue;
+            }
+            if may {
+                assert!(r.status.is_success(), "{what}: the grant should allow it: {:?}", r.body);
+                continue;
+            }
+            let code = |r: &Reply| {
+                let inner = if r.body["error"].is_object() { &r.body["error"] } else { &r.body };
+                inner["error_code"].clone()
+            };
+            assert!(!r.status.is_success(), "{what} on A's key {} succeeded for B: {:?}", ids.key_id, r.body);
+            assert_eq!(
+                (r.status, code(&r)),
+                (absent.status, code(&absent)),
+                "{what}: A's key answers B differently from an absent one: {:?} vs {:?}",
+                r.body,
+                absent.body
+            );
+        }
+    }
+    // B's use leaves A's key as it was, and the grant as A made it.
+    let described = ok(call(s, a, Method::POST, &kms(a, "describe-key"), Some(json!({"key_id": granted}))).await);
+    assert_eq!(described["key_info"]["key_state"], "2");
+
+    ok(call(s, a, Method::POST, &kms(a, "revoke-grant"), Some(json!({"key_id": granted, "grant_id": grant_id}))).await);
+    let started = std::time::Instant::now();
+    loop {
+        let r = call(s, b, Method::POST, &kms(b, "describe-key"), Some(json!({"key_id": granted}))).await;
+        let used = call(s, b, Method::POST, &kms(b, "encrypt-data"), Some(json!({"key_id": granted, "plain_text": "x"}))).await;
+        if r.status == 404 && used.status == 404 {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "the revoked grant still works: {:?}", used.body);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
 on_both_backends!(isolation, "isolation suite on Postgres");
