@@ -234,6 +234,23 @@ pub fn kms_error(fault: KmsFault) -> (StatusCode, &'static str, &'static str) {
             R::InvalidGrantId => (BAD, "KMS.2501", "Invalid grant ID."),
             R::GrantKeyMismatch => (BAD, "KMS.2502", "grant_id and key_id do not match."),
             R::NoPermission => (StatusCode::FORBIDDEN, "KMS.0306", "No access permissions."),
+            R::ExternalKeyRequired => (BAD, "KMS.0309", "External keys required."),
+            R::KeyNotPendingImport => (BAD, "KMS.0310", "The key is not in Pending import state."),
+            R::ImportTokenExpired => (BAD, "KMS.2601", "Token expired."),
+            R::ExpirationNotFuture => (BAD, "KMS.2602", "Key expiration time must be later than the current time."),
+            R::ImportTokenKeyMismatch => (BAD, "KMS.2603", "Key IDs in the imported key and token do not match."),
+            R::ImportMaterialLength => (BAD, "KMS.2604", "The external key plaintext length must be 32 bits."),
+            R::ImportTokenInvalid => (BAD, "KMS.2605", "Token verification failed."),
+            R::DifferentMaterial => (
+                BAD,
+                "KMS.2606",
+                "You are importing a deleted key again. The imported plaintext must be the same as the deleted key \
+                 plaintext.",
+            ),
+            R::MaterialNotDeletable => {
+                (BAD, "KMS.2701", "Key material is not in Enabled or Disabled state and cannot be deleted.")
+            }
+            R::UnwrapFailed => (BAD, "KMS.0311", "Failed to decrypt data using the RSA private key."),
             // Undocumented: the closest documented code is the generic one.
             R::AliasNotFound | R::AliasLimit => (BAD, "KMS.0308", "Invalid parameter."),
         },

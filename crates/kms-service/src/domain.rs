@@ -157,6 +157,19 @@ string_enum! {
 }
 
 string_enum! {
+    /// How imported material is wrapped (get-parameters-for-import).
+    WrappingAlgorithm {
+        /// RSA-OAEP with SHA-256 and MGF1-SHA-256.
+        RsaesOaepSha256 = "RSAES_OAEP_SHA_256",
+        /// RSA-OAEP with SHA-1 and MGF1-SHA-1 (the older API's).
+        RsaesOaepSha1 = "RSAES_OAEP_SHA_1",
+    }
+}
+
+/// How long import parameters stay valid, in seconds.
+pub const IMPORT_TOKEN_LIFETIME_S: i64 = 24 * 3600;
+
+string_enum! {
     /// Whom a grant names.
     PrincipalType {
         /// An IAM user id.
@@ -387,6 +400,9 @@ pub struct KeyRecord {
     pub last_rotation_ms: Option<i64>,
     /// Rotations performed, automatic and on demand.
     pub rotations: u32,
+    /// A keyed digest of the material imported into an external key, kept
+    /// after the material is deleted: only the same material may come back.
+    pub import_digest: Option<Vec<u8>>,
     /// Creation time, ms.
     pub creation_ms: i64,
     /// Deletion date while pending deletion, ms.
@@ -676,6 +692,63 @@ impl KeyRecord {
         Ok(())
     }
 
+    /// Checks an external key waiting for its material (parameters and
+    /// import).
+    pub fn check_importable(&self) -> Result<(), Rejection> {
+        if self.origin != KeyOrigin::External {
+            return Err(Rejection::ExternalKeyRequired);
+        }
+        if self.state != KeyState::PendingImport {
+            return Err(Rejection::KeyNotPendingImport);
+        }
+        Ok(())
+    }
+
+    /// import-key-material: the material (of `digest`) becomes version 1
+    /// and the key is enabled. Once material was imported, only the same
+    /// material may be imported again.
+    pub fn import_material(&mut self, digest: Vec<u8>, expiration_ms: Option<i64>) -> Result<(), Rejection> {
+        self.check_importable()?;
+        if self.import_digest.as_ref().is_some_and(|d| *d != digest) {
+            return Err(Rejection::DifferentMaterial);
+        }
+        self.state = KeyState::Enabled;
+        self.material_version = Some(1);
+        self.expiration_ms = expiration_ms;
+        self.import_digest = Some(digest);
+        Ok(())
+    }
+
+    /// delete-imported-key-material: the key waits for its material again
+    /// and its ciphertexts stop opening until the same material is back.
+    pub fn delete_imported_material(&mut self) -> Result<(), Rejection> {
+        if self.origin != KeyOrigin::External {
+            return Err(Rejection::ExternalKeyRequired);
+        }
+        if !matches!(self.state, KeyState::Enabled | KeyState::Disabled) {
+            return Err(Rejection::MaterialNotDeletable);
+        }
+        self.state = KeyState::PendingImport;
+        self.material_version = None;
+        self.expiration_ms = None;
+        Ok(())
+    }
+
+    /// The background task's deletion of material past its expiry (a no-op
+    /// refusal when the expiry moved or the material is gone).
+    pub fn expire_material(&mut self, now_ms: i64) -> Result<(), Rejection> {
+        if !self.expiration_ms.is_some_and(|e| e <= now_ms) {
+            return Err(Rejection::KeyNotPendingImport);
+        }
+        self.delete_imported_material()
+    }
+
+    /// Imported material past its expiry no longer works, even before the
+    /// background task deletes it.
+    pub fn check_not_expired(&self, now_ms: i64) -> Result<(), Rejection> {
+        if self.expiration_ms.is_some_and(|e| e <= now_ms) { Err(Rejection::KeyPendingImport) } else { Ok(()) }
+    }
+
     /// Symmetric encryption is allowed: right family and usage, usable state.
     pub fn check_symmetric_use(&self) -> Result<(), Rejection> {
         match self.spec.family() {
@@ -846,6 +919,36 @@ pub enum Rejection {
     /// The caller may not do this to the grant.
     #[error("no access permission")]
     NoPermission,
+    /// The operation needs an external key.
+    #[error("external keys required")]
+    ExternalKeyRequired,
+    /// The key is not waiting for its material.
+    #[error("the key is not pending import")]
+    KeyNotPendingImport,
+    /// The import token's time is up.
+    #[error("the import token expired")]
+    ImportTokenExpired,
+    /// The material's expiry is not in the future.
+    #[error("the expiration time must be in the future")]
+    ExpirationNotFuture,
+    /// The import token was issued for another key.
+    #[error("the import token belongs to another key")]
+    ImportTokenKeyMismatch,
+    /// The unwrapped material is not 32 bytes.
+    #[error("the imported material must be 32 bytes")]
+    ImportMaterialLength,
+    /// The import token does not open.
+    #[error("the import token is invalid")]
+    ImportTokenInvalid,
+    /// Material other than the key's earlier material.
+    #[error("only the key's earlier material may be imported again")]
+    DifferentMaterial,
+    /// delete-imported-key-material in a state without material.
+    #[error("the key material is not enabled or disabled")]
+    MaterialNotDeletable,
+    /// The wrapped material does not unwrap with the token's key.
+    #[error("the wrapped material does not decrypt")]
+    UnwrapFailed,
     /// A tag request broke a tag rule.
     #[error("tag request refused: {0}")]
     Tag(common::tags::TagFault),
@@ -885,6 +988,7 @@ impl KeyRecord {
             rotation_anchor_ms: None,
             last_rotation_ms: None,
             rotations: 0,
+            import_digest: None,
             creation_ms: 0,
             scheduled_deletion_ms: None,
             expiration_ms: None,

@@ -358,6 +358,43 @@ impl KeyManagementService for KmsService {
         let page = KmsService::list_retirable_grants(self, &caller, req.limit, req.offset).await?;
         Ok(Response::new(convert::grant_page_to_proto(page)))
     }
+
+    async fn get_parameters_for_import(
+        &self,
+        request: Request<pb::GetParametersForImportRequest>,
+    ) -> Result<Response<pb::ImportParameters>, Status> {
+        let (caller, req) = parts(request)?;
+        domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
+        let p = self.import_parameters(&caller, &req.key_id, &req.wrapping_algorithm).await?;
+        Ok(Response::new(pb::ImportParameters {
+            key_id: p.key_id.to_string(),
+            import_token: p.token,
+            expiration_time_s: p.expires_s,
+            public_key: p.public_key,
+        }))
+    }
+
+    async fn import_key_material(
+        &self,
+        request: Request<pb::ImportKeyMaterialRequest>,
+    ) -> Result<Response<pb::KeyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
+        let key = self
+            .import_material(&caller, &req.key_id, &req.import_token, &req.encrypted_key_material, req.expiration_time_s)
+            .await?;
+        Ok(Response::new(pb::KeyResponse { key: Some(self.key_proto(&key)) }))
+    }
+
+    async fn delete_imported_key_material(
+        &self,
+        request: Request<pb::KeyRequest>,
+    ) -> Result<Response<pb::KeyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
+        let key = self.delete_imported_material(&caller, &req.key_id).await?;
+        Ok(Response::new(pb::KeyResponse { key: Some(self.key_proto(&key)) }))
+    }
 }
 
 pub mod convert {

@@ -284,6 +284,7 @@ impl KmsService {
                 rotation_anchor_ms: None,
                 last_rotation_ms: None,
                 rotations: 0,
+                import_digest: None,
                 creation_ms: common::now_ms(),
                 scheduled_deletion_ms: None,
                 expiration_ms: None,

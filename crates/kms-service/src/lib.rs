@@ -19,6 +19,7 @@ pub mod error;
 pub mod grants;
 pub mod grpc;
 pub mod hierarchy;
+pub mod import;
 pub mod keys;
 pub mod rotation;
 pub mod service;
@@ -209,6 +210,7 @@ pub async fn start(config: KmsConfig, shutdown: CancellationToken) -> anyhow::Re
     let ready = ready_check(store.clone());
     let service = Arc::new(service::KmsService::new(store, root, config.region.clone(), config.key_quota, cache));
     spawn_rotation(service.clone(), config.rotation_check, config.rotation_day_ms, shutdown.clone());
+    spawn_import_expiry(service.clone(), config.purge_interval, shutdown.clone());
     let (health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
     let routes = routes.add_service(KeyManagementServiceServer::from_arc(service.clone()));
     let listen =
@@ -259,6 +261,25 @@ fn spawn_rotation(
             match result {
                 Ok(rotated) => metrics::counter!("opendew_kms_keys_rotated_total").increment(rotated.len() as u64),
                 Err(e) => tracing::warn!(error = %e, "scheduled key rotation failed; retrying next interval"),
+            }
+        }
+    });
+}
+
+/// Deletes imported material past its expiry (the key goes back to pending
+/// import). Safe on several replicas: each deletion re-checks the expiry on
+/// the locked row.
+fn spawn_import_expiry(service: Arc<service::KmsService>, interval: std::time::Duration, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut ticks = common::Ticker::new(interval, shutdown);
+        while ticks.next().await {
+            let result = match service.store.clock_ms().await {
+                Ok(now_ms) => service.expire_imports(now_ms).await,
+                Err(e) => Err(e.into()),
+            };
+            match result {
+                Ok(expired) => metrics::counter!("opendew_kms_imports_expired_total").increment(expired.len() as u64),
+                Err(e) => tracing::warn!(error = %e, "expiring imported key material failed; retrying next interval"),
             }
         }
     });

@@ -146,6 +146,7 @@ impl KmsService {
             None => self.load_into_cache(key_id).await?,
         };
         check_access(caller, &entry.record, &entry.grants, Some(op))?;
+        entry.record.check_not_expired(common::now_ms())?;
         Ok(entry)
     }
 

@@ -258,6 +258,10 @@ pub trait KeyStore: common::db::Schema + std::fmt::Debug + 'static {
         limit: u32,
     ) -> Result<(Vec<GrantRecord>, u64), StoreError>;
 
+    /// Up to `limit` (project, key) pairs of enabled or disabled keys whose
+    /// imported material expired at `now_ms`.
+    async fn expired_imports(&self, now_ms: i64, limit: u32) -> Result<Vec<(String, KeyId)>, StoreError>;
+
     /// Number of user (non-default) keys of a project, in every state.
     async fn count_user_keys(&self, project_id: &str) -> Result<u64, StoreError>;
 

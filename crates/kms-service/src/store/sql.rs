@@ -78,13 +78,13 @@ mod text {
     pub const KEY_COLUMNS: &str = "key_id, project_id, domain_id, key_alias, key_description, key_spec, key_usage, \
         origin, key_state, default_key, enterprise_project_id, rotation_enabled, creation_ms, \
         scheduled_deletion_ms, expiration_ms, material_version, rotation_interval_days, rotation_anchor_ms, \
-        last_rotation_ms, rotations";
+        last_rotation_ms, rotations, import_digest";
 
     pub const INSERT_KEY: &str = "INSERT INTO keys (key_id, project_id, domain_id, key_alias, key_description, \
         key_spec, key_usage, origin, key_state, default_key, enterprise_project_id, rotation_enabled, creation_ms, \
         scheduled_deletion_ms, expiration_ms, material_version, rotation_interval_days, rotation_anchor_ms, \
-        last_rotation_ms, rotations) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+        last_rotation_ms, rotations, import_digest) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
 
     pub const INSERT_MATERIAL: &str =
         "INSERT INTO key_materials (key_id, version, wrapped, created_ms) VALUES ($1, $2, $3, $4)";
@@ -110,8 +110,12 @@ mod text {
     /// Every mutable column: a transition may change any of them.
     pub const UPDATE_KEY: &str = "UPDATE keys SET key_alias = $3, key_description = $4, key_state = $5, \
         scheduled_deletion_ms = $6, rotation_enabled = $7, rotation_interval_days = $8, rotation_anchor_ms = $9, \
-        last_rotation_ms = $10, rotations = $11, material_version = $12, expiration_ms = $13 \
+        last_rotation_ms = $10, rotations = $11, material_version = $12, expiration_ms = $13, import_digest = $14 \
         WHERE project_id = $1 AND key_id = $2";
+
+    /// External keys whose material expired at `$1`.
+    pub const EXPIRED_IMPORTS: &str = "SELECT project_id, key_id FROM keys WHERE expiration_ms IS NOT NULL \
+        AND expiration_ms <= $1 AND key_state IN (2, 3) ORDER BY expiration_ms LIMIT $2";
 
     /// Enabled keys whose rotation period ended: `$1` now, `$2` the length
     /// of a day in ms, `$3` how many.
@@ -199,6 +203,7 @@ pub struct KeyRow {
     rotation_anchor_ms: Option<i64>,
     last_rotation_ms: Option<i64>,
     rotations: i32,
+    import_digest: Option<Vec<u8>>,
 }
 
 impl TryFrom<KeyRow> for KeyRecord {
@@ -227,6 +232,7 @@ impl TryFrom<KeyRow> for KeyRecord {
             rotation_anchor_ms: row.rotation_anchor_ms,
             last_rotation_ms: row.last_rotation_ms,
             rotations: u32::try_from(row.rotations).map_err(|_| corrupt())?,
+            import_digest: row.import_digest,
         })
     }
 }
@@ -303,7 +309,7 @@ macro_rules! sql_bounds {
                 (String,),
                 (i64,)
             ],
-            binds: [String, Vec<u8>, i32, i64, bool, Option<String>, Option<i32>, Option<i64>],
+            binds: [String, Vec<u8>, i32, i64, bool, Option<String>, Option<i32>, Option<i64>, Option<Vec<u8>>],
             item: $($item)*
         }
     };
@@ -365,6 +371,7 @@ impl<D: Dialect> SqlKeyStore<D> {
             .bind(r.rotation_anchor_ms)
             .bind(r.last_rotation_ms)
             .bind(r.rotations as i32)
+            .bind(r.import_digest.clone())
             .execute(&mut **tx)
             .await;
         if let Err(e) = inserted {
@@ -457,6 +464,14 @@ impl<D: Dialect> SqlKeyStore<D> {
             Self::add_count(&mut tx, project_id, key.spec, old_state, key.default_key, -1).await?;
             Self::add_count(&mut tx, project_id, key.spec, key.state, key.default_key, 1).await?;
         }
+        if old_version.is_some() && key.material_version.is_none() {
+            // Imported material deleted: nothing of it is left to open with.
+            sqlx::query(text::DELETE_MATERIALS)
+                .bind(key_id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("destroying key material"))?;
+        }
         if key.material_version != old_version
             && let Some(version) = key.material_version
         {
@@ -485,6 +500,7 @@ impl<D: Dialect> SqlKeyStore<D> {
             .bind(key.rotations as i32)
             .bind(key.material_version)
             .bind(key.expiration_ms)
+            .bind(key.import_digest.clone())
             .execute(&mut *tx)
             .await;
         if let Err(e) = updated {
@@ -926,6 +942,22 @@ impl<D: Dialect> KeyStore for SqlKeyStore<D> {
             .await
             .map_err(StoreError::db("counting retirable grants"))?;
         Ok((rows.into_iter().map(GrantRecord::try_from).collect::<Result<_, _>>()?, total as u64))
+    }
+
+    async fn expired_imports(&self, now_ms: i64, limit: u32) -> Result<Vec<(String, KeyId)>, StoreError> {
+        self.round_trips.tick();
+        let rows: Vec<(String, String)> = sqlx::query_as(text::EXPIRED_IMPORTS)
+            .bind(now_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("finding expired imported material"))?;
+        rows.into_iter()
+            .map(|(project, id)| {
+                let key_id = uuid::Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt(id.clone()))?;
+                Ok((project, KeyId(key_id)))
+            })
+            .collect()
     }
 
     async fn count_user_keys(&self, project_id: &str) -> Result<u64, StoreError> {

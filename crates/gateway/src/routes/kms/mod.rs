@@ -24,6 +24,7 @@ pub mod account;
 pub mod aliases;
 pub mod crypto;
 pub mod grants;
+pub mod import;
 pub mod keys;
 pub mod rotation;
 pub mod tags;
@@ -36,6 +37,7 @@ pub(crate) fn routes() -> Vec<ApiRoute> {
         tags::routes(),
         aliases::routes(),
         grants::routes(),
+        import::routes(),
         crypto::routes(),
         account::routes(),
     ]

@@ -1,0 +1,195 @@
+//! Imported key material (kms-api.md §3.4): parameters (an RSA-2048
+//! wrapping key and an import token), the import, its deletion, and the
+//! expiry the background task enforces.
+//!
+//! The import token is stateless: it carries the wrapping private key, the
+//! key id, the algorithm and the expiry, sealed under a key derived from
+//! the root key and bound to the project (`RootKey::seal_token`). RSA is
+//! aws-lc-rs's (the `rsa` crate's decryption has an open timing advisory).
+//! Imported material is version 1 of the key; a keyed digest of it is kept
+//! after deletion, so that only the same material is accepted again and
+//! the key's earlier ciphertexts open once more.
+
+use aws_lc_rs::{
+    encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der},
+    rsa::{KeySize, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepPrivateDecryptingKey, PrivateDecryptingKey},
+};
+use common::identity::CallerIdentity;
+
+use crate::{
+    domain::{IMPORT_TOKEN_LIFETIME_S, KeyId, KeyRecord, Rejection, WrappingAlgorithm},
+    error::KmsError,
+    hierarchy::SecretBytes,
+    service::KmsService,
+    store::WrapMaterial,
+};
+
+/// What get-parameters-for-import answers.
+#[derive(Debug)]
+pub struct ImportParameters {
+    /// The key.
+    pub key_id: KeyId,
+    /// The sealed token.
+    pub token: Vec<u8>,
+    /// When token and public key expire, seconds.
+    pub expires_s: i64,
+    /// DER SubjectPublicKeyInfo.
+    pub public_key: Vec<u8>,
+}
+
+/// Length of imported symmetric material.
+const MATERIAL_LEN: usize = 32;
+
+/// Keys whose expired material one run of the background task deletes.
+pub const EXPIRIES_PER_RUN: u32 = 100;
+
+/// The token's payload: expiry (8 bytes, big-endian seconds), algorithm
+/// (1 byte), key id (16 bytes), then the wrapping key's PKCS#8 DER.
+struct TokenPayload {
+    expires_s: i64,
+    algorithm: WrappingAlgorithm,
+    key_id: KeyId,
+    private_key: SecretBytes,
+}
+
+impl TokenPayload {
+    fn encode(&self) -> SecretBytes {
+        let mut out = Vec::with_capacity(25 + self.private_key.expose().len());
+        out.extend_from_slice(&self.expires_s.to_be_bytes());
+        out.push(match self.algorithm {
+            WrappingAlgorithm::RsaesOaepSha256 => 1,
+            WrappingAlgorithm::RsaesOaepSha1 => 2,
+        });
+        out.extend_from_slice(self.key_id.0.as_bytes());
+        out.extend_from_slice(self.private_key.expose());
+        SecretBytes::new(out)
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, Rejection> {
+        if bytes.len() < 25 {
+            return Err(Rejection::ImportTokenInvalid);
+        }
+        let expires_s = i64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"));
+        let algorithm = match bytes[8] {
+            1 => WrappingAlgorithm::RsaesOaepSha256,
+            2 => WrappingAlgorithm::RsaesOaepSha1,
+            _ => return Err(Rejection::ImportTokenInvalid),
+        };
+        let key_id = KeyId(uuid::Uuid::from_slice(&bytes[9..25]).map_err(|_| Rejection::ImportTokenInvalid)?);
+        Ok(Self { expires_s, algorithm, key_id, private_key: SecretBytes::new(bytes[25..].to_vec()) })
+    }
+}
+
+impl KmsService {
+    /// get-parameters-for-import: a fresh RSA-2048 wrapping key for an
+    /// external key waiting for its material.
+    pub async fn import_parameters(
+        &self,
+        caller: &CallerIdentity,
+        key_id: &str,
+        algorithm: &str,
+    ) -> Result<ImportParameters, KmsError> {
+        let algorithm = match algorithm {
+            "" => return Err(Rejection::MissingParameter("wrapping_algorithm").into()),
+            name => WrappingAlgorithm::parse(name).ok_or(Rejection::InvalidParameter("wrapping_algorithm"))?,
+        };
+        let key = self.load_key(caller, key_id).await?;
+        key.check_importable()?;
+        // Key generation takes tens of milliseconds: off the async workers.
+        let (private_key, public_key) = tokio::task::spawn_blocking(|| {
+            let private = PrivateDecryptingKey::generate(KeySize::Rsa2048).map_err(|_| "RSA key generation failed")?;
+            let der: Pkcs8V1Der<'static> = private.as_der().map_err(|_| "PKCS#8 encoding failed")?;
+            let public: PublicKeyX509Der<'static> = private.public_key().as_der().map_err(|_| "SPKI encoding failed")?;
+            Ok::<_, &str>((SecretBytes::new(der.as_ref().to_vec()), public.as_ref().to_vec()))
+        })
+        .await
+        .map_err(|e| KmsError::Internal(format!("key generation task: {e}")))?
+        .map_err(|e| KmsError::Internal(e.into()))?;
+        let expires_s = common::now_ms() / 1000 + IMPORT_TOKEN_LIFETIME_S;
+        let payload = TokenPayload { expires_s, algorithm, key_id: key.key_id, private_key };
+        let token = self.root.seal_token(payload.encode().expose(), &caller.project_id);
+        tracing::info!(key_id = %key.key_id, "import parameters issued");
+        Ok(ImportParameters { key_id: key.key_id, token, expires_s, public_key })
+    }
+
+    /// import-key-material: unwraps the material with the token's private
+    /// key and makes it the key's version 1.
+    pub async fn import_material(
+        &self,
+        caller: &CallerIdentity,
+        key_id: &str,
+        token: &[u8],
+        wrapped: &[u8],
+        expiration_s: Option<i64>,
+    ) -> Result<KeyRecord, KmsError> {
+        let key_id = self.resolve(caller, key_id).await?;
+        let now_ms = common::now_ms();
+        let expiration_ms = match expiration_s {
+            None => None,
+            Some(s) if s.saturating_mul(1000) > now_ms => Some(s.saturating_mul(1000)),
+            Some(_) => return Err(Rejection::ExpirationNotFuture.into()),
+        };
+        let payload = TokenPayload::decode(self.root.open_token(token, &caller.project_id)?.expose())?;
+        if payload.expires_s * 1000 <= now_ms {
+            return Err(Rejection::ImportTokenExpired.into());
+        }
+        if payload.key_id != key_id {
+            return Err(Rejection::ImportTokenKeyMismatch.into());
+        }
+        let material = unwrap(&payload, wrapped)?;
+        let digest = self.root.import_digest(key_id, material.expose());
+        let root = self.root.clone();
+        let wrap: WrapMaterial = Box::new(move |key| {
+            let version = key.material_version.ok_or(Rejection::KeyPendingImport)?;
+            Ok(root.wrap_material(&material, key.key_id, version, &key.project_id))
+        });
+        let key = self
+            .mutate_in(&caller.project_id, key_id, Box::new(move |k| k.import_material(digest, expiration_ms)), Some(wrap))
+            .await?;
+        tracing::info!(%key_id, "key material imported");
+        Ok(key)
+    }
+
+    /// delete-imported-key-material.
+    pub async fn delete_imported_material(&self, caller: &CallerIdentity, key_id: &str) -> Result<KeyRecord, KmsError> {
+        let key_id = self.resolve(caller, key_id).await?;
+        let key = self.mutate(caller, key_id, Box::new(|k| k.delete_imported_material())).await?;
+        tracing::info!(%key_id, "imported key material deleted");
+        Ok(key)
+    }
+
+    /// One run of the background task: deletes imported material past its
+    /// expiry; returns the keys it changed.
+    pub async fn expire_imports(&self, now_ms: i64) -> Result<Vec<KeyId>, KmsError> {
+        let mut expired = Vec::new();
+        for (project_id, key_id) in self.store.expired_imports(now_ms, EXPIRIES_PER_RUN).await? {
+            match self.mutate_in(&project_id, key_id, Box::new(move |k| k.expire_material(now_ms)), None).await {
+                Ok(_) => {
+                    tracing::info!(%key_id, "imported key material expired and was deleted");
+                    expired.push(key_id);
+                }
+                Err(KmsError::Rejected(_) | KmsError::KeyNotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(expired)
+    }
+}
+
+/// RSA-OAEP decryption of the wrapped material; every failure is the same
+/// refusal, and the material must be 32 bytes.
+fn unwrap(payload: &TokenPayload, wrapped: &[u8]) -> Result<SecretBytes, Rejection> {
+    let private = PrivateDecryptingKey::from_pkcs8(payload.private_key.expose()).map_err(|_| Rejection::ImportTokenInvalid)?;
+    let private = OaepPrivateDecryptingKey::new(private).map_err(|_| Rejection::ImportTokenInvalid)?;
+    let algorithm = match payload.algorithm {
+        WrappingAlgorithm::RsaesOaepSha256 => &OAEP_SHA256_MGF1SHA256,
+        WrappingAlgorithm::RsaesOaepSha1 => &OAEP_SHA1_MGF1SHA1,
+    };
+    let mut out = SecretBytes::new(vec![0; private.min_output_size()]);
+    let len = private.decrypt(algorithm, wrapped, out.expose_mut(), None).map_err(|_| Rejection::UnwrapFailed)?.len();
+    if len != MATERIAL_LEN {
+        return Err(Rejection::ImportMaterialLength);
+    }
+    Ok(SecretBytes::new(out.expose()[..len].to_vec()))
+}
+
