@@ -186,7 +186,12 @@ impl TestStack {
             headers.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
         }
         headers.insert("host", host.parse().unwrap());
-        headers.insert("user-agent", "opendew-tests/1.0".parse().unwrap());
+        headers.entry("user-agent").or_insert("opendew-tests/1.0".parse().unwrap());
+        if let Sign::Terraform(ak, sk) = sign {
+            // chnsz/golangsdk signs every header but `host` and adds the
+            // project header after signing.
+            sign_headers_except(&mut headers, &method, path_and_query, &body, ak, sk, 0, &["host"]);
+        }
         headers.entry("x-project-id").or_insert(self.account.project_id.parse().unwrap());
         if let Sign::With(ak, sk, skew_seconds) = sign {
             sign_headers(&mut headers, &method, path_and_query, &body, ak, sk, skew_seconds);
@@ -256,9 +261,29 @@ pub fn sign_headers(
     sk: &str,
     skew_seconds: i64,
 ) {
+    sign_headers_except(headers, method, path_and_query, body, ak, sk, skew_seconds, &[]);
+}
+
+/// As [`sign_headers`], leaving the headers named in `unsigned` out of
+/// `SignedHeaders`.
+#[allow(clippy::too_many_arguments)]
+pub fn sign_headers_except(
+    headers: &mut http::HeaderMap,
+    method: &Method,
+    path_and_query: &str,
+    body: &[u8],
+    ak: &str,
+    sk: &str,
+    skew_seconds: i64,
+    unsigned: &[&str],
+) {
     let date = (chrono::Utc::now() + chrono::Duration::seconds(skew_seconds)).format("%Y%m%dT%H%M%SZ").to_string();
     headers.insert("x-sdk-date", date.parse().unwrap());
-    let mut signed: Vec<String> = headers.keys().map(|k| k.as_str().to_owned()).filter(|k| !k.contains('_')).collect();
+    let mut signed: Vec<String> = headers
+        .keys()
+        .map(|k| k.as_str().to_owned())
+        .filter(|k| !k.contains('_') && !unsigned.contains(&k.as_str()))
+        .collect();
     signed.sort();
     let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
     let raw = gateway::signing::RawRequest { method: method.as_str(), path, query, headers, body };
@@ -273,6 +298,9 @@ pub fn sign_headers(
 pub enum Sign<'a> {
     /// AK, SK and a clock skew in seconds.
     With(&'a str, &'a str, i64),
+    /// As the Terraform provider signs: every header but `host`, with
+    /// `X-Project-Id` added after signing.
+    Terraform(&'a str, &'a str),
     /// No credentials at all.
     Not,
 }
