@@ -204,9 +204,8 @@ impl ResourceQuery {
                 .tags
                 .iter()
                 .all(|(key, values)| tags.iter().any(|(k, v)| k == key && (values.is_empty() || values.contains(v))));
-            let name_match = wanted
-                .as_ref()
-                .is_none_or(|n| !n.is_empty() && name(resource).to_lowercase().contains(n.as_str()));
+            let name_match =
+                wanted.as_ref().is_none_or(|n| !n.is_empty() && name(resource).to_lowercase().contains(n.as_str()));
             tags_match && name_match
         };
         let matching: Vec<_> = all.into_iter().filter(|(resource, tags)| matches(resource, tags)).collect();
@@ -415,7 +414,10 @@ mod tests {
         assert_eq!(RULES.batch("create", vec![tag("a", "b"), tag("c=", "d")]), Err(TagFault::InvalidKey));
         assert_eq!(RULES.batch("create", vec![tag("a", &"v".repeat(44))]), Err(TagFault::InvalidValue));
         assert_eq!(RULES.batch("delete", vec![tag("a", "any*")]), Ok(Batch::Remove(vec!["a".into()])));
-        assert_eq!(RULES.batch("create", (0..21).map(|i| tag(&i.to_string(), "")).collect()), Err(TagFault::ListTooLong));
+        assert_eq!(
+            RULES.batch("create", (0..21).map(|i| tag(&i.to_string(), "")).collect()),
+            Err(TagFault::ListTooLong)
+        );
     }
 
     #[test]

@@ -440,11 +440,14 @@ mod tests {
             ("x-project-id", PROJECT),
         ]);
         let path = format!("/v1.0/{PROJECT}/kms/create-key");
-        let req = RawRequest { method: "POST", path: &path, query: "", headers: &h, body: br#"{"key_alias":"tf-key"}"# };
+        let req =
+            RawRequest { method: "POST", path: &path, query: "", headers: &h, body: br#"{"key_alias":"tf-key"}"# };
         let auth = Authorization::parse("SDK-HMAC-SHA256 Access=HPUAEXAMPLEAK0000001, SignedHeaders=content-type;user-agent;x-language;x-sdk-date, Signature=a5ac7c4ea555c50df8c2be2a7108adc5e3c44f5defddd307e92e90657192ef83").unwrap();
         assert_eq!(
             canonical_request(&req, &auth.signed_headers).unwrap(),
-            format!("POST\n/v1.0/{PROJECT}/kms/create-key/\n\ncontent-type:application/json\nuser-agent:terraform-provider-huaweicloud\nx-language:en-us\nx-sdk-date:20240101T000000Z\n\ncontent-type;user-agent;x-language;x-sdk-date\nf31da2da231f61cbdb7c4ae931e24354a1cbdeff54d01631ab91b2337bd16390")
+            format!(
+                "POST\n/v1.0/{PROJECT}/kms/create-key/\n\ncontent-type:application/json\nuser-agent:terraform-provider-huaweicloud\nx-language:en-us\nx-sdk-date:20240101T000000Z\n\ncontent-type;user-agent;x-language;x-sdk-date\nf31da2da231f61cbdb7c4ae931e24354a1cbdeff54d01631ab91b2337bd16390"
+            )
         );
         verify(&auth, SK, &req, at("20240101T000000Z")).unwrap();
         // A signed header's value still counts.
@@ -471,7 +474,9 @@ mod tests {
         let auth = Authorization::parse("SDK-HMAC-SHA256 Access=HPUAEXAMPLEAK0000001, SignedHeaders=host;user-agent;x-sdk-date, Signature=15dc971408dd61d3bae57bdd40295fa62001692705a22577d3832568c54995e8").unwrap();
         assert_eq!(
             canonical_request(&req, &auth.signed_headers).unwrap(),
-            format!("POST\n/v1.0/{PROJECT}/kms/describe-key/\n\nhost:127.0.0.1:8080\nuser-agent:huaweicloud-usdk-go/3.0\nx-sdk-date:20240101T000000Z\n\nhost;user-agent;x-sdk-date\nc72d144e3e0dd259c30978934819f56a5f8df99115a3a9c8bcf6104fd3af1305")
+            format!(
+                "POST\n/v1.0/{PROJECT}/kms/describe-key/\n\nhost:127.0.0.1:8080\nuser-agent:huaweicloud-usdk-go/3.0\nx-sdk-date:20240101T000000Z\n\nhost;user-agent;x-sdk-date\nc72d144e3e0dd259c30978934819f56a5f8df99115a3a9c8bcf6104fd3af1305"
+            )
         );
         verify(&auth, SK, &req, at("20240101T000000Z")).unwrap();
         // The body is signed whatever the headers.

@@ -680,7 +680,7 @@ impl KeyRecord {
         self.check_rotatable()?;
         self.state.check_usable()?;
         if let Rotation::Scheduled { day_ms } = kind {
-            if !self.rotation_due_ms(day_ms).is_some_and(|due| due <= now_ms) {
+            if self.rotation_due_ms(day_ms).is_none_or(|due| due > now_ms) {
                 return Err(Rejection::RotationNotDue);
             }
             self.rotation_anchor_ms = Some(now_ms);
@@ -737,7 +737,7 @@ impl KeyRecord {
     /// The background task's deletion of material past its expiry (a no-op
     /// refusal when the expiry moved or the material is gone).
     pub fn expire_material(&mut self, now_ms: i64) -> Result<(), Rejection> {
-        if !self.expiration_ms.is_some_and(|e| e <= now_ms) {
+        if self.expiration_ms.is_none_or(|e| e > now_ms) {
             return Err(Rejection::KeyNotPendingImport);
         }
         self.delete_imported_material()

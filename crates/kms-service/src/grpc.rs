@@ -199,7 +199,10 @@ impl KeyManagementService for KmsService {
         Ok(Response::new(pb::KeyResponse { key: Some(self.key_proto(&key)) }))
     }
 
-    async fn disable_key_rotation(&self, request: Request<pb::KeyRequest>) -> Result<Response<pb::KeyResponse>, Status> {
+    async fn disable_key_rotation(
+        &self,
+        request: Request<pb::KeyRequest>,
+    ) -> Result<Response<pb::KeyResponse>, Status> {
         let (caller, req) = parts(request)?;
         domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
         let key = self.disable_rotation(&caller, &req.key_id).await?;
@@ -260,7 +263,10 @@ impl KeyManagementService for KmsService {
         Ok(Response::new(pb::DeleteAliasesResponse {}))
     }
 
-    async fn associate_alias(&self, request: Request<pb::AssociateAliasRequest>) -> Result<Response<pb::Alias>, Status> {
+    async fn associate_alias(
+        &self,
+        request: Request<pb::AssociateAliasRequest>,
+    ) -> Result<Response<pb::Alias>, Status> {
         let (caller, req) = parts(request)?;
         let alias = KmsService::associate_alias(self, &caller, &req.alias, &req.target_key_id).await?;
         Ok(Response::new(convert::alias_to_proto(&alias, &caller, self.realm())))
@@ -312,7 +318,10 @@ impl KeyManagementService for KmsService {
             resources: found
                 .keys
                 .into_iter()
-                .map(|(key, tags)| pb::TaggedKey { key: Some(self.key_proto(&key)), tags: convert::tags_to_proto(tags) })
+                .map(|(key, tags)| pb::TaggedKey {
+                    key: Some(self.key_proto(&key)),
+                    tags: convert::tags_to_proto(tags),
+                })
                 .collect(),
             total_count: found.total_count,
         }))
@@ -328,7 +337,10 @@ impl KeyManagementService for KmsService {
         Ok(Response::new(pb::CreateGrantResponse { grant_id }))
     }
 
-    async fn list_grants(&self, request: Request<pb::ListGrantsRequest>) -> Result<Response<pb::ListGrantsResponse>, Status> {
+    async fn list_grants(
+        &self,
+        request: Request<pb::ListGrantsRequest>,
+    ) -> Result<Response<pb::ListGrantsResponse>, Status> {
         let (caller, req) = parts(request)?;
         domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
         let page = KmsService::list_grants(self, &caller, &req.key_id, req.limit, req.offset).await?;
@@ -381,7 +393,13 @@ impl KeyManagementService for KmsService {
         let (caller, req) = parts(request)?;
         domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
         let key = self
-            .import_material(&caller, &req.key_id, &req.import_token, &req.encrypted_key_material, req.expiration_time_s)
+            .import_material(
+                &caller,
+                &req.key_id,
+                &req.import_token,
+                &req.encrypted_key_material,
+                req.expiration_time_s,
+            )
             .await?;
         Ok(Response::new(pb::KeyResponse { key: Some(self.key_proto(&key)) }))
     }
@@ -541,7 +559,8 @@ pub mod convert {
     /// version, so that it is stable without being stored.
     fn material_id(key_id: KeyId, version: i32) -> String {
         use sha2::Digest;
-        let digest = sha2::Sha256::new().chain_update(key_id.0.as_bytes()).chain_update(version.to_be_bytes()).finalize();
+        let digest =
+            sha2::Sha256::new().chain_update(key_id.0.as_bytes()).chain_update(version.to_be_bytes()).finalize();
         let bytes: [u8; 16] = digest[..16].try_into().expect("16 of 32 bytes");
         uuid::Builder::from_random_bytes(bytes).into_uuid().hyphenated().to_string()
     }

@@ -89,7 +89,8 @@ impl RootKey {
     /// key derived from the root key. Only this service can open it.
     pub fn seal_token(&self, payload: &[u8], project_id: &str) -> Vec<u8> {
         let salt = crypto::derive::fresh_salt();
-        let key = crypto::derive::message_key(self.0.as_ref(), IMPORT_TOKEN_LABEL, &salt).expect("a root key is 32 bytes");
+        let key =
+            crypto::derive::message_key(self.0.as_ref(), IMPORT_TOKEN_LABEL, &salt).expect("a root key is 32 bytes");
         let mut token = vec![TOKEN_VERSION];
         token.extend_from_slice(&salt);
         token.extend_from_slice(&key.seal(payload, &token_aad(project_id)));
@@ -104,7 +105,8 @@ impl RootKey {
         }
         let (salt, sealed) = rest.split_at(SALT_LEN);
         let salt: &[u8; SALT_LEN] = salt.try_into().expect("split at SALT_LEN");
-        let key = crypto::derive::message_key(self.0.as_ref(), IMPORT_TOKEN_LABEL, salt).expect("a root key is 32 bytes");
+        let key =
+            crypto::derive::message_key(self.0.as_ref(), IMPORT_TOKEN_LABEL, salt).expect("a root key is 32 bytes");
         key.open(sealed, &token_aad(project_id)).map_err(|_| Rejection::ImportTokenInvalid)
     }
 

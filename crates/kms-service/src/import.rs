@@ -99,7 +99,8 @@ impl KmsService {
         let (private_key, public_key) = tokio::task::spawn_blocking(|| {
             let private = PrivateDecryptingKey::generate(KeySize::Rsa2048).map_err(|_| "RSA key generation failed")?;
             let der: Pkcs8V1Der<'static> = private.as_der().map_err(|_| "PKCS#8 encoding failed")?;
-            let public: PublicKeyX509Der<'static> = private.public_key().as_der().map_err(|_| "SPKI encoding failed")?;
+            let public: PublicKeyX509Der<'static> =
+                private.public_key().as_der().map_err(|_| "SPKI encoding failed")?;
             Ok::<_, &str>((SecretBytes::new(der.as_ref().to_vec()), public.as_ref().to_vec()))
         })
         .await
@@ -144,7 +145,12 @@ impl KmsService {
             Ok(root.wrap_material(&material, key.key_id, version, &key.project_id))
         });
         let key = self
-            .mutate_in(&caller.project_id, key_id, Box::new(move |k| k.import_material(digest, expiration_ms)), Some(wrap))
+            .mutate_in(
+                &caller.project_id,
+                key_id,
+                Box::new(move |k| k.import_material(digest, expiration_ms)),
+                Some(wrap),
+            )
             .await?;
         tracing::info!(%key_id, "key material imported");
         Ok(key)
@@ -179,7 +185,8 @@ impl KmsService {
 /// RSA-OAEP decryption of the wrapped material; every failure is the same
 /// refusal, and the material must be 32 bytes.
 fn unwrap(payload: &TokenPayload, wrapped: &[u8]) -> Result<SecretBytes, Rejection> {
-    let private = PrivateDecryptingKey::from_pkcs8(payload.private_key.expose()).map_err(|_| Rejection::ImportTokenInvalid)?;
+    let private =
+        PrivateDecryptingKey::from_pkcs8(payload.private_key.expose()).map_err(|_| Rejection::ImportTokenInvalid)?;
     let private = OaepPrivateDecryptingKey::new(private).map_err(|_| Rejection::ImportTokenInvalid)?;
     let algorithm = match payload.algorithm {
         WrappingAlgorithm::RsaesOaepSha256 => &OAEP_SHA256_MGF1SHA256,
@@ -192,4 +199,3 @@ fn unwrap(payload: &TokenPayload, wrapped: &[u8]) -> Result<SecretBytes, Rejecti
     }
     Ok(SecretBytes::new(out.expose()[..len].to_vec()))
 }
-

@@ -23,8 +23,8 @@ pub mod import;
 pub mod keys;
 pub mod rotation;
 pub mod service;
-pub mod tags;
 pub mod store;
+pub mod tags;
 
 use hierarchy::RootKey;
 use store::KeyStore;

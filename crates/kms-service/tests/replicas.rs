@@ -216,7 +216,11 @@ async fn two_replicas_rotate_a_due_key_once_per_period() {
         .key
         .unwrap();
     let id = key.key_id.clone();
-    let encrypt = |text: &str| pb::EncryptDataRequest { key_id: id.clone(), plaintext: text.as_bytes().to_vec(), ..Default::default() };
+    let encrypt = |text: &str| pb::EncryptDataRequest {
+        key_id: id.clone(),
+        plaintext: text.as_bytes().to_vec(),
+        ..Default::default()
+    };
     let first = a.client.encrypt_data(caller().request(encrypt("under material 1"))).await.unwrap().into_inner();
     let key_request = || caller().request(pb::KeyRequest { key_id: id.clone(), ..Default::default() });
     a.client.enable_key_rotation(key_request()).await.unwrap();
@@ -252,7 +256,9 @@ async fn two_replicas_rotate_a_due_key_once_per_period() {
         for (blob, text) in [(&first.ciphertext, "under material 1"), (&newest.ciphertext, "under the newest")] {
             let opened = r
                 .client
-                .decrypt_data(caller().request(pb::DecryptDataRequest { ciphertext: blob.clone(), ..Default::default() }))
+                .decrypt_data(
+                    caller().request(pb::DecryptDataRequest { ciphertext: blob.clone(), ..Default::default() }),
+                )
                 .await
                 .unwrap()
                 .into_inner();

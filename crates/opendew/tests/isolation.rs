@@ -111,7 +111,9 @@ fn request(method: &Method, pattern: &str, ids: &Ids) -> (String, Option<Value>)
             "action" if pattern.contains("/tags/") => {
                 json!({"action": "delete", "tags": [{"key": ids.tag_key, "value": "b-tag-value"}]})
             }
-            "action" => json!({"action": "filter", "limit": "100", "matches": [{"key": "resource_name", "value": "b-key"}]}),
+            "action" => {
+                json!({"action": "filter", "limit": "100", "matches": [{"key": "resource_name", "value": "b-key"}]})
+            }
             "aliases" => json!({"key_id": ids.key_id, "alias": "alias/stolen"}),
             "associate" => json!({"alias": ids.alias, "target_key_id": ids.key_id}),
             "create-grant" => {
@@ -266,8 +268,14 @@ async fn isolation(db: Db) {
         Some(json!({"tag": {"key": "b-tag-key", "value": "b-tag-value"}})),
     )
     .await);
-    ok(call(&s, &b, Method::POST, &kms_b(&format!("{key_id}/tags")), Some(json!({"tag": {"key": "b-tag-key", "value": "v"}})))
-        .await);
+    ok(call(
+        &s,
+        &b,
+        Method::POST,
+        &kms_b(&format!("{key_id}/tags")),
+        Some(json!({"tag": {"key": "b-tag-key", "value": "v"}})),
+    )
+    .await);
     ok(call(&s, &b, Method::POST, &kms_b("aliases"), Some(json!({"key_id": key_id, "alias": "alias/b-alias"}))).await);
     ok(call(&s, &b, Method::POST, &kms_b("enable-key-rotation"), Some(json!({"key_id": key_id}))).await);
     // B's grant of its key to a third party, retirable by B's user.
@@ -294,8 +302,7 @@ async fn isolation(db: Db) {
         alias: "alias/b-alias".into(),
         grant_id: b_grant_id.clone(),
     };
-    let never_shown =
-        [
+    let never_shown = [
         key_id.as_str(),
         "b-key",
         "b-secret",
@@ -363,8 +370,9 @@ async fn isolation(db: Db) {
 
     // B's alias names nothing for A: by alias and by URN, the key does not exist.
     for name in ["alias/b-alias".to_owned(), format!("kms:local-1:{}:alias:alias/b-alias", domain.id)] {
-        let r = call(&s, &a, Method::POST, &format!("/v1.0/{}/kms/describe-key", a.project), Some(json!({"key_id": name})))
-            .await;
+        let r =
+            call(&s, &a, Method::POST, &format!("/v1.0/{}/kms/describe-key", a.project), Some(json!({"key_id": name})))
+                .await;
         assert_eq!(r.status, 404, "{:?}", r.body);
     }
 
@@ -390,8 +398,12 @@ async fn isolation(db: Db) {
     let by_alias =
         ok(call(&s, &b, Method::POST, &kms_b("describe-key"), Some(json!({"key_id": "alias/b-alias"}))).await);
     assert_eq!(by_alias["key_info"]["key_id"], key_id.as_str());
-    let rotation = ok(call(&s, &b, Method::POST, &kms_b("get-key-rotation-status"), Some(json!({"key_id": key_id}))).await);
-    assert_eq!((rotation["key_rotation_enabled"].as_bool(), rotation["number_of_rotations"].as_u64()), (Some(true), Some(0)));
+    let rotation =
+        ok(call(&s, &b, Method::POST, &kms_b("get-key-rotation-status"), Some(json!({"key_id": key_id}))).await);
+    assert_eq!(
+        (rotation["key_rotation_enabled"].as_bool(), rotation["number_of_rotations"].as_u64()),
+        (Some(true), Some(0))
+    );
     let grants = ok(call(&s, &b, Method::POST, &kms_b("list-grants"), Some(json!({"key_id": key_id}))).await);
     assert_eq!(grants["grants"][0]["grant_id"], b_grant_id.as_str(), "{grants}");
     let key_tags = ok(call(&s, &b, Method::GET, &kms_b(&format!("{key_id}/tags")), None).await);
@@ -414,14 +426,16 @@ async fn granted_operations_and_nothing_else(s: &TestStack, a: &Tenant, b: &Tena
         r.body
     };
     let new_key = |alias: &'static str| async move {
-        let created = ok(call(s, a, Method::POST, &kms(a, "create-key"), Some(json!({"key_alias": unique(alias)}))).await);
+        let created =
+            ok(call(s, a, Method::POST, &kms(a, "create-key"), Some(json!({"key_alias": unique(alias)}))).await);
         created["key_info"]["key_id"].as_str().unwrap().to_owned()
     };
     let (granted, other) = (new_key("granted").await, new_key("not-granted").await);
     let ids_of = |key_id: String| async move {
         let dk = ok(call(s, a, Method::POST, &kms(a, "create-datakey"), Some(json!({"key_id": key_id}))).await);
-        let data = ok(call(s, a, Method::POST, &kms(a, "encrypt-data"), Some(json!({"key_id": key_id, "plain_text": "a"})))
-            .await);
+        let data =
+            ok(call(s, a, Method::POST, &kms(a, "encrypt-data"), Some(json!({"key_id": key_id, "plain_text": "a"})))
+                .await);
         Ids {
             key_id,
             datakey_cipher: dk["cipher_text"].as_str().unwrap().to_owned(),
@@ -486,11 +500,17 @@ async fn granted_operations_and_nothing_else(s: &TestStack, a: &Tenant, b: &Tena
     let started = std::time::Instant::now();
     loop {
         let r = call(s, b, Method::POST, &kms(b, "describe-key"), Some(json!({"key_id": granted}))).await;
-        let used = call(s, b, Method::POST, &kms(b, "encrypt-data"), Some(json!({"key_id": granted, "plain_text": "x"}))).await;
+        let used =
+            call(s, b, Method::POST, &kms(b, "encrypt-data"), Some(json!({"key_id": granted, "plain_text": "x"})))
+                .await;
         if r.status == 404 && used.status == 404 {
             break;
         }
-        assert!(started.elapsed() < std::time::Duration::from_secs(1), "the revoked grant still works: {:?}", used.body);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "the revoked grant still works: {:?}",
+            used.body
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

@@ -24,11 +24,8 @@ use serde_json::{Value, json};
 use support::{Db, Reply, Sign, TestStack, in_ci, unique};
 
 /// What the provider sends with every call.
-const HEADERS: [(&str, &str); 3] = [
-    ("content-type", "application/json"),
-    ("user-agent", "terraform-provider-huaweicloud"),
-    ("x-language", "en-us"),
-];
+const HEADERS: [(&str, &str); 3] =
+    [("content-type", "application/json"), ("user-agent", "terraform-provider-huaweicloud"), ("x-language", "en-us")];
 
 async fn tf(s: &TestStack, method: Method, path: &str, body: Option<Value>) -> Reply {
     let bytes = body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default();
@@ -75,8 +72,19 @@ async fn kms_key(s: &TestStack) {
         async move {
             let key = kms(s, "describe-key", json!({"key_id": key_id})).await["key_info"].clone();
             assert_eq!(key["sys_enterprise_project_id"], "0");
-            for field in ["key_alias", "key_description", "key_spec", "creation_date", "scheduled_deletion_date",
-                "default_key_flag", "expiration_time", "origin", "key_usage", "key_state", "keystore_id"] {
+            for field in [
+                "key_alias",
+                "key_description",
+                "key_spec",
+                "creation_date",
+                "scheduled_deletion_date",
+                "default_key_flag",
+                "expiration_time",
+                "origin",
+                "key_usage",
+                "key_state",
+                "keystore_id",
+            ] {
                 assert!(key[field].is_string(), "{field}: {key}");
             }
             let r = tf(s, Method::GET, &s.kms(&format!("{key_id}/tags")), None).await;
@@ -127,8 +135,10 @@ async fn kms_key(s: &TestStack) {
 }
 
 async fn kms_grant(s: &TestStack) {
-    let key_id =
-        kms(s, "create-key", json!({"key_alias": unique("tf-grant")})).await["key_info"]["key_id"].as_str().unwrap().to_owned();
+    let key_id = kms(s, "create-key", json!({"key_alias": unique("tf-grant")})).await["key_info"]["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let grantee = uuid::Uuid::new_v4().simple().to_string();
     let mut ids = Vec::new();
     for ops in [json!(["describe-key", "create-datakey"]), json!(["encrypt-data"])] {
@@ -169,9 +179,12 @@ async fn kms_grant(s: &TestStack) {
 }
 
 async fn kms_alias(s: &TestStack) {
-    let key_id =
-        kms(s, "create-key", json!({"key_alias": unique("tf-alias")})).await["key_info"]["key_id"].as_str().unwrap().to_owned();
-    let names: Vec<String> = (0..60).map(|i| format!("alias/tf-{i:02}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6])).collect();
+    let key_id = kms(s, "create-key", json!({"key_alias": unique("tf-alias")})).await["key_info"]["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let names: Vec<String> =
+        (0..60).map(|i| format!("alias/tf-{i:02}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6])).collect();
     // Create: POST kms/aliases (the provider's client accepts any 2xx).
     for name in names.iter().take(50) {
         let r = tf(s, Method::POST, &s.kms("aliases"), Some(json!({"key_id": key_id, "alias": name}))).await;
@@ -241,8 +254,9 @@ async fn kms_key_material(s: &TestStack) {
     let b64 = base64::engine::general_purpose::STANDARD;
     let created = kms(s, "create-key", json!({"key_alias": unique("tf-ext"), "origin": "external"})).await;
     let key_id = created["key_info"]["key_id"].as_str().unwrap().to_owned();
-    let params = kms(s, "get-parameters-for-import", json!({"key_id": key_id, "wrapping_algorithm": "RSAES_OAEP_SHA_256"}))
-        .await;
+    let params =
+        kms(s, "get-parameters-for-import", json!({"key_id": key_id, "wrapping_algorithm": "RSAES_OAEP_SHA_256"}))
+            .await;
     let material: [u8; 32] = *uuid::Uuid::new_v4().as_bytes().repeat(2).first_chunk().unwrap();
     let Some(wrapped) = openssl_wrap(&b64.decode(params["public_key"].as_str().unwrap()).unwrap(), &material) else {
         return;
@@ -277,8 +291,9 @@ async fn imported_material_expires(s: &TestStack) {
     let b64 = base64::engine::general_purpose::STANDARD;
     let created = kms(s, "create-key", json!({"key_alias": unique("tf-expiring"), "origin": "external"})).await;
     let key_id = created["key_info"]["key_id"].as_str().unwrap().to_owned();
-    let params = kms(s, "get-parameters-for-import", json!({"key_id": key_id, "wrapping_algorithm": "RSAES_OAEP_SHA_256"}))
-        .await;
+    let params =
+        kms(s, "get-parameters-for-import", json!({"key_id": key_id, "wrapping_algorithm": "RSAES_OAEP_SHA_256"}))
+            .await;
     let Some(wrapped) = openssl_wrap(&b64.decode(params["public_key"].as_str().unwrap()).unwrap(), &[7; 32]) else {
         return;
     };
@@ -291,7 +306,8 @@ async fn imported_material_expires(s: &TestStack) {
     )
     .await;
     kms(s, "encrypt-data", json!({"key_id": key_id, "plain_text": "before expiry"})).await;
-    tokio::time::sleep(std::time::Duration::from_millis((expires_s * 1000 - common::now_ms() + 50).max(0) as u64)).await;
+    tokio::time::sleep(std::time::Duration::from_millis((expires_s * 1000 - common::now_ms() + 50).max(0) as u64))
+        .await;
     let r = tf(s, Method::POST, &s.kms("encrypt-data"), Some(json!({"key_id": key_id, "plain_text": "x"}))).await;
     assert_eq!(r.status, 400, "expired material still encrypts: {:?}", r.body);
     // One run of the background task (it runs every purge interval).

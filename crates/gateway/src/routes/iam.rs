@@ -239,7 +239,9 @@ pub async fn list_domains(
             })
         })
         .collect();
-    Json(json!({"domains": domains, "links": {"self": format!("{base}/v3/auth/domains"), "previous": null, "next": null}}))
+    Json(
+        json!({"domains": domains, "links": {"self": format!("{base}/v3/auth/domains"), "previous": null, "next": null}}),
+    )
 }
 
 /// `GET /v3/auth/catalog`: the services this gateway serves, one public

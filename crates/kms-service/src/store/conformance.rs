@@ -66,7 +66,12 @@ async fn rotation_is_once_per_period<S: KeyStore>(store: Arc<S>) {
         tokio::spawn(async move {
             let wrap: WrapMaterial = Box::new(|k| Ok(vec![k.material_version.unwrap() as u8; 60]));
             store
-                .rotate_key(&project, id, Box::new(|k| k.rotate(4_000, crate::domain::Rotation::Scheduled { day_ms: 100 })), wrap)
+                .rotate_key(
+                    &project,
+                    id,
+                    Box::new(|k| k.rotate(4_000, crate::domain::Rotation::Scheduled { day_ms: 100 })),
+                    wrap,
+                )
                 .await
         })
     });
@@ -85,7 +90,8 @@ async fn rotation_is_once_per_period<S: KeyStore>(store: Arc<S>) {
     assert!(store.due_rotations(4_000, day, 10).await.unwrap().iter().all(|(_, k)| *k != id));
     // A refused material write rolls the whole rotation back.
     let refused: WrapMaterial = Box::new(|_| Err(crate::domain::Rejection::InvalidKeySpec));
-    let r = store.rotate_key(&project, id, Box::new(|k| k.rotate(5_000, crate::domain::Rotation::OnDemand)), refused).await;
+    let r =
+        store.rotate_key(&project, id, Box::new(|k| k.rotate(5_000, crate::domain::Rotation::OnDemand)), refused).await;
     assert!(matches!(r, Err(UpdateKeyError::Rejected(crate::domain::Rejection::InvalidKeySpec))), "{r:?}");
     assert_eq!(store.get_key(&project, id).await.unwrap().unwrap().material_version, Some(2));
     assert_eq!(store.material_versions(id).await.unwrap().len(), 2);
@@ -177,7 +183,10 @@ async fn tags<S: KeyStore>(store: &S) {
         all.iter().filter(|(k, _)| k.alias.starts_with("tag-")).map(|(k, t)| (k.alias.as_str(), t.clone())).collect();
     assert_eq!(
         by_alias,
-        [("tag-a", vec![("env".to_owned(), "test".to_owned())]), ("tag-b", vec![("env".to_owned(), "prod".to_owned())])]
+        [
+            ("tag-a", vec![("env".to_owned(), "test".to_owned())]),
+            ("tag-b", vec![("env".to_owned(), "prod".to_owned())])
+        ]
     );
 }
 

@@ -236,8 +236,12 @@ pub trait KeyStore: common::db::Schema + std::fmt::Debug + 'static {
     /// Inserts a grant on its key, locked: `check` may refuse the key's
     /// state; a key with `max_per_key` grants refuses with `GrantQuota`.
     /// Tells every replica, as a change to the key does.
-    async fn create_grant(&self, grant: &GrantRecord, check: KeyMutation, max_per_key: usize)
-    -> Result<(), UpdateKeyError>;
+    async fn create_grant(
+        &self,
+        grant: &GrantRecord,
+        check: KeyMutation,
+        max_per_key: usize,
+    ) -> Result<(), UpdateKeyError>;
 
     /// A key's grants, oldest first.
     async fn grants_of(&self, key_id: KeyId) -> Result<Vec<GrantRecord>, StoreError>;

@@ -15,8 +15,8 @@ use sqlx::{Pool, Transaction};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    COUNT_SHARDS, ChangeSink, CreateKeyError, KeyFilter, KeyMutation, KeyStore, NewKey, QUOTA_HEADROOM, StoreError,
-    AliasRecord, Tag, UpdateKeyError, WrapMaterial,
+    AliasRecord, COUNT_SHARDS, ChangeSink, CreateKeyError, KeyFilter, KeyMutation, KeyStore, NewKey, QUOTA_HEADROOM,
+    StoreError, Tag, UpdateKeyError, WrapMaterial,
 };
 use crate::domain::{
     GrantOperation, GrantRecord, KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage, PrincipalType, Rejection,
@@ -819,7 +819,8 @@ impl<D: Dialect> KeyStore for SqlKeyStore<D> {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::db("listing keys"))?;
-        let mut tags = common::tags::sql::by_owner(common::tags::sql::of_project(&self.pool, &text::TAGS, project_id).await?);
+        let mut tags =
+            common::tags::sql::by_owner(common::tags::sql::of_project(&self.pool, &text::TAGS, project_id).await?);
         rows.into_iter()
             .map(|row| {
                 let key = KeyRecord::try_from(row)?;

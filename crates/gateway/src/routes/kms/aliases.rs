@@ -79,7 +79,8 @@ pub struct AliasList {
 
 /// `GET /v1.0/{project_id}/kms/aliases?key_id=&limit=&marker=`.
 pub async fn list_aliases(call: KmsCall) -> KmsResult<AliasList> {
-    let limit = call.query("limit").map(|l| l.trim().parse::<u32>().map_err(|_| reason(R::InvalidLimit))).transpose()?;
+    let limit =
+        call.query("limit").map(|l| l.trim().parse::<u32>().map_err(|_| reason(R::InvalidLimit))).transpose()?;
     let request = pb::ListAliasesRequest {
         key_id: call.query("key_id").unwrap_or_default().to_owned(),
         limit,

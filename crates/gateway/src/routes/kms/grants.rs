@@ -111,8 +111,11 @@ pub async fn list_grants(call: KmsCall) -> KmsResult<GrantList> {
 }
 
 fn grant_ref(call: &KmsCall) -> Result<tonic::Request<pb::GrantRef>, ApiError> {
-    let request =
-        pb::GrantRef { key_id: call.required("key_id")?, grant_id: call.required("grant_id")?, sequence: call.sequence()? };
+    let request = pb::GrantRef {
+        key_id: call.required("key_id")?,
+        grant_id: call.required("grant_id")?,
+        sequence: call.sequence()?,
+    };
     Ok(call.request(request))
 }
 

@@ -41,9 +41,9 @@ pub(crate) fn routes() -> Vec<ApiRoute> {
         crypto::routes(),
         account::routes(),
     ]
-        .into_iter()
-        .flatten()
-        .collect()
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// The AAD prefix of opendew's internal uses, which tenants may not send.

@@ -40,7 +40,8 @@ impl From<pb::KeyTag> for Tag {
 /// `{key, value}`: `key` required (`KMS.0406` when absent), `value` may be
 /// absent (empty).
 fn tag_of(call: &KmsCall, obj: &JsonBody) -> Result<pb::KeyTag, ApiError> {
-    let key = obj.strict_string("key").map_err(|_| reason(R::InvalidTagKey))?.ok_or_else(|| reason(R::InvalidTagKey))?;
+    let key =
+        obj.strict_string("key").map_err(|_| reason(R::InvalidTagKey))?.ok_or_else(|| reason(R::InvalidTagKey))?;
     let value = obj.strict_string("value").map_err(|e| call.field_error(e))?.unwrap_or_default();
     Ok(pb::KeyTag { key, value })
 }
@@ -139,8 +140,10 @@ pub async fn resource_instances(call: KmsCall) -> KmsResult<Resources> {
     let offset = number("offset", R::InvalidOffset)?;
     let mut tags = Vec::new();
     for filter in call.body().objects("tags").map_err(|_| reason(R::InvalidTagListSize))?.unwrap_or_default() {
-        let key =
-            filter.strict_string("key").map_err(|_| reason(R::InvalidTagKey))?.ok_or_else(|| reason(R::InvalidTagKey))?;
+        let key = filter
+            .strict_string("key")
+            .map_err(|_| reason(R::InvalidTagKey))?
+            .ok_or_else(|| reason(R::InvalidTagKey))?;
         let values = filter.string_list("values").map_err(|_| reason(R::InvalidTagValue))?.unwrap_or_default();
         tags.push(pb::KeyTagValues { key, values });
     }
