@@ -930,6 +930,9 @@ class KeyManagementTest(Base):
 
         # The documented refusals.
         self.assertSdkError(lambda: import_(material), 400, "KMS.0310")
+        self.assertSdkError(
+            lambda: self.kms.enable_key_rotation(EnableKeyRotationRequest(body=OperateKeyRequestBody(key_id=key_id))), 400, "KMS.0312"
+        )
         generated = self.new_key("sdk-gen")
         self.assertSdkError(
             lambda: self.kms.create_parameters_for_import(CreateParametersForImportRequest(

@@ -106,6 +106,22 @@ async fn kms_key(s: &TestStack) {
     };
     let key = read(true, 90, json!([["env", "test"], ["owner", "tf"]])).await;
     assert_eq!((key["key_state"].as_str(), key["key_alias"].as_str()), (Some("3"), Some(alias.as_str())));
+    // The schedule, on this backend too: 91 days on, one run of the
+    // rotation task rotates the key once it is enabled (a disabled key
+    // waits), and a second run finds nothing due.
+    let in_91_days = common::now_ms() + 91 * 86_400_000;
+    let task = &s.stack.kms_service;
+    assert!(!task.rotate_due(in_91_days, 86_400_000).await.unwrap().iter().any(|k| k.to_string() == key_id));
+    kms(s, "enable-key", json!({"key_id": key_id})).await;
+    let rotated = task.rotate_due(in_91_days, 86_400_000).await.unwrap();
+    assert!(rotated.iter().any(|k| k.to_string() == key_id), "{rotated:?}");
+    assert!(!task.rotate_due(in_91_days, 86_400_000).await.unwrap().iter().any(|k| k.to_string() == key_id));
+    let status = kms(s, "get-key-rotation-status", json!({"key_id": key_id})).await;
+    assert_eq!(
+        (status["number_of_rotations"].as_u64(), status["key_materials"].as_array().map(Vec::len)),
+        (Some(1), Some(2))
+    );
+    kms(s, "disable-key", json!({"key_id": key_id})).await;
 
     // Update: alias, description, is_enabled, tags (old ones deleted, new
     // ones created), rotation off.
