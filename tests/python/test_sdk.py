@@ -827,6 +827,12 @@ class KeyManagementTest(Base):
         self.assertSdkError(
             lambda: self.kms.rotate_on_demand(RotateOnDemandRequest(body=RotateOnDemandRequestBody(key_id="not-a-key"))), 400, "KMS.0205"
         )
+        self.create_secret(name=unique("sdk-rot-default"), secret_string="makes the csms/default key")
+        keys = self.kms.list_keys(ListKeysRequest(body=ListKeysRequestBody(limit="1000", key_spec="ALL"))).key_details
+        default = [k.key_id for k in keys if k.key_alias == "csms/default"][0]
+        self.assertSdkError(
+            lambda: self.kms.enable_key_rotation(EnableKeyRotationRequest(body=OperateKeyRequestBody(key_id=default))), 400, "KMS.0211"
+        )
 
     def test_tags(self):
         key_id = self.new_key("sdk-ktag")
@@ -870,6 +876,18 @@ class KeyManagementTest(Base):
             "KMS.0404",
         )
         self.assertSdkError(lambda: self.kms.delete_tag(DeleteTagRequest(key_id=key_id, key="absent")), 404, "KMS.0416")
+        batch = lambda action, tags: self.kms.batch_create_kms_tags(
+            BatchCreateKmsTagsRequest(key_id=key_id, body=BatchCreateKmsTagsRequestBody(action=action, tags=tags)))
+        self.assertSdkError(lambda: batch("create", []), 400, "KMS.0401")
+        self.assertSdkError(lambda: batch("create", [KmsTagItem(key="k", value="v" * 44)]), 400, "KMS.0405")
+        self.assertSdkError(lambda: batch("create", [KmsTagItem(key="k%d" % i, value="") for i in range(21)]), 400, "KMS.0407")
+        batch("create", [KmsTagItem(key="fill%d" % i, value="") for i in range(18)])
+        self.assertSdkError(lambda: batch("create", [KmsTagItem(key="one-too-many", value="")]), 400, "KMS.0409")
+        query = lambda **f: self.kms.list_kms_by_tags(ListKmsByTagsRequest(resource_instances="resource_instances", body=ListKmsByTagsRequestBody(**f)))
+        self.assertSdkError(lambda: query(action="filter", tags=[KmsTag(key="env", values=["v%d" % i for i in range(11)])]), 400, "KMS.0413")
+        self.assertSdkError(lambda: query(action="filter", offset="-1"), 400, "KMS.0417")
+        self.assertSdkError(lambda: query(action="filter", matches=[KmsTagItem(key="resource_name", value="x" * 256)]), 400, "KMS.0402")
+        self.assertSdkError(lambda: query(action="filter", matches=[KmsTagItem(key="alias", value="x")]), 400, "KMS.0403")
         self.assertSdkError(lambda: self.kms.show_kms_tags(ShowKmsTagsRequest(key_id=str(uuid.uuid4()))), 404, "KMS.0207")
         self.assertSdkError(
             lambda: self.kms.list_kms_by_tags(
@@ -970,6 +988,13 @@ class KeyManagementTest(Base):
             400,
             "KMS.2602",
         )
+        # Wrapped for another wrapping key: it does not unwrap.
+        self.assertSdkError(
+            lambda: self.kms.import_key_material(body(key_id=other, import_token=other_params.import_token,
+                                                      encrypted_key_material=wrap(material))),
+            400,
+            "KMS.0311",
+        )
 
     def test_grants(self):
         key_id = self.new_key("sdk-grant")
@@ -998,6 +1023,15 @@ class KeyManagementTest(Base):
         self.assertEqual(listed.grants, [])
 
         self.assertSdkError(lambda: grant(operations=["create-grant"]), 400, "KMS.2401")
+        other_key = self.new_key("sdk-grant2")
+        foreign = self.kms.create_grant(CreateGrantRequest(body=CreateGrantRequestBody(
+            key_id=other_key, grantee_principal=grantee, operations=["describe-key"]))).grant_id
+        self.assertSdkError(
+            lambda: self.kms.cancel_grant(CancelGrantRequest(body=RevokeGrantRequestBody(key_id=key_id, grant_id=foreign))), 400, "KMS.2502"
+        )
+        for _ in range(100):
+            grant(operations=["describe-key"])
+        self.assertSdkError(lambda: grant(operations=["describe-key"]), 400, "KMS.2404")
         self.assertSdkError(
             lambda: self.kms.create_grant(CreateGrantRequest(body=CreateGrantRequestBody(
                 key_id=key_id, grantee_principal="not valid!", operations=["describe-key"]))),

@@ -65,6 +65,17 @@ impl TokenPayload {
         SecretBytes::new(out)
     }
 
+    /// The token is for `key_id` and still valid at `now_ms`.
+    fn check(&self, key_id: KeyId, now_ms: i64) -> Result<(), Rejection> {
+        if self.expires_s.saturating_mul(1000) <= now_ms {
+            return Err(Rejection::ImportTokenExpired);
+        }
+        if self.key_id != key_id {
+            return Err(Rejection::ImportTokenKeyMismatch);
+        }
+        Ok(())
+    }
+
     fn decode(bytes: &[u8]) -> Result<Self, Rejection> {
         if bytes.len() < 25 {
             return Err(Rejection::ImportTokenInvalid);
@@ -131,12 +142,7 @@ impl KmsService {
             Some(_) => return Err(Rejection::ExpirationNotFuture.into()),
         };
         let payload = TokenPayload::decode(self.root.open_token(token, &caller.project_id)?.expose())?;
-        if payload.expires_s * 1000 <= now_ms {
-            return Err(Rejection::ImportTokenExpired.into());
-        }
-        if payload.key_id != key_id {
-            return Err(Rejection::ImportTokenKeyMismatch.into());
-        }
+        payload.check(key_id, now_ms)?;
         let material = unwrap(&payload, wrapped)?;
         let digest = self.root.import_digest(key_id, material.expose());
         let root = self.root.clone();
@@ -198,4 +204,37 @@ fn unwrap(payload: &TokenPayload, wrapped: &[u8]) -> Result<SecretBytes, Rejecti
         return Err(Rejection::ImportMaterialLength);
     }
     Ok(SecretBytes::new(out.expose()[..len].to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hierarchy::RootKey;
+
+    /// A token opens only for its project, names its key and expires.
+    #[test]
+    fn tokens_are_sealed_bound_and_expire() {
+        let root = RootKey::from_hex(&"42".repeat(32), "test").unwrap();
+        let key_id = KeyId::new();
+        let payload = TokenPayload {
+            expires_s: 1_000,
+            algorithm: WrappingAlgorithm::RsaesOaepSha1,
+            key_id,
+            private_key: SecretBytes::new(vec![9; 40]),
+        };
+        let token = root.seal_token(payload.encode().expose(), "project-a");
+        assert_eq!(root.open_token(&token, "project-b").unwrap_err(), Rejection::ImportTokenInvalid);
+        let mut tampered = token.clone();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert_eq!(root.open_token(&tampered, "project-a").unwrap_err(), Rejection::ImportTokenInvalid);
+        let opened = TokenPayload::decode(root.open_token(&token, "project-a").unwrap().expose()).unwrap();
+        assert_eq!(
+            (opened.key_id, opened.algorithm, opened.private_key.expose()),
+            (key_id, payload.algorithm, &[9; 40][..])
+        );
+        opened.check(key_id, 999_999).unwrap();
+        assert_eq!(opened.check(key_id, 1_000_000), Err(Rejection::ImportTokenExpired));
+        assert_eq!(opened.check(KeyId::new(), 0), Err(Rejection::ImportTokenKeyMismatch));
+        assert_eq!(TokenPayload::decode(&[1; 10]).err(), Some(Rejection::ImportTokenInvalid));
+    }
 }
