@@ -8,7 +8,7 @@ use crate::{
     domain::{self, KeyId, Rejection},
     error::KmsError,
     service::KmsService,
-    store::{AliasRecord, UpdateKeyError},
+    store::AliasRecord,
 };
 
 /// One page of aliases.
@@ -18,15 +18,6 @@ pub struct AliasPage {
     pub aliases: Vec<AliasRecord>,
     /// The marker of the next page, when there is one.
     pub next_marker: Option<String>,
-}
-
-fn alias_error(e: UpdateKeyError) -> KmsError {
-    match e {
-        UpdateKeyError::NotFound => KmsError::KeyNotFound,
-        UpdateKeyError::Rejected(e) => e.into(),
-        UpdateKeyError::AliasTaken => KmsError::DuplicateAlias,
-        UpdateKeyError::Store(e) => e.into(),
-    }
 }
 
 /// A key id field of the alias API: an id, never an alias.
@@ -51,7 +42,7 @@ impl KmsService {
             .store
             .create_alias(&caller.project_id, alias, key_id, common::now_ms(), domain::MAX_ALIASES_PER_KEY)
             .await
-            .map_err(alias_error)?;
+            .map_err(KmsError::from)?;
         self.forget_alias(&caller.project_id, alias);
         tracing::info!(%key_id, alias, "alias created");
         Ok(record)
@@ -73,7 +64,7 @@ impl KmsService {
             .store
             .associate_alias(&caller.project_id, alias, target, common::now_ms(), domain::MAX_ALIASES_PER_KEY)
             .await
-            .map_err(alias_error);
+            .map_err(KmsError::from);
         self.forget_alias(&caller.project_id, alias);
         let record = record?;
         tracing::info!(key_id = %target, alias, "alias moved");
@@ -97,7 +88,7 @@ impl KmsService {
         for alias in aliases {
             domain::validate_alias_name(alias)?;
         }
-        let result = self.store.delete_aliases(&caller.project_id, key_id, aliases).await.map_err(alias_error);
+        let result = self.store.delete_aliases(&caller.project_id, key_id, aliases).await.map_err(KmsError::from);
         for alias in aliases {
             self.forget_alias(&caller.project_id, alias);
         }

@@ -11,7 +11,10 @@
 use proto::kms::v1::{ErrorDetail, ErrorReason};
 use tonic::{Code, Status};
 
-use crate::{domain::Rejection, store::StoreError};
+use crate::{
+    domain::Rejection,
+    store::{StoreError, UpdateKeyError},
+};
 
 /// Everything that can go wrong in a kms-service call.
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +142,19 @@ fn tag_code(fault: common::tags::TagFault) -> (Code, ErrorReason) {
         F::OffsetNotAllowed => (C::InvalidArgument, R::OffsetNotAllowed),
         F::TooManyValues => (C::InvalidArgument, R::TooManyTagValues),
         F::InvalidMatchValue => (C::InvalidArgument, R::InvalidMatchValue),
+    }
+}
+
+/// A store refusal of a change to a key, as the service reports it (one
+/// mapping for every module that changes keys, aliases, tags or grants).
+impl From<UpdateKeyError> for KmsError {
+    fn from(e: UpdateKeyError) -> Self {
+        match e {
+            UpdateKeyError::NotFound => KmsError::KeyNotFound,
+            UpdateKeyError::Rejected(e) => e.into(),
+            UpdateKeyError::AliasTaken => KmsError::DuplicateAlias,
+            UpdateKeyError::Store(e) => e.into(),
+        }
     }
 }
 

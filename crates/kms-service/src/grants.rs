@@ -13,7 +13,6 @@ use crate::{
     domain::{self, GrantOperation, GrantRecord, KeyState, PrincipalType, Rejection},
     error::KmsError,
     service::{KmsService, principal},
-    store::UpdateKeyError,
 };
 
 /// create-grant, as the domain sees it.
@@ -42,15 +41,6 @@ pub struct GrantPage {
     pub total: u64,
     /// Offset of the next page, when there is one.
     pub next_offset: Option<u64>,
-}
-
-fn grant_error(e: UpdateKeyError) -> KmsError {
-    match e {
-        UpdateKeyError::NotFound => KmsError::KeyNotFound,
-        UpdateKeyError::Rejected(e) => e.into(),
-        UpdateKeyError::AliasTaken => KmsError::Internal("alias conflict on a grant".into()),
-        UpdateKeyError::Store(e) => e.into(),
-    }
 }
 
 fn page_limit(limit: Option<u32>) -> Result<u32, KmsError> {
@@ -133,7 +123,7 @@ impl KmsService {
         });
         let result = self.store.create_grant(&grant, check, domain::MAX_GRANTS_PER_KEY).await;
         self.forget(grant.key_id);
-        result.map_err(grant_error)?;
+        result.map_err(KmsError::from)?;
         tracing::info!(key_id = %grant.key_id, grant_id = %grant.grant_id, grantee = %grant.grantee, "grant created");
         Ok(grant.grant_id)
     }

@@ -15,7 +15,7 @@ use crate::{
     domain::{GrantOperation, GrantRecord, KeyId, KeyName, KeyRecord, Principal, Rejection},
     error::KmsError,
     hierarchy::{RootKey, ciphertext},
-    store::{KeyMutation, KeyStore, UpdateKeyError, WrapMaterial},
+    store::{KeyMutation, KeyStore, WrapMaterial},
 };
 
 /// Shared state of the service.
@@ -212,12 +212,7 @@ impl KmsService {
             Some(wrap) => self.store.rotate_key(project_id, key_id, change, wrap).await,
         };
         self.cache.invalidate(key_id);
-        let key = result.map_err(|e| match e {
-            UpdateKeyError::NotFound => KmsError::KeyNotFound,
-            UpdateKeyError::Rejected(e) => e.into(),
-            UpdateKeyError::AliasTaken => KmsError::DuplicateAlias,
-            UpdateKeyError::Store(e) => e.into(),
-        })?;
+        let key = result?;
         tracing::info!(key_id = %key.key_id, state = ?key.state, "key changed");
         Ok(key)
     }

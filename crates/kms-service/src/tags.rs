@@ -9,17 +9,8 @@ use crate::{
     domain::{KeyRecord, Rejection, TAG_RULES},
     error::KmsError,
     service::KmsService,
-    store::{Tag, UpdateKeyError},
+    store::Tag,
 };
-
-fn tag_error(e: UpdateKeyError) -> KmsError {
-    match e {
-        UpdateKeyError::NotFound => KmsError::KeyNotFound,
-        UpdateKeyError::Rejected(e) => e.into(),
-        UpdateKeyError::AliasTaken => KmsError::Internal("alias conflict on a tag write".into()),
-        UpdateKeyError::Store(e) => e.into(),
-    }
-}
 
 fn fault(f: common::tags::TagFault) -> KmsError {
     Rejection::Tag(f).into()
@@ -40,7 +31,7 @@ impl KmsService {
         let key_id = self.resolve(caller, key_id).await?;
         let tag = tag.ok_or(Rejection::MissingParameter("tag"))?;
         TAG_RULES.check(&tag).map_err(fault)?;
-        self.store.put_tags(&caller.project_id, key_id, &[tag], TAG_RULES.max_tags).await.map_err(tag_error)
+        self.store.put_tags(&caller.project_id, key_id, &[tag], TAG_RULES.max_tags).await.map_err(KmsError::from)
     }
 
     /// delete tag: the tag key must exist.
@@ -49,7 +40,7 @@ impl KmsService {
         if TAG_RULES.check_key(tag_key).is_err() {
             return Err(fault(common::tags::TagFault::NotFound));
         }
-        self.store.delete_tags(&caller.project_id, key_id, &[tag_key.to_owned()], true).await.map_err(tag_error)
+        self.store.delete_tags(&caller.project_id, key_id, &[tag_key.to_owned()], true).await.map_err(KmsError::from)
     }
 
     /// show key tags.
@@ -80,7 +71,7 @@ impl KmsService {
             }
             common::tags::Batch::Remove(keys) => self.store.delete_tags(&caller.project_id, key_id, &keys, false).await,
         };
-        result.map_err(tag_error)
+        result.map_err(KmsError::from)
     }
 
     /// resource_instances: the keys whose tags (and alias) match, a page

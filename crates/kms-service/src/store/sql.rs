@@ -277,6 +277,16 @@ impl TryFrom<GrantRow> for GrantRecord {
     }
 }
 
+/// (project, key id) rows, the background tasks' work lists.
+fn key_refs(rows: Vec<(String, String)>) -> Result<Vec<(String, KeyId)>, StoreError> {
+    rows.into_iter()
+        .map(|(project, id)| {
+            let key_id = uuid::Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt(id.clone()))?;
+            Ok((project, KeyId(key_id)))
+        })
+        .collect()
+}
+
 fn alias_record((alias, key_id, create_ms, update_ms): (String, String, i64, i64)) -> Result<AliasRecord, StoreError> {
     let key_id = KeyId(uuid::Uuid::parse_str(&key_id).map_err(|_| StoreError::Corrupt(alias.clone()))?);
     Ok(AliasRecord { alias, key_id, create_ms, update_ms })
@@ -666,12 +676,7 @@ impl<D: Dialect> KeyStore for SqlKeyStore<D> {
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::db("finding keys due for rotation"))?;
-        rows.into_iter()
-            .map(|(project, id)| {
-                let key_id = uuid::Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt(id.clone()))?;
-                Ok((project, KeyId(key_id)))
-            })
-            .collect()
+        key_refs(rows)
     }
 
     async fn create_alias(
@@ -953,12 +958,7 @@ impl<D: Dialect> KeyStore for SqlKeyStore<D> {
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::db("finding expired imported material"))?;
-        rows.into_iter()
-            .map(|(project, id)| {
-                let key_id = uuid::Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt(id.clone()))?;
-                Ok((project, KeyId(key_id)))
-            })
-            .collect()
+        key_refs(rows)
     }
 
     async fn count_user_keys(&self, project_id: &str) -> Result<u64, StoreError> {
