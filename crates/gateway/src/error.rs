@@ -231,6 +231,7 @@ pub fn kms_error(fault: KmsFault) -> (StatusCode, &'static str, &'static str) {
             R::GrantOnlyCreateGrant => (BAD, "KMS.2401", "Specify an operation in addition to create-grant."),
             R::InvalidPrincipal => (BAD, "KMS.2402", "Invalid user ID."),
             R::GrantQuota => (BAD, "KMS.2404", "Too many CMK grants."),
+            R::GrantProjectQuota => (BAD, "KMS.2405", "Too many grants."),
             R::InvalidGrantId => (BAD, "KMS.2501", "Invalid grant ID."),
             R::GrantKeyMismatch => (BAD, "KMS.2502", "grant_id and key_id do not match."),
             R::NoPermission => (StatusCode::FORBIDDEN, "KMS.0306", "No access permissions."),

@@ -266,6 +266,8 @@ pub fn validate_grant_name(name: &str) -> Result<(), Rejection> {
 
 /// Grants per key.
 pub const MAX_GRANTS_PER_KEY: usize = 100;
+/// Grants over all keys of a project.
+pub const MAX_GRANTS_PER_PROJECT: usize = 1000;
 /// Largest page of list-grants and list-retirable-grants.
 pub const MAX_GRANT_PAGE: u32 = 100;
 
@@ -910,6 +912,9 @@ pub enum Rejection {
     /// The key has the most grants it may have.
     #[error("the key has the maximum number of grants")]
     GrantQuota,
+    /// The project has the most grants it may have.
+    #[error("the project has the maximum number of grants")]
+    GrantProjectQuota,
     /// The grant id is malformed or unknown.
     #[error("invalid grant id")]
     InvalidGrantId,

@@ -118,6 +118,7 @@ fn rejection_code(rejection: &Rejection) -> (Code, ErrorReason) {
         J::GrantOnlyCreateGrant => (C::InvalidArgument, R::GrantOnlyCreateGrant),
         J::InvalidPrincipal => (C::InvalidArgument, R::InvalidPrincipal),
         J::GrantQuota => (C::ResourceExhausted, R::GrantQuota),
+        J::GrantProjectQuota => (C::ResourceExhausted, R::GrantProjectQuota),
         J::InvalidGrantId => (C::InvalidArgument, R::InvalidGrantId),
         J::GrantKeyMismatch => (C::InvalidArgument, R::GrantKeyMismatch),
         J::NoPermission => (C::PermissionDenied, R::NoPermission),

@@ -13,6 +13,7 @@ use crate::{
     domain::{self, GrantOperation, GrantRecord, KeyState, PrincipalType, Rejection},
     error::KmsError,
     service::{KmsService, principal},
+    store::GrantLimits,
 };
 
 /// create-grant, as the domain sees it.
@@ -121,7 +122,8 @@ impl KmsService {
             }
             Ok(())
         });
-        let result = self.store.create_grant(&grant, check, domain::MAX_GRANTS_PER_KEY).await;
+        let limits = GrantLimits { per_key: domain::MAX_GRANTS_PER_KEY, per_project: domain::MAX_GRANTS_PER_PROJECT };
+        let result = self.store.create_grant(&grant, check, limits).await;
         self.forget(grant.key_id);
         result.map_err(KmsError::from)?;
         tracing::info!(key_id = %grant.key_id, grant_id = %grant.grant_id, grantee = %grant.grantee, "grant created");

@@ -492,6 +492,24 @@ async fn granted_operations_and_nothing_else(s: &TestStack, a: &Tenant, b: &Tena
             );
         }
     }
+    // Retiring: a grantee without retire-grant is refused (it knows the
+    // grant, so it learns nothing new); one allowed to retire may.
+    let retire = |grant_id: &str| {
+        let body = json!({"key_id": granted, "grant_id": grant_id});
+        async move { call(s, b, Method::POST, &kms(b, "retire-grant"), Some(body)).await }
+    };
+    let refused = retire(&grant_id).await;
+    assert_eq!((refused.status.as_u16(), refused.body["error"]["error_code"].as_str()), (403, Some("KMS.0306")));
+    let retirable = ok(call(
+        s,
+        a,
+        Method::POST,
+        &kms(a, "create-grant"),
+        Some(json!({"key_id": granted, "grantee_principal": b_user, "operations": ["describe-key", "retire-grant"]})),
+    )
+    .await);
+    ok(retire(retirable["grant_id"].as_str().unwrap()).await);
+
     // B's use leaves A's key as it was, and the grant as A made it.
     let described = ok(call(s, a, Method::POST, &kms(a, "describe-key"), Some(json!({"key_id": granted}))).await);
     assert_eq!(described["key_info"]["key_state"], "2");

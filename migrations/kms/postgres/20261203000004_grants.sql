@@ -18,4 +18,5 @@ CREATE TABLE key_grants (
 );
 
 CREATE INDEX key_grants_key_idx ON key_grants (key_id, creation_ms, grant_id);
+CREATE INDEX key_grants_project_idx ON key_grants (project_id);
 CREATE INDEX key_grants_retiring_idx ON key_grants (retiring_principal, creation_ms, grant_id);

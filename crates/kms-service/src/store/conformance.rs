@@ -128,6 +128,10 @@ async fn aliases<S: KeyStore>(store: &S) {
     assert!(store.find_alias(&project, "alias/two").await.unwrap().is_none());
 }
 
+fn limits(per_key: usize, per_project: usize) -> GrantLimits {
+    GrantLimits { per_key, per_project }
+}
+
 async fn grants<S: KeyStore>(store: &S) {
     use crate::domain::{GrantOperation as Op, GrantRecord, PrincipalType, Rejection};
     let project = "3".repeat(32);
@@ -144,16 +148,25 @@ async fn grants<S: KeyStore>(store: &S) {
         name: format!("g{n}"),
         creation_ms: i64::from(n),
     };
-    store.create_grant(&grant(1, Some("retirer")), Box::new(|_| Ok(())), 2).await.unwrap();
-    store.create_grant(&grant(2, None), Box::new(|_| Ok(())), 2).await.unwrap();
-    let full = store.create_grant(&grant(3, None), Box::new(|_| Ok(())), 2).await;
+    store.create_grant(&grant(1, Some("retirer")), Box::new(|_| Ok(())), limits(2, 9)).await.unwrap();
+    store.create_grant(&grant(2, None), Box::new(|_| Ok(())), limits(2, 9)).await.unwrap();
+    let full = store.create_grant(&grant(3, None), Box::new(|_| Ok(())), limits(2, 9)).await;
     assert!(matches!(full, Err(UpdateKeyError::Rejected(Rejection::GrantQuota))), "{full:?}");
-    let refused = store.create_grant(&grant(4, None), Box::new(|_| Err(Rejection::KeyPendingDeletion)), 9).await;
+    let refused =
+        store.create_grant(&grant(4, None), Box::new(|_| Err(Rejection::KeyPendingDeletion)), limits(9, 9)).await;
     assert!(matches!(refused, Err(UpdateKeyError::Rejected(Rejection::KeyPendingDeletion))), "{refused:?}");
     let missing = GrantRecord { project_id: "2".repeat(32), ..grant(5, None) };
-    assert!(matches!(store.create_grant(&missing, Box::new(|_| Ok(())), 9).await, Err(UpdateKeyError::NotFound)));
+    assert!(matches!(
+        store.create_grant(&missing, Box::new(|_| Ok(())), limits(9, 9)).await,
+        Err(UpdateKeyError::NotFound)
+    ));
     let all = store.grants_of(key).await.unwrap();
     assert_eq!(all, [grant(1, Some("retirer")), grant(2, None)], "as written, oldest first");
+    // The project's limit counts every key's grants.
+    let second_key = store.create_key(new_key(record(&project, "granted-too", 2)), None).await.unwrap().key_id;
+    let on_second = GrantRecord { key_id: second_key, ..grant(6, None) };
+    let r = store.create_grant(&on_second, Box::new(|_| Ok(())), limits(9, 2)).await;
+    assert!(matches!(r, Err(UpdateKeyError::Rejected(Rejection::GrantProjectQuota))), "{r:?}");
     assert_eq!(store.find_grant(&hex::encode([2u8; 32])).await.unwrap(), Some(grant(2, None)));
     let (retirable, total) = store.retirable_grants(&["retirer", "some-domain"], 0, 10).await.unwrap();
     assert_eq!((retirable, total), (vec![grant(1, Some("retirer"))], 1));

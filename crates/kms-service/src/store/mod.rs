@@ -77,6 +77,15 @@ pub struct AliasRecord {
 /// A tag: key and value.
 pub type Tag = common::tags::Tag;
 
+/// How many grants a key, and a project, may have.
+#[derive(Debug, Clone, Copy)]
+pub struct GrantLimits {
+    /// Grants per key.
+    pub per_key: usize,
+    /// Grants over all keys of a project.
+    pub per_project: usize,
+}
+
 /// What another replica changed, as seen by [`KeyStore::watch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeEvent {
@@ -234,13 +243,14 @@ pub trait KeyStore: common::db::Schema + std::fmt::Debug + 'static {
     async fn get_key_any(&self, key_id: KeyId) -> Result<Option<KeyRecord>, StoreError>;
 
     /// Inserts a grant on its key, locked: `check` may refuse the key's
-    /// state; a key with `max_per_key` grants refuses with `GrantQuota`.
-    /// Tells every replica, as a change to the key does.
+    /// state; a key with `limits.per_key` grants refuses with `GrantQuota`,
+    /// a project with `limits.per_project` with `GrantProjectQuota`. Tells
+    /// every replica, as a change to the key does.
     async fn create_grant(
         &self,
         grant: &GrantRecord,
         check: KeyMutation,
-        max_per_key: usize,
+        limits: GrantLimits,
     ) -> Result<(), UpdateKeyError>;
 
     /// A key's grants, oldest first.

@@ -15,8 +15,8 @@ use sqlx::{Pool, Transaction};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    AliasRecord, COUNT_SHARDS, ChangeSink, CreateKeyError, KeyFilter, KeyMutation, KeyStore, NewKey, QUOTA_HEADROOM,
-    StoreError, Tag, UpdateKeyError, WrapMaterial,
+    AliasRecord, COUNT_SHARDS, ChangeSink, CreateKeyError, GrantLimits, KeyFilter, KeyMutation, KeyStore, NewKey,
+    QUOTA_HEADROOM, StoreError, Tag, UpdateKeyError, WrapMaterial,
 };
 use crate::domain::{
     GrantOperation, GrantRecord, KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage, PrincipalType, Rejection,
@@ -160,6 +160,8 @@ mod text {
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
     pub const COUNT_GRANTS: &str = "SELECT COUNT(*) FROM key_grants WHERE key_id = $1";
+
+    pub const COUNT_PROJECT_GRANTS: &str = "SELECT COUNT(*) FROM key_grants WHERE project_id = $1";
 
     pub const DELETE_GRANT: &str = "DELETE FROM key_grants WHERE grant_id = $1";
 
@@ -849,7 +851,7 @@ impl<D: Dialect> KeyStore for SqlKeyStore<D> {
         &self,
         grant: &GrantRecord,
         check: KeyMutation,
-        max_per_key: usize,
+        limits: GrantLimits,
     ) -> Result<(), UpdateKeyError> {
         self.round_trips.tick();
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
@@ -860,8 +862,21 @@ impl<D: Dialect> KeyStore for SqlKeyStore<D> {
             .fetch_one(&mut *tx)
             .await
             .map_err(StoreError::db("counting grants"))?;
-        if n as usize >= max_per_key {
+        if n as usize >= limits.per_key {
             return Err(UpdateKeyError::Rejected(Rejection::GrantQuota));
+        }
+        // The project's count under its lock, so that concurrent grants on
+        // different keys cannot both take the last place.
+        D::lock_project(&mut tx, "kms_projects", &grant.project_id)
+            .await
+            .map_err(StoreError::db("locking the project"))?;
+        let (n,): (i64,) = sqlx::query_as(text::COUNT_PROJECT_GRANTS)
+            .bind(grant.project_id.clone())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::db("counting grants"))?;
+        if n as usize >= limits.per_project {
+            return Err(UpdateKeyError::Rejected(Rejection::GrantProjectQuota));
         }
         let operations: Vec<&str> = grant.operations.iter().map(|op| op.as_str()).collect();
         sqlx::query(text::INSERT_GRANT)
