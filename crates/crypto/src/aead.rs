@@ -1,4 +1,5 @@
-//! AES-256-GCM with a fresh random 96-bit nonce per message and
+//! AES-256-GCM (and, for SM4 keys, SM4-GCM: GCM over the SM4 block
+//! cipher, RFC 8998) with a fresh random 96-bit nonce per message and
 //! caller-supplied associated data.
 //!
 //! The sealed form is `nonce (12) ‖ ciphertext ‖ tag (16)`, the layout
@@ -7,8 +8,8 @@
 //! wrong key, a wrong AAD, a flipped bit and a truncation all look alike.
 
 use aes_gcm::{
-    Aes256Gcm, Nonce,
-    aead::{AeadInPlace, KeyInit},
+    Aes256Gcm, AesGcm, Nonce,
+    aead::{AeadInPlace, KeyInit, consts::U12},
 };
 
 use crate::SecretBytes;
@@ -21,11 +22,23 @@ pub const TAG_LEN: usize = 16;
 pub const OVERHEAD: usize = NONCE_LEN + TAG_LEN;
 /// Key length in bytes.
 pub const KEY_LEN: usize = 32;
+/// SM4 key length in bytes.
+pub const SM4_KEY_LEN: usize = 16;
 
-/// An AES-256-GCM key, ready to seal and open. Its schedule is wiped on
-/// drop (aes-gcm's `zeroize` feature) and `Debug` never shows it.
+/// SM4 in GCM mode with a 96-bit nonce (RFC 8998's SM4-GCM).
+type Sm4Gcm = AesGcm<sm4::Sm4, U12>;
+
+/// An AES-256-GCM or SM4-GCM key, ready to seal and open. The AES schedule
+/// is wiped on drop (aes-gcm's `zeroize` feature) and `Debug` never shows
+/// either.
 #[derive(Clone)]
-pub struct AeadKey(Aes256Gcm);
+pub struct AeadKey(Cipher);
+
+#[derive(Clone)]
+enum Cipher {
+    Aes(Aes256Gcm),
+    Sm4(Box<Sm4Gcm>),
+}
 
 impl std::fmt::Debug for AeadKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -45,9 +58,14 @@ pub struct KeyLengthError(pub usize);
 pub struct OpenError;
 
 impl AeadKey {
-    /// A key from exactly 32 bytes.
+    /// An AES-256-GCM key from exactly 32 bytes.
     pub fn new(key: &[u8]) -> Result<Self, KeyLengthError> {
-        Aes256Gcm::new_from_slice(key).map(Self).map_err(|_| KeyLengthError(key.len()))
+        Aes256Gcm::new_from_slice(key).map(|k| Self(Cipher::Aes(k))).map_err(|_| KeyLengthError(key.len()))
+    }
+
+    /// An SM4-GCM key from exactly 16 bytes.
+    pub fn sm4(key: &[u8]) -> Result<Self, KeyLengthError> {
+        Sm4Gcm::new_from_slice(key).map(|k| Self(Cipher::Sm4(Box::new(k)))).map_err(|_| KeyLengthError(key.len()))
     }
 
     /// Seals `plaintext` bound to `aad`: `nonce ‖ ciphertext ‖ tag`.
@@ -67,10 +85,12 @@ impl AeadKey {
         out.extend_from_slice(&nonce);
         let start = out.len();
         out.extend_from_slice(plaintext);
-        let tag = self
-            .0
-            .encrypt_in_place_detached(Nonce::from_slice(&nonce), aad, &mut out[start..])
-            .expect("AES-GCM encryption of an in-memory buffer below 64 GiB cannot fail");
+        let nonce = Nonce::from_slice(&nonce);
+        let tag = match &self.0 {
+            Cipher::Aes(k) => k.encrypt_in_place_detached(nonce, aad, &mut out[start..]),
+            Cipher::Sm4(k) => k.encrypt_in_place_detached(nonce, aad, &mut out[start..]),
+        }
+        .expect("GCM encryption of an in-memory buffer below 64 GiB cannot fail");
         out.extend_from_slice(&tag);
     }
 
@@ -84,9 +104,12 @@ impl AeadKey {
         // The plaintext is decrypted in a zeroizing buffer, so a failed
         // open leaves nothing behind either.
         let mut plain = SecretBytes::new(body.to_vec());
-        self.0
-            .decrypt_in_place_detached(Nonce::from_slice(nonce), aad, plain.expose_mut(), tag.into())
-            .map_err(|_| OpenError)?;
+        let nonce = Nonce::from_slice(nonce);
+        match &self.0 {
+            Cipher::Aes(k) => k.decrypt_in_place_detached(nonce, aad, plain.expose_mut(), tag.into()),
+            Cipher::Sm4(k) => k.decrypt_in_place_detached(nonce, aad, plain.expose_mut(), tag.into()),
+        }
+        .map_err(|_| OpenError)?;
         Ok(plain)
     }
 }
@@ -129,6 +152,35 @@ mod tests {
         key.seal_into(&mut blob, b"body", b"HEAD");
         assert_eq!(&blob[..4], b"HEAD");
         assert_eq!(key.open(&blob[4..], b"HEAD").unwrap().expose(), b"body");
+    }
+
+    /// RFC 8998 appendix A.1: SM4-GCM with its key, nonce, AAD and
+    /// plaintext gives the published ciphertext and tag.
+    #[test]
+    fn sm4_gcm_matches_rfc_8998() {
+        let key = AeadKey::sm4(&hex::decode("0123456789ABCDEFFEDCBA9876543210").unwrap()).unwrap();
+        let nonce = hex::decode("00001234567800000000ABCD").unwrap();
+        let aad = hex::decode("FEEDFACEDEADBEEFFEEDFACEDEADBEEFABADDAD2").unwrap();
+        let plain = hex::decode(
+            "AAAAAAAAAAAAAAAABBBBBBBBBBBBBBBBCCCCCCCCCCCCCCCCDDDDDDDDDDDDDDDD\
+             EEEEEEEEEEEEEEEEFFFFFFFFFFFFFFFFEEEEEEEEEEEEEEEEAAAAAAAAAAAAAAAA",
+        )
+        .unwrap();
+        let mut sealed = nonce.clone();
+        let Cipher::Sm4(k) = &key.0 else { unreachable!() };
+        let mut body = plain.clone();
+        let tag = k.encrypt_in_place_detached(Nonce::from_slice(&nonce), &aad, &mut body).unwrap();
+        assert_eq!(
+            hex::encode_upper(&body),
+            "17F399F08C67D5EE19D0DC9969C4BB7D5FD46FD3756489069157B282BB200735\
+             D82710CA5C22F0CCFA7CBF93D496AC15A56834CBCF98C397B4024A2691233B8D"
+        );
+        assert_eq!(hex::encode_upper(tag), "83DE3541E4C2B58177E065A9BF7B62EC");
+        sealed.extend_from_slice(&body);
+        sealed.extend_from_slice(&tag);
+        assert_eq!(key.open(&sealed, &aad).unwrap().expose(), &plain[..]);
+        assert_eq!(key.open(&sealed, b"other"), Err(OpenError));
+        assert!(AeadKey::sm4(&[0; 32]).is_err());
     }
 
     #[test]

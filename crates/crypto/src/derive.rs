@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::{
     AeadKey,
-    aead::{KEY_LEN, KeyLengthError},
+    aead::{KEY_LEN, KeyLengthError, SM4_KEY_LEN},
 };
 
 /// Length of the per-message salt.
@@ -47,6 +47,21 @@ pub fn message_key(material: &[u8], context: &[u8], salt: &[u8; SALT_LEN]) -> Re
     // building it in a buffer.
     prk.expand_multi_info(&[context, salt], okm.as_mut()).expect("32 bytes is below HKDF-SHA256's 8160-byte limit");
     AeadKey::new(okm.as_ref())
+}
+
+/// The one-message SM4-GCM key for `salt` under 16 bytes of SM4
+/// `material`: HKDF-Expand over HMAC-SM3 (the SM suite end to end),
+/// `info = context ‖ salt`, 16 bytes.
+pub fn sm4_message_key(material: &[u8], context: &[u8], salt: &[u8; SALT_LEN]) -> Result<AeadKey, KeyLengthError> {
+    if material.len() != SM4_KEY_LEN {
+        return Err(KeyLengthError(material.len()));
+    }
+    // HKDF-Expand's PRK must be at least a hash long; SM4 material is 16
+    // bytes, so the extract step (HMAC-SM3 with an empty salt) makes it one.
+    let prk = Hkdf::<sm3::Sm3>::new(None, material);
+    let mut okm = Zeroizing::new([0u8; SM4_KEY_LEN]);
+    prk.expand_multi_info(&[context, salt], okm.as_mut()).expect("16 bytes is below HKDF-SM3's limit");
+    AeadKey::sm4(okm.as_ref())
 }
 
 #[cfg(test)]
@@ -76,6 +91,11 @@ mod tests {
         assert!(message_key(&material, b"ctx", &b).unwrap().open(&sealed, b"").is_err());
         assert!(message_key(&material, b"other", &a).unwrap().open(&sealed, b"").is_err());
         assert!(message_key(&[9u8; 31], b"ctx", &a).is_err());
+        let sm4 = sm4_message_key(&[9u8; 16], b"ctx", &a).unwrap().seal(b"msg", b"");
+        assert_eq!(sm4_message_key(&[9u8; 16], b"ctx", &a).unwrap().open(&sm4, b"").unwrap().expose(), b"msg");
+        assert!(sm4_message_key(&[9u8; 16], b"ctx", &b).unwrap().open(&sm4, b"").is_err());
+        assert!(message_key(&material, b"ctx", &a).unwrap().open(&sm4, b"").is_err());
+        assert!(sm4_message_key(&[9u8; 32], b"ctx", &a).is_err());
         assert_ne!(fresh_salt(), fresh_salt());
     }
 }

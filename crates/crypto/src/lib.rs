@@ -1,6 +1,9 @@
 //! opendew's cryptographic home.
 //!
-//! Every AES-256-GCM seal and open in the workspace goes through [`aead`];
+//! Every AES-256-GCM (and SM4-GCM) seal and open in the workspace goes
+//! through [`aead`]; every signature, public-key encryption and key pair
+//! through [`asymmetric`] (one module per family); every MAC through
+//! [`mac`];
 //! every secret held in memory is a [`SecretBytes`] or [`SecretString`]
 //! (wiped on drop, redacted in `Debug`); every key file is written by
 //! [`write_private_file`]. The services build their formats (ciphertext
@@ -12,7 +15,9 @@
 //! the associated data that binds a ciphertext to its place.
 
 pub mod aead;
+pub mod asymmetric;
 pub mod derive;
+pub mod mac;
 mod file;
 mod secret;
 
