@@ -206,6 +206,15 @@ pub fn kms_error(fault: KmsFault) -> (StatusCode, &'static str, &'static str) {
                 (BAD, "KMS.2105", "The symmetric key not support this encryption algorithm.")
             }
             R::SignOnlyKey => (BAD, "KMS.0335", "The cmk is used to sign and verify."),
+            R::SymmetricUnsupported => (BAD, "KMS.0331", "The symmetric key is not support this operation."),
+            R::EncryptOnlyKey => (BAD, "KMS.0334", "The cmk is used to encrypt and decrypt."),
+            R::SigningAlgorithmMismatch => (BAD, "KMS.0332", "This key is not support the signing algorithm."),
+            R::DigestLengthMismatch => (BAD, "KMS.0329", "Hash algorithm does not match the digest length."),
+            R::AsymmetricAlgorithmMismatch => {
+                (BAD, "KMS.2106", "The rsa key not support this encryption algorithm.")
+            }
+            R::PlaintextTooLong => (BAD, "KMS.2108", "The rsa encryption plain_text is over length."),
+            R::PrivateKeyDecryptFailed => (BAD, "KMS.0311", "Failed to decrypt data using the RSA private key."),
             R::RandomLengthOutOfRange => (BAD, "KMS.1801", "random_data_length must be 512 bits."),
             R::RandomLengthNotMultipleOf8 => (BAD, "KMS.1802", "random_data_length must be a multiple of 8."),
             R::CiphertextLengthMismatch => {

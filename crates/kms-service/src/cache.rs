@@ -26,6 +26,8 @@ use std::{
     time::Duration,
 };
 
+use crypto::asymmetric::PrivateKey;
+
 use crate::{
     domain::{GrantRecord, KeyId, KeyRecord},
     hierarchy::SecretBytes,
@@ -42,6 +44,9 @@ pub struct CachedKey {
     /// Its grants: a change to them invalidates the entry like a change to
     /// the key.
     pub grants: Vec<GrantRecord>,
+    /// An asymmetric key's private key, parsed once from its (only)
+    /// material version; it wipes itself when the entry drops.
+    pub private: Option<PrivateKey>,
 }
 
 /// Bounded cache of [`CachedKey`]s.
@@ -134,6 +139,7 @@ mod tests {
             record: KeyRecord { key_id: id, ..KeyRecord::sample("p", "a") },
             materials: HashMap::new(),
             grants: Vec::new(),
+            private: None,
         })
     }
 

@@ -125,6 +125,13 @@ fn rejection_code(rejection: &Rejection) -> (Code, ErrorReason) {
         J::InvalidMatchKey => (C::InvalidArgument, R::InvalidMatchKey),
         J::AliasNotFound => (C::NotFound, R::AliasNotFound),
         J::AliasLimit => (C::ResourceExhausted, R::AliasLimit),
+        J::SymmetricUnsupported => (C::FailedPrecondition, R::SymmetricUnsupported),
+        J::EncryptOnlyKey => (C::FailedPrecondition, R::EncryptOnlyKey),
+        J::SigningAlgorithmMismatch => (C::InvalidArgument, R::SigningAlgorithmMismatch),
+        J::DigestLengthMismatch => (C::InvalidArgument, R::DigestLengthMismatch),
+        J::AsymmetricAlgorithmMismatch => (C::InvalidArgument, R::AsymmetricAlgorithmMismatch),
+        J::PlaintextTooLong => (C::InvalidArgument, R::PlaintextTooLong),
+        J::PrivateKeyDecryptFailed => (C::InvalidArgument, R::PrivateKeyDecryptFailed),
     }
 }
 

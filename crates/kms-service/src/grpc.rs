@@ -413,6 +413,67 @@ impl KeyManagementService for KmsService {
         let key = self.delete_imported_material(&caller, &req.key_id).await?;
         Ok(Response::new(pb::KeyResponse { key: Some(self.key_proto(&key)) }))
     }
+
+    async fn get_public_key(
+        &self,
+        request: Request<pb::KeyRequest>,
+    ) -> Result<Response<pb::PublicKeyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
+        let (key_id, public_key) = self.public_key(&caller, &req.key_id).await?;
+        Ok(Response::new(pb::PublicKeyResponse { key_id: key_id.to_string(), public_key }))
+    }
+
+    async fn sign(&self, request: Request<pb::SignRequest>) -> Result<Response<pb::SignResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let (key_id, signature) = KmsService::sign(self, &caller, convert::sign(req).map_err(KmsError::from)?).await?;
+        Ok(Response::new(pb::SignResponse { key_id: key_id.to_string(), signature }))
+    }
+
+    async fn verify(&self, request: Request<pb::VerifyRequest>) -> Result<Response<pb::VerifyResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let (sign, signature) = convert::verify(req).map_err(KmsError::from)?;
+        let (key_id, signature_valid) = KmsService::verify(self, &caller, sign, &signature).await?;
+        Ok(Response::new(pb::VerifyResponse { key_id: key_id.to_string(), signature_valid }))
+    }
+
+    async fn generate_mac(&self, request: Request<pb::MacRequest>) -> Result<Response<pb::MacResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let mac_algorithm = req.mac_algorithm;
+        let mac_request = convert::mac(req.key_id, req.mac_algorithm, req.message).map_err(KmsError::from)?;
+        let (key_id, mac) = KmsService::generate_mac(self, &caller, mac_request).await?;
+        Ok(Response::new(pb::MacResponse { key_id: key_id.to_string(), mac_algorithm, mac }))
+    }
+
+    async fn verify_mac(
+        &self,
+        request: Request<pb::VerifyMacRequest>,
+    ) -> Result<Response<pb::VerifyMacResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let mac_algorithm = req.mac_algorithm;
+        let mac_request = convert::mac(req.key_id, req.mac_algorithm, req.message).map_err(KmsError::from)?;
+        let (key_id, mac_valid) = KmsService::verify_mac(self, &caller, mac_request, &req.mac).await?;
+        Ok(Response::new(pb::VerifyMacResponse { key_id: key_id.to_string(), mac_algorithm, mac_valid }))
+    }
+
+    async fn re_encrypt(
+        &self,
+        request: Request<pb::ReEncryptRequest>,
+    ) -> Result<Response<pb::ReEncryptResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let (kind, source_algorithm, destination_algorithm) =
+            (req.kind, req.source_encryption_algorithm, req.destination_encryption_algorithm);
+        let done = KmsService::re_encrypt(self, &caller, convert::re_encrypt(req).map_err(KmsError::from)?).await?;
+        Ok(Response::new(pb::ReEncryptResponse {
+            key_id: done.key_id.to_string(),
+            source_key_id: done.source_key_id.to_string(),
+            source_encryption_algorithm: source_algorithm.max(pb::EncryptionAlgorithm::SymmetricDefault as i32),
+            destination_encryption_algorithm: destination_algorithm
+                .max(pb::EncryptionAlgorithm::SymmetricDefault as i32),
+            ciphertext: done.ciphertext,
+            kind,
+        }))
+    }
 }
 
 pub mod convert {
@@ -426,12 +487,17 @@ pub mod convert {
     use proto::kms::v1 as pb;
 
     use crate::{
-        data::{Algorithm, DecryptData, EncryptData},
+        data::{CiphertextKind, DecryptData, EncryptData, ReEncrypt},
         datakeys::{CreateDatakey, DecryptDatakey, EncryptDatakey},
-        domain::{self, GrantRecord, KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage, Rejection},
+        domain::{
+            self, EncryptionAlgorithm, GrantRecord, KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage,
+            MacAlgorithm, MessageType, Rejection, SigningAlgorithm,
+        },
         grants::{CreateGrant, GrantPage},
         hierarchy::SecretBytes,
         keys::{CreateKey, KeyPage, ListKeys, StateFilter},
+        mac::MacRequest,
+        signing::Sign,
         rotation::RotationStatus,
         store::{AliasRecord, Tag},
     };
@@ -656,12 +722,99 @@ pub mod convert {
         }
     }
 
-    fn algorithm_from_proto(value: i32) -> Result<Algorithm, Rejection> {
+    fn algorithm_from_proto(value: i32) -> Result<EncryptionAlgorithm, Rejection> {
         use pb::EncryptionAlgorithm as P;
-        match P::try_from(value).map_err(|_| Rejection::InvalidParameter("encryption_algorithm"))? {
-            P::Unspecified | P::SymmetricDefault => Ok(Algorithm::SymmetricDefault),
-            P::RsaesOaepSha256 | P::Sm2Encrypt => Ok(Algorithm::Asymmetric),
-        }
+        Ok(match P::try_from(value).map_err(|_| Rejection::InvalidParameter("encryption_algorithm"))? {
+            P::Unspecified | P::SymmetricDefault => EncryptionAlgorithm::SymmetricDefault,
+            P::RsaesOaepSha256 => EncryptionAlgorithm::RsaesOaepSha256,
+            P::RsaesOaepSha1 => EncryptionAlgorithm::RsaesOaepSha1,
+            P::Sm2Encrypt => EncryptionAlgorithm::Sm2Encrypt,
+        })
+    }
+
+    fn signing_algorithm_from_proto(value: i32) -> Result<Option<SigningAlgorithm>, Rejection> {
+        use SigningAlgorithm as A;
+        use pb::SigningAlgorithm as P;
+        Ok(Some(match P::try_from(value).map_err(|_| Rejection::InvalidParameter("signing_algorithm"))? {
+            P::Unspecified => return Ok(None),
+            P::RsassaPssSha256 => A::RsaPssSha256,
+            P::RsassaPssSha384 => A::RsaPssSha384,
+            P::RsassaPssSha512 => A::RsaPssSha512,
+            P::RsassaPkcs1V15Sha256 => A::RsaPkcs1Sha256,
+            P::RsassaPkcs1V15Sha384 => A::RsaPkcs1Sha384,
+            P::RsassaPkcs1V15Sha512 => A::RsaPkcs1Sha512,
+            P::EcdsaSha256 => A::EcdsaSha256,
+            P::EcdsaSha384 => A::EcdsaSha384,
+            P::EcdsaSha512 => A::EcdsaSha512,
+            P::Sm2dsaSm3 => A::Sm2dsaSm3,
+            P::Ed25519Sha512 => A::Ed25519Sha512,
+            P::Ed25519PhSha512 => A::Ed25519PhSha512,
+        }))
+    }
+
+    fn message_type_from_proto(value: i32) -> Result<MessageType, Rejection> {
+        use pb::MessageType as P;
+        Ok(match P::try_from(value).map_err(|_| Rejection::InvalidParameter("message_type"))? {
+            P::Unspecified | P::Digest => MessageType::Digest,
+            P::Raw => MessageType::Raw,
+        })
+    }
+
+    /// sign.
+    pub fn sign(req: pb::SignRequest) -> Result<Sign, Rejection> {
+        domain::validate_sequence(&req.sequence)?;
+        Ok(Sign {
+            key_id: req.key_id,
+            message: req.message,
+            algorithm: signing_algorithm_from_proto(req.signing_algorithm)?,
+            message_type: message_type_from_proto(req.message_type)?,
+        })
+    }
+
+    /// verify: the request as a sign request, and the signature.
+    pub fn verify(req: pb::VerifyRequest) -> Result<(Sign, Vec<u8>), Rejection> {
+        domain::validate_sequence(&req.sequence)?;
+        let sign = Sign {
+            key_id: req.key_id,
+            message: req.message,
+            algorithm: signing_algorithm_from_proto(req.signing_algorithm)?,
+            message_type: message_type_from_proto(req.message_type)?,
+        };
+        Ok((sign, req.signature))
+    }
+
+    /// generate-mac and verify-mac.
+    pub fn mac(key_id: String, algorithm: i32, message: Vec<u8>) -> Result<MacRequest, Rejection> {
+        use pb::MacAlgorithm as P;
+        let algorithm = match P::try_from(algorithm).map_err(|_| Rejection::InvalidParameter("mac_algorithm"))? {
+            P::Unspecified => None,
+            P::HmacSha256 => Some(MacAlgorithm::HmacSha256),
+            P::HmacSha384 => Some(MacAlgorithm::HmacSha384),
+            P::HmacSha512 => Some(MacAlgorithm::HmacSha512),
+            P::HmacSm3 => Some(MacAlgorithm::HmacSm3),
+        };
+        Ok(MacRequest { key_id, algorithm, message })
+    }
+
+    /// re-encrypt.
+    pub fn re_encrypt(req: pb::ReEncryptRequest) -> Result<ReEncrypt, Rejection> {
+        use pb::CiphertextKind as P;
+        let kind = match P::try_from(req.kind).map_err(|_| Rejection::InvalidCiphertext)? {
+            P::Datakey => CiphertextKind::Datakey,
+            P::Data => CiphertextKind::Data,
+            P::Unspecified => return Err(Rejection::MissingParameter("cipher_text")),
+        };
+        Ok(ReEncrypt {
+            ciphertext: req.ciphertext,
+            kind,
+            source_key_id: req.source_key_id,
+            source_aad: req.source_additional_authenticated_data,
+            source_algorithm: algorithm_from_proto(req.source_encryption_algorithm)?,
+            destination_key_id: req.destination_key_id,
+            destination_aad: req.destination_additional_authenticated_data,
+            destination_algorithm: algorithm_from_proto(req.destination_encryption_algorithm)?,
+            datakey_length: req.datakey_length,
+        })
     }
 
     /// create-key.

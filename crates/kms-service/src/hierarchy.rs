@@ -151,15 +151,33 @@ fn material_aad(key_id: KeyId, version: i32, project_id: &str) -> Vec<u8> {
 }
 
 /// One ciphertext format: its version byte, AAD label, whether it pads
-/// short plaintexts, and whether it seals under a per-message key
-/// derived from the material ([`crypto::derive`]) or the material itself
-/// (formats 1 and 2, still opened, no longer made).
+/// short plaintexts, whether it seals under a per-message key derived from
+/// the material ([`crypto::derive`]) or the material itself (formats 1 and
+/// 2, still opened, no longer made), and its cipher.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Format {
     byte: u8,
     label: &'static [u8],
     padded: bool,
     derived: bool,
+    cipher: Cipher,
+}
+
+/// The block cipher under GCM. A key's material length names it: AES_256
+/// material is 32 bytes, SM4 material 16, and a spec never changes, so a
+/// key's ciphertexts are all of its cipher's formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cipher {
+    /// AES-256-GCM; per-message keys by HKDF-SHA256.
+    Aes256,
+    /// SM4-GCM; per-message keys by HKDF-SM3.
+    Sm4,
+}
+
+impl Cipher {
+    fn of(material: &SecretBytes) -> Cipher {
+        if material.expose().len() == crypto::aead::SM4_KEY_LEN { Cipher::Sm4 } else { Cipher::Aes256 }
+    }
 }
 
 /// Bytes every header starts with: version, key id, material version.
@@ -179,12 +197,20 @@ impl Format {
     /// The AEAD key of this blob: the material itself, or the message key
     /// for the salt that ends the header.
     fn key(self, material: &SecretBytes, header: &[u8]) -> Result<AeadKey, Rejection> {
+        if Cipher::of(material) != self.cipher {
+            return Err(Rejection::InvalidCiphertext);
+        }
         let material = material.expose();
-        let key = if self.derived {
-            let salt = header[header.len() - SALT_LEN..].try_into().expect("the header ends with the salt");
-            crypto::derive::message_key(material, self.label, salt)
-        } else {
-            AeadKey::new(material)
+        let key = match (self.derived, self.cipher) {
+            (true, cipher) => {
+                let salt = header[header.len() - SALT_LEN..].try_into().expect("the header ends with the salt");
+                match cipher {
+                    Cipher::Aes256 => crypto::derive::message_key(material, self.label, salt),
+                    Cipher::Sm4 => crypto::derive::sm4_message_key(material, self.label, salt),
+                }
+            }
+            (false, Cipher::Aes256) => AeadKey::new(material),
+            (false, Cipher::Sm4) => AeadKey::sm4(material),
         };
         key.map_err(|_| Rejection::InvalidCiphertext)
     }
@@ -211,7 +237,7 @@ impl Format {
         if self.derived {
             out.extend_from_slice(&crypto::derive::fresh_salt());
         }
-        let cipher = self.key(material, &out).expect("32-byte material");
+        let cipher = self.key(material, &out).expect("material of the format's cipher");
         let aad = framed_aad(self.label, &out, project_id, caller_aad);
         cipher.seal_into(&mut out, plaintext, &aad);
         out
@@ -233,17 +259,25 @@ impl Format {
     }
 }
 
-/// Data-key ciphertexts, newest (the one sealed) first.
-const DATA_KEY_FORMATS: [Format; 2] = [
-    Format { byte: 0x03, label: b"opendew/kms/ciphertext/v3", padded: false, derived: true },
-    Format { byte: 0x01, label: b"opendew/kms/ciphertext/v1", padded: false, derived: false },
+/// Data-key ciphertexts; the first of the material's cipher is sealed.
+const DATA_KEY_FORMATS: [Format; 3] = [
+    Format { byte: 0x03, label: b"opendew/kms/ciphertext/v3", padded: false, derived: true, cipher: Cipher::Aes256 },
+    Format { byte: 0x05, label: b"opendew/kms/ciphertext/sm4/v5", padded: false, derived: true, cipher: Cipher::Sm4 },
+    Format { byte: 0x01, label: b"opendew/kms/ciphertext/v1", padded: false, derived: false, cipher: Cipher::Aes256 },
 ];
 
-/// encrypt-data ciphertexts, newest first.
-const DATA_FORMATS: [Format; 2] = [
-    Format { byte: 0x04, label: b"opendew/kms/data/v4", padded: true, derived: true },
-    Format { byte: 0x02, label: b"opendew/kms/data/v2", padded: true, derived: false },
+/// encrypt-data ciphertexts; the first of the material's cipher is sealed.
+const DATA_FORMATS: [Format; 3] = [
+    Format { byte: 0x04, label: b"opendew/kms/data/v4", padded: true, derived: true, cipher: Cipher::Aes256 },
+    Format { byte: 0x06, label: b"opendew/kms/data/sm4/v6", padded: true, derived: true, cipher: Cipher::Sm4 },
+    Format { byte: 0x02, label: b"opendew/kms/data/v2", padded: true, derived: false, cipher: Cipher::Aes256 },
 ];
+
+/// The format `formats` seals with under `material`.
+fn sealing(formats: &[Format], material: &SecretBytes) -> Format {
+    let cipher = Cipher::of(material);
+    *formats.iter().find(|f| f.cipher == cipher).expect("every cipher has a format")
+}
 
 /// The still-unauthenticated header of a ciphertext.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,7 +339,7 @@ pub mod ciphertext {
         caller_aad: &[u8],
         plaintext: &[u8],
     ) -> Vec<u8> {
-        DATA_KEY_FORMATS[0].seal(material, header, 0, project_id, caller_aad, plaintext)
+        sealing(&DATA_KEY_FORMATS, material).seal(material, header, 0, project_id, caller_aad, plaintext)
     }
 
     /// Opens a ciphertext; any tampering, a wrong project or a wrong AAD
@@ -350,7 +384,7 @@ pub mod data {
         caller_aad: &[u8],
         plaintext: &[u8],
     ) -> Vec<u8> {
-        let format = DATA_FORMATS[0];
+        let format = sealing(&DATA_FORMATS, material);
         let pad = (MIN_LEN - format.min_len()).saturating_sub(plaintext.len());
         let mut padded = Zeroizing::new(Vec::with_capacity(plaintext.len() + pad));
         padded.extend_from_slice(plaintext);
@@ -490,6 +524,35 @@ mod tests {
         assert!(open(&material, &relabelled, PROJECT, b"example-aad").is_err());
         assert!(data::open(&material, &v3, PROJECT, b"example-aad").is_err());
         assert!(open(&material, &v4, PROJECT, b"example-aad").is_err());
+    }
+
+    /// SM4 material seals formats 5 and 6 (SM4-GCM under HKDF-SM3 keys);
+    /// they open only under their own material, and AES material never
+    /// opens them.
+    #[test]
+    fn sm4_material_seals_its_own_formats() {
+        use super::data;
+        let sm4 = SecretBytes::random(16);
+        let aes = SecretBytes::random(32);
+        let header = Header { key_id: KeyId::new(), version: 1 };
+        let dek = seal(&sm4, header, PROJECT, b"aad", b"data key");
+        assert_eq!(dek[0], 0x05);
+        assert_eq!(open(&sm4, &dek, PROJECT, b"aad").unwrap().expose(), b"data key");
+        assert!(open(&aes, &dek, PROJECT, b"aad").is_err());
+        assert!(open(&SecretBytes::random(16), &dek, PROJECT, b"aad").is_err());
+        let blob = data::seal(&sm4, header, PROJECT, b"", b"card=4111-xx");
+        assert_eq!(blob[0], 0x06);
+        assert!(blob.len() >= data::MIN_LEN);
+        assert_eq!(data::open(&sm4, &blob, PROJECT, b"").unwrap().expose(), b"card=4111-xx");
+        assert!(data::open(&aes, &blob, PROJECT, b"").is_err());
+        let mut relabelled = blob.clone();
+        relabelled[0] = 0x04;
+        assert!(data::open(&sm4, &relabelled, PROJECT, b"").is_err());
+        for i in 0..blob.len() * 8 {
+            let mut bad = blob.clone();
+            bad[i / 8] ^= 1 << (i % 8);
+            assert!(data::open(&sm4, &bad, PROJECT, b"").is_err(), "bit {i}");
+        }
     }
 
     /// The format-2 vector of docs/ciphertext-format.md: every bit matters.

@@ -5,16 +5,13 @@
 //! The import token is stateless: it carries the wrapping private key, the
 //! key id, the algorithm and the expiry, sealed under a key derived from
 //! the root key and bound to the project (`RootKey::seal_token`). RSA is
-//! aws-lc-rs's (the `rsa` crate's decryption has an open timing advisory).
+//! `crypto::asymmetric::rsa`'s (aws-lc-rs).
 //! Imported material is version 1 of the key; a keyed digest of it is kept
 //! after deletion, so that only the same material is accepted again and
 //! the key's earlier ciphertexts open once more.
 
-use aws_lc_rs::{
-    encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der},
-    rsa::{KeySize, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepPrivateDecryptingKey, PrivateDecryptingKey},
-};
 use common::identity::CallerIdentity;
+use crypto::asymmetric::{EncryptionScheme, rsa};
 
 use crate::{
     domain::{IMPORT_TOKEN_LIFETIME_S, KeyId, KeyRecord, Rejection, WrappingAlgorithm},
@@ -37,8 +34,8 @@ pub struct ImportParameters {
     pub public_key: Vec<u8>,
 }
 
-/// Length of imported symmetric material.
-const MATERIAL_LEN: usize = 32;
+/// Lengths of imported symmetric material: AES-256 and SM4.
+const MATERIAL_LENS: [usize; 2] = [32, 16];
 
 /// Keys whose expired material one run of the background task deletes.
 pub const EXPIRIES_PER_RUN: u32 = 100;
@@ -107,16 +104,10 @@ impl KmsService {
         let key = self.load_key(caller, key_id).await?;
         key.check_importable()?;
         // Key generation takes tens of milliseconds: off the async workers.
-        let (private_key, public_key) = tokio::task::spawn_blocking(|| {
-            let private = PrivateDecryptingKey::generate(KeySize::Rsa2048).map_err(|_| "RSA key generation failed")?;
-            let der: Pkcs8V1Der<'static> = private.as_der().map_err(|_| "PKCS#8 encoding failed")?;
-            let public: PublicKeyX509Der<'static> =
-                private.public_key().as_der().map_err(|_| "SPKI encoding failed")?;
-            Ok::<_, &str>((SecretBytes::new(der.as_ref().to_vec()), public.as_ref().to_vec()))
-        })
-        .await
-        .map_err(|e| KmsError::Internal(format!("key generation task: {e}")))?
-        .map_err(|e| KmsError::Internal(e.into()))?;
+        let (private_key, public_key) = tokio::task::spawn_blocking(rsa::wrapping_key)
+            .await
+            .map_err(|e| KmsError::Internal(format!("key generation task: {e}")))?
+            .map_err(|e| KmsError::Internal(format!("wrapping key: {e}")))?;
         let expires_s = common::now_ms() / 1000 + IMPORT_TOKEN_LIFETIME_S;
         let payload = TokenPayload { expires_s, algorithm, key_id: key.key_id, private_key };
         let token = self.root.seal_token(payload.encode().expose(), &caller.project_id);
@@ -144,6 +135,7 @@ impl KmsService {
         let payload = TokenPayload::decode(self.root.open_token(token, &caller.project_id)?.expose())?;
         payload.check(key_id, now_ms)?;
         let material = unwrap(&payload, wrapped)?;
+        let material_len = material.expose().len();
         let digest = self.root.import_digest(key_id, material.expose());
         let root = self.root.clone();
         let wrap: WrapMaterial = Box::new(move |key| {
@@ -154,7 +146,7 @@ impl KmsService {
             .mutate_in(
                 &caller.project_id,
                 key_id,
-                Box::new(move |k| k.import_material(digest, expiration_ms)),
+                Box::new(move |k| k.import_material(digest, expiration_ms, material_len)),
                 Some(wrap),
             )
             .await?;
@@ -189,21 +181,21 @@ impl KmsService {
 }
 
 /// RSA-OAEP decryption of the wrapped material; every failure is the same
-/// refusal, and the material must be 32 bytes.
+/// refusal, and the material must be 32 (AES-256) or 16 (SM4) bytes (the
+/// key's transition checks which).
 fn unwrap(payload: &TokenPayload, wrapped: &[u8]) -> Result<SecretBytes, Rejection> {
-    let private =
-        PrivateDecryptingKey::from_pkcs8(payload.private_key.expose()).map_err(|_| Rejection::ImportTokenInvalid)?;
-    let private = OaepPrivateDecryptingKey::new(private).map_err(|_| Rejection::ImportTokenInvalid)?;
-    let algorithm = match payload.algorithm {
-        WrappingAlgorithm::RsaesOaepSha256 => &OAEP_SHA256_MGF1SHA256,
-        WrappingAlgorithm::RsaesOaepSha1 => &OAEP_SHA1_MGF1SHA1,
+    let scheme = match payload.algorithm {
+        WrappingAlgorithm::RsaesOaepSha256 => EncryptionScheme::RsaOaepSha256,
+        WrappingAlgorithm::RsaesOaepSha1 => EncryptionScheme::RsaOaepSha1,
     };
-    let mut out = SecretBytes::new(vec![0; private.min_output_size()]);
-    let len = private.decrypt(algorithm, wrapped, out.expose_mut(), None).map_err(|_| Rejection::UnwrapFailed)?.len();
-    if len != MATERIAL_LEN {
+    let material = rsa::oaep_decrypt_with(payload.private_key.expose(), scheme, wrapped).map_err(|e| match e {
+        crypto::asymmetric::AsymmetricError::MalformedKey => Rejection::ImportTokenInvalid,
+        _ => Rejection::UnwrapFailed,
+    })?;
+    if !MATERIAL_LENS.contains(&material.expose().len()) {
         return Err(Rejection::ImportMaterialLength);
     }
-    Ok(SecretBytes::new(out.expose()[..len].to_vec()))
+    Ok(material)
 }
 
 #[cfg(test)]

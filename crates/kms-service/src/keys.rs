@@ -4,6 +4,7 @@
 //! the locked row (see `KmsService::mutate`).
 
 use common::identity::CallerIdentity;
+use crypto::asymmetric::PrivateKey;
 
 use crate::{
     domain::{self, KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage, Rejection, SpecFamily},
@@ -110,28 +111,31 @@ impl KmsService {
         let spec = req.spec.unwrap_or(KeySpec::Aes256);
         let usage = req.usage.unwrap_or_else(|| spec.default_usage());
         spec.check_usage(usage)?;
+        // HMAC keys cannot take imported material (kms-api.md §2.1);
+        // importing asymmetric key pairs (`encrypted_privatekey`) is not
+        // served, so their keys are made here only.
+        if req.origin == KeyOrigin::External && spec.material_len().is_none() {
+            return Err(Rejection::InvalidParameter("origin").into());
+        }
         if req.origin == KeyOrigin::External && spec.family() == SpecFamily::Hmac {
             return Err(Rejection::InvalidParameter("origin").into());
         }
-        // Asymmetric and SM specs are valid Huawei specs this build cannot
-        // generate yet; refuse them before anything is written.
-        if spec.material_len().is_none() {
-            return Err(Rejection::InvalidKeySpec.into());
-        }
         let enterprise_project_id =
             if req.enterprise_project_id.is_empty() { "0".to_owned() } else { req.enterprise_project_id };
-        let key = self.new_key(
-            caller,
-            KeyParams {
-                alias: req.alias,
-                spec,
-                usage,
-                origin: req.origin,
-                description: req.description,
-                enterprise_project_id,
-                default_key: false,
-            },
-        )?;
+        let key = self
+            .new_key(
+                caller,
+                KeyParams {
+                    alias: req.alias,
+                    spec,
+                    usage,
+                    origin: req.origin,
+                    description: req.description,
+                    enterprise_project_id,
+                    default_key: false,
+                },
+            )
+            .await?;
         let key = self.store.create_key(key, Some(self.key_quota)).await.map_err(|e| match e {
             CreateKeyError::AliasTaken => KmsError::DuplicateAlias,
             CreateKeyError::QuotaExceeded => KmsError::KeyQuotaExceeded(self.key_quota),
@@ -232,7 +236,8 @@ impl KmsService {
                 enterprise_project_id: "0".to_owned(),
                 default_key: true,
             },
-        )?;
+        )
+        .await?;
         // Default keys are outside the quota. Concurrent first calls race
         // on the alias constraint; the losers read the winner's key.
         match self.store.create_key(key, None).await {
@@ -253,15 +258,23 @@ impl KmsService {
         }
     }
 
-    /// Builds a key record and its material (for origin `kms`).
-    fn new_key(&self, caller: &CallerIdentity, p: KeyParams) -> Result<NewKey, KmsError> {
+    /// Builds a key record and its material (for origin `kms`): random
+    /// bytes for symmetric and HMAC specs, a key pair for asymmetric ones
+    /// (on the blocking pool: an RSA-4096 pair takes about a second).
+    async fn new_key(&self, caller: &CallerIdentity, p: KeyParams) -> Result<NewKey, KmsError> {
         let KeyParams { alias, spec, usage, origin, description, enterprise_project_id, default_key } = p;
         let key_id = KeyId::new();
         let (state, material_version, wrapped_material) = match origin {
             KeyOrigin::External => (KeyState::PendingImport, None, None),
             KeyOrigin::Kms => {
-                let len = spec.material_len().ok_or(Rejection::InvalidKeySpec)?;
-                let material = SecretBytes::random(len);
+                let material = match (spec.material_len(), spec.asymmetric_kind()) {
+                    (Some(len), _) => SecretBytes::random(len),
+                    (None, Some(kind)) => tokio::task::spawn_blocking(move || PrivateKey::generate(kind))
+                        .await
+                        .map_err(|e| KmsError::Internal(format!("key generation task: {e}")))?
+                        .map_err(|e| KmsError::Internal(format!("{kind:?} key generation: {e}")))?,
+                    (None, None) => return Err(Rejection::InvalidKeySpec.into()),
+                };
                 let wrapped = self.root.wrap_material(&material, key_id, 1, &caller.project_id);
                 (KeyState::Enabled, Some(1), Some(wrapped))
             }

@@ -21,8 +21,10 @@ pub mod grpc;
 pub mod hierarchy;
 pub mod import;
 pub mod keys;
+pub mod mac;
 pub mod rotation;
 pub mod service;
+pub mod signing;
 pub mod store;
 pub mod tags;
 

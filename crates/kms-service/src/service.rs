@@ -9,6 +9,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use common::identity::CallerIdentity;
+use crypto::asymmetric::PrivateKey;
 
 use crate::{
     cache::{CachedKey, KeyCache},
@@ -140,12 +141,24 @@ impl KmsService {
         key_id: &str,
         op: GrantOperation,
     ) -> Result<Arc<CachedKey>, KmsError> {
+        self.cached_key_for(caller, key_id, Some(op)).await
+    }
+
+    /// As [`KmsService::cached_key`]; without `op` (an operation no grant
+    /// can allow: sign, verify, the MAC operations, get-publickey) only a
+    /// key of the caller's own project is found.
+    pub(crate) async fn cached_key_for(
+        &self,
+        caller: &CallerIdentity,
+        key_id: &str,
+        op: Option<GrantOperation>,
+    ) -> Result<Arc<CachedKey>, KmsError> {
         let key_id = self.resolve(caller, key_id).await?;
         let entry = match self.cache.get(key_id) {
             Some(entry) => entry,
             None => self.load_into_cache(key_id).await?,
         };
-        check_access(caller, &entry.record, &entry.grants, Some(op))?;
+        check_access(caller, &entry.record, &entry.grants, op)?;
         entry.record.check_not_expired(common::now_ms())?;
         Ok(entry)
     }
@@ -158,7 +171,19 @@ impl KmsService {
             materials.insert(version, self.root.unwrap_material(&wrapped, key_id, version, &record.project_id)?);
         }
         let grants = self.store.grants_of(key_id).await?;
-        let entry = Arc::new(CachedKey { record, materials, grants });
+        let private = match (record.spec.asymmetric_kind(), record.material_version) {
+            (Some(kind), Some(version)) => {
+                let stored = materials
+                    .get(&version)
+                    .ok_or_else(|| KmsError::Internal(format!("material v{version} of key {key_id} is missing")))?;
+                Some(
+                    PrivateKey::from_stored(kind, stored.expose())
+                        .map_err(|e| KmsError::Internal(format!("private key of {key_id}: {e}")))?,
+                )
+            }
+            _ => None,
+        };
+        let entry = Arc::new(CachedKey { record, materials, grants, private });
         self.cache.insert(entry.clone(), epoch);
         Ok(entry)
     }
@@ -173,12 +198,18 @@ impl KmsService {
     ) -> Result<(Arc<CachedKey>, ciphertext::Header), KmsError> {
         let entry = self.cached_key(caller, key_id, op).await?;
         entry.record.check_symmetric_use()?;
+        let header = Self::sealing_header(&entry)?;
+        Ok((entry, header))
+    }
+
+    /// The header a new ciphertext of a cached symmetric key gets: its
+    /// newest material version, which must be loaded.
+    pub(crate) fn sealing_header(entry: &CachedKey) -> Result<ciphertext::Header, KmsError> {
         let version = entry.record.material_version.ok_or(Rejection::KeyPendingImport)?;
         if !entry.materials.contains_key(&version) {
             return Err(KmsError::Internal(format!("material v{version} of key {} is missing", entry.record.key_id)));
         }
-        let header = ciphertext::Header { key_id: entry.record.key_id, version };
-        Ok((entry, header))
+        Ok(ciphertext::Header { key_id: entry.record.key_id, version })
     }
 
     /// Forgets a key's cache entry (after a change to its grants).

@@ -24,6 +24,7 @@ pub(super) fn routes() -> Vec<ApiRoute> {
         ApiRoute::post("/v1.0/{project_id}/kms/decrypt-datakey", decrypt_datakey).replayable(),
         ApiRoute::post("/v1.0/{project_id}/kms/encrypt-data", encrypt_data).replayable(),
         ApiRoute::post("/v1.0/{project_id}/kms/decrypt-data", decrypt_data).replayable(),
+        ApiRoute::post("/v1.0/{project_id}/kms/re-encrypt", re_encrypt).replayable(),
         ApiRoute::post("/v1.0/{project_id}/kms/gen-random", gen_random).replayable(),
     ]
 }
@@ -146,14 +147,96 @@ pub async fn decrypt_datakey(call: KmsCall) -> KmsResult<DecryptedDatakey> {
     }))
 }
 
+/// Huawei's encryption algorithm names, both directions.
+const ENCRYPTION_ALGORITHMS: [(&str, pb::EncryptionAlgorithm); 4] = {
+    use pb::EncryptionAlgorithm as A;
+    [
+        ("SYMMETRIC_DEFAULT", A::SymmetricDefault),
+        ("RSAES_OAEP_SHA_256", A::RsaesOaepSha256),
+        ("RSAES_OAEP_SHA_1", A::RsaesOaepSha1),
+        ("SM2_ENCRYPT", A::Sm2Encrypt),
+    ]
+};
+
+fn algorithm_field(call: &KmsCall, name: &'static str) -> Result<pb::EncryptionAlgorithm, ApiError> {
+    match call.opt(name)?.as_deref() {
+        None | Some("") => Ok(pb::EncryptionAlgorithm::Unspecified),
+        Some(text) => ENCRYPTION_ALGORITHMS
+            .iter()
+            .find(|(n, _)| *n == text)
+            .map(|(_, a)| *a)
+            .ok_or_else(|| reason(R::InvalidParameter)),
+    }
+}
+
+fn algorithm_name(value: i32) -> String {
+    ENCRYPTION_ALGORITHMS.iter().find(|(_, a)| *a as i32 == value).map_or("SYMMETRIC_DEFAULT", |(n, _)| n).to_owned()
+}
+
 fn encryption_algorithm(call: &KmsCall) -> Result<pb::EncryptionAlgorithm, ApiError> {
-    Ok(match call.opt("encryption_algorithm")?.as_deref() {
-        None | Some("") => pb::EncryptionAlgorithm::Unspecified,
-        Some("SYMMETRIC_DEFAULT") => pb::EncryptionAlgorithm::SymmetricDefault,
-        Some("RSAES_OAEP_SHA_256") => pb::EncryptionAlgorithm::RsaesOaepSha256,
-        Some("SM2_ENCRYPT") => pb::EncryptionAlgorithm::Sm2Encrypt,
-        Some(_) => return Err(reason(R::InvalidParameter)),
-    })
+    algorithm_field(call, "encryption_algorithm")
+}
+
+/// An AAD field other than `additional_authenticated_data`, under the same
+/// rule as [`KmsCall::aad`].
+fn named_aad(call: &KmsCall, name: &'static str) -> Result<Vec<u8>, ApiError> {
+    let aad = call.text(name)?.into_bytes();
+    if aad.starts_with(super::RESERVED_AAD_PREFIX) {
+        return Err(reason(R::InvalidParameter));
+    }
+    Ok(aad)
+}
+
+/// What re-encrypt answers.
+#[derive(Debug, Serialize)]
+pub struct ReEncrypted {
+    key_id: String,
+    source_key_id: String,
+    source_encryption_algorithm: String,
+    destination_encryption_algorithm: String,
+    cipher_text: String,
+}
+
+/// `POST /v1.0/{project_id}/kms/re-encrypt`: a data-key blob (hex) comes
+/// back as a data-key blob in hex, anything else is read as Base64 and
+/// comes back Base64. A Base64 ciphertext that is also even-length hex is
+/// out of the question in practice: every opendew blob's first byte makes
+/// its Base64 start with a letter outside `0-9A-F` or its hex start `0`.
+pub async fn re_encrypt(call: KmsCall) -> KmsResult<ReEncrypted> {
+    let text = call.required("cipher_text")?;
+    let text = text.trim();
+    let (kind, ciphertext) = match hex::decode(text) {
+        Ok(bytes) if matches!(bytes.first(), Some(0x01 | 0x03 | 0x05)) => (pb::CiphertextKind::Datakey, bytes),
+        _ => (pb::CiphertextKind::Data, BASE64.decode(text).map_err(|_| reason(R::InvalidCiphertext))?),
+    };
+    let datakey_length = match call.opt("datakey_cipher_length")? {
+        None => None,
+        Some(n) => Some(n.trim().parse::<u32>().map_err(|_| reason(R::InvalidDatakeyCipherLength))?),
+    };
+    let request = pb::ReEncryptRequest {
+        ciphertext,
+        kind: kind as i32,
+        source_key_id: call.text("source_key_id")?,
+        source_additional_authenticated_data: named_aad(&call, "source_additional_authenticated_data")?,
+        source_encryption_algorithm: algorithm_field(&call, "source_encryption_algorithm")? as i32,
+        destination_key_id: call.required("destination_key_id")?,
+        destination_additional_authenticated_data: named_aad(&call, "destination_additional_authenticated_data")?,
+        destination_encryption_algorithm: algorithm_field(&call, "destination_encryption_algorithm")? as i32,
+        datakey_length,
+    };
+    let r = call.kms().re_encrypt(call.request(request)).await.map_err(kms_status)?.into_inner();
+    let cipher_text = if r.kind == pb::CiphertextKind::Datakey as i32 {
+        upper_hex(&r.ciphertext)
+    } else {
+        BASE64.encode(&r.ciphertext)
+    };
+    Ok(Json(ReEncrypted {
+        key_id: r.key_id,
+        source_key_id: r.source_key_id,
+        source_encryption_algorithm: algorithm_name(r.source_encryption_algorithm),
+        destination_encryption_algorithm: algorithm_name(r.destination_encryption_algorithm),
+        cipher_text,
+    }))
 }
 
 /// What encrypt-data answers.

@@ -27,6 +27,7 @@ pub mod grants;
 pub mod import;
 pub mod keys;
 pub mod rotation;
+pub mod signing;
 pub mod tags;
 
 /// The KMS family's routes.
@@ -39,6 +40,7 @@ pub(crate) fn routes() -> Vec<ApiRoute> {
         grants::routes(),
         import::routes(),
         crypto::routes(),
+        signing::routes(),
         account::routes(),
     ]
     .into_iter()
