@@ -128,6 +128,19 @@ from huaweicloudsdkkms.v2 import (
     UpdateKeyDescriptionRequest,
     UpdateKeyDescriptionRequestBody,
 )
+from huaweicloudsdkkms.v2 import (
+    GenerateMacRequest,
+    GenerateMacRequestBody,
+    ReEncryptRequest,
+    ReEncryptRequestBody,
+    ShowPublicKeyRequest,
+    SignRequest,
+    SignRequestBody,
+    ValidateSignatureRequest,
+    VerifyMacRequest,
+    VerifyMacRequestBody,
+    VerifyRequestBody,
+)
 from huaweicloudsdkkms.v2 import Tag as KmsTag
 from huaweicloudsdkkms.v2 import TagItem as KmsTagItem
 
@@ -1088,6 +1101,278 @@ class KeyManagementTest(Base):
             400,
             "KMS.0308",
         )
+
+
+
+
+def der_to_raw(signature, size):
+    """r || s of a DER ECDSA/SM2 signature, each `size` bytes."""
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    r, s_ = decode_dss_signature(signature)
+    return r.to_bytes(size, "big") + s_.to_bytes(size, "big")
+
+
+def der_sm2_ciphertext(c1c3c2):
+    """GM/T 0009's DER form of a raw C1 (x || y) C3 C2 ciphertext."""
+
+    def tlv(tag, body):
+        n = len(body)
+        length = bytes([n]) if n < 0x80 else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes((n.bit_length() + 7) // 8, "big")
+        return bytes([tag]) + length + body
+
+    def integer(b):
+        b = b.lstrip(b"\x00") or b"\x00"
+        return tlv(0x02, (b"\x00" + b) if b[0] & 0x80 else b)
+
+    x, y, c3, c2 = c1c3c2[:32], c1c3c2[32:64], c1c3c2[64:96], c1c3c2[96:]
+    return tlv(0x30, integer(x) + integer(y) + tlv(0x04, c3) + tlv(0x04, c2))
+
+
+class AsymmetricAndMacTest(Base):
+    """Every key spec, and sign/verify, get-publickey, the MAC operations,
+    asymmetric encryption and re-encrypt (kms-api.md §1.8, §3.5-3.7), each
+    result checked by an implementation that is not opendew's: pyca
+    cryptography (RSA, ECDSA, Ed25519), pycryptodome (Ed25519ph) and gmssl
+    (SM2)."""
+
+    SIGNING = {
+        "RSA_2048": ["RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
+                     "RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512"],
+        "RSA_3072": ["RSASSA_PSS_SHA_256", "RSASSA_PKCS1_V1_5_SHA_256"],
+        "EC_P256": ["ECDSA_SHA_256", "ECDSA_SHA_512"],
+        "EC_P384": ["ECDSA_SHA_384", "ECDSA_SHA_512"],
+        "SECP256K1": ["ECDSA_SHA_256"],
+        "ED25519": ["ED25519_SHA_512", "ED25519_PH_SHA_512"],
+        "SM2": ["SM2DSA_SM3"],
+    }
+
+    def key(self, spec, usage=None):
+        fields = {"key_alias": unique("sdk-" + spec.lower()), "key_spec": spec}
+        if usage:
+            fields["key_usage"] = usage
+        return self.create_key(**fields).key_info.key_id
+
+    def sign(self, key_id, algorithm, message, message_type="RAW"):
+        body = SignRequestBody(key_id=key_id, signing_algorithm=algorithm, message_type=message_type,
+                               message=base64.b64encode(message).decode())
+        return self.kms.sign(SignRequest(body=body))
+
+    def verify(self, key_id, algorithm, message, signature, message_type="RAW"):
+        body = VerifyRequestBody(key_id=key_id, signing_algorithm=algorithm, message_type=message_type,
+                                 message=base64.b64encode(message).decode(), signature=signature)
+        return self.kms.validate_signature(ValidateSignatureRequest(body=body))
+
+    def public_key(self, key_id):
+        return self.kms.show_public_key(ShowPublicKeyRequest(body=OperateKeyRequestBody(key_id=key_id)))
+
+    def independent_verify(self, spec, algorithm, pem, message, signature):
+        """Raises unless `signature` is valid for `message` under `pem`."""
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, padding
+
+        hash_ = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}.get(algorithm[-3:])
+        if spec == "SM2":
+            from gmssl import sm2
+
+            der = base64.b64decode("".join(pem.strip().splitlines()[1:-1]))
+            point = der[-64:]  # the uncompressed point's x || y ends the SPKI
+            crypt = sm2.CryptSM2(private_key="", public_key=point.hex())
+            self.assertTrue(crypt.verify_with_sm3(der_to_raw(signature, 32).hex(), message), "gmssl SM2")
+            return
+        if algorithm == "ED25519_PH_SHA_512":
+            from Crypto.Hash import SHA512
+            from Crypto.PublicKey import ECC
+            from Crypto.Signature import eddsa
+
+            eddsa.new(ECC.import_key(pem), "rfc8032").verify(SHA512.new(message), signature)
+            return
+        public = serialization.load_pem_public_key(pem.encode())
+        if algorithm == "ED25519_SHA_512":
+            public.verify(signature, message)
+        elif algorithm.startswith("RSASSA_PSS"):
+            public.verify(signature, message, padding.PSS(mgf=padding.MGF1(hash_()), salt_length=padding.PSS.DIGEST_LENGTH), hash_())
+        elif algorithm.startswith("RSASSA_PKCS1"):
+            public.verify(signature, message, padding.PKCS1v15(), hash_())
+        else:
+            public.verify(signature, message, ec.ECDSA(hash_()))
+
+    def test_every_spec_is_created_described_and_listed(self):
+        specs = ["AES_256", "SM4", "RSA_2048", "RSA_3072", "RSA_4096", "EC_P256", "EC_P384", "SECP256K1", "SM2",
+                 "ED25519", "HMAC_256", "HMAC_384", "HMAC_512", "HMAC_SM3"]
+        usages = {"AES_256": "ENCRYPT_DECRYPT", "SM4": "ENCRYPT_DECRYPT", "HMAC_256": "GENERATE_VERIFY_MAC",
+                  "HMAC_384": "GENERATE_VERIFY_MAC", "HMAC_512": "GENERATE_VERIFY_MAC", "HMAC_SM3": "GENERATE_VERIFY_MAC"}
+        ids = {spec: self.key(spec) for spec in specs}
+        for spec, key_id in ids.items():
+            info = raw(self.kms.list_key_detail(ListKeyDetailRequest(body=OperateKeyRequestBody(key_id=key_id))))["key_info"]
+            self.assertEqual((info["key_spec"], info["key_usage"], info["key_state"]), (spec, usages.get(spec, "SIGN_VERIFY"), "2"))
+        listed = {}
+        marker = None
+        while True:
+            page = self.kms.list_keys(ListKeysRequest(body=ListKeysRequestBody(limit="1000", key_spec="ALL", marker=marker)))
+            listed.update({k.key_id: k.key_spec for k in page.key_details})
+            if page.truncated != "true":
+                break
+            marker = page.next_marker
+        for spec, key_id in ids.items():
+            self.assertEqual(listed.get(key_id), spec)
+        plain = self.kms.list_keys(ListKeysRequest(body=ListKeysRequestBody(limit="1000")))
+        self.assertTrue(all(k.key_spec == "AES_256" for k in plain.key_details))
+        self.assertNotIn(ids["EC_P256"], [k.key_id for k in plain.key_details])
+        # Pairings refused as documented.
+        self.assertSdkError(lambda: self.key("EC_P256", "ENCRYPT_DECRYPT"), 400, "KMS.1114")
+        self.assertSdkError(lambda: self.key("AES_256", "SIGN_VERIFY"), 400, "KMS.1115")
+        self.assertSdkError(lambda: self.key("RSA_9999"), 400, "KMS.1110")
+
+    def test_signatures_verify_in_independent_implementations(self):
+        message = b"release-1.2.3.tar.gz contents"
+        for spec, algorithms in self.SIGNING.items():
+            key_id = self.key(spec)
+            pem = self.public_key(key_id).public_key
+            self.assertTrue(pem.startswith("-----BEGIN PUBLIC KEY-----\r\n"), pem)
+            for algorithm in algorithms:
+                signed = self.sign(key_id, algorithm, message)
+                self.assertEqual(signed.key_id, key_id)
+                signature = base64.b64decode(signed.signature)
+                self.independent_verify(spec, algorithm, pem, message, signature)
+                self.assertEqual(self.verify(key_id, algorithm, message, signed.signature).signature_valid, "true")
+                self.assertEqual(self.verify(key_id, algorithm, message + b"!", signed.signature).signature_valid, "false")
+                digest_name = {"256": "sha256", "384": "sha384", "512": "sha512"}.get(algorithm[-3:])
+                if spec != "SM2" and algorithm != "ED25519_SHA_512":
+                    digest = hashlib.new(digest_name, message).digest()
+                    by_digest = self.sign(key_id, algorithm, digest, message_type="DIGEST")
+                    self.independent_verify(spec, algorithm, pem, message, base64.b64decode(by_digest.signature))
+                    self.assertEqual(self.verify(key_id, algorithm, digest, by_digest.signature, "DIGEST").signature_valid, "true")
+                    self.assertSdkError(lambda: self.sign(key_id, algorithm, digest[:-1], "DIGEST"), 400, "KMS.0329")
+                    self.assertSdkError(
+                        lambda: self.verify(key_id, algorithm, digest[:-1], by_digest.signature, "DIGEST"), 400, "KMS.0329")
+            # A signature of another key of the same spec is simply false.
+            other = self.key(spec)
+            theirs = self.sign(other, algorithms[0], message).signature
+            self.assertEqual(self.verify(key_id, algorithms[0], message, theirs).signature_valid, "false")
+            resp = raw(self.verify(key_id, algorithms[0], message, theirs))
+            self.assertEqual(resp["signature_valid"], "false")
+            self.assertSdkError(lambda: self.sign(key_id, "HMAC_SHA_256", message), 400, "KMS.0332")
+        # SM2 with a digest: e = SM3(Z_A || M), checked by gmssl the same way.
+        from gmssl import sm2, sm3, func
+
+        sm2_key = self.key("SM2")
+        pem = self.public_key(sm2_key).public_key
+        point = base64.b64decode("".join(pem.strip().splitlines()[1:-1]))[-64:]
+        crypt = sm2.CryptSM2(private_key="", public_key=point.hex())
+        e = bytes.fromhex(crypt._sm3_z(message))
+        signed = self.sign(sm2_key, "SM2DSA_SM3", e, message_type="DIGEST")
+        self.assertTrue(crypt.verify_with_sm3(der_to_raw(base64.b64decode(signed.signature), 32).hex(), message))
+        # The documented refusals.
+        ec_key = self.key("EC_P256")
+        self.assertSdkError(lambda: self.sign(ec_key, "ECDSA_SHA_384", message), 400, "KMS.0332")
+        self.assertSdkError(lambda: self.sign(ec_key, "ECDSA_SHA_256", b"x" * 4096), 400, "KMS.0308")
+        ed = self.key("ED25519")
+        self.assertSdkError(lambda: self.sign(ed, "ED25519_SHA_512", hashlib.sha512(message).digest(), "DIGEST"), 400, "KMS.0308")
+        aes = self.key("AES_256")
+        self.assertSdkError(lambda: self.sign(aes, "ECDSA_SHA_256", message), 400, "KMS.0331")
+        self.assertSdkError(lambda: self.public_key(aes), 400, "KMS.0331")
+        rsa_enc = self.key("RSA_2048", "ENCRYPT_DECRYPT")
+        self.assertSdkError(lambda: self.sign(rsa_enc, "RSASSA_PSS_SHA_256", message), 400, "KMS.0334")
+        self.assertTrue(self.public_key(rsa_enc).public_key.startswith("-----BEGIN PUBLIC KEY-----"))
+        self.kms.disable_key(DisableKeyRequest(body=OperateKeyRequestBody(key_id=ec_key)))
+        self.assertSdkError(lambda: self.sign(ec_key, "ECDSA_SHA_256", message), 400, "KMS.0209")
+        self.assertSdkError(lambda: self.verify(ec_key, "ECDSA_SHA_256", message, "MEUCIQ=="), 400, "KMS.0209")
+
+    def test_asymmetric_encryption_with_independent_ciphertexts(self):
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        def decrypt(key_id, ciphertext, algorithm):
+            body = DecryptDataRequestBody(key_id=key_id, cipher_text=base64.b64encode(ciphertext).decode(),
+                                          encryption_algorithm=algorithm)
+            return self.kms.decrypt_data(DecryptDataRequest(body=body))
+
+        for spec, limit in [("RSA_2048", 190), ("RSA_3072", 318)]:
+            key_id = self.key(spec, "ENCRYPT_DECRYPT")
+            public = serialization.load_pem_public_key(self.public_key(key_id).public_key.encode())
+            for algorithm, hash_ in [("RSAES_OAEP_SHA_256", hashes.SHA256), ("RSAES_OAEP_SHA_1", hashes.SHA1)]:
+                oaep = padding.OAEP(mgf=padding.MGF1(algorithm=hash_()), algorithm=hash_(), label=None)
+                opened = decrypt(key_id, public.encrypt(b"made by pyca", oaep), algorithm)
+                self.assertEqual((opened.key_id, opened.plain_text), (key_id, "made by pyca"))
+                self.assertEqual(raw(opened)["plain_text_base64"], base64.b64encode(b"made by pyca").decode())
+                bad = bytearray(public.encrypt(b"made by pyca", oaep))
+                bad[5] ^= 1
+                self.assertSdkError(lambda: decrypt(key_id, bytes(bad), algorithm), 400, "KMS.0311")
+            ours = self.kms.encrypt_data(EncryptDataRequest(body=EncryptDataRequestBody(
+                key_id=key_id, plain_text="x" * limit, encryption_algorithm="RSAES_OAEP_SHA_256")))
+            self.assertEqual(decrypt(key_id, base64.b64decode(ours.cipher_text), "RSAES_OAEP_SHA_256").plain_text, "x" * limit)
+            self.assertSdkError(lambda: self.kms.encrypt_data(EncryptDataRequest(body=EncryptDataRequestBody(
+                key_id=key_id, plain_text="x" * (limit + 1), encryption_algorithm="RSAES_OAEP_SHA_256"))), 400, "KMS.2108")
+            self.assertSdkError(lambda: self.kms.encrypt_data(EncryptDataRequest(body=EncryptDataRequestBody(
+                key_id=key_id, plain_text="x", encryption_algorithm="SM2_ENCRYPT"))), 400, "KMS.2106")
+            # Another project's, or another key's, ciphertext does not open here.
+            other = self.key(spec, "ENCRYPT_DECRYPT")
+            self.assertSdkError(lambda: decrypt(other, public.encrypt(b"x", padding.OAEP(
+                mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)), "RSAES_OAEP_SHA_256"), 400, "KMS.0311")
+        # SM2: a ciphertext made by gmssl (C1C3C2, DER-framed) decrypts.
+        from gmssl import sm2
+
+        sm2_key = self.key("SM2", "ENCRYPT_DECRYPT")
+        point = base64.b64decode("".join(self.public_key(sm2_key).public_key.strip().splitlines()[1:-1]))[-64:]
+        crypt = sm2.CryptSM2(private_key="", public_key=point.hex(), mode=1)
+        ciphertext = der_sm2_ciphertext(crypt.encrypt(b"made by gmssl"))
+        self.assertEqual(decrypt(sm2_key, ciphertext, "SM2_ENCRYPT").plain_text, "made by gmssl")
+        self.assertSdkError(lambda: decrypt(sm2_key, ciphertext[:-1] + bytes([ciphertext[-1] ^ 1]), "SM2_ENCRYPT"), 400, "KMS.0311")
+        ec_key = self.key("EC_P384")
+        self.assertSdkError(lambda: self.kms.encrypt_data(EncryptDataRequest(body=EncryptDataRequestBody(
+            key_id=ec_key, plain_text="x"))), 400, "KMS.1114")
+
+    def test_mac_operations(self):
+        key_id = self.key("HMAC_256")
+        message = base64.b64encode(b"hello kms").decode()
+        made = self.kms.generate_mac(GenerateMacRequest(body=GenerateMacRequestBody(
+            key_id=key_id, mac_algorithm="HMAC_SHA_256", message=message)))
+        self.assertEqual((made.key_id, made.mac_algorithm, len(made.mac)), (key_id, "HMAC_SHA_256", 64))
+        verify = lambda mac, algorithm="HMAC_SHA_256": self.kms.verify_mac(VerifyMacRequest(body=VerifyMacRequestBody(
+            key_id=key_id, mac_algorithm=algorithm, message=message, mac=mac)))
+        self.assertIs(raw(verify(made.mac))["mac_valid"], True)
+        self.assertIs(verify(made.mac.upper()).mac_valid, True)
+        self.assertIs(raw(verify("00" * 32))["mac_valid"], False)
+        self.assertSdkError(lambda: verify(made.mac, "HMAC_SHA_512"), 400, "KMS.0308")
+        self.assertSdkError(lambda: self.kms.generate_mac(GenerateMacRequest(body=GenerateMacRequestBody(
+            key_id=key_id, mac_algorithm="HMAC_SM3", message=message))), 400, "KMS.0308")
+        sm3_key = self.key("HMAC_SM3")
+        sm3_mac = self.kms.generate_mac(GenerateMacRequest(body=GenerateMacRequestBody(
+            key_id=sm3_key, mac_algorithm="HMAC_SM3", message=message)))
+        self.assertEqual(len(sm3_mac.mac), 64)
+
+    def test_re_encrypt(self):
+        source, destination = self.key("AES_256"), self.key("SM4")
+        dek = self.kms.create_datakey(CreateDatakeyRequest(body=CreateDatakeyRequestBody(key_id=source, datakey_length="256")))
+        moved = self.kms.re_encrypt(ReEncryptRequest(body=ReEncryptRequestBody(
+            cipher_text=dek.cipher_text, destination_key_id=destination, datakey_cipher_length="32")))
+        self.assertEqual((moved.key_id, moved.source_key_id), (destination, source))
+        self.assertEqual((moved.source_encryption_algorithm, moved.destination_encryption_algorithm), ("SYMMETRIC_DEFAULT", "SYMMETRIC_DEFAULT"))
+        opened = self.kms.decrypt_datakey(DecryptDatakeyRequest(body=DecryptDatakeyRequestBody(
+            key_id=destination, cipher_text=moved.cipher_text, datakey_cipher_length="32")))
+        self.assertEqual(opened.data_key, dek.plain_text)
+        # A data blob into an RSA key's OAEP ciphertext, opened by pyca.
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        rsa = self.key("RSA_2048", "ENCRYPT_DECRYPT")
+        sealed = self.kms.encrypt_data(EncryptDataRequest(body=EncryptDataRequestBody(
+            key_id=source, plain_text="moving", additional_authenticated_data="ctx")))
+        moved = self.kms.re_encrypt(ReEncryptRequest(body=ReEncryptRequestBody(
+            cipher_text=sealed.cipher_text, source_additional_authenticated_data="ctx", destination_key_id=rsa,
+            destination_encryption_algorithm="RSAES_OAEP_SHA_256")))
+        self.assertEqual(moved.destination_encryption_algorithm, "RSAES_OAEP_SHA_256")
+        back = self.kms.re_encrypt(ReEncryptRequest(body=ReEncryptRequestBody(
+            cipher_text=moved.cipher_text, source_key_id=rsa, source_encryption_algorithm="RSAES_OAEP_SHA_256",
+            destination_key_id=source)))
+        plain = self.kms.decrypt_data(DecryptDataRequest(body=DecryptDataRequestBody(cipher_text=back.cipher_text)))
+        self.assertEqual(plain.plain_text, "moving")
+        self.assertSdkError(lambda: self.kms.re_encrypt(ReEncryptRequest(body=ReEncryptRequestBody(
+            cipher_text=sealed.cipher_text, destination_key_id=destination))), 400, "KMS.2201")
+        self.kms.disable_key(DisableKeyRequest(body=OperateKeyRequestBody(key_id=destination)))
+        self.assertSdkError(lambda: self.kms.re_encrypt(ReEncryptRequest(body=ReEncryptRequestBody(
+            cipher_text=dek.cipher_text, destination_key_id=destination))), 400, "KMS.0209")
 
 
 if __name__ == "__main__":

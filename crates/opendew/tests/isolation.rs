@@ -125,7 +125,15 @@ fn request(method: &Method, pattern: &str, ids: &Ids) -> (String, Option<Value>)
             "get-parameters-for-import" => json!({"key_id": ids.key_id, "wrapping_algorithm": "RSAES_OAEP_SHA_256"}),
             "import-key-material" => json!({"key_id": ids.key_id, "import_token": "A".repeat(400),
                                             "encrypted_key_material": "A".repeat(344)}),
-            "delete-imported-key-material" => key,
+            "delete-imported-key-material" | "get-publickey" => key,
+            "sign" => json!({"key_id": ids.key_id, "signing_algorithm": "ECDSA_SHA_256", "message_type": "RAW",
+                             "message": "ZnJvbSBh"}),
+            "verify" => json!({"key_id": ids.key_id, "signing_algorithm": "ECDSA_SHA_256", "message_type": "RAW",
+                               "message": "ZnJvbSBh", "signature": "MEUCIQ=="}),
+            "generate-mac" => json!({"key_id": ids.key_id, "mac_algorithm": "HMAC_SHA_256", "message": "ZnJvbSBh"}),
+            "verify-mac" => json!({"key_id": ids.key_id, "mac_algorithm": "HMAC_SHA_256", "message": "ZnJvbSBh",
+                                   "mac": "00".repeat(32)}),
+            "re-encrypt" => json!({"cipher_text": ids.data_cipher, "destination_key_id": ids.key_id}),
             other => panic!("no isolation case for KMS operation {other}"),
         }),
         ("GET", p) if p.starts_with("/v1.0/") => None,
@@ -467,7 +475,10 @@ async fn granted_operations_and_nothing_else(s: &TestStack, a: &Tenant, b: &Tena
         let on_b = |p: &str| p.replace("{project_id}", &b.project);
         let (path_x, body_x) = request(&route.method, route.path, &Ids::absent(&ids_other));
         let absent = call(s, b, route.method.clone(), &on_b(&path_x), body_x).await;
-        for (ids, may) in [(&ids_granted, allowed.contains(&op)), (&ids_other, false)] {
+        // re-encrypt of a data blob needs decrypt-data on its key and
+        // encrypt-data on the destination: this grant gives both.
+        let granted_op = allowed.contains(&op) || op == "re-encrypt";
+        for (ids, may) in [(&ids_granted, granted_op), (&ids_other, false)] {
             let (path, body) = request(&route.method, route.path, ids);
             let r = call(s, b, route.method.clone(), &on_b(&path), body).await;
             if is_listing(&route.method, route.path) {
