@@ -178,8 +178,50 @@ async fn crypto_and_secret_scenarios(
     )
     .await?;
 
+    // Signing and MAC keys (issue #13): ECDSA P-256 and RSA-2048 signing a
+    // SHA-256 digest, HMAC-SHA-256 over a short message.
+    let new_key = |spec: &'static str| {
+        let path = kms("create-key");
+        async move {
+            let key = call(
+                host,
+                s,
+                post(path, json!({"key_alias": format!("bench-{}", uuid::Uuid::new_v4().simple()), "key_spec": spec})),
+            )
+            .await?;
+            anyhow::Ok(key["key_info"]["key_id"].as_str().context("key id")?.to_owned())
+        }
+    };
+    let (ec_key, rsa_key, mac_key) =
+        (new_key("EC_P256").await?, new_key("RSA_2048").await?, new_key("HMAC_256").await?);
+    let digest = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(b"benchmark artefact"))
+    };
+    let sign = |k: &str, algorithm: &'static str| -> Gen {
+        let (k, path, digest) = (k.to_owned(), kms("sign"), digest.clone());
+        Arc::new(move |_| {
+            post(
+                path.clone(),
+                json!({"key_id": k, "signing_algorithm": algorithm, "message_type": "DIGEST", "message": digest}),
+            )
+        })
+    };
+
     let http = Some(("bare axum", http_base));
     let scenarios: Vec<(&str, Gen, Check)> = vec![
+        ("sign EC_P256", sign(&ec_key, "ECDSA_SHA_256"), ok_with("signature")),
+        ("sign RSA_2048", sign(&rsa_key, "RSASSA_PSS_SHA_256"), ok_with("signature")),
+        (
+            "generate-mac HMAC_256",
+            {
+                let (k, path) = (mac_key.clone(), kms("generate-mac"));
+                Arc::new(move |_| {
+                    post(path.clone(), json!({"key_id": k, "mac_algorithm": "HMAC_SHA_256", "message": "YmVuY2htYXJr"}))
+                })
+            },
+            ok_with("mac"),
+        ),
         (
             "create-datakey",
             {

@@ -69,7 +69,7 @@ pub enum Hash {
 
 impl Hash {
     /// Output length in bytes.
-    pub fn len(self) -> usize {
+    pub fn output_len(self) -> usize {
         match self {
             Hash::Sha256 | Hash::Sm3 => 32,
             Hash::Sha384 => 48,
@@ -203,7 +203,9 @@ impl PrivateKey {
     /// Parses stored material of `kind`.
     pub fn from_stored(kind: KeyKind, stored: &[u8]) -> Result<Self, AsymmetricError> {
         Ok(match kind {
-            KeyKind::Rsa2048 | KeyKind::Rsa3072 | KeyKind::Rsa4096 => PrivateKey::Rsa(rsa::RsaKey::from_pkcs8(kind, stored)?),
+            KeyKind::Rsa2048 | KeyKind::Rsa3072 | KeyKind::Rsa4096 => {
+                PrivateKey::Rsa(rsa::RsaKey::from_pkcs8(kind, stored)?)
+            }
             KeyKind::P256 | KeyKind::P384 | KeyKind::Secp256k1 => {
                 PrivateKey::Ecdsa(ecdsa::EcdsaKey::from_pkcs8(kind, stored)?)
             }
@@ -305,7 +307,7 @@ fn check_digest(scheme: SigningScheme, message: Message<'_>) -> Result<(), Asymm
     match (message, scheme.hash()) {
         (Message::Raw(_), _) => Ok(()),
         (Message::Digest(_), None) => Err(AsymmetricError::DigestNotAllowed),
-        (Message::Digest(d), Some(hash)) if d.len() == hash.len() => Ok(()),
+        (Message::Digest(d), Some(hash)) if d.len() == hash.output_len() => Ok(()),
         (Message::Digest(_), Some(_)) => Err(AsymmetricError::DigestLength),
     }
 }
@@ -407,7 +409,10 @@ mod tests {
             bad[10] ^= 1;
             assert_eq!(rsa.decrypt(scheme, &bad).unwrap_err(), AsymmetricError::DecryptFailed);
         }
-        assert_eq!(rsa.encrypt(EncryptionScheme::RsaOaepSha256, &[1; 191]).unwrap_err(), AsymmetricError::PlaintextTooLong);
+        assert_eq!(
+            rsa.encrypt(EncryptionScheme::RsaOaepSha256, &[1; 191]).unwrap_err(),
+            AsymmetricError::PlaintextTooLong
+        );
         assert_eq!(rsa.encrypt(EncryptionScheme::Sm2, b"x").unwrap_err(), AsymmetricError::WrongScheme);
         let sm2 = PrivateKey::from_stored(KeyKind::Sm2, PrivateKey::generate(KeyKind::Sm2).unwrap().expose()).unwrap();
         let ct = sm2.encrypt(EncryptionScheme::Sm2, b"card=4111").unwrap();

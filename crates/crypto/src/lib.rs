@@ -17,8 +17,8 @@
 pub mod aead;
 pub mod asymmetric;
 pub mod derive;
-pub mod mac;
 mod file;
+pub mod mac;
 mod secret;
 
 pub use aead::{AeadKey, OpenError};

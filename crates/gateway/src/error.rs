@@ -210,9 +210,7 @@ pub fn kms_error(fault: KmsFault) -> (StatusCode, &'static str, &'static str) {
             R::EncryptOnlyKey => (BAD, "KMS.0334", "The cmk is used to encrypt and decrypt."),
             R::SigningAlgorithmMismatch => (BAD, "KMS.0332", "This key is not support the signing algorithm."),
             R::DigestLengthMismatch => (BAD, "KMS.0329", "Hash algorithm does not match the digest length."),
-            R::AsymmetricAlgorithmMismatch => {
-                (BAD, "KMS.2106", "The rsa key not support this encryption algorithm.")
-            }
+            R::AsymmetricAlgorithmMismatch => (BAD, "KMS.2106", "The rsa key not support this encryption algorithm."),
             R::PlaintextTooLong => (BAD, "KMS.2108", "The rsa encryption plain_text is over length."),
             R::PrivateKeyDecryptFailed => (BAD, "KMS.0311", "Failed to decrypt data using the RSA private key."),
             R::RandomLengthOutOfRange => (BAD, "KMS.1801", "random_data_length must be 512 bits."),

@@ -497,8 +497,8 @@ pub mod convert {
         hierarchy::SecretBytes,
         keys::{CreateKey, KeyPage, ListKeys, StateFilter},
         mac::MacRequest,
-        signing::Sign,
         rotation::RotationStatus,
+        signing::Sign,
         store::{AliasRecord, Tag},
     };
 

@@ -225,19 +225,20 @@ impl KmsService {
         if let Some(key) = self.store.find_by_alias(&caller.project_id, &alias).await? {
             return Ok((key, false));
         }
-        let key = self.new_key(
-            caller,
-            KeyParams {
-                alias: alias.clone(),
-                spec: KeySpec::Aes256,
-                usage: KeyUsage::EncryptDecrypt,
-                origin: KeyOrigin::Kms,
-                description: format!("Default master key of {service}"),
-                enterprise_project_id: "0".to_owned(),
-                default_key: true,
-            },
-        )
-        .await?;
+        let key = self
+            .new_key(
+                caller,
+                KeyParams {
+                    alias: alias.clone(),
+                    spec: KeySpec::Aes256,
+                    usage: KeyUsage::EncryptDecrypt,
+                    origin: KeyOrigin::Kms,
+                    description: format!("Default master key of {service}"),
+                    enterprise_project_id: "0".to_owned(),
+                    default_key: true,
+                },
+            )
+            .await?;
         // Default keys are outside the quota. Concurrent first calls race
         // on the alias constraint; the losers read the winner's key.
         match self.store.create_key(key, None).await {

@@ -83,7 +83,12 @@ impl KmsService {
 
     /// verify: whether `signature` is the key's; a wrong or malformed
     /// signature is `false`, not an error.
-    pub async fn verify(&self, caller: &CallerIdentity, req: Sign, signature: &[u8]) -> Result<(KeyId, bool), KmsError> {
+    pub async fn verify(
+        &self,
+        caller: &CallerIdentity,
+        req: Sign,
+        signature: &[u8],
+    ) -> Result<(KeyId, bool), KmsError> {
         let (key, scheme) = self.signing(caller, &req).await?;
         if signature.is_empty() {
             return Err(Rejection::MissingParameter("signature").into());

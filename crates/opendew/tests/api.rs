@@ -592,16 +592,20 @@ async fn mac_keys_match_pythons_hmac(s: &TestStack) {
         let wrong = kms(s, "verify-mac", verify).await;
         assert_eq!((wrong.status.as_u16(), &wrong.body["mac_valid"]), (200, &json!(false)));
         let other = if algorithm == "HMAC_SHA_256" { "HMAC_SHA_512" } else { "HMAC_SHA_256" };
-        let mismatch = kms(s, "generate-mac", json!({"key_id": key_id, "mac_algorithm": other, "message": b64(b"x")})).await;
+        let mismatch =
+            kms(s, "generate-mac", json!({"key_id": key_id, "mac_algorithm": other, "message": b64(b"x")})).await;
         assert_error(&mismatch, 400, "KMS.0308", true);
         let encrypt = kms(s, "encrypt-data", json!({"key_id": key_id, "plain_text": "x"})).await;
         assert_error(&encrypt, 400, "KMS.0341", true);
     }
     let aes = kms(s, "create-key", json!({"key_alias": unique("mac-aes")})).await;
     let aes = aes.body["key_info"]["key_id"].as_str().unwrap();
-    let refused = kms(s, "generate-mac", json!({"key_id": aes, "mac_algorithm": "HMAC_SHA_256", "message": "eA=="})).await;
+    let refused =
+        kms(s, "generate-mac", json!({"key_id": aes, "mac_algorithm": "HMAC_SHA_256", "message": "eA=="})).await;
     assert_error(&refused, 400, "KMS.0331", true);
-    let too_long = kms(s, "generate-mac", json!({"key_id": aes, "mac_algorithm": "HMAC_SHA_256", "message": b64(&[1; 4097])})).await;
+    let too_long =
+        kms(s, "generate-mac", json!({"key_id": aes, "mac_algorithm": "HMAC_SHA_256", "message": b64(&[1; 4097])}))
+            .await;
     assert_error(&too_long, 400, "KMS.0308", true);
 }
 
@@ -630,7 +634,8 @@ async fn asymmetric_keys(s: &TestStack) {
         let public = kms(s, "get-publickey", json!({"key_id": key_id})).await;
         assert_eq!(public.status, 200, "{:?}", public.body);
         assert!(public.body["public_key"].as_str().unwrap().starts_with("-----BEGIN PUBLIC KEY-----\r\n"));
-        let raw = json!({"key_id": key_id, "signing_algorithm": algorithm, "message_type": "RAW", "message": b64(b"v1.2.3")});
+        let raw =
+            json!({"key_id": key_id, "signing_algorithm": algorithm, "message_type": "RAW", "message": b64(b"v1.2.3")});
         let signed = kms(s, "sign", raw.clone()).await;
         assert_eq!(signed.status, 200, "{spec}: {:?}", signed.body);
         let mut verify = raw.clone();
@@ -641,7 +646,8 @@ async fn asymmetric_keys(s: &TestStack) {
         let wrong = kms(s, "verify", verify).await;
         assert_eq!(wrong.body["signature_valid"], "false", "{spec}");
         let encrypt = kms(s, "encrypt-data", json!({"key_id": key_id, "plain_text": "x"})).await;
-        let expected = if matches!(spec, "EC_P256" | "EC_P384" | "SECP256K1" | "ED25519") { "KMS.1114" } else { "KMS.0335" };
+        let expected =
+            if matches!(spec, "EC_P256" | "EC_P384" | "SECP256K1" | "ED25519") { "KMS.1114" } else { "KMS.0335" };
         assert_error(&encrypt, 400, expected, true);
         let datakey = kms(s, "create-datakey", json!({"key_id": key_id})).await;
         assert_error(&datakey, 400, if expected == "KMS.1114" { "KMS.1114" } else { "KMS.0335" }, true);
@@ -650,10 +656,19 @@ async fn asymmetric_keys(s: &TestStack) {
     for (spec, algorithm, wrong) in
         [("RSA_2048", "RSAES_OAEP_SHA_256", "SM2_ENCRYPT"), ("SM2", "SM2_ENCRYPT", "RSAES_OAEP_SHA_256")]
     {
-        let created =
-            kms(s, "create-key", json!({"key_alias": unique("asym-enc"), "key_spec": spec, "key_usage": "ENCRYPT_DECRYPT"})).await;
+        let created = kms(
+            s,
+            "create-key",
+            json!({"key_alias": unique("asym-enc"), "key_spec": spec, "key_usage": "ENCRYPT_DECRYPT"}),
+        )
+        .await;
         let key_id = created.body["key_info"]["key_id"].as_str().unwrap().to_owned();
-        let sealed = kms(s, "encrypt-data", json!({"key_id": key_id, "plain_text": "card=4111", "encryption_algorithm": algorithm})).await;
+        let sealed = kms(
+            s,
+            "encrypt-data",
+            json!({"key_id": key_id, "plain_text": "card=4111", "encryption_algorithm": algorithm}),
+        )
+        .await;
         assert_eq!(sealed.status, 200, "{spec}: {:?}", sealed.body);
         let opened = kms(
             s,
@@ -662,17 +677,22 @@ async fn asymmetric_keys(s: &TestStack) {
         )
         .await;
         assert_eq!(opened.body["plain_text"], "card=4111", "{spec}: {:?}", opened.body);
-        let refused = kms(s, "encrypt-data", json!({"key_id": key_id, "plain_text": "x", "encryption_algorithm": wrong})).await;
+        let refused =
+            kms(s, "encrypt-data", json!({"key_id": key_id, "plain_text": "x", "encryption_algorithm": wrong})).await;
         assert_error(&refused, 400, "KMS.2106", true);
         let default = kms(s, "encrypt-data", json!({"key_id": key_id, "plain_text": "x"})).await;
         assert_error(&default, 400, "KMS.2106", true);
-        let sign = kms(s, "sign", json!({"key_id": key_id, "signing_algorithm": "SM2DSA_SM3", "message": b64(&[0; 32])})).await;
+        let sign =
+            kms(s, "sign", json!({"key_id": key_id, "signing_algorithm": "SM2DSA_SM3", "message": b64(&[0; 32])}))
+                .await;
         assert_error(&sign, 400, "KMS.0334", true);
     }
     let symmetric = kms(s, "create-key", json!({"key_alias": unique("asym-aes")})).await;
     let aes = symmetric.body["key_info"]["key_id"].as_str().unwrap();
     assert_error(&kms(s, "get-publickey", json!({"key_id": aes})).await, 400, "KMS.0331", true);
-    let rsa_alg = kms(s, "encrypt-data", json!({"key_id": aes, "plain_text": "x", "encryption_algorithm": "RSAES_OAEP_SHA_256"})).await;
+    let rsa_alg =
+        kms(s, "encrypt-data", json!({"key_id": aes, "plain_text": "x", "encryption_algorithm": "RSAES_OAEP_SHA_256"}))
+            .await;
     assert_error(&rsa_alg, 400, "KMS.2105", true);
     // SM4 keys: encrypt-data and data keys round trip under SM4-GCM.
     let sm4 = kms(s, "create-key", json!({"key_alias": unique("sm4"), "key_spec": "SM4"})).await;
@@ -713,9 +733,19 @@ async fn asymmetric_keys(s: &TestStack) {
     )
     .await;
     assert_eq!(back.body["data_key"], dek.body["plain_text"], "{:?}", back.body);
-    let moved = kms(s, "re-encrypt", json!({"cipher_text": sealed.body["cipher_text"], "destination_key_id": aes,
-                                             "destination_additional_authenticated_data": "ctx"})).await;
-    let opened = kms(s, "decrypt-data", json!({"cipher_text": moved.body["cipher_text"], "additional_authenticated_data": "ctx"})).await;
+    let moved = kms(
+        s,
+        "re-encrypt",
+        json!({"cipher_text": sealed.body["cipher_text"], "destination_key_id": aes,
+                                             "destination_additional_authenticated_data": "ctx"}),
+    )
+    .await;
+    let opened = kms(
+        s,
+        "decrypt-data",
+        json!({"cipher_text": moved.body["cipher_text"], "additional_authenticated_data": "ctx"}),
+    )
+    .await;
     assert_eq!(opened.body["plain_text"], "sm4 data", "{:?}", opened.body);
     let missing = kms(s, "re-encrypt", json!({"cipher_text": sealed.body["cipher_text"]})).await;
     assert_error(&missing, 400, "KMS.0204", true);

@@ -108,7 +108,8 @@ impl RsaKey {
         let public = PublicEncryptingKey::from_der(&self.public_der).map_err(|_| AsymmetricError::MalformedKey)?;
         let public = OaepPublicEncryptingKey::new(public).map_err(|_| AsymmetricError::MalformedKey)?;
         let mut out = vec![0u8; public.ciphertext_size()];
-        let len = public.encrypt(algorithm, plaintext, &mut out, None).map_err(|_| AsymmetricError::PlaintextTooLong)?.len();
+        let len =
+            public.encrypt(algorithm, plaintext, &mut out, None).map_err(|_| AsymmetricError::PlaintextTooLong)?.len();
         out.truncate(len);
         Ok(out)
     }
