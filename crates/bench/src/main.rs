@@ -37,7 +37,8 @@ struct Cli {
     /// Warm-up seconds per scenario.
     #[arg(long)]
     warmup: Option<f64>,
-    /// Only scenarios whose name contains this.
+    /// Only scenarios whose name contains this (or, comma-separated, one
+    /// of these).
     #[arg(long)]
     only: Option<String>,
     /// Where results go (JSON and Markdown).
@@ -115,7 +116,7 @@ struct Run {
 
 impl Run {
     fn wants(&self, name: &str) -> bool {
-        self.only.as_ref().is_none_or(|o| name.contains(o.as_str()))
+        self.only.as_ref().is_none_or(|o| o.split(',').any(|part| name.contains(part)))
     }
 
     async fn go(&self, host: &str, signer: &Signer, make: Gen, check: Check) -> Outcome {
