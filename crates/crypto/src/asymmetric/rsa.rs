@@ -9,7 +9,7 @@ use aws_lc_rs::{
     encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der},
     rsa::{
         KeyPair, KeySize, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepAlgorithm, OaepPrivateDecryptingKey,
-        OaepPublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey,
+        OaepPublicEncryptingKey, PrivateDecryptingKey,
     },
     signature::{self, KeyPair as _, RsaEncoding, RsaParameters, UnparsedPublicKey},
 };
@@ -35,6 +35,8 @@ pub struct RsaKey {
     kind: KeyKind,
     signing: KeyPair,
     decrypting: PrivateDecryptingKey,
+    // Parsed once, so encryption does not parse the public key per call.
+    encrypting: OaepPublicEncryptingKey,
     public_der: Vec<u8>,
 }
 
@@ -54,7 +56,9 @@ impl RsaKey {
         }
         let public: PublicKeyX509Der<'static> =
             signing.public_key().as_der().map_err(|_| AsymmetricError::MalformedKey)?;
-        Ok(Self { kind, signing, decrypting, public_der: public.as_ref().to_vec() })
+        let encrypting =
+            OaepPublicEncryptingKey::new(decrypting.public_key()).map_err(|_| AsymmetricError::MalformedKey)?;
+        Ok(Self { kind, signing, decrypting, encrypting, public_der: public.as_ref().to_vec() })
     }
 
     /// The key's size.
@@ -97,33 +101,25 @@ impl RsaKey {
     }
 
     pub(super) fn max_plaintext(&self, scheme: EncryptionScheme) -> Result<usize, AsymmetricError> {
-        let (algorithm, hash_len) = oaep(scheme)?;
-        let _ = algorithm;
+        let (_, hash_len) = oaep(scheme)?;
         // RFC 8017 §7.1.1: k - 2·hLen - 2.
         Ok(self.decrypting.key_size_bytes() - 2 * hash_len - 2)
     }
 
     pub(super) fn encrypt(&self, scheme: EncryptionScheme, plaintext: &[u8]) -> Result<Vec<u8>, AsymmetricError> {
         let (algorithm, _) = oaep(scheme)?;
-        let public = PublicEncryptingKey::from_der(&self.public_der).map_err(|_| AsymmetricError::MalformedKey)?;
-        let public = OaepPublicEncryptingKey::new(public).map_err(|_| AsymmetricError::MalformedKey)?;
-        let mut out = vec![0u8; public.ciphertext_size()];
-        let len =
-            public.encrypt(algorithm, plaintext, &mut out, None).map_err(|_| AsymmetricError::PlaintextTooLong)?.len();
+        let mut out = vec![0u8; self.encrypting.ciphertext_size()];
+        let len = self
+            .encrypting
+            .encrypt(algorithm, plaintext, &mut out, None)
+            .map_err(|_| AsymmetricError::PlaintextTooLong)?
+            .len();
         out.truncate(len);
         Ok(out)
     }
 
     pub(super) fn decrypt(&self, scheme: EncryptionScheme, ciphertext: &[u8]) -> Result<SecretBytes, AsymmetricError> {
-        let (algorithm, _) = oaep(scheme)?;
-        let key = OaepPrivateDecryptingKey::new(self.decrypting.clone()).map_err(|_| AsymmetricError::MalformedKey)?;
-        let mut out = SecretBytes::new(vec![0u8; key.min_output_size()]);
-        let len = key
-            .decrypt(algorithm, ciphertext, out.expose_mut(), None)
-            .map_err(|_| AsymmetricError::DecryptFailed)?
-            .len();
-        out.truncate(len);
-        Ok(out)
+        oaep_decrypt(self.decrypting.clone(), scheme, ciphertext)
     }
 }
 
@@ -134,8 +130,18 @@ pub fn oaep_decrypt_with(
     scheme: EncryptionScheme,
     ciphertext: &[u8],
 ) -> Result<SecretBytes, AsymmetricError> {
-    let (algorithm, _) = oaep(scheme)?;
     let private = PrivateDecryptingKey::from_pkcs8(pkcs8).map_err(|_| AsymmetricError::MalformedKey)?;
+    oaep_decrypt(private, scheme, ciphertext)
+}
+
+/// RSAES-OAEP decryption into a zeroizing buffer; every failure is the same
+/// [`AsymmetricError::DecryptFailed`].
+fn oaep_decrypt(
+    private: PrivateDecryptingKey,
+    scheme: EncryptionScheme,
+    ciphertext: &[u8],
+) -> Result<SecretBytes, AsymmetricError> {
+    let (algorithm, _) = oaep(scheme)?;
     let key = OaepPrivateDecryptingKey::new(private).map_err(|_| AsymmetricError::MalformedKey)?;
     let mut out = SecretBytes::new(vec![0u8; key.min_output_size()]);
     let len =
