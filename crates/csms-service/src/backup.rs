@@ -252,7 +252,7 @@ impl CsmsService {
         if versions.is_empty() {
             return Err(refused());
         }
-        self.insert_secret(&secret, &versions).await?;
+        self.insert_secret(&secret, &versions, &crate::store::Effects::default()).await?;
         tracing::info!(secret_id = %secret.id, versions = versions.len(), "secret restored from backup");
         Ok(secret)
     }

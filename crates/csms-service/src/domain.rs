@@ -6,6 +6,8 @@
 //! make is a [`Rejection`], which the store passes back unchanged and
 //! `error` maps to gRPC.
 
+pub mod events;
+
 /// Largest `secret_string` / `secret_binary`, in bytes of the JSON string.
 pub const MAX_VALUE_LEN: usize = 32 * 1024;
 /// Largest description, in UTF-8 bytes.
@@ -397,6 +399,31 @@ impl SecretRecord {
     }
 }
 
+/// The JSON credentials of a database secret with a new `password`
+/// member (csms-api.md §3.2: the shape of these values is not documented
+/// beyond being JSON credentials; opendew rotates the `password` member and
+/// keeps every other member). The reason for a refusal names no value.
+pub fn with_new_password(value: &[u8], password: &str) -> Result<Vec<u8>, &'static str> {
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(value).map_err(|_| "the current value is not JSON credentials")?;
+    let members = doc.as_object_mut().ok_or("the current value is not a JSON object")?;
+    if !members.get("password").is_some_and(serde_json::Value::is_string) {
+        return Err("the current value has no string member \"password\"");
+    }
+    members.insert("password".to_owned(), serde_json::Value::String(password.to_owned()));
+    Ok(serde_json::to_vec(&doc).expect("JSON serialises"))
+}
+
+/// `SingleUser` or `MultiUser`, from a database secret's `rotation_config`.
+pub fn secret_sub_type(rotation_config: &str) -> Result<&'static str, &'static str> {
+    let config: serde_json::Value = serde_json::from_str(rotation_config).map_err(|_| "rotation_config is not JSON")?;
+    match config.get("SecretSubType").and_then(serde_json::Value::as_str) {
+        Some("SingleUser") | None => Ok("SingleUser"),
+        Some("MultiUser") => Ok("MultiUser"),
+        Some(_) => Err("rotation_config.SecretSubType must be SingleUser or MultiUser"),
+    }
+}
+
 /// Milliseconds of a validated rotation period.
 pub fn period_ms(period: &str) -> i64 {
     let (digits, unit) = split_unit(period).unwrap_or(("0", "s"));
@@ -420,6 +447,17 @@ mod tests {
         assert!(validate_rotation_period("é").is_err());
         let _ = period_ms("6é");
         assert_eq!(period_ms("30d"), 30 * 86_400_000);
+    }
+
+    #[test]
+    fn database_values_get_a_new_password_and_keep_the_rest() {
+        let new = with_new_password(br#"{"username":"app","password":"old","port":5432}"#, "n3w").unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&new).unwrap();
+        assert_eq!(doc, serde_json::json!({"username": "app", "password": "n3w", "port": 5432}));
+        assert!(with_new_password(b"plain text", "x").is_err());
+        assert!(with_new_password(br#"{"user":"app"}"#, "x").is_err());
+        assert_eq!(secret_sub_type(r#"{"InstanceId":"i","SecretSubType":"MultiUser"}"#), Ok("MultiUser"));
+        assert!(secret_sub_type(r#"{"SecretSubType":"Both"}"#).is_err());
     }
 
     #[test]

@@ -64,6 +64,18 @@ impl CsmsError {
     pub fn reason(&self) -> ErrorReason {
         self.code_and_reason().1
     }
+
+    /// The message a caller may see: what a status would carry
+    /// ([`common::grpc::error_status`] hides internal detail the same way).
+    pub fn public_detail(&self) -> String {
+        match self {
+            Self::Store(_) | Self::Internal(_) => {
+                tracing::error!(error = %self, "internal error");
+                "internal error".to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
 }
 
 fn rejection_code(rejection: &Rejection) -> (Code, ErrorReason) {

@@ -224,6 +224,106 @@ impl SecretsManagerService for CsmsService {
         let password = crate::password::generate(&convert::password_policy(req))?;
         Ok(Response::new(pb::GeneratePasswordResponse { password }))
     }
+
+    async fn create_secret_event(
+        &self,
+        request: Request<pb::CreateSecretEventRequest>,
+    ) -> Result<Response<pb::EventResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let event = self.create_event(&caller, convert::new_event(req)).await?;
+        Ok(event_response(&event))
+    }
+
+    async fn list_secret_events(
+        &self,
+        request: Request<pb::ListSecretEventsRequest>,
+    ) -> Result<Response<pb::ListSecretEventsResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let Page { items, more } = self.list_events(&caller, req.limit, &req.marker).await?;
+        let events = items.iter().map(convert::event_to_proto).collect();
+        Ok(Response::new(pb::ListSecretEventsResponse { events, more }))
+    }
+
+    async fn show_secret_event(&self, request: Request<pb::EventName>) -> Result<Response<pb::EventResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        Ok(event_response(&self.show_event(&caller, &req.name).await?))
+    }
+
+    async fn update_secret_event(
+        &self,
+        request: Request<pb::UpdateSecretEventRequest>,
+    ) -> Result<Response<pb::EventResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let (name, change) = convert::event_change(req);
+        Ok(event_response(&self.update_event(&caller, &name, change).await?))
+    }
+
+    async fn delete_secret_event(&self, request: Request<pb::EventName>) -> Result<Response<pb::Empty>, Status> {
+        let (caller, req) = parts(request)?;
+        Ok(empty(self.delete_event(&caller, &req.name).await?))
+    }
+
+    async fn list_notification_records(
+        &self,
+        request: Request<pb::ListNotificationRecordsRequest>,
+    ) -> Result<Response<pb::ListNotificationRecordsResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let Page { items, more } = self.list_notifications(&caller, req.limit, &req.marker).await?;
+        let records = items.into_iter().map(convert::record_to_proto).collect();
+        Ok(Response::new(pb::ListNotificationRecordsResponse { records, more }))
+    }
+
+    async fn rotate_secret(
+        &self,
+        request: Request<pb::SecretName>,
+    ) -> Result<Response<pb::RotateSecretResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let rotated = CsmsService::rotate_secret(self, &caller, &req.name).await?;
+        Ok(Response::new(pb::RotateSecretResponse {
+            secret_name: req.name,
+            rotation_task_id: rotated.task.id,
+            version_id: rotated.version.map(|v| v.id()),
+            task_status: rotated.task.status.as_str().to_owned(),
+        }))
+    }
+
+    async fn list_secret_tasks(
+        &self,
+        request: Request<pb::ListSecretTasksRequest>,
+    ) -> Result<Response<pb::ListSecretTasksResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let filter = convert::task_filter(&req).map_err(CsmsError::from)?;
+        let (total, Page { items, more }) = self.list_tasks(&caller, filter, req.limit, req.marker).await?;
+        let tasks = items.into_iter().map(convert::task_to_proto).collect();
+        Ok(Response::new(pb::ListSecretTasksResponse { total, tasks, more }))
+    }
+
+    async fn batch_import_secrets(
+        &self,
+        request: Request<pb::BatchImportSecretsRequest>,
+    ) -> Result<Response<pb::BatchImportSecretsResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let secrets = req.secrets.into_iter().map(convert::new_secret).collect();
+        let results = self
+            .batch_import(&caller, secrets)
+            .await?
+            .into_iter()
+            .map(|o| match o.error {
+                None => pb::BatchImportResult { name: o.name, created: true, reason: 0, message: String::new() },
+                Some(e) => pb::BatchImportResult {
+                    name: o.name,
+                    created: false,
+                    reason: e.reason() as i32,
+                    message: e.public_detail(),
+                },
+            })
+            .collect();
+        Ok(Response::new(pb::BatchImportSecretsResponse { results }))
+    }
+}
+
+fn event_response(event: &crate::domain::events::EventRecord) -> Response<pb::EventResponse> {
+    Response::new(pb::EventResponse { event: Some(convert::event_to_proto(event)) })
 }
 
 pub mod convert {
@@ -232,7 +332,11 @@ pub mod convert {
     use proto::csms::v1 as pb;
 
     use crate::{
-        domain::{SecretRecord, SecretState, ValueKind, VersionRecord},
+        domain::{
+            Rejection, SecretRecord, SecretState, ValueKind, VersionRecord,
+            events::{EventRecord, NotificationRecord, NotificationTarget, TaskFilter, TaskRecord, TaskStatus},
+        },
+        events::{EventChange, NewEvent},
         password::PasswordPolicy,
         secrets::{NewSecret, NewValue, SecretChange},
         store::StageRecord,
@@ -359,7 +463,7 @@ pub mod convert {
         let count = r.action == "count";
         ResourceQuery {
             action: r.action,
-            limit: (r.limit != 0).then_some(r.limit),
+            limit: r.limit,
             offset: (!count).then_some(r.offset),
             tags: r.tags.into_iter().map(|t| (t.key, t.values)).collect(),
             name_contains: r.name_contains,
@@ -377,6 +481,90 @@ pub mod convert {
             exclude_punctuation: r.exclude_punctuation,
             include_space: r.include_space,
             require_each_included_type: r.require_each_included_type,
+        }
+    }
+
+    fn target_from_proto(t: pb::NotificationTarget) -> NotificationTarget {
+        NotificationTarget { target_type: t.target_type, target_id: t.target_id, target_name: t.target_name }
+    }
+
+    /// create-secret-event.
+    pub fn new_event(r: pb::CreateSecretEventRequest) -> NewEvent {
+        NewEvent {
+            name: r.name,
+            event_types: r.event_types,
+            state: r.state,
+            target: r.notification.map(target_from_proto),
+        }
+    }
+
+    /// update-secret-event: the name and the change.
+    pub fn event_change(r: pb::UpdateSecretEventRequest) -> (String, EventChange) {
+        let change = EventChange {
+            state: r.state,
+            event_types: r.set_event_types.then_some(r.event_types),
+            target: r.notification.map(target_from_proto),
+        };
+        (r.name, change)
+    }
+
+    /// The proto view of an event.
+    pub fn event_to_proto(e: &EventRecord) -> pb::SecretEvent {
+        pb::SecretEvent {
+            name: e.name.clone(),
+            event_id: e.id.clone(),
+            event_types: e.event_types.iter().map(|t| t.as_str().to_owned()).collect(),
+            state: e.state.as_str().to_owned(),
+            create_time_ms: e.create_ms,
+            update_time_ms: e.update_ms,
+            notification: Some(pb::NotificationTarget {
+                target_type: e.target.target_type.clone(),
+                target_id: e.target.target_id.clone(),
+                target_name: e.target.target_name.clone(),
+            }),
+        }
+    }
+
+    /// The proto view of a notification record.
+    pub fn record_to_proto(r: NotificationRecord) -> pb::NotificationRecord {
+        pb::NotificationRecord {
+            id: r.id,
+            event_name: r.event_name,
+            trigger_event_type: r.event_type,
+            create_time_ms: r.create_ms,
+            secret_name: r.secret_name,
+            secret_type: r.secret_type,
+            notification_target_name: r.target_name,
+            notification_target_id: r.target_id,
+            notification_content: r.content,
+            notification_status: r.status,
+        }
+    }
+
+    /// The filters of list-secret-task.
+    pub fn task_filter(r: &pb::ListSecretTasksRequest) -> Result<TaskFilter, Rejection> {
+        let status = match r.status.as_deref() {
+            None => None,
+            Some(s) => Some(
+                TaskStatus::parse(s)
+                    .ok_or_else(|| Rejection::InvalidParameter("status must be SUCCESS or FAILED".into()))?,
+            ),
+        };
+        Ok(TaskFilter { secret_name: r.secret_name.clone(), status, task_id: r.task_id.clone() })
+    }
+
+    /// The proto view of a task.
+    pub fn task_to_proto(t: TaskRecord) -> pb::SecretTask {
+        pb::SecretTask {
+            task_id: t.id,
+            secret_name: t.secret_name,
+            rotation_func_urn: t.rotation_func_urn,
+            task_status: t.status.as_str().to_owned(),
+            operate_type: t.operate_type,
+            task_time_ms: t.task_ms,
+            attempt_nums: t.attempts,
+            task_error_code: t.error_code,
+            task_error_msg: t.error_msg,
         }
     }
 }

@@ -5,10 +5,13 @@
 use common::identity::CallerIdentity;
 
 use crate::{
-    domain::{self, Rejection, SYSCURRENT, SecretRecord, ValueKind, VersionRecord},
+    domain::{
+        self, Rejection, SYSCURRENT, SecretRecord, ValueKind, VersionRecord,
+        events::{EventType, Notice},
+    },
     error::CsmsError,
     service::CsmsService,
-    store::{CreateSecretError, SecretCheck},
+    store::{CreateSecretError, Effects, SecretCheck, SecretMutation},
 };
 
 /// A secret's value as a request brings it, wiped when dropped.
@@ -82,6 +85,20 @@ impl<T> Page<T> {
     }
 }
 
+/// A rotation period in milliseconds, with hours of `hour_ms` (shortened
+/// only in tests, to watch scheduled rotations happen).
+pub(crate) fn scaled_period_ms(period: &str, hour_ms: i64) -> i64 {
+    let real = domain::period_ms(period);
+    if hour_ms == 3_600_000 { real } else { (real as i128 * hour_ms as i128 / 3_600_000) as i64 }
+}
+
+impl CsmsService {
+    /// A rotation period in milliseconds at this service's hour length.
+    pub(crate) fn period_ms(&self, period: &str) -> i64 {
+        scaled_period_ms(period, self.jobs.rotation_hour_ms)
+    }
+}
+
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 1000;
 
@@ -101,6 +118,12 @@ pub(crate) fn invalid(msg: impl Into<String>) -> Rejection {
 /// Metadata and values may change only while the secret is enabled.
 pub(crate) fn writable() -> SecretCheck {
     Box::new(|s: &SecretRecord| s.check_writable())
+}
+
+/// [`writable`] for writes that take a [`SecretMutation`] (and change
+/// nothing else).
+pub(crate) fn writable_unchanged() -> SecretMutation {
+    Box::new(|s: &mut SecretRecord| s.check_writable())
 }
 
 fn validate_subscriptions(events: &[String]) -> Result<(), Rejection> {
@@ -154,7 +177,7 @@ impl CsmsService {
             description: req.description,
             secret_type,
             auto_rotation: req.auto_rotation,
-            next_rotation_ms: req.auto_rotation.then(|| now + domain::period_ms(&req.rotation_period)),
+            next_rotation_ms: req.auto_rotation.then(|| now + self.period_ms(&req.rotation_period)),
             rotation_period: req.rotation_period,
             rotation_config: req.rotation_config,
             event_subscriptions: req.event_subscriptions,
@@ -169,7 +192,9 @@ impl CsmsService {
         let mut first =
             self.seal_version(caller, &secret.id, 1, &kms_key_id, value.kind, value.bytes.expose(), now).await?;
         first.stages = vec![SYSCURRENT.to_owned()];
-        self.insert_secret(&secret, &[first]).await?;
+        let created = Effects::notices([Notice::version(EventType::VersionCreated, 1, None)]);
+        self.insert_secret(&secret, &[first], &created).await?;
+        self.wake_deliveries();
         tracing::info!(secret_id = %secret.id, project_id = %secret.project_id, "secret created");
         Ok(secret)
     }
@@ -179,9 +204,11 @@ impl CsmsService {
         &self,
         secret: &SecretRecord,
         versions: &[VersionRecord],
+        effects: &Effects,
     ) -> Result<(), CsmsError> {
-        self.store.create_secret(secret, versions, self.secret_quota).await.map_err(|e| match e {
+        self.store.create_secret(secret, versions, self.secret_quota, effects).await.map_err(|e| match e {
             CreateSecretError::NameTaken => CsmsError::DuplicateName,
+            CreateSecretError::Rejected(r) => r.into(),
             CreateSecretError::QuotaExceeded => CsmsError::SecretQuotaExceeded(self.secret_quota),
             CreateSecretError::Store(e) => e.into(),
         })
@@ -246,8 +273,11 @@ impl CsmsService {
         if let Some(events) = &req.event_subscriptions {
             validate_subscriptions(events)?;
         }
+        let hour_ms = self.jobs.rotation_hour_ms;
         let change = Box::new(move |s: &mut SecretRecord| {
             s.state.check_value_access()?;
+            let schedule_changes = req.auto_rotation.is_some_and(|a| a != s.auto_rotation)
+                || req.rotation_period.as_ref().is_some_and(|p| *p != s.rotation_period);
             if let Some(key) = req.kms_key_id {
                 s.kms_key_id = key;
             }
@@ -270,7 +300,12 @@ impl CsmsService {
                 s.rotation_func_urn = urn;
             }
             s.update_ms = common::now_ms();
-            s.next_rotation_ms = s.auto_rotation.then(|| s.update_ms + domain::period_ms(&s.rotation_period));
+            // Only a change of the schedule moves the next rotation (an
+            // update of, say, the description must not postpone it).
+            if schedule_changes {
+                let from = s.rotation_ms.unwrap_or(s.update_ms).max(s.update_ms);
+                s.next_rotation_ms = s.auto_rotation.then(|| from + scaled_period_ms(&s.rotation_period, hour_ms));
+            }
             Ok(())
         });
         Ok(self.store.update_secret(&caller.project_id, name, change).await?)
@@ -282,6 +317,7 @@ impl CsmsService {
         if !self.store.delete_secret(&caller.project_id, name).await? {
             return Err(Rejection::SecretNotFound.into());
         }
+        self.wake_deliveries();
         tracing::info!(project_id = %caller.project_id, "secret deleted");
         Ok(())
     }

@@ -4,11 +4,15 @@
 use common::identity::CallerIdentity;
 
 use crate::{
-    domain::{self, MAX_STAGES, Rejection, SYSCURRENT, ValueKind, VersionRecord},
+    domain::{
+        self, MAX_STAGES, Rejection, SYSCURRENT, ValueKind, VersionRecord,
+        events::{EventType, Notice},
+    },
     error::CsmsError,
     seal,
-    secrets::{NewValue, Page, invalid, page_size, writable},
+    secrets::{NewValue, Page, invalid, page_size, writable, writable_unchanged},
     service::CsmsService,
+    store::Effects,
 };
 
 /// A create-secret-version request.
@@ -62,7 +66,9 @@ impl CsmsService {
             .await?;
         version.expire_ms = req.expire_ms;
         version.stages = stages;
-        let stored = self.store.insert_version(&caller.project_id, &version, writable()).await?;
+        let created = Effects::notices([Notice::version(EventType::VersionCreated, number, version.expire_ms)]);
+        let stored = self.store.insert_version(&caller.project_id, &version, writable_unchanged(), &created).await?;
+        self.wake_deliveries();
         tracing::info!(secret_id = %secret.id, version = number, "secret version created");
         Ok(stored)
     }
@@ -77,13 +83,19 @@ impl CsmsService {
     ) -> Result<Page<VersionRecord>, CsmsError> {
         let secret = self.show_secret(caller, name).await?;
         let limit = page_size(limit)?;
+        // The spec's pattern: `v[0-9]{1,10}` (a number past every version
+        // is a page past the end) or `latest` (the SYSCURRENT version).
+        let bad = || invalid("marker must be v<number> (1-10 digits) or latest");
         let after = match marker {
             "" => None,
-            marker => Some(
-                domain::parse_version_id(marker)
-                    .map_err(|_| invalid("marker must be a version id"))?
-                    .ok_or_else(|| invalid("marker must be a version id"))?,
-            ),
+            "latest" => self.store.get_version_by_stage(&secret.id, SYSCURRENT).await?.map(|v| v.number),
+            marker => {
+                let digits = marker.strip_prefix('v').filter(|d| (1..=10).contains(&d.len())).ok_or_else(bad)?;
+                if !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad().into());
+                }
+                Some(digits.parse::<i64>().map_err(|_| bad())?.min(i64::from(i32::MAX)) as i32)
+            }
         };
         Ok(Page::cut(self.store.list_versions(&secret.id, after, limit + 1).await?, limit))
     }

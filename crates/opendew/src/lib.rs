@@ -44,6 +44,10 @@ pub struct DevConfig {
     /// it the dev gateway serves plain HTTP on loopback.
     #[arg(long = "tls", env = "OPENDEW_DEV_TLS")]
     pub tls: bool,
+    /// csms-service's rotation, expiry and notification tasks (e.g. a
+    /// webhook that receives every notification record).
+    #[command(flatten)]
+    pub csms_jobs: csms_service::CsmsJobs,
 }
 
 /// A running dev stack.
@@ -236,6 +240,7 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
             secret_quota: 200,
             max_connections: 8,
             purge_interval: std::time::Duration::from_secs(60),
+            jobs: config.csms_jobs.clone(),
         },
         shutdown.clone(),
     )

@@ -3,7 +3,16 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::domain::{SYSCURRENT, SecretRecord, SecretState, ValueKind, VersionRecord};
+use crate::domain::{
+    SYSCURRENT, SecretRecord, SecretState, ValueKind, VersionRecord,
+    events::{
+        EventRecord, EventState, EventType, Notice, NotificationTarget, TaskFilter, TaskRecord, TaskStatus, status,
+    },
+};
+
+fn none() -> Effects {
+    Effects::default()
+}
 
 /// The suite on SQLite, then on Postgres (skipped without a server; a
 /// failure under CI).
@@ -29,7 +38,7 @@ fn secret(project: &str, name: &str) -> (SecretRecord, VersionRecord) {
         auto_rotation: false,
         rotation_period: String::new(),
         rotation_config: String::new(),
-        event_subscriptions: vec!["ev".into()],
+        event_subscriptions: Vec::new(),
         enterprise_project_id: "0".into(),
         rotation_func_urn: String::new(),
         create_ms: 1,
@@ -64,14 +73,264 @@ pub(crate) async fn run<S: SecretStore>(store: S) {
     quota(&*store).await;
     concurrent_creates_with_one_name(store.clone()).await;
     purge(&*store).await;
+    events(&*store).await;
+    firings_and_delivery(&*store).await;
+    concurrent_claims(store.clone()).await;
+    expiries(&*store).await;
+    tasks(&*store).await;
+}
+
+fn event(project: &str, name: &str, types: &[EventType]) -> EventRecord {
+    EventRecord {
+        project_id: project.to_owned(),
+        name: name.to_owned(),
+        id: uuid::Uuid::new_v4().to_string(),
+        event_types: types.to_vec(),
+        state: EventState::Enabled,
+        target: NotificationTarget {
+            target_type: "SMN".into(),
+            target_id: format!("urn:smn:local-1:{project}:{name}"),
+            target_name: name.to_owned(),
+        },
+        create_ms: 1,
+        update_ms: 1,
+    }
+}
+
+/// Events: unique names, paging, updates, and the subscription rule (a
+/// secret names only an existing event; an event with subscribers stays).
+async fn events<S: SecretStore>(store: &S) {
+    let project = "6".repeat(32);
+    let ops = event(&project, "ops", &[EventType::VersionCreated]);
+    assert!(store.create_event(&ops).await.unwrap());
+    assert!(!store.create_event(&event(&project, "ops", &[EventType::Deleted])).await.unwrap(), "names are unique");
+    assert!(store.create_event(&event(&project, "audit", &EventType::ALL)).await.unwrap());
+    assert!(store.create_event(&event(&"7".repeat(32), "ops", &[EventType::Rotated])).await.unwrap());
+    assert_eq!(store.get_event(&project, "ops").await.unwrap(), Some(ops.clone()));
+    let names = |v: Vec<EventRecord>| v.into_iter().map(|e| e.name).collect::<Vec<_>>();
+    assert_eq!(names(store.list_events(&project, None, 10).await.unwrap()), ["audit", "ops"]);
+    assert_eq!(names(store.list_events(&project, Some("audit"), 10).await.unwrap()), ["ops"]);
+    let updated = store
+        .update_event(
+            &project,
+            "ops",
+            Box::new(|e| {
+                e.state = EventState::Disabled;
+                e.event_types = vec![EventType::Rotated, EventType::RotatedFailed];
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.get_event(&project, "ops").await.unwrap(), Some(updated));
+
+    let (mut s, v) = secret(&project, "subscriber");
+    s.event_subscriptions = vec!["missing".into()];
+    assert!(matches!(
+        store.create_secret(&s, std::slice::from_ref(&v), 200, &none()).await,
+        Err(CreateSecretError::Rejected(_))
+    ));
+    s.event_subscriptions = vec!["ops".into()];
+    store.create_secret(&s, std::slice::from_ref(&v), 200, &none()).await.unwrap();
+    assert_eq!(store.get_secret(&project, "subscriber").await.unwrap().unwrap().event_subscriptions, ["ops"]);
+    let to_missing = store
+        .update_secret(&project, "subscriber", Box::new(|s| Ok(s.event_subscriptions = vec!["gone".into()])))
+        .await;
+    assert!(matches!(to_missing, Err(WriteError::Rejected(_))));
+    assert!(matches!(store.delete_event(&project, "ops").await, Err(WriteError::Rejected(_))), "it has a subscriber");
+    store.update_secret(&project, "subscriber", Box::new(|s| Ok(s.event_subscriptions.clear()))).await.unwrap();
+    store.delete_event(&project, "ops").await.unwrap();
+    assert_eq!(store.get_event(&project, "ops").await.unwrap(), None);
+    assert!(matches!(store.delete_event(&project, "ops").await, Err(WriteError::Rejected(_))));
+    assert!(store.get_event(&"7".repeat(32), "ops").await.unwrap().is_some(), "another project's event stays");
+}
+
+/// A firing leaves a record only for an enabled event of that type; the
+/// record is claimed with a lease, retried, and settled.
+async fn firings_and_delivery<S: SecretStore>(store: &S) {
+    let project = "8".repeat(32);
+    let now = common::now_ms();
+    assert!(
+        store.create_event(&event(&project, "on", &[EventType::VersionCreated, EventType::Deleted])).await.unwrap()
+    );
+    let mut off = event(&project, "off", &EventType::ALL);
+    off.state = EventState::Disabled;
+    assert!(store.create_event(&off).await.unwrap());
+    let (mut s, mut v) = secret(&project, "watched");
+    s.event_subscriptions = vec!["on".into()];
+    s.create_ms = now;
+    v.create_ms = now;
+    let created = Effects::notices([Notice::version(EventType::VersionCreated, 1, None)]);
+    store.create_secret(&s, std::slice::from_ref(&v), 200, &created).await.unwrap();
+    let (mut quiet, qv) = secret(&project, "quiet");
+    quiet.event_subscriptions = vec!["off".into()];
+    store.create_secret(&quiet, &[qv], 200, &created).await.unwrap();
+    // A type the event does not have records nothing.
+    let mut v2 = v.clone();
+    v2.number = 2;
+    v2.create_ms = now + 1;
+    store
+        .insert_version(&project, &v2, Box::new(|_| Ok(())), &Effects::notices([Notice::of(EventType::Rotated)]))
+        .await
+        .unwrap();
+    let records = store.list_notifications(&project, 0, None, 10).await.unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let record = &records[0];
+    assert_eq!((record.event_name.as_str(), record.event_type.as_str()), ("on", "SECRET_VERSION_CREATED"));
+    assert_eq!((record.secret_name.as_str(), record.status.as_str()), ("watched", status::PENDING));
+    assert_eq!(record.target_name, "on");
+    let content: serde_json::Value = serde_json::from_str(&record.content).unwrap();
+    assert_eq!(content["data"]["versionId"], "v1");
+
+    // Claimed once per lease; retried after it; settled.
+    let claimed = store.claim_deliveries(now + 10, 1_000, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|r| (&r.id, r.attempts)).collect::<Vec<_>>(), [(&record.id, 1)]);
+    assert!(store.claim_deliveries(now + 20, 1_000, 10).await.unwrap().is_empty(), "the lease holds");
+    store.settle_delivery(&record.id, &Delivery::Retry { at_ms: now + 500, error: "HTTP 503".into() }).await.unwrap();
+    assert!(store.claim_deliveries(now + 100, 1_000, 10).await.unwrap().is_empty(), "not before the retry time");
+    let again = store.claim_deliveries(now + 600, 1_000, 10).await.unwrap();
+    assert_eq!(again.iter().map(|r| r.attempts).collect::<Vec<_>>(), [2]);
+    store.settle_delivery(&record.id, &Delivery::Delivered).await.unwrap();
+    assert!(store.claim_deliveries(now + 10_000, 1_000, 10).await.unwrap().is_empty());
+    assert_eq!(store.list_notifications(&project, 0, None, 10).await.unwrap()[0].status, status::SUCCESS);
+
+    // Deletion fires too; the list is newest first and pages by record.
+    assert!(store.delete_secret(&project, "watched").await.unwrap());
+    let records = store.list_notifications(&project, 0, None, 10).await.unwrap();
+    let types: Vec<&str> = records.iter().map(|r| r.event_type.as_str()).collect();
+    assert_eq!(types, ["SECRET_DELETED", "SECRET_VERSION_CREATED"]);
+    let rest = store.list_notifications(&project, 0, Some(&records[0].id), 10).await.unwrap();
+    assert_eq!(rest.iter().map(|r| &r.id).collect::<Vec<_>>(), [&records[1].id]);
+    assert!(store.list_notifications(&project, now + 60_000, None, 10).await.unwrap().is_empty(), "since");
+    assert!(store.list_notifications(&"9".repeat(32), 0, None, 10).await.unwrap().is_empty());
+    let failed = store.claim_deliveries(common::now_ms() + 10, 1_000, 10).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    store.settle_delivery(&failed[0].id, &Delivery::Failed { error: "timed out".into() }).await.unwrap();
+    assert_eq!(store.list_notifications(&project, 0, None, 1).await.unwrap()[0].status, status::FAIL);
+}
+
+/// Two replicas claiming at once never both take one record.
+async fn concurrent_claims<S: SecretStore>(store: Arc<S>) {
+    let project = "a".repeat(32);
+    assert!(store.create_event(&event(&project, "busy", &[EventType::VersionCreated])).await.unwrap());
+    let (mut s, v) = secret(&project, "busy");
+    s.event_subscriptions = vec!["busy".into()];
+    store.create_secret(&s, std::slice::from_ref(&v), 200, &none()).await.unwrap();
+    for n in 2..=21 {
+        let mut next = v.clone();
+        next.number = n;
+        next.stages = vec![];
+        let notice = Effects::notices([Notice::version(EventType::VersionCreated, n, None)]);
+        store.insert_version(&project, &next, Box::new(|_| Ok(())), &notice).await.unwrap();
+    }
+    let at = common::now_ms() + 1_000;
+    let claims: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim_deliveries(at, 60_000, 5).await.unwrap() })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for c in claims {
+        ids.extend(c.await.unwrap().into_iter().map(|r| r.id));
+    }
+    let total = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "a record was claimed twice");
+    assert!(total > 0);
+    for id in ids {
+        store.settle_delivery(&id, &Delivery::Delivered).await.unwrap();
+    }
+    while let Some(r) = store.claim_deliveries(at, 60_000, 50).await.unwrap().pop() {
+        store.settle_delivery(&r.id, &Delivery::Delivered).await.unwrap();
+    }
+}
+
+/// SECRET_VERSION_EXPIRED fires once per expiry setting.
+async fn expiries<S: SecretStore>(store: &S) {
+    let project = "b".repeat(32);
+    assert!(store.create_event(&event(&project, "exp", &[EventType::VersionExpired])).await.unwrap());
+    let (mut s, mut v) = secret(&project, "expiring");
+    s.event_subscriptions = vec!["exp".into()];
+    // Far in the past, so that no other test's scan finds it first.
+    v.expire_ms = Some(1_000);
+    store.create_secret(&s, std::slice::from_ref(&v), 200, &none()).await.unwrap();
+    let fired_for = |records: Vec<crate::domain::events::NotificationRecord>| {
+        records.iter().filter(|r| r.secret_name == "expiring").count()
+    };
+    assert_eq!(store.fire_due_expiries(500, 100).await.unwrap(), 0, "not yet");
+    assert!(store.fire_due_expiries(2_000, 100).await.unwrap() >= 1);
+    assert_eq!(fired_for(store.list_notifications(&project, 0, None, 10).await.unwrap()), 1);
+    store.fire_due_expiries(3_000, 100).await.unwrap();
+    assert_eq!(fired_for(store.list_notifications(&project, 0, None, 10).await.unwrap()), 1, "once per setting");
+    store.set_version_expiry(&project, "expiring", 1, Some(2_500), Box::new(|_| Ok(()))).await.unwrap();
+    store.fire_due_expiries(3_000, 100).await.unwrap();
+    let records = store.list_notifications(&project, 0, None, 10).await.unwrap();
+    assert_eq!(fired_for(records.clone()), 2, "a new expiry fires again");
+    let content: serde_json::Value = serde_json::from_str(&records[0].content).unwrap();
+    assert_eq!(content["data"]["versionExpireTime"], "1970-01-01T00:00:02.500Z");
+}
+
+fn task(project: &str, secret: &str, status: TaskStatus) -> TaskRecord {
+    TaskRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        project_id: project.to_owned(),
+        secret_name: secret.to_owned(),
+        rotation_func_urn: String::new(),
+        status,
+        operate_type: "SINGLE_USER".into(),
+        task_ms: common::now_ms(),
+        attempts: 1,
+        error_code: String::new(),
+        error_msg: String::new(),
+    }
+}
+
+/// Tasks: recorded with their secret's change, filtered, paged by id;
+/// secrets due for rotation are found by their next rotation time.
+async fn tasks<S: SecretStore>(store: &S) {
+    let project = "c".repeat(32);
+    let (mut s, v) = secret(&project, "db");
+    s.secret_type = "RDS-FG".into();
+    s.auto_rotation = true;
+    s.next_rotation_ms = Some(4_000);
+    store.create_secret(&s, std::slice::from_ref(&v), 200, &none()).await.unwrap();
+    let due = store.due_rotations(5_000, 1_000).await.unwrap();
+    assert!(due.contains(&(project.clone(), "db".to_owned())));
+    assert!(!store.due_rotations(3_999, 1_000).await.unwrap().contains(&(project.clone(), "db".to_owned())));
+    let mut ids = Vec::new();
+    for status in [TaskStatus::Success, TaskStatus::Failed, TaskStatus::Success] {
+        let t = task(&project, "db", status);
+        ids.push(t.id.clone());
+        let effects = Effects { notices: vec![], task: Some(t) };
+        store
+            .record_rotation(&project, &s.id, Box::new(|s| Ok(s.next_rotation_ms = Some(99_000))), &effects)
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.get_secret(&project, "db").await.unwrap().unwrap().next_rotation_ms, Some(99_000));
+    let all = TaskFilter::default();
+    let (total, page) = store.list_tasks(&project, &all, None, 2).await.unwrap();
+    assert_eq!((total, page.iter().map(|t| &t.id).collect::<Vec<_>>()), (3, vec![&ids[0], &ids[1]]));
+    let (_, rest) = store.list_tasks(&project, &all, Some(&ids[1]), 2).await.unwrap();
+    assert_eq!(rest.iter().map(|t| &t.id).collect::<Vec<_>>(), [&ids[2]]);
+    let failed = TaskFilter { status: Some(TaskStatus::Failed), ..TaskFilter::default() };
+    let (total, page) = store.list_tasks(&project, &failed, None, 10).await.unwrap();
+    assert_eq!((total, page[0].id.as_str()), (1, ids[1].as_str()));
+    let one = TaskFilter { task_id: Some(ids[2].clone()), ..TaskFilter::default() };
+    assert_eq!(store.list_tasks(&project, &one, None, 10).await.unwrap().0, 1);
+    let other = TaskFilter { secret_name: Some("other".into()), ..TaskFilter::default() };
+    assert_eq!(store.list_tasks(&project, &other, None, 10).await.unwrap().0, 0);
+    assert_eq!(store.list_tasks(&"d".repeat(32), &all, None, 10).await.unwrap().0, 0, "per project");
 }
 
 async fn purge<S: SecretStore>(store: &S) {
     let project = "5".repeat(32);
     let (due, v1) = secret(&project, "due");
     let (kept, v2) = secret(&project, "kept");
-    store.create_secret(&due, &[v1], 200).await.unwrap();
-    store.create_secret(&kept, &[v2], 200).await.unwrap();
+    store.create_secret(&due, &[v1], 200, &none()).await.unwrap();
+    store.create_secret(&kept, &[v2], 200, &none()).await.unwrap();
     for (name, at) in [("due", 1_000), ("kept", 10_000)] {
         store
             .update_secret(
@@ -96,7 +355,7 @@ async fn purge<S: SecretStore>(store: &S) {
 async fn create_and_read<S: SecretStore>(store: &S) {
     let project = "1".repeat(32);
     let (s, v) = secret(&project, "db.password");
-    store.create_secret(&s, std::slice::from_ref(&v), 200).await.unwrap();
+    store.create_secret(&s, std::slice::from_ref(&v), 200, &none()).await.unwrap();
     assert_eq!(store.get_secret(&project, "db.password").await.unwrap(), Some(s.clone()));
     assert_eq!(store.get_secret(&"2".repeat(32), "db.password").await.unwrap(), None);
     assert_eq!(store.get_version(&s.id, 1).await.unwrap(), Some(v.clone()));
@@ -115,7 +374,7 @@ async fn create_and_read<S: SecretStore>(store: &S) {
     assert_eq!(store.read_secret_version(&"2".repeat(32), "db.password", Some(SYSCURRENT), None).await.unwrap(), None);
     // Duplicate names are refused and leave nothing behind.
     let (dup, dv) = secret(&project, "db.password");
-    assert!(matches!(store.create_secret(&dup, &[dv], 200).await, Err(CreateSecretError::NameTaken)));
+    assert!(matches!(store.create_secret(&dup, &[dv], 200, &none()).await, Err(CreateSecretError::NameTaken)));
     assert_eq!(store.get_version(&dup.id, 1).await.unwrap(), None);
 }
 
@@ -123,10 +382,10 @@ async fn quota<S: SecretStore>(store: &S) {
     let project = "3".repeat(32);
     for name in ["a", "b"] {
         let (s, v) = secret(&project, name);
-        store.create_secret(&s, &[v], 2).await.unwrap();
+        store.create_secret(&s, &[v], 2, &none()).await.unwrap();
     }
     let (s, v) = secret(&project, "c");
-    assert!(matches!(store.create_secret(&s, &[v], 2).await, Err(CreateSecretError::QuotaExceeded)));
+    assert!(matches!(store.create_secret(&s, &[v], 2, &none()).await, Err(CreateSecretError::QuotaExceeded)));
     assert_eq!(store.get_secret(&project, "c").await.unwrap(), None);
 }
 
@@ -137,7 +396,7 @@ async fn concurrent_creates_with_one_name<S: SecretStore>(store: Arc<S>) {
             let store = store.clone();
             tokio::spawn(async move {
                 let (s, v) = secret(&"4".repeat(32), "race");
-                store.create_secret(&s, std::slice::from_ref(&v), 200).await
+                store.create_secret(&s, std::slice::from_ref(&v), 200, &none()).await
             })
         })
         .collect();

@@ -13,7 +13,10 @@ use async_trait::async_trait;
 
 #[allow(unused_imports)] // named in the docs
 use crate::domain::{MAX_TAGS, MAX_VERSIONS};
-use crate::domain::{Rejection, SecretRecord, VersionRecord};
+use crate::domain::{
+    Rejection, SecretRecord, VersionRecord,
+    events::{EventRecord, Notice, NotificationRecord, TaskFilter, TaskRecord},
+};
 
 pub mod postgres;
 pub mod sql;
@@ -33,6 +36,9 @@ pub enum CreateSecretError {
     /// The project's secret quota is used up.
     #[error("secret quota reached")]
     QuotaExceeded,
+    /// A rule refused it (the subscribed event does not exist).
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
     /// Anything else.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -54,6 +60,39 @@ pub enum WriteError {
 /// under a lock; an error leaves the row unchanged.
 pub type SecretMutation = Box<dyn FnOnce(&mut SecretRecord) -> Result<(), Rejection> + Send>;
 
+/// A change to an event, applied to the current row under a lock.
+pub type EventMutation = Box<dyn FnOnce(&mut EventRecord) -> Result<(), Rejection> + Send>;
+
+/// What a write records besides its own change, in the same transaction:
+/// the firings of the secret's event (each leaves a notification record
+/// when the secret subscribes to an enabled event of that type) and a
+/// rotation task.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Firings.
+    pub notices: Vec<Notice>,
+    /// A rotation attempt.
+    pub task: Option<TaskRecord>,
+}
+
+impl Effects {
+    /// Only firings.
+    pub fn notices(notices: impl IntoIterator<Item = Notice>) -> Self {
+        Self { notices: notices.into_iter().collect(), task: None }
+    }
+}
+
+/// How a delivery attempt of a notification record ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// The sink took it: `SUCCESS`.
+    Delivered,
+    /// Try again at this time (ms).
+    Retry { at_ms: i64, error: String },
+    /// Give up: `FAIL`.
+    Failed { error: String },
+}
+
 /// A check of a secret's current state before a write.
 pub type SecretCheck = Box<dyn FnOnce(&SecretRecord) -> Result<(), Rejection> + Send>;
 
@@ -71,21 +110,24 @@ pub struct StageRecord {
 /// Storage of secrets, versions, stages and tags. Writes that must see a
 /// consistent secret lock its row (Postgres `FOR UPDATE`, SQLite
 /// `BEGIN IMMEDIATE`) for the length of one short transaction.
-pub trait SecretStore: Secrets + Versions + Tags {}
+pub trait SecretStore: Secrets + Versions + Tags + Events + Tasks {}
 
-impl<T: Secrets + Versions + Tags> SecretStore for T {}
+impl<T: Secrets + Versions + Tags + Events + Tasks> SecretStore for T {}
 
 /// Secrets: their metadata and lifecycle.
 #[async_trait]
 pub trait Secrets: common::db::Schema + std::fmt::Debug + 'static {
     /// Inserts a secret and its versions (each with its stages) in one
-    /// transaction. Name uniqueness is a constraint; `quota` counts the
-    /// project's secrets under a per-project lock.
+    /// transaction, with the firings of `effects`. Name uniqueness is a
+    /// constraint; `quota` counts the project's secrets under a
+    /// per-project lock. The secret's event subscription must name an
+    /// existing event.
     async fn create_secret(
         &self,
         secret: &SecretRecord,
         versions: &[VersionRecord],
         quota: u64,
+        effects: &Effects,
     ) -> Result<(), CreateSecretError>;
 
     /// One secret of a project by name.
@@ -104,7 +146,8 @@ pub trait Secrets: common::db::Schema + std::fmt::Debug + 'static {
         event: Option<&str>,
     ) -> Result<Vec<SecretRecord>, StoreError>;
 
-    /// Applies `change` to a secret under its row lock.
+    /// Applies `change` to a secret under its row lock; a subscription it
+    /// sets must name an existing event (locked against its deletion).
     async fn update_secret(
         &self,
         project_id: &str,
@@ -112,11 +155,13 @@ pub trait Secrets: common::db::Schema + std::fmt::Debug + 'static {
         change: SecretMutation,
     ) -> Result<SecretRecord, WriteError>;
 
-    /// Deletes a secret with its versions, stages and tags. False when absent.
+    /// Deletes a secret with its versions, stages and tags, firing
+    /// `SECRET_DELETED`. False when absent.
     async fn delete_secret(&self, project_id: &str, name: &str) -> Result<bool, StoreError>;
 
     /// Deletes the secrets whose scheduled deletion time is at or before
-    /// `now_ms`; returns their ids. Safe on several replicas at once.
+    /// `now_ms`, firing `SECRET_DELETED` for each; returns their ids. Safe
+    /// on several replicas at once.
     async fn purge_due(&self, now_ms: i64) -> Result<Vec<String>, StoreError>;
 }
 
@@ -135,11 +180,14 @@ pub trait Versions: Send + Sync + std::fmt::Debug + 'static {
     /// transaction: `version.stages` are moved from whichever version held
     /// them; if SYSCURRENT moves, the version that held it gets SYSPREVIOUS.
     /// Beyond [`MAX_VERSIONS`] the oldest version without stages is deleted.
+    /// `change` checks (and may change, e.g. the rotation times) the locked
+    /// secret first; `effects` are recorded in the same transaction.
     async fn insert_version(
         &self,
         project_id: &str,
         version: &VersionRecord,
-        check: SecretCheck,
+        change: SecretMutation,
+        effects: &Effects,
     ) -> Result<VersionRecord, WriteError>;
 
     /// The read path in one round trip: a secret by name and the version
@@ -199,6 +247,93 @@ pub trait Versions: Send + Sync + std::fmt::Debug + 'static {
         stage: &str,
         check: SecretCheck,
     ) -> Result<(), WriteError>;
+}
+
+/// Events, and the notification records their firings leave.
+#[async_trait]
+pub trait Events: Send + Sync + std::fmt::Debug + 'static {
+    /// Inserts an event; false when the project already has one of that name.
+    async fn create_event(&self, event: &EventRecord) -> Result<bool, StoreError>;
+
+    /// One event by name.
+    async fn get_event(&self, project_id: &str, name: &str) -> Result<Option<EventRecord>, StoreError>;
+
+    /// Up to `limit` events by name, after `after`.
+    async fn list_events(
+        &self,
+        project_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// Applies `change` to an event under its row lock.
+    async fn update_event(
+        &self,
+        project_id: &str,
+        name: &str,
+        change: EventMutation,
+    ) -> Result<EventRecord, WriteError>;
+
+    /// Deletes an event no secret subscribes to (locked against a
+    /// concurrent subscription).
+    async fn delete_event(&self, project_id: &str, name: &str) -> Result<(), WriteError>;
+
+    /// Up to `limit` records, newest first, created at or after
+    /// `since_ms`, after the record `after`.
+    async fn list_notifications(
+        &self,
+        project_id: &str,
+        since_ms: i64,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<NotificationRecord>, StoreError>;
+
+    /// Claims up to `limit` records due for delivery at `now_ms` by moving
+    /// their next attempt to `now_ms + lease_ms`; two replicas never claim
+    /// one record at once, and a claim a crash abandons comes due again.
+    async fn claim_deliveries(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<NotificationRecord>, StoreError>;
+
+    /// Records how a delivery attempt ended.
+    async fn settle_delivery(&self, id: &str, outcome: &Delivery) -> Result<(), StoreError>;
+
+    /// Fires `SECRET_VERSION_EXPIRED` for up to `limit` versions whose
+    /// expiry is at or before `now_ms` and has not been notified, once per
+    /// expiry setting (the re-check runs on the locked secret, so replicas
+    /// never fire one twice); returns how many fired.
+    async fn fire_due_expiries(&self, now_ms: i64, limit: u32) -> Result<u64, StoreError>;
+}
+
+/// Rotation tasks and the secrets due for rotation.
+#[async_trait]
+pub trait Tasks: Send + Sync + std::fmt::Debug + 'static {
+    /// Records a rotation that made no version: applies `change` to the
+    /// locked secret (`id`) and records `effects`, in one transaction.
+    async fn record_rotation(
+        &self,
+        project_id: &str,
+        secret_id: &str,
+        change: SecretMutation,
+        effects: &Effects,
+    ) -> Result<(), WriteError>;
+
+    /// The number of tasks matching `filter` and up to `limit` of them in
+    /// id (= time) order after the task `after`.
+    async fn list_tasks(
+        &self,
+        project_id: &str,
+        filter: &TaskFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<(u64, Vec<TaskRecord>), StoreError>;
+
+    /// `(project, name)` of up to `limit` enabled secrets whose automatic
+    /// rotation is due at `now_ms`.
+    async fn due_rotations(&self, now_ms: i64, limit: u32) -> Result<Vec<(String, String)>, StoreError>;
 }
 
 /// Tags of secrets.

@@ -12,4 +12,5 @@ pub type PgSecretStore = sql::SqlSecretStore<Postgres>;
 
 impl sql::Dialect for Postgres {
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/csms/postgres");
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
 }

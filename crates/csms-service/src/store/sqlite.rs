@@ -11,4 +11,5 @@ pub type SqliteSecretStore = sql::SqlSecretStore<Sqlite>;
 
 impl sql::Dialect for Sqlite {
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/csms/sqlite");
+    const SKIP_LOCKED: &'static str = "";
 }

@@ -66,6 +66,17 @@ pub struct TestStack {
     pub base: String,
     pub account: Account,
     client: reqwest::Client,
+    jobs: csms_service::CsmsJobs,
+}
+
+/// csms-service's background tasks as the tests run them: scans every
+/// second, so that expiry and delivery show within a test's patience.
+pub fn csms_jobs() -> csms_service::CsmsJobs {
+    csms_service::CsmsJobs {
+        rotation_check: Duration::from_secs(1),
+        expiry_check: Duration::from_secs(1),
+        ..csms_service::CsmsJobs::default()
+    }
 }
 
 /// A response.
@@ -82,7 +93,16 @@ impl TestStack {
         common::telemetry::init_for_tests();
         common::metrics::recorder();
         let dir = tempfile::tempdir().unwrap();
-        Self::start_in(db, dir, false).await
+        Self::start_in(db, dir, false, csms_jobs()).await
+    }
+
+    /// As [`TestStack::start`], with csms-service's background tasks set
+    /// as given (a webhook, a short rotation hour).
+    pub async fn start_with_jobs(db: Db, jobs: csms_service::CsmsJobs) -> Self {
+        common::telemetry::init_for_tests();
+        common::metrics::recorder();
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(db, dir, false, jobs).await
     }
 
     /// As [`TestStack::start`], with the gateway on HTTPS (dev mode's
@@ -91,10 +111,10 @@ impl TestStack {
         common::telemetry::init_for_tests();
         common::metrics::recorder();
         let dir = tempfile::tempdir().unwrap();
-        Self::start_in(db, dir, true).await
+        Self::start_in(db, dir, true, csms_jobs()).await
     }
 
-    async fn start_in(db: Db, dir: tempfile::TempDir, tls: bool) -> Self {
+    async fn start_in(db: Db, dir: tempfile::TempDir, tls: bool, jobs: csms_service::CsmsJobs) -> Self {
         let config = opendew::DevConfig {
             data_dir: dir.path().to_path_buf(),
             http_listen: "127.0.0.1:0".parse().unwrap(),
@@ -106,6 +126,7 @@ impl TestStack {
             },
             region: "local-1".into(),
             tls,
+            csms_jobs: jobs.clone(),
         };
         let stack = opendew::start(config, tokio_util::sync::CancellationToken::new()).await.unwrap();
         let account = Account::from_file(&stack.credentials_file);
@@ -116,15 +137,15 @@ impl TestStack {
             client = client.add_root_certificate(ca);
         }
         let client = client.build().unwrap();
-        Self { stack, dir, db, base, account, client }
+        Self { stack, dir, db, base, account, client, jobs }
     }
 
     /// Stops the stack and starts it again on the same data and database.
     pub async fn restart(self) -> Self {
-        let Self { stack, dir, db, .. } = self;
+        let Self { stack, dir, db, jobs, .. } = self;
         let tls = stack.tls.is_some();
         stack.stop().await.unwrap();
-        Self::start_in(db, dir, tls).await
+        Self::start_in(db, dir, tls, jobs).await
     }
 
     /// A channel to a service port as the operator (mutual TLS with the

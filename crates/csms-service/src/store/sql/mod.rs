@@ -16,8 +16,11 @@ use common::db::SqlDialect;
 use macro_rules_attribute::apply;
 use sqlx::{Database, Pool};
 
-use super::{COUNT_SHARDS, SecretCheck, StageRecord, StoreError, WriteError};
-use crate::domain::{Rejection, SecretRecord, VersionRecord};
+use super::{COUNT_SHARDS, Effects, SecretCheck, StageRecord, StoreError, WriteError};
+use crate::domain::{
+    Rejection, SecretRecord, VersionRecord,
+    events::{Notice, notification_content},
+};
 
 /// The bounds of every generic `impl` block of the store; see
 /// [`common::with_sql_bounds`]. Defined before the resource modules so that
@@ -27,8 +30,10 @@ macro_rules! sql_bounds {
         common::with_sql_bounds! {
             db: D,
             rows: [
-                SecretRow, VersionRow, ReadRow, (String,), (i32,), (i64,), (String, String), (String, i32, i64),
-                (String, String, String),
+                crate::store::sql::SecretRow, crate::store::sql::VersionRow, crate::store::sql::ReadRow,
+                crate::store::sql::EventRow, crate::store::sql::NotificationRow, crate::store::sql::TaskRow,
+                (String,), (i32,), (i64,), (String, String), (String, i32, i64), (String, String, String),
+                (String, i32, Option<i64>),
             ],
             binds: [
                 String, &'q str, &'q [u8], i32, i64, bool, Option<&'q str>, Option<i32>, Option<i64>,
@@ -38,19 +43,26 @@ macro_rules! sql_bounds {
     };
 }
 
+mod events;
 mod rows;
 mod secrets;
 mod tags;
+mod tasks;
 mod versions;
 
 use rows::text as sql;
-pub use rows::{ReadRow, SecretRow, VersionRow};
+pub use rows::{EventRow, NotificationRow, ReadRow, SecretRow, TaskRow, VersionRow};
 
 /// What differs between the SQL backends of the secret store beyond
-/// [`SqlDialect`]: the migrations.
+/// [`SqlDialect`]: the migrations, and how a background task claims rows
+/// that another replica may be claiming at the same moment.
 pub trait Dialect: SqlDialect {
     /// This backend's migrations.
     const MIGRATOR: sqlx::migrate::Migrator;
+    /// Appended to a `SELECT` inside a write transaction to take rows no
+    /// other transaction holds (Postgres `FOR UPDATE SKIP LOCKED`; SQLite's
+    /// write transactions are serialised already).
+    const SKIP_LOCKED: &'static str;
 }
 
 /// The table whose rows [`SqlDialect::lock_project`] locks.
@@ -246,6 +258,105 @@ impl<D: Dialect> SqlSecretStore<D> {
             .await
             .map_err(StoreError::db("counting secrets"))?;
         Ok(n as u64)
+    }
+
+    /// Writes a secret's mutable columns back.
+    async fn write_secret(tx: &mut sqlx::Transaction<'static, D>, secret: &SecretRecord) -> Result<(), StoreError> {
+        sqlx::query(sql::UPDATE_SECRET)
+            .bind(secret.project_id.as_str())
+            .bind(secret.id.as_str())
+            .bind(secret.state.as_str())
+            .bind(secret.kms_key_id.as_str())
+            .bind(secret.description.as_str())
+            .bind(secret.auto_rotation)
+            .bind(secret.rotation_period.as_str())
+            .bind(serde_json::to_string(&secret.event_subscriptions).expect("strings serialise"))
+            .bind(secret.rotation_func_urn.as_str())
+            .bind(secret.update_ms)
+            .bind(secret.scheduled_delete_ms)
+            .bind(secret.next_rotation_ms)
+            .bind(secret.state_before_delete.map(|st| st.as_str()))
+            .bind(secret.rotation_ms)
+            .execute(&mut **tx)
+            .await
+            .map_err(StoreError::db("updating a secret"))?;
+        Ok(())
+    }
+
+    /// A secret may subscribe only to an event that exists; the event's row
+    /// is locked so that a concurrent delete-event waits and then sees the
+    /// subscription.
+    async fn check_subscription(
+        tx: &mut sqlx::Transaction<'static, D>,
+        secret: &SecretRecord,
+    ) -> Result<(), WriteError> {
+        let Some(event) = secret.event_subscriptions.first() else { return Ok(()) };
+        let query = format!("SELECT name FROM csms_events WHERE project_id = $1 AND name = $2{}", D::ROW_LOCK);
+        let found: Option<String> = sqlx::query_scalar(&query)
+            .bind(secret.project_id.as_str())
+            .bind(event.as_str())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(StoreError::db("reading an event"))?;
+        match found {
+            Some(_) => Ok(()),
+            None => Err(Rejection::ResourceNotFound("event").into()),
+        }
+    }
+
+    /// Records one firing if the secret subscribes to an enabled event of
+    /// its type (otherwise nothing).
+    async fn fire(
+        tx: &mut sqlx::Transaction<'static, D>,
+        secret: &SecretRecord,
+        notice: &Notice,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let Some(event) = secret.event_subscriptions.first() else { return Ok(()) };
+        let event_type = notice.event_type.as_str();
+        sqlx::query(sql::FIRE)
+            .bind(uuid::Uuid::new_v4().to_string())
+            .bind(secret.project_id.as_str())
+            .bind(event.as_str())
+            .bind(event_type)
+            .bind(format!("%\"{event_type}\"%"))
+            .bind(secret.name.as_str())
+            .bind(secret.secret_type.as_str())
+            .bind(notification_content(event, notice, secret, now_ms))
+            .bind(now_ms)
+            .execute(&mut **tx)
+            .await
+            .map_err(StoreError::db("recording a notification"))?;
+        Ok(())
+    }
+
+    /// Records `effects` for `secret` in the write's transaction.
+    async fn apply_effects(
+        tx: &mut sqlx::Transaction<'static, D>,
+        secret: &SecretRecord,
+        effects: &Effects,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        for notice in &effects.notices {
+            Self::fire(tx, secret, notice, now_ms).await?;
+        }
+        if let Some(t) = &effects.task {
+            sqlx::query(sql::INSERT_TASK)
+                .bind(t.id.as_str())
+                .bind(t.project_id.as_str())
+                .bind(t.secret_name.as_str())
+                .bind(t.rotation_func_urn.as_str())
+                .bind(t.status.as_str())
+                .bind(t.operate_type.as_str())
+                .bind(t.task_ms)
+                .bind(t.attempts)
+                .bind(t.error_code.as_str())
+                .bind(t.error_msg.as_str())
+                .execute(&mut **tx)
+                .await
+                .map_err(StoreError::db("recording a rotation task"))?;
+        }
+        Ok(())
     }
 
     async fn commit(tx: sqlx::Transaction<'static, D>) -> Result<(), StoreError> {

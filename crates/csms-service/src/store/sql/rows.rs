@@ -1,7 +1,10 @@
 //! The SQL text both backends share, and the rows they return.
 
 use super::super::StoreError;
-use crate::domain::{SecretRecord, SecretState, ValueKind, VersionRecord};
+use crate::domain::{
+    SecretRecord, SecretState, ValueKind, VersionRecord,
+    events::{EventRecord, EventState, EventType, NotificationRecord, NotificationTarget, TaskRecord, TaskStatus},
+};
 
 /// SQL shared by both backends.
 pub mod text {
@@ -18,8 +21,19 @@ pub mod text {
 
     pub const UPDATE_SECRET: &str = "UPDATE secrets SET state = $3, kms_key_id = $4, description = $5, \
         auto_rotation = $6, rotation_period = $7, event_subscriptions = $8, rotation_func_urn = $9, update_ms = $10, \
-        scheduled_delete_ms = $11, next_rotation_ms = $12, state_before_delete = $13 \
+        scheduled_delete_ms = $11, next_rotation_ms = $12, state_before_delete = $13, rotation_ms = $14 \
         WHERE project_id = $1 AND id = $2";
+
+    /// One record per firing, when the secret's event (`$3`) is enabled
+    /// and has the type (`$5`, as `%"TYPE"%`).
+    pub const FIRE: &str = "INSERT INTO csms_notifications (id, project_id, event_name, event_type, secret_name, \
+        secret_type, target_id, target_name, content, status, create_ms, attempts, next_attempt_ms) \
+        SELECT $1, e.project_id, e.name, $4, $6, $7, e.target_id, e.target_name, $8, 'PENDING', $9, 0, $9 \
+        FROM csms_events e WHERE e.project_id = $2 AND e.name = $3 AND e.state = 'ENABLED' \
+        AND e.event_types LIKE $5";
+
+    pub const INSERT_TASK: &str = "INSERT INTO csms_tasks (id, project_id, secret_name, rotation_func_urn, status, \
+        operate_type, task_ms, attempts, error_code, error_msg) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
     pub const UPSERT_STAGE: &str = "INSERT INTO secret_stages (secret_id, stage_name, version, update_ms) \
         VALUES ($1, $2, $3, $4) ON CONFLICT (secret_id, stage_name) \
@@ -208,6 +222,132 @@ impl VersionRow {
             create_ms: self.create_ms,
             expire_ms: self.expire_ms,
             stages,
+        })
+    }
+}
+
+/// A `csms_events` row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct EventRow {
+    pub(super) project_id: String,
+    pub(super) name: String,
+    pub(super) id: String,
+    pub(super) event_types: String,
+    pub(super) state: String,
+    pub(super) target_type: String,
+    pub(super) target_id: String,
+    pub(super) target_name: String,
+    pub(super) create_ms: i64,
+    pub(super) update_ms: i64,
+}
+
+/// The columns of [`EventRow`].
+pub const EVENT_COLUMNS: &str =
+    "project_id, name, id, event_types, state, target_type, target_id, target_name, create_ms, update_ms";
+
+impl TryFrom<EventRow> for EventRecord {
+    type Error = StoreError;
+
+    fn try_from(row: EventRow) -> Result<Self, StoreError> {
+        let corrupt = || StoreError::Corrupt(format!("event {}", row.id));
+        let names: Vec<String> = serde_json::from_str(&row.event_types).map_err(|_| corrupt())?;
+        Ok(EventRecord {
+            event_types: names.iter().map(|n| EventType::parse(n).ok_or_else(corrupt)).collect::<Result<_, _>>()?,
+            state: EventState::parse(&row.state).map_err(|_| corrupt())?,
+            project_id: row.project_id,
+            name: row.name,
+            id: row.id,
+            target: NotificationTarget {
+                target_type: row.target_type,
+                target_id: row.target_id,
+                target_name: row.target_name,
+            },
+            create_ms: row.create_ms,
+            update_ms: row.update_ms,
+        })
+    }
+}
+
+/// The stored spelling of an event's types: a JSON array of names, which
+/// `LIKE '%"NAME"%'` matches exactly (the quotes delimit each name).
+pub fn event_types_text(types: &[EventType]) -> String {
+    serde_json::to_string(&types.iter().map(|t| t.as_str()).collect::<Vec<_>>()).expect("strings serialise")
+}
+
+/// A `csms_notifications` row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct NotificationRow {
+    pub(super) id: String,
+    pub(super) project_id: String,
+    pub(super) event_name: String,
+    pub(super) event_type: String,
+    pub(super) secret_name: String,
+    pub(super) secret_type: String,
+    pub(super) target_id: String,
+    pub(super) target_name: String,
+    pub(super) content: String,
+    pub(super) status: String,
+    pub(super) create_ms: i64,
+    pub(super) attempts: i32,
+}
+
+/// The columns of [`NotificationRow`].
+pub const NOTIFICATION_COLUMNS: &str = "id, project_id, event_name, event_type, secret_name, secret_type, \
+    target_id, target_name, content, status, create_ms, attempts";
+
+impl From<NotificationRow> for NotificationRecord {
+    fn from(r: NotificationRow) -> Self {
+        NotificationRecord {
+            id: r.id,
+            project_id: r.project_id,
+            event_name: r.event_name,
+            event_type: r.event_type,
+            secret_name: r.secret_name,
+            secret_type: r.secret_type,
+            target_id: r.target_id,
+            target_name: r.target_name,
+            content: r.content,
+            status: r.status,
+            create_ms: r.create_ms,
+            attempts: r.attempts,
+        }
+    }
+}
+
+/// A `csms_tasks` row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct TaskRow {
+    pub(super) id: String,
+    pub(super) project_id: String,
+    pub(super) secret_name: String,
+    pub(super) rotation_func_urn: String,
+    pub(super) status: String,
+    pub(super) operate_type: String,
+    pub(super) task_ms: i64,
+    pub(super) attempts: i32,
+    pub(super) error_code: String,
+    pub(super) error_msg: String,
+}
+
+/// The columns of [`TaskRow`].
+pub const TASK_COLUMNS: &str =
+    "id, project_id, secret_name, rotation_func_urn, status, operate_type, task_ms, attempts, error_code, error_msg";
+
+impl TryFrom<TaskRow> for TaskRecord {
+    type Error = StoreError;
+
+    fn try_from(r: TaskRow) -> Result<Self, StoreError> {
+        Ok(TaskRecord {
+            status: TaskStatus::parse(&r.status).ok_or_else(|| StoreError::Corrupt(format!("task {}", r.id)))?,
+            id: r.id,
+            project_id: r.project_id,
+            secret_name: r.secret_name,
+            rotation_func_urn: r.rotation_func_urn,
+            operate_type: r.operate_type,
+            task_ms: r.task_ms,
+            attempts: r.attempts,
+            error_code: r.error_code,
+            error_msg: r.error_msg,
         })
     }
 }

@@ -3,10 +3,13 @@
 use async_trait::async_trait;
 use macro_rules_attribute::apply;
 
-use super::{Dialect, PROJECTS, ReadRow, SecretRow, SqlSecretStore, VersionRow, sql};
+use super::{Dialect, PROJECTS, SecretRow, SqlSecretStore, sql};
 use crate::{
-    domain::{Rejection, SecretRecord, VersionRecord},
-    store::{CreateSecretError, QUOTA_HEADROOM, SecretMutation, Secrets, StoreError, WriteError},
+    domain::{
+        Rejection, SecretRecord, VersionRecord,
+        events::{EventType, Notice},
+    },
+    store::{CreateSecretError, Effects, QUOTA_HEADROOM, SecretMutation, Secrets, StoreError, WriteError},
 };
 
 #[apply(sql_bounds!)]
@@ -17,6 +20,7 @@ impl<D: Dialect> Secrets for SqlSecretStore<D> {
         secret: &SecretRecord,
         versions: &[VersionRecord],
         quota: u64,
+        effects: &Effects,
     ) -> Result<(), CreateSecretError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         // Far from the quota, creates need no project lock (see
@@ -39,6 +43,11 @@ impl<D: Dialect> Secrets for SqlSecretStore<D> {
         }
         Self::insert_versions(&mut tx, versions).await?;
         Self::add_count(&mut tx, &secret.project_id, 1).await?;
+        Self::check_subscription(&mut tx, secret).await.map_err(|e| match e {
+            WriteError::Rejected(r) => CreateSecretError::Rejected(r),
+            WriteError::Store(e) => CreateSecretError::Store(e),
+        })?;
+        Self::apply_effects(&mut tx, secret, effects, secret.create_ms).await?;
         Self::commit(tx).await?;
         Ok(())
     }
@@ -102,39 +111,25 @@ impl<D: Dialect> Secrets for SqlSecretStore<D> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let mut secret =
             Self::lock_secret(&mut tx, project_id, "name", name).await?.ok_or(Rejection::SecretNotFound)?;
+        let before = secret.event_subscriptions.clone();
         change(&mut secret)?;
-        sqlx::query(sql::UPDATE_SECRET)
-            .bind(project_id)
-            .bind(&secret.id)
-            .bind(secret.state.as_str())
-            .bind(&secret.kms_key_id)
-            .bind(&secret.description)
-            .bind(secret.auto_rotation)
-            .bind(&secret.rotation_period)
-            .bind(serde_json::to_string(&secret.event_subscriptions).expect("strings serialise"))
-            .bind(&secret.rotation_func_urn)
-            .bind(secret.update_ms)
-            .bind(secret.scheduled_delete_ms)
-            .bind(secret.next_rotation_ms)
-            .bind(secret.state_before_delete.map(|st| st.as_str()))
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::db("updating a secret"))?;
+        if secret.event_subscriptions != before {
+            Self::check_subscription(&mut tx, &secret).await?;
+        }
+        Self::write_secret(&mut tx, &secret).await?;
         Self::commit(tx).await?;
         Ok(secret)
     }
 
     async fn delete_secret(&self, project_id: &str, name: &str) -> Result<bool, StoreError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
-        let deleted = sqlx::query("DELETE FROM secrets WHERE project_id = $1 AND name = $2")
-            .bind(project_id)
-            .bind(name)
+        let Some(secret) = Self::lock_secret(&mut tx, project_id, "name", name).await? else { return Ok(false) };
+        Self::fire(&mut tx, &secret, &Notice::of(EventType::Deleted), common::now_ms()).await?;
+        sqlx::query("DELETE FROM secrets WHERE id = $1")
+            .bind(&secret.id)
             .execute(&mut *tx)
             .await
             .map_err(StoreError::db("deleting a secret"))?;
-        if D::rows_affected(&deleted) != 1 {
-            return Ok(false);
-        }
         Self::add_count(&mut tx, project_id, -1).await?;
         Self::commit(tx).await?;
         Ok(true)
@@ -148,22 +143,31 @@ impl<D: Dialect> Secrets for SqlSecretStore<D> {
                 .await
                 .map_err(StoreError::db("finding secrets due for deletion"))?;
         let mut deleted = Vec::new();
+        let lock = format!(
+            "SELECT {} FROM secrets WHERE id = $1 AND state = 'PENDING_DELETE' AND scheduled_delete_ms <= $2{}",
+            sql::SECRET_COLUMNS,
+            D::ROW_LOCK
+        );
         for id in due {
             let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
-            let gone: Option<String> = sqlx::query_scalar(
-                "DELETE FROM secrets WHERE id = $1 AND state = 'PENDING_DELETE' AND scheduled_delete_ms <= $2 \
-                 RETURNING project_id",
-            )
-            .bind(&id)
-            .bind(now_ms)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::db("deleting a due secret"))?;
-            if let Some(project_id) = gone {
-                Self::add_count(&mut tx, &project_id, -1).await?;
-                Self::commit(tx).await?;
-                deleted.push(id);
-            }
+            // Re-checked on the locked row: another replica may have purged
+            // it (or the deletion been cancelled) since the scan.
+            let row: Option<SecretRow> = sqlx::query_as(&lock)
+                .bind(&id)
+                .bind(now_ms)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::db("locking a due secret"))?;
+            let Some(secret) = row.map(SecretRecord::try_from).transpose()? else { continue };
+            Self::fire(&mut tx, &secret, &Notice::of(EventType::Deleted), now_ms).await?;
+            sqlx::query("DELETE FROM secrets WHERE id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("deleting a due secret"))?;
+            Self::add_count(&mut tx, &secret.project_id, -1).await?;
+            Self::commit(tx).await?;
+            deleted.push(id);
         }
         Ok(deleted)
     }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use common::tags::sql::{TagTable, TagWriteError};
 use macro_rules_attribute::apply;
 
-use super::{Dialect, ReadRow, SecretRow, SqlSecretStore, VersionRow};
+use super::{Dialect, SqlSecretStore};
 use crate::{
     domain::{MAX_TAGS, SecretRecord, tag_rejection},
     store::{SecretCheck, Secrets, StoreError, Tags, WriteError},

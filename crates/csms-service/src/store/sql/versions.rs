@@ -4,10 +4,10 @@
 use async_trait::async_trait;
 use macro_rules_attribute::apply;
 
-use super::{Dialect, ReadRow, SecretRow, SqlSecretStore, VersionRow, sql};
+use super::{Dialect, ReadRow, SqlSecretStore, VersionRow, sql};
 use crate::{
     domain::{MAX_STAGES, MAX_VERSIONS, Rejection, SYSCURRENT, SYSPREVIOUS, SecretRecord, VersionRecord},
-    store::{SecretCheck, StageRecord, StoreError, Versions, WriteError},
+    store::{Effects, SecretCheck, SecretMutation, StageRecord, StoreError, Versions, WriteError},
 };
 
 #[apply(sql_bounds!)]
@@ -40,10 +40,14 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
         &self,
         project_id: &str,
         version: &VersionRecord,
-        check: SecretCheck,
+        change: SecretMutation,
+        effects: &Effects,
     ) -> Result<VersionRecord, WriteError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
-        let secret = Self::checked(&mut tx, project_id, "id", &version.secret_id, check).await?;
+        let mut secret = Self::lock_secret(&mut tx, project_id, "id", &version.secret_id)
+            .await?
+            .ok_or(Rejection::ResourceNotFound("secret"))?;
+        change(&mut secret)?;
         let current = Self::stages_in(&mut tx, &secret.id).await?;
         let old_current = current.iter().find(|s| s.name == SYSCURRENT).map(|s| s.version);
         let gives_previous = version.stages.iter().any(|s| s == SYSCURRENT)
@@ -92,12 +96,9 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
                 .await
                 .map_err(StoreError::db("deleting a deprecated version"))?;
         }
-        sqlx::query("UPDATE secrets SET update_ms = $2 WHERE id = $1")
-            .bind(&secret.id)
-            .bind(version.create_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::db("touching a secret"))?;
+        secret.update_ms = version.create_ms;
+        Self::write_secret(&mut tx, &secret).await?;
+        Self::apply_effects(&mut tx, &secret, effects, version.create_ms).await?;
         let stored = Self::version_in(&mut tx, &secret.id, version.number)
             .await?
             .ok_or_else(|| StoreError::Corrupt(secret.id.clone()))?;

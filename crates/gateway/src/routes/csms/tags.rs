@@ -139,15 +139,15 @@ pub async fn resource_instances(call: CsmsCall) -> CsmsResult<Resources> {
         });
     }
     let action = call.required("action", "action is required")?;
-    let number = |name: &'static str| -> Result<u32, ApiError> {
-        match call.body.string(name).map_err(|e| call.err(e))? {
-            None => Ok(0),
-            Some(text) => {
-                text.parse::<u32>().map_err(|_| call.invalid("limit and offset must be non-negative integers"))
-            }
-        }
+    let number = |name: &'static str| -> Result<Option<u32>, ApiError> {
+        call.body
+            .string(name)
+            .map_err(|e| call.err(e))?
+            .map(|text| text.parse::<u32>().map_err(|_| call.invalid("limit and offset must be non-negative integers")))
+            .transpose()
     };
-    let (limit, offset) = (number("limit")?, number("offset")?);
+    // An absent limit is the default page; "0" is refused (csms-service).
+    let (limit, offset) = (number("limit")?, number("offset")?.unwrap_or(0));
     if action == "count" && call.body.has("offset") {
         return Err(call.invalid("offset is not allowed with action count"));
     }

@@ -1,0 +1,288 @@
+//! Delivery of notification records to a sink, in the background.
+//!
+//! A firing is written as a `PENDING` record in the transaction of the
+//! change that caused it (the outbox; see the store). Every replica runs
+//! [`spawn`]: it claims due records with a lease (two replicas never take
+//! one record at once; a replica that dies mid-delivery leaves a lease
+//! that runs out, and the record is tried again), hands each to the
+//! [`NotificationSink`], and settles it: `SUCCESS`, a retry with
+//! exponential backoff, or `FAIL` after the last attempt. The API call that
+//! fired the event only wakes the task; it never waits for a sink.
+//!
+//! The default sink is the record itself (there is no SMN here). With
+//! `--notification-webhook-url` each record is also POSTed, as JSON, to an
+//! operator's endpoint, signed with HMAC-SHA256 under the key in
+//! `--notification-webhook-secret-file` (see [`WebhookSink`] for the
+//! headers). Delivery is at least once: receivers deduplicate by the
+//! `X-Opendew-Delivery` id.
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context;
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    WebhookConfig,
+    domain::events::NotificationRecord,
+    store::{Delivery, SecretStore},
+};
+
+/// Where notification records go once written.
+#[async_trait::async_trait]
+pub trait NotificationSink: Send + Sync + std::fmt::Debug + 'static {
+    /// Delivers one record; an error is retried with backoff.
+    async fn deliver(&self, record: &NotificationRecord) -> Result<(), String>;
+}
+
+/// The default sink: the stored record is the notification.
+#[derive(Debug)]
+pub struct RecordSink;
+
+#[async_trait::async_trait]
+impl NotificationSink for RecordSink {
+    async fn deliver(&self, _: &NotificationRecord) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// POSTs each record as JSON to one URL. Headers:
+/// `X-Opendew-Delivery` (the record id), `X-Opendew-Event` (the type),
+/// `X-Opendew-Timestamp` (ms) and `X-Opendew-Signature: v1=<hex>`, the
+/// HMAC-SHA256 of `<timestamp>.<body>` under the webhook key. Any 2xx is
+/// success; anything else, or no answer within the timeout, is retried.
+pub struct WebhookSink {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    key: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for WebhookSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSink").field("url", &redacted(&self.url)).finish_non_exhaustive()
+    }
+}
+
+/// Scheme, host and port only: a URL's path may still carry a token
+/// someone put there against advice.
+fn redacted(url: &reqwest::Url) -> String {
+    format!(
+        "{}://{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port().map(|p| format!(":{p}")).unwrap_or_default()
+    )
+}
+
+/// The JSON a webhook receives.
+#[derive(Debug, Serialize)]
+struct WebhookBody<'a> {
+    id: &'a str,
+    project_id: &'a str,
+    event_name: &'a str,
+    trigger_event_type: &'a str,
+    secret_name: &'a str,
+    secret_type: &'a str,
+    notification_target_id: &'a str,
+    notification_target_name: &'a str,
+    create_time: i64,
+    attempt: i32,
+    notification_content: serde_json::Value,
+}
+
+/// The signature header's value for `body` sent at `timestamp_ms`.
+pub fn signature(key: &[u8], timestamp_ms: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(timestamp_ms.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("v1={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+impl WebhookSink {
+    /// A sink for the configured URL, key and CA.
+    pub fn new(config: &WebhookConfig, url: &str) -> anyhow::Result<Self> {
+        let url = reqwest::Url::parse(url).context("--notification-webhook-url is not a URL")?;
+        anyhow::ensure!(
+            matches!(url.scheme(), "http" | "https"),
+            "--notification-webhook-url must be http:// or https://"
+        );
+        anyhow::ensure!(
+            url.username().is_empty() && url.password().is_none() && url.query().is_none(),
+            "--notification-webhook-url must not carry credentials or a query (the requests are signed instead)"
+        );
+        let key_file = config
+            .secret_file
+            .as_deref()
+            .context("--notification-webhook-url needs --notification-webhook-secret-file (the signing key)")?;
+        let key = zeroize::Zeroizing::new(
+            std::fs::read(key_file).with_context(|| format!("reading {}", key_file.display()))?,
+        );
+        let key = zeroize::Zeroizing::new(key.trim_ascii().to_vec());
+        anyhow::ensure!(key.len() >= 16, "the webhook signing key must be at least 16 bytes");
+        let mut client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("opendew-csms/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = &config.ca_file {
+            let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+            client =
+                client.add_root_certificate(reqwest::Certificate::from_pem(&pem).context("parsing the webhook CA")?);
+        }
+        Ok(Self { client: client.build().context("building the webhook client")?, url, key })
+    }
+}
+
+#[async_trait::async_trait]
+impl NotificationSink for WebhookSink {
+    async fn deliver(&self, r: &NotificationRecord) -> Result<(), String> {
+        let body = serde_json::to_vec(&WebhookBody {
+            id: &r.id,
+            project_id: &r.project_id,
+            event_name: &r.event_name,
+            trigger_event_type: &r.event_type,
+            secret_name: &r.secret_name,
+            secret_type: &r.secret_type,
+            notification_target_id: &r.target_id,
+            notification_target_name: &r.target_name,
+            create_time: r.create_ms,
+            attempt: r.attempts,
+            notification_content: serde_json::from_str(&r.content).unwrap_or(serde_json::Value::Null),
+        })
+        .expect("the body serialises");
+        let timestamp = common::now_ms();
+        let answer = self
+            .client
+            .post(self.url.clone())
+            .header("content-type", "application/json")
+            .header("x-opendew-delivery", &r.id)
+            .header("x-opendew-event", &r.event_type)
+            .header("x-opendew-timestamp", timestamp.to_string())
+            .header("x-opendew-signature", signature(&self.key, timestamp, &body))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| if e.is_timeout() { "timed out".to_owned() } else { "connection failed".to_owned() })?;
+        let status = answer.status();
+        if status.is_success() { Ok(()) } else { Err(format!("answered HTTP {}", status.as_u16())) }
+    }
+}
+
+/// How the delivery task runs.
+#[derive(Debug, Clone)]
+pub struct DeliverySchedule {
+    /// Between scans when nothing wakes the task.
+    pub interval: Duration,
+    /// Attempts before a record is `FAIL`.
+    pub max_attempts: i32,
+    /// Wait before the second attempt; doubles after each, up to 5 min.
+    pub retry_base: Duration,
+    /// How long a claim lasts (a delivery's longest run, with margin).
+    pub lease: Duration,
+}
+
+impl DeliverySchedule {
+    /// When the next attempt is due after `attempts` failed ones.
+    fn retry_at(&self, now_ms: i64, attempts: i32) -> i64 {
+        let base = self.retry_base.as_millis() as i64;
+        let exp = base.saturating_mul(1_i64 << (attempts - 1).clamp(0, 20));
+        let capped = exp.min(300_000);
+        // Up to 10% jitter, so that replicas' retries do not align.
+        now_ms + capped + rand::random::<u64>().checked_rem((capped / 10).max(1) as u64).unwrap_or(0) as i64
+    }
+}
+
+/// Records claimed per scan.
+const BATCH: u32 = 32;
+
+/// Runs the delivery task until `shutdown`.
+pub fn spawn(
+    store: Arc<dyn SecretStore>,
+    sink: Arc<dyn NotificationSink>,
+    schedule: DeliverySchedule,
+    wake: Arc<tokio::sync::Notify>,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(schedule.interval) => {}
+            }
+            // Drain what is due, a batch at a time.
+            loop {
+                match deliver_batch(&*store, &*sink, &schedule).await {
+                    Ok(n) if n == BATCH as usize => continue,
+                    Ok(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "notification delivery failed; retrying next interval");
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Claims, delivers (concurrently) and settles one batch; returns its size.
+async fn deliver_batch(
+    store: &dyn SecretStore,
+    sink: &dyn NotificationSink,
+    schedule: &DeliverySchedule,
+) -> Result<usize, crate::store::StoreError> {
+    let now = store.clock_ms().await?;
+    let claimed = store.claim_deliveries(now, schedule.lease.as_millis() as i64, BATCH).await?;
+    let n = claimed.len();
+    let attempts = claimed.iter().map(|record| async move { (record, sink.deliver(record).await) });
+    // At most BATCH deliveries at once, each bounded by the sink's timeout.
+    for (record, result) in futures::future::join_all(attempts).await {
+        let outcome = match result {
+            Ok(()) => Delivery::Delivered,
+            Err(error) if record.attempts >= schedule.max_attempts => Delivery::Failed { error },
+            Err(error) => Delivery::Retry { at_ms: schedule.retry_at(common::now_ms(), record.attempts), error },
+        };
+        let label = match &outcome {
+            Delivery::Delivered => "delivered",
+            Delivery::Retry { .. } => "retry",
+            Delivery::Failed { .. } => "failed",
+        };
+        metrics::counter!("opendew_csms_notifications_total", "outcome" => label).increment(1);
+        if let Delivery::Retry { error, .. } | Delivery::Failed { error } = &outcome {
+            tracing::info!(record_id = %record.id, attempt = record.attempts, %error, outcome = label, "notification not delivered");
+        }
+        store.settle_delivery(&record.id, &outcome).await?;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_cover_the_timestamp_and_the_body() {
+        let a = signature(b"0123456789abcdef", 1, b"{}");
+        assert_eq!(a, signature(b"0123456789abcdef", 1, b"{}"));
+        assert_ne!(a, signature(b"0123456789abcdef", 2, b"{}"));
+        assert_ne!(a, signature(b"0123456789abcdef", 1, b"{ }"));
+        assert!(a.starts_with("v1=") && a.len() == 3 + 64);
+    }
+
+    #[test]
+    fn retries_back_off_and_are_capped() {
+        let s = DeliverySchedule {
+            interval: Duration::from_secs(1),
+            max_attempts: 8,
+            retry_base: Duration::from_millis(1000),
+            lease: Duration::from_secs(30),
+        };
+        let first = s.retry_at(0, 1);
+        let third = s.retry_at(0, 3);
+        assert!((1000..1100).contains(&first), "{first}");
+        assert!((4000..4400).contains(&third), "{third}");
+        assert!(s.retry_at(0, 30) <= 330_000);
+    }
+}

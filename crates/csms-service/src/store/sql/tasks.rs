@@ -1,0 +1,86 @@
+//! [`Tasks`](crate::store::Tasks) on SQL: failed rotations, the task list
+//! and the secrets due for rotation.
+
+use async_trait::async_trait;
+use macro_rules_attribute::apply;
+
+use super::{Dialect, SqlSecretStore, TaskRow, rows::TASK_COLUMNS};
+use crate::{
+    domain::{
+        Rejection,
+        events::{TaskFilter, TaskRecord},
+    },
+    store::{Effects, SecretMutation, StoreError, Tasks, WriteError},
+};
+
+/// The filter of the task list, `$1` the project: `$2` secret name, `$3`
+/// status, `$4` task id, each NULL when not filtered.
+const TASK_FILTER: &str = "project_id = $1 AND ($2 IS NULL OR secret_name = $2) \
+    AND ($3 IS NULL OR status = $3) AND ($4 IS NULL OR id = $4)";
+
+#[apply(sql_bounds!)]
+#[async_trait]
+impl<D: Dialect> Tasks for SqlSecretStore<D> {
+    async fn record_rotation(
+        &self,
+        project_id: &str,
+        secret_id: &str,
+        change: SecretMutation,
+        effects: &Effects,
+    ) -> Result<(), WriteError> {
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let mut secret = Self::lock_secret(&mut tx, project_id, "id", secret_id)
+            .await?
+            .ok_or(Rejection::ResourceNotFound("secret"))?;
+        change(&mut secret)?;
+        Self::write_secret(&mut tx, &secret).await?;
+        let now = effects.task.as_ref().map_or_else(common::now_ms, |t| t.task_ms);
+        Self::apply_effects(&mut tx, &secret, effects, now).await?;
+        Self::commit(tx).await?;
+        Ok(())
+    }
+
+    async fn list_tasks(
+        &self,
+        project_id: &str,
+        filter: &TaskFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<(u64, Vec<TaskRecord>), StoreError> {
+        let status = filter.status.map(|s| s.as_str());
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM csms_tasks WHERE {TASK_FILTER}"))
+            .bind(project_id)
+            .bind(filter.secret_name.as_deref())
+            .bind(status)
+            .bind(filter.task_id.as_deref())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::db("counting tasks"))?;
+        let rows: Vec<TaskRow> = sqlx::query_as(&format!(
+            "SELECT {TASK_COLUMNS} FROM csms_tasks WHERE {TASK_FILTER} AND ($5 IS NULL OR id > $5) \
+             ORDER BY id LIMIT $6"
+        ))
+        .bind(project_id)
+        .bind(filter.secret_name.as_deref())
+        .bind(status)
+        .bind(filter.task_id.as_deref())
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("listing tasks"))?;
+        Ok((total as u64, rows.into_iter().map(TaskRecord::try_from).collect::<Result<_, _>>()?))
+    }
+
+    async fn due_rotations(&self, now_ms: i64, limit: u32) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query_as(
+            "SELECT project_id, name FROM secrets WHERE auto_rotation AND state = 'ENABLED' \
+             AND next_rotation_ms <= $1 ORDER BY next_rotation_ms LIMIT $2",
+        )
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("finding secrets due for rotation"))
+    }
+}
