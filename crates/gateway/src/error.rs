@@ -125,6 +125,14 @@ impl ApiError {
         Self::Kms { fault, detail: String::new() }
     }
 
+    /// The `error_msg` this error answers with, were it a CSMS error.
+    pub fn csms_error_msg(&self) -> String {
+        match self {
+            Self::Csms { fault, detail, .. } => csms_error_msg(*fault, detail),
+            other => other.to_string(),
+        }
+    }
+
     /// A CSMS error in the flat shape.
     pub fn csms(fault: CsmsFault) -> Self {
         Self::Csms { fault, detail: String::new(), shape: Shape::Flat }
@@ -303,6 +311,20 @@ pub fn csms_error(fault: CsmsFault) -> (StatusCode, &'static str, &'static str) 
     }
 }
 
+/// A CSMS error's message: parameter errors say which rule failed; other
+/// messages are the documented text alone.
+fn csms_message(fault: CsmsFault, documented: &str, detail: &str) -> String {
+    let says_rule =
+        matches!(fault, CsmsFault::Service(csms::ErrorReason::InvalidParameter | csms::ErrorReason::DuplicateName));
+    if says_rule && !detail.is_empty() { format!("{documented} {detail}") } else { documented.to_owned() }
+}
+
+/// The `error_msg` a CSMS failure answers with (batch import lists one per
+/// refused element).
+pub fn csms_error_msg(fault: CsmsFault, detail: &str) -> String {
+    csms_message(fault, csms_error(fault).2, detail)
+}
+
 fn gateway_body(status: StatusCode, code: &str, msg: String) -> Response {
     (status, Json(json!({"error_code": code, "error_msg": msg, "request_id": current_request_id()}))).into_response()
 }
@@ -371,17 +393,7 @@ impl IntoResponse for ApiError {
                 } else if status == StatusCode::UNAUTHORIZED {
                     return gateway_body(status, code, format!("{msg}: {detail}"));
                 }
-                // Parameter errors say which rule failed; other messages are
-                // the documented text alone.
-                let msg = if matches!(
-                    fault,
-                    CsmsFault::Service(csms::ErrorReason::InvalidParameter | csms::ErrorReason::DuplicateName)
-                ) && !detail.is_empty()
-                {
-                    format!("{msg} {detail}")
-                } else {
-                    msg.to_owned()
-                };
+                let msg = csms_message(fault, msg, &detail);
                 let body = json!({"error_code": code, "error_msg": msg});
                 let body = match shape {
                     Shape::Flat => body,

@@ -1,8 +1,9 @@
 //! CSMS routes (`/v1/{project_id}/secrets...`, `/v1/{project_id}/csms/...`):
 //! Huawei's JSON (real numbers and booleans, millisecond timestamps) in,
 //! csms.v1 gRPC calls out. [`CsmsCall`] does the authorisation and parsing
-//! in the route's error shape; [`secrets`], [`versions`] (with stages) and
-//! [`tags`] hold the handlers, each with its route entries.
+//! in the route's error shape; [`secrets`] (with batch import), [`versions`]
+//! (with stages), [`tags`], [`events`] (with notification records) and
+//! [`rotation`] (with tasks) hold the handlers, each with its route entries.
 
 use std::sync::Arc;
 
@@ -27,13 +28,18 @@ use crate::{
     state::AppState,
 };
 
+pub mod events;
+pub mod rotation;
 pub mod secrets;
 pub mod tags;
 pub mod versions;
 
 /// The CSMS family's routes.
 pub(crate) fn routes() -> Vec<ApiRoute> {
-    [secrets::routes(), versions::routes(), tags::routes()].into_iter().flatten().collect()
+    [secrets::routes(), versions::routes(), tags::routes(), events::routes(), rotation::routes()]
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// A route whose errors take `shape` (the secret APIs answer flat errors,
@@ -162,7 +168,13 @@ impl<const BODY: bool> CsmsCall<BODY> {
 
     /// `secret_string` or `secret_binary`, at most one of them.
     pub fn value(&self) -> Result<Option<pb::SecretValue>, ApiError> {
-        Ok(match (self.string("secret_string")?, self.string("secret_binary")?) {
+        self.value_in(&self.body)
+    }
+
+    /// [`CsmsCall::value`] of an object inside the body (a batch element).
+    pub fn value_in(&self, body: &JsonBody) -> Result<Option<pb::SecretValue>, ApiError> {
+        let text = |name| body.strict_string(name).map_err(|e| self.err(e));
+        Ok(match (text("secret_string")?, text("secret_binary")?) {
             (Some(text), None) => Some(pb::SecretValue { value: Some(PbValue::Text(text)) }),
             (None, Some(b64)) => Some(pb::SecretValue { value: Some(PbValue::Binary(b64.into_bytes())) }),
             (Some(_), Some(_)) => return Err(self.invalid("give exactly one of secret_string and secret_binary")),

@@ -16,7 +16,8 @@ use serde::Serialize;
 
 use super::{CsmsBare, CsmsCall, CsmsResult, PageInfo, Query, Secret, SecretAnswer, route};
 use crate::{
-    error::{ApiError, Shape},
+    error::{ApiError, CsmsFault, Shape, csms_error_msg},
+    json::JsonBody,
     routes::ApiRoute,
     state::AppState,
 };
@@ -30,6 +31,10 @@ pub(super) fn routes() -> Vec<ApiRoute> {
         route(Method::GET, "/v1/{project_id}/secrets/restore", get(secret_named_restore), shape),
         route(Method::PUT, "/v1/{project_id}/secrets/restore", put(secret_named_restore), shape),
         route(Method::DELETE, "/v1/{project_id}/secrets/restore", delete(secret_named_restore), shape),
+        route(Method::POST, "/v1/{project_id}/secrets/batch-import", post(batch_import_secrets), shape),
+        route(Method::GET, "/v1/{project_id}/secrets/batch-import", get(secret_named_batch_import), shape),
+        route(Method::PUT, "/v1/{project_id}/secrets/batch-import", put(secret_named_batch_import), shape),
+        route(Method::DELETE, "/v1/{project_id}/secrets/batch-import", delete(secret_named_batch_import), shape),
         route(Method::GET, secret, get(show_secret), shape),
         route(Method::PUT, secret, put(update_secret), shape),
         route(Method::DELETE, secret, delete(delete_secret), shape),
@@ -52,24 +57,90 @@ pub(super) fn routes() -> Vec<ApiRoute> {
 
 /// `POST /v1/{project_id}/secrets`.
 pub async fn create_secret(call: CsmsCall) -> CsmsResult<SecretAnswer> {
-    let value = call.value()?;
-    let name = call.required("name", "name is required")?;
-    let text = |field| Ok::<_, ApiError>(call.string(field)?.unwrap_or_default());
-    let request = pb::CreateSecretRequest {
+    let request = create_request(&call, &call.body)?;
+    let r = call.csms().create_secret(call.request(request)).await.map_err(call.status())?.into_inner();
+    Ok(Json(r.secret.into()))
+}
+
+/// A create-secret body (the request's, or one element of a batch).
+fn create_request(call: &CsmsCall, body: &JsonBody) -> Result<pb::CreateSecretRequest, ApiError> {
+    let value = call.value_in(body)?;
+    let string = |field| body.strict_string(field).map_err(|e| call.err(e));
+    let name = string("name")?.ok_or_else(|| call.invalid("name is required"))?;
+    let text = |field| Ok::<_, ApiError>(string(field)?.unwrap_or_default());
+    Ok(pb::CreateSecretRequest {
         name,
         kms_key_id: text("kms_key_id")?,
         description: text("description")?,
         value,
         secret_type: text("secret_type")?,
-        auto_rotation: call.bool("auto_rotation")?.unwrap_or(false),
+        auto_rotation: body.bool("auto_rotation").map_err(|e| call.err(e))?.unwrap_or(false),
         rotation_period: text("rotation_period")?,
         rotation_config: text("rotation_config")?,
-        event_subscriptions: call.string_list("event_subscriptions")?.unwrap_or_default(),
+        event_subscriptions: body.string_list("event_subscriptions").map_err(|e| call.err(e))?.unwrap_or_default(),
         enterprise_project_id: text("enterprise_project_id")?,
         rotation_func_urn: text("rotation_func_urn")?,
-    };
-    let r = call.csms().create_secret(call.request(request)).await.map_err(call.status())?.into_inner();
-    Ok(Json(r.secret.into()))
+    })
+}
+
+/// One refused element of a batch.
+#[derive(Debug, Serialize)]
+pub struct ImportError {
+    name: String,
+    error_msg: String,
+}
+
+/// What batch-import answers: every count, and one entry per refusal.
+#[derive(Debug, Serialize)]
+pub struct BatchImport {
+    total: usize,
+    success: usize,
+    failed: usize,
+    error_list: Vec<ImportError>,
+}
+
+/// The most elements one batch may carry (csms-service's bound too).
+const MAX_BATCH: usize = 1000;
+
+/// `POST /v1/{project_id}/secrets/batch-import`: each element as
+/// create-secret; an element the gateway cannot even read is refused
+/// alone, with the rest created.
+pub async fn batch_import_secrets(call: CsmsCall) -> CsmsResult<BatchImport> {
+    let elements = call.objects("secrets")?.ok_or_else(|| call.invalid("secrets is required"))?;
+    if elements.is_empty() || elements.len() > MAX_BATCH {
+        return Err(call.invalid(&format!("secrets takes 1-{MAX_BATCH} elements")));
+    }
+    let total = elements.len();
+    // Element by element: parsed here, or refused with its error.
+    let mut outcomes: Vec<Option<ImportError>> = Vec::with_capacity(total);
+    let mut requests = Vec::new();
+    let mut sent = Vec::new();
+    for (i, element) in elements.iter().enumerate() {
+        match create_request(&call, element) {
+            Ok(request) => {
+                sent.push(i);
+                requests.push(request);
+                outcomes.push(None);
+            }
+            Err(e) => {
+                let name = element.strict_string("name").ok().flatten().unwrap_or_default();
+                outcomes.push(Some(ImportError { name, error_msg: e.csms_error_msg() }));
+            }
+        }
+    }
+    if !requests.is_empty() {
+        let request = pb::BatchImportSecretsRequest { secrets: requests };
+        let r = call.csms().batch_import_secrets(call.request(request)).await.map_err(call.status())?.into_inner();
+        for (i, result) in sent.into_iter().zip(r.results) {
+            if !result.created {
+                let fault = CsmsFault::Service(result.reason());
+                outcomes[i] =
+                    Some(ImportError { name: result.name, error_msg: csms_error_msg(fault, &result.message) });
+            }
+        }
+    }
+    let error_list: Vec<ImportError> = outcomes.into_iter().flatten().collect();
+    Ok(Json(BatchImport { total, success: total - error_list.len(), failed: error_list.len(), error_list }))
 }
 
 /// `GET /v1/{project_id}/secrets/{secret_name}`.
@@ -166,13 +237,27 @@ pub async fn secret_named_restore(
     method: Method,
     req: Request,
 ) -> Result<Response, ApiError> {
+    secret_named("restore", &app, method, req).await
+}
+
+/// `GET|PUT|DELETE /v1/{project_id}/secrets/batch-import`: as
+/// [`secret_named_restore`], for a secret named `batch-import`.
+pub async fn secret_named_batch_import(
+    State(app): State<Arc<AppState>>,
+    method: Method,
+    req: Request,
+) -> Result<Response, ApiError> {
+    secret_named("batch-import", &app, method, req).await
+}
+
+async fn secret_named(name: &str, app: &Arc<AppState>, method: Method, req: Request) -> Result<Response, ApiError> {
     if method == Method::PUT {
-        let mut call = CsmsCall::from_request(req, &app).await?;
-        call.path.set("secret_name", "restore");
+        let mut call = CsmsCall::from_request(req, app).await?;
+        call.path.set("secret_name", name);
         return Ok(update_secret(call).await?.into_response());
     }
-    let mut call = CsmsBare::from_request(req, &app).await?;
-    call.path.set("secret_name", "restore");
+    let mut call = CsmsBare::from_request(req, app).await?;
+    call.path.set("secret_name", name);
     Ok(match method {
         Method::GET => show_secret(call).await?.into_response(),
         _ => delete_secret(call).await?.into_response(),
