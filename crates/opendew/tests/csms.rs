@@ -891,3 +891,197 @@ async fn tier_one_review(s: &TestStack) {
     }
     panic!("list-secrets never reached its last page");
 }
+
+/// What the loopback webhook receiver saw.
+#[derive(Default)]
+struct Received {
+    /// (headers, body) of every request, in arrival order.
+    requests: Vec<(http::HeaderMap, Vec<u8>)>,
+}
+
+/// The webhook sink against a real HTTP server on loopback: records arrive
+/// signed; the API call that fired one returns while the endpoint hangs; a
+/// failing answer is retried with backoff until it succeeds; an endpoint
+/// that always fails leaves the record FAIL after the last attempt.
+#[tokio::test]
+async fn webhook_sink_delivers_signed_records_and_retries() {
+    use std::sync::{Arc, Mutex};
+    let received = Arc::new(Mutex::new(Received::default()));
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let app = {
+        let (received, gate) = (received.clone(), gate.clone());
+        axum::Router::new().route(
+            "/hooks/csms",
+            axum::routing::post(move |headers: http::HeaderMap, body: axum::body::Bytes| {
+                let (received, gate) = (received.clone(), gate.clone());
+                async move {
+                    let n = {
+                        let mut r = received.lock().unwrap();
+                        r.requests.push((headers, body.to_vec()));
+                        r.requests.len()
+                    };
+                    let doc: Value = serde_json::from_slice(&body).unwrap();
+                    if doc["secret_name"].as_str().unwrap().starts_with("hook-fail") {
+                        return http::StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    match n {
+                        // The first request hangs until the test lets it go.
+                        1 => {
+                            let _ = gate.acquire().await;
+                            http::StatusCode::SERVICE_UNAVAILABLE
+                        }
+                        2 => http::StatusCode::SERVICE_UNAVAILABLE,
+                        _ => http::StatusCode::NO_CONTENT,
+                    }
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let keys = tempfile::tempdir().unwrap();
+    let key = "webhook-signing-key-0123456789abcdef";
+    std::fs::write(keys.path().join("webhook.key"), format!("{key}\n")).unwrap();
+    let mut jobs = support::csms_jobs();
+    jobs.webhook.url = Some(format!("http://{addr}/hooks/csms"));
+    jobs.webhook.secret_file = Some(keys.path().join("webhook.key"));
+    jobs.webhook.retry_base_ms = 100;
+    jobs.webhook.max_attempts = 3;
+    let s = TestStack::start_with_jobs(Db::Sqlite, jobs).await;
+
+    let r = call(&s, Method::POST, "csms/events", Some(event_body("hooked", &["SECRET_VERSION_CREATED"]))).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let body = json!({"name": "hook-ok", "secret_string": "hook-value-1", "event_subscriptions": ["hooked"]});
+    assert_eq!(call(&s, Method::POST, "secrets", Some(body)).await.status, 200);
+    // The endpoint now holds the first delivery; API calls do not wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while received.lock().unwrap().requests.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the webhook was never called");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let v2 = call(&s, Method::POST, "secrets/hook-ok/versions", Some(json!({"secret_string": "hook-value-2"}))).await;
+    assert_eq!(v2.status, 200, "{:?}", v2.body);
+    assert_eq!(gate.available_permits(), 0, "the API call returned while the endpoint still hung");
+    let body = json!({"name": "hook-fail", "secret_string": "x", "event_subscriptions": ["hooked"]});
+    assert_eq!(call(&s, Method::POST, "secrets", Some(body)).await.status, 200);
+    gate.add_permits(1);
+
+    let ok = records_of(&s, "hook-ok", 2).await;
+    assert!(ok.iter().all(|r| r["notification_status"] == "SUCCESS"), "{ok:?}");
+    let failed = records_of(&s, "hook-fail", 1).await;
+    assert_eq!(failed[0]["notification_status"], "FAIL", "{failed:?}");
+
+    let requests = received.lock().unwrap().requests.clone();
+    let mut attempts: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for (headers, body) in &requests {
+        let header = |name: &str| headers.get(name).unwrap().to_str().unwrap().to_owned();
+        let timestamp = header("x-opendew-timestamp");
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key.as_bytes()).unwrap();
+        hmac::Mac::update(&mut mac, format!("{timestamp}.").as_bytes());
+        hmac::Mac::update(&mut mac, body);
+        let expected = format!("v1={}", hex::encode(hmac::Mac::finalize(mac).into_bytes()));
+        assert_eq!(header("x-opendew-signature"), expected, "a webhook request is not signed with the key");
+        let doc: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(header("x-opendew-event"), doc["trigger_event_type"].as_str().unwrap());
+        assert_eq!(doc["notification_content"]["eventName"], "hooked");
+        assert!(!String::from_utf8_lossy(body).contains("hook-value"), "a value went to the webhook");
+        attempts.entry(header("x-opendew-delivery")).or_default().push(doc["attempt"].as_i64().unwrap());
+    }
+    assert_eq!(attempts.len(), 3, "{attempts:?}");
+    assert!(attempts.values().any(|a| a.len() > 1), "a failed delivery was retried: {attempts:?}");
+    assert!(attempts.values().all(|a| a.windows(2).all(|w| w[1] == w[0] + 1)), "{attempts:?}");
+    assert!(attempts.values().any(|a| a == &[1, 2, 3]), "the failing endpoint got exactly 3 attempts: {attempts:?}");
+    s.stack.stop().await.unwrap();
+}
+
+/// Scheduled rotation with a short period (a rotation "hour" of 100 ms:
+/// `6h` is 600 ms), with a second csms-service replica on the same
+/// database: the secret rotates every period, and no period is rotated
+/// twice.
+async fn scheduled_rotation_across_replicas(db: Db) {
+    let mut jobs = support::csms_jobs();
+    jobs.rotation_hour_ms = 100;
+    let s = TestStack::start_with_jobs(db, jobs.clone()).await;
+    let pki = &s.stack.pki;
+    let database_url = match &s.db {
+        Db::Sqlite => common::db::DatabaseUrl::sqlite_file(&s.dir.path().join("csms.db")),
+        Db::Postgres(url) => url.clone(),
+    };
+    // Two more replicas, driven here: each calls the scheduler's step
+    // every 50 ms, at the same moments, so that a period rotated twice
+    // would show.
+    let tls = pki.internal(&pki.csms).load().unwrap();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let store = csms_service::open_store(&database_url, 4).await.unwrap();
+        let channel = common::grpc::channel(&format!("http://{}", s.stack.kms), tls.as_ref(), "test").unwrap();
+        let kms = csms_service::kms::KmsClient::new(channel);
+        replicas.push(std::sync::Arc::new(csms_service::service::CsmsService::new(store, kms, 200, jobs.clone())));
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let driver = {
+        let (stop, replicas) = (stop.clone(), replicas.clone());
+        tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                let now = common::now_ms();
+                let (a, b) = tokio::join!(replicas[0].rotate_due(now), replicas[1].rotate_due(now));
+                a.unwrap();
+                b.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        })
+    };
+
+    let name = unique("scheduled");
+    let body = json!({"name": name, "secret_string": json!({"username": "app", "password": "p0"}).to_string(),
+                      "secret_type": "RDS-FG", "auto_rotation": true, "rotation_period": "6h",
+                      "rotation_config": r#"{"InstanceId":"i-9","SecretSubType":"SingleUser"}"#});
+    assert_eq!(call(&s, Method::POST, "secrets", Some(body)).await.status, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let tasks = call(&s, Method::GET, &format!("csms/tasks?secret_name={name}&status=SUCCESS"), None).await;
+        if tasks.body["total"].as_u64().unwrap() >= 4 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no scheduled rotations: {:?}", tasks.body);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    stop.cancel();
+    let off = call(&s, Method::PUT, &format!("secrets/{name}"), Some(json!({"auto_rotation": false}))).await;
+    assert_eq!(off.status, 200, "{:?}", off.body);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let tasks = call(&s, Method::GET, &format!("csms/tasks?secret_name={name}&limit=1000"), None).await;
+    let tasks = tasks.body["tasks"].as_array().unwrap().clone();
+    assert!(tasks.iter().all(|t| t["task_status"] == "SUCCESS"), "{tasks:?}");
+    let times: Vec<i64> = tasks.iter().map(|t| t["task_time"].as_i64().unwrap()).collect();
+    for pair in times.windows(2) {
+        // A period is 600 ms: two rotations closer than that would be one
+        // period rotated twice (by two replicas racing).
+        assert!(pair[1] - pair[0] >= 550, "two rotations {} ms apart: {times:?}", pair[1] - pair[0]);
+    }
+    let versions = call(&s, Method::GET, &format!("secrets/{name}/versions?limit=1000"), None).await;
+    let versions = versions.body["version_metadatas"].as_array().unwrap().len();
+    assert_eq!(versions, tasks.len() + 1, "one version per rotation");
+    let mut passwords = std::collections::BTreeSet::new();
+    for n in 1..=versions {
+        let v = read(&s, &name, &format!("v{n}")).await;
+        let doc: Value = serde_json::from_str(v.body["version"]["secret_string"].as_str().unwrap()).unwrap();
+        passwords.insert(doc["password"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(passwords.len(), versions, "every rotation made a new password");
+    driver.await.unwrap();
+    s.stack.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn scheduled_rotation_on_sqlite() {
+    scheduled_rotation_across_replicas(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn scheduled_rotation_on_postgres() {
+    let Some(db) = Db::postgres("scheduled rotation across replicas on Postgres").await else { return };
+    scheduled_rotation_across_replicas(db).await;
+}
