@@ -38,6 +38,7 @@ struct Ids {
     tag_key: String,
     alias: String,
     grant_id: String,
+    event_name: String,
 }
 
 impl Ids {
@@ -60,6 +61,7 @@ impl Ids {
             tag_key: "absent-tag".into(),
             alias: "alias/absent".into(),
             grant_id: hex::encode([0x5a; 32]),
+            event_name: "absent-event".into(),
         }
     }
 }
@@ -161,11 +163,21 @@ fn request(method: &Method, pattern: &str, ids: &Ids) -> (String, Option<Value>)
         ("POST", "/v1/{project_id}/csms/{secret_id}/tags/action") => {
             Some(json!({"action": "delete", "tags": [{"key": ids.tag_key, "value": "b-tag-value"}]}))
         }
+        ("POST", "/v1/{project_id}/csms/events") => Some(json!({
+            "name": format!("a-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]), "event_types": ["SECRET_DELETED"],
+            "state": "ENABLED", "notification": {"target_type": "SMN", "target_id": "urn:smn:a", "target_name": "a"}})),
+        ("PUT", "/v1/{project_id}/csms/events/{event_name}") => Some(json!({"state": "DISABLED"})),
+        ("POST", p) if p.ends_with("/rotate") => None,
+        ("POST", "/v1/{project_id}/secrets/batch-import") => Some(json!({"secrets": [
+            {"name": format!("a-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]), "secret_string": "a"}]})),
+        ("PUT", "/v1/{project_id}/secrets/batch-import") => Some(json!({"description": "stolen"})),
         ("GET" | "DELETE", p) if p.starts_with("/v1/{project_id}/") => None,
         (m, p) => panic!("no isolation case for {m} {p}"),
     };
     let query = if pattern.ends_with("/kms/aliases") && method == Method::GET {
         format!("?key_id={}&limit=50", ids.key_id)
+    } else if pattern.ends_with("/csms/tasks") {
+        format!("?secret_name={}", ids.secret_name)
     } else {
         String::new()
     };
@@ -174,6 +186,7 @@ fn request(method: &Method, pattern: &str, ids: &Ids) -> (String, Option<Value>)
         .replace("{secret_name}", &ids.secret_name)
         .replace("{version_id}", "v1")
         .replace("{stage_name}", &ids.stage)
+        .replace("{event_name}", &ids.event_name)
         .replace("{key}", &ids.tag_key)
         .replace(
             "{secret_id}",
@@ -202,7 +215,10 @@ fn is_listing(method: &Method, pattern: &str) -> bool {
                     | "generate-password"
                     | "securitytokens"
                     | "list-retirable-grants"
+                    | "batch-import"
             )
+            | ("GET", "notification-records" | "tasks")
+            | ("GET" | "POST", "events")
     ) || pattern.ends_with("/csms/tags")
         || pattern.ends_with("/csms/{secret_id}/action")
         || pattern.ends_with("/kms/tags")
@@ -297,6 +313,16 @@ async fn isolation(db: Db) {
     )
     .await);
     let b_grant_id = b_grant["grant_id"].as_str().unwrap().to_owned();
+    // B's event, which its secrets fire (records), and a database secret
+    // rotated once (a task).
+    ok(call(&s, &b, Method::POST, &csms_b("csms/events"), Some(json!({"name": "b-event",
+        "event_types": ["SECRET_VERSION_CREATED", "SECRET_ROTATED"], "state": "ENABLED",
+        "notification": {"target_type": "SMN", "target_id": "urn:smn:b", "target_name": "b-topic"}}))).await);
+    ok(call(&s, &b, Method::POST, &csms_b("secrets"), Some(json!({"name": "b-db",
+        "secret_string": json!({"username": "b-user", "password": "b-pass"}).to_string(),
+        "secret_type": "RDS-FG", "rotation_config": r#"{"InstanceId":"b"}"#, "event_subscriptions": ["b-event"]}))).await);
+    let rotated = ok(call(&s, &b, Method::POST, &csms_b("secrets/b-db/rotate"), None).await);
+    assert_eq!(rotated["version_id"], "v2", "{rotated}");
     let backup = ok(call(&s, &b, Method::POST, &csms_b("secrets/b-secret/backup"), None).await);
     let blob = backup["secret_blob"].as_str().unwrap().to_owned();
     let ids_b = Ids {
@@ -309,6 +335,7 @@ async fn isolation(db: Db) {
         tag_key: "b-tag-key".into(),
         alias: "alias/b-alias".into(),
         grant_id: b_grant_id.clone(),
+        event_name: "b-event".into(),
     };
     let never_shown = [
         key_id.as_str(),
@@ -320,6 +347,10 @@ async fn isolation(db: Db) {
         "b-alias",
         "third0party",
         b_grant_id.as_str(),
+        "b-event",
+        "b-db",
+        "b-topic",
+        "b-user",
         &b.project,
         &domain.id,
     ];
@@ -416,6 +447,12 @@ async fn isolation(db: Db) {
     assert_eq!(grants["grants"][0]["grant_id"], b_grant_id.as_str(), "{grants}");
     let key_tags = ok(call(&s, &b, Method::GET, &kms_b(&format!("{key_id}/tags")), None).await);
     assert_eq!(key_tags["tags"], json!([{"key": "b-tag-key", "value": "v"}]), "{key_tags}");
+    let event = ok(call(&s, &b, Method::GET, &csms_b("csms/events/b-event"), None).await);
+    assert_eq!(event["event"]["state"], "ENABLED", "{event}");
+    let tasks = ok(call(&s, &b, Method::GET, &csms_b("csms/tasks?secret_name=b-db"), None).await);
+    assert_eq!(tasks["total"], 1, "{tasks}");
+    let records = ok(call(&s, &b, Method::GET, &csms_b("csms/notification-records"), None).await);
+    assert!(records["records"].as_array().unwrap().len() >= 3, "{records}");
     let tags = ok(call(&s, &b, Method::GET, &csms_b(&format!("csms/{secret_id}/tags")), None).await);
     assert_eq!(tags["tags"].as_array().unwrap().len(), 1, "{tags}");
     assert_eq!(tags["tags"][0]["key"], "b-tag-key");
@@ -454,6 +491,7 @@ async fn granted_operations_and_nothing_else(s: &TestStack, a: &Tenant, b: &Tena
             tag_key: "none".into(),
             alias: "alias/none".into(),
             grant_id: hex::encode([0x11; 32]),
+            event_name: "none".into(),
         }
     };
     let (ids_granted, ids_other) = (ids_of(granted.clone()).await, ids_of(other.clone()).await);
