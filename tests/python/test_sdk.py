@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import os
+import time
 import unittest
 import uuid
 
@@ -17,6 +18,19 @@ from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.signer.algorithm import SigningAlgorithm
 from huaweicloudsdkcsms.v1 import (
+    BatchImportSecretsRequest,
+    CreateSecretEventRequest,
+    CreateSecretEventRequestBody,
+    DeleteSecretEventRequest,
+    ImportSecretsRequest,
+    ListNotificationRecordsRequest,
+    ListSecretEventsRequest,
+    ListSecretTaskRequest,
+    Notification,
+    RotateSecretRequest,
+    ShowSecretEventRequest,
+    UpdateSecretEventRequest,
+    UpdateSecretEventRequestBody,
     BatchCreateOrDeleteTagsRequest,
     BatchCreateOrDeleteTagsRequestBody,
     CreatePasswordRequestBody,
@@ -1373,6 +1387,123 @@ class AsymmetricAndMacTest(Base):
         self.kms.disable_key(DisableKeyRequest(body=OperateKeyRequestBody(key_id=destination)))
         self.assertSdkError(lambda: self.kms.re_encrypt(ReEncryptRequest(body=ReEncryptRequestBody(
             cipher_text=dek.cipher_text, destination_key_id=destination))), 400, "KMS.0209")
+
+
+class CsmsTier2Test(Base):
+    """Events, notification records, rotation, tasks and batch import
+    through the official SDK: each operation's success, its raw JSON
+    types, and its error in the documented shape."""
+
+    def assertTypes(self, obj, types):
+        KmsOperationsTest.assertTypes(self, obj, types)
+
+    EVENT = {"name": str, "event_id": str, "event_types": list, "state": str, "create_time": int, "update_time": int,
+             "notification": dict}
+
+    def wait_for_records(self, secret, count):
+        for _ in range(100):
+            records = self.csms.list_notification_records(ListNotificationRecordsRequest())
+            mine = [r for r in records.records if r.secret_name == secret]
+            if len(mine) >= count and all(r.notification_status != "PENDING" for r in mine):
+                return records, mine
+            time.sleep(0.2)
+        self.fail("no records of %s" % secret)
+
+    def test_events_and_records(self):
+        name = unique("sdk-ev")
+        notification = Notification(target_type="SMN", target_id="urn:smn:local-1:%s:ops" % self.project_id, target_name="ops")
+        body = CreateSecretEventRequestBody(name=name, event_types=["SECRET_VERSION_CREATED", "SECRET_DELETED"],
+                                            state="ENABLED", notification=notification)
+        created = self.csms.create_secret_event(CreateSecretEventRequest(body=body))
+        self.assertEqual(created.event.name, name)
+        self.assertTypes(raw(created)["event"], self.EVENT)
+        self.assertSdkError(lambda: self.csms.create_secret_event(CreateSecretEventRequest(body=body)), 400, "CSMS.0002")
+        shown = self.csms.show_secret_event(ShowSecretEventRequest(event_name=name))
+        self.assertEqual(shown.event.notification.target_name, "ops")
+        self.assertSdkError(lambda: self.csms.show_secret_event(ShowSecretEventRequest(event_name="sdk-no-such-event")), 400, "CSMS.0005")
+        listed = self.csms.list_secret_events(ListSecretEventsRequest(limit="1000"))
+        self.assertIn(name, [e.name for e in listed.events])
+        self.assertIsInstance(raw(listed)["page_info"]["current_count"], int)
+        self.assertSdkError(lambda: self.csms.list_secret_events(ListSecretEventsRequest(limit="0")), 400, "CSMS.0002")
+        updated = self.csms.update_secret_event(UpdateSecretEventRequest(
+            event_name=name, body=UpdateSecretEventRequestBody(event_types=["SECRET_VERSION_CREATED"])))
+        self.assertEqual(updated.event.event_types, ["SECRET_VERSION_CREATED"])
+        self.assertSdkError(lambda: self.csms.update_secret_event(UpdateSecretEventRequest(
+            event_name="sdk-no-such-event", body=UpdateSecretEventRequestBody(state="DISABLED"))), 400, "CSMS.0005")
+
+        secret = unique("sdk-ev-secret")
+        self.create_secret(name=secret, secret_string="fires", event_subscriptions=[name])
+        records, mine = self.wait_for_records(secret, 1)
+        self.assertEqual(mine[0].trigger_event_type, "SECRET_VERSION_CREATED")
+        self.assertEqual(mine[0].event_name, name)
+        self.assertEqual(mine[0].notification_status, "SUCCESS")
+        self.assertIn('"eventType":"SECRET_VERSION_CREATED"', mine[0].notification_content)
+        self.assertTypes(raw(records)["records"][0], {"event_name": str, "trigger_event_type": str, "create_time": int,
+                                                      "secret_name": str, "notification_content": str})
+        _, csms = ErrorPathsTest.unsigned(self)
+        with self.assertRaises(ClientRequestException) as caught:
+            csms.list_notification_records(ListNotificationRecordsRequest())
+        self.assertEqual(caught.exception.status_code, 401)
+
+        self.assertSdkError(lambda: self.csms.delete_secret_event(DeleteSecretEventRequest(event_name=name)), 400, "CSMS.0002")
+        self.csms.delete_secret(DeleteSecretRequest(secret_name=secret))
+        self.csms.delete_secret_event(DeleteSecretEventRequest(event_name=name))
+        self.assertSdkError(lambda: self.csms.delete_secret_event(DeleteSecretEventRequest(event_name=name)), 400, "CSMS.0005")
+
+    def test_rotation_and_tasks(self):
+        name = unique("sdk-rds")
+        self.create_secret(name=name, secret_string=json.dumps({"username": "app", "password": "old"}), secret_type="RDS-FG",
+                           rotation_config=json.dumps({"InstanceId": "i-1", "SecretSubType": "SingleUser"}))
+        rotated = self.csms.rotate_secret(RotateSecretRequest(secret_name=name))
+        self.assertEqual(rotated.version_id, "v2")
+        self.assertEqual(rotated.secret_name, name)
+        self.assertTrue(rotated.rotation_task_id)
+        value = json.loads(self.read(name).secret_string)
+        self.assertEqual(value["username"], "app")
+        self.assertNotEqual(value["password"], "old")
+        common = unique("sdk-common")
+        self.create_secret(name=common, secret_string="c")
+        self.assertSdkError(lambda: self.csms.rotate_secret(RotateSecretRequest(secret_name=common)), 400, "CSMS.0002")
+
+        tasks = self.csms.list_secret_task(ListSecretTaskRequest(secret_name=name))
+        self.assertEqual(tasks.total, 1)
+        self.assertEqual(tasks.tasks[0].task_id, rotated.rotation_task_id)
+        self.assertEqual(tasks.tasks[0].task_status, "SUCCESS")
+        self.assertEqual(tasks.next_marker, rotated.rotation_task_id)
+        self.assertTypes(raw(tasks), {"total": int, "tasks": list, "next_marker": str})
+        self.assertTypes(raw(tasks)["tasks"][0], {"task_id": str, "task_time": int, "attempt_nums": int, "operate_type": str})
+        one = self.csms.list_secret_task(ListSecretTaskRequest(task_id=rotated.rotation_task_id))
+        self.assertEqual([t.secret_name for t in one.tasks], [name])
+        self.assertSdkError(lambda: self.csms.list_secret_task(
+            ListSecretTaskRequest(task_id=rotated.rotation_task_id, secret_name=name)), 400, "CSMS.0002")
+
+    def test_batch_import(self):
+        prefix = unique("sdk-batch")
+        bodies = [CreateSecretRequestBody(name="%s-%d" % (prefix, i), secret_string="b%d" % i) for i in range(5)]
+        bodies.append(CreateSecretRequestBody(name="%s-0" % prefix, secret_string="duplicate"))
+        result = self.csms.batch_import_secrets(BatchImportSecretsRequest(body=ImportSecretsRequest(secrets=bodies)))
+        self.assertEqual((result.total, result.success, result.failed), (6, 5, 1))
+        self.assertEqual([e.name for e in result.error_list], ["%s-0" % prefix])
+        self.assertTypes(raw(result), {"total": int, "success": int, "failed": int, "error_list": list})
+        self.assertEqual(self.read("%s-3" % prefix).secret_string, "b3")
+        self.assertSdkError(lambda: self.csms.batch_import_secrets(BatchImportSecretsRequest(body=ImportSecretsRequest(secrets=[]))),
+                            400, "CSMS.0002")
+
+    def test_a_secret_named_batch_import(self):
+        """`batch-import` is a path of its own (POST) and a valid secret
+        name: show, update and delete reach the secret."""
+        def missing(call):
+            with self.assertRaises(ClientRequestException) as caught:
+                call()
+            self.assertEqual(caught.exception.status_code, 400, str(caught.exception))
+
+        missing(lambda: self.csms.show_secret(ShowSecretRequest(secret_name="batch-import")))
+        self.create_secret(name="batch-import", secret_string="named batch-import")
+        self.assertEqual(self.csms.show_secret(ShowSecretRequest(secret_name="batch-import")).secret.name, "batch-import")
+        self.csms.update_secret(UpdateSecretRequest(secret_name="batch-import", body=UpdateSecretRequestBody(description="d")))
+        self.csms.delete_secret(DeleteSecretRequest(secret_name="batch-import"))
+        missing(lambda: self.csms.update_secret(UpdateSecretRequest(secret_name="batch-import", body=UpdateSecretRequestBody(description="d"))))
+        missing(lambda: self.csms.delete_secret(DeleteSecretRequest(secret_name="batch-import")))
 
 
 if __name__ == "__main__":
