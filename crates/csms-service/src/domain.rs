@@ -7,6 +7,7 @@
 //! `error` maps to gRPC.
 
 pub mod events;
+pub mod grants;
 
 /// Largest `secret_string` / `secret_binary`, in bytes of the JSON string.
 pub const MAX_VALUE_LEN: usize = 32 * 1024;

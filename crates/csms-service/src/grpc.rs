@@ -44,7 +44,7 @@ impl SecretsManagerService for CsmsService {
         request: Request<pb::ShowSecretRequest>,
     ) -> Result<Response<pb::ShowSecretResponse>, Status> {
         let (caller, req) = parts(request)?;
-        let s = CsmsService::show_secret(self, &caller, &req.name).await?;
+        let s = self.readable_secret(&caller, &req.name).await?.secret;
         Ok(Response::new(pb::ShowSecretResponse { secret: Some(convert::secret_to_proto(&s)) }))
     }
 
@@ -320,6 +320,98 @@ impl SecretsManagerService for CsmsService {
             .collect();
         Ok(Response::new(pb::BatchImportSecretsResponse { results }))
     }
+
+    async fn create_grant(&self, request: Request<pb::GrantRequest>) -> Result<Response<pb::GrantResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        Ok(grant_response(&CsmsService::create_grant(self, &caller, convert::grant_request(req)).await?))
+    }
+
+    async fn list_grants(&self, request: Request<pb::GrantsOf>) -> Result<Response<pb::ListGrantsResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let (secret, grants) = CsmsService::list_grants(self, &caller, &req.resource_id).await?;
+        Ok(Response::new(pb::ListGrantsResponse {
+            secret: Some(convert::secret_to_proto(&secret)),
+            grants: grants.iter().map(convert::grant_to_proto).collect(),
+        }))
+    }
+
+    async fn update_grant(&self, request: Request<pb::GrantRequest>) -> Result<Response<pb::GrantResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let resource_id = req.resource_id.clone();
+        Ok(grant_response(&CsmsService::update_grant(self, &caller, &resource_id, convert::grant_request(req)).await?))
+    }
+
+    async fn delete_grant(&self, request: Request<pb::DeleteGrantRequest>) -> Result<Response<pb::Empty>, Status> {
+        let (caller, req) = parts(request)?;
+        Ok(empty(CsmsService::delete_grant(self, &caller, &req.resource_id, req.grantee_id.as_deref()).await?))
+    }
+
+    async fn create_agency(
+        &self,
+        request: Request<pb::AgencyRequest>,
+    ) -> Result<Response<pb::AgenciesResponse>, Status> {
+        let (caller, req) = parts(request)?;
+        let agencies = self
+            .create_agencies(&caller, &req.secret_type)
+            .await?
+            .into_iter()
+            .map(|(agency_name, agency_id)| pb::Agency { agency_name, agency_id })
+            .collect();
+        Ok(Response::new(pb::AgenciesResponse { agencies }))
+    }
+
+    async fn show_agency(&self, request: Request<pb::AgencyRequest>) -> Result<Response<pb::AgencyGranted>, Status> {
+        let (caller, req) = parts(request)?;
+        Ok(Response::new(pb::AgencyGranted { granted: self.agencies_granted(&caller, &req.secret_type).await? }))
+    }
+
+    async fn show_secrets_config(&self, request: Request<pb::Empty>) -> Result<Response<pb::SecretsConfig>, Status> {
+        let (caller, _) = parts(request)?;
+        let on = self.checking_strength(&caller).await?;
+        Ok(Response::new(pb::SecretsConfig { checking_secret_strength: on }))
+    }
+
+    async fn update_secrets_config(
+        &self,
+        request: Request<pb::SecretsConfig>,
+    ) -> Result<Response<pb::SecretsConfig>, Status> {
+        let (caller, req) = parts(request)?;
+        let on = self.set_checking_strength(&caller, req.checking_secret_strength).await?;
+        Ok(Response::new(pb::SecretsConfig { checking_secret_strength: on }))
+    }
+
+    async fn check_secret(
+        &self,
+        request: Request<pb::CheckSecretRequest>,
+    ) -> Result<Response<pb::CheckSecretResponse>, Status> {
+        use crate::checker::Subject;
+        let (caller, req) = parts(request)?;
+        let subject = match req.subject {
+            Some(pb::check_secret_request::Subject::Value(v)) => Subject::Value(zeroize::Zeroizing::new(v)),
+            Some(pb::check_secret_request::Subject::SecretName(name)) => {
+                Subject::Stored { name, version_id: req.version_id }
+            }
+            None => {
+                return Err(CsmsError::from(crate::secrets::invalid(
+                    "data needs secret_string (a value) or secret_name (a stored secret)",
+                ))
+                .into());
+            }
+        };
+        let v = self.check_secret(&caller, &req.r#type, subject).await?;
+        Ok(Response::new(pb::CheckSecretResponse {
+            r#type: req.r#type,
+            strength: v.strength.to_owned(),
+            score: u32::from(v.score),
+            length: v.length as u32,
+            warning: v.warning,
+            suggestions: v.suggestions,
+        }))
+    }
+}
+
+fn grant_response(grant: &crate::domain::grants::GrantRecord) -> Response<pb::GrantResponse> {
+    Response::new(pb::GrantResponse { grant: Some(convert::grant_to_proto(grant)) })
 }
 
 fn event_response(event: &crate::domain::events::EventRecord) -> Response<pb::EventResponse> {
@@ -565,6 +657,29 @@ pub mod convert {
             attempt_nums: t.attempts,
             task_error_code: t.error_code,
             task_error_msg: t.error_msg,
+        }
+    }
+
+    /// create-grants / update-grant.
+    pub fn grant_request(r: pb::GrantRequest) -> crate::grants::GrantRequest {
+        crate::grants::GrantRequest {
+            resource_id: r.resource_id,
+            resource_type: r.r#type,
+            grantee_type: r.grantee_type,
+            grantee_target_id: r.grantee_target_id,
+            validity_time: r.validity_date,
+        }
+    }
+
+    /// The proto view of a grant.
+    pub fn grant_to_proto(g: &crate::domain::grants::GrantRecord) -> pb::Grant {
+        pb::Grant {
+            id: g.id.clone(),
+            resource_id: g.secret_id.clone(),
+            grantee_id: g.grantee_id.clone(),
+            create_time_ms: g.create_ms,
+            update_time_ms: g.update_ms,
+            validity_time_ms: g.validity_ms,
         }
     }
 }

@@ -13,10 +13,12 @@ use tokio_util::sync::CancellationToken;
 
 pub mod backup;
 pub mod batch;
+pub mod checker;
 pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod grants;
 pub mod grpc;
 pub mod kms;
 pub mod password;

@@ -81,7 +81,7 @@ impl CsmsService {
         limit: Option<u32>,
         marker: &str,
     ) -> Result<Page<VersionRecord>, CsmsError> {
-        let secret = self.show_secret(caller, name).await?;
+        let secret = self.readable_secret(caller, name).await?.secret;
         let limit = page_size(limit)?;
         // The spec's pattern: `v[0-9]{1,10}` (a number past every version
         // is a page past the end) or `latest` (the SYSCURRENT version).
@@ -139,14 +139,23 @@ impl CsmsService {
             Some(n) => (None, Some(n)),
             None => (Some(SYSCURRENT), None),
         };
-        let (secret, version) = self
-            .store
-            .read_secret_version(&caller.project_id, name, stage, number)
-            .await?
-            .ok_or(Rejection::SecretNotFound)?;
+        let (reader, (secret, version)) =
+            match self.store.read_secret_version(&caller.project_id, name, stage, number).await? {
+                Some(found) => (caller.clone(), found),
+                // Not the caller's: a secret granted to the caller's user?
+                None => {
+                    let granted = self.granted(caller, name).await?.ok_or(Rejection::SecretNotFound)?;
+                    let found = self
+                        .store
+                        .read_secret_version(&granted.secret.project_id, &granted.secret.name, stage, number)
+                        .await?
+                        .ok_or(Rejection::SecretNotFound)?;
+                    (granted.reader, found)
+                }
+            };
         secret.state.check_value_access()?;
         let version = version.ok_or(Rejection::ResourceNotFound("version"))?;
-        let value = self.open_version(caller, &version).await?;
+        let value = self.open_version(&reader, &version).await?;
         if version.kind == ValueKind::Text && std::str::from_utf8(value.expose()).is_err() {
             return Err(CsmsError::Internal(format!("text value of secret {} is not UTF-8", secret.id)));
         }

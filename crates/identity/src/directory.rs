@@ -116,6 +116,18 @@ impl Snapshot {
         self.active_user(user_id)
     }
 
+    /// Every user of a domain (enabled or not), by name.
+    pub fn users_of(&self, domain_id: &str) -> Vec<Arc<UserRow>> {
+        let mut users: Vec<_> = self.users.values().filter(|u| u.domain_id == domain_id).cloned().collect();
+        users.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        users
+    }
+
+    /// A user of any state, by id.
+    pub fn user(&self, user_id: &str) -> Option<&Arc<UserRow>> {
+        self.users.get(user_id)
+    }
+
     /// An enabled project of an enabled domain.
     pub fn project(&self, project_id: &str) -> Option<&Arc<ProjectRow>> {
         let project = self.projects.get(project_id).filter(|p| p.enabled)?;

@@ -315,12 +315,26 @@ async fn isolation(db: Db) {
     let b_grant_id = b_grant["grant_id"].as_str().unwrap().to_owned();
     // B's event, which its secrets fire (records), and a database secret
     // rotated once (a task).
-    ok(call(&s, &b, Method::POST, &csms_b("csms/events"), Some(json!({"name": "b-event",
+    ok(call(
+        &s,
+        &b,
+        Method::POST,
+        &csms_b("csms/events"),
+        Some(json!({"name": "b-event",
         "event_types": ["SECRET_VERSION_CREATED", "SECRET_ROTATED"], "state": "ENABLED",
-        "notification": {"target_type": "SMN", "target_id": "urn:smn:b", "target_name": "b-topic"}}))).await);
-    ok(call(&s, &b, Method::POST, &csms_b("secrets"), Some(json!({"name": "b-db",
+        "notification": {"target_type": "SMN", "target_id": "urn:smn:b", "target_name": "b-topic"}})),
+    )
+    .await);
+    ok(call(
+        &s,
+        &b,
+        Method::POST,
+        &csms_b("secrets"),
+        Some(json!({"name": "b-db",
         "secret_string": json!({"username": "b-user", "password": "b-pass"}).to_string(),
-        "secret_type": "RDS-FG", "rotation_config": r#"{"InstanceId":"b"}"#, "event_subscriptions": ["b-event"]}))).await);
+        "secret_type": "RDS-FG", "rotation_config": r#"{"InstanceId":"b"}"#, "event_subscriptions": ["b-event"]})),
+    )
+    .await);
     let rotated = ok(call(&s, &b, Method::POST, &csms_b("secrets/b-db/rotate"), None).await);
     assert_eq!(rotated["version_id"], "v2", "{rotated}");
     let backup = ok(call(&s, &b, Method::POST, &csms_b("secrets/b-secret/backup"), None).await);

@@ -16,6 +16,7 @@ use crate::domain::{MAX_TAGS, MAX_VERSIONS};
 use crate::domain::{
     Rejection, SecretRecord, VersionRecord,
     events::{EventRecord, Notice, NotificationRecord, TaskFilter, TaskRecord},
+    grants::GrantRecord,
 };
 
 pub mod postgres;
@@ -110,9 +111,9 @@ pub struct StageRecord {
 /// Storage of secrets, versions, stages and tags. Writes that must see a
 /// consistent secret lock its row (Postgres `FOR UPDATE`, SQLite
 /// `BEGIN IMMEDIATE`) for the length of one short transaction.
-pub trait SecretStore: Secrets + Versions + Tags + Events + Tasks {}
+pub trait SecretStore: Secrets + Versions + Tags + Events + Tasks + Grants {}
 
-impl<T: Secrets + Versions + Tags + Events + Tasks> SecretStore for T {}
+impl<T: Secrets + Versions + Tags + Events + Tasks + Grants> SecretStore for T {}
 
 /// Secrets: their metadata and lifecycle.
 #[async_trait]
@@ -334,6 +335,58 @@ pub trait Tasks: Send + Sync + std::fmt::Debug + 'static {
     /// `(project, name)` of up to `limit` enabled secrets whose automatic
     /// rotation is due at `now_ms`.
     async fn due_rotations(&self, now_ms: i64, limit: u32) -> Result<Vec<(String, String)>, StoreError>;
+}
+
+/// Grants of secrets to users, and the per-project settings.
+#[async_trait]
+pub trait Grants: Send + Sync + std::fmt::Debug + 'static {
+    /// Creates the grant of `grant.secret_id` to `grant.grantee_id`, or
+    /// (one grant per secret and grantee) updates that grant's validity;
+    /// the secret must be the project's.
+    async fn put_grant(&self, grant: &GrantRecord) -> Result<GrantRecord, WriteError>;
+
+    /// The grants of one secret, by grantee.
+    async fn grants_of(&self, secret_id: &str) -> Result<Vec<GrantRecord>, StoreError>;
+
+    /// Sets the validity of an existing grant.
+    async fn update_grant(
+        &self,
+        secret_id: &str,
+        grantee_id: &str,
+        validity_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<GrantRecord, WriteError>;
+
+    /// Deletes the secret's grant to `grantee`, or all its grants; returns
+    /// how many went.
+    async fn delete_grants(&self, secret_id: &str, grantee: Option<&str>) -> Result<u64, StoreError>;
+
+    /// The secret `secret_id` when it is granted to `grantee` at `now_ms`.
+    async fn granted_secret(
+        &self,
+        secret_id: &str,
+        grantee: &str,
+        now_ms: i64,
+    ) -> Result<Option<SecretRecord>, StoreError>;
+
+    /// Whether the secret checker scores new values (default false).
+    async fn checking_strength(&self, project_id: &str) -> Result<bool, StoreError>;
+
+    /// Switches the secret checker.
+    async fn set_checking_strength(&self, project_id: &str, on: bool) -> Result<(), StoreError>;
+
+    /// Records the project's agencies for a secret type (each name once;
+    /// an existing one keeps its id); returns `(name, id)` of each.
+    async fn put_agencies(
+        &self,
+        project_id: &str,
+        secret_type: &str,
+        names: &[&str],
+        now_ms: i64,
+    ) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// The project's agencies for a secret type, `(name, id)`.
+    async fn agencies(&self, project_id: &str, secret_type: &str) -> Result<Vec<(String, String)>, StoreError>;
 }
 
 /// Tags of secrets.

@@ -89,6 +89,14 @@ impl PathParams {
     }
 }
 
+/// The one enabled project of a domain, if it has exactly one.
+fn only_project(app: &AppState, domain_id: &str) -> Option<String> {
+    match app.directory.snapshot().projects_of(domain_id).as_slice() {
+        [one] => Some(one.id.clone()),
+        _ => None,
+    }
+}
+
 /// The authenticated caller acting in the path's project: what every family's
 /// extractor starts from. `None` when the caller may not act there (the
 /// family answers 403 in its own shape).
@@ -96,8 +104,13 @@ async fn authorise(parts: &mut Parts, app: &Arc<AppState>) -> Option<(CallerIden
     let caller = parts.extensions.get::<Caller>()?.clone();
     let axum::extract::Path(mut params) =
         axum::extract::Path::<Vec<(String, String)>>::from_request_parts(parts, app).await.ok()?;
-    let at = params.iter().position(|(name, _)| name == "project_id")?;
-    let (_, project_id) = params.remove(at);
+    let project_id = match params.iter().position(|(name, _)| name == "project_id") {
+        Some(at) => params.remove(at).1,
+        // Account-level paths (`/v1/csms/users`, …) name no project: it is
+        // the credential's scope (a token's project, `X-Project-Id`), or
+        // the domain's only project.
+        None => caller.scoped_project.clone().or_else(|| only_project(app, &caller.domain_id))?,
+    };
     let identity = caller.for_project(app, &project_id)?;
     Some((identity, PathParams(params)))
 }

@@ -32,6 +32,7 @@ macro_rules! sql_bounds {
             rows: [
                 crate::store::sql::SecretRow, crate::store::sql::VersionRow, crate::store::sql::ReadRow,
                 crate::store::sql::EventRow, crate::store::sql::NotificationRow, crate::store::sql::TaskRow,
+                crate::store::sql::GrantRow, (bool,),
                 (String,), (i32,), (i64,), (String, String), (String, i32, i64), (String, String, String),
                 (String, i32, Option<i64>),
             ],
@@ -44,6 +45,7 @@ macro_rules! sql_bounds {
 }
 
 mod events;
+mod grants;
 mod rows;
 mod secrets;
 mod tags;
@@ -51,7 +53,7 @@ mod tasks;
 mod versions;
 
 use rows::text as sql;
-pub use rows::{EventRow, NotificationRow, ReadRow, SecretRow, TaskRow, VersionRow};
+pub use rows::{EventRow, GrantRow, NotificationRow, ReadRow, SecretRow, TaskRow, VersionRow};
 
 /// What differs between the SQL backends of the secret store beyond
 /// [`SqlDialect`]: the migrations, and how a background task claims rows

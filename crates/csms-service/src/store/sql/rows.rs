@@ -351,3 +351,32 @@ impl TryFrom<TaskRow> for TaskRecord {
         })
     }
 }
+
+/// A `csms_grants` row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct GrantRow {
+    pub(super) id: String,
+    pub(super) project_id: String,
+    pub(super) secret_id: String,
+    pub(super) grantee_id: String,
+    pub(super) create_ms: i64,
+    pub(super) update_ms: i64,
+    pub(super) validity_ms: Option<i64>,
+}
+
+/// The columns of [`GrantRow`].
+pub const GRANT_COLUMNS: &str = "id, project_id, secret_id, grantee_id, create_ms, update_ms, validity_ms";
+
+impl From<GrantRow> for crate::domain::grants::GrantRecord {
+    fn from(r: GrantRow) -> Self {
+        Self {
+            id: r.id,
+            project_id: r.project_id,
+            secret_id: r.secret_id,
+            grantee_id: r.grantee_id,
+            create_ms: r.create_ms,
+            update_ms: r.update_ms,
+            validity_ms: r.validity_ms,
+        }
+    }
+}

@@ -3,7 +3,8 @@
 //! csms.v1 gRPC calls out. [`CsmsCall`] does the authorisation and parsing
 //! in the route's error shape; [`secrets`] (with batch import), [`versions`]
 //! (with stages), [`tags`], [`events`] (with notification records) and
-//! [`rotation`] (with tasks) hold the handlers, each with its route entries.
+//! [`rotation`] (with tasks), [`grants`], [`checker`] and [`account`] (the
+//! account-level paths) hold the handlers, each with its route entries.
 
 use std::sync::Arc;
 
@@ -28,7 +29,10 @@ use crate::{
     state::AppState,
 };
 
+pub mod account;
+pub mod checker;
 pub mod events;
+pub mod grants;
 pub mod rotation;
 pub mod secrets;
 pub mod tags;
@@ -36,10 +40,19 @@ pub mod versions;
 
 /// The CSMS family's routes.
 pub(crate) fn routes() -> Vec<ApiRoute> {
-    [secrets::routes(), versions::routes(), tags::routes(), events::routes(), rotation::routes()]
-        .into_iter()
-        .flatten()
-        .collect()
+    [
+        secrets::routes(),
+        versions::routes(),
+        tags::routes(),
+        events::routes(),
+        rotation::routes(),
+        grants::routes(),
+        checker::routes(),
+        account::routes(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// A route whose errors take `shape` (the secret APIs answer flat errors,
@@ -97,6 +110,21 @@ impl<const BODY: bool> FromRequest<Arc<AppState>> for CsmsCall<BODY> {
 }
 
 impl<const BODY: bool> CsmsCall<BODY> {
+    /// The gateway's shared state (the identity directory).
+    pub fn app(&self) -> &Arc<AppState> {
+        &self.app
+    }
+
+    /// Who calls, in which project.
+    pub fn identity(&self) -> &CallerIdentity {
+        &self.identity
+    }
+
+    /// A `CSMS.0005` (resource not found) in this route's shape.
+    pub fn not_found(&self) -> ApiError {
+        ApiError::Csms { fault: CsmsFault::Service(R::ResourceNotFound), detail: String::new(), shape: self.shape }
+    }
+
     /// The csms-service client.
     pub fn csms(&self) -> SecretsManagerServiceClient<Channel> {
         self.app.csms.clone()
