@@ -39,6 +39,7 @@ struct Ids {
     alias: String,
     grant_id: String,
     event_name: String,
+    user_id: String,
 }
 
 impl Ids {
@@ -62,6 +63,8 @@ impl Ids {
             alias: "alias/absent".into(),
             grant_id: hex::encode([0x5a; 32]),
             event_name: "absent-event".into(),
+            // A real user either way: what differs is the secret.
+            user_id: b.user_id.clone(),
         }
     }
 }
@@ -171,6 +174,17 @@ fn request(method: &Method, pattern: &str, ids: &Ids) -> (String, Option<Value>)
         ("POST", "/v1/{project_id}/secrets/batch-import") => Some(json!({"secrets": [
             {"name": format!("a-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]), "secret_string": "a"}]})),
         ("PUT", "/v1/{project_id}/secrets/batch-import") => Some(json!({"description": "stolen"})),
+        ("POST" | "PUT", "/v1/{project_id}/csms/grants") => Some(json!({"resource_id": ids.secret_id, "type": "SECRET",
+            "grantee_type": "0", "grantee_target_id": ids.user_id})),
+        ("POST", "/v1/{project_id}/secrets/checker/config") => Some(json!({"checking_secret_strength": false})),
+        ("POST", "/v1/{project_id}/secrets/checker/check") => {
+            Some(json!({"type": "SECRET", "data": {"secret_name": ids.secret_name}}))
+        }
+        ("POST", "/v1/csms/agencies") => Some(json!({"secret_type": "RDS-FG"})),
+        ("POST", "/v1/csms/users/change-password") => {
+            Some(json!({"old_password": "not the password", "password": "a new password"}))
+        }
+        ("GET", p) if p.starts_with("/v1/csms/") => None,
         ("GET" | "DELETE", p) if p.starts_with("/v1/{project_id}/") => None,
         (m, p) => panic!("no isolation case for {m} {p}"),
     };
@@ -178,6 +192,14 @@ fn request(method: &Method, pattern: &str, ids: &Ids) -> (String, Option<Value>)
         format!("?key_id={}&limit=50", ids.key_id)
     } else if pattern.ends_with("/csms/tasks") {
         format!("?secret_name={}", ids.secret_name)
+    } else if pattern.ends_with("/csms/grants") {
+        format!("?resource_id={}&grantee_user={}", ids.secret_id, ids.user_id)
+    } else if pattern.ends_with("/csms/agencies") && method == Method::GET {
+        "?secret_type=RDS-FG".to_owned()
+    } else if pattern.ends_with("/csms/users") {
+        "?offset=0&limit=10".to_owned()
+    } else if pattern.ends_with("/function-templates") {
+        "?secret_type=RDS-FG&secret_sub_type=SingleUser&engine=mysql".to_owned()
     } else {
         String::new()
     };
@@ -187,6 +209,7 @@ fn request(method: &Method, pattern: &str, ids: &Ids) -> (String, Option<Value>)
         .replace("{version_id}", "v1")
         .replace("{stage_name}", &ids.stage)
         .replace("{event_name}", &ids.event_name)
+        .replace("{user_id}", &ids.user_id)
         .replace("{key}", &ids.tag_key)
         .replace(
             "{secret_id}",
@@ -217,8 +240,8 @@ fn is_listing(method: &Method, pattern: &str) -> bool {
                     | "list-retirable-grants"
                     | "batch-import"
             )
-            | ("GET", "notification-records" | "tasks")
-            | ("GET" | "POST", "events")
+            | ("GET", "notification-records" | "tasks" | "users" | "function-templates")
+            | ("GET" | "POST", "events" | "config" | "agencies")
     ) || pattern.ends_with("/csms/tags")
         || pattern.ends_with("/csms/{secret_id}/action")
         || pattern.ends_with("/kms/tags")
@@ -350,6 +373,7 @@ async fn isolation(db: Db) {
         alias: "alias/b-alias".into(),
         grant_id: b_grant_id.clone(),
         event_name: "b-event".into(),
+        user_id: user.id.clone(),
     };
     let never_shown = [
         key_id.as_str(),
@@ -363,6 +387,7 @@ async fn isolation(db: Db) {
         b_grant_id.as_str(),
         "b-event",
         "b-db",
+        user.id.as_str(),
         "b-topic",
         "b-user",
         &b.project,
@@ -506,6 +531,7 @@ async fn granted_operations_and_nothing_else(s: &TestStack, a: &Tenant, b: &Tena
             alias: "alias/none".into(),
             grant_id: hex::encode([0x11; 32]),
             event_name: "none".into(),
+            user_id: "0".repeat(32),
         }
     };
     let (ids_granted, ids_other) = (ids_of(granted.clone()).await, ids_of(other.clone()).await);

@@ -78,6 +78,52 @@ pub(crate) async fn run<S: SecretStore>(store: S) {
     concurrent_claims(store.clone()).await;
     expiries(&*store).await;
     tasks(&*store).await;
+    grants_and_settings(&*store).await;
+}
+
+/// Grants: one per secret and grantee, validity honoured, gone with the
+/// secret; the checker switch and agencies per project.
+async fn grants_and_settings<S: SecretStore>(store: &S) {
+    use crate::domain::grants::GrantRecord;
+    let project = "e".repeat(32);
+    let (s, v) = secret(&project, "shared");
+    store.create_secret(&s, std::slice::from_ref(&v), 200, &none()).await.unwrap();
+    let grant = |grantee: &str, validity_ms: Option<i64>| GrantRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        project_id: project.clone(),
+        secret_id: s.id.clone(),
+        grantee_id: grantee.to_owned(),
+        create_ms: 1,
+        update_ms: 1,
+        validity_ms,
+    };
+    let first = store.put_grant(&grant("u1", None)).await.unwrap();
+    let again = store.put_grant(&grant("u1", Some(5_000))).await.unwrap();
+    assert_eq!((again.id.as_str(), again.validity_ms), (first.id.as_str(), Some(5_000)), "one grant per grantee");
+    store.put_grant(&grant("u2", None)).await.unwrap();
+    let mut other_project = grant("u3", None);
+    other_project.project_id = "f".repeat(32);
+    assert!(matches!(store.put_grant(&other_project).await, Err(WriteError::Rejected(_))), "not that project's secret");
+    assert_eq!(store.grants_of(&s.id).await.unwrap().iter().map(|g| g.grantee_id.as_str()).collect::<Vec<_>>(), ["u1", "u2"]);
+    assert_eq!(store.granted_secret(&s.id, "u1", 4_999).await.unwrap().map(|s| s.name), Some("shared".into()));
+    assert_eq!(store.granted_secret(&s.id, "u1", 5_000).await.unwrap(), None, "expired");
+    assert_eq!(store.granted_secret(&s.id, "nobody", 0).await.unwrap(), None);
+    store.update_grant(&s.id, "u1", None, 9).await.unwrap();
+    assert!(store.granted_secret(&s.id, "u1", 9_999_999).await.unwrap().is_some());
+    assert!(matches!(store.update_grant(&s.id, "nobody", None, 9).await, Err(WriteError::Rejected(_))));
+    assert_eq!(store.delete_grants(&s.id, Some("u1")).await.unwrap(), 1);
+    assert_eq!(store.granted_secret(&s.id, "u1", 0).await.unwrap(), None);
+    assert!(store.delete_secret(&project, "shared").await.unwrap());
+    assert!(store.grants_of(&s.id).await.unwrap().is_empty(), "grants go with the secret");
+
+    assert!(!store.checking_strength(&project).await.unwrap());
+    store.set_checking_strength(&project, true).await.unwrap();
+    assert!(store.checking_strength(&project).await.unwrap());
+    assert!(!store.checking_strength(&"f".repeat(32)).await.unwrap());
+    let made = store.put_agencies(&project, "RDS-FG", &["a", "b"], 1).await.unwrap();
+    assert_eq!(made.len(), 2);
+    assert_eq!(store.put_agencies(&project, "RDS-FG", &["a", "b"], 2).await.unwrap(), made, "ids are kept");
+    assert!(store.agencies(&project, "GaussDB-FG").await.unwrap().is_empty());
 }
 
 fn event(project: &str, name: &str, types: &[EventType]) -> EventRecord {
