@@ -6,6 +6,7 @@ OPENDEW_PROJECT_ID. Only the endpoint differs from talking to Huawei Cloud.
 """
 
 import base64
+import datetime
 import hashlib
 import json
 import os
@@ -18,6 +19,24 @@ from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.signer.algorithm import SigningAlgorithm
 from huaweicloudsdkcsms.v1 import (
+    ChangeUsersPassword,
+    CheckSecretsRequest,
+    CheckSecretsRequestBody,
+    CreateAgencyRequest,
+    CreateAgencyRequestBody,
+    CreateGrantsRequest,
+    DeleteGrantRequest,
+    GrantSecretReqBody,
+    ListGrantsRequest as CsmsListGrantsRequest,
+    ListUsersRequest,
+    ShowAgencyRequest,
+    ShowSecretFunctionTemplatesRequest,
+    ShowSecretsConfigRequest,
+    ShowUserDetailRequest,
+    UpdateGrantRequest,
+    UpdateSecretsConfigRequest,
+    UpdateSecretsConfigRequestBody,
+    UpdateUserPasswordRequest,
     BatchImportSecretsRequest,
     CreateSecretEventRequest,
     CreateSecretEventRequestBody,
@@ -185,6 +204,11 @@ class Base(unittest.TestCase):
 
     def create_key(self, **fields):
         return self.kms.create_key(CreateKeyRequest(body=CreateKeyRequestBody(**fields)))
+
+    def elsewhere(self):
+        """This account's client on another account's project path (403)."""
+        credentials = BasicCredentials(os.environ["OPENDEW_AK"], os.environ["OPENDEW_SK"], os.environ["OPENDEW_GRANTEE_PROJECT_ID"])
+        return CsmsClient.new_builder().with_credentials(credentials).with_endpoint(os.environ["OPENDEW_ENDPOINT"]).build()
 
     def create_secret(self, **fields):
         return self.csms.create_secret(CreateSecretRequest(body=CreateSecretRequestBody(**fields)))
@@ -1440,10 +1464,7 @@ class CsmsTier2Test(Base):
         self.assertIn('"eventType":"SECRET_VERSION_CREATED"', mine[0].notification_content)
         self.assertTypes(raw(records)["records"][0], {"event_name": str, "trigger_event_type": str, "create_time": int,
                                                       "secret_name": str, "notification_content": str})
-        _, csms = ErrorPathsTest.unsigned(self)
-        with self.assertRaises(ClientRequestException) as caught:
-            csms.list_notification_records(ListNotificationRecordsRequest())
-        self.assertEqual(caught.exception.status_code, 401)
+        self.assertSdkError(lambda: self.elsewhere().list_notification_records(ListNotificationRecordsRequest()), 403, "CSMS.0302")
 
         self.assertSdkError(lambda: self.csms.delete_secret_event(DeleteSecretEventRequest(event_name=name)), 400, "CSMS.0002")
         self.csms.delete_secret(DeleteSecretRequest(secret_name=secret))
@@ -1504,6 +1525,96 @@ class CsmsTier2Test(Base):
         self.csms.delete_secret(DeleteSecretRequest(secret_name="batch-import"))
         missing(lambda: self.csms.update_secret(UpdateSecretRequest(secret_name="batch-import", body=UpdateSecretRequestBody(description="d"))))
         missing(lambda: self.csms.delete_secret(DeleteSecretRequest(secret_name="batch-import")))
+
+
+class CsmsSharingAndAccountTest(Base):
+    """Grants (enforced for a user of another account), the secret checker,
+    agencies, users and function templates through the official SDK."""
+
+    def assertTypes(self, obj, types):
+        KmsOperationsTest.assertTypes(self, obj, types)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        endpoint = os.environ["OPENDEW_ENDPOINT"]
+        cls.grantee_id = os.environ["OPENDEW_GRANTEE_USER_ID"]
+        credentials = BasicCredentials(os.environ["OPENDEW_GRANTEE_AK"], os.environ["OPENDEW_GRANTEE_SK"],
+                                       os.environ["OPENDEW_GRANTEE_PROJECT_ID"])
+        cls.grantee = CsmsClient.new_builder().with_credentials(credentials).with_endpoint(endpoint).build()
+
+    def test_grants(self):
+        name = unique("sdk-shared")
+        secret_id = self.create_secret(name=name, secret_string="shared through a grant").secret.id
+        body = GrantSecretReqBody(resource_id=secret_id, type="SECRET", grantee_type="0", grantee_target_id=self.grantee_id)
+        created = self.csms.create_grants(CreateGrantsRequest(body=body))
+        self.assertEqual(created.data.resource_id, secret_id)
+        self.assertEqual(created.data.grantee_user, self.grantee_id)
+        self.assertTypes(raw(created)["data"], {"uuid": str, "resourceId": str, "granteeUser": str, "createTime": int, "state": int})
+        self.assertEqual(self.grantee.show_secret_version(ShowSecretVersionRequest(secret_name=secret_id, version_id="latest"))
+                         .version.secret_string, "shared through a grant")
+        listed = self.csms.list_grants(CsmsListGrantsRequest(resource_id=secret_id))
+        self.assertEqual(listed.data.name, name)
+        self.assertEqual([u.user_id for u in listed.data.grantee_user], [self.grantee_id])
+        self.assertSdkError(lambda: self.csms.list_grants(CsmsListGrantsRequest(resource_id=str(uuid.uuid4()))), 400, "CSMS.0005")
+        dated = GrantSecretReqBody(resource_id=secret_id, type="SECRET", grantee_type="0", grantee_target_id=self.grantee_id,
+                                   validity_time=datetime.date(2999, 12, 31))
+        updated = self.csms.update_grant(UpdateGrantRequest(resource_id=secret_id, body=dated))
+        self.assertIsInstance(raw(updated)["data"]["validityTime"], int)
+        self.assertSdkError(lambda: self.csms.update_grant(UpdateGrantRequest(resource_id=str(uuid.uuid4()), body=dated)), 400, "CSMS.0002")
+        self.assertSdkError(lambda: self.csms.create_grants(CreateGrantsRequest(body=GrantSecretReqBody(
+            resource_id=secret_id, type="GROUP", grantee_type="0", grantee_target_id=self.grantee_id))), 400, "CSMS.0002")
+        self.csms.delete_grant(DeleteGrantRequest(resource_id=secret_id, grantee_user=self.grantee_id))
+        self.assertSdkError(lambda: self.grantee.show_secret_version(
+            ShowSecretVersionRequest(secret_name=secret_id, version_id="latest")), 400, "CSMS.0106")
+        self.assertSdkError(lambda: self.csms.delete_grant(DeleteGrantRequest(resource_id=secret_id, grantee_user=self.grantee_id)),
+                            400, "CSMS.0005")
+
+    def test_checker(self):
+        self.csms.update_secrets_config(UpdateSecretsConfigRequest(body=UpdateSecretsConfigRequestBody(checking_secret_strength=True)))
+        self.assertTrue(self.csms.show_secrets_config(ShowSecretsConfigRequest()).checking_secret_strength)
+        self.csms.update_secrets_config(UpdateSecretsConfigRequest(body=UpdateSecretsConfigRequestBody(checking_secret_strength=False)))
+        self.assertFalse(self.csms.show_secrets_config(ShowSecretsConfigRequest()).checking_secret_strength)
+        self.assertSdkError(lambda: self.csms.update_secrets_config(UpdateSecretsConfigRequest(body=UpdateSecretsConfigRequestBody())),
+                            400, "CSMS.0002")
+        checked = self.csms.check_secrets(CheckSecretsRequest(body=CheckSecretsRequestBody(type="PASSWORD", data={"secret_string": "123456"})))
+        self.assertEqual(checked.type, "PASSWORD")
+        self.assertEqual(checked.data["strength"], "WEAK")
+        self.assertSdkError(lambda: self.csms.check_secrets(CheckSecretsRequest(body=CheckSecretsRequestBody(type="X", data={}))),
+                            400, "CSMS.0002")
+        self.assertSdkError(lambda: self.elsewhere().show_secrets_config(ShowSecretsConfigRequest()), 403, "CSMS.0302")
+
+    def test_agencies_and_templates(self):
+        made = self.csms.create_agency(CreateAgencyRequest(body=CreateAgencyRequestBody(secret_type="GaussDB-FG")))
+        self.assertEqual(len(made.agencies), 2)
+        self.assertTrue(all(a.agency_id for a in made.agencies))
+        self.assertEqual(self.csms.show_agency(ShowAgencyRequest(secret_type="GaussDB-FG")).agency_granted, "true")
+        self.assertSdkError(lambda: self.csms.create_agency(CreateAgencyRequest(body=CreateAgencyRequestBody(secret_type="COMMON"))),
+                            400, "CSMS.0002")
+        self.assertSdkError(lambda: self.csms.show_agency(ShowAgencyRequest(secret_type="COMMON")), 400, "CSMS.0002")
+        template = self.csms.show_secret_function_templates(
+            ShowSecretFunctionTemplatesRequest(secret_type="RDS-FG", secret_sub_type="SingleUser", engine="postgresql"))
+        self.assertIn("postgresql", template.function_templates)
+        self.assertSdkError(lambda: self.csms.show_secret_function_templates(
+            ShowSecretFunctionTemplatesRequest(secret_type="RDS-FG", secret_sub_type="SingleUser")), 400, "CSMS.0002")
+
+    def test_users(self):
+        users = self.csms.list_users(ListUsersRequest(offset=0, limit=10))
+        me = [u for u in users.users if u.user_name == os.environ["OPENDEW_USER"]]
+        self.assertEqual(len(me), 1)
+        self.assertIsInstance(raw(users)["total"], int)
+        self.assertSdkError(lambda: self.csms.list_users(ListUsersRequest(offset=0, limit=1000)), 400, "CSMS.0002")
+        detail = self.csms.show_user_detail(ShowUserDetailRequest(user_id=me[0].user_id))
+        self.assertEqual(detail.user_name, os.environ["OPENDEW_USER"])
+        self.assertIs(raw(detail)["disabled"], False)
+        self.assertSdkError(lambda: self.csms.show_user_detail(ShowUserDetailRequest(user_id=self.grantee_id)), 400, "CSMS.0005")
+        # The grantee changes its own password.
+        old = os.environ["OPENDEW_GRANTEE_PASSWORD"]
+        self.assertSdkError(lambda: self.grantee.update_user_password(UpdateUserPasswordRequest(
+            body=ChangeUsersPassword(old_password="not the password", password="a new password 1"))), 400, "CSMS.0002")
+        changed = self.grantee.update_user_password(UpdateUserPasswordRequest(
+            body=ChangeUsersPassword(old_password=old, password="a new password 1")))
+        self.assertEqual(changed.user_id, self.grantee_id)
 
 
 if __name__ == "__main__":

@@ -1087,55 +1087,11 @@ async fn scheduled_rotation_on_postgres() {
     scheduled_rotation_across_replicas(db).await;
 }
 
-/// Another domain with a project and a user with an access key, straight
-/// into the identity store; returns (domain name, user id, project, AK, SK).
-async fn other_account(s: &TestStack, user_name: &str, password: &str) -> (String, String, String, String, String) {
-    let url = match &s.db {
-        Db::Sqlite => common::db::DatabaseUrl::sqlite_file(&s.dir.path().join("iam.db")),
-        Db::Postgres(url) => url.clone(),
-    };
-    let store = identity::open_store(&url, 1).await.unwrap();
-    let sealer = identity::seal::SecretSealer::from_file(&s.dir.path().join("identity.key")).unwrap();
-    use identity::admin;
-    let domain_name = unique("grantee-domain");
-    let domain = admin::create_domain(&*store, &domain_name).await.unwrap();
-    let project = admin::create_project(&*store, &domain.id, "local-1").await.unwrap();
-    let secret = identity::credentials::SecretString::new(password.into());
-    let user = admin::create_user(&*store, &domain.id, user_name, &secret).await.unwrap();
-    let (key, sk) = admin::create_access_key(&*store, &sealer, &user.id, "").await.unwrap();
-    let (ak, sk) = (key.access_key.clone(), sk.expose().to_owned());
-    // The gateway's directory picks the new account up at its next poll.
-    let started = std::time::Instant::now();
-    loop {
-        let r = as_other(s, &ak, &sk, &project.id, Method::GET, "secrets", None).await;
-        if r.status == 200 {
-            break;
-        }
-        assert!(started.elapsed().as_secs() < 10, "the other account never became usable: {:?}", r.body);
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    (domain_name, user.id, project.id, ak, sk)
-}
-
-async fn as_other(
-    s: &TestStack,
-    ak: &str,
-    sk: &str,
-    project: &str,
-    method: Method,
-    rest: &str,
-    body: Option<Value>,
-) -> Reply {
-    let bytes = body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default();
-    let headers = [("content-type", "application/json;charset=utf-8"), ("x-project-id", project)];
-    s.raw(method, &format!("/v1/{project}/{rest}"), &headers, bytes, support::Sign::With(ak, sk, 0)).await
-}
-
 /// Grants enforced for a user of another account; the account-level
 /// paths: agencies, users (with a password change that ends the user's
 /// tokens), function templates; and the secret checker.
 async fn grants_users_and_account_paths(s: &TestStack) {
-    let (domain_name, grantee, project, ak, sk) = other_account(s, "carol", "carol's first password").await;
+    let (domain_name, grantee, project, ak, sk) = support::other_account(s, "carol", "carol's first password").await;
     let shared = unique("shared");
     let id = call(s, Method::POST, "secrets", Some(json!({"name": shared, "secret_string": "shared-value"})))
         .await
@@ -1153,7 +1109,8 @@ async fn grants_users_and_account_paths(s: &TestStack) {
     let read_as_grantee = |secret_id: String| {
         let (ak, sk, project) = (ak.clone(), sk.clone(), project.clone());
         async move {
-            as_other(s, &ak, &sk, &project, Method::GET, &format!("secrets/{secret_id}/versions/latest"), None).await
+            support::as_other(s, &ak, &sk, &project, Method::GET, &format!("secrets/{secret_id}/versions/latest"), None)
+                .await
         }
     };
     assert_error(&read_as_grantee(id.clone()).await, 400, "CSMS.0106", false);
@@ -1182,15 +1139,23 @@ async fn grants_users_and_account_paths(s: &TestStack) {
         "{:?}",
         granted.body
     );
-    let shown = as_other(s, &ak, &sk, &project, Method::GET, &format!("secrets/{id}"), None).await;
+    let shown = support::as_other(s, &ak, &sk, &project, Method::GET, &format!("secrets/{id}"), None).await;
     assert_eq!(shown.body["secret"]["name"], shared.as_str(), "{:?}", shown.body);
-    let versions = as_other(s, &ak, &sk, &project, Method::GET, &format!("secrets/{id}/versions"), None).await;
+    let versions = support::as_other(s, &ak, &sk, &project, Method::GET, &format!("secrets/{id}/versions"), None).await;
     assert_eq!(versions.status, 200, "{:?}", versions.body);
     assert_error(&read_as_grantee(kept_id.clone()).await, 400, "CSMS.0106", false);
-    let write =
-        as_other(s, &ak, &sk, &project, Method::PUT, &format!("secrets/{id}"), Some(json!({"description": "x"}))).await;
+    let write = support::as_other(
+        s,
+        &ak,
+        &sk,
+        &project,
+        Method::PUT,
+        &format!("secrets/{id}"),
+        Some(json!({"description": "x"})),
+    )
+    .await;
     assert_error(&write, 400, "CSMS.0106", false);
-    let add = as_other(
+    let add = support::as_other(
         s,
         &ak,
         &sk,
@@ -1207,7 +1172,7 @@ async fn grants_users_and_account_paths(s: &TestStack) {
     assert_eq!(listed.body["data"]["name"], shared.as_str());
     assert_eq!(listed.body["data"]["grantee_user"][0]["user_name"], "carol");
     assert_error(
-        &as_other(s, &ak, &sk, &project, Method::GET, &format!("csms/grants?resource_id={id}"), None).await,
+        &support::as_other(s, &ak, &sk, &project, Method::GET, &format!("csms/grants?resource_id={id}"), None).await,
         400,
         "CSMS.0005",
         false,

@@ -174,8 +174,10 @@ fn request(method: &Method, pattern: &str, ids: &Ids) -> (String, Option<Value>)
         ("POST", "/v1/{project_id}/secrets/batch-import") => Some(json!({"secrets": [
             {"name": format!("a-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]), "secret_string": "a"}]})),
         ("PUT", "/v1/{project_id}/secrets/batch-import") => Some(json!({"description": "stolen"})),
-        ("POST" | "PUT", "/v1/{project_id}/csms/grants") => Some(json!({"resource_id": ids.secret_id, "type": "SECRET",
-            "grantee_type": "0", "grantee_target_id": ids.user_id})),
+        ("POST" | "PUT", "/v1/{project_id}/csms/grants") => {
+            Some(json!({"resource_id": ids.secret_id, "type": "SECRET",
+            "grantee_type": "0", "grantee_target_id": ids.user_id}))
+        }
         ("POST", "/v1/{project_id}/secrets/checker/config") => Some(json!({"checking_secret_strength": false})),
         ("POST", "/v1/{project_id}/secrets/checker/check") => {
             Some(json!({"type": "SECRET", "data": {"secret_name": ids.secret_name}}))

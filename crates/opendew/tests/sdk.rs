@@ -41,7 +41,17 @@ async fn run_sdk_suite(db: Db) {
         return;
     }
     let s = TestStack::start(db).await;
-    run_python(&s, "test_sdk.py", &[], "the official SDK suite").await;
+    // A user of another account, for grants and change-password.
+    let password = "grantee's first password";
+    let (_, user_id, project, ak, sk) = support::other_account(&s, "grantee", password).await;
+    let grantee: [(&str, &std::ffi::OsStr); 5] = [
+        ("OPENDEW_GRANTEE_USER_ID", user_id.as_ref()),
+        ("OPENDEW_GRANTEE_PROJECT_ID", project.as_ref()),
+        ("OPENDEW_GRANTEE_AK", ak.as_ref()),
+        ("OPENDEW_GRANTEE_SK", sk.as_ref()),
+        ("OPENDEW_GRANTEE_PASSWORD", password.as_ref()),
+    ];
+    run_python(&s, "test_sdk.py", &grantee, "the official SDK suite").await;
     s.stack.stop().await.unwrap();
 }
 

@@ -104,7 +104,10 @@ async fn grants_and_settings<S: SecretStore>(store: &S) {
     let mut other_project = grant("u3", None);
     other_project.project_id = "f".repeat(32);
     assert!(matches!(store.put_grant(&other_project).await, Err(WriteError::Rejected(_))), "not that project's secret");
-    assert_eq!(store.grants_of(&s.id).await.unwrap().iter().map(|g| g.grantee_id.as_str()).collect::<Vec<_>>(), ["u1", "u2"]);
+    assert_eq!(
+        store.grants_of(&s.id).await.unwrap().iter().map(|g| g.grantee_id.as_str()).collect::<Vec<_>>(),
+        ["u1", "u2"]
+    );
     assert_eq!(store.granted_secret(&s.id, "u1", 4_999).await.unwrap().map(|s| s.name), Some("shared".into()));
     assert_eq!(store.granted_secret(&s.id, "u1", 5_000).await.unwrap(), None, "expired");
     assert_eq!(store.granted_secret(&s.id, "nobody", 0).await.unwrap(), None);

@@ -433,3 +433,47 @@ pub fn lone_gateway_config(dir: &std::path::Path) -> gateway::GatewayConfig {
     config.internal_tls = common::grpc::InternalTlsConfig::plaintext();
     config
 }
+
+/// Another domain with a project and a user with an access key, straight
+/// into the identity store; returns (domain name, user id, project, AK, SK).
+pub async fn other_account(s: &TestStack, user_name: &str, password: &str) -> (String, String, String, String, String) {
+    let url = match &s.db {
+        Db::Sqlite => common::db::DatabaseUrl::sqlite_file(&s.dir.path().join("iam.db")),
+        Db::Postgres(url) => url.clone(),
+    };
+    let store = identity::open_store(&url, 1).await.unwrap();
+    let sealer = identity::seal::SecretSealer::from_file(&s.dir.path().join("identity.key")).unwrap();
+    use identity::admin;
+    let domain_name = unique("grantee-domain");
+    let domain = admin::create_domain(&*store, &domain_name).await.unwrap();
+    let project = admin::create_project(&*store, &domain.id, "local-1").await.unwrap();
+    let secret = identity::credentials::SecretString::new(password.into());
+    let user = admin::create_user(&*store, &domain.id, user_name, &secret).await.unwrap();
+    let (key, sk) = admin::create_access_key(&*store, &sealer, &user.id, "").await.unwrap();
+    let (ak, sk) = (key.access_key.clone(), sk.expose().to_owned());
+    // The gateway's directory picks the new account up at its next poll.
+    let started = std::time::Instant::now();
+    loop {
+        let r = as_other(s, &ak, &sk, &project.id, Method::GET, "secrets", None).await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 10, "the other account never became usable: {:?}", r.body);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    (domain_name, user.id, project.id, ak, sk)
+}
+
+pub async fn as_other(
+    s: &TestStack,
+    ak: &str,
+    sk: &str,
+    project: &str,
+    method: Method,
+    rest: &str,
+    body: Option<Value>,
+) -> Reply {
+    let bytes = body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default();
+    let headers = [("content-type", "application/json;charset=utf-8"), ("x-project-id", project)];
+    s.raw(method, &format!("/v1/{project}/{rest}"), &headers, bytes, Sign::With(ak, sk, 0)).await
+}
