@@ -130,10 +130,8 @@ impl CsmsService {
         resource_id: &str,
         grantee: Option<&str>,
     ) -> Result<(), CsmsError> {
-        if let Some(g) = grantee {
-            if g.is_empty() || g.len() > 64 {
-                return Err(invalid("grantee_user must be 1-64 characters").into());
-            }
+        if grantee.is_some_and(|g| g.is_empty() || g.len() > 64) {
+            return Err(invalid("grantee_user must be 1-64 characters").into());
         }
         let secret = self.secret_by_id(caller, resource_id).await?;
         let deleted = self.store.delete_grants(&secret.id, grantee).await?;

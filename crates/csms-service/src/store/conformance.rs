@@ -183,11 +183,28 @@ async fn events<S: SecretStore>(store: &S) {
     store.create_secret(&s, std::slice::from_ref(&v), 200, &none()).await.unwrap();
     assert_eq!(store.get_secret(&project, "subscriber").await.unwrap().unwrap().event_subscriptions, ["ops"]);
     let to_missing = store
-        .update_secret(&project, "subscriber", Box::new(|s| Ok(s.event_subscriptions = vec!["gone".into()])))
+        .update_secret(
+            &project,
+            "subscriber",
+            Box::new(|s| {
+                s.event_subscriptions = vec!["gone".into()];
+                Ok(())
+            }),
+        )
         .await;
     assert!(matches!(to_missing, Err(WriteError::Rejected(_))));
     assert!(matches!(store.delete_event(&project, "ops").await, Err(WriteError::Rejected(_))), "it has a subscriber");
-    store.update_secret(&project, "subscriber", Box::new(|s| Ok(s.event_subscriptions.clear()))).await.unwrap();
+    store
+        .update_secret(
+            &project,
+            "subscriber",
+            Box::new(|s| {
+                s.event_subscriptions.clear();
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
     store.delete_event(&project, "ops").await.unwrap();
     assert_eq!(store.get_event(&project, "ops").await.unwrap(), None);
     assert!(matches!(store.delete_event(&project, "ops").await, Err(WriteError::Rejected(_))));
@@ -354,7 +371,15 @@ async fn tasks<S: SecretStore>(store: &S) {
         ids.push(t.id.clone());
         let effects = Effects { notices: vec![], task: Some(t) };
         store
-            .record_rotation(&project, &s.id, Box::new(|s| Ok(s.next_rotation_ms = Some(99_000))), &effects)
+            .record_rotation(
+                &project,
+                &s.id,
+                Box::new(|s| {
+                    s.next_rotation_ms = Some(99_000);
+                    Ok(())
+                }),
+                &effects,
+            )
             .await
             .unwrap();
     }
