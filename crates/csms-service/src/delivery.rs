@@ -24,7 +24,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    WebhookConfig,
+    config::WebhookConfig,
     domain::events::NotificationRecord,
     store::{Delivery, SecretStore},
 };
@@ -191,6 +191,24 @@ impl DeliverySchedule {
         let capped = exp.min(300_000);
         // Up to 10% jitter, so that replicas' retries do not align.
         now_ms + capped + rand::random::<u64>().checked_rem((capped / 10).max(1) as u64).unwrap_or(0) as i64
+    }
+}
+
+/// The sink the settings name: the record itself, or a webhook too.
+pub fn sink(config: &WebhookConfig) -> anyhow::Result<Arc<dyn NotificationSink>> {
+    Ok(match &config.url {
+        None => Arc::new(RecordSink),
+        Some(url) => Arc::new(WebhookSink::new(config, url)?),
+    })
+}
+
+/// The delivery task's schedule for the settings.
+pub fn schedule(config: &WebhookConfig) -> DeliverySchedule {
+    DeliverySchedule {
+        interval: Duration::from_secs(1),
+        max_attempts: config.max_attempts,
+        retry_base: Duration::from_millis(config.retry_base_ms),
+        lease: config.timeout * 2 + Duration::from_secs(10),
     }
 }
 

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 pub mod backup;
 pub mod batch;
 pub mod checker;
+pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod error;
@@ -31,6 +32,7 @@ pub mod store;
 pub mod tags;
 pub mod versions;
 
+pub use config::{CsmsJobs, WebhookConfig};
 use store::SecretStore;
 
 /// Settings of csms-service.
@@ -73,107 +75,6 @@ pub struct CsmsConfig {
     pub jobs: CsmsJobs,
 }
 
-/// The background work of csms-service: scheduled rotation, the expiry
-/// watcher and notification delivery. Every replica runs all three; they
-/// coordinate through the database (see [`delivery`] and [`rotation`]).
-#[derive(Debug, Clone, clap::Args)]
-pub struct CsmsJobs {
-    /// Seconds between scans for secrets whose automatic rotation is due.
-    #[arg(long = "secret-rotation-check-seconds", env = "OPENDEW_CSMS_ROTATION_CHECK_SECONDS", default_value = "60",
-          value_parser = common::positive_seconds)]
-    pub rotation_check: std::time::Duration,
-    /// The length of an hour in rotation periods, in ms; only tests shorten
-    /// it, to watch scheduled rotations happen.
-    #[arg(long = "secret-rotation-hour-ms", env = "OPENDEW_CSMS_ROTATION_HOUR_MS", default_value_t = 3_600_000,
-          value_parser = clap::value_parser!(i64).range(1..), hide = true)]
-    pub rotation_hour_ms: i64,
-    /// Seconds between scans for versions whose expiry time has come
-    /// (SECRET_VERSION_EXPIRED).
-    #[arg(long = "secret-expiry-check-seconds", env = "OPENDEW_CSMS_EXPIRY_CHECK_SECONDS", default_value = "60",
-          value_parser = common::positive_seconds)]
-    pub expiry_check: std::time::Duration,
-    /// Where notification records are delivered besides the record itself.
-    #[command(flatten)]
-    pub webhook: WebhookConfig,
-}
-
-impl Default for CsmsJobs {
-    fn default() -> Self {
-        Self {
-            rotation_check: std::time::Duration::from_secs(60),
-            rotation_hour_ms: 3_600_000,
-            expiry_check: std::time::Duration::from_secs(60),
-            webhook: WebhookConfig::default(),
-        }
-    }
-}
-
-/// An optional webhook that receives every notification record.
-#[derive(Debug, Clone, clap::Args)]
-pub struct WebhookConfig {
-    /// POST each notification record, signed, to this http(s) URL (no
-    /// credentials or query in it). Unset: records are only stored.
-    #[arg(long = "notification-webhook-url", env = "OPENDEW_NOTIFICATION_WEBHOOK_URL")]
-    pub url: Option<String>,
-    /// File holding the HMAC-SHA256 key (at least 16 bytes) that signs
-    /// webhook requests; required with the URL.
-    #[arg(long = "notification-webhook-secret-file", env = "OPENDEW_NOTIFICATION_WEBHOOK_SECRET_FILE")]
-    pub secret_file: Option<std::path::PathBuf>,
-    /// PEM CA bundle to trust for an https webhook besides the public roots.
-    #[arg(
-        id = "notification_webhook_ca_file",
-        long = "notification-webhook-ca-file",
-        env = "OPENDEW_NOTIFICATION_WEBHOOK_CA_FILE"
-    )]
-    pub ca_file: Option<std::path::PathBuf>,
-    /// Seconds a webhook has to answer.
-    #[arg(long = "notification-webhook-timeout-seconds", env = "OPENDEW_NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS",
-          default_value = "5", value_parser = common::positive_seconds)]
-    pub timeout: std::time::Duration,
-    /// Attempts per record before it is marked FAIL.
-    #[arg(long = "notification-max-attempts", env = "OPENDEW_NOTIFICATION_MAX_ATTEMPTS", default_value_t = 8,
-          value_parser = clap::value_parser!(i32).range(1..=100))]
-    pub max_attempts: i32,
-    /// Milliseconds before the second attempt; doubling after each, at most
-    /// five minutes.
-    #[arg(long = "notification-retry-base-ms", env = "OPENDEW_NOTIFICATION_RETRY_BASE_MS", default_value_t = 1000,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub retry_base_ms: u64,
-}
-
-impl Default for WebhookConfig {
-    fn default() -> Self {
-        Self {
-            url: None,
-            secret_file: None,
-            ca_file: None,
-            timeout: std::time::Duration::from_secs(5),
-            max_attempts: 8,
-            retry_base_ms: 1000,
-        }
-    }
-}
-
-impl WebhookConfig {
-    /// The sink these settings name.
-    pub fn sink(&self) -> anyhow::Result<Arc<dyn delivery::NotificationSink>> {
-        Ok(match &self.url {
-            None => Arc::new(delivery::RecordSink),
-            Some(url) => Arc::new(delivery::WebhookSink::new(self, url)?),
-        })
-    }
-
-    /// The delivery task's schedule.
-    pub fn schedule(&self) -> delivery::DeliverySchedule {
-        delivery::DeliverySchedule {
-            interval: std::time::Duration::from_secs(1),
-            max_attempts: self.max_attempts,
-            retry_base: std::time::Duration::from_millis(self.retry_base_ms),
-            lease: self.timeout * 2 + std::time::Duration::from_secs(10),
-        }
-    }
-}
-
 impl CsmsConfig {
     /// The database URL with the password from --csms-database-password-file.
     pub fn database_url(&self) -> anyhow::Result<DatabaseUrl> {
@@ -208,11 +109,17 @@ pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::R
     let tls = config.internal_tls.load()?;
     let store = open_store(&config.database_url()?, config.max_connections).await?;
     let kms = kms::KmsClient::new(common::grpc::channel(&config.kms_endpoint, tls.as_ref(), "--kms-endpoint")?);
-    let sink = config.jobs.webhook.sink()?;
+    let sink = delivery::sink(&config.jobs.webhook)?;
     spawn_purge(store.clone(), config.purge_interval, shutdown.clone());
     let ready = ready_check(store.clone());
     let service = Arc::new(service::CsmsService::new(store.clone(), kms, config.secret_quota, config.jobs.clone()));
-    delivery::spawn(store.clone(), sink, config.jobs.webhook.schedule(), service.deliveries.clone(), shutdown.clone());
+    delivery::spawn(
+        store.clone(),
+        sink,
+        delivery::schedule(&config.jobs.webhook),
+        service.deliveries.clone(),
+        shutdown.clone(),
+    );
     rotation::spawn_scheduler(service.clone(), config.jobs.rotation_check, shutdown.clone());
     events::spawn_expiry_watcher(service.clone(), config.jobs.expiry_check, shutdown.clone());
     let (health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;

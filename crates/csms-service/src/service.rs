@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use crate::{CsmsJobs, kms::KmsClient, store::SecretStore};
+use crate::{config::CsmsJobs, kms::KmsClient, store::SecretStore};
 
 /// Shared state of the service.
 #[derive(Debug)]
