@@ -838,6 +838,15 @@ async fn batch_import(s: &TestStack) {
     assert_eq!(created, 47);
     assert_eq!(read(s, &format!("{prefix}-00"), "latest").await.body["version"]["secret_string"], "batch-value-0");
     assert_eq!(read(s, &format!("{prefix}-07"), "latest").await.status, 400, "the duplicate did not replace");
+    // The quota holds under a batch: a fresh project (quota 200) gets 200
+    // of 201.
+    let (_, _, project, ak, sk) = support::other_account(s, "importer", "importer password").await;
+    let many: Vec<Value> = (0..201).map(|i| json!({"name": format!("q-{i:03}"), "secret_string": "q"})).collect();
+    let r =
+        support::as_other(s, &ak, &sk, &project, Method::POST, "secrets/batch-import", Some(json!({"secrets": many})))
+            .await;
+    assert_eq!((r.body["success"].as_u64(), r.body["failed"].as_u64()), (Some(200), Some(1)), "{:?}", r.body);
+    assert!(r.body["error_list"][0]["error_msg"].as_str().unwrap().contains("upper limit"), "{:?}", r.body);
     // A malformed body is refused whole (flat errors).
     assert_error(
         &call(s, Method::POST, "secrets/batch-import", Some(json!({"secrets": "no"}))).await,

@@ -269,6 +269,34 @@ async fn firings_and_delivery<S: SecretStore>(store: &S) {
     assert_eq!(rest.iter().map(|r| &r.id).collect::<Vec<_>>(), [&records[1].id]);
     assert!(store.list_notifications(&project, now + 60_000, None, 10).await.unwrap().is_empty(), "since");
     assert!(store.list_notifications(&"9".repeat(32), 0, None, 10).await.unwrap().is_empty());
+    // The end of a recovery window fires SECRET_DELETED too.
+    let (mut due, dv) = secret(&project, "due-watched");
+    due.event_subscriptions = vec!["on".into()];
+    store.create_secret(&due, &[dv], 200, &none()).await.unwrap();
+    store
+        .update_secret(
+            &project,
+            "due-watched",
+            Box::new(|s| {
+                s.state = SecretState::PendingDelete;
+                s.scheduled_delete_ms = Some(2_000);
+                Ok(())
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(store.purge_due(5_000).await.unwrap().contains(&due.id));
+    let purged = store.list_notifications(&project, 0, None, 10).await.unwrap();
+    assert!(purged.iter().any(|r| r.secret_name == "due-watched" && r.event_type == "SECRET_DELETED"), "{purged:?}");
+    // Settle the purge's record; put the rest back as due at once.
+    for r in store.claim_deliveries(common::now_ms() + 10, 1_000, 10).await.unwrap() {
+        let outcome = if r.secret_name == "due-watched" {
+            Delivery::Delivered
+        } else {
+            Delivery::Retry { at_ms: 0, error: "again".into() }
+        };
+        store.settle_delivery(&r.id, &outcome).await.unwrap();
+    }
     let failed = store.claim_deliveries(common::now_ms() + 10, 1_000, 10).await.unwrap();
     assert_eq!(failed.len(), 1);
     store.settle_delivery(&failed[0].id, &Delivery::Failed { error: "timed out".into() }).await.unwrap();
