@@ -13,5 +13,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("opendew_descriptor.bin"), prost::Message::encode_to_vec(&descriptors))?;
     tonic_prost_build::configure().build_server(true).build_client(true).compile_fds(descriptors)?;
+    // The Kubernetes plugin APIs opendew serves: compiled on their own, so
+    // that the services' reflection lists only opendew's protos.
+    let k8s = ["k8s/kms/v2/api.proto"];
+    for file in &k8s {
+        println!("cargo:rerun-if-changed={}", root.join(file).display());
+    }
+    let descriptors = protox::compile(k8s, [&root])?;
+    tonic_prost_build::configure().build_server(true).build_client(true).compile_fds(descriptors)?;
     Ok(())
 }

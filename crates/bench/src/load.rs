@@ -12,27 +12,7 @@ use std::{
 
 use hdrhistogram::Histogram;
 
-/// Who signs.
-#[derive(Debug, Clone)]
-pub struct Signer {
-    /// Access key.
-    pub ak: String,
-    /// Secret key.
-    pub sk: String,
-    /// Project (X-Project-Id).
-    pub project_id: String,
-}
-
-/// One request to send.
-#[derive(Debug, Clone)]
-pub struct Req {
-    /// HTTP method.
-    pub method: http::Method,
-    /// Path and query.
-    pub path: String,
-    /// JSON body (empty for none).
-    pub body: Vec<u8>,
-}
+pub use client::{Req, Signer, sign};
 
 /// Makes the n-th request of a run.
 pub type Gen = Arc<dyn Fn(u64) -> Req + Send + Sync>;
@@ -52,29 +32,6 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// The first failure, for the report.
     pub first_failure: Option<String>,
-}
-
-/// Signs `req` for `host` like the SDK: content-type, host, user-agent,
-/// x-project-id and x-sdk-date, SDK-HMAC-SHA256.
-pub fn sign(signer: &Signer, host: &str, req: &Req) -> http::HeaderMap {
-    let mut headers = http::HeaderMap::new();
-    headers.insert("content-type", http::HeaderValue::from_static("application/json;charset=utf-8"));
-    headers.insert("host", host.parse().expect("host"));
-    headers.insert("user-agent", http::HeaderValue::from_static("opendew-bench/1.0"));
-    headers.insert("x-project-id", signer.project_id.parse().expect("project"));
-    let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-    headers.insert("x-sdk-date", date.parse().expect("date"));
-    let signed: Vec<String> =
-        ["content-type", "host", "user-agent", "x-project-id", "x-sdk-date"].iter().map(|s| s.to_string()).collect();
-    let (path, query) = req.path.split_once('?').unwrap_or((&req.path, ""));
-    let raw =
-        gateway::signing::RawRequest { method: req.method.as_str(), path, query, headers: &headers, body: &req.body };
-    let canonical = gateway::signing::canonical_request(&raw, &signed).expect("canonical request");
-    let signature = gateway::signing::sign(signer.sk.as_bytes(), &gateway::signing::string_to_sign(&date, &canonical));
-    let auth =
-        format!("SDK-HMAC-SHA256 Access={}, SignedHeaders={}, Signature={signature}", signer.ak, signed.join(";"));
-    headers.insert("authorization", auth.parse().expect("authorization"));
-    headers
 }
 
 /// Drives `concurrency` workers against `host` for `warmup + duration`;

@@ -22,5 +22,13 @@ pub mod csms {
     }
 }
 
+/// Kubernetes' plugin APIs, as opendew's plugins serve them.
+pub mod k8s {
+    /// `k8s.io/kms/apis/v2` (proto package `v2`): the KMS v2 plugin API.
+    pub mod kms_v2 {
+        tonic::include_proto!("v2");
+    }
+}
+
 /// Encoded `FileDescriptorSet` of every opendew proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/opendew_descriptor.bin"));

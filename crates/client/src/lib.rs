@@ -1,0 +1,169 @@
+//! The one client of opendew's REST API in the codebase: requests signed as
+//! the official SDKs sign them (`SDK-HMAC-SHA256` over content-type, host,
+//! user-agent, `X-Project-Id` and `X-Sdk-Date`), with the gateway's own
+//! canonical-request code, so client and server cannot drift apart. The
+//! benchmark harness signs its load with [`sign`]; the KMS v2 plugin calls
+//! the API through [`GatewayClient`].
+
+use std::{path::Path, time::Duration};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// Who signs.
+#[derive(Clone)]
+pub struct Signer {
+    /// Access key.
+    pub ak: String,
+    /// Secret key.
+    pub sk: String,
+    /// Project (`X-Project-Id`, and the path's project).
+    pub project_id: String,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer").field("ak", &self.ak).field("project_id", &self.project_id).finish_non_exhaustive()
+    }
+}
+
+/// A credentials file: `{"access_key", "secret_key", "project_id"}` (the
+/// entries of the file `opendew dev` and `opendew bootstrap` write have
+/// these members too, so either form works: one object, or
+/// `{"credentials": [...]}`, whose first entry is taken).
+#[derive(Deserialize)]
+struct CredentialsFile {
+    access_key: Option<String>,
+    secret_key: Option<String>,
+    project_id: Option<String>,
+    #[serde(default)]
+    credentials: Vec<CredentialsFile>,
+}
+
+impl Signer {
+    /// Reads a credentials file (kept 0600 by its writer; the SK is wiped
+    /// from the read buffer).
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path).with_context(|| format!("reading credentials {}", path.display()))?,
+        );
+        let file: CredentialsFile =
+            serde_json::from_str(&text).with_context(|| format!("{} is not a credentials file", path.display()))?;
+        let entry = match file.credentials.into_iter().next() {
+            Some(first) => first,
+            None => CredentialsFile { credentials: Vec::new(), ..file },
+        };
+        match (entry.access_key, entry.secret_key, entry.project_id) {
+            (Some(ak), Some(sk), Some(project_id)) => Ok(Self { ak, sk, project_id }),
+            _ => anyhow::bail!("{} needs access_key, secret_key and project_id", path.display()),
+        }
+    }
+}
+
+/// One request to sign.
+#[derive(Debug, Clone)]
+pub struct Req {
+    /// HTTP method.
+    pub method: http::Method,
+    /// Path and query.
+    pub path: String,
+    /// JSON body (empty for none).
+    pub body: Vec<u8>,
+}
+
+/// The headers that sign `req` for `host` (`host[:port]`), as the SDK signs.
+pub fn sign(signer: &Signer, host: &str, req: &Req) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", http::HeaderValue::from_static("application/json;charset=utf-8"));
+    headers.insert("host", host.parse().expect("host"));
+    headers.insert("user-agent", http::HeaderValue::from_static(concat!("opendew-client/", env!("CARGO_PKG_VERSION"))));
+    headers.insert("x-project-id", signer.project_id.parse().expect("project"));
+    let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    headers.insert("x-sdk-date", date.parse().expect("date"));
+    let signed: Vec<String> =
+        ["content-type", "host", "user-agent", "x-project-id", "x-sdk-date"].iter().map(|s| s.to_string()).collect();
+    let (path, query) = req.path.split_once('?').unwrap_or((&req.path, ""));
+    let raw =
+        gateway::signing::RawRequest { method: req.method.as_str(), path, query, headers: &headers, body: &req.body };
+    let canonical = gateway::signing::canonical_request(&raw, &signed).expect("canonical request");
+    let signature = gateway::signing::sign(signer.sk.as_bytes(), &gateway::signing::string_to_sign(&date, &canonical));
+    let auth =
+        format!("SDK-HMAC-SHA256 Access={}, SignedHeaders={}, Signature={signature}", signer.ak, signed.join(";"));
+    headers.insert("authorization", auth.parse().expect("authorization"));
+    headers
+}
+
+/// An answer: status and JSON body (`null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// The body.
+    pub body: serde_json::Value,
+}
+
+impl Reply {
+    /// Huawei's error code, in either body shape.
+    pub fn error_code(&self) -> &str {
+        let inner = if self.body["error"].is_object() { &self.body["error"] } else { &self.body };
+        inner["error_code"].as_str().unwrap_or("")
+    }
+}
+
+/// A signed client of one gateway.
+#[derive(Debug, Clone)]
+pub struct GatewayClient {
+    http: reqwest::Client,
+    base: reqwest::Url,
+    host: String,
+    signer: Signer,
+}
+
+impl GatewayClient {
+    /// A client of the gateway at `base` (`https://…`, or `http://` on a
+    /// trusted network), trusting `ca_file` when given, giving up on a call
+    /// after `timeout`.
+    pub fn new(base: &str, signer: Signer, ca_file: Option<&Path>, timeout: Duration) -> anyhow::Result<Self> {
+        let base = reqwest::Url::parse(base).with_context(|| format!("{base} is not a URL"))?;
+        anyhow::ensure!(matches!(base.scheme(), "http" | "https"), "the gateway URL must be http:// or https://");
+        let host = match (base.host_str(), base.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            _ => anyhow::bail!("the gateway URL {base} names no host"),
+        };
+        let mut http = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout);
+        if let Some(ca) = ca_file {
+            let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem).context("parsing the CA file")?);
+        }
+        Ok(Self { http: http.build().context("building the HTTP client")?, base, host, signer })
+    }
+
+    /// The project the client acts in.
+    pub fn project_id(&self) -> &str {
+        &self.signer.project_id
+    }
+
+    /// Sends one signed JSON request (`path` from the root, e.g.
+    /// `/v1.0/{project}/kms/describe-key`).
+    pub async fn call(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<Reply> {
+        let body = body.map(|b| serde_json::to_vec(b).expect("JSON serialises")).unwrap_or_default();
+        let req = Req { method: method.clone(), path: path.to_owned(), body };
+        let headers = sign(&self.signer, &self.host, &req);
+        let url = self.base.join(path).with_context(|| format!("{path} is not a path"))?;
+        let answer = self.http.request(method, url).headers(headers).body(req.body).send().await.map_err(|e| {
+            anyhow::anyhow!(
+                "the gateway did not answer: {}",
+                if e.is_timeout() { "timed out" } else { "connection failed" }
+            )
+        })?;
+        let status = answer.status().as_u16();
+        let bytes = answer.bytes().await.context("reading the gateway's answer")?;
+        Ok(Reply { status, body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null) })
+    }
+}

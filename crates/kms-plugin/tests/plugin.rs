@@ -1,0 +1,150 @@
+//! The KMS v2 plugin over its unix socket, with a gRPC client generated
+//! from the project's proto, against a running opendew stack.
+
+use std::{path::PathBuf, time::Duration};
+
+use base64::Engine;
+use proto::k8s::kms_v2::{
+    DecryptRequest, EncryptRequest, StatusRequest, key_management_service_client::KeyManagementServiceClient,
+};
+use serde_json::json;
+use tonic::transport::Channel;
+
+async fn connect(socket: PathBuf) -> KeyManagementServiceClient<Channel> {
+    // The URI is a placeholder: the connector dials the socket.
+    let channel = tonic::transport::Endpoint::try_from("http://[::]:50051")
+        .unwrap()
+        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+            let socket = socket.clone();
+            async move {
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(socket).await?))
+            }
+        }))
+        .await
+        .unwrap();
+    KeyManagementServiceClient::new(channel)
+}
+
+#[tokio::test]
+async fn kms_v2_plugin_wraps_data_keys_under_an_opendew_key() {
+    common::telemetry::init_for_tests();
+    let dir = tempfile::tempdir().unwrap();
+    let config = opendew::DevConfig {
+        data_dir: dir.path().join("data"),
+        http_listen: "127.0.0.1:0".parse().unwrap(),
+        kms_listen: "127.0.0.1:0".parse().unwrap(),
+        csms_listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: None,
+        region: "local-1".into(),
+        tls: false,
+        csms_jobs: csms_service::CsmsJobs::default(),
+    };
+    let stack = opendew::start(config, tokio_util::sync::CancellationToken::new()).await.unwrap();
+    let signer = client::Signer::from_file(&stack.credentials_file).unwrap();
+    let api = client::GatewayClient::new(&stack.endpoint(), signer.clone(), None, Duration::from_secs(10)).unwrap();
+    let kms = |op: &str| format!("/v1.0/{}/kms/{op}", signer.project_id);
+    let new_key = |alias: &'static str| {
+        let (api, path) = (api.clone(), kms("create-key"));
+        async move {
+            let r = api.call(http::Method::POST, &path, Some(&json!({"key_alias": alias}))).await.unwrap();
+            assert_eq!(r.status, 200, "{:?}", r.body);
+            r.body["key_info"]["key_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let (key, other) = (new_key("k8s-kek").await, new_key("other").await);
+
+    let socket = dir.path().join("kms/socket.sock");
+    let plugin_config = kms_plugin::PluginConfig {
+        socket: socket.clone(),
+        gateway_url: stack.endpoint(),
+        credentials_file: stack.credentials_file.clone(),
+        ca_file: None,
+        key_id: key.clone(),
+        timeout: Duration::from_secs(2),
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let served = tokio::spawn(kms_plugin::serve(plugin_config, shutdown.clone()));
+    for _ in 0..100 {
+        if socket.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "the socket is for kube-apiserver only");
+    let mut plugin = connect(socket.clone()).await;
+
+    let status = plugin.status(StatusRequest {}).await.unwrap().into_inner();
+    assert_eq!((status.version.as_str(), status.healthz.as_str()), ("v2", "ok"));
+    assert_eq!(status.key_id, format!("{key}:0"));
+
+    let dek = vec![7u8; 32];
+    let wrapped =
+        plugin.encrypt(EncryptRequest { plaintext: dek.clone(), uid: "u1".into() }).await.unwrap().into_inner();
+    assert_eq!(wrapped.key_id, status.key_id);
+    assert!(!wrapped.ciphertext.windows(dek.len()).any(|w| w == dek.as_slice()));
+    assert!(wrapped.annotations.keys().all(|k| k.ends_with(".opendew.io")));
+    let unwrap = |ciphertext: Vec<u8>, key_id: String, annotations| DecryptRequest {
+        ciphertext,
+        uid: "u2".into(),
+        key_id,
+        annotations,
+    };
+    let opened = plugin
+        .decrypt(unwrap(wrapped.ciphertext.clone(), wrapped.key_id.clone(), wrapped.annotations.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(opened.plaintext, dek);
+
+    // A ciphertext of another opendew key fails, whatever key id it claims.
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let foreign = api
+        .call(
+            http::Method::POST,
+            &kms("encrypt-data"),
+            Some(&json!({"key_id": other, "plain_text": b64.encode([1u8; 32])})),
+        )
+        .await
+        .unwrap();
+    let foreign = foreign.body["cipher_text"].as_str().unwrap().as_bytes().to_vec();
+    for claimed in [format!("{key}:0"), format!("{other}:0")] {
+        let refused = plugin.decrypt(unwrap(foreign.clone(), claimed, Default::default())).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    }
+    let mut bad = wrapped.annotations.clone();
+    bad.insert("Not A DNS Name".into(), b"x".to_vec());
+    let refused = plugin.decrypt(unwrap(wrapped.ciphertext.clone(), wrapped.key_id.clone(), bad)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+
+    // Rotation of the opendew key: a new key id; old ciphertexts still open.
+    let rotated = api.call(http::Method::POST, &kms("rotate-on-demand"), Some(&json!({"key_id": key}))).await.unwrap();
+    assert_eq!(rotated.status, 200, "{:?}", rotated.body);
+    let after = plugin.status(StatusRequest {}).await.unwrap().into_inner();
+    assert_eq!((after.healthz.as_str(), after.key_id.clone()), ("ok", format!("{key}:1")));
+    let newer = plugin.encrypt(EncryptRequest { plaintext: dek.clone(), uid: "u3".into() }).await.unwrap().into_inner();
+    assert_eq!(newer.key_id, after.key_id);
+    let old =
+        plugin.decrypt(unwrap(wrapped.ciphertext, wrapped.key_id, wrapped.annotations)).await.unwrap().into_inner();
+    assert_eq!(old.plaintext, dek);
+
+    // A disabled key is unhealthy.
+    let disabled = api.call(http::Method::POST, &kms("disable-key"), Some(&json!({"key_id": key}))).await.unwrap();
+    assert_eq!(disabled.status, 200);
+    let status = plugin.status(StatusRequest {}).await.unwrap().into_inner();
+    assert_ne!(status.healthz, "ok");
+    let enabled = api.call(http::Method::POST, &kms("enable-key"), Some(&json!({"key_id": key}))).await.unwrap();
+    assert_eq!(enabled.status, 200);
+
+    // opendew stopped: Status says so within kube-apiserver's probe period
+    // (it polls every minute, and more often once unhealthy).
+    stack.stop().await.unwrap();
+    let started = std::time::Instant::now();
+    let status = plugin.status(StatusRequest {}).await.unwrap().into_inner();
+    assert_ne!(status.healthz, "ok");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_eq!(status.key_id, format!("{key}:1"), "the last known key id is still reported");
+    shutdown.cancel();
+    served.await.unwrap().unwrap();
+    assert!(!socket.exists(), "the socket is removed at shutdown");
+}
