@@ -33,13 +33,23 @@ pub struct Verdict {
     pub suggestions: Vec<String>,
 }
 
-/// What to check.
-#[derive(Debug)]
+/// What to check (`Debug` never shows a value).
 pub enum Subject {
     /// This value.
     Value(Zeroizing<String>),
     /// A stored secret's version (`latest` when empty).
     Stored { name: String, version_id: String },
+}
+
+impl std::fmt::Debug for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Value(_) => f.write_str("Value(..)"),
+            Self::Stored { name, version_id } => {
+                f.debug_struct("Stored").field("name", name).field("version_id", version_id).finish()
+            }
+        }
+    }
 }
 
 /// Scores a value (see the module's rules).
@@ -141,6 +151,12 @@ impl CsmsService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_never_shows_in_debug() {
+        let subject = Subject::Value(Zeroizing::new("hunter2-value".into()));
+        assert!(!format!("{subject:?}").contains("hunter2"));
+    }
 
     #[test]
     fn weak_and_strong_values() {

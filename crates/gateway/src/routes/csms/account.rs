@@ -89,10 +89,9 @@ pub struct OrgRelation {
     relation_type: &'static str,
 }
 
-/// `UsersDetailsResult` (the list model types `disabled`, `grade`,
-/// `locked` and `extension` as strings).
+/// The fields both user models share, with the same types.
 #[derive(Debug, Serialize)]
-pub struct UserSummary {
+pub struct UserFields {
     user_id: String,
     org_id: String,
     user_name: String,
@@ -103,14 +102,11 @@ pub struct UserSummary {
     pwd_change_at: String,
     created_at: String,
     updated_at: String,
-    disabled: String,
-    grade: String,
-    locked: String,
-    extension: String,
+    locked: &'static str,
     user_org_relation_list: Vec<OrgRelation>,
 }
 
-impl From<&UserRow> for UserSummary {
+impl From<&UserRow> for UserFields {
     fn from(u: &UserRow) -> Self {
         Self {
             user_id: u.id.clone(),
@@ -123,12 +119,26 @@ impl From<&UserRow> for UserSummary {
             pwd_change_at: user_time(u.create_ms),
             created_at: user_time(u.create_ms),
             updated_at: user_time(u.create_ms),
-            disabled: (!u.enabled).to_string(),
-            grade: "0".into(),
-            locked: "false".into(),
-            extension: "{}".into(),
+            locked: "false",
             user_org_relation_list: vec![OrgRelation { org_id: u.domain_id.clone(), relation_type: "MEMBER" }],
         }
+    }
+}
+
+/// `UsersDetailsResult` (the list model types `disabled`, `grade` and
+/// `extension` as strings).
+#[derive(Debug, Serialize)]
+pub struct UserSummary {
+    #[serde(flatten)]
+    fields: UserFields,
+    disabled: String,
+    grade: &'static str,
+    extension: &'static str,
+}
+
+impl From<&UserRow> for UserSummary {
+    fn from(u: &UserRow) -> Self {
+        Self { fields: u.into(), disabled: (!u.enabled).to_string(), grade: "0", extension: "{}" }
     }
 }
 
@@ -171,21 +181,11 @@ pub async fn list_users(query: Query, call: CsmsBare) -> CsmsResult<UserList> {
 /// and `extension` an object).
 #[derive(Debug, Serialize)]
 pub struct UserDetail {
-    user_id: String,
-    org_id: String,
-    user_name: String,
-    name: String,
-    mobile: String,
-    email: String,
-    pwd_must_modify: bool,
-    pwd_change_at: String,
-    created_at: String,
-    updated_at: String,
+    #[serde(flatten)]
+    fields: UserFields,
     disabled: bool,
     grade: i32,
-    locked: String,
     extension: serde_json::Value,
-    user_org_relation_list: Vec<OrgRelation>,
     domain_id: String,
 }
 
@@ -199,21 +199,10 @@ pub async fn show_user_detail(call: CsmsBare) -> CsmsResult<UserDetail> {
         .filter(|u| u.domain_id == call.identity().domain_id)
         .ok_or_else(|| call.not_found())?;
     Ok(Json(UserDetail {
-        user_id: u.id.clone(),
-        org_id: u.domain_id.clone(),
-        user_name: u.name.clone(),
-        name: u.name.clone(),
-        mobile: String::new(),
-        email: String::new(),
-        pwd_must_modify: false,
-        pwd_change_at: user_time(u.create_ms),
-        created_at: user_time(u.create_ms),
-        updated_at: user_time(u.create_ms),
+        fields: (&**u).into(),
         disabled: !u.enabled,
         grade: 0,
-        locked: "false".into(),
         extension: serde_json::json!({}),
-        user_org_relation_list: vec![OrgRelation { org_id: u.domain_id.clone(), relation_type: "MEMBER" }],
         domain_id: u.domain_id.clone(),
     }))
 }
@@ -242,7 +231,7 @@ pub async fn update_user_password(call: CsmsCall) -> CsmsResult<PasswordChanged>
     let hash = app.directory.snapshot().active_user(&user_id).map(|(u, _)| u.password_hash.clone());
     let Some(hash) = hash else { return Err(call.not_found()) };
     let verified = old.expose().chars().count() <= MAX_PASSWORD_CHARS && {
-        let old = old.expose().to_owned();
+        let old = zeroize::Zeroizing::new(old.expose().to_owned());
         identity::seal::on_hashing_thread(move || identity::seal::verify_password(&hash, &old))
             .await
             .map_err(|_| ApiError::Throttled(std::time::Duration::from_secs(1)))?
