@@ -15,7 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure().build_server(true).build_client(true).compile_fds(descriptors)?;
     // The Kubernetes plugin APIs opendew serves: compiled on their own, so
     // that the services' reflection lists only opendew's protos.
-    let k8s = ["k8s/kms/v2/api.proto"];
+    let k8s = ["k8s/kms/v2/api.proto", "k8s/secrets-store/v1alpha1/service.proto"];
     for file in &k8s {
         println!("cargo:rerun-if-changed={}", root.join(file).display());
     }

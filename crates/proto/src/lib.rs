@@ -28,6 +28,11 @@ pub mod k8s {
     pub mod kms_v2 {
         tonic::include_proto!("v2");
     }
+    /// The Secrets Store CSI Driver's provider API (proto package
+    /// `v1alpha1`).
+    pub mod csi_v1alpha1 {
+        tonic::include_proto!("v1alpha1");
+    }
 }
 
 /// Encoded `FileDescriptorSet` of every opendew proto, for gRPC reflection.
