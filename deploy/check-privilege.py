@@ -7,7 +7,16 @@ deploy/check:
                         own role;
   k8s SERVICE... < YAML each workload of a rendered overlay mounts only
                         Secrets named for itself, and each service's
-                        database URL names a role of its own.
+                        database URL names a role of its own;
+  node FILE...          the node agents (KMS plugin static pod, CSI
+                        provider DaemonSet): no capability, no privilege
+                        escalation, a read-only root filesystem, no service
+                        account token, and of the host only their socket
+                        directory (and the plugin's config directory, read
+                        only); the EncryptionConfiguration's endpoint is the
+                        plugin's socket; the example SecretProviderClass's
+                        parameters are strings and its objects what the
+                        provider accepts.
 
 Prints one line per violation and exits 1 if there is any."""
 
@@ -76,9 +85,74 @@ def k8s(documents):
     return problems
 
 
+# Host paths each node agent may mount: path -> may it write there.
+HOST_PATHS = {
+    "opendew-kms-plugin": {"/var/run/kmsplugin": True, "/etc/opendew-kms-plugin": False},
+    "opendew-csi-provider": {"/var/run/secrets-store-csi-providers": True},
+}
+OBJECT_KEYS = {"secretName", "version", "versionStage", "fileName", "fileMode", "jsonKey"}
+
+
+def pod_spec(doc):
+    return doc["spec"] if doc["kind"] == "Pod" else doc["spec"]["template"]["spec"]
+
+
+def node(paths):
+    problems = []
+    docs = [d for p in paths for d in yaml.safe_load_all(open(p)) if d]
+    sockets = {}
+    agents = [d for d in docs if d["kind"] in ("Pod", "DaemonSet") and d["metadata"]["name"] in HOST_PATHS]
+    if len(agents) != len(HOST_PATHS):
+        problems.append(f"node: expected the agents {sorted(HOST_PATHS)}, found {[d['metadata']['name'] for d in agents]}")
+    for doc in agents:
+        name = doc["metadata"]["name"]
+        spec = pod_spec(doc)
+        if spec.get("automountServiceAccountToken") is not False:
+            problems.append(f"node: {name} mounts a service account token")
+        if spec.get("hostPID") or spec.get("hostIPC"):
+            problems.append(f"node: {name} shares the host's PID or IPC namespace")
+        host = {v["name"]: v["hostPath"]["path"] for v in spec.get("volumes", []) if "hostPath" in v}
+        for path in host.values():
+            if path not in HOST_PATHS[name]:
+                problems.append(f"node: {name} mounts the host's {path}")
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            sc = c.get("securityContext", {})
+            if sc.get("privileged") or sc.get("allowPrivilegeEscalation") is not False:
+                problems.append(f"node: {name}/{c['name']} may gain privileges")
+            if sc.get("capabilities", {}).get("drop") != ["ALL"] or sc.get("capabilities", {}).get("add"):
+                problems.append(f"node: {name}/{c['name']} keeps capabilities")
+            if sc.get("readOnlyRootFilesystem") is not True:
+                problems.append(f"node: {name}/{c['name']} writes its root filesystem")
+            for m in c.get("volumeMounts", []):
+                if m["name"] in host and not HOST_PATHS[name].get(host[m["name"]]) and not m.get("readOnly"):
+                    problems.append(f"node: {name}/{c['name']} mounts {host[m['name']]} writable")
+            env = {e["name"]: e.get("value") for e in c.get("env", [])}
+            if "OPENDEW_KMS_PLUGIN_SOCKET" in env:
+                sockets[name] = env["OPENDEW_KMS_PLUGIN_SOCKET"]
+    for doc in docs:
+        if doc["kind"] == "EncryptionConfiguration":
+            endpoints = [p["kms"].get("endpoint") for r in doc["resources"] for p in r["providers"] if "kms" in p]
+            versions = [p["kms"].get("apiVersion") for r in doc["resources"] for p in r["providers"] if "kms" in p]
+            if endpoints != [f"unix://{sockets.get('opendew-kms-plugin')}"] or versions != ["v2"]:
+                problems.append(f"node: the EncryptionConfiguration's KMS v2 endpoint {endpoints} is not the plugin's socket")
+        if doc["kind"] == "SecretProviderClass":
+            params = doc["spec"].get("parameters", {})
+            if doc["spec"].get("provider") != "opendew":
+                problems.append("node: the SecretProviderClass does not name provider opendew")
+            if not all(isinstance(v, str) for v in params.values()):
+                problems.append("node: SecretProviderClass parameters must all be strings")
+            objects = yaml.safe_load(params.get("objects", "")) or []
+            for o in objects if isinstance(objects, list) else [None]:
+                if not isinstance(o, dict) or "secretName" not in o or set(o) - OBJECT_KEYS:
+                    problems.append(f"node: SecretProviderClass object {o!r} is not one the provider accepts")
+    return problems
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "compose":
         found = compose(sys.argv[2])
+    elif sys.argv[1] == "node":
+        found = node(sys.argv[2:])
     else:
         found = k8s(list(yaml.safe_load_all(sys.stdin)))
     for problem in found:

@@ -14,7 +14,7 @@
 //!   namespace's account may read, and a `projectId` other than the
 //!   credentials' own project is refused before anything is called.
 //! - It returns the files (the driver writes them into the pod's tmpfs)
-//!   and one object version per object: `secret/NAME` → the CSMS version
+//!   and one object version per file: `secret/NAME/FILE` → the CSMS version
 //!   id. The driver's rotation poll calls `Mount` again and rewrites the
 //!   files when a version changed.
 //! - Secret values pass through memory only: they are wiped when the
@@ -47,7 +47,7 @@ pub struct ProviderConfig {
     #[arg(
         long = "socket",
         env = "OPENDEW_CSI_PROVIDER_SOCKET",
-        default_value = "/etc/kubernetes/secrets-store-csi-providers/opendew.sock"
+        default_value = "/var/run/secrets-store-csi-providers/opendew.sock"
     )]
     pub socket: PathBuf,
     /// The opendew gateway, e.g. https://opendew.example:8443.

@@ -51,7 +51,9 @@ fn deploy_files_validate_and_each_check_can_fail() {
     assert!(ok, "deploy/check failed on the committed files:\n{text}");
     assert!(text.contains("overlay dev") && text.contains("overlay production"), "{text}");
 
-    let cases: [(&str, &str, Edit); 6] = [
+    assert!(text.contains("integrations"), "{text}");
+
+    let cases: [(&str, &str, Edit); 11] = [
         ("compose/compose.yaml", "compose", |t| t.replace("condition: service_healthy", "condition: service_ready")),
         ("k8s/base/gateway.yaml", "k8s:production", |t| {
             t.replacen("  replicas: 1\n", "  replicas: 1\n  replica: 2\n", 1)
@@ -67,6 +69,24 @@ fn deploy_files_validate_and_each_check_can_fail() {
         }),
         ("k8s/base/gateway.yaml", "k8s:dev:privilege", |t| {
             t.replace("secretName: opendew-database-iam", "secretName: opendew-database-kms")
+        }),
+        // The node agents: a schema error, a capability, more of the host,
+        // kube-apiserver pointed at another socket, a class the provider
+        // would refuse.
+        ("k8s/integrations/csi-provider/daemonset.yaml", "k8s:integrations", |t| {
+            t.replace("  updateStrategy:\n", "  updateStrategy:\n    kind: Rolling\n")
+        }),
+        ("k8s/integrations/kms-plugin/opendew-kms-plugin.yaml", "k8s:integrations:privilege", |t| {
+            t.replace("drop: [\"ALL\"]", "drop: [\"ALL\"]\n          add: [\"SYS_ADMIN\"]")
+        }),
+        ("k8s/integrations/csi-provider/daemonset.yaml", "k8s:integrations:privilege", |t| {
+            t.replace("path: /var/run/secrets-store-csi-providers", "path: /var/lib/kubelet")
+        }),
+        ("k8s/integrations/kms-plugin/encryption-configuration.yaml", "k8s:integrations:privilege", |t| {
+            t.replace("unix:///var/run/kmsplugin/socket.sock", "unix:///var/run/kmsplugin/other.sock")
+        }),
+        ("k8s/integrations/csi-provider/examples/secret-provider-class.yaml", "k8s:integrations:privilege", |t| {
+            t.replace("jsonKey: password", "jsonkey: password")
         }),
     ];
     for (file, stage, edit) in cases {
