@@ -355,12 +355,12 @@ async fn isolation(db: Db) {
         &b,
         Method::POST,
         &csms_b("secrets"),
-        Some(json!({"name": "b-db",
+        Some(json!({"name": "b-rds",
         "secret_string": json!({"username": "b-user", "password": "b-pass"}).to_string(),
         "secret_type": "RDS-FG", "rotation_config": r#"{"InstanceId":"b"}"#, "event_subscriptions": ["b-event"]})),
     )
     .await);
-    let rotated = ok(call(&s, &b, Method::POST, &csms_b("secrets/b-db/rotate"), None).await);
+    let rotated = ok(call(&s, &b, Method::POST, &csms_b("secrets/b-rds/rotate"), None).await);
     assert_eq!(rotated["version_id"], "v2", "{rotated}");
     let backup = ok(call(&s, &b, Method::POST, &csms_b("secrets/b-secret/backup"), None).await);
     let blob = backup["secret_blob"].as_str().unwrap().to_owned();
@@ -377,6 +377,8 @@ async fn isolation(db: Db) {
         event_name: "b-event".into(),
         user_id: user.id.clone(),
     };
+    // Each name marker holds a letter beyond f (the ids are whole), so no random UUID or hex id can
+    // contain it by chance ("b-db" once matched a key id's "…b76b-db2d…").
     let never_shown = [
         key_id.as_str(),
         "b-key",
@@ -388,7 +390,7 @@ async fn isolation(db: Db) {
         "third0party",
         b_grant_id.as_str(),
         "b-event",
-        "b-db",
+        "b-rds",
         user.id.as_str(),
         "b-topic",
         "b-user",
@@ -490,7 +492,7 @@ async fn isolation(db: Db) {
     assert_eq!(key_tags["tags"], json!([{"key": "b-tag-key", "value": "v"}]), "{key_tags}");
     let event = ok(call(&s, &b, Method::GET, &csms_b("csms/events/b-event"), None).await);
     assert_eq!(event["event"]["state"], "ENABLED", "{event}");
-    let tasks = ok(call(&s, &b, Method::GET, &csms_b("csms/tasks?secret_name=b-db"), None).await);
+    let tasks = ok(call(&s, &b, Method::GET, &csms_b("csms/tasks?secret_name=b-rds"), None).await);
     assert_eq!(tasks["total"], 1, "{tasks}");
     let records = ok(call(&s, &b, Method::GET, &csms_b("csms/notification-records"), None).await);
     assert!(records["records"].as_array().unwrap().len() >= 3, "{records}");
