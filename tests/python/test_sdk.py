@@ -1143,6 +1143,20 @@ class KeyManagementTest(Base):
 
 
 
+def gmssl_sm2(point, **kwargs):
+    """gmssl's CryptSM2 for the public point x || y.
+
+    Its constructor drops a "04" prefix with `str.lstrip("04")`, which strips
+    every leading '0' and '4' character, so an x coordinate whose hex starts
+    with "04" (1 key in 256) came out short and verify crashed inside gmssl.
+    Setting the attribute afterwards keeps the point whole."""
+    from gmssl import sm2
+
+    crypt = sm2.CryptSM2(private_key="", public_key="00" * 64, **kwargs)
+    crypt.public_key = point.hex()
+    return crypt
+
+
 def der_to_raw(signature, size):
     """r || s of a DER ECDSA/SM2 signature, each `size` bytes."""
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -1211,11 +1225,10 @@ class AsymmetricAndMacTest(Base):
 
         hash_ = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}.get(algorithm[-3:])
         if spec == "SM2":
-            from gmssl import sm2
 
             der = base64.b64decode("".join(pem.strip().splitlines()[1:-1]))
             point = der[-64:]  # the uncompressed point's x || y ends the SPKI
-            crypt = sm2.CryptSM2(private_key="", public_key=point.hex())
+            crypt = gmssl_sm2(point)
             self.assertTrue(crypt.verify_with_sm3(der_to_raw(signature, 32).hex(), message), "gmssl SM2")
             return
         if algorithm == "ED25519_PH_SHA_512":
@@ -1292,12 +1305,11 @@ class AsymmetricAndMacTest(Base):
             self.assertEqual(resp["signature_valid"], "false")
             self.assertSdkError(lambda: self.sign(key_id, "HMAC_SHA_256", message), 400, "KMS.0332")
         # SM2 with a digest: e = SM3(Z_A || M), checked by gmssl the same way.
-        from gmssl import sm2, sm3, func
 
         sm2_key = self.key("SM2")
         pem = self.public_key(sm2_key).public_key
         point = base64.b64decode("".join(pem.strip().splitlines()[1:-1]))[-64:]
-        crypt = sm2.CryptSM2(private_key="", public_key=point.hex())
+        crypt = gmssl_sm2(point)
         e = bytes.fromhex(crypt._sm3_z(message))
         signed = self.sign(sm2_key, "SM2DSA_SM3", e, message_type="DIGEST")
         self.assertTrue(crypt.verify_with_sm3(der_to_raw(base64.b64decode(signed.signature), 32).hex(), message))
@@ -1349,11 +1361,10 @@ class AsymmetricAndMacTest(Base):
             self.assertSdkError(lambda: decrypt(other, public.encrypt(b"x", padding.OAEP(
                 mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)), "RSAES_OAEP_SHA_256"), 400, "KMS.0311")
         # SM2: a ciphertext made by gmssl (C1C3C2, DER-framed) decrypts.
-        from gmssl import sm2
 
         sm2_key = self.key("SM2", "ENCRYPT_DECRYPT")
         point = base64.b64decode("".join(self.public_key(sm2_key).public_key.strip().splitlines()[1:-1]))[-64:]
-        crypt = sm2.CryptSM2(private_key="", public_key=point.hex(), mode=1)
+        crypt = gmssl_sm2(point, mode=1)
         ciphertext = der_sm2_ciphertext(crypt.encrypt(b"made by gmssl"))
         self.assertEqual(decrypt(sm2_key, ciphertext, "SM2_ENCRYPT").plain_text, "made by gmssl")
         self.assertSdkError(lambda: decrypt(sm2_key, ciphertext[:-1] + bytes([ciphertext[-1] ^ 1]), "SM2_ENCRYPT"), 400, "KMS.0311")
