@@ -34,6 +34,20 @@ pub struct Outcome {
     pub first_failure: Option<String>,
 }
 
+/// One request of a mixed run: who signs it (an index into the run's
+/// signers), what it is, and how its response is checked.
+pub struct Step {
+    /// Index of the signer.
+    pub signer: usize,
+    /// The request.
+    pub req: Req,
+    /// Its check.
+    pub check: Check,
+}
+
+/// Makes the n-th step of a mixed run.
+pub type Plan = Arc<dyn Fn(u64) -> Step + Send + Sync>;
+
 /// Drives `concurrency` workers against `host` for `warmup + duration`;
 /// only the timed phase is recorded.
 pub async fn run(
@@ -45,13 +59,25 @@ pub async fn run(
     make: Gen,
     check: Check,
 ) -> Outcome {
+    let plan: Plan = Arc::new(move |n| Step { signer: 0, req: make(n), check: check.clone() });
+    run_plan(host, Arc::new(vec![signer.clone()]), concurrency, warmup, duration, plan).await
+}
+
+/// As [`run`], each request made, signed and checked as `plan` says.
+pub async fn run_plan(
+    host: &str,
+    signers: Arc<Vec<Signer>>,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+    plan: Plan,
+) -> Outcome {
     let sequence = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let timed_from = start + warmup;
     let end = timed_from + duration;
     let workers = (0..concurrency).map(|_| {
-        let (make, check, sequence, signer, host) =
-            (make.clone(), check.clone(), sequence.clone(), signer.clone(), host.to_owned());
+        let (plan, sequence, signers, host) = (plan.clone(), sequence.clone(), signers.clone(), host.to_owned());
         tokio::spawn(async move {
             let client = reqwest::Client::builder()
                 .pool_max_idle_per_host(1)
@@ -65,8 +91,8 @@ pub async fn run(
                 if now >= end {
                     break;
                 }
-                let req = make(sequence.fetch_add(1, Ordering::Relaxed));
-                let headers = sign(&signer, &host, &req);
+                let Step { signer, req, check } = plan(sequence.fetch_add(1, Ordering::Relaxed));
+                let headers = sign(&signers[signer], &host, &req);
                 let sent = Instant::now();
                 let result = client
                     .request(req.method.clone(), format!("http://{host}{}", req.path))

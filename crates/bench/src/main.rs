@@ -296,6 +296,73 @@ async fn crypto_and_secret_scenarios(
     Ok(())
 }
 
+/// The projects of the mixed scenario.
+const MIX_PROJECTS: [&str; 4] = ["mix-1", "mix-2", "mix-3", "mix-4"];
+
+/// The mixed scenario's name.
+const MIXED: &str = "mixed 80% read / 15% crypto / 5% write, 4 projects";
+
+/// Secrets read per project in the mixed scenario.
+const MIX_SECRETS: usize = 4;
+
+/// What applications do to a shared deployment, all at once: in each of
+/// four projects, 80% of requests read one of four secrets (`latest`), 15%
+/// are encrypt-data under the project's key, 5% add a version to the
+/// first secret (so its readers see changes while they read), every
+/// request signed by its own project's credentials.
+async fn mixed(run: &Run, host: &str, signers: Vec<Signer>) -> anyhow::Result<load::Outcome> {
+    struct Project {
+        secrets: Vec<String>,
+        encrypt: (String, Vec<u8>),
+        write: String,
+    }
+    let mut projects = Vec::new();
+    for s in &signers {
+        let p = &s.project_id;
+        let key = call(host, s, post(format!("/v1.0/{p}/kms/create-key"), json!({"key_alias": "mix"}))).await?;
+        let key_id = key["key_info"]["key_id"].as_str().context("key id")?.to_owned();
+        let mut names = Vec::new();
+        for i in 0..MIX_SECRETS {
+            let name = format!("mix-{i}");
+            call(
+                host,
+                s,
+                post(format!("/v1/{p}/secrets"), json!({"name": name, "secret_string": format!("value-{i}")})),
+            )
+            .await?;
+            names.push(format!("/v1/{p}/secrets/{name}/versions/latest"));
+        }
+        projects.push(Project {
+            secrets: names,
+            encrypt: (
+                format!("/v1.0/{p}/kms/encrypt-data"),
+                serde_json::to_vec(&json!({"key_id": key_id, "plain_text": "benchmark payload of modest size"}))?,
+            ),
+            write: format!("/v1/{p}/secrets/mix-0/versions"),
+        });
+    }
+    let projects = Arc::new(projects);
+    let (read_ok, crypto_ok, write_ok) = (ok_with("version"), ok_with("cipher_text"), ok_with("version_metadata"));
+    let plan: load::Plan = Arc::new(move |n| {
+        let signer = (n % projects.len() as u64) as usize;
+        let project = &projects[signer];
+        let round = n / projects.len() as u64;
+        let (req, check) = match round % 20 {
+            0 => (post(project.write.clone(), json!({"secret_string": format!("value-{n}")})), write_ok.clone()),
+            1..=3 => (
+                Req { method: http::Method::POST, path: project.encrypt.0.clone(), body: project.encrypt.1.clone() },
+                crypto_ok.clone(),
+            ),
+            _ => {
+                let path = project.secrets[(round / 20) as usize % project.secrets.len()].clone();
+                (Req { method: http::Method::GET, path, body: Vec::new() }, read_ok.clone())
+            }
+        };
+        load::Step { signer, req, check }
+    });
+    Ok(load::run_plan(host, Arc::new(signers), run.concurrency, run.warmup, run.duration, plan).await)
+}
+
 fn print_row(r: &Row) {
     eprintln!(
         "{:<12} {:<30} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  failed {}{}",
@@ -349,12 +416,17 @@ async fn main() -> anyhow::Result<()> {
     let pool = sqlx::postgres::PgPoolOptions::new().max_connections(run.concurrency as u32).connect(&db).await?;
     let o = load::insert_loop(&pool, run.concurrency, run.warmup, run.duration).await?;
     let insert_base = o.ok as f64 / o.elapsed.as_secs_f64();
+    // Its 64 connections would otherwise count against Postgres's
+    // max_connections (100 by default) while the services run.
+    pool.close().await;
     rows.push(row("baseline", "sqlx INSERT (Postgres)", &o, None));
     print_row(rows.last().expect("row"));
 
     // Configuration 1: three release processes on Postgres.
     let accounts: Vec<Value> = ["main", "list-small", "list-large"]
         .iter()
+        .copied()
+        .chain(MIX_PROJECTS.iter().copied())
         .map(|name| {
             json!({
                 "access_key": format!("BENCH{}", name.to_uppercase().replace('-', "")),
@@ -426,6 +498,12 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     let host = gateway.addr.clone();
     crypto_and_secret_scenarios("services/pg", &run, &host, &signer(0), http_base, &mut rows).await?;
+    if run.wants(MIXED) {
+        let signers: Vec<Signer> = (3..3 + MIX_PROJECTS.len()).map(signer).collect();
+        let o = mixed(&run, &host, signers).await?;
+        rows.push(row("services/pg", MIXED, &o, Some(("bare axum", http_base))));
+        print_row(rows.last().expect("row"));
+    }
 
     // Writes, against the database baseline.
     let insert = Some(("sqlx INSERT", insert_base));

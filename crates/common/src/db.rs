@@ -310,6 +310,92 @@ pub trait SqlDialect: sqlx::Database {
 
     /// Rows a statement changed (sqlx has no common trait for it).
     fn rows_affected(result: &Self::QueryResult) -> u64;
+
+    /// Tells every replica's change feed on `channel`, when `tx` commits
+    /// and only then, that `payload` (a record's id) changed. Nothing on
+    /// SQLite, whose file one process owns.
+    async fn notify(
+        tx: &mut sqlx::Transaction<'static, Self>,
+        channel: &'static str,
+        payload: &str,
+    ) -> Result<(), sqlx::Error>;
+
+    /// Starts the change feed of `channel` (see [`watch_postgres`]); false
+    /// when the backend has none (SQLite: the writing process invalidates
+    /// its own caches, and that is complete).
+    async fn watch(
+        pool: &sqlx::Pool<Self>,
+        channel: &'static str,
+        sink: FeedSink,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<bool, StoreError>;
+}
+
+/// What a change feed tells a cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedEvent {
+    /// The record with this id (the notification's payload) changed or
+    /// was deleted, in a committed transaction.
+    Changed(String),
+    /// Notifications may have been missed (the feed is reconnecting): forget
+    /// everything. `healthy` tells whether the feed is delivering again.
+    Reset {
+        /// The feed is connected and delivering.
+        healthy: bool,
+    },
+}
+
+/// Receives a change feed's events.
+pub type FeedSink = std::sync::Arc<dyn Fn(FeedEvent) + Send + Sync>;
+
+/// Listens on `channel` and hands every notification to `sink`, from a
+/// task that runs until `shutdown`.
+///
+/// Postgres delivers a `NOTIFY` made inside a transaction when, and only
+/// if, that transaction commits, milliseconds later, to every listening
+/// connection. If the listening connection drops, notifications are lost
+/// until it is back: the sink hears `Reset { healthy: false }` at once
+/// (a cache must then be bypassed) and `Reset { healthy: true }` after the
+/// reconnect (and must forget everything it held), so a lost notification
+/// never leaves a stale entry behind.
+pub async fn watch_postgres(
+    pool: &PgPool,
+    channel: &'static str,
+    sink: FeedSink,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<bool, StoreError> {
+    use sqlx::postgres::PgListener;
+    let mut listener = PgListener::connect_with(pool).await.map_err(StoreError::db("opening the change feed"))?;
+    listener.listen(channel).await.map_err(StoreError::db("listening for changes"))?;
+    sink(FeedEvent::Reset { healthy: true });
+    tokio::spawn(async move {
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                next = listener.try_recv() => next,
+            };
+            match next {
+                Ok(Some(notification)) => sink(FeedEvent::Changed(notification.payload().to_owned())),
+                Ok(None) | Err(_) => {
+                    sink(FeedEvent::Reset { healthy: false });
+                    tracing::warn!(channel, "change feed lost; caches bypassed until it reconnects");
+                    loop {
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        }
+                        // Forces a reconnect; the listener re-LISTENs its channels.
+                        if listener.listen_all(std::iter::empty::<&str>()).await.is_ok() {
+                            break;
+                        }
+                    }
+                    sink(FeedEvent::Reset { healthy: true });
+                    tracing::info!(channel, "change feed reconnected");
+                }
+            }
+        }
+    });
+    Ok(true)
 }
 
 /// Plain transactions and `FOR UPDATE` row locks.
@@ -338,6 +424,24 @@ impl SqlDialect for sqlx::Postgres {
     fn rows_affected(result: &sqlx::postgres::PgQueryResult) -> u64 {
         result.rows_affected()
     }
+
+    async fn notify(
+        tx: &mut sqlx::Transaction<'static, Self>,
+        channel: &'static str,
+        payload: &str,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    async fn watch(
+        pool: &PgPool,
+        channel: &'static str,
+        sink: FeedSink,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<bool, StoreError> {
+        watch_postgres(pool, channel, sink, shutdown).await
+    }
 }
 
 /// `BEGIN IMMEDIATE` takes SQLite's single write lock up front, so writers
@@ -364,6 +468,24 @@ impl SqlDialect for sqlx::Sqlite {
 
     fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         result.rows_affected()
+    }
+
+    /// Nothing to tell: no other process shares the file.
+    async fn notify(
+        _tx: &mut sqlx::Transaction<'static, Self>,
+        _channel: &'static str,
+        _payload: &str,
+    ) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+
+    async fn watch(
+        _pool: &SqlitePool,
+        _channel: &'static str,
+        _sink: FeedSink,
+        _shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
     }
 }
 

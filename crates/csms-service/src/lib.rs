@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 pub mod backup;
 pub mod batch;
+pub mod cache;
 pub mod checker;
 pub mod config;
 pub mod delivery;
@@ -112,7 +113,9 @@ pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::R
     let sink = delivery::sink(&config.jobs.webhook)?;
     spawn_purge(store.clone(), config.purge_interval, shutdown.clone());
     let ready = ready_check(store.clone());
-    let service = Arc::new(service::CsmsService::new(store.clone(), kms, config.secret_quota, config.jobs.clone()));
+    let service = Arc::new(
+        service::CsmsService::new(store.clone(), kms, config.secret_quota, config.jobs.clone(), &shutdown).await?,
+    );
     delivery::spawn(
         store.clone(),
         sink,

@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use crate::{config::CsmsJobs, kms::KmsClient, store::SecretStore};
+use tokio_util::sync::CancellationToken;
+
+use crate::{cache::ReadCache, config::CsmsJobs, kms::KmsClient, store::SecretStore};
 
 /// Shared state of the service.
 #[derive(Debug)]
@@ -18,12 +20,27 @@ pub struct CsmsService {
     /// Woken after a write that may have fired an event, so that the
     /// delivery task takes the record at once rather than at its next tick.
     pub(crate) deliveries: Arc<tokio::sync::Notify>,
+    /// The read path's memory, kept current by the store's change feed.
+    pub(crate) reads: Arc<ReadCache>,
 }
 
 impl CsmsService {
-    /// A service over `store`, sealing with data keys from `kms`.
-    pub fn new(store: Arc<dyn SecretStore>, kms: KmsClient, secret_quota: u64, jobs: CsmsJobs) -> Self {
-        Self { store, kms, secret_quota, jobs, deliveries: Arc::new(tokio::sync::Notify::new()) }
+    /// A service over `store`, sealing with data keys from `kms`. Starts
+    /// the store's change feed into the read cache (until `shutdown`): the
+    /// one way a service is made, so no cache ever runs without its
+    /// invalidation.
+    pub async fn new(
+        store: Arc<dyn SecretStore>,
+        kms: KmsClient,
+        secret_quota: u64,
+        jobs: CsmsJobs,
+        shutdown: &CancellationToken,
+    ) -> Result<Self, common::db::StoreError> {
+        let reads = Arc::new(ReadCache::default());
+        let feed = reads.clone();
+        store.watch(Arc::new(move |event| feed.apply(event)), shutdown.clone()).await?;
+        reads.spawn_sweeper(std::time::Duration::from_secs(1), shutdown.clone());
+        Ok(Self { store, kms, secret_quota, jobs, deliveries: Arc::new(tokio::sync::Notify::new()), reads })
     }
 
     /// Tells the delivery task that a record may be waiting.

@@ -4,8 +4,9 @@
 use common::identity::CallerIdentity;
 
 use crate::{
+    cache::Selector,
     domain::{
-        self, MAX_STAGES, Rejection, SYSCURRENT, ValueKind, VersionRecord,
+        self, MAX_STAGES, Rejection, SYSCURRENT, SecretRecord, ValueKind, VersionRecord,
         events::{EventType, Notice},
     },
     error::CsmsError,
@@ -135,27 +136,50 @@ impl CsmsService {
         if domain::validate_name(name).is_err() {
             return Err(Rejection::SecretNotFound.into());
         }
-        let (stage, number) = match domain::parse_version_id(version_id)? {
-            Some(n) => (None, Some(n)),
-            None => (Some(SYSCURRENT), None),
+        let (stage, number, selector) = match domain::parse_version_id(version_id)? {
+            Some(n) => (None, Some(n), Selector::Number(n)),
+            None => (Some(SYSCURRENT), None, Selector::Current),
         };
-        let (reader, (secret, version)) =
-            match self.store.read_secret_version(&caller.project_id, name, stage, number).await? {
-                Some(found) => (caller.clone(), found),
-                // Not the caller's: a secret granted to the caller's user?
-                None => {
-                    let granted = self.granted(caller, name).await?.ok_or(Rejection::SecretNotFound)?;
-                    let found = self
-                        .store
-                        .read_secret_version(&granted.secret.project_id, &granted.secret.name, stage, number)
-                        .await?
-                        .ok_or(Rejection::SecretNotFound)?;
-                    (granted.reader, found)
-                }
-            };
+        // The caller's own secret, from the read cache when nothing changed
+        // since it was loaded (ARCHITECTURE.md, "Secret read cache").
+        if let Some(hit) = self.reads.get(&caller.project_id, name, selector) {
+            return self.opened(caller, &hit.secret, hit.version.clone()).await;
+        }
+        let epoch = self.reads.epoch();
+        match self.store.read_secret_version(&caller.project_id, name, stage, number).await? {
+            Some((secret, Some(version))) => {
+                let read = self.reads.insert(&caller.project_id, name, selector, secret, version, epoch);
+                self.opened(caller, &read.secret, read.version.clone()).await
+            }
+            Some((secret, None)) => {
+                secret.state.check_value_access()?;
+                Err(Rejection::ResourceNotFound("version").into())
+            }
+            // Not the caller's: a secret granted to the caller's user? (Not
+            // cached: the grant is checked on every read.)
+            None => {
+                let granted = self.granted(caller, name).await?.ok_or(Rejection::SecretNotFound)?;
+                let (secret, version) = self
+                    .store
+                    .read_secret_version(&granted.secret.project_id, &granted.secret.name, stage, number)
+                    .await?
+                    .ok_or(Rejection::SecretNotFound)?;
+                secret.state.check_value_access()?;
+                let version = version.ok_or(Rejection::ResourceNotFound("version"))?;
+                self.opened(&granted.reader, &secret, version).await
+            }
+        }
+    }
+
+    /// A readable secret's version with its value opened as `reader`.
+    async fn opened(
+        &self,
+        reader: &CallerIdentity,
+        secret: &SecretRecord,
+        version: VersionRecord,
+    ) -> Result<OpenedVersion, CsmsError> {
         secret.state.check_value_access()?;
-        let version = version.ok_or(Rejection::ResourceNotFound("version"))?;
-        let value = self.open_version(&reader, &version).await?;
+        let value = self.open_version(reader, &version).await?;
         if version.kind == ValueKind::Text && std::str::from_utf8(value.expose()).is_err() {
             return Err(CsmsError::Internal(format!("text value of secret {} is not UTF-8", secret.id)));
         }
@@ -197,8 +221,19 @@ impl CsmsService {
         caller: &CallerIdentity,
         version: &VersionRecord,
     ) -> Result<crypto::SecretBytes, CsmsError> {
-        let aad = seal::data_key_aad(&caller.project_id, &version.secret_id, version.number);
-        let data_key = self.kms.decrypt_data_key(caller, &version.kms_key_id, &version.wrapped_dek, &aad).await?;
+        // A data key kms-service unwrapped for this version under a second
+        // ago is used again (see `cache::DATA_KEY_TTL`); the value's own
+        // authentication binds it to this project, secret and version.
+        let data_key = match self.reads.data_key(&version.secret_id, version.number) {
+            Some(key) => key,
+            None => {
+                let aad = seal::data_key_aad(&caller.project_id, &version.secret_id, version.number);
+                let key = self.kms.decrypt_data_key(caller, &version.kms_key_id, &version.wrapped_dek, &aad).await?;
+                let key = std::sync::Arc::new(key);
+                self.reads.keep_data_key(&version.secret_id, version.number, key.clone());
+                key
+            }
+        };
         seal::open(&data_key, &caller.project_id, &version.secret_id, version.number, version.kind, &version.ciphertext)
     }
 }

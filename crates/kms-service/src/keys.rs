@@ -145,9 +145,13 @@ impl KmsService {
         Ok(key)
     }
 
-    /// describe-key.
+    /// describe-key, from the key cache like a crypto call: every change
+    /// reaches every replica's cache within a second (ARCHITECTURE.md, "Key
+    /// cache"), and the replica that made it forgets its entry before it
+    /// answers, so a caller always describes its own change.
     pub async fn describe_key(&self, caller: &CallerIdentity, key_id: &str) -> Result<KeyRecord, KmsError> {
-        self.load_key_for(caller, key_id, Some(domain::GrantOperation::DescribeKey)).await
+        let entry = self.cached_entry(caller, key_id, Some(domain::GrantOperation::DescribeKey)).await?;
+        Ok(entry.record.clone())
     }
 
     /// list-keys.

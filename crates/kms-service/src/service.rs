@@ -106,8 +106,9 @@ impl KmsService {
         self.aliases.invalidate(&(project_id.to_owned(), alias.to_owned()));
     }
 
-    /// A key of the caller's project, from the database (metadata reads
-    /// always see the latest committed state).
+    /// A key of the caller's project, from the database: the management
+    /// operations that change a key start from the committed row (the
+    /// change itself runs on the locked row).
     pub(crate) async fn load_key(&self, caller: &CallerIdentity, key_id: &str) -> Result<KeyRecord, KmsError> {
         self.load_key_for(caller, key_id, None).await
     }
@@ -153,13 +154,26 @@ impl KmsService {
         key_id: &str,
         op: Option<GrantOperation>,
     ) -> Result<Arc<CachedKey>, KmsError> {
+        let entry = self.cached_entry(caller, key_id, op).await?;
+        entry.record.check_not_expired(common::now_ms())?;
+        Ok(entry)
+    }
+
+    /// The cache entry of a key the caller may see (for `op`, if another
+    /// project's), whatever its state: describe-key's path, which must show
+    /// a key whose imported material expired as much as an enabled one.
+    pub(crate) async fn cached_entry(
+        &self,
+        caller: &CallerIdentity,
+        key_id: &str,
+        op: Option<GrantOperation>,
+    ) -> Result<Arc<CachedKey>, KmsError> {
         let key_id = self.resolve(caller, key_id).await?;
         let entry = match self.cache.get(key_id) {
             Some(entry) => entry,
             None => self.load_into_cache(key_id).await?,
         };
         check_access(caller, &entry.record, &entry.grants, op)?;
-        entry.record.check_not_expired(common::now_ms())?;
         Ok(entry)
     }
 

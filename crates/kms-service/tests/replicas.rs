@@ -88,6 +88,21 @@ async fn until_refused(r: &mut Replica, key_id: &str, code: Code) -> Duration {
     }
 }
 
+async fn describe(r: &mut Replica, key_id: &str) -> pb::Key {
+    let request = caller().request(pb::DescribeKeyRequest { key_id: key_id.into(), ..Default::default() });
+    r.client.describe_key(request).await.unwrap().into_inner().key.unwrap()
+}
+
+/// Polls `r`'s describe-key until `seen` holds; returns how long it took.
+async fn until_described(r: &mut Replica, key_id: &str, seen: impl Fn(&pb::Key) -> bool) -> Duration {
+    let start = Instant::now();
+    while !seen(&describe(r, key_id).await) {
+        assert!(start.elapsed() < Duration::from_secs(5), "the other replica still describes the old key after 5 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    start.elapsed()
+}
+
 #[tokio::test]
 async fn a_change_on_one_replica_reaches_the_other_within_a_second() {
     let Some(server) = test_support::postgres_url("kms-service replicas") else { return };
@@ -153,9 +168,25 @@ async fn a_change_on_one_replica_reaches_the_other_within_a_second() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
+    // describe-key is served from the cache too (issue #16): B describes
+    // the key from memory, and a change made on A shows there within a second.
+    assert_eq!(describe(&mut b, &id).await.key_state, pb::KeyState::Enabled as i32);
+    a.client
+        .update_key_description(caller().request(pb::UpdateKeyDescriptionRequest {
+            key_id: id.clone(),
+            key_description: "changed on A".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    let took = until_described(&mut b, &id, |k| k.key_description == "changed on A").await;
+    assert!(took < Duration::from_secs(1), "a description change reached B's describe-key after {took:?}");
+
     a.client.disable_key(caller().request(pb::KeyRequest { key_id: id.clone(), ..Default::default() })).await.unwrap();
     let took = until_refused(&mut b, &id, Code::FailedPrecondition).await;
     assert!(took < Duration::from_secs(1), "disable reached the other replica after {took:?}");
+    let took = until_described(&mut b, &id, |k| k.key_state == pb::KeyState::Disabled as i32).await;
+    assert!(took < Duration::from_secs(1), "disable reached B's describe-key after {took:?}");
 
     a.client.enable_key(caller().request(pb::KeyRequest { key_id: id.clone(), ..Default::default() })).await.unwrap();
     let start = Instant::now();

@@ -1136,7 +1136,8 @@ async fn data_keys_and_data(s: &TestStack, key_id: &str) {
     assert_error(&kms(s, "gen-random", json!({})).await, 400, "KMS.0204", true);
 }
 
-/// In the steady state the data-key operations are served from memory.
+/// In the steady state the data-key operations and describe-key are served
+/// from memory.
 async fn hot_path_makes_no_database_round_trips(s: &TestStack, key_id: &str) {
     // Start from a freshly loaded cache entry, so that its time to live
     // (30 s) cannot run out during the measured calls.
@@ -1163,8 +1164,11 @@ async fn hot_path_makes_no_database_round_trips(s: &TestStack, key_id: &str) {
         )
         .await;
         assert_eq!(d.status, 200);
+        // describe-key is served from the same cache (issue #16).
+        let k = kms(s, "describe-key", json!({"key_id": key_id})).await;
+        assert_eq!(k.body["key_info"]["key_state"], "2");
     }
-    assert_eq!(s.stack.kms_service.round_trips(), before, "3000 crypto calls made database round trips");
+    assert_eq!(s.stack.kms_service.round_trips(), before, "4000 crypto and describe calls made database round trips");
 }
 
 /// The key quota (100, default keys excluded) and the list-keys state filter.

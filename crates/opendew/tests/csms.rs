@@ -1023,11 +1023,14 @@ async fn scheduled_rotation_across_replicas(db: Db) {
     // would show.
     let tls = pki.internal(&pki.csms).load().unwrap();
     let mut replicas = Vec::new();
+    let feeds = tokio_util::sync::CancellationToken::new();
+    let _stop_feeds = feeds.clone().drop_guard();
     for _ in 0..2 {
         let store = csms_service::open_store(&database_url, 4).await.unwrap();
         let channel = common::grpc::channel(&format!("http://{}", s.stack.kms), tls.as_ref(), "test").unwrap();
         let kms = csms_service::kms::KmsClient::new(channel);
-        replicas.push(std::sync::Arc::new(csms_service::service::CsmsService::new(store, kms, 200, jobs.clone())));
+        let service = csms_service::service::CsmsService::new(store, kms, 200, jobs.clone(), &feeds).await.unwrap();
+        replicas.push(std::sync::Arc::new(service));
     }
     let stop = tokio_util::sync::CancellationToken::new();
     let driver = {
@@ -1378,4 +1381,123 @@ async fn grants_users_and_account_paths(s: &TestStack) {
     assert_eq!(call(s, Method::GET, "secrets/checker", None).await.body["secret"]["name"], "checker");
     assert_eq!(read(s, "checker", "latest").await.body["version"]["secret_string"], "c");
     assert_eq!(call(s, Method::DELETE, "secrets/checker", None).await.status, 200);
+}
+
+/// The read caches (issue #16) on a second csms-service replica: a secret
+/// read there is served from its cache, and every change made through the
+/// stack's replica — a new version, a stage moved, a scheduled deletion, a
+/// deletion, the secret's KMS key disabled — shows on the second replica
+/// within a second.
+#[tokio::test]
+async fn secret_reads_follow_changes_on_every_replica_within_a_second() {
+    use csms_service::error::CsmsError;
+    use std::time::{Duration, Instant};
+
+    let Some(db) = Db::postgres("read cache across csms-service replicas").await else { return };
+    let s = TestStack::start(db).await;
+    let Db::Postgres(url) = &s.db else { unreachable!() };
+    let tls = s.stack.pki.internal(&s.stack.pki.csms).load().unwrap();
+    let channel = common::grpc::channel(&format!("http://{}", s.stack.kms), tls.as_ref(), "test").unwrap();
+    let feeds = tokio_util::sync::CancellationToken::new();
+    let _stop_feeds = feeds.clone().drop_guard();
+    let other = csms_service::service::CsmsService::new(
+        csms_service::open_store(url, 4).await.unwrap(),
+        csms_service::kms::KmsClient::new(channel),
+        200,
+        support::csms_jobs(),
+        &feeds,
+    )
+    .await
+    .unwrap();
+    let caller = common::identity::CallerIdentity {
+        domain_id: s.account.domain_id.clone(),
+        project_id: s.account.project_id.clone(),
+        user_id: "replica-reader".into(),
+        request_id: "read-cache-test".into(),
+    };
+    let value = |r: &Result<csms_service::versions::OpenedVersion, CsmsError>| {
+        r.as_ref().ok().map(|o| String::from_utf8(o.value.expose().to_vec()).unwrap())
+    };
+    // Polls the other replica until `seen` holds; how long that took.
+    let until = |name: String, version: &'static str, seen: fn(&Result<_, CsmsError>) -> bool| {
+        let (other, caller) = (&other, &caller);
+        async move {
+            let start = Instant::now();
+            loop {
+                let read = other.show_version(caller, &name, version).await;
+                if seen(&read) {
+                    return start.elapsed();
+                }
+                assert!(start.elapsed() < Duration::from_secs(5), "the other replica still reads {read:?} after 5 s");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+
+    let name = unique("cached");
+    let r = call(&s, Method::POST, "secrets", Some(json!({"name": name, "secret_string": "cache-value-1"}))).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    for _ in 0..3 {
+        assert_eq!(value(&other.show_version(&caller, &name, "latest").await).as_deref(), Some("cache-value-1"));
+    }
+
+    let r =
+        call(&s, Method::POST, &format!("secrets/{name}/versions"), Some(json!({"secret_string": "cache-value-2"})))
+            .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let took = until(name.clone(), "latest", |r| r.as_ref().is_ok_and(|o| o.value.expose() == b"cache-value-2")).await;
+    assert!(took < Duration::from_secs(1), "a new version reached the other replica after {took:?}");
+
+    // A stage moved back to v1 (SYSCURRENT through the stage API).
+    let r =
+        call(&s, Method::PUT, &format!("secrets/{name}/stages/SYSCURRENT"), Some(json!({"version_id": "v1"}))).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let took = until(name.clone(), "latest", |r| r.as_ref().is_ok_and(|o| o.value.expose() == b"cache-value-1")).await;
+    assert!(took < Duration::from_secs(1), "a stage move reached the other replica after {took:?}");
+
+    // Scheduled deletion refuses reads; a deletion makes the secret unknown.
+    assert_eq!(other.show_version(&caller, &name, "v2").await.unwrap().value.expose(), b"cache-value-2");
+    let r = call(
+        &s,
+        Method::POST,
+        &format!("secrets/{name}/scheduled-deleted-tasks/create"),
+        Some(json!({"recovery_window_in_days": 7})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let took = until(name.clone(), "v2", |r| r.is_err()).await;
+    assert!(took < Duration::from_secs(1), "a scheduled deletion reached the other replica after {took:?}");
+    let r = call(&s, Method::POST, &format!("secrets/{name}/scheduled-deleted-tasks/cancel"), None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    until(name.clone(), "v2", |r| r.is_ok()).await;
+    let r = call(&s, Method::DELETE, &format!("secrets/{name}"), None).await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    let took = until(name.clone(), "v2", |r| {
+        matches!(r, Err(CsmsError::Rejected(csms_service::domain::Rejection::SecretNotFound)))
+    })
+    .await;
+    assert!(took < Duration::from_secs(1), "a deletion reached the other replica after {took:?}");
+
+    // The secret's KMS key disabled: the other replica's data-key cache
+    // lets go within a second.
+    let key = s.call(Method::POST, &s.kms("create-key"), Some(&json!({"key_alias": unique("cached-key")}))).await;
+    let key_id = key.body["key_info"]["key_id"].as_str().unwrap().to_owned();
+    let name = unique("cached-key-secret");
+    let r = call(
+        &s,
+        Method::POST,
+        "secrets",
+        Some(json!({"name": name, "secret_string": "cache-value-3", "kms_key_id": key_id})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert!(other.show_version(&caller, &name, "latest").await.is_ok());
+    let r = s.call(Method::POST, &s.kms("disable-key"), Some(&json!({"key_id": key_id}))).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let took = until(name.clone(), "latest", |r| matches!(r, Err(CsmsError::KmsKeyUnusable(_)))).await;
+    assert!(
+        took < Duration::from_secs(1),
+        "a disabled KMS key still opened secrets on the other replica after {took:?}"
+    );
+    s.stack.stop().await.unwrap();
 }

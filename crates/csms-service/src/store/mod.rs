@@ -115,9 +115,24 @@ pub trait SecretStore: Secrets + Versions + Tags + Events + Tasks + Grants {}
 
 impl<T: Secrets + Versions + Tags + Events + Tasks + Grants> SecretStore for T {}
 
+/// The Postgres channel of secret changes; the payload is the secret's id.
+pub const CHANGE_CHANNEL: &str = "opendew_csms_secrets";
+
 /// Secrets: their metadata and lifecycle.
 #[async_trait]
 pub trait Secrets: common::db::Schema + std::fmt::Debug + 'static {
+    /// Starts telling `sink` of every committed write that changes what a
+    /// read of a secret returns (its row, a version's value or expiry, a
+    /// stage, its deletion), by the secret's id: this process's writes right
+    /// after they commit, and on Postgres every replica's through
+    /// `LISTEN`/`NOTIFY` (with `Reset` while that feed is down). False when
+    /// there is no cross-process feed (SQLite, one process). Once per store.
+    async fn watch(
+        &self,
+        sink: common::db::FeedSink,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<bool, StoreError>;
+
     /// Inserts a secret and its versions (each with its stages) in one
     /// transaction, with the firings of `effects`. Name uniqueness is a
     /// constraint; `quota` counts the project's secrets under a

@@ -9,31 +9,24 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use common::db::SqlDialect;
+use common::db::{FeedEvent, SqlDialect};
 use macro_rules_attribute::apply;
 use sqlx::{Pool, Transaction};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    AliasRecord, COUNT_SHARDS, ChangeSink, CreateKeyError, GrantLimits, KeyFilter, KeyMutation, KeyStore, NewKey,
-    QUOTA_HEADROOM, StoreError, Tag, UpdateKeyError, WrapMaterial,
+    AliasRecord, CHANGE_CHANNEL, COUNT_SHARDS, ChangeEvent, ChangeSink, CreateKeyError, GrantLimits, KeyFilter,
+    KeyMutation, KeyStore, NewKey, QUOTA_HEADROOM, StoreError, Tag, UpdateKeyError, WrapMaterial,
 };
 use crate::domain::{
     GrantOperation, GrantRecord, KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage, PrincipalType, Rejection,
 };
 
 /// What differs between the SQL backends of the key store beyond
-/// [`SqlDialect`]: the migrations and the change feed.
-#[async_trait]
+/// [`SqlDialect`] (which also carries the change feed): the migrations.
 pub trait Dialect: SqlDialect {
     /// This backend's migrations.
     const MIGRATOR: sqlx::migrate::Migrator;
-
-    /// Tells every replica, when `tx` commits, that a key changed.
-    async fn notify(tx: &mut Transaction<'static, Self>, key_id: &str) -> Result<(), sqlx::Error>;
-
-    /// Starts the change feed (see [`KeyStore::watch`]).
-    async fn watch(pool: &Pool<Self>, sink: ChangeSink, shutdown: CancellationToken) -> Result<bool, StoreError>;
 }
 
 /// The key store over one pool of dialect `D`.
@@ -522,7 +515,9 @@ impl<D: Dialect> SqlKeyStore<D> {
                 StoreError::db("updating a key")(e).into()
             });
         }
-        D::notify(&mut tx, &key_id.to_string()).await.map_err(StoreError::db("notifying a key change"))?;
+        D::notify(&mut tx, CHANGE_CHANNEL, &key_id.to_string())
+            .await
+            .map_err(StoreError::db("notifying a key change"))?;
         tx.commit().await.map_err(StoreError::db("committing a key change"))?;
         Ok(key)
     }
@@ -548,7 +543,7 @@ impl<D: Dialect> SqlKeyStore<D> {
         };
         let spec = KeySpec::parse(&spec).ok_or_else(|| StoreError::Corrupt(key_id.to_owned()))?;
         Self::add_count(&mut tx, &project_id, spec, KeyState::PendingDeletion, default_key, -1).await?;
-        D::notify(&mut tx, key_id).await.map_err(StoreError::db("notifying a key change"))?;
+        D::notify(&mut tx, CHANGE_CHANNEL, key_id).await.map_err(StoreError::db("notifying a key change"))?;
         tx.commit().await.map_err(StoreError::db("committing a key deletion"))?;
         Ok(true)
     }
@@ -893,7 +888,9 @@ impl<D: Dialect> KeyStore for SqlKeyStore<D> {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::db("inserting a grant"))?;
-        D::notify(&mut tx, &grant.key_id.to_string()).await.map_err(StoreError::db("notifying a key change"))?;
+        D::notify(&mut tx, CHANGE_CHANNEL, &grant.key_id.to_string())
+            .await
+            .map_err(StoreError::db("notifying a key change"))?;
         tx.commit().await.map_err(StoreError::db("committing a grant"))?;
         Ok(())
     }
@@ -930,7 +927,9 @@ impl<D: Dialect> KeyStore for SqlKeyStore<D> {
             .execute(&mut *tx)
             .await
             .map_err(StoreError::db("deleting a grant"))?;
-        D::notify(&mut tx, &grant.key_id.to_string()).await.map_err(StoreError::db("notifying a key change"))?;
+        D::notify(&mut tx, CHANGE_CHANNEL, &grant.key_id.to_string())
+            .await
+            .map_err(StoreError::db("notifying a key change"))?;
         tx.commit().await.map_err(StoreError::db("committing a grant deletion"))?;
         Ok(D::rows_affected(&deleted) > 0)
     }
@@ -1005,7 +1004,15 @@ impl<D: Dialect> KeyStore for SqlKeyStore<D> {
     }
 
     async fn watch(&self, sink: ChangeSink, shutdown: CancellationToken) -> Result<bool, StoreError> {
-        D::watch(&self.pool, sink, shutdown).await
+        let feed: common::db::FeedSink = std::sync::Arc::new(move |event| match event {
+            FeedEvent::Changed(payload) => {
+                if let Ok(uuid) = uuid::Uuid::parse_str(&payload) {
+                    sink(ChangeEvent::Key(KeyId(uuid)));
+                }
+            }
+            FeedEvent::Reset { healthy } => sink(ChangeEvent::Reset { healthy }),
+        });
+        D::watch(&self.pool, CHANGE_CHANNEL, feed, shutdown).await
     }
 
     fn round_trips(&self) -> u64 {

@@ -12,11 +12,11 @@
 //! and put on each `impl` block by `#[apply(sql_bounds!)]`. Postgres and
 //! SQLite satisfy it; the compiler checks each.
 
-use common::db::SqlDialect;
+use common::db::{FeedEvent, FeedSink, SqlDialect};
 use macro_rules_attribute::apply;
 use sqlx::{Database, Pool};
 
-use super::{COUNT_SHARDS, Effects, SecretCheck, StageRecord, StoreError, WriteError};
+use super::{CHANGE_CHANNEL, COUNT_SHARDS, Effects, SecretCheck, StageRecord, StoreError, WriteError};
 use crate::domain::{
     Rejection, SecretRecord, VersionRecord,
     events::{Notice, notification_content},
@@ -71,9 +71,17 @@ pub trait Dialect: SqlDialect {
 const PROJECTS: &str = "csms_projects";
 
 /// The secret store over one pool of dialect `D`.
-#[derive(Debug)]
 pub struct SqlSecretStore<D: Dialect> {
     pool: Pool<D>,
+    /// Told of this process's own changes right after they commit (the
+    /// read cache), set by [`Secrets::watch`](crate::store::Secrets::watch).
+    local: std::sync::OnceLock<FeedSink>,
+}
+
+impl<D: Dialect> std::fmt::Debug for SqlSecretStore<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlSecretStore").field("pool", &self.pool).finish_non_exhaustive()
+    }
 }
 
 impl<D: Dialect> common::db::SqlStore for SqlSecretStore<D> {
@@ -87,7 +95,14 @@ impl<D: Dialect> common::db::SqlStore for SqlSecretStore<D> {
 impl<D: Dialect> SqlSecretStore<D> {
     /// Wraps a pool (on Postgres, one whose `search_path` is the csms schema).
     pub fn new(pool: Pool<D>) -> Self {
-        Self { pool }
+        Self { pool, local: std::sync::OnceLock::new() }
+    }
+
+    /// Tells this process's feed that `secret_id` changed.
+    fn changed(&self, secret_id: &str) {
+        if let Some(sink) = self.local.get() {
+            sink(FeedEvent::Changed(secret_id.to_owned()));
+        }
     }
 }
 
@@ -363,5 +378,18 @@ impl<D: Dialect> SqlSecretStore<D> {
 
     async fn commit(tx: sqlx::Transaction<'static, D>) -> Result<(), StoreError> {
         tx.commit().await.map_err(StoreError::db("committing"))
+    }
+
+    /// Commits a write that changed what a read of `secret_id` returns (its
+    /// row, a version, a stage): every replica's feed hears of it when, and
+    /// only if, it commits (`NOTIFY` on Postgres), and this process's at
+    /// once after the commit, before the write answers, so a caller always
+    /// reads its own change. A commit whose outcome is unknown is told too:
+    /// an invalidation too many costs one database read.
+    async fn commit_change(&self, mut tx: sqlx::Transaction<'static, D>, secret_id: &str) -> Result<(), StoreError> {
+        D::notify(&mut tx, CHANGE_CHANNEL, secret_id).await.map_err(StoreError::db("notifying a secret change"))?;
+        let committed = tx.commit().await.map_err(StoreError::db("committing"));
+        self.changed(secret_id);
+        committed
     }
 }

@@ -1,9 +1,11 @@
 //! [`Secrets`](crate::store::Secrets) on SQL: create, read, list, update, delete and purge.
 
 use async_trait::async_trait;
+use common::db::FeedSink;
 use macro_rules_attribute::apply;
+use tokio_util::sync::CancellationToken;
 
-use super::{Dialect, PROJECTS, SecretRow, SqlSecretStore, sql};
+use super::{CHANGE_CHANNEL, Dialect, PROJECTS, SecretRow, SqlSecretStore, sql};
 use crate::{
     domain::{
         Rejection, SecretRecord, VersionRecord,
@@ -117,7 +119,7 @@ impl<D: Dialect> Secrets for SqlSecretStore<D> {
             Self::check_subscription(&mut tx, &secret).await?;
         }
         Self::write_secret(&mut tx, &secret).await?;
-        Self::commit(tx).await?;
+        self.commit_change(tx, &secret.id).await?;
         Ok(secret)
     }
 
@@ -131,7 +133,7 @@ impl<D: Dialect> Secrets for SqlSecretStore<D> {
             .await
             .map_err(StoreError::db("deleting a secret"))?;
         Self::add_count(&mut tx, project_id, -1).await?;
-        Self::commit(tx).await?;
+        self.commit_change(tx, &secret.id).await?;
         Ok(true)
     }
 
@@ -166,9 +168,16 @@ impl<D: Dialect> Secrets for SqlSecretStore<D> {
                 .await
                 .map_err(StoreError::db("deleting a due secret"))?;
             Self::add_count(&mut tx, &secret.project_id, -1).await?;
-            Self::commit(tx).await?;
+            self.commit_change(tx, &id).await?;
             deleted.push(id);
         }
         Ok(deleted)
+    }
+
+    async fn watch(&self, sink: FeedSink, shutdown: CancellationToken) -> Result<bool, StoreError> {
+        if self.local.set(sink.clone()).is_err() {
+            return Err(StoreError::Corrupt("the secret store's change feed was started twice".into()));
+        }
+        D::watch(&self.pool, CHANGE_CHANNEL, sink, shutdown).await
     }
 }

@@ -36,7 +36,7 @@ impl<D: Dialect> Tasks for SqlSecretStore<D> {
         Self::write_secret(&mut tx, &secret).await?;
         let now = effects.task.as_ref().map_or_else(common::now_ms, |t| t.task_ms);
         Self::apply_effects(&mut tx, &secret, effects, now).await?;
-        Self::commit(tx).await?;
+        self.commit_change(tx, &secret.id).await?;
         Ok(())
     }
 

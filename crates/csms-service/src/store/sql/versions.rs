@@ -102,7 +102,7 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
         let stored = Self::version_in(&mut tx, &secret.id, version.number)
             .await?
             .ok_or_else(|| StoreError::Corrupt(secret.id.clone()))?;
-        Self::commit(tx).await?;
+        self.commit_change(tx, &secret.id).await?;
         Ok(stored)
     }
 
@@ -197,7 +197,7 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
         }
         let version =
             Self::version_in(&mut tx, &secret.id, number).await?.ok_or(Rejection::ResourceNotFound("version"))?;
-        Self::commit(tx).await?;
+        self.commit_change(tx, &secret.id).await?;
         Ok(version)
     }
 
@@ -239,7 +239,7 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
         if let (true, Some(previous)) = (gives_previous, old_current) {
             Self::upsert_stage(&mut tx, &secret.id, SYSPREVIOUS, previous, now).await?;
         }
-        Self::commit(tx).await?;
+        self.commit_change(tx, &secret.id).await?;
         Ok(StageRecord { name: stage.to_owned(), version: number, update_ms: now })
     }
 
@@ -261,7 +261,7 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
         if D::rows_affected(&deleted) == 0 {
             return Err(Rejection::ResourceNotFound("stage").into());
         }
-        Self::commit(tx).await?;
+        self.commit_change(tx, &secret.id).await?;
         Ok(())
     }
 }
