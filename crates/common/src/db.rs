@@ -154,7 +154,13 @@ pub async fn connect_postgres(url: &DatabaseUrl, schema: &str, max_connections: 
             })?;
         }
     }
-    let options = options.options([("search_path", schema)]);
+    // Plans are made per execution, with the table's current size: a
+    // generic plan cached by a statement prepared while a table was empty
+    // (every fresh deployment) costs index choices as ties and kept
+    // scanning a whole project through the wrong index until autovacuum's
+    // first ANALYZE of that table (issue #16). Planning these short
+    // statements costs far less than one such scan.
+    let options = options.options([("search_path", schema), ("plan_cache_mode", "force_custom_plan")]);
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))

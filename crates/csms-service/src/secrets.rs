@@ -165,11 +165,8 @@ impl CsmsService {
         if req.enterprise_project_id.len() > 36 {
             return Err(invalid("enterprise_project_id is limited to 36 characters").into());
         }
-        // Cheap early refusal; the unique constraint settles races.
-        if self.store.get_secret(&caller.project_id, &req.name).await?.is_some() {
-            return Err(CsmsError::DuplicateName);
-        }
-
+        // A taken name is refused by the insert's unique constraint (one
+        // round trip fewer than asking first; a duplicate costs a data key).
         let kms_key_id =
             if req.kms_key_id.is_empty() { self.kms.default_key_id(caller).await? } else { req.kms_key_id };
         let now = common::now_ms();

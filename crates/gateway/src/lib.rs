@@ -167,6 +167,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow
     let tls_files = config.tls_files()?;
     let state = Arc::new(AppState {
         scheme: if tls_files.is_some() { "https" } else { "http" },
+        ledger: replay::Ledger::start(directory.clone()),
         directory,
         throttle: throttle::Throttle::new(config.throttle.clone()),
         tokens: load_token_key(config.token_key_file.as_deref(), &config.identity_key_file)?,

@@ -14,6 +14,8 @@ use crate::{throttle, tokens::TokenKey};
 pub struct AppState {
     /// Who may call: the identity store, in memory.
     pub directory: std::sync::Arc<identity::directory::Directory>,
+    /// Records one-shot requests' signatures, grouped (`replay`).
+    pub ledger: crate::replay::Ledger,
     /// Signs and verifies tokens.
     pub tokens: TokenKey,
     /// Failed-authentication buckets.

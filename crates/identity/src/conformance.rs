@@ -8,7 +8,7 @@ use crate::{
     credentials::SecretString,
     directory::Directory,
     seal::SecretSealer,
-    store::{IdentityError, IdentityStore, Kind},
+    store::{IdentityError, IdentityStore, Kind, SignatureUse},
 };
 
 /// Runs every check against `store` (fresh and empty).
@@ -154,6 +154,34 @@ pub async fn signatures_remember_their_first_use(store: impl IdentityStore) {
     assert_eq!(store.forget_used_signatures(1_001).await.unwrap(), 1);
     assert_eq!(store.use_signature(&first, 1_500, 3_000).await.unwrap(), 1_500, "forgotten after its window");
     assert_eq!(store.use_signature(&second, 1_600, 3_000).await.unwrap(), 500);
+
+    // A batch (the gateway groups concurrent requests): a digest twice in
+    // one batch is one use and its repeat, and a recorded one reads its
+    // first use.
+    let at = |d: u8, now_ms: i64| SignatureUse { digest: [d; 32], now_ms, expires_ms: 9_000 };
+    let firsts = store.use_signatures(&[at(3, 2_000), at(4, 2_001), at(3, 2_002), at(2, 2_003)]).await.unwrap();
+    assert_eq!(firsts, vec![2_000, 2_001, 2_000, 500]);
+    // Replicas' overlapping batches, in opposite orders, all finish and
+    // agree: rows are inserted in digest order (unordered, two such
+    // batches deadlocked here on Postgres, 40P01).
+    let racers: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let mut batch: Vec<SignatureUse> = (10..250).map(|d| at(d, 3_000 + i)).collect();
+            if i % 2 == 1 {
+                batch.reverse();
+            }
+            tokio::spawn(async move {
+                let firsts = store.use_signatures(&batch).await.unwrap();
+                batch.iter().map(|u| u.digest[0]).zip(firsts).collect::<std::collections::BTreeMap<_, _>>()
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for racer in racers {
+        answers.push(racer.await.unwrap());
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "replicas disagree on first uses: {answers:?}");
 }
 
 #[cfg(test)]

@@ -25,7 +25,9 @@ pub mod sql;
 pub mod sqlite;
 pub mod store;
 
-pub use store::{AccessKeyRow, DomainRow, IdentityError, IdentityStore, Kind, NewRecord, ProjectRow, Records, UserRow};
+pub use store::{
+    AccessKeyRow, DomainRow, IdentityError, IdentityStore, Kind, NewRecord, ProjectRow, Records, SignatureUse, UserRow,
+};
 
 /// Opens the store the URL names (Postgres schema `iam`, or SQLite) and
 /// migrates it.

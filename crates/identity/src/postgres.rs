@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::sql;
+use crate::{SignatureUse, sql};
 
 /// Postgres-backed identity store.
 pub type PgIdentityStore = sql::SqlIdentityStore<Postgres>;
@@ -18,4 +18,18 @@ impl sql::Dialect for Postgres {
     async fn begin_snapshot(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await
     }
+
+    /// One statement for the whole batch (its own transaction, one commit).
+    async fn use_signatures(pool: &PgPool, uses: &[SignatureUse]) -> Result<Vec<(Vec<u8>, i64)>, sqlx::Error> {
+        let digests: Vec<Vec<u8>> = uses.iter().map(|u| u.digest.to_vec()).collect();
+        let now: Vec<i64> = uses.iter().map(|u| u.now_ms).collect();
+        let expires: Vec<i64> = uses.iter().map(|u| u.expires_ms).collect();
+        sqlx::query_as(USE_SIGNATURES).bind(digests).bind(now).bind(expires).fetch_all(pool).await
+    }
 }
+
+/// The rows go in digest order (the caller sorted them), so overlapping
+/// batches of two replicas take their row locks in one order.
+const USE_SIGNATURES: &str = "INSERT INTO iam_used_signatures (digest, first_ms, expires_ms) \
+     SELECT d, f, e FROM UNNEST($1::bytea[], $2::int8[], $3::int8[]) AS u(d, f, e) ORDER BY d \
+     ON CONFLICT (digest) DO UPDATE SET digest = EXCLUDED.digest RETURNING digest, first_ms";

@@ -9,7 +9,7 @@ use macro_rules_attribute::apply;
 use sqlx::{Database, Pool, Transaction};
 
 use crate::store::{
-    AccessKeyRow, DomainRow, IdentityError, IdentityStore, Kind, NewRecord, ProjectRow, Records, UserRow,
+    AccessKeyRow, DomainRow, IdentityError, IdentityStore, Kind, NewRecord, ProjectRow, Records, SignatureUse, UserRow,
 };
 
 /// What differs between the SQL backends of the identity store beyond
@@ -22,6 +22,12 @@ pub trait Dialect: SqlDialect {
     /// Starts a read that sees every table at one moment (the directory
     /// loads all of them with the version they belong to).
     async fn begin_snapshot(pool: &Pool<Self>) -> Result<Transaction<'static, Self>, sqlx::Error>;
+
+    /// Inserts the first use of each of `uses` (distinct digests, sorted,
+    /// so that two replicas' overlapping batches lock rows in one order and
+    /// cannot deadlock) in one transaction, and returns each digest with
+    /// its stored first use.
+    async fn use_signatures(pool: &Pool<Self>, uses: &[SignatureUse]) -> Result<Vec<(Vec<u8>, i64)>, sqlx::Error>;
 }
 
 /// The identity store over one pool of dialect `D`.
@@ -168,19 +174,25 @@ impl<D: Dialect> IdentityStore for SqlIdentityStore<D> {
         self.change(query, kind, IdentityError::db("deleting a record")).await
     }
 
-    async fn use_signature(&self, digest: &[u8; 32], now_ms: i64, expires_ms: i64) -> Result<i64, IdentityError> {
-        // One statement, one round trip: the primary key decides between
-        // racing replicas (one insert wins), and a repeat's no-op update
-        // returns the winner's time.
-        let digest = digest.to_vec();
-        let (first_ms,) = sqlx::query_as(USE_SIGNATURE)
-            .bind(&digest)
-            .bind(now_ms)
-            .bind(expires_ms)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(IdentityError::db("recording a signature"))?;
-        Ok(first_ms)
+    async fn use_signatures(&self, uses: &[SignatureUse]) -> Result<Vec<i64>, IdentityError> {
+        // The primary key decides between racing replicas (one insert wins),
+        // and a repeat's no-op update returns the winner's time.
+        let mut distinct: Vec<SignatureUse> = Vec::with_capacity(uses.len());
+        for u in uses {
+            if !distinct.iter().any(|d| d.digest == u.digest) {
+                distinct.push(*u);
+            }
+        }
+        distinct.sort_unstable_by_key(|u| u.digest);
+        let stored =
+            D::use_signatures(&self.pool, &distinct).await.map_err(IdentityError::db("recording signatures"))?;
+        uses.iter()
+            .map(|u| {
+                stored.iter().find(|(digest, _)| digest.as_slice() == u.digest).map(|(_, first_ms)| *first_ms).ok_or(
+                    IdentityError::Database { context: "recording signatures", source: sqlx::Error::RowNotFound },
+                )
+            })
+            .collect()
     }
 
     async fn forget_used_signatures(&self, now_ms: i64) -> Result<u64, IdentityError> {
@@ -193,6 +205,7 @@ impl<D: Dialect> IdentityStore for SqlIdentityStore<D> {
     }
 }
 
-const USE_SIGNATURE: &str = "INSERT INTO iam_used_signatures (digest, first_ms, expires_ms) VALUES ($1, $2, $3) \
-     ON CONFLICT (digest) DO UPDATE SET digest = EXCLUDED.digest RETURNING first_ms";
+/// One signature's use (SQLite runs it per use inside one transaction).
+pub(crate) const USE_SIGNATURE: &str = "INSERT INTO iam_used_signatures (digest, first_ms, expires_ms) \
+     VALUES ($1, $2, $3) ON CONFLICT (digest) DO UPDATE SET digest = EXCLUDED.digest RETURNING digest, first_ms";
 const FORGET_USED: &str = "DELETE FROM iam_used_signatures WHERE expires_ms < $1";

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use crate::sql;
+use crate::{SignatureUse, sql};
 
 /// SQLite-backed identity store.
 pub type SqliteIdentityStore = sql::SqlIdentityStore<Sqlite>;
@@ -16,5 +16,22 @@ impl sql::Dialect for Sqlite {
     /// A deferred transaction is already a snapshot in SQLite.
     async fn begin_snapshot(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
         pool.begin().await
+    }
+
+    /// In-process statements are cheap; the commit (the fsync) is one.
+    async fn use_signatures(pool: &SqlitePool, uses: &[SignatureUse]) -> Result<Vec<(Vec<u8>, i64)>, sqlx::Error> {
+        let mut tx = <Sqlite as common::db::SqlDialect>::begin_write(pool).await?;
+        let mut stored = Vec::with_capacity(uses.len());
+        for u in uses {
+            let row: (Vec<u8>, i64) = sqlx::query_as(sql::USE_SIGNATURE)
+                .bind(u.digest.as_slice())
+                .bind(u.now_ms)
+                .bind(u.expires_ms)
+                .fetch_one(&mut *tx)
+                .await?;
+            stored.push(row);
+        }
+        tx.commit().await?;
+        Ok(stored)
     }
 }

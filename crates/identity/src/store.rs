@@ -202,6 +202,18 @@ impl IdentityError {
 
 /// Storage of the directory. Every change is one transaction that also
 /// bumps the change counter.
+/// One use of a one-shot request's signature (see
+/// [`IdentityStore::use_signatures`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignatureUse {
+    /// SHA-256 over the access key and the signature.
+    pub digest: [u8; 32],
+    /// When it is used.
+    pub now_ms: i64,
+    /// When the signature stops being valid (after that it is forgotten).
+    pub expires_ms: i64,
+}
+
 #[async_trait]
 pub trait IdentityStore: common::db::Schema + std::fmt::Debug + 'static {
     /// The change counter.
@@ -217,12 +229,19 @@ pub trait IdentityStore: common::db::Schema + std::fmt::Debug + 'static {
     /// Deletes a record and what it owns (a domain its projects and users,
     /// a user its access keys).
     async fn delete(&self, kind: Kind, id: &str) -> Result<(), IdentityError>;
-    /// Records a use at `now_ms` of a one-shot request's signature
-    /// `digest` (valid until `expires_ms`) and returns when it was first
-    /// used: `now_ms` for a first use, earlier for a repeat. One row,
-    /// shared by every gateway replica; racing first uses agree on one
-    /// time.
-    async fn use_signature(&self, digest: &[u8; 32], now_ms: i64, expires_ms: i64) -> Result<i64, IdentityError>;
+    /// Records uses of one-shot requests' signatures and returns, for each
+    /// in order, when its signature was first used: its own `now_ms` for a
+    /// first use, earlier for a repeat (a digest twice in `uses` is one use
+    /// and a repeat). One row per signature, shared by every gateway
+    /// replica; racing first uses agree on one time. One commit for the
+    /// whole batch: the gateway groups concurrent requests' uses
+    /// (`gateway::replay`), so many writers wait on one fsync.
+    async fn use_signatures(&self, uses: &[SignatureUse]) -> Result<Vec<i64>, IdentityError>;
+    /// [`use_signatures`](Self::use_signatures) for one.
+    async fn use_signature(&self, digest: &[u8; 32], now_ms: i64, expires_ms: i64) -> Result<i64, IdentityError> {
+        let first = self.use_signatures(&[SignatureUse { digest: *digest, now_ms, expires_ms }]).await?;
+        Ok(first[0])
+    }
     /// Forgets signatures whose validity ended before `now_ms`; returns
     /// how many.
     async fn forget_used_signatures(&self, now_ms: i64) -> Result<u64, IdentityError>;

@@ -12,5 +12,6 @@ pub type PgSecretStore = sql::SqlSecretStore<Postgres>;
 
 impl sql::Dialect for Postgres {
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/csms/postgres");
+    const CREATE_SECRET_AT_ONCE: Option<&'static str> = Some(sql::PG_CREATE_SECRET_AT_ONCE);
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
 }

@@ -11,5 +11,6 @@ pub type SqliteSecretStore = sql::SqlSecretStore<Sqlite>;
 
 impl sql::Dialect for Sqlite {
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/csms/sqlite");
+    const CREATE_SECRET_AT_ONCE: Option<&'static str> = None;
     const SKIP_LOCKED: &'static str = "";
 }

@@ -14,4 +14,5 @@ pub type PgKeyStore = sql::SqlKeyStore<Postgres>;
 
 impl sql::Dialect for Postgres {
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/kms/postgres");
+    const CREATE_KEY_AT_ONCE: Option<&'static str> = Some(sql::PG_CREATE_KEY_AT_ONCE);
 }

@@ -27,7 +27,34 @@ use crate::domain::{
 pub trait Dialect: SqlDialect {
     /// This backend's migrations.
     const MIGRATOR: sqlx::migrate::Migrator;
+    /// create-key far from the quota as one self-committing statement
+    /// ([`text::INSERT_KEY`]'s parameters, then the largest project count
+    /// that still admits a key, the wrapped material or NULL, the count
+    /// shard), answering how many keys it inserted: 0 means "near the
+    /// quota", and the locked transaction decides. `None` where the backend
+    /// cannot modify tables in a `WITH` (SQLite, whose transactions are
+    /// in-process and cheap).
+    const CREATE_KEY_AT_ONCE: Option<&'static str>;
 }
+
+/// [`Dialect::CREATE_KEY_AT_ONCE`] for Postgres: a write
+/// round trip is most of a create's cost there (BEGIN, count, insert,
+/// material, count shard, COMMIT were six), and one statement is its own
+/// transaction, committed before it answers.
+pub const PG_CREATE_KEY_AT_ONCE: &str = "WITH room AS (\
+    SELECT COALESCE(SUM(n), 0) < $22 AS ok FROM key_counts WHERE project_id = $2 AND NOT default_key), \
+    k AS (INSERT INTO keys (key_id, project_id, domain_id, key_alias, key_description, \
+    key_spec, key_usage, origin, key_state, default_key, enterprise_project_id, rotation_enabled, creation_ms, \
+    scheduled_deletion_ms, expiration_ms, material_version, rotation_interval_days, rotation_anchor_ms, \
+    last_rotation_ms, rotations, import_digest) \
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21 \
+    FROM room WHERE ok RETURNING key_id), \
+    m AS (INSERT INTO key_materials (key_id, version, wrapped, created_ms) \
+    SELECT key_id, 1, $23, $13 FROM k WHERE $23 IS NOT NULL), \
+    c AS (INSERT INTO key_counts (project_id, key_spec, key_state, default_key, shard, n) \
+    SELECT $2, $6, $9, $10, $24, 1 FROM k \
+    ON CONFLICT (project_id, key_spec, key_state, default_key, shard) DO UPDATE SET n = key_counts.n + excluded.n) \
+    SELECT CAST(COUNT(*) AS BIGINT) FROM k";
 
 /// The key store over one pool of dialect `D`.
 #[derive(Debug)]
@@ -320,6 +347,36 @@ macro_rules! sql_bounds {
     };
 }
 
+/// Binds a new key's record to [`text::INSERT_KEY`]'s 21 parameters (a
+/// macro: the same binds go on a `query` and on a `query_as`).
+macro_rules! bind_key {
+    ($query:expr, $r:expr) => {{
+        let r: &KeyRecord = $r;
+        $query
+            .bind(r.key_id.to_string())
+            .bind(r.project_id.clone())
+            .bind(r.domain_id.clone())
+            .bind(r.alias.clone())
+            .bind(r.description.clone())
+            .bind(r.spec.as_str().to_owned())
+            .bind(r.usage.as_str().to_owned())
+            .bind(r.origin.as_str().to_owned())
+            .bind(r.state as i32)
+            .bind(r.default_key)
+            .bind(r.enterprise_project_id.clone())
+            .bind(r.rotation_enabled)
+            .bind(r.creation_ms)
+            .bind(r.scheduled_deletion_ms)
+            .bind(r.expiration_ms)
+            .bind(r.material_version)
+            .bind(r.rotation_interval_days as i32)
+            .bind(r.rotation_anchor_ms)
+            .bind(r.last_rotation_ms)
+            .bind(r.rotations as i32)
+            .bind(r.import_digest.clone())
+    }};
+}
+
 #[apply(sql_bounds!)]
 impl<D: Dialect> SqlKeyStore<D> {
     async fn count_in(tx: &mut Transaction<'static, D>, project_id: &str) -> Result<i64, StoreError> {
@@ -345,7 +402,7 @@ impl<D: Dialect> SqlKeyStore<D> {
             .bind(spec.as_str().to_owned())
             .bind(state as i32)
             .bind(default_key)
-            .bind((rand::random::<u32>() % COUNT_SHARDS as u32) as i32)
+            .bind(Self::shard())
             .bind(delta)
             .execute(&mut **tx)
             .await
@@ -353,38 +410,26 @@ impl<D: Dialect> SqlKeyStore<D> {
         Ok(())
     }
 
+    /// A shard for a count change: random, so that concurrent writers of one
+    /// project rarely wait on each other's counter row.
+    fn shard() -> i32 {
+        (rand::random::<u32>() % COUNT_SHARDS as u32) as i32
+    }
+
+    /// A unique violation on insert is the alias (the key id is a fresh UUID).
+    fn insert_error(e: sqlx::Error) -> CreateKeyError {
+        if common::db::is_unique_violation(&e) {
+            CreateKeyError::AliasTaken
+        } else {
+            StoreError::db("inserting a key")(e).into()
+        }
+    }
+
     async fn insert_key(tx: &mut Transaction<'static, D>, key: &NewKey) -> Result<(), CreateKeyError> {
         let r = &key.record;
-        let inserted = sqlx::query(text::INSERT_KEY)
-            .bind(r.key_id.to_string())
-            .bind(r.project_id.clone())
-            .bind(r.domain_id.clone())
-            .bind(r.alias.clone())
-            .bind(r.description.clone())
-            .bind(r.spec.as_str().to_owned())
-            .bind(r.usage.as_str().to_owned())
-            .bind(r.origin.as_str().to_owned())
-            .bind(r.state as i32)
-            .bind(r.default_key)
-            .bind(r.enterprise_project_id.clone())
-            .bind(r.rotation_enabled)
-            .bind(r.creation_ms)
-            .bind(r.scheduled_deletion_ms)
-            .bind(r.expiration_ms)
-            .bind(r.material_version)
-            .bind(r.rotation_interval_days as i32)
-            .bind(r.rotation_anchor_ms)
-            .bind(r.last_rotation_ms)
-            .bind(r.rotations as i32)
-            .bind(r.import_digest.clone())
-            .execute(&mut **tx)
-            .await;
+        let inserted = bind_key!(sqlx::query(text::INSERT_KEY), r).execute(&mut **tx).await;
         if let Err(e) = inserted {
-            return Err(if common::db::is_unique_violation(&e) {
-                CreateKeyError::AliasTaken
-            } else {
-                StoreError::db("inserting a key")(e).into()
-            });
+            return Err(Self::insert_error(e));
         }
         if let Some(wrapped) = &key.wrapped_material {
             sqlx::query(text::INSERT_MATERIAL)
@@ -569,6 +614,21 @@ impl<D: Dialect> KeyStore for SqlKeyStore<D> {
     async fn create_key(&self, key: NewKey, quota: Option<u64>) -> Result<KeyRecord, CreateKeyError> {
         self.round_trips.tick();
         let r = &key.record;
+        if let Some(sql) = D::CREATE_KEY_AT_ONCE {
+            // Admitted while the project's count stays below this (see
+            // QUOTA_HEADROOM); otherwise the locked transaction below.
+            let below = quota.map_or(i64::MAX, |q| q.saturating_sub(QUOTA_HEADROOM).min(i64::MAX as u64) as i64);
+            let (inserted,): (i64,) = bind_key!(sqlx::query_as(sql), r)
+                .bind(below)
+                .bind(key.wrapped_material.clone())
+                .bind(Self::shard())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(Self::insert_error)?;
+            if inserted == 1 {
+                return Ok(key.record);
+            }
+        }
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         if let Some(quota) = quota {
             let unlocked = Self::count_in(&mut tx, &r.project_id).await? as u64;

@@ -16,4 +16,6 @@ pub type SqliteKeyStore = sql::SqlKeyStore<Sqlite>;
 
 impl sql::Dialect for Sqlite {
     const MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/kms/sqlite");
+    // SQLite has no data-modifying WITH.
+    const CREATE_KEY_AT_ONCE: Option<&'static str> = None;
 }

@@ -61,11 +61,40 @@ pub use rows::{EventRow, GrantRow, NotificationRow, ReadRow, SecretRow, TaskRow,
 pub trait Dialect: SqlDialect {
     /// This backend's migrations.
     const MIGRATOR: sqlx::migrate::Migrator;
+    /// create-secret far from the quota, for the usual shape (one version
+    /// with one stage, no event subscription, no task), as one
+    /// self-committing statement: [`sql::INSERT_SECRET`]'s parameters, the
+    /// largest project count that still admits a secret, the version's
+    /// [`sql::INSERT_VERSION`] parameters, its stage and the count shard; it
+    /// returns a row per secret inserted, none meaning "near the quota" (the
+    /// locked transaction decides). `None` where the backend cannot modify
+    /// tables in a `WITH` (SQLite, whose transactions are in-process).
+    const CREATE_SECRET_AT_ONCE: Option<&'static str>;
     /// Appended to a `SELECT` inside a write transaction to take rows no
     /// other transaction holds (Postgres `FOR UPDATE SKIP LOCKED`; SQLite's
     /// write transactions are serialised already).
     const SKIP_LOCKED: &'static str;
 }
+
+/// [`Dialect::CREATE_SECRET_AT_ONCE`] for Postgres: there a write round
+/// trip is most of a create's cost (BEGIN, count, secret, version, stage,
+/// count shard, COMMIT were seven), and one statement is its own
+/// transaction, committed before it answers. Foreign keys are checked at
+/// the end of the statement, after every part has run.
+pub const PG_CREATE_SECRET_AT_ONCE: &str = "WITH room AS (\
+    SELECT COALESCE(SUM(n), 0) < $21 AS ok FROM secret_counts WHERE project_id = $2), \
+    s AS (INSERT INTO secrets (id, project_id, name, state, kms_key_id, description, \
+    secret_type, auto_rotation, rotation_period, rotation_config, event_subscriptions, enterprise_project_id, \
+    rotation_func_urn, create_ms, update_ms, scheduled_delete_ms, rotation_ms, next_rotation_ms, \
+    state_before_delete, next_version) \
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 \
+    FROM room WHERE ok RETURNING id), \
+    v AS (INSERT INTO secret_versions (secret_id, version, kms_key_id, value_kind, wrapped_dek, ciphertext, \
+    create_ms, expire_ms) SELECT $22, $23, $24, $25, $26, $27, $28, $29 FROM s), \
+    st AS (INSERT INTO secret_stages (secret_id, stage_name, version, update_ms) SELECT $22, $30, $23, $28 FROM s), \
+    c AS (INSERT INTO secret_counts (project_id, shard, n) SELECT $2, $31, 1 FROM s \
+    ON CONFLICT (project_id, shard) DO UPDATE SET n = secret_counts.n + excluded.n) \
+    SELECT id FROM s";
 
 /// The table whose rows [`SqlDialect::lock_project`] locks.
 const PROJECTS: &str = "csms_projects";
@@ -257,10 +286,26 @@ impl<D: Dialect> SqlSecretStore<D> {
         row.into_record(stages).map(Some)
     }
 
+    /// A unique violation on inserting a secret is its name (the id is a
+    /// fresh UUID).
+    fn insert_error(e: sqlx::Error) -> super::CreateSecretError {
+        if common::db::is_unique_violation(&e) {
+            super::CreateSecretError::NameTaken
+        } else {
+            StoreError::db("inserting a secret")(e).into()
+        }
+    }
+
+    /// A shard for a count change: random, so that concurrent writers of one
+    /// project rarely wait on each other's counter row.
+    fn shard() -> i32 {
+        (rand::random::<u32>() % COUNT_SHARDS) as i32
+    }
+
     async fn add_count(tx: &mut sqlx::Transaction<'static, D>, project_id: &str, delta: i64) -> Result<(), StoreError> {
         sqlx::query(sql::ADD_SECRET_COUNT)
             .bind(project_id)
-            .bind((rand::random::<u32>() % COUNT_SHARDS) as i32)
+            .bind(Self::shard())
             .bind(delta)
             .execute(&mut **tx)
             .await
