@@ -27,6 +27,7 @@ pub mod caller;
 pub mod config;
 pub mod error;
 pub mod json;
+pub mod ledger;
 pub mod replay;
 pub mod routes;
 pub mod signing;
@@ -167,7 +168,7 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow
     let tls_files = config.tls_files()?;
     let state = Arc::new(AppState {
         scheme: if tls_files.is_some() { "https" } else { "http" },
-        ledger: replay::Ledger::start(directory.clone()),
+        ledger: ledger::Ledger::start(directory.clone()),
         directory,
         throttle: throttle::Throttle::new(config.throttle.clone()),
         tokens: load_token_key(config.token_key_file.as_deref(), &config.identity_key_file)?,

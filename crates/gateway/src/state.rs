@@ -15,7 +15,7 @@ pub struct AppState {
     /// Who may call: the identity store, in memory.
     pub directory: std::sync::Arc<identity::directory::Directory>,
     /// Records one-shot requests' signatures, grouped (`replay`).
-    pub ledger: crate::replay::Ledger,
+    pub ledger: crate::ledger::Ledger,
     /// Signs and verifies tokens.
     pub tokens: TokenKey,
     /// Failed-authentication buckets.

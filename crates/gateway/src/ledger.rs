@@ -1,0 +1,86 @@
+//! The queue of one-shot requests' signature uses to record (see
+//! `replay`). Recording is a durable write before the operation runs, so
+//! it is grouped: the [`Ledger`]'s writers each take what is queued (up to
+//! [`BATCH`]) and record it in one statement and one commit, and each
+//! request waits for the commit that holds its use. Nothing waits for a
+//! batch to fill: a lone request is written at once, and under load the
+//! batch is whatever arrived while the previous write was in flight.
+
+use std::sync::Arc;
+
+use identity::{SignatureUse, directory::Directory};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// Most uses one write records.
+pub const BATCH: usize = 128;
+
+/// Uses waiting for a writer, at most (then a request waits to queue: the
+/// memory stays bounded while the database is slow).
+const QUEUE: usize = 4 * 1024;
+
+/// Writes in flight at once: one would make every request wait for the
+/// write before its own; a few keep a commit in flight while the next batch
+/// gathers. One less than the identity pool's default four connections, so
+/// that the directory's refresh and logins always find one.
+const WRITERS: usize = 3;
+
+/// The gateway's queue of signature uses to record (see the module docs).
+/// Cheap to clone; its writers end when the last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    queue: mpsc::Sender<Pending>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    used: SignatureUse,
+    first_use: oneshot::Sender<Result<i64, NotRecorded>>,
+}
+
+/// A use could not be recorded (the writer logged why); the request is
+/// refused, since a replay could not be told from a first use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotRecorded;
+
+impl Ledger {
+    /// Starts the writers, recording into `directory`'s store.
+    pub fn start(directory: Arc<Directory>) -> Self {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..WRITERS {
+            let (rx, directory) = (rx.clone(), directory.clone());
+            tokio::spawn(async move {
+                let mut batch: Vec<Pending> = Vec::with_capacity(BATCH);
+                loop {
+                    // One writer at a time takes what is queued.
+                    if rx.lock().await.recv_many(&mut batch, BATCH).await == 0 {
+                        return;
+                    }
+                    let uses: Vec<SignatureUse> = batch.iter().map(|p| p.used).collect();
+                    match directory.store().use_signatures(&uses).await {
+                        Ok(firsts) => {
+                            for (p, first_ms) in batch.drain(..).zip(firsts) {
+                                let _ = p.first_use.send(Ok(first_ms));
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, uses = batch.len(), "cannot record request signatures");
+                            for p in batch.drain(..) {
+                                let _ = p.first_use.send(Err(NotRecorded));
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        Self { queue }
+    }
+
+    /// Records `used` (durably, with whatever else is queued) and returns
+    /// its signature's first use; `Err` when it could not be recorded.
+    pub async fn record(&self, used: SignatureUse) -> Result<i64, NotRecorded> {
+        let (first_use, answer) = oneshot::channel();
+        self.queue.send(Pending { used, first_use }).await.map_err(|_| NotRecorded)?;
+        answer.await.map_err(|_| NotRecorded)?
+    }
+}
