@@ -115,12 +115,28 @@ pub async fn run_until_stopped(
     }
 }
 
+/// The allocator of every opendew server binary, declared in the binary
+/// crate (a library that set it would also set it for every test).
+pub use mimalloc::MiMalloc;
+
+/// Declares [`MiMalloc`] the global allocator; once per server binary.
+#[macro_export]
+macro_rules! allocator {
+    () => {
+        /// mimalloc rather than glibc's malloc (see the workspace manifest).
+        #[global_allocator]
+        static ALLOCATOR: $crate::binary::MiMalloc = $crate::binary::MiMalloc;
+    };
+}
+
 /// The `main` of a service binary: [`run`] with the library's `migrate` and
 /// start functions, and a test that the flags of `$config` and the shared
 /// ones do not collide.
 #[macro_export]
 macro_rules! service_main {
     ($name:literal, $about:literal, $config:ty, $migrate:path, $start:path) => {
+        $crate::allocator!();
+
         #[tokio::main]
         async fn main() -> anyhow::Result<()> {
             $crate::binary::run($name, $about, $migrate, $start).await

@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+common::allocator!();
+
 /// opendew: Huawei Cloud KMS and CSMS, self-hosted.
 #[derive(Debug, Parser)]
 #[command(version)]
