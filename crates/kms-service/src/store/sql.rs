@@ -3,8 +3,8 @@
 //! Postgres and SQLite both accept `$n` placeholders and `ON CONFLICT …
 //! DO UPDATE`, so the SQL text is shared; a dialect supplies only what
 //! differs: how a writing transaction starts, how a project is locked, how
-//! a change is announced to other replicas, the row-lock clause, and the
-//! migrations.
+//! a change is announced to other replicas, the row-lock clause, the
+//! migrations, and (Postgres) create-key as one statement.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,12 +23,13 @@ use crate::domain::{
 };
 
 /// What differs between the SQL backends of the key store beyond
-/// [`SqlDialect`] (which also carries the change feed): the migrations.
+/// [`SqlDialect`] (which also carries the change feed): the migrations and
+/// the one-statement create.
 pub trait Dialect: SqlDialect {
     /// This backend's migrations.
     const MIGRATOR: sqlx::migrate::Migrator;
     /// create-key far from the quota as one self-committing statement
-    /// ([`text::INSERT_KEY`]'s parameters, then the largest project count
+    /// (`INSERT_KEY`'s 21 parameters, then the largest project count
     /// that still admits a key, the wrapped material or NULL, the count
     /// shard), answering how many keys it inserted: 0 means "near the
     /// quota", and the locked transaction decides. `None` where the backend
@@ -36,25 +37,6 @@ pub trait Dialect: SqlDialect {
     /// in-process and cheap).
     const CREATE_KEY_AT_ONCE: Option<&'static str>;
 }
-
-/// [`Dialect::CREATE_KEY_AT_ONCE`] for Postgres: a write
-/// round trip is most of a create's cost there (BEGIN, count, insert,
-/// material, count shard, COMMIT were six), and one statement is its own
-/// transaction, committed before it answers.
-pub const PG_CREATE_KEY_AT_ONCE: &str = "WITH room AS (\
-    SELECT COALESCE(SUM(n), 0) < $22 AS ok FROM key_counts WHERE project_id = $2 AND NOT default_key), \
-    k AS (INSERT INTO keys (key_id, project_id, domain_id, key_alias, key_description, \
-    key_spec, key_usage, origin, key_state, default_key, enterprise_project_id, rotation_enabled, creation_ms, \
-    scheduled_deletion_ms, expiration_ms, material_version, rotation_interval_days, rotation_anchor_ms, \
-    last_rotation_ms, rotations, import_digest) \
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21 \
-    FROM room WHERE ok RETURNING key_id), \
-    m AS (INSERT INTO key_materials (key_id, version, wrapped, created_ms) \
-    SELECT key_id, 1, $23, $13 FROM k WHERE $23 IS NOT NULL), \
-    c AS (INSERT INTO key_counts (project_id, key_spec, key_state, default_key, shard, n) \
-    SELECT $2, $6, $9, $10, $24, 1 FROM k \
-    ON CONFLICT (project_id, key_spec, key_state, default_key, shard) DO UPDATE SET n = key_counts.n + excluded.n) \
-    SELECT CAST(COUNT(*) AS BIGINT) FROM k";
 
 /// The key store over one pool of dialect `D`.
 #[derive(Debug)]
