@@ -329,6 +329,13 @@ fn gateway_body(status: StatusCode, code: &str, msg: String) -> Response {
     (status, Json(json!({"error_code": code, "error_msg": msg, "request_id": current_request_id()}))).into_response()
 }
 
+/// `response` with `Connection: close` (HTTP/1.1; hyper drops the header on
+/// HTTP/2, where it is not allowed).
+fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    response
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
@@ -357,12 +364,18 @@ impl IntoResponse for ApiError {
                 "APIGW.0101",
                 "The API does not exist or has not been published in the environment".into(),
             ),
+            // Both are answered before the body has been read, so the
+            // connection cannot carry another request: saying so keeps a
+            // pooling client from sending its next request on a connection
+            // the server is closing (it saw IncompleteMessage).
             Self::TooLarge => {
-                gateway_body(StatusCode::PAYLOAD_TOO_LARGE, "APIGW.0201", "Request entity too large.".into())
+                closing(gateway_body(StatusCode::PAYLOAD_TOO_LARGE, "APIGW.0201", "Request entity too large.".into()))
             }
-            Self::SlowBody => {
-                gateway_body(StatusCode::REQUEST_TIMEOUT, "APIGW.0201", "Request body not received in time.".into())
-            }
+            Self::SlowBody => closing(gateway_body(
+                StatusCode::REQUEST_TIMEOUT,
+                "APIGW.0201",
+                "Request body not received in time.".into(),
+            )),
             Self::Replayed => {
                 metrics::counter!("opendew_replays_refused_total").increment(1);
                 gateway_body(

@@ -412,6 +412,9 @@ async fn authentication(s: &TestStack) {
     let huge = vec![b' '; 12 * 1024 * 1024 + 1];
     let r = s.raw(Method::POST, &path, &json_ct, huge, Sign::Not).await;
     assert_error(&r, 413, "APIGW.0201", false);
+    // Answered before the body was read: the connection is not reused (the
+    // next request on it once failed with IncompleteMessage).
+    assert_eq!(r.headers.get("connection").map(|v| v.to_str().unwrap()), Some("close"));
 
     // Token authentication.
     let login = |password: &str| json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": s.account.user, "password": password, "domain": {"name": s.account.domain_name}}}}, "scope": {"project": {"id": s.account.project_id}}}});
