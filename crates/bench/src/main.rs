@@ -9,7 +9,7 @@
 mod load;
 mod stack;
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use clap::Parser;
@@ -62,6 +62,9 @@ struct Row {
     p999_ms: f64,
     baseline: Option<String>,
     ratio: Option<f64>,
+    /// A list scenario's rate against the bare server answering a list page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    list_ratio: Option<f64>,
     first_failure: Option<String>,
 }
 
@@ -79,6 +82,7 @@ fn row(config: &str, scenario: &str, o: &Outcome, baseline: Option<(&str, f64)>)
         p999_ms: ms(0.999),
         baseline: baseline.map(|(name, _)| name.to_owned()),
         ratio: baseline.map(|(_, base)| if base > 0.0 { rps / base } else { 0.0 }),
+        list_ratio: None,
         first_failure: o.first_failure.clone(),
     }
 }
@@ -90,16 +94,51 @@ const BASELINE_BODY_LEN: usize = 250;
 async fn baseline_server() -> anyhow::Result<()> {
     let body: &'static str =
         Box::leak(format!("{{\"pad\":\"{}\"}}", "x".repeat(BASELINE_BODY_LEN - 10)).into_boxed_str());
-    let app = axum::Router::new().fallback(move || async move { ([("content-type", "application/json")], body) });
+    let page: &'static str = Box::leak(list_page_body().into_boxed_str());
+    let app = axum::Router::new()
+        .route(
+            LIST_BASELINE_PATH,
+            axum::routing::post(move || async move { ([("content-type", "application/json")], page) }),
+        )
+        .fallback(move || async move { ([("content-type", "application/json")], body) });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("{}", json!({"message": "baseline listening", "addr": listener.local_addr()?.to_string()}));
     axum::serve(listener, app).await?;
     Ok(())
 }
 
+/// A 200 whose body is well-formed JSON (all of it is parsed) with `field`
+/// present and not null at the top level. Values stay raw: building a
+/// `serde_json::Value` tree of a 25 KB list page cost the load generator,
+/// which shares the two cores with the servers, a fifth of the machine.
+/// Where the baseline server answers [`list_page_body`].
+const LIST_BASELINE_PATH: &str = "/v1.0/baseline/kms/list-keys";
+
+/// A fixed list-keys page of 50 keys, shaped and sized like opendew's (about
+/// 25 KB): the HTTP limit for a list response, where the 250-byte baseline
+/// is the limit for a small one.
+fn list_page_body() -> String {
+    let details: Vec<Value> = (0..50)
+        .map(|i| {
+            json!({
+                "key_id": format!("3f1c2a7e-5b4d-4e8f-9a01-6c2d8e4b{i:04}"), "domain_id": "d".repeat(32),
+                "key_alias": format!("bench-list-key-{i:06}"), "realm": "local-1", "key_spec": "AES_256",
+                "key_usage": "ENCRYPT_DECRYPT", "key_description": "a key seeded for the list benchmark",
+                "creation_date": "1764000000000", "scheduled_deletion_date": "", "key_state": "2",
+                "default_key_flag": "0", "key_type": "1", "expiration_time": "", "origin": "kms",
+                "key_rotation_enabled": "false", "sys_enterprise_project_id": "0", "keystore_id": "0",
+            })
+        })
+        .collect();
+    let keys: Vec<Value> = details.iter().map(|d| d["key_id"].clone()).collect();
+    json!({"keys": keys, "key_details": details, "next_marker": "50", "truncated": "true", "total": 1000}).to_string()
+}
+
 fn ok_with(field: &'static str) -> Check {
     Arc::new(move |status, body| {
-        status == 200 && serde_json::from_slice::<Value>(body).is_ok_and(|v| !v[field].is_null())
+        status == 200
+            && serde_json::from_slice::<HashMap<&str, &serde_json::value::RawValue>>(body)
+                .is_ok_and(|top| top.get(field).is_some_and(|v| v.get() != "null"))
     })
 }
 
@@ -409,6 +448,19 @@ async fn main() -> anyhow::Result<()> {
     let http_base = o.ok as f64 / o.elapsed.as_secs_f64();
     rows.push(row("baseline", "bare axum (fixed JSON)", &o, None));
     print_row(rows.last().expect("row"));
+    // The same server answering a list page instead: what a 25 KB response
+    // costs this client and this machine, with nothing behind it.
+    let o = run
+        .go(
+            &baseline.addr,
+            &bench_signer,
+            Arc::new(move |_| post(LIST_BASELINE_PATH.to_owned(), json!({"limit": "50", "key_spec": "ALL"}))),
+            ok_with("keys"),
+        )
+        .await;
+    let list_base = o.ok as f64 / o.elapsed.as_secs_f64();
+    rows.push(row("baseline", "bare axum (list page, 25 KB)", &o, None));
+    print_row(rows.last().expect("row"));
     baseline.stop().await;
 
     // Baseline 2: single-row INSERTs into the same Postgres.
@@ -565,7 +617,9 @@ async fn main() -> anyhow::Result<()> {
         for (name, make, check) in lists {
             if run.wants(&name) {
                 let o = run.go(&host, &sg, make, check).await;
-                rows.push(row("services/pg", &name, &o, Some(("bare axum", http_base))));
+                let mut r = row("services/pg", &name, &o, Some(("bare axum", http_base)));
+                r.list_ratio = Some(if list_base > 0.0 { r.rps / list_base } else { 0.0 });
+                rows.push(r);
                 print_row(rows.last().expect("row"));
             }
         }
@@ -686,6 +740,10 @@ fn markdown(report: &Value) -> String {
         let ratio = match (r["baseline"].as_str(), r["ratio"].as_f64()) {
             (Some(b), Some(x)) => format!("{:.0}% of {b}", x * 100.0),
             _ => "—".into(),
+        };
+        let ratio = match r["list_ratio"].as_f64() {
+            Some(x) => format!("{ratio}, {:.0}% of the list-page baseline", x * 100.0),
+            None => ratio,
         };
         out.push_str(&format!(
             "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} |\n",

@@ -117,15 +117,22 @@ pub async fn run_until_stopped(
 
 /// The allocator of every opendew server binary, declared in the binary
 /// crate (a library that set it would also set it for every test).
-pub use mimalloc::MiMalloc;
+#[cfg(not(opendew_system_allocator))]
+pub use mimalloc::MiMalloc as ServerAllocator;
 
-/// Declares [`MiMalloc`] the global allocator; once per server binary.
+/// A heap-profiling build (`RUSTFLAGS="--cfg opendew_system_allocator"`)
+/// keeps the system allocator, whose calls valgrind's massif and DHAT
+/// intercept; mimalloc's arenas would show only as mmap'd pages.
+#[cfg(opendew_system_allocator)]
+pub use std::alloc::System as ServerAllocator;
+
+/// Declares [`ServerAllocator`] the global allocator; once per server binary.
 #[macro_export]
 macro_rules! allocator {
     () => {
         /// mimalloc rather than glibc's malloc (see the workspace manifest).
         #[global_allocator]
-        static ALLOCATOR: $crate::binary::MiMalloc = $crate::binary::MiMalloc;
+        static ALLOCATOR: $crate::binary::ServerAllocator = $crate::binary::ServerAllocator;
     };
 }
 

@@ -9,6 +9,7 @@ pub mod db;
 pub mod grpc;
 pub mod identity;
 pub mod metrics;
+pub mod pages;
 pub mod tags;
 pub mod telemetry;
 

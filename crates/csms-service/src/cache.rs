@@ -130,6 +130,12 @@ impl ReadCache {
         self.epoch.load(Ordering::SeqCst)
     }
 
+    /// Whether cached reads (and the list pages trusted under this
+    /// cache's epoch) may be served: not while the change feed is down.
+    pub fn usable(&self) -> bool {
+        self.usable.load(Ordering::SeqCst)
+    }
+
     /// The cached read, if it is still current.
     pub fn get(&self, project_id: &str, name: &str, selector: Selector) -> Option<Arc<CachedRead>> {
         let found = self.lookup(project_id, name, selector);

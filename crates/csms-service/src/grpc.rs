@@ -53,10 +53,9 @@ impl SecretsManagerService for CsmsService {
         request: Request<pb::ListSecretsRequest>,
     ) -> Result<Response<pb::ListSecretsResponse>, Status> {
         let (caller, req) = parts(request)?;
-        let Page { items, more } =
-            CsmsService::list_secrets(self, &caller, req.limit, &req.marker, &req.event_name).await?;
-        let secrets = items.iter().map(convert::secret_to_proto).collect();
-        Ok(Response::new(pb::ListSecretsResponse { secrets, more }))
+        let page = CsmsService::list_secrets(self, &caller, req.limit, &req.marker, &req.event_name).await?;
+        let secrets = page.items.iter().map(convert::secret_to_proto).collect();
+        Ok(Response::new(pb::ListSecretsResponse { secrets, more: page.more }))
     }
 
     async fn update_secret(

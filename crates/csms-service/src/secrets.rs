@@ -2,6 +2,8 @@
 //! window. Each operation validates first, then makes one store call whose
 //! transaction re-checks the secret's state under its row lock.
 
+use std::sync::Arc;
+
 use common::identity::CallerIdentity;
 
 use crate::{
@@ -83,6 +85,16 @@ impl<T> Page<T> {
         fetched.truncate(limit as usize);
         Self { items: fetched, more }
     }
+}
+
+/// What a list-secrets page is remembered by: the caller's project and the
+/// store's arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageQuery {
+    project_id: String,
+    marker: String,
+    limit: u32,
+    event: String,
 }
 
 /// A rotation period in milliseconds, with hours of `hour_ms` (shortened
@@ -235,15 +247,33 @@ impl CsmsService {
         limit: Option<u32>,
         marker: &str,
         event: &str,
-    ) -> Result<Page<SecretRecord>, CsmsError> {
+    ) -> Result<Arc<Page<SecretRecord>>, CsmsError> {
         let limit = page_size(limit)?;
         if !marker.is_empty() {
             domain::validate_name(marker)?;
         }
+        let query = PageQuery {
+            project_id: caller.project_id.clone(),
+            marker: marker.to_owned(),
+            limit,
+            event: event.to_owned(),
+        };
+        // Read before the load: a change committed during it leaves the
+        // page unkept (common::pages).
+        let epoch = self.reads.epoch();
+        if self.reads.usable()
+            && let Some(page) = self.pages.get(&query, epoch)
+        {
+            return Ok(page);
+        }
         let marker = (!marker.is_empty()).then_some(marker);
         let event = (!event.is_empty()).then_some(event);
         let fetched = self.store.list_secrets(&caller.project_id, marker, limit + 1, event).await?;
-        Ok(Page::cut(fetched, limit))
+        let page = Arc::new(Page::cut(fetched, limit));
+        if self.reads.usable() {
+            self.pages.insert(query, page.clone(), epoch, || self.reads.epoch());
+        }
+        Ok(page)
     }
 
     /// Changes a secret's metadata.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{cache::ReadCache, config::CsmsJobs, kms::KmsClient, store::SecretStore};
+use crate::{cache::ReadCache, config::CsmsJobs, domain::SecretRecord, kms::KmsClient, store::SecretStore};
 
 /// Shared state of the service.
 #[derive(Debug)]
@@ -22,6 +22,9 @@ pub struct CsmsService {
     pub(crate) deliveries: Arc<tokio::sync::Notify>,
     /// The read path's memory, kept current by the store's change feed.
     pub(crate) reads: Arc<ReadCache>,
+    /// list-secrets pages, trusted under the read cache's epoch
+    /// (common::pages).
+    pub(crate) pages: common::pages::PageCache<crate::secrets::PageQuery, crate::secrets::Page<SecretRecord>>,
 }
 
 impl CsmsService {
@@ -40,7 +43,13 @@ impl CsmsService {
         let feed = reads.clone();
         store.watch(Arc::new(move |event| feed.apply(event)), shutdown.clone()).await?;
         reads.spawn_sweeper(std::time::Duration::from_secs(1), shutdown.clone());
-        Ok(Self { store, kms, secret_quota, jobs, deliveries: Arc::new(tokio::sync::Notify::new()), reads })
+        let pages = common::pages::PageCache::new(
+            common::pages::PAGE_ROWS,
+            common::pages::PAGE_TTL,
+            |page: &crate::secrets::Page<SecretRecord>| u32::try_from(page.items.len()).unwrap_or(u32::MAX),
+        );
+        let deliveries = Arc::new(tokio::sync::Notify::new());
+        Ok(Self { store, kms, secret_quota, jobs, deliveries, reads, pages })
     }
 
     /// Tells the delivery task that a record may be waiting.

@@ -105,6 +105,18 @@ impl KeyCache {
         }
     }
 
+    /// Whether the cache (and the list pages trusted under its epoch) may
+    /// be consulted: not while the change feed is down.
+    pub fn usable(&self) -> bool {
+        self.usable.load(Ordering::Acquire)
+    }
+
+    /// Records a change that forgets no entry (a new key): the list pages
+    /// stamped with the old epoch are no longer served.
+    pub fn touch(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// Forgets one key.
     pub fn invalidate(&self, key_id: KeyId) {
         self.epoch.fetch_add(1, Ordering::AcqRel);

@@ -59,7 +59,7 @@ impl KeyManagementService for KmsService {
     async fn list_keys(&self, request: Request<pb::ListKeysRequest>) -> Result<Response<pb::ListKeysResponse>, Status> {
         let (caller, req) = parts(request)?;
         let page = KmsService::list_keys(self, &caller, convert::list_keys(req).map_err(KmsError::from)?).await?;
-        Ok(Response::new(convert::key_page_to_proto(page, self.realm())))
+        Ok(Response::new(convert::key_page_to_proto(&page, self.realm())))
     }
 
     async fn create_datakey(
@@ -714,7 +714,7 @@ pub mod convert {
     }
 
     /// The proto view of a page of keys.
-    pub fn key_page_to_proto(page: KeyPage, realm: &str) -> pb::ListKeysResponse {
+    pub fn key_page_to_proto(page: &KeyPage, realm: &str) -> pb::ListKeysResponse {
         pb::ListKeysResponse {
             keys: page.keys.iter().map(|k| key_to_proto(k, realm)).collect(),
             total: page.total,

@@ -3,6 +3,8 @@
 //! quotas. Every change is one [`KeyRecord`] transition run by the store on
 //! the locked row (see `KmsService::mutate`).
 
+use std::sync::Arc;
+
 use common::identity::CallerIdentity;
 use crypto::asymmetric::PrivateKey;
 
@@ -68,6 +70,17 @@ pub struct KeyPage {
     pub total: u64,
     /// Offset of the next page, when there is one.
     pub next_offset: Option<u64>,
+}
+
+/// What a list-keys page is remembered by: the caller's project and the
+/// store's arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageQuery {
+    project_id: String,
+    state: Option<i32>,
+    spec: Option<&'static str>,
+    offset: u64,
+    limit: u32,
 }
 
 /// A state change asked of one key.
@@ -136,7 +149,10 @@ impl KmsService {
                 },
             )
             .await?;
-        let key = self.store.create_key(key, Some(self.key_quota)).await.map_err(|e| match e {
+        let created = self.store.create_key(key, Some(self.key_quota)).await;
+        // This replica's lists show the new key at once (common::pages).
+        self.cache.touch();
+        let key = created.map_err(|e| match e {
             CreateKeyError::AliasTaken => KmsError::DuplicateAlias,
             CreateKeyError::QuotaExceeded => KmsError::KeyQuotaExceeded(self.key_quota),
             CreateKeyError::Store(e) => e.into(),
@@ -155,7 +171,7 @@ impl KmsService {
     }
 
     /// list-keys.
-    pub async fn list_keys(&self, caller: &CallerIdentity, req: ListKeys) -> Result<KeyPage, KmsError> {
+    pub async fn list_keys(&self, caller: &CallerIdentity, req: ListKeys) -> Result<Arc<KeyPage>, KmsError> {
         let limit = match req.limit {
             None => domain::MAX_LIST_LIMIT,
             Some(n @ 1..=domain::MAX_LIST_LIMIT) => n,
@@ -168,12 +184,31 @@ impl KmsService {
         let state = match req.state {
             StateFilter::Any => None,
             StateFilter::Only(state) => Some(state),
-            StateFilter::Nothing => return Ok(KeyPage { keys: Vec::new(), total: 0, next_offset: None }),
+            StateFilter::Nothing => return Ok(Arc::new(KeyPage { keys: Vec::new(), total: 0, next_offset: None })),
         };
         let filter = KeyFilter { state, spec: (!req.all_specs).then(|| req.spec.unwrap_or(KeySpec::Aes256)) };
+        let query = PageQuery {
+            project_id: caller.project_id.clone(),
+            state: filter.state.map(|s| s as i32),
+            spec: filter.spec.map(KeySpec::as_str),
+            offset: req.offset,
+            limit,
+        };
+        // Read before the load: a change committed during it leaves the
+        // page unkept (common::pages).
+        let epoch = self.cache.epoch();
+        if self.cache.usable()
+            && let Some(page) = self.pages.get(&query, epoch)
+        {
+            return Ok(page);
+        }
         let (keys, total) = self.store.list_keys(&caller.project_id, &filter, req.offset, limit).await?;
         let end = req.offset.saturating_add(keys.len() as u64);
-        Ok(KeyPage { keys, total, next_offset: (end < total).then_some(end) })
+        let page = Arc::new(KeyPage { keys, total, next_offset: (end < total).then_some(end) });
+        if self.cache.usable() {
+            self.pages.insert(query, page.clone(), epoch, || self.cache.epoch());
+        }
+        Ok(page)
     }
 
     /// enable-key, disable-key, schedule-key-deletion, cancel-key-deletion,
@@ -245,7 +280,9 @@ impl KmsService {
             .await?;
         // Default keys are outside the quota. Concurrent first calls race
         // on the alias constraint; the losers read the winner's key.
-        match self.store.create_key(key, None).await {
+        let created = self.store.create_key(key, None).await;
+        self.cache.touch();
+        match created {
             Ok(key) => {
                 tracing::info!(key_id = %key.key_id, project_id = %key.project_id, %alias, "default key created");
                 Ok((key, true))

@@ -26,8 +26,10 @@ pub struct KmsService {
     pub(crate) root: RootKey,
     realm: String,
     pub(crate) key_quota: u64,
-    cache: Arc<KeyCache>,
+    pub(crate) cache: Arc<KeyCache>,
     aliases: moka::sync::Cache<(String, String), KeyId>,
+    /// list-keys pages, trusted under the key cache's epoch (common::pages).
+    pub(crate) pages: common::pages::PageCache<crate::keys::PageQuery, crate::keys::KeyPage>,
 }
 
 /// The caller's principal, as grants name it.
@@ -62,7 +64,12 @@ impl KmsService {
     /// crypto from `cache`.
     pub fn new(store: Arc<dyn KeyStore>, root: RootKey, realm: String, key_quota: u64, cache: Arc<KeyCache>) -> Self {
         let aliases = moka::sync::Cache::builder().max_capacity(100_000).time_to_live(ALIAS_TTL).build();
-        Self { store, root, realm, key_quota, cache, aliases }
+        let pages = common::pages::PageCache::new(
+            common::pages::PAGE_ROWS,
+            common::pages::PAGE_TTL,
+            |page: &crate::keys::KeyPage| u32::try_from(page.keys.len()).unwrap_or(u32::MAX),
+        );
+        Self { store, root, realm, key_quota, cache, aliases, pages }
     }
 
     /// Database round trips so far (the hot-path test watches this).

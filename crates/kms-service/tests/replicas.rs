@@ -1,8 +1,9 @@
 //! Two kms-service processes on one Postgres: a state change made through
 //! one stops the key on the other within a second, the purge task deletes
 //! due keys everywhere, a revoked grant stops working on the other within
-//! a second too, and scheduled rotations happen once per period
-//! whichever replica gets there.
+//! a second too, list pages follow both replicas' changes within a
+//! second, and scheduled rotations happen once per period whichever
+//! replica gets there.
 
 use std::{
     process::Stdio,
@@ -226,6 +227,83 @@ async fn a_change_on_one_replica_reaches_the_other_within_a_second() {
         .await
         .unwrap();
     assert_eq!(left, 0, "material is destroyed");
+
+    a.stop().await;
+    b.stop().await;
+}
+
+async fn list(r: &mut Replica) -> Vec<pb::Key> {
+    let request = caller().request(pb::ListKeysRequest { all_specs: true, ..Default::default() });
+    r.client.list_keys(request).await.unwrap().into_inner().keys
+}
+
+/// Polls `r`'s list-keys until `seen` holds; returns how long it took.
+async fn until_listed(r: &mut Replica, seen: impl Fn(&[pb::Key]) -> bool) -> Duration {
+    let start = Instant::now();
+    while !seen(&list(r).await) {
+        assert!(start.elapsed() < Duration::from_secs(5), "the other replica still lists the old keys after 5 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    start.elapsed()
+}
+
+/// list-keys pages are remembered (common::pages): a replica's own change
+/// is in its next list, another replica's within a second.
+#[tokio::test]
+async fn list_pages_follow_changes_on_either_replica() {
+    let Some(server) = test_support::postgres_url("kms-service replicas") else { return };
+    let db = test_support::fresh_postgres_database(&server).await;
+    let root_key = "5d".repeat(32);
+    let mut a = Replica::start(db.expose(), &root_key).await;
+    let mut b = Replica::start(db.expose(), &root_key).await;
+    let create = |r: &mut Replica, alias: &str| {
+        let request = caller().request(pb::CreateKeyRequest { key_alias: alias.into(), ..Default::default() });
+        let mut client = r.client.clone();
+        async move { client.create_key(request).await.unwrap().into_inner().key.unwrap().key_id }
+    };
+    let first = create(&mut a, "listed-1").await;
+    // Both replicas hold a page with the one key.
+    until_listed(&mut a, |keys| keys.len() == 1).await;
+    until_listed(&mut b, |keys| keys.len() == 1).await;
+
+    // A create: in the creating replica's next list at once, in the other's
+    // within the page bound (creations send no notification).
+    let second = create(&mut a, "listed-2").await;
+    assert!(list(&mut a).await.iter().any(|k| k.key_id == second), "a replica's own create is in its next list");
+    let took = until_listed(&mut b, |keys| keys.iter().any(|k| k.key_id == second)).await;
+    assert!(took < Duration::from_secs(1), "a create on A reached B's list after {took:?}");
+
+    // A state change on B: in A's list within a second (the change feed).
+    until_listed(&mut a, |keys| keys.len() == 2).await;
+    b.client
+        .disable_key(caller().request(pb::KeyRequest { key_id: first.clone(), ..Default::default() }))
+        .await
+        .unwrap();
+    let disabled =
+        |keys: &[pb::Key]| keys.iter().any(|k| k.key_id == first && k.key_state == pb::KeyState::Disabled as i32);
+    assert!(disabled(&list(&mut b).await), "a replica's own disable is in its next list");
+    let took = until_listed(&mut a, disabled).await;
+    assert!(took < Duration::from_secs(1), "a disable on B reached A's list after {took:?}");
+
+    // A deletion (scheduled, then due and purged) leaves every list.
+    a.client
+        .schedule_key_deletion(caller().request(pb::ScheduleKeyDeletionRequest {
+            key_id: second.clone(),
+            pending_days: 7,
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(db.expose()).await.unwrap();
+    sqlx::query("UPDATE kms.keys SET scheduled_deletion_ms = 0 WHERE key_id = $1")
+        .bind(&second)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for r in [&mut a, &mut b] {
+        until_listed(r, |keys| keys.len() == 1 && keys[0].key_id == first).await;
+    }
 
     a.stop().await;
     b.stop().await;

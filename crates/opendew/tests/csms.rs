@@ -1501,3 +1501,92 @@ async fn secret_reads_follow_changes_on_every_replica_within_a_second() {
     );
     s.stack.stop().await.unwrap();
 }
+
+/// The names on the first list-secrets page, through the gateway.
+async fn listed(s: &TestStack) -> Vec<String> {
+    let r = call(s, Method::GET, "secrets?limit=50", None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.body["secrets"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap().to_owned()).collect()
+}
+
+/// list-secrets pages are remembered (common::pages, issue #16): the
+/// stack's replica lists its own create at once, and a second replica's
+/// remembered page follows a create, an update and a deletion made through
+/// the stack within a second.
+#[tokio::test]
+async fn list_pages_follow_changes_on_every_replica_within_a_second() {
+    use std::time::{Duration, Instant};
+
+    let Some(db) = Db::postgres("list pages across csms-service replicas").await else { return };
+    let s = TestStack::start(db).await;
+    let Db::Postgres(url) = &s.db else { unreachable!() };
+    let tls = s.stack.pki.internal(&s.stack.pki.csms).load().unwrap();
+    let channel = common::grpc::channel(&format!("http://{}", s.stack.kms), tls.as_ref(), "test").unwrap();
+    let feeds = tokio_util::sync::CancellationToken::new();
+    let _stop_feeds = feeds.clone().drop_guard();
+    let other = csms_service::service::CsmsService::new(
+        csms_service::open_store(url, 4).await.unwrap(),
+        csms_service::kms::KmsClient::new(channel),
+        200,
+        support::csms_jobs(),
+        &feeds,
+    )
+    .await
+    .unwrap();
+    let caller = common::identity::CallerIdentity {
+        domain_id: s.account.domain_id.clone(),
+        project_id: s.account.project_id.clone(),
+        user_id: "replica-lister".into(),
+        request_id: "list-cache-test".into(),
+    };
+    // Polls the other replica's list until `seen` holds; how long that took.
+    type Seen = Box<dyn Fn(&[csms_service::domain::SecretRecord]) -> bool>;
+    let until = |seen: Seen| {
+        let (other, caller) = (&other, &caller);
+        async move {
+            let start = Instant::now();
+            loop {
+                let page = other.list_secrets(caller, Some(50), "", "").await.unwrap();
+                if seen(&page.items) {
+                    return start.elapsed();
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "the other replica still lists {:?} after 5 s",
+                    page.items
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+
+    let first = unique("listed");
+    let r = call(&s, Method::POST, "secrets", Some(json!({"name": first, "secret_string": "v"}))).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // Both replicas now hold a page with it.
+    assert!(listed(&s).await.contains(&first));
+    let f = first.clone();
+    until(Box::new(move |items| items.iter().any(|x| x.name == f))).await;
+
+    let second = unique("listed");
+    let r = call(&s, Method::POST, "secrets", Some(json!({"name": second, "secret_string": "v"}))).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert!(listed(&s).await.contains(&second), "a replica's own create is in its next list");
+    let n = second.clone();
+    let took = until(Box::new(move |items| items.iter().any(|x| x.name == n))).await;
+    assert!(took < Duration::from_secs(1), "a create reached the other replica's list after {took:?}");
+
+    let r = call(&s, Method::PUT, &format!("secrets/{first}"), Some(json!({"description": "changed"}))).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let f = first.clone();
+    let took = until(Box::new(move |items| items.iter().any(|x| x.name == f && x.description == "changed"))).await;
+    assert!(took < Duration::from_secs(1), "an update reached the other replica's list after {took:?}");
+
+    let r = call(&s, Method::DELETE, &format!("secrets/{first}"), None).await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    assert!(!listed(&s).await.contains(&first), "a replica's own deletion is in its next list");
+    let f = first.clone();
+    let took = until(Box::new(move |items| !items.iter().any(|x| x.name == f))).await;
+    assert!(took < Duration::from_secs(1), "a deletion reached the other replica's list after {took:?}");
+    s.stack.stop().await.unwrap();
+}

@@ -79,6 +79,35 @@ pub(crate) async fn run<S: SecretStore>(store: S) {
     expiries(&*store).await;
     tasks(&*store).await;
     grants_and_settings(&*store).await;
+    // Last: a store is watched once.
+    creates_tell_this_process(&*store).await;
+}
+
+/// A create tells this process's feed at once after its commit, on both
+/// create paths (the one statement far from the quota, the transaction
+/// near it), so that its list pages show the secret (common::pages).
+async fn creates_tell_this_process<S: SecretStore>(store: &S) {
+    let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = heard.clone();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let _stop = stop.clone().drop_guard();
+    store
+        .watch(
+            Arc::new(move |event| {
+                if let common::db::FeedEvent::Changed(id) = event {
+                    sink.lock().unwrap().push(id);
+                }
+            }),
+            stop,
+        )
+        .await
+        .unwrap();
+    let project = "9".repeat(32);
+    for (name, quota) in [("told-far", 1_000_000), ("told-near", 200)] {
+        let (s, v) = secret(&project, name);
+        store.create_secret(&s, std::slice::from_ref(&v), quota, &none()).await.unwrap();
+        assert!(heard.lock().unwrap().contains(&s.id), "creating {name} (quota {quota}) told this process nothing");
+    }
 }
 
 /// Grants: one per secret and grantee, validity honoured, gone with the

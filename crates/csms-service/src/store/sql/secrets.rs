@@ -40,6 +40,10 @@ impl<D: Dialect> Secrets for SqlSecretStore<D> {
                 .await
                 .map_err(Self::insert_error)?;
             if D::rows_affected(&done) == 1 {
+                // Only this process's feed: its list pages show the new
+                // secret at once, other replicas' within common::pages'
+                // bound (a NOTIFY would serialise every create's commit).
+                self.changed(&secret.id);
                 return Ok(());
             }
         }
@@ -65,6 +69,7 @@ impl<D: Dialect> Secrets for SqlSecretStore<D> {
         })?;
         Self::apply_effects(&mut tx, secret, effects, secret.create_ms).await?;
         Self::commit(tx).await?;
+        self.changed(&secret.id);
         Ok(())
     }
 
