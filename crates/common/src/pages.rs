@@ -26,8 +26,8 @@ use std::{hash::Hash, sync::Arc, time::Duration};
 pub const PAGE_TTL: Duration = Duration::from_millis(750);
 
 /// Rows the cache holds at most, over all pages (a row is a key's or a
-/// secret's metadata, a few hundred bytes).
-pub const PAGE_ROWS: u64 = 20_000;
+/// secret's metadata, a few hundred bytes): 100 full pages, about 2.5 MB at most.
+pub const PAGE_ROWS: u64 = 5_000;
 
 #[derive(Debug)]
 struct Stamped<P> {
