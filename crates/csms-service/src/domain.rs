@@ -497,3 +497,31 @@ mod tests {
         assert!(parse_version_id("v").is_err());
     }
 }
+
+/// One page of a list and whether more follow.
+#[derive(Debug)]
+pub struct Page<T> {
+    /// The page.
+    pub items: Vec<T>,
+    /// More follow after the last item.
+    pub more: bool,
+}
+
+impl<T> Page<T> {
+    /// Cuts `fetched` (asked for `limit + 1`) to `limit`.
+    pub(crate) fn cut(mut fetched: Vec<T>, limit: u32) -> Self {
+        let more = fetched.len() > limit as usize;
+        fetched.truncate(limit as usize);
+        Self { items: fetched, more }
+    }
+}
+
+/// What a list-secrets page is remembered by: the caller's project and the
+/// store's arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageQuery {
+    pub(crate) project_id: String,
+    pub(crate) marker: String,
+    pub(crate) limit: u32,
+    pub(crate) event: String,
+}

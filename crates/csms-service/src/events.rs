@@ -10,14 +10,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     domain::{
-        Rejection,
+        Page, Rejection,
         events::{
             EventRecord, EventState, NotificationRecord, NotificationTarget, parse_event_types, validate_event_marker,
             validate_event_name,
         },
     },
     error::CsmsError,
-    secrets::{Page, invalid, page_size},
+    secrets::{invalid, page_size},
     service::CsmsService,
 };
 

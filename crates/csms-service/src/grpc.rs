@@ -8,7 +8,11 @@ use common::identity::CallerIdentity;
 use proto::csms::v1::{self as pb, secrets_manager_service_server::SecretsManagerService};
 use tonic::{Request, Response, Status};
 
-use crate::{domain::SecretRecord, error::CsmsError, secrets::Page, service::CsmsService};
+use crate::{
+    domain::{Page, SecretRecord},
+    error::CsmsError,
+    service::CsmsService,
+};
 
 /// The caller and the message.
 fn parts<T>(request: Request<T>) -> Result<(CallerIdentity, T), CsmsError> {

@@ -19,12 +19,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     domain::{
-        self, Rejection, SYSCURRENT, SYSPREVIOUS, SecretRecord, SecretState, ValueKind, VersionRecord,
+        self, Page, Rejection, SYSCURRENT, SYSPREVIOUS, SecretRecord, SecretState, ValueKind, VersionRecord,
         events::{EventType, Notice, TaskFilter, TaskRecord, TaskStatus},
     },
     error::CsmsError,
     password::{PasswordPolicy, generate},
-    secrets::{Page, invalid, page_size, scaled_period_ms, writable},
+    secrets::{invalid, page_size, scaled_period_ms, writable},
     service::CsmsService,
     store::{Effects, WriteError},
 };

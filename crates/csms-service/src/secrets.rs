@@ -8,7 +8,7 @@ use common::identity::CallerIdentity;
 
 use crate::{
     domain::{
-        self, Rejection, SYSCURRENT, SecretRecord, ValueKind, VersionRecord,
+        self, Page, PageQuery, Rejection, SYSCURRENT, SecretRecord, ValueKind, VersionRecord,
         events::{EventType, Notice},
     },
     error::CsmsError,
@@ -67,34 +67,6 @@ pub struct SecretChange {
     pub event_subscriptions: Option<Vec<String>>,
     /// The rotation function.
     pub rotation_func_urn: Option<String>,
-}
-
-/// One page of a list and whether more follow.
-#[derive(Debug)]
-pub struct Page<T> {
-    /// The page.
-    pub items: Vec<T>,
-    /// More follow after the last item.
-    pub more: bool,
-}
-
-impl<T> Page<T> {
-    /// Cuts `fetched` (asked for `limit + 1`) to `limit`.
-    pub(crate) fn cut(mut fetched: Vec<T>, limit: u32) -> Self {
-        let more = fetched.len() > limit as usize;
-        fetched.truncate(limit as usize);
-        Self { items: fetched, more }
-    }
-}
-
-/// What a list-secrets page is remembered by: the caller's project and the
-/// store's arguments.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PageQuery {
-    project_id: String,
-    marker: String,
-    limit: u32,
-    event: String,
 }
 
 /// A rotation period in milliseconds, with hours of `hour_ms` (shortened

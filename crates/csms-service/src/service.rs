@@ -24,7 +24,7 @@ pub struct CsmsService {
     pub(crate) reads: Arc<ReadCache>,
     /// list-secrets pages, trusted under the read cache's epoch
     /// (common::pages).
-    pub(crate) pages: common::pages::PageCache<crate::secrets::PageQuery, crate::secrets::Page<SecretRecord>>,
+    pub(crate) pages: common::pages::PageCache<crate::domain::PageQuery, crate::domain::Page<SecretRecord>>,
 }
 
 impl CsmsService {
@@ -46,7 +46,7 @@ impl CsmsService {
         let pages = common::pages::PageCache::new(
             common::pages::PAGE_ROWS,
             common::pages::PAGE_TTL,
-            |page: &crate::secrets::Page<SecretRecord>| u32::try_from(page.items.len()).unwrap_or(u32::MAX),
+            |page: &crate::domain::Page<SecretRecord>| u32::try_from(page.items.len()).unwrap_or(u32::MAX),
         );
         let deliveries = Arc::new(tokio::sync::Notify::new());
         Ok(Self { store, kms, secret_quota, jobs, deliveries, reads, pages })

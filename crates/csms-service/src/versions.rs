@@ -6,12 +6,12 @@ use common::identity::CallerIdentity;
 use crate::{
     cache::Selector,
     domain::{
-        self, MAX_STAGES, Rejection, SYSCURRENT, SecretRecord, ValueKind, VersionRecord,
+        self, MAX_STAGES, Page, Rejection, SYSCURRENT, SecretRecord, ValueKind, VersionRecord,
         events::{EventType, Notice},
     },
     error::CsmsError,
     seal,
-    secrets::{NewValue, Page, invalid, page_size, writable, writable_unchanged},
+    secrets::{NewValue, invalid, page_size, writable, writable_unchanged},
     service::CsmsService,
     store::Effects,
 };

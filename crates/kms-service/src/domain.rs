@@ -1329,3 +1329,25 @@ mod tests {
         assert!(KeySpec::Hmac256.check_usage(KeyUsage::EncryptDecrypt).is_err());
     }
 }
+
+/// One page of keys.
+#[derive(Debug)]
+pub struct KeyPage {
+    /// The keys.
+    pub keys: Vec<KeyRecord>,
+    /// Keys matching the filter in all.
+    pub total: u64,
+    /// Offset of the next page, when there is one.
+    pub next_offset: Option<u64>,
+}
+
+/// What a list-keys page is remembered by: the caller's project and the
+/// store's arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PageQuery {
+    pub(crate) project_id: String,
+    pub(crate) state: Option<i32>,
+    pub(crate) spec: Option<&'static str>,
+    pub(crate) offset: u64,
+    pub(crate) limit: u32,
+}

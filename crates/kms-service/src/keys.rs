@@ -9,7 +9,9 @@ use common::identity::CallerIdentity;
 use crypto::asymmetric::PrivateKey;
 
 use crate::{
-    domain::{self, KeyId, KeyOrigin, KeyRecord, KeySpec, KeyState, KeyUsage, Rejection, SpecFamily},
+    domain::{
+        self, KeyId, KeyOrigin, KeyPage, KeyRecord, KeySpec, KeyState, KeyUsage, PageQuery, Rejection, SpecFamily,
+    },
     error::KmsError,
     hierarchy::SecretBytes,
     service::KmsService,
@@ -59,28 +61,6 @@ pub enum StateFilter {
     /// A state no key of this service is ever in ("1", pending
     /// activation): the filter matches nothing.
     Nothing,
-}
-
-/// One page of keys.
-#[derive(Debug)]
-pub struct KeyPage {
-    /// The keys.
-    pub keys: Vec<KeyRecord>,
-    /// Keys matching the filter in all.
-    pub total: u64,
-    /// Offset of the next page, when there is one.
-    pub next_offset: Option<u64>,
-}
-
-/// What a list-keys page is remembered by: the caller's project and the
-/// store's arguments.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PageQuery {
-    project_id: String,
-    state: Option<i32>,
-    spec: Option<&'static str>,
-    offset: u64,
-    limit: u32,
 }
 
 /// A state change asked of one key.

@@ -29,7 +29,7 @@ pub struct KmsService {
     pub(crate) cache: Arc<KeyCache>,
     aliases: moka::sync::Cache<(String, String), KeyId>,
     /// list-keys pages, trusted under the key cache's epoch (common::pages).
-    pub(crate) pages: common::pages::PageCache<crate::keys::PageQuery, crate::keys::KeyPage>,
+    pub(crate) pages: common::pages::PageCache<crate::domain::PageQuery, crate::domain::KeyPage>,
 }
 
 /// The caller's principal, as grants name it.
@@ -67,7 +67,7 @@ impl KmsService {
         let pages = common::pages::PageCache::new(
             common::pages::PAGE_ROWS,
             common::pages::PAGE_TTL,
-            |page: &crate::keys::KeyPage| u32::try_from(page.keys.len()).unwrap_or(u32::MAX),
+            |page: &crate::domain::KeyPage| u32::try_from(page.keys.len()).unwrap_or(u32::MAX),
         );
         Self { store, root, realm, key_quota, cache, aliases, pages }
     }
