@@ -364,6 +364,51 @@ async fn concurrent_creates_with_one_alias<S: KeyStore>(store: Arc<S>) {
     assert_eq!(store.count_user_keys(&project).await.unwrap(), 17);
     let all = KeyFilter { state: None, spec: None };
     assert_eq!(store.list_keys(&project, &all, 0, 100).await.unwrap().1, 17);
+
+    // Far from the quota on Postgres, concurrent creates share statements
+    // (grouped creates): one alias raced by many, two projects, keys with
+    // and without material, all at once.
+    let other = "c".repeat(32);
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let store = store.clone();
+            let (p, alias) = match i % 3 {
+                0 => (project.clone(), "grouped-race".to_owned()),
+                1 => (project.clone(), format!("grouped-{i}")),
+                _ => (other.clone(), format!("grouped-{i}")),
+            };
+            let mut r = record(&p, &alias, 1000 + i);
+            let key = if i % 5 == 0 {
+                r.origin = KeyOrigin::External;
+                r.state = KeyState::PendingImport;
+                r.material_version = None;
+                NewKey { record: r, wrapped_material: None }
+            } else {
+                new_key(r)
+            };
+            let id = key.record.key_id;
+            tokio::spawn(async move { (id, store.create_key(key, Some(1_000_000)).await) })
+        })
+        .collect();
+    let (mut raced, mut made) = (0, Vec::new());
+    for t in tasks {
+        let (id, outcome) = t.await.unwrap();
+        match outcome {
+            Ok(r) => {
+                raced += usize::from(r.alias == "grouped-race");
+                made.push((id, r.material_version.is_some()));
+            }
+            Err(CreateKeyError::AliasTaken) => {}
+            Err(e) => panic!("unexpected error {e:?}"),
+        }
+    }
+    assert_eq!((raced, made.len()), (1, 41), "one of the raced alias, every other key");
+    for (id, with_material) in made {
+        assert_eq!(store.materials(id).await.unwrap().len(), usize::from(with_material), "material of {id}");
+    }
+    assert_eq!(store.count_user_keys(&project).await.unwrap(), 17 + 21);
+    assert_eq!(store.count_user_keys(&other).await.unwrap(), 20);
+    assert_eq!(store.list_keys(&other, &all, 0, 100).await.unwrap().1, 20);
 }
 
 async fn listing<S: KeyStore>(store: &S) {

@@ -301,7 +301,8 @@ pub const COUNT_SHARDS: i32 = 32;
 /// many keys of its quota. Far from the quota, concurrent creates run in
 /// parallel; the quota stays exact as long as fewer creates than this are
 /// in flight at once across all replicas (each replica has at most its
-/// pool size in flight: 16 by default).
+/// pool size in flight, 16 by default, plus on Postgres 96 in grouped
+/// statements).
 pub const QUOTA_HEADROOM: u64 = 1024;
 
 /// Channel of key-change notifications on Postgres.

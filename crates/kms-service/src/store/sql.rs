@@ -36,13 +36,54 @@ pub trait Dialect: SqlDialect {
     /// cannot modify tables in a `WITH` (SQLite, whose transactions are
     /// in-process and cheap).
     const CREATE_KEY_AT_ONCE: Option<&'static str>;
+
+    /// Whether [`Dialect::create_keys_grouped`] exists: concurrent creates
+    /// far from the quota then share one statement and one commit.
+    const GROUPS_CREATES: bool = false;
+
+    /// Inserts `keys` (each with the largest project count that still
+    /// admits it) in one self-committing statement, answering which were
+    /// inserted; one not inserted (its alias taken, its project near the
+    /// quota) goes through the locked transaction, which decides.
+    fn create_keys_grouped(
+        _pool: &Pool<Self>,
+        _keys: &[(&NewKey, i64)],
+        _shard: i32,
+    ) -> impl std::future::Future<Output = Result<Vec<bool>, sqlx::Error>> + Send {
+        async { Err(sqlx::Error::Protocol("grouped creates are not supported by this backend".into())) }
+    }
 }
+
+/// One create waiting for its group's statement.
+struct Pending {
+    key: NewKey,
+    below: i64,
+    /// Whether the group inserted it.
+    done: tokio::sync::oneshot::Sender<bool>,
+}
+
+/// Creates waiting at most (beyond it a create takes the one-row path).
+const GROUP_QUEUE: usize = 1024;
+/// Writers, each running one group's statement at a time.
+const GROUP_WRITERS: usize = 3;
+/// Creates per statement at most. A replica has at most
+/// `GROUP_WRITERS × GROUP_SIZE` grouped creates in flight, plus its pool
+/// size of one-row ones: 112 by default, well inside `QUOTA_HEADROOM`.
+const GROUP_SIZE: usize = 32;
 
 /// The key store over one pool of dialect `D`.
 #[derive(Debug)]
 pub struct SqlKeyStore<D: Dialect> {
     pool: Pool<D>,
     round_trips: RoundTrips,
+    /// The grouped creates' queue, its writers started by the first create.
+    groups: std::sync::OnceLock<tokio::sync::mpsc::Sender<Pending>>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending").field("key_id", &self.key.record.key_id).finish_non_exhaustive()
+    }
 }
 
 impl<D: Dialect> common::db::SqlStore for SqlKeyStore<D> {
@@ -56,7 +97,7 @@ impl<D: Dialect> common::db::SqlStore for SqlKeyStore<D> {
 impl<D: Dialect> SqlKeyStore<D> {
     /// Wraps a pool (on Postgres, one whose `search_path` is the kms schema).
     pub fn new(pool: Pool<D>) -> Self {
-        Self { pool, round_trips: RoundTrips::default() }
+        Self { pool, round_trips: RoundTrips::default(), groups: std::sync::OnceLock::new() }
     }
 }
 
@@ -392,6 +433,76 @@ impl<D: Dialect> SqlKeyStore<D> {
         Ok(())
     }
 
+    /// Queues `key` for a grouped create and waits for its statement's
+    /// commit; the key back when the group did not insert it (alias
+    /// taken, project near the quota, queue full) or the group failed, for
+    /// the one-row path to decide and to answer.
+    async fn create_grouped(&self, key: NewKey, below: i64) -> Result<KeyRecord, NewKey> {
+        let queue = self.groups.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(GROUP_QUEUE);
+            let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+            for _ in 0..GROUP_WRITERS {
+                tokio::spawn(Self::group_writer(self.pool.clone(), rx.clone()));
+            }
+            tx
+        });
+        let (done, result) = tokio::sync::oneshot::channel();
+        let record = key.record.clone();
+        let wrapped = key.wrapped_material.clone();
+        if let Err(e) = queue.try_send(Pending { key, below, done }) {
+            let pending = match e {
+                tokio::sync::mpsc::error::TrySendError::Full(p) | tokio::sync::mpsc::error::TrySendError::Closed(p) => {
+                    p
+                }
+            };
+            return Err(pending.key);
+        }
+        match result.await {
+            Ok(true) => Ok(record),
+            // Not inserted, or the statement failed (the one-row path
+            // meets the same error, or succeeds): its outcome is known, no
+            // row of this key exists.
+            _ => Err(NewKey { record, wrapped_material: wrapped }),
+        }
+    }
+
+    /// Takes what is queued (≤ [`GROUP_SIZE`]) and runs it as one statement.
+    async fn group_writer(
+        pool: Pool<D>,
+        queue: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Pending>>>,
+    ) {
+        loop {
+            let mut batch = Vec::with_capacity(GROUP_SIZE);
+            {
+                let mut rx = queue.lock().await;
+                if rx.recv_many(&mut batch, GROUP_SIZE).await == 0 {
+                    return;
+                }
+            }
+            // Rows in (project, alias) order, so that two groups that meet
+            // on an alias wait for each other in one direction only.
+            batch.sort_by(|a, b| {
+                (&a.key.record.project_id, &a.key.record.alias).cmp(&(&b.key.record.project_id, &b.key.record.alias))
+            });
+            let keys: Vec<(&NewKey, i64)> = batch.iter().map(|p| (&p.key, p.below)).collect();
+            let outcome = D::create_keys_grouped(&pool, &keys, Self::shard()).await;
+            drop(keys);
+            match outcome {
+                Ok(inserted) => {
+                    for (p, ok) in batch.into_iter().zip(inserted) {
+                        let _ = p.done.send(ok);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, creates = batch.len(), "a grouped create failed; each retries alone");
+                    for p in batch {
+                        let _ = p.done.send(false);
+                    }
+                }
+            }
+        }
+    }
+
     /// A shard for a count change: random, so that concurrent writers of one
     /// project rarely wait on each other's counter row.
     fn shard() -> i32 {
@@ -595,11 +706,19 @@ impl<D: Dialect> KeyStore for SqlKeyStore<D> {
 
     async fn create_key(&self, key: NewKey, quota: Option<u64>) -> Result<KeyRecord, CreateKeyError> {
         self.round_trips.tick();
+        // Admitted while the project's count stays below this (see
+        // QUOTA_HEADROOM); otherwise the locked transaction below.
+        let below = quota.map_or(i64::MAX, |q| q.saturating_sub(QUOTA_HEADROOM).min(i64::MAX as u64) as i64);
+        let key = if D::GROUPS_CREATES && below > 0 {
+            match self.create_grouped(key, below).await {
+                Ok(record) => return Ok(record),
+                Err(key) => key,
+            }
+        } else {
+            key
+        };
         let r = &key.record;
         if let Some(sql) = D::CREATE_KEY_AT_ONCE {
-            // Admitted while the project's count stays below this (see
-            // QUOTA_HEADROOM); otherwise the locked transaction below.
-            let below = quota.map_or(i64::MAX, |q| q.saturating_sub(QUOTA_HEADROOM).min(i64::MAX as u64) as i64);
             let (inserted,): (i64,) = bind_key!(sqlx::query_as(sql), r)
                 .bind(below)
                 .bind(key.wrapped_material.clone())
