@@ -1383,6 +1383,26 @@ async fn grants_users_and_account_paths(s: &TestStack) {
     assert_eq!(call(s, Method::DELETE, "secrets/checker", None).await.status, 200);
 }
 
+/// A second csms-service on the stack's Postgres and kms-service, its
+/// change feed running until `feeds` is cancelled.
+async fn second_replica(
+    s: &TestStack,
+    feeds: &tokio_util::sync::CancellationToken,
+) -> csms_service::service::CsmsService {
+    let Db::Postgres(url) = &s.db else { unreachable!() };
+    let tls = s.stack.pki.internal(&s.stack.pki.csms).load().unwrap();
+    let channel = common::grpc::channel(&format!("http://{}", s.stack.kms), tls.as_ref(), "test").unwrap();
+    csms_service::service::CsmsService::new(
+        csms_service::open_store(url, 4).await.unwrap(),
+        csms_service::kms::KmsClient::new(channel),
+        200,
+        support::csms_jobs(),
+        feeds,
+    )
+    .await
+    .unwrap()
+}
+
 /// The read caches (issue #16) on a second csms-service replica: a secret
 /// read there is served from its cache, and every change made through the
 /// stack's replica — a new version, a stage moved, a scheduled deletion, a
@@ -1395,20 +1415,9 @@ async fn secret_reads_follow_changes_on_every_replica_within_a_second() {
 
     let Some(db) = Db::postgres("read cache across csms-service replicas").await else { return };
     let s = TestStack::start(db).await;
-    let Db::Postgres(url) = &s.db else { unreachable!() };
-    let tls = s.stack.pki.internal(&s.stack.pki.csms).load().unwrap();
-    let channel = common::grpc::channel(&format!("http://{}", s.stack.kms), tls.as_ref(), "test").unwrap();
     let feeds = tokio_util::sync::CancellationToken::new();
     let _stop_feeds = feeds.clone().drop_guard();
-    let other = csms_service::service::CsmsService::new(
-        csms_service::open_store(url, 4).await.unwrap(),
-        csms_service::kms::KmsClient::new(channel),
-        200,
-        support::csms_jobs(),
-        &feeds,
-    )
-    .await
-    .unwrap();
+    let other = second_replica(&s, &feeds).await;
     let caller = common::identity::CallerIdentity {
         domain_id: s.account.domain_id.clone(),
         project_id: s.account.project_id.clone(),
@@ -1519,20 +1528,9 @@ async fn list_pages_follow_changes_on_every_replica_within_a_second() {
 
     let Some(db) = Db::postgres("list pages across csms-service replicas").await else { return };
     let s = TestStack::start(db).await;
-    let Db::Postgres(url) = &s.db else { unreachable!() };
-    let tls = s.stack.pki.internal(&s.stack.pki.csms).load().unwrap();
-    let channel = common::grpc::channel(&format!("http://{}", s.stack.kms), tls.as_ref(), "test").unwrap();
     let feeds = tokio_util::sync::CancellationToken::new();
     let _stop_feeds = feeds.clone().drop_guard();
-    let other = csms_service::service::CsmsService::new(
-        csms_service::open_store(url, 4).await.unwrap(),
-        csms_service::kms::KmsClient::new(channel),
-        200,
-        support::csms_jobs(),
-        &feeds,
-    )
-    .await
-    .unwrap();
+    let other = second_replica(&s, &feeds).await;
     let caller = common::identity::CallerIdentity {
         domain_id: s.account.domain_id.clone(),
         project_id: s.account.project_id.clone(),
