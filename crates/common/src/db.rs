@@ -170,6 +170,22 @@ pub async fn connect_postgres(url: &DatabaseUrl, schema: &str, max_connections: 
     Ok(pool)
 }
 
+/// Begins a transaction in which statements run on a cached generic plan:
+/// for the batch writers' one statement (`common::group`: the replay
+/// ledger, grouped create-key and create-secret). Their `UNNEST` inserts
+/// with several data-modifying `WITH` parts cost about 1 ms to plan, a
+/// quarter of Postgres' CPU under a create load when planned per execution
+/// (BENCHMARKS.md, session 13), while the pool plans per execution
+/// ([`connect_postgres`]). A generic plan is safe for them: they read
+/// only a count table by its primary key, so no index choice depends on a
+/// table's size. `SET LOCAL` ends with the transaction; the BEGIN and the
+/// setting are one round trip.
+pub async fn begin_generic_plans(
+    pool: &sqlx::PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    pool.begin_with("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan").await
+}
+
 /// Publishes a pool's size every few seconds as
 /// `opendew_db_pool_connections{service, state="in_use"|"idle"}` and
 /// `opendew_db_pool_max_connections{service}`, until the pool is closed.

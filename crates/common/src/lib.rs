@@ -6,6 +6,7 @@
 
 pub mod binary;
 pub mod db;
+pub mod group;
 pub mod grpc;
 pub mod identity;
 pub mod metrics;

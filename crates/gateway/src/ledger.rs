@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
+use common::group::{Group, Shape};
 use identity::{SignatureUse, directory::Directory};
-use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// Most uses one write records.
 pub const BATCH: usize = 128;
@@ -28,13 +28,7 @@ const WRITERS: usize = 3;
 /// Cheap to clone; its writers end when the last clone is dropped.
 #[derive(Debug, Clone)]
 pub struct Ledger {
-    queue: mpsc::Sender<Pending>,
-}
-
-#[derive(Debug)]
-struct Pending {
-    used: SignatureUse,
-    first_use: oneshot::Sender<Result<i64, NotRecorded>>,
+    group: Group<SignatureUse, Result<i64, NotRecorded>>,
 }
 
 /// A use could not be recorded (the writer logged why); the request is
@@ -45,42 +39,30 @@ pub struct NotRecorded;
 impl Ledger {
     /// Starts the writers, recording into `directory`'s store.
     pub fn start(directory: Arc<Directory>) -> Self {
-        let (queue, rx) = mpsc::channel(QUEUE);
-        let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..WRITERS {
-            let (rx, directory) = (rx.clone(), directory.clone());
-            tokio::spawn(async move {
-                let mut batch: Vec<Pending> = Vec::with_capacity(BATCH);
-                loop {
-                    // One writer at a time takes what is queued.
-                    if rx.lock().await.recv_many(&mut batch, BATCH).await == 0 {
-                        return;
-                    }
-                    let uses: Vec<SignatureUse> = batch.iter().map(|p| p.used).collect();
+        let shape = Shape { writers: WRITERS, queue: QUEUE, batch: BATCH };
+        // The store's statement orders the rows itself (by digest).
+        let group = Group::start(
+            shape,
+            |_, _| std::cmp::Ordering::Equal,
+            move |uses: Vec<SignatureUse>| {
+                let directory = directory.clone();
+                async move {
                     match directory.store().use_signatures(&uses).await {
-                        Ok(firsts) => {
-                            for (p, first_ms) in batch.drain(..).zip(firsts) {
-                                let _ = p.first_use.send(Ok(first_ms));
-                            }
-                        }
+                        Ok(firsts) => firsts.into_iter().map(Ok).collect(),
                         Err(e) => {
-                            tracing::error!(error = %e, uses = batch.len(), "cannot record request signatures");
-                            for p in batch.drain(..) {
-                                let _ = p.first_use.send(Err(NotRecorded));
-                            }
+                            tracing::error!(error = %e, uses = uses.len(), "cannot record request signatures");
+                            vec![Err(NotRecorded); uses.len()]
                         }
                     }
                 }
-            });
-        }
-        Self { queue }
+            },
+        );
+        Self { group }
     }
 
     /// Records `used` (durably, with whatever else is queued) and returns
     /// its signature's first use; `Err` when it could not be recorded.
     pub async fn record(&self, used: SignatureUse) -> Result<i64, NotRecorded> {
-        let (first_use, answer) = oneshot::channel();
-        self.queue.send(Pending { used, first_use }).await.map_err(|_| NotRecorded)?;
-        answer.await.map_err(|_| NotRecorded)?
+        self.group.run(used).await.ok_or(NotRecorded)?
     }
 }

@@ -19,12 +19,16 @@ impl sql::Dialect for Postgres {
         pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await
     }
 
-    /// One statement for the whole batch (its own transaction, one commit).
+    /// One statement for the whole batch, one commit (on a generic plan:
+    /// `common::db::begin_generic_plans`).
     async fn use_signatures(pool: &PgPool, uses: &[SignatureUse]) -> Result<Vec<(Vec<u8>, i64)>, sqlx::Error> {
         let digests: Vec<Vec<u8>> = uses.iter().map(|u| u.digest.to_vec()).collect();
         let now: Vec<i64> = uses.iter().map(|u| u.now_ms).collect();
         let expires: Vec<i64> = uses.iter().map(|u| u.expires_ms).collect();
-        sqlx::query_as(USE_SIGNATURES).bind(digests).bind(now).bind(expires).fetch_all(pool).await
+        let mut tx = common::db::begin_generic_plans(pool).await?;
+        let firsts = sqlx::query_as(USE_SIGNATURES).bind(digests).bind(now).bind(expires).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(firsts)
     }
 }
 

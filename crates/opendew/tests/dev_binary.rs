@@ -213,11 +213,14 @@ async fn floods_leave_peak_memory_bounded() {
     assert!(after_logins - before <= LOGIN_PEAK_MIB, "logins grew the peak by {:.1} MiB", after_logins - before);
 
     // 24 concurrent 12 MB bodies under a signature that does not verify,
-    // three rounds: the third must not climb above the second (the second
-    // settles connection buffers the first grew).
+    // five rounds: the fifth must not climb above the third. The first
+    // rounds grow connection buffers and the allocator's pages up to a
+    // plateau, reached in the second round or the third (measured: the
+    // third 0–8 MiB above the second, the ones after it within 5 MiB of
+    // the third); a leak climbs by every round's buffers.
     let big: &'static [u8] = Box::leak(vec![b'{'; 12 * 1024 * 1024].into_boxed_slice());
     let mut rounds = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..5 {
         let statuses = futures::future::join_all((0..24).map(|_| {
             let request = client
                 .post(&create)
@@ -232,7 +235,7 @@ async fn floods_leave_peak_memory_bounded() {
         rounds.push(peak_rss_mib(pid));
     }
     eprintln!("after each round of 12 MB bodies: {rounds:?} MiB");
-    assert!(rounds[2] - rounds[1] <= 8.0, "the peak keeps climbing with each round: {rounds:?}");
+    assert!(rounds[4] - rounds[2] <= 8.0, "the peak keeps climbing with each round: {rounds:?}");
 
     // Signed with the real AK over 80 headers of 4 KiB, and with one
     // header listed 5,000 times: neither builds more than the headers.

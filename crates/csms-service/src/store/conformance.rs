@@ -541,4 +541,52 @@ async fn concurrent_creates_with_one_name<S: SecretStore>(store: Arc<S>) {
     }
     assert_eq!(ok, 1);
     assert!(store.get_secret(&project, "race").await.unwrap().is_some());
+
+    // Far from the quota on Postgres, concurrent creates share statements
+    // (grouped creates): one name raced by many, two projects, versions
+    // with and without an expiry, all at once. Every secret made has its
+    // version, its stage and its next version number; the counts stay
+    // exact.
+    let other = "c".repeat(32);
+    let tasks: Vec<_> = (0..60i64)
+        .map(|i| {
+            let store = store.clone();
+            let (p, name) = match i % 3 {
+                0 => (project.clone(), "grouped-race".to_owned()),
+                1 => (project.clone(), format!("grouped-{i}")),
+                _ => (other.clone(), format!("grouped-{i}")),
+            };
+            tokio::spawn(async move {
+                let (s, mut v) = secret(&p, &name);
+                v.expire_ms = (i % 4 == 0).then_some(5_000 + i);
+                v.ciphertext = vec![i as u8; 3 + i as usize];
+                let outcome = store.create_secret(&s, std::slice::from_ref(&v), 1_000_000, &none()).await;
+                (s, v, outcome)
+            })
+        })
+        .collect();
+    let (mut raced, mut made) = (0, 0);
+    for t in tasks {
+        let (s, v, outcome) = t.await.unwrap();
+        match outcome {
+            Ok(()) => {
+                raced += usize::from(s.name == "grouped-race");
+                made += 1;
+                let read = store.read_secret_version(&s.project_id, &s.name, Some(SYSCURRENT), None).await.unwrap();
+                assert_eq!(read, Some((s.clone(), Some(v))), "{}", s.name);
+                let (_, next) = store.reserve_version(&s.project_id, &s.name, Box::new(|_| Ok(()))).await.unwrap();
+                assert_eq!(next, 2, "{}", s.name);
+            }
+            Err(CreateSecretError::NameTaken) => assert_eq!(s.name, "grouped-race"),
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!((raced, made), (1, 41), "one of the raced name, every other secret");
+    // "race", then one of "grouped-race" and 20 more; 20 in the other.
+    for (p, n) in [(&project, 22), (&other, 20)] {
+        let (s, v) = secret(p, "one-more");
+        let full = store.create_secret(&s, std::slice::from_ref(&v), n, &none()).await;
+        assert!(matches!(full, Err(CreateSecretError::QuotaExceeded)), "{p}: {full:?}");
+        store.create_secret(&s, std::slice::from_ref(&v), n + 1, &none()).await.unwrap();
+    }
 }

@@ -24,6 +24,7 @@ impl sql::Dialect for Postgres {
         shard: i32,
     ) -> Result<Vec<bool>, sqlx::Error> {
         let col = |f: &dyn Fn(&KeyRecord) -> String| keys.iter().map(|(k, _)| f(&k.record)).collect::<Vec<_>>();
+        let mut tx = common::db::begin_generic_plans(pool).await?;
         let inserted: Vec<(String,)> = sqlx::query_as(PG_CREATE_KEYS_GROUPED)
             .bind(col(&|r| r.key_id.to_string()))
             .bind(col(&|r| r.project_id.clone()))
@@ -49,8 +50,9 @@ impl sql::Dialect for Postgres {
             .bind(keys.iter().map(|(_, below)| *below).collect::<Vec<_>>())
             .bind(keys.iter().map(|(k, _)| k.wrapped_material.clone()).collect::<Vec<_>>())
             .bind(shard)
-            .fetch_all(pool)
+            .fetch_all(&mut *tx)
             .await?;
+        tx.commit().await?;
         let inserted: std::collections::HashSet<String> = inserted.into_iter().map(|(id,)| id).collect();
         Ok(keys.iter().map(|(k, _)| inserted.contains(&k.record.key_id.to_string())).collect())
     }

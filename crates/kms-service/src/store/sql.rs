@@ -9,7 +9,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use common::db::{FeedEvent, SqlDialect};
+use common::{
+    db::{FeedEvent, SqlDialect},
+    group::{Group, Shape},
+};
 use macro_rules_attribute::apply;
 use sqlx::{Pool, Transaction};
 use tokio_util::sync::CancellationToken;
@@ -42,7 +45,7 @@ pub trait Dialect: SqlDialect {
     const GROUPS_CREATES: bool = false;
 
     /// Inserts `keys` (each with the largest project count that still
-    /// admits it) in one self-committing statement, answering which were
+    /// admits it) in one statement and one commit, answering which were
     /// inserted; one not inserted (its alias taken, its project near the
     /// quota) goes through the locked transaction, which decides.
     fn create_keys_grouped(
@@ -52,14 +55,6 @@ pub trait Dialect: SqlDialect {
     ) -> impl std::future::Future<Output = Result<Vec<bool>, sqlx::Error>> + Send {
         async { Err(sqlx::Error::Protocol("grouped creates are not supported by this backend".into())) }
     }
-}
-
-/// One create waiting for its group's statement.
-struct Pending {
-    key: NewKey,
-    below: i64,
-    /// Whether the group inserted it.
-    done: tokio::sync::oneshot::Sender<bool>,
 }
 
 /// Creates waiting at most (beyond it a create takes the one-row path).
@@ -76,14 +71,9 @@ const GROUP_SIZE: usize = 32;
 pub struct SqlKeyStore<D: Dialect> {
     pool: Pool<D>,
     round_trips: RoundTrips,
-    /// The grouped creates' queue, its writers started by the first create.
-    groups: std::sync::OnceLock<tokio::sync::mpsc::Sender<Pending>>,
-}
-
-impl std::fmt::Debug for Pending {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pending").field("key_id", &self.key.record.key_id).finish_non_exhaustive()
-    }
+    /// The grouped creates' queue (key, admission bound), its writers
+    /// started by the first create.
+    groups: std::sync::OnceLock<Group<(NewKey, i64), bool>>,
 }
 
 impl<D: Dialect> common::db::SqlStore for SqlKeyStore<D> {
@@ -438,68 +428,38 @@ impl<D: Dialect> SqlKeyStore<D> {
     /// taken, project near the quota, queue full) or the group failed, for
     /// the one-row path to decide and to answer.
     async fn create_grouped(&self, key: NewKey, below: i64) -> Result<KeyRecord, NewKey> {
-        let queue = self.groups.get_or_init(|| {
-            let (tx, rx) = tokio::sync::mpsc::channel(GROUP_QUEUE);
-            let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
-            for _ in 0..GROUP_WRITERS {
-                tokio::spawn(Self::group_writer(self.pool.clone(), rx.clone()));
-            }
-            tx
+        let group = self.groups.get_or_init(|| {
+            let shape = Shape { writers: GROUP_WRITERS, queue: GROUP_QUEUE, batch: GROUP_SIZE };
+            // Rows in (project, alias) order, so that two groups that meet
+            // on an alias wait for each other in one direction only.
+            let order = |a: &(NewKey, i64), b: &(NewKey, i64)| {
+                (&a.0.record.project_id, &a.0.record.alias).cmp(&(&b.0.record.project_id, &b.0.record.alias))
+            };
+            let pool = self.pool.clone();
+            Group::start(shape, order, move |batch: Vec<(NewKey, i64)>| {
+                let pool = pool.clone();
+                async move {
+                    let keys: Vec<(&NewKey, i64)> = batch.iter().map(|(k, below)| (k, *below)).collect();
+                    match D::create_keys_grouped(&pool, &keys, Self::shard()).await {
+                        Ok(inserted) => inserted,
+                        Err(e) => {
+                            tracing::warn!(error = %e, creates = keys.len(), "a grouped create failed; each retries alone");
+                            vec![false; keys.len()]
+                        }
+                    }
+                }
+            })
         });
-        let (done, result) = tokio::sync::oneshot::channel();
         let record = key.record.clone();
         let wrapped = key.wrapped_material.clone();
-        if let Err(e) = queue.try_send(Pending { key, below, done }) {
-            let pending = match e {
-                tokio::sync::mpsc::error::TrySendError::Full(p) | tokio::sync::mpsc::error::TrySendError::Closed(p) => {
-                    p
-                }
-            };
-            return Err(pending.key);
-        }
-        match result.await {
-            Ok(true) => Ok(record),
+        match group.try_run((key, below)).await {
+            Ok(Some(true)) => Ok(record),
             // Not inserted, or the statement failed (the one-row path
             // meets the same error, or succeeds): its outcome is known, no
             // row of this key exists.
-            _ => Err(NewKey { record, wrapped_material: wrapped }),
-        }
-    }
-
-    /// Takes what is queued (≤ [`GROUP_SIZE`]) and runs it as one statement.
-    async fn group_writer(
-        pool: Pool<D>,
-        queue: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Pending>>>,
-    ) {
-        loop {
-            let mut batch = Vec::with_capacity(GROUP_SIZE);
-            {
-                let mut rx = queue.lock().await;
-                if rx.recv_many(&mut batch, GROUP_SIZE).await == 0 {
-                    return;
-                }
-            }
-            // Rows in (project, alias) order, so that two groups that meet
-            // on an alias wait for each other in one direction only.
-            batch.sort_by(|a, b| {
-                (&a.key.record.project_id, &a.key.record.alias).cmp(&(&b.key.record.project_id, &b.key.record.alias))
-            });
-            let keys: Vec<(&NewKey, i64)> = batch.iter().map(|p| (&p.key, p.below)).collect();
-            let outcome = D::create_keys_grouped(&pool, &keys, Self::shard()).await;
-            drop(keys);
-            match outcome {
-                Ok(inserted) => {
-                    for (p, ok) in batch.into_iter().zip(inserted) {
-                        let _ = p.done.send(ok);
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, creates = batch.len(), "a grouped create failed; each retries alone");
-                    for p in batch {
-                        let _ = p.done.send(false);
-                    }
-                }
-            }
+            Ok(_) => Err(NewKey { record, wrapped_material: wrapped }),
+            // The queue is full.
+            Err((key, _)) => Err(key),
         }
     }
 

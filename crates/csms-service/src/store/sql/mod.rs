@@ -13,7 +13,10 @@
 //! and put on each `impl` block by `#[apply(sql_bounds!)]`. Postgres and
 //! SQLite satisfy it; the compiler checks each.
 
-use common::db::{FeedEvent, FeedSink, SqlDialect};
+use common::{
+    db::{FeedEvent, FeedSink, SqlDialect},
+    group::{Group, Shape},
+};
 use macro_rules_attribute::apply;
 use sqlx::{Database, Pool};
 
@@ -72,11 +75,46 @@ pub trait Dialect: SqlDialect {
     /// locked transaction decides). `None` where the backend cannot modify
     /// tables in a `WITH` (SQLite, whose transactions are in-process).
     const CREATE_SECRET_AT_ONCE: Option<&'static str>;
+    /// Whether [`Dialect::create_secrets_grouped`] exists: concurrent
+    /// creates of that shape far from the quota then share one statement
+    /// and one commit.
+    const GROUPS_CREATES: bool = false;
+    /// Inserts `secrets` (each with its version, its one stage and the
+    /// largest project count that still admits it) in one statement and one
+    /// commit, answering which were inserted; one not inserted (its name
+    /// taken, its project near the quota) goes through the one-row path,
+    /// which decides.
+    fn create_secrets_grouped(
+        _pool: &Pool<Self>,
+        _secrets: &[NewSecret],
+        _shard: i32,
+    ) -> impl std::future::Future<Output = Result<Vec<bool>, sqlx::Error>> + Send {
+        async { Err(sqlx::Error::Protocol("grouped creates are not supported by this backend".into())) }
+    }
     /// Appended to a `SELECT` inside a write transaction to take rows no
     /// other transaction holds (Postgres `FOR UPDATE SKIP LOCKED`; SQLite's
     /// write transactions are serialised already).
     const SKIP_LOCKED: &'static str;
 }
+
+/// A create-secret of the usual shape (one version with one stage, no
+/// subscription, no task) waiting for its group's statement.
+#[derive(Debug)]
+pub struct NewSecret {
+    pub secret: SecretRecord,
+    pub version: VersionRecord,
+    /// The largest project count that still admits it.
+    pub below: i64,
+}
+
+/// Creates waiting at most (beyond it a create takes the one-row path).
+const GROUP_QUEUE: usize = 1024;
+/// Writers, each running one group's statement at a time.
+const GROUP_WRITERS: usize = 3;
+/// Creates per statement at most. A replica has at most
+/// `GROUP_WRITERS × GROUP_SIZE` grouped creates in flight, plus its pool
+/// size of one-row ones: 112 by default, well inside `QUOTA_HEADROOM`.
+const GROUP_SIZE: usize = 32;
 
 /// The table whose rows [`SqlDialect::lock_project`] locks.
 const PROJECTS: &str = "csms_projects";
@@ -87,6 +125,8 @@ pub struct SqlSecretStore<D: Dialect> {
     /// Told of this process's own changes right after they commit (the
     /// read cache), set by [`Secrets::watch`](crate::store::Secrets::watch).
     local: std::sync::OnceLock<FeedSink>,
+    /// The grouped creates' queue, its writers started by the first create.
+    groups: std::sync::OnceLock<Group<NewSecret, bool>>,
 }
 
 impl<D: Dialect> std::fmt::Debug for SqlSecretStore<D> {
@@ -106,7 +146,7 @@ impl<D: Dialect> common::db::SqlStore for SqlSecretStore<D> {
 impl<D: Dialect> SqlSecretStore<D> {
     /// Wraps a pool (on Postgres, one whose `search_path` is the csms schema).
     pub fn new(pool: Pool<D>) -> Self {
-        Self { pool, local: std::sync::OnceLock::new() }
+        Self { pool, local: std::sync::OnceLock::new(), groups: std::sync::OnceLock::new() }
     }
 
     /// Tells this process's feed that `secret_id` changed.
@@ -121,6 +161,40 @@ type Query<'q, D> = sqlx::query::Query<'q, D, <D as Database>::Arguments<'q>>;
 
 #[apply(sql_bounds!)]
 impl<D: Dialect> SqlSecretStore<D> {
+    /// Queues a create for a grouped statement and waits for its commit;
+    /// the create back when the group did not insert it (name taken,
+    /// project near the quota, queue full) or the group failed, for the
+    /// one-row path to decide and to answer: no row of it exists then.
+    async fn create_grouped(&self, new: NewSecret) -> Result<(), NewSecret> {
+        let group = self.groups.get_or_init(|| {
+            let shape = Shape { writers: GROUP_WRITERS, queue: GROUP_QUEUE, batch: GROUP_SIZE };
+            // Rows in (project, name) order, so that two groups that meet
+            // on a name wait for each other in one direction only.
+            let order = |a: &NewSecret, b: &NewSecret| {
+                (&a.secret.project_id, &a.secret.name).cmp(&(&b.secret.project_id, &b.secret.name))
+            };
+            let pool = self.pool.clone();
+            Group::start(shape, order, move |batch: Vec<NewSecret>| {
+                let pool = pool.clone();
+                async move {
+                    match D::create_secrets_grouped(&pool, &batch, Self::shard()).await {
+                        Ok(inserted) => inserted,
+                        Err(e) => {
+                            tracing::warn!(error = %e, creates = batch.len(), "a grouped create failed; each retries alone");
+                            vec![false; batch.len()]
+                        }
+                    }
+                }
+            })
+        });
+        let (secret, version, below) = (new.secret.clone(), new.version.clone(), new.below);
+        match group.try_run(new).await {
+            Ok(Some(true)) => Ok(()),
+            Ok(_) => Err(NewSecret { secret, version, below }),
+            Err(new) => Err(new),
+        }
+    }
+
     /// Binds a [`SecretRecord`] to [`sql::INSERT_SECRET`].
     fn bind_secret<'q>(query: Query<'q, D>, s: &'q SecretRecord) -> Query<'q, D> {
         query

@@ -5,7 +5,7 @@ use common::db::FeedSink;
 use macro_rules_attribute::apply;
 use tokio_util::sync::CancellationToken;
 
-use super::{CHANGE_CHANNEL, Dialect, PROJECTS, SecretRow, SqlSecretStore, sql};
+use super::{CHANGE_CHANNEL, Dialect, NewSecret, PROJECTS, SecretRow, SqlSecretStore, sql};
 use crate::{
     domain::{
         Rejection, SecretRecord, VersionRecord,
@@ -32,6 +32,13 @@ impl<D: Dialect> Secrets for SqlSecretStore<D> {
         {
             // With no subscription the effects' notices fire nothing.
             let below = quota.saturating_sub(QUOTA_HEADROOM).min(i64::MAX as u64) as i64;
+            if D::GROUPS_CREATES && below > 0 {
+                let new = NewSecret { secret: secret.clone(), version: version.clone(), below };
+                if self.create_grouped(new).await.is_ok() {
+                    self.changed(&secret.id);
+                    return Ok(());
+                }
+            }
             let query = Self::bind_secret(sqlx::query(sql), secret).bind(next).bind(below);
             let done = Self::bind_version(query, version)
                 .bind(stage.as_str())
