@@ -29,6 +29,13 @@ pub struct Shape {
     pub batch: usize,
 }
 
+/// The services' grouped creates (kms-service's create-key, csms-service's
+/// create-secret): beyond a queue of 1,024 a create takes its one-row
+/// path; a replica has at most `writers × batch` = 96 grouped creates in
+/// flight, plus its pool size of one-row ones: 112 by default, well inside
+/// each service's `QUOTA_HEADROOM` (1,024).
+pub const CREATES: Shape = Shape { writers: 3, queue: 1024, batch: 32 };
+
 struct Pending<T, O> {
     item: T,
     reply: oneshot::Sender<O>,

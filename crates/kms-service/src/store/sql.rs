@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use common::{
     db::{FeedEvent, SqlDialect},
-    group::{Group, Shape},
+    group::Group,
 };
 use macro_rules_attribute::apply;
 use sqlx::{Pool, Transaction};
@@ -56,15 +56,6 @@ pub trait Dialect: SqlDialect {
         async { Err(sqlx::Error::Protocol("grouped creates are not supported by this backend".into())) }
     }
 }
-
-/// Creates waiting at most (beyond it a create takes the one-row path).
-const GROUP_QUEUE: usize = 1024;
-/// Writers, each running one group's statement at a time.
-const GROUP_WRITERS: usize = 3;
-/// Creates per statement at most. A replica has at most
-/// `GROUP_WRITERS × GROUP_SIZE` grouped creates in flight, plus its pool
-/// size of one-row ones: 112 by default, well inside `QUOTA_HEADROOM`.
-const GROUP_SIZE: usize = 32;
 
 /// The key store over one pool of dialect `D`.
 #[derive(Debug)]
@@ -429,14 +420,13 @@ impl<D: Dialect> SqlKeyStore<D> {
     /// the one-row path to decide and to answer.
     async fn create_grouped(&self, key: NewKey, below: i64) -> Result<KeyRecord, NewKey> {
         let group = self.groups.get_or_init(|| {
-            let shape = Shape { writers: GROUP_WRITERS, queue: GROUP_QUEUE, batch: GROUP_SIZE };
             // Rows in (project, alias) order, so that two groups that meet
             // on an alias wait for each other in one direction only.
             let order = |a: &(NewKey, i64), b: &(NewKey, i64)| {
                 (&a.0.record.project_id, &a.0.record.alias).cmp(&(&b.0.record.project_id, &b.0.record.alias))
             };
             let pool = self.pool.clone();
-            Group::start(shape, order, move |batch: Vec<(NewKey, i64)>| {
+            Group::start(common::group::CREATES, order, move |batch: Vec<(NewKey, i64)>| {
                 let pool = pool.clone();
                 async move {
                     let keys: Vec<(&NewKey, i64)> = batch.iter().map(|(k, below)| (k, *below)).collect();

@@ -15,7 +15,7 @@
 
 use common::{
     db::{FeedEvent, FeedSink, SqlDialect},
-    group::{Group, Shape},
+    group::Group,
 };
 use macro_rules_attribute::apply;
 use sqlx::{Database, Pool};
@@ -107,15 +107,6 @@ pub struct NewSecret {
     pub below: i64,
 }
 
-/// Creates waiting at most (beyond it a create takes the one-row path).
-const GROUP_QUEUE: usize = 1024;
-/// Writers, each running one group's statement at a time.
-const GROUP_WRITERS: usize = 3;
-/// Creates per statement at most. A replica has at most
-/// `GROUP_WRITERS × GROUP_SIZE` grouped creates in flight, plus its pool
-/// size of one-row ones: 112 by default, well inside `QUOTA_HEADROOM`.
-const GROUP_SIZE: usize = 32;
-
 /// The table whose rows [`SqlDialect::lock_project`] locks.
 const PROJECTS: &str = "csms_projects";
 
@@ -167,14 +158,13 @@ impl<D: Dialect> SqlSecretStore<D> {
     /// one-row path to decide and to answer: no row of it exists then.
     async fn create_grouped(&self, new: NewSecret) -> Result<(), NewSecret> {
         let group = self.groups.get_or_init(|| {
-            let shape = Shape { writers: GROUP_WRITERS, queue: GROUP_QUEUE, batch: GROUP_SIZE };
             // Rows in (project, name) order, so that two groups that meet
             // on a name wait for each other in one direction only.
             let order = |a: &NewSecret, b: &NewSecret| {
                 (&a.secret.project_id, &a.secret.name).cmp(&(&b.secret.project_id, &b.secret.name))
             };
             let pool = self.pool.clone();
-            Group::start(shape, order, move |batch: Vec<NewSecret>| {
+            Group::start(common::group::CREATES, order, move |batch: Vec<NewSecret>| {
                 let pool = pool.clone();
                 async move {
                     match D::create_secrets_grouped(&pool, &batch, Self::shard()).await {
