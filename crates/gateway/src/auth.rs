@@ -13,6 +13,7 @@ use http::request::Parts;
 use identity::directory::Snapshot;
 
 use crate::{
+    budget,
     caller::{Caller, SignatureUse},
     error::ApiError,
     signing::{self, Authorization, RawRequest},
@@ -21,145 +22,120 @@ use crate::{
     tokens::TokenError,
 };
 
-/// Largest accepted body: the API gateway's 12 MB limit for signed requests.
-pub const MAX_BODY_BYTES: usize = 12 * 1024 * 1024;
-
-/// Bytes of request bodies buffered, across every connection, before their
-/// requests are authenticated: a flood of large unsigned (or wrongly signed)
-/// bodies waits for room or is refused, instead of growing the heap.
-pub const UNAUTHENTICATED_BODY_BUDGET: usize = 4 * MAX_BODY_BYTES;
-
-static BODY_BUDGET: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(UNAUTHENTICATED_BODY_BUDGET);
-
-/// Reads a body of at most [`MAX_BODY_BYTES`] within the body timeout,
-/// holding its share of [`UNAUTHENTICATED_BODY_BUDGET`] (what the
-/// `Content-Length` declares, or the limit without one) until the caller
-/// drops the permit.
-async fn read_body(
-    app: &AppState,
-    parts: &Parts,
-    body: Body,
-) -> Result<(Bytes, tokio::sync::SemaphorePermit<'static>), ApiError> {
-    let declared = header(parts, "content-length").map(|v| v.trim().parse::<usize>().map_err(|_| ApiError::TooLarge));
-    let limit = declared.transpose()?.unwrap_or(MAX_BODY_BYTES);
-    if limit > MAX_BODY_BYTES {
-        return Err(ApiError::TooLarge);
-    }
-    let room = tokio::time::timeout(std::time::Duration::from_secs(1), BODY_BUDGET.acquire_many(limit as u32));
-    let permit = room.await.ok().and_then(Result::ok).ok_or(ApiError::Throttled(std::time::Duration::from_secs(1)))?;
-    let bytes = tokio::time::timeout(app.body_timeout, collect(body, declared_len(parts), limit))
-        .await
-        .map_err(|_| ApiError::SlowBody)??;
-    Ok((bytes, permit))
+/// What the authentication layer of one route needs: the shared state and
+/// the route's body limit.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    /// The gateway's state.
+    pub app: Arc<AppState>,
+    /// The route's largest body.
+    pub body_limit: usize,
 }
 
-fn declared_len(parts: &Parts) -> Option<usize> {
-    header(parts, "content-length").and_then(|v| v.trim().parse().ok())
-}
-
-/// Bodies up to this size are read into the heap; larger ones into a
-/// mapping of their own.
-const HEAP_BODY_BYTES: usize = 64 * 1024;
-
-/// The body's bytes, read once into one buffer.
+/// Middleware of every authenticated route, in the order that keeps a
+/// stranger's cost bounded:
+/// 1. what the headers alone can show: a valid token, or a signature whose
+///    AK is known and whose `X-Sdk-Date` is in the window; otherwise 401
+///    (or 429 for a caller that keeps failing) without reading the body;
+/// 2. the body, within the route's limit and the body timeout, charged to
+///    the reading budget as it arrives ([`crate::budget`]);
+/// 3. the signature over the body;
+/// 4. a memory permit sized by the body, held while the handler runs.
 ///
-/// Small bodies (every hot-path request) go into a heap buffer of the
-/// declared size. Larger ones go into an anonymous mapping of the declared
-/// size (or the limit, for a chunked body): the kernel backs only the
-/// pages written and takes them all back when the request is done. On the
-/// heap, glibc kept freed 12 MB buffers in its arenas, and a flood of them
-/// (each within the body budget) left the peak 100 MiB past the budget and
-/// climbing; axum's `to_bytes` also held each body twice while joining its
-/// frames (`tests/dev_binary.rs`, `floods_leave_peak_memory_bounded`).
-async fn collect(body: Body, declared: Option<usize>, limit: usize) -> Result<Bytes, ApiError> {
-    use http_body_util::BodyExt;
-    let mut body = body;
-    let size = declared.unwrap_or(limit).min(limit);
-    if size <= HEAP_BODY_BYTES {
-        let mut buffer = bytes::BytesMut::with_capacity(size);
-        while let Some(frame) = body.frame().await {
-            if let Some(data) = frame.map_err(|_| ApiError::TooLarge)?.data_ref() {
-                if buffer.len() + data.len() > size {
-                    return Err(ApiError::TooLarge);
-                }
-                buffer.extend_from_slice(data);
-            }
-        }
-        return Ok(buffer.freeze());
-    }
-    let mut mapping = memmap2::MmapMut::map_anon(size).map_err(|_| ApiError::TooLarge)?;
-    let mut len = 0;
-    while let Some(frame) = body.frame().await {
-        if let Some(data) = frame.map_err(|_| ApiError::TooLarge)?.data_ref() {
-            let end = len + data.len();
-            if end > size {
-                return Err(ApiError::TooLarge);
-            }
-            mapping[len..end].copy_from_slice(data);
-            len = end;
-        }
-    }
-    Ok(Bytes::from_owner(MappedBody { mapping, len }))
-}
-
-/// A body in its own mapping, `len` bytes of it written.
-struct MappedBody {
-    mapping: memmap2::MmapMut,
-    len: usize,
-}
-
-impl AsRef<[u8]> for MappedBody {
-    fn as_ref(&self) -> &[u8] {
-        &self.mapping[..self.len]
-    }
-}
-
-/// Middleware: buffers the body (refusing more than 12 MB, within the body
-/// timeout and the unauthenticated budget), authenticates and stores the
-/// [`Caller`] in the request extensions.
-pub async fn authenticate(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+/// The [`Caller`] goes into the request extensions.
+pub async fn authenticate(State(edge): State<Edge>, req: Request, next: Next) -> Response {
+    let app = &edge.app;
     let (mut parts, body) = req.into_parts();
-    let subjects = throttle_subjects(&parts);
-    let (bytes, permit) = match read_body(&app, &parts, body).await {
-        Ok(read) => read,
+    let subjects = throttle_subjects(app, &parts);
+    let known = match before_body(app, &parts) {
+        Ok(known) => known,
+        Err(e) => return refuse(app, subjects, e, declares_body(&parts)),
+    };
+    let conn = parts.extensions.get::<Arc<crate::connections::Connection>>().cloned();
+    let mut reading = app.budgets.reading(conn);
+    let bytes = match budget::read_body(&mut reading, &parts, body, edge.body_limit, app.body_timeout).await {
+        Ok(bytes) => bytes,
         Err(e) => return e.into_response(),
     };
-    let identified = identify(&app, &parts, &bytes);
+    let caller = match known {
+        Some(caller) => caller,
+        None => match identify(app, &parts, &bytes) {
+            Ok(caller) => caller,
+            Err(e) => return refuse(app, subjects, e, false),
+        },
+    };
+    let permit = match app.budgets.memory(crate::json::cost(&bytes)).await {
+        Ok(permit) => permit,
+        Err(e) => return e.into_response(),
+    };
+    drop(reading);
+    parts.extensions.insert(caller);
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     drop(permit);
-    match identified {
-        Ok(caller) => {
-            parts.extensions.insert(caller);
-            next.run(Request::from_parts(parts, Body::from(bytes))).await
+    response
+}
+
+/// A request that failed authentication: 401, or 429 once its AK or
+/// address keeps failing. `unread` when its body was not read (the
+/// connection then closes: it cannot carry another request).
+///
+/// Valid credentials are never throttled: refusing them by the AK's or the
+/// address's bucket let anyone who knew an AK, or shared a proxy's
+/// address, lock its owner out (issue #15, finding 5). The buckets slow
+/// failures only: a key or address that keeps failing gets 429 (no answer
+/// to learn from) instead of 401.
+fn refuse(app: &AppState, subjects: Vec<Subject>, e: ApiError, unread: bool) -> Response {
+    let response = if !matches!(e, ApiError::Unauthenticated(_)) {
+        e.into_response()
+    } else {
+        let wait = subjects.iter().filter_map(|s| app.throttle.wait(s)).max();
+        for subject in subjects {
+            app.throttle.failed(subject);
         }
-        // Valid credentials are never throttled: refusing them by the AK's
-        // or the address's bucket let anyone who knew an AK, or shared a
-        // proxy's address, lock its owner out (issue #15, finding 5). The
-        // buckets slow failures only: a key or address that keeps failing
-        // gets 429 (no answer to learn from) instead of 401. What a failure
-        // costs before that is bounded by the body budget and timeouts.
-        Err(e) => {
-            if !matches!(e, ApiError::Unauthenticated(_)) {
-                return e.into_response();
-            }
-            let wait = subjects.iter().filter_map(|s| app.throttle.wait(s)).max();
-            for subject in subjects {
-                app.throttle.failed(subject);
-            }
-            match wait {
-                Some(wait) => ApiError::Throttled(wait).into_response(),
-                None => e.into_response(),
-            }
+        match wait {
+            Some(wait) => ApiError::Throttled(wait).into_response(),
+            None => e.into_response(),
         }
+    };
+    if unread { crate::error::closing(response) } else { response }
+}
+
+/// The request says it has a body.
+fn declares_body(parts: &Parts) -> bool {
+    let length = header(parts, "content-length").map(|v| v.trim() != "0");
+    length.unwrap_or_else(|| parts.headers.contains_key(http::header::TRANSFER_ENCODING))
+}
+
+/// Everything about the credentials that does not need the body. A token
+/// needs nothing more: its caller is returned. A signature's caller is
+/// known only once the body has been read (`None`); until then its AK must
+/// be known (or its security token valid, for that AK) and its
+/// `X-Sdk-Date` within the window, so a stranger cannot make the gateway
+/// read a body at all.
+fn before_body(app: &AppState, parts: &Parts) -> Result<Option<Caller>, ApiError> {
+    if let Some(token) = header(parts, "x-auth-token") {
+        return token_caller(app, token).map(Some);
     }
+    let Some(authorization) = header(parts, "authorization") else {
+        return Err(ApiError::Unauthenticated("x-auth-token not found".into()));
+    };
+    let auth = Authorization::parse(authorization)
+        .map_err(|_| ApiError::Unauthenticated("verify aksk signature fail".into()))?;
+    signing::check_date(&auth, &parts.headers, chrono::Utc::now()).map_err(|e| signature_refused(&auth, e))?;
+    if let Some(token) = header(parts, "x-security-token") {
+        security_claims(app, &auth, token)?;
+    } else if app.directory.snapshot().access_key(&auth.access_key).is_none() {
+        tracing::info!(access_key = %auth.access_key, "unknown access key");
+        return Err(ApiError::Unauthenticated("Get secretKey failed".into()));
+    }
+    Ok(None)
 }
 
 /// The peer's address and, for a signed request, its AK.
-fn throttle_subjects(parts: &Parts) -> Vec<Subject> {
+fn throttle_subjects(app: &AppState, parts: &Parts) -> Vec<Subject> {
     let mut subjects = Vec::with_capacity(2);
-    if let Some(axum::extract::ConnectInfo(peer)) =
-        parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-    {
-        subjects.push(Subject::Address(peer.ip()));
+    if let Some(peer) = crate::peer::peer(parts) {
+        subjects.push(Subject::Address(app.trusted_proxies.client(peer, &parts.headers)));
     }
     if let Some(auth) = header(parts, "authorization").and_then(|a| Authorization::parse(a).ok()) {
         subjects.push(Subject::Key(auth.access_key));
@@ -174,33 +150,7 @@ fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiError> {
     let directory = app.directory.snapshot();
     if let Some(token) = header(parts, "x-auth-token") {
-        let claims = app.tokens.verify(token.trim(), common::now_ms()).map_err(|e| {
-            ApiError::Unauthenticated(match e {
-                TokenError::Invalid => "decrypt token fail".to_owned(),
-                TokenError::Expired(at) => format!("token expires, expires_at: {at}"),
-            })
-        })?;
-        // A token outlives nothing it was issued for: its user (and domain)
-        // and its project must still exist and be enabled.
-        if !still_valid(&directory, &claims.u, &claims.d, claims.p.as_deref()) {
-            tracing::info!(user_id = %claims.u, "token of a disabled or deleted user or project");
-            return Err(ApiError::Unauthenticated("token is no longer valid".into()));
-        }
-        if !same_password(&directory, &claims.u, &claims.pw) {
-            tracing::info!(user_id = %claims.u, "token issued before a password change");
-            return Err(ApiError::Unauthenticated("token is no longer valid".into()));
-        }
-        return Ok(Caller {
-            domain_id: claims.d,
-            user_id: claims.u,
-            scoped_project: claims.p,
-            signed: false,
-            access_key: None,
-            temporary: false,
-            expires_ms: Some(claims.exp),
-            password_mark: Some(claims.pw),
-            signature: None,
-        });
+        return token_caller(app, token);
     }
     let Some(authorization) = header(parts, "authorization") else {
         return Err(ApiError::Unauthenticated("x-auth-token not found".into()));
@@ -235,6 +185,39 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
     })
 }
 
+/// The caller of an `X-Auth-Token`, if the token is valid and its user,
+/// domain, project and password are as they were when it was issued.
+fn token_caller(app: &AppState, token: &str) -> Result<Caller, ApiError> {
+    let directory = app.directory.snapshot();
+    let claims = app.tokens.verify(token.trim(), common::now_ms()).map_err(|e| {
+        ApiError::Unauthenticated(match e {
+            TokenError::Invalid => "decrypt token fail".to_owned(),
+            TokenError::Expired(at) => format!("token expires, expires_at: {at}"),
+        })
+    })?;
+    // A token outlives nothing it was issued for: its user (and domain)
+    // and its project must still exist and be enabled.
+    if !still_valid(&directory, &claims.u, &claims.d, claims.p.as_deref()) {
+        tracing::info!(user_id = %claims.u, "token of a disabled or deleted user or project");
+        return Err(ApiError::Unauthenticated("token is no longer valid".into()));
+    }
+    if !same_password(&directory, &claims.u, &claims.pw) {
+        tracing::info!(user_id = %claims.u, "token issued before a password change");
+        return Err(ApiError::Unauthenticated("token is no longer valid".into()));
+    }
+    Ok(Caller {
+        domain_id: claims.d,
+        user_id: claims.u,
+        scoped_project: claims.p,
+        signed: false,
+        access_key: None,
+        temporary: false,
+        expires_ms: Some(claims.exp),
+        password_mark: Some(claims.pw),
+        signature: None,
+    })
+}
+
 /// The user's password is still the one `mark` was taken of.
 fn same_password(directory: &Snapshot, user_id: &str, mark: &str) -> bool {
     directory.active_user(user_id).is_some_and(|(user, _)| crate::tokens::password_mark(&user.password_hash) == mark)
@@ -251,26 +234,24 @@ fn still_valid(directory: &Snapshot, user_id: &str, domain_id: &str, project_id:
 /// the AK (never the SK) and answered in the gateway's words.
 /// Returns the signature's single use, for the replay guard.
 fn verify_signature(auth: &Authorization, secret_key: &str, raw: &RawRequest<'_>) -> Result<SignatureUse, ApiError> {
-    let signed_at = signing::verify(auth, secret_key.as_bytes(), raw, chrono::Utc::now()).map_err(|e| {
-        tracing::info!(access_key = %auth.access_key, error = %e, "signature rejected");
-        ApiError::Unauthenticated(match e {
-            signing::SignatureError::Expired => "calc ak sk signature fail:signature expired".to_owned(),
-            other => other.to_string(),
-        })
-    })?;
+    let signed_at = signing::verify(auth, secret_key.as_bytes(), raw, chrono::Utc::now())
+        .map_err(|e| signature_refused(auth, e))?;
     Ok(SignatureUse::new(auth, signed_at))
 }
 
-/// A request signed with temporary credentials: the security token names
-/// the AK it belongs to and carries its SK (auth.md §1.9).
-fn temporary_caller(
-    app: &AppState,
-    directory: &Snapshot,
-    parts: &Parts,
-    auth: &Authorization,
-    token: &str,
-    raw: &RawRequest<'_>,
-) -> Result<Caller, ApiError> {
+/// A signature that failed, logged with the AK (never the SK) and answered
+/// in the gateway's words.
+fn signature_refused(auth: &Authorization, e: signing::SignatureError) -> ApiError {
+    tracing::info!(access_key = %auth.access_key, error = %e, "signature rejected");
+    ApiError::Unauthenticated(match e {
+        signing::SignatureError::Expired => "calc ak sk signature fail:signature expired".to_owned(),
+        other => other.to_string(),
+    })
+}
+
+/// The claims of a request's security token, if it opens, names the AK
+/// that signed, and is itself signed.
+fn security_claims(app: &AppState, auth: &Authorization, token: &str) -> Result<crate::sts::StsClaims, ApiError> {
     let claims = crate::sts::open(app.directory.sealer(), token.trim(), common::now_ms()).map_err(|e| {
         tracing::info!(access_key = %auth.access_key, error = %e, "security token rejected");
         ApiError::Unauthenticated(e.to_string())
@@ -285,6 +266,20 @@ fn temporary_caller(
         tracing::info!(access_key = %auth.access_key, "security token not among the signed headers");
         return Err(ApiError::Unauthenticated("X-Security-Token must be a signed header".into()));
     }
+    Ok(claims)
+}
+
+/// A request signed with temporary credentials: the security token names
+/// the AK it belongs to and carries its SK (auth.md §1.9).
+fn temporary_caller(
+    app: &AppState,
+    directory: &Snapshot,
+    parts: &Parts,
+    auth: &Authorization,
+    token: &str,
+    raw: &RawRequest<'_>,
+) -> Result<Caller, ApiError> {
+    let claims = security_claims(app, auth, token)?;
     if !still_valid(directory, &claims.u, &claims.d, claims.p.as_deref()) {
         return Err(ApiError::Unauthenticated("token is no longer valid".into()));
     }

@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use crate::{throttle, tls};
+use crate::{budget, connections, throttle, tls};
 
 /// Settings of the gateway.
 #[derive(Debug, Clone, clap::Args)]
@@ -77,6 +77,17 @@ pub struct GatewayConfig {
     #[arg(long = "http-body-timeout-seconds", env = "OPENDEW_HTTP_BODY_TIMEOUT_SECONDS", default_value = "60",
           value_parser = common::positive_seconds)]
     pub body_timeout: std::time::Duration,
+    /// How many connections, from whom, and for how long.
+    #[command(flatten)]
+    pub connections: connections::ConnectionLimits,
+    /// What request bodies may hold before and after authentication.
+    #[command(flatten)]
+    pub budgets: budget::BudgetConfig,
+    /// Networks of proxies in front of the gateway whose `X-Forwarded-For`
+    /// names the client (comma-separated CIDRs, e.g. 10.0.0.0/8). Failed
+    /// logins and signatures are then counted per client, not per proxy.
+    #[arg(long = "trusted-proxies", env = "OPENDEW_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl GatewayConfig {
@@ -109,6 +120,9 @@ impl GatewayConfig {
             tls_reload_seconds: 10,
             header_timeout: std::time::Duration::from_secs(10),
             body_timeout: std::time::Duration::from_secs(60),
+            connections: Default::default(),
+            budgets: Default::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 

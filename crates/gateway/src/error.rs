@@ -80,6 +80,12 @@ pub enum ApiError {
     /// gateway style, with the seconds to wait.
     #[error("throttled after failed authentications")]
     Throttled(std::time::Duration),
+    /// The gateway is receiving or holding as many request bodies as it
+    /// allows (from this connection, this address, or in all): 429,
+    /// gateway style, retry after a second; the connection is closed, as
+    /// the body was not read.
+    #[error("busy: {0}")]
+    Busy(&'static str),
     /// No such route: 404, gateway style.
     #[error("no such route")]
     RouteNotFound,
@@ -331,7 +337,7 @@ fn gateway_body(status: StatusCode, code: &str, msg: String) -> Response {
 
 /// `response` with `Connection: close` (HTTP/1.1; hyper drops the header on
 /// HTTP/2, where it is not allowed).
-fn closing(mut response: Response) -> Response {
+pub(crate) fn closing(mut response: Response) -> Response {
     response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
     response
 }
@@ -357,6 +363,16 @@ impl IntoResponse for ApiError {
                 );
                 let seconds = wait.as_secs().max(1).to_string();
                 response.headers_mut().insert(http::header::RETRY_AFTER, seconds.parse().expect("digits"));
+                response
+            }
+            Self::Busy(why) => {
+                metrics::counter!("opendew_http_busy_total").increment(1);
+                let mut response = closing(gateway_body(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "APIGW.0308",
+                    format!("The throttling threshold has been reached: {why}; retry later"),
+                ));
+                response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
                 response
             }
             Self::RouteNotFound => gateway_body(

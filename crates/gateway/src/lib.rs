@@ -5,7 +5,7 @@
 //! REST dialect into kms.v1 / csms.v1 gRPC calls carrying the caller's
 //! identity, and translates answers and errors back.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use anyhow::Context;
 use axum::{
@@ -23,11 +23,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 pub mod auth;
+pub mod budget;
 pub mod caller;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod json;
 pub mod ledger;
+pub mod peer;
 pub mod replay;
 pub mod routes;
 pub mod signing;
@@ -51,15 +54,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         } else {
             route.handler
         };
-        api = api.route(route.path, handler);
+        // Authentication is per route: it reads at most the route's body.
+        let edge = auth::Edge { app: state.clone(), body_limit: route.body_limit };
+        api = api.route(route.path, handler.route_layer(middleware::from_fn_with_state(edge, auth::authenticate)));
     }
-    let api = api.route_layer(middleware::from_fn_with_state(state.clone(), auth::authenticate));
+    let login = auth::Edge { app: state.clone(), body_limit: routes::iam::MAX_LOGIN_BODY };
     Router::new()
         .merge(api)
         .route_layer(middleware::from_fn(track))
         .route(
             "/v3/auth/tokens",
-            post(routes::iam::issue_token).layer(DefaultBodyLimit::max(routes::iam::MAX_LOGIN_BODY)),
+            post(routes::iam::issue_token).route_layer(middleware::from_fn_with_state(login, routes::iam::read_login)),
         )
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "alive"})) }))
         .route("/readyz", get(readyz))
@@ -67,10 +72,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/{version_id}", get(routes::kms::account::version))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
-        // Signed bodies are buffered (and limited to 12 MB) by the auth
-        // middleware; this bounds the unauthenticated token route too.
-        .layer(DefaultBodyLimit::max(auth::MAX_BODY_BYTES))
+        // Every route reads its body through `budget::read_body` with its
+        // own limit; this bounds anything else that might.
+        .layer(DefaultBodyLimit::max(routes::LARGEST_BODY))
         .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn(connections::activity))
         .with_state(state)
 }
 
@@ -178,15 +184,18 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow
             (proto::kms::v1::key_management_service_server::SERVICE_NAME, kms_channel),
             (proto::csms::v1::secrets_manager_service_server::SERVICE_NAME, csms_channel),
         ],
+        budgets: budget::Budgets::new(&config.budgets),
+        trusted_proxies: peer::TrustedProxies::new(config.trusted_proxies.clone()),
         body_timeout: config.body_timeout,
     });
+    // Password hashing's threads and their working memory, up front.
+    identity::hashing::start();
     let tls = tls_files.as_ref().map(tls::load).transpose()?;
     let listener = std::net::TcpListener::bind(config.listen)
         .map_err(|e| anyhow::anyhow!("cannot listen on --http-listen {}: {e}", config.listen))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    // The peer address feeds the per-address throttle of failed logins.
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(state).into_make_service();
     // One drain path for both transports: on shutdown the server stops
     // accepting and lets in-flight requests finish (the caller bounds how
     // long); keep-alive connections close after their current request.
@@ -197,13 +206,23 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow
         stop.cancelled().await;
         drain.graceful_shutdown(None);
     });
-    // Responses go out at once, not after Nagle's delay.
-    let tcp = axum_server::accept::TcpConfigAcceptor::new(axum_server::accept::TcpSocketConfig::new().nodelay(true));
+    // Connections within their caps, with their peer and idle timer
+    // (`connections`).
+    let accept = connections::Acceptor::new(connections::Registry::new(config.connections.clone()));
     // A client that sends nothing, or its headers a byte at a time, holds a
-    // connection for a bounded time only (bodies: `auth::read_body`).
+    // connection for a bounded time only (bodies: `budget::read_body`).
     let header_timeout = config.header_timeout;
+    let limits = &config.connections;
     let mut server = axum_server::from_tcp(listener)?.handle(handle).first_request_timeout(header_timeout);
     server.http_builder().http1().header_read_timeout(header_timeout);
+    server
+        .http_builder()
+        .http2()
+        .max_concurrent_streams(limits.h2_max_streams)
+        .keep_alive_interval(limits.h2_keepalive_interval)
+        .keep_alive_timeout(limits.h2_keepalive_timeout)
+        // Headers of one request on one stream: as HTTP/1.1's bound.
+        .max_header_list_size(64 * 1024);
     let scheme = if tls.is_some() { "https" } else { "http" };
     let task = match (tls, tls_files) {
         (Some(tls), Some(files)) => {
@@ -213,10 +232,10 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow
                 std::time::Duration::from_secs(config.tls_reload_seconds),
                 shutdown.clone(),
             );
-            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(tcp);
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(accept);
             tokio::spawn(async move { Ok(server.acceptor(acceptor).serve(app).await?) })
         }
-        _ => tokio::spawn(async move { Ok(server.acceptor(tcp).serve(app).await?) }),
+        _ => tokio::spawn(async move { Ok(server.acceptor(accept).serve(app).await?) }),
     };
     tracing::info!(%addr, scheme, "gateway listening");
     Ok(common::grpc::Running { addr, task })

@@ -286,6 +286,26 @@ pub fn sign_for(algorithm: &Algorithm, access_key: &str, secret_key: &[u8], stri
 /// Maximum distance between `X-Sdk-Date` and the server clock.
 pub const MAX_SKEW_SECONDS: i64 = 15 * 60;
 
+/// The request's `X-Sdk-Date`, if it is signed and within
+/// [`MAX_SKEW_SECONDS`] of `now`: what can be checked of a signature
+/// before its body has been read.
+pub fn check_date(
+    auth: &Authorization,
+    headers: &http::HeaderMap,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, SignatureError> {
+    if !auth.signed_headers.iter().any(|h| h == "x-sdk-date") {
+        return Err(SignatureError::BadDate);
+    }
+    let date = headers.get("x-sdk-date").and_then(|v| v.to_str().ok()).ok_or(SignatureError::BadDate)?.trim();
+    let signed_at =
+        chrono::NaiveDateTime::parse_from_str(date, "%Y%m%dT%H%M%SZ").map_err(|_| SignatureError::BadDate)?.and_utc();
+    if (now - signed_at).num_seconds().abs() > MAX_SKEW_SECONDS {
+        return Err(SignatureError::Expired);
+    }
+    Ok(signed_at)
+}
+
 /// Verifies a parsed signature with the SK of its AK, at time `now`;
 /// returns when it was signed (`X-Sdk-Date`).
 pub fn verify(
@@ -294,16 +314,9 @@ pub fn verify(
     req: &RawRequest<'_>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<chrono::DateTime<chrono::Utc>, SignatureError> {
-    if !auth.signed_headers.iter().any(|h| h == "x-sdk-date") {
-        return Err(SignatureError::BadDate);
-    }
-    let date =
-        req.headers.get("x-sdk-date").and_then(|v| v.to_str().ok()).ok_or(SignatureError::BadDate)?.trim().to_owned();
-    let signed_at =
-        chrono::NaiveDateTime::parse_from_str(&date, "%Y%m%dT%H%M%SZ").map_err(|_| SignatureError::BadDate)?.and_utc();
-    if (now - signed_at).num_seconds().abs() > MAX_SKEW_SECONDS {
-        return Err(SignatureError::Expired);
-    }
+    let signed_at = check_date(auth, req.headers, now)?;
+    // The text as sent is what the client signed.
+    let date = req.headers.get("x-sdk-date").and_then(|v| v.to_str().ok()).unwrap_or_default().trim();
     if let Algorithm::V11 { info } = &auth.algorithm {
         // The scope's date must be the signing date.
         if info.split('/').next() != Some(&date[..8.min(date.len())]) {
@@ -311,7 +324,7 @@ pub fn verify(
         }
     }
     let canonical = canonical_request_for(&auth.algorithm, req, &auth.signed_headers)?;
-    let string_to_sign = string_to_sign_for(&auth.algorithm, &date, &canonical);
+    let string_to_sign = string_to_sign_for(&auth.algorithm, date, &canonical);
     let expected = sign_for(&auth.algorithm, &auth.access_key, secret_key, &string_to_sign);
     use subtle::ConstantTimeEq;
     if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {

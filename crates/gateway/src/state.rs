@@ -26,6 +26,10 @@ pub struct AppState {
     pub csms: SecretsManagerServiceClient<Channel>,
     /// Channels to the services, for readiness checks.
     pub channels: [(&'static str, Channel); 2],
+    /// What request bodies may hold before and after authentication.
+    pub budgets: crate::budget::Budgets,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: crate::peer::TrustedProxies,
     /// How long a request's body may take to arrive.
     pub body_timeout: std::time::Duration,
     /// `https` when the gateway serves TLS, else `http`: the scheme of the

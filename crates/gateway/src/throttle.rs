@@ -83,6 +83,11 @@ impl Throttle {
         (bucket.level - drained).max(0.0)
     }
 
+    /// How long one failure takes to drain.
+    pub fn failure_drain(&self) -> Duration {
+        Duration::from_secs(self.config.drain_seconds)
+    }
+
     /// How long `subject` must wait, if its bucket is full.
     pub fn wait(&self, subject: &Subject) -> Option<Duration> {
         let bucket = *self.buckets.get(subject)?.lock().expect("bucket lock");

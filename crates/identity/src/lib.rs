@@ -19,6 +19,7 @@ pub mod admin;
 pub mod conformance;
 pub mod credentials;
 pub mod directory;
+pub mod hashing;
 pub mod postgres;
 pub mod seal;
 pub mod sql;

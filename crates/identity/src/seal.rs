@@ -71,43 +71,11 @@ impl SecretSealer {
     }
 }
 
-/// Password checks that may wait for the hashing thread; more are refused
-/// at once ([`HashingBusy`]) instead of queueing without bound.
-pub const HASHING_QUEUE: usize = 32;
-
-/// The hashing thread's queue is full: answer "try later" rather than wait.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("too many password checks are waiting")]
-pub struct HashingBusy;
-
-/// Runs password hashing on one dedicated thread, one job at a time.
-///
-/// argon2id takes 19 MiB and tens of milliseconds per hash by design. On
-/// tokio's blocking pool each job may land on another thread, and the
-/// allocator keeps a 19 MiB arena per thread: a few logins would pin
-/// 60+ MiB. One thread keeps it to one buffer. The queue is bounded
-/// ([`HASHING_QUEUE`]), so a login flood costs a refusal, not memory, and a
-/// job whose caller has gone (the client hung up) is skipped, not run.
-pub async fn on_hashing_thread<R: Send + 'static>(job: impl FnOnce() -> R + Send + 'static) -> Result<R, HashingBusy> {
-    type Job = Box<dyn FnOnce() + Send>;
-    static QUEUE: std::sync::OnceLock<std::sync::mpsc::SyncSender<Job>> = std::sync::OnceLock::new();
-    let queue = QUEUE.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(HASHING_QUEUE);
-        std::thread::Builder::new()
-            .name("password-hashing".into())
-            .spawn(move || rx.into_iter().for_each(|job| job()))
-            .expect("spawn the password hashing thread");
-        tx
-    });
-    let (done, result) = tokio::sync::oneshot::channel();
-    let job: Job = Box::new(move || {
-        if !done.is_closed() {
-            let _ = done.send(job());
-        }
-    });
-    queue.try_send(job).map_err(|_| HashingBusy)?;
-    // Dropped only if the job was skipped, which needs this future gone.
-    result.await.map_err(|_| HashingBusy)
+/// Allocates this thread's argon2 working memory for the default
+/// parameters, so that a hashing thread pays for it once when it starts
+/// ([`crate::hashing`]) rather than at its first login.
+pub(crate) fn reserve_hashing_memory() {
+    with_memory(argon2::Params::default().block_count(), |_| ());
 }
 
 /// Runs `f` with this thread's argon2 working memory, `count` blocks.
@@ -137,7 +105,7 @@ fn argon2_into(argon: &argon2::Argon2<'_>, count: usize, password: &str, salt: &
 }
 
 /// An argon2id PHC string for `password`, default parameters (CPU-heavy:
-/// call through [`on_hashing_thread`] on a request path).
+/// call through [`crate::hashing::run`] on a request path).
 pub fn hash_password(password: &str) -> String {
     use argon2::password_hash::{Output, PasswordHash, SaltString};
     let mut salt = [0u8; 16];
@@ -163,7 +131,7 @@ pub fn hash_password(password: &str) -> String {
 const MAX_MEMORY_KIB: u32 = 64 * 1024;
 
 /// Checks `password` against a PHC string, in constant time (CPU-heavy:
-/// call through [`on_hashing_thread`]).
+/// call through [`crate::hashing::run`]).
 pub fn verify_password(hash: &str, password: &str) -> bool {
     use argon2::password_hash::PasswordHash;
     let Ok(parsed) = PasswordHash::new(hash) else { return false };
@@ -207,31 +175,6 @@ mod tests {
         let mut tampered = sealed.clone();
         tampered[15] ^= 1;
         assert!(sealer.open("AK1", &tampered).is_err());
-    }
-
-    #[tokio::test]
-    async fn the_hashing_queue_is_bounded_and_skips_abandoned_jobs() {
-        // Hold the thread, then fill the queue behind it.
-        let (release, hold) = std::sync::mpsc::channel::<()>();
-        let running = tokio::spawn(on_hashing_thread(move || hold.recv().ok()));
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let ran = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let mut waiting = Vec::new();
-        for _ in 0..HASHING_QUEUE {
-            let ran = ran.clone();
-            let job = on_hashing_thread(move || ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
-            waiting.push(tokio::spawn(job));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        assert!(on_hashing_thread(|| ()).await.is_err(), "a full queue refuses at once");
-        // Callers that give up leave jobs that never run.
-        waiting.drain(..).for_each(|task| task.abort());
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        release.send(()).unwrap();
-        running.await.unwrap().unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        assert_eq!(on_hashing_thread(|| 7).await.unwrap(), 7, "the thread serves again");
-        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 0, "abandoned jobs were skipped");
     }
 
     #[test]

@@ -56,16 +56,43 @@ pub const MAX_LOGIN_BODY: usize = 16 * 1024;
 
 const BAD_LOGIN: ApiError = ApiError::Iam(StatusCode::UNAUTHORIZED, "The username or password is wrong.");
 
+/// Route layer of the token route: reads its body (at most `body_limit`,
+/// within the body timeout, charged to the reading budget as it arrives,
+/// as every route's), so that a login whose body never comes holds
+/// nothing for long.
+pub async fn read_login(
+    State(edge): State<crate::auth::Edge>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let conn = parts.extensions.get::<Arc<crate::connections::Connection>>().cloned();
+    let mut reading = edge.app.budgets.reading(conn);
+    let read = crate::budget::read_body(&mut reading, &parts, body, edge.body_limit, edge.app.body_timeout).await;
+    match read {
+        Ok(bytes) => next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Err(e) => e.into_response(),
+    }
+}
+
 /// `POST /v3/auth/tokens` with the password method.
+///
+/// Guessing is slowed per source address and per login name, differently:
+/// an address that keeps failing is refused (429), but a name that keeps
+/// failing only makes each further attempt wait before its check. Refusing
+/// by the name let anyone who knew it lock its owner out: twelve wrong
+/// passwords from one address made the right one from another get 429
+/// (issue #40). The checks run on the hashing threads in a lane per address
+/// prefix ([`identity::hashing`]), unknown names in the same lane as known
+/// ones, so a flood from one network waits behind itself.
 pub async fn issue_token(
     State(app): State<Arc<AppState>>,
     // Absent when the router is driven without a socket (tests).
-    peer: Result<axum::extract::ConnectInfo<std::net::SocketAddr>, axum::extract::rejection::ExtensionRejection>,
+    conn: Option<axum::Extension<Arc<crate::connections::Connection>>>,
     Query(query): Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|_| ApiError::TooLarge)?;
     let body = JsonBody::parse(&headers, &body).map_err(|_| BAD_BODY)?;
     fn field<'a>(o: &'a JsonBody, name: &'static str) -> Result<Option<&'a JsonBody>, ApiError> {
         o.object(name).map_err(|_| BAD_BODY)
@@ -89,40 +116,31 @@ pub async fn issue_token(
         return Err(BAD_BODY);
     }
 
-    // Guessing passwords is slowed per login name and per source address;
-    // the attempt is charged before the hash, so a burst cannot all pass.
-    let mut subjects = vec![Subject::Key(format!("{domain_name}/{user_name}"))];
-    subjects.extend(peer.ok().map(|p| Subject::Address(p.0.ip())));
-    app.throttle.charge(&subjects).map_err(ApiError::Throttled)?;
+    let client = conn.map(|c| app.trusted_proxies.client(c.peer(), &headers));
+    let name = Subject::Key(format!("{domain_name}/{user_name}"));
+    let attempt = PasswordAttempt::begin(&app, name, client).await?;
     let fail = || {
         metrics::counter!("opendew_auth_failures_total").increment(1);
         BAD_LOGIN
     };
-    let busy = |_| ApiError::Throttled(std::time::Duration::from_secs(1));
     let directory = app.directory.snapshot();
     let Some((user, domain)) = directory.user_by_name(&domain_name, &user_name) else {
         tracing::info!(user = %user_name, domain = %domain_name, "password login for unknown user");
         // As slow as a wrong password, so timing does not tell names apart.
         if password.chars().count() <= MAX_PASSWORD_CHARS {
-            let verify = move || identity::seal::verify_password(dummy_hash(), &password);
-            identity::seal::on_hashing_thread(verify).await.map_err(busy)?;
+            attempt.check(dummy_hash().to_owned(), password).await?;
         }
         return Err(fail());
     };
     let (user, domain) = (user.clone(), domain.clone());
     // No stored password is longer (`admin` takes 8-128 characters): a
     // longer one is wrong without costing a hash.
-    let verified = password.chars().count() <= MAX_PASSWORD_CHARS && {
-        let hash = user.password_hash.clone();
-        identity::seal::on_hashing_thread(move || identity::seal::verify_password(&hash, &password))
-            .await
-            .map_err(busy)?
-    };
+    let verified =
+        password.chars().count() <= MAX_PASSWORD_CHARS && attempt.check(user.password_hash.clone(), password).await?;
     if !verified {
         tracing::info!(user = %user_name, domain = %domain_name, "wrong password");
         return Err(fail());
     }
-    subjects.iter().for_each(|s| app.throttle.refund(s));
     let scoped_project = match &project {
         Some(p) => {
             let id = text(p, "id")?;
@@ -172,6 +190,66 @@ pub async fn issue_token(
     let mut response = (StatusCode::CREATED, Json(json!({ "token": token_body }))).into_response();
     response.headers_mut().insert("x-subject-token", token.parse().expect("token is ASCII"));
     Ok(response)
+}
+
+/// One password check, charged to the throttle before its hash (so a burst
+/// cannot all pass): the client address's bucket refuses when full; the
+/// name's bucket, when full, delays the check by one failure's drain time
+/// instead. Success gives the charges back; a failure keeps them.
+pub(crate) struct PasswordAttempt {
+    app: Arc<AppState>,
+    charged: Vec<Subject>,
+    lane: u64,
+    succeeded: bool,
+}
+
+impl PasswordAttempt {
+    /// Charges the attempt, waiting out the name's delay if it has one.
+    pub(crate) async fn begin(
+        app: &Arc<AppState>,
+        name: Subject,
+        client: Option<std::net::IpAddr>,
+    ) -> Result<Self, ApiError> {
+        let mut charged = Vec::with_capacity(2);
+        if let Some(client) = client {
+            let address = Subject::Address(client);
+            app.throttle.charge(std::slice::from_ref(&address)).map_err(ApiError::Throttled)?;
+            charged.push(address);
+        }
+        let mut attempt =
+            Self { app: app.clone(), charged, lane: client.map_or(0, crate::peer::lane), succeeded: false };
+        match app.throttle.charge(std::slice::from_ref(&name)) {
+            Ok(()) => attempt.charged.push(name),
+            Err(_) => {
+                metrics::counter!("opendew_auth_delayed_total").increment(1);
+                tokio::time::sleep(app.throttle.failure_drain()).await;
+                // Charged nothing: the bucket is full already; a failure
+                // keeps it full ([`Drop`]).
+                attempt.charged.push(name);
+                app.throttle.failed(attempt.charged.last().expect("just pushed").clone());
+            }
+        }
+        Ok(attempt)
+    }
+
+    /// Checks `password` against `hash` on the hashing threads, in the
+    /// client's lane; a success gives the attempt's charges back.
+    pub(crate) async fn check(mut self, hash: String, password: zeroize::Zeroizing<String>) -> Result<bool, ApiError> {
+        let verify = move || identity::seal::verify_password(&hash, &password);
+        let verified = identity::hashing::run(self.lane, verify)
+            .await
+            .map_err(|_| ApiError::Throttled(std::time::Duration::from_secs(1)))?;
+        self.succeeded = verified;
+        Ok(verified)
+    }
+}
+
+impl Drop for PasswordAttempt {
+    fn drop(&mut self) {
+        if self.succeeded {
+            self.charged.iter().for_each(|s| self.app.throttle.refund(s));
+        }
+    }
 }
 
 /// `GET /v3/projects?name=…`: the caller's projects, as the SDK asks for them

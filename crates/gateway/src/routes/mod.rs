@@ -32,6 +32,9 @@ pub struct ApiRoute {
     /// ([`crate::replay`]). Every route but GETs is one-shot unless it says
     /// otherwise with [`ApiRoute::replayable`].
     pub one_shot: bool,
+    /// The largest body this route reads, checked before authentication
+    /// (against `Content-Length`) and while the body arrives.
+    pub body_limit: usize,
     pub(crate) handler: MethodRouter<Arc<AppState>>,
 }
 
@@ -44,7 +47,15 @@ impl std::fmt::Debug for ApiRoute {
 impl ApiRoute {
     /// `handler` serves `method` on `path`.
     pub(crate) fn new(method: Method, path: &'static str, handler: MethodRouter<Arc<AppState>>) -> Self {
-        Self { one_shot: method != Method::GET, method, path, handler }
+        let body_limit = family_body_limit(path);
+        Self { one_shot: method != Method::GET, body_limit, method, path, handler }
+    }
+
+    /// Sets the largest body this route reads (at most [`LARGEST_BODY`]).
+    pub(crate) fn body_limit(mut self, limit: usize) -> Self {
+        assert!(limit <= LARGEST_BODY, "{} {}: no route reads more than LARGEST_BODY", self.method, self.path);
+        self.body_limit = limit;
+        self
     }
 
     /// Marks a route that changes nothing (KMS's POST reads, and the
@@ -62,6 +73,38 @@ impl ApiRoute {
         T: 'static,
     {
         Self::new(Method::POST, path, axum::routing::post(handler))
+    }
+}
+
+/// The largest body of a KMS request: KMS bodies are kilobytes (4 KiB of
+/// plaintext or message, a wrapped private key, a page of tags).
+pub const KMS_BODY: usize = 64 * 1024;
+
+/// The largest body of a CSMS request but restore: a value of at most
+/// 32 KiB (csms-api.md), which JSON's `\uXXXX` escapes may make six times
+/// longer, with room for the other fields; or a batch of a thousand
+/// resources.
+pub const CSMS_BODY: usize = 256 * 1024;
+
+/// The largest body of an IAM request (a login, temporary credentials).
+pub const IAM_BODY: usize = 16 * 1024;
+
+/// The restore route's body: a backup blob of at most 5 MiB characters
+/// (csms-service's `MAX_BLOB_LEN`) and its JSON.
+pub const RESTORE_BODY: usize = 6 * 1024 * 1024;
+
+/// The largest body any route reads; also what one connection may hold of
+/// the reading budget ([`crate::budget`]).
+pub const LARGEST_BODY: usize = RESTORE_BODY;
+
+/// A route's body limit by its family, from its path.
+fn family_body_limit(path: &str) -> usize {
+    if path.starts_with("/v1.0/") {
+        KMS_BODY
+    } else if path.starts_with("/v3") {
+        IAM_BODY
+    } else {
+        CSMS_BODY
     }
 }
 

@@ -226,21 +226,16 @@ pub async fn update_user_password(call: CsmsCall) -> CsmsResult<PasswordChanged>
     let new = crypto::SecretString::new(call.required("password", "password is required")?);
     let app = call.app().clone();
     let user_id = call.identity().user_id.clone();
-    let subject = [Subject::Key(format!("change-password/{user_id}"))];
-    app.throttle.charge(&subject).map_err(ApiError::Throttled)?;
+    let name = Subject::Key(format!("change-password/{user_id}"));
+    let attempt = crate::routes::iam::PasswordAttempt::begin(&app, name, call.client()).await?;
     let hash = app.directory.snapshot().active_user(&user_id).map(|(u, _)| u.password_hash.clone());
     let Some(hash) = hash else { return Err(call.not_found()) };
-    let verified = old.expose().chars().count() <= MAX_PASSWORD_CHARS && {
-        let old = zeroize::Zeroizing::new(old.expose().to_owned());
-        identity::seal::on_hashing_thread(move || identity::seal::verify_password(&hash, &old))
-            .await
-            .map_err(|_| ApiError::Throttled(std::time::Duration::from_secs(1)))?
-    };
+    let verified = old.expose().chars().count() <= MAX_PASSWORD_CHARS
+        && attempt.check(hash, zeroize::Zeroizing::new(old.expose().to_owned())).await?;
     if !verified {
         tracing::info!(%user_id, "password change with a wrong old password");
         return Err(call.invalid("old_password is not the user's password"));
     }
-    app.throttle.refund(&subject[0]);
     let password = identity::credentials::SecretString::new(new.expose().to_owned());
     identity::admin::set_password(&**app.directory.store(), &user_id, &password)
         .await

@@ -77,6 +77,8 @@ pub struct CsmsCall<const BODY: bool = true> {
     /// The parsed body (`{}` without one).
     pub body: JsonBody,
     shape: Shape,
+    /// The client's address (behind a trusted proxy, the one it names).
+    client: Option<std::net::IpAddr>,
 }
 
 /// A CSMS request whose body is not read.
@@ -97,7 +99,8 @@ impl<const BODY: bool> FromRequest<Arc<AppState>> for CsmsCall<BODY> {
         let refuse = |fault| ApiError::Csms { fault, detail: String::new(), shape };
         let (identity, path) =
             super::authorise(&mut parts, app).await.ok_or_else(|| refuse(CsmsFault::ProjectMismatch))?;
-        let mut call = Self { app: app.clone(), identity, path, body: JsonBody::default(), shape };
+        let client = crate::peer::peer(&parts).map(|peer| app.trusted_proxies.client(peer, &parts.headers));
+        let mut call = Self { app: app.clone(), identity, path, body: JsonBody::default(), shape, client };
         if BODY {
             let headers = std::mem::take(&mut parts.headers);
             let bytes = Bytes::from_request(Request::from_parts(parts, body), app)
@@ -118,6 +121,11 @@ impl<const BODY: bool> CsmsCall<BODY> {
     /// Who calls, in which project.
     pub fn identity(&self) -> &CallerIdentity {
         &self.identity
+    }
+
+    /// The client's address, when the request came over a socket.
+    pub fn client(&self) -> Option<std::net::IpAddr> {
+        self.client
     }
 
     /// A `CSMS.0005` (resource not found) in this route's shape.

@@ -27,7 +27,8 @@ pub(super) fn routes() -> Vec<ApiRoute> {
     vec![
         route(Method::POST, "/v1/{project_id}/secrets", post(create_secret), shape),
         route(Method::GET, "/v1/{project_id}/secrets", get(list_secrets), shape),
-        route(Method::POST, "/v1/{project_id}/secrets/restore", post(upload_secret_blob), shape),
+        route(Method::POST, "/v1/{project_id}/secrets/restore", post(upload_secret_blob), shape)
+            .body_limit(super::super::RESTORE_BODY),
         route(Method::GET, "/v1/{project_id}/secrets/restore", get(secret_named_restore), shape),
         route(Method::PUT, "/v1/{project_id}/secrets/restore", put(secret_named_restore), shape),
         route(Method::DELETE, "/v1/{project_id}/secrets/restore", delete(secret_named_restore), shape),
