@@ -25,6 +25,9 @@ use crate::{
 const PREFIX: &str = "opendew-secret-backup-v1:";
 /// Largest blob accepted, in characters.
 pub const MAX_BLOB_LEN: usize = 5_242_880;
+/// Largest gRPC message carrying a blob (a restore's request, a backup's
+/// answer), with room for its other fields.
+pub const MAX_MESSAGE: usize = MAX_BLOB_LEN + 1024 * 1024;
 
 #[derive(Serialize, Deserialize)]
 struct Envelope {

@@ -126,7 +126,10 @@ pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::R
     rotation::spawn_scheduler(service.clone(), config.jobs.rotation_check, shutdown.clone());
     events::spawn_expiry_watcher(service.clone(), config.jobs.expiry_check, shutdown.clone());
     let (health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
-    let routes = routes.add_service(SecretsManagerServiceServer::from_arc(service));
+    // A restore carries a blob of up to `backup::MAX_BLOB_LEN` characters:
+    // past tonic's 4 MiB default, a valid 5 MiB blob was refused as a 500.
+    let server = SecretsManagerServiceServer::from_arc(service).max_decoding_message_size(backup::MAX_MESSAGE);
+    let routes = routes.add_service(server);
     let callers = common::grpc::callers::gateway_only;
     let listen = common::grpc::Listen { addr: config.listen, health_addr: config.health_listen, tls, callers };
     let running = common::grpc::spawn(&listen, routes, health, &[SERVICE_NAME], ready, shutdown).await?;

@@ -1,8 +1,11 @@
 //! The JSON body helpers on any bytes: parsing and every typed accessor,
-//! through nested objects, never panic.
+//! through nested objects, never panic; and the pre-parse scan that bounds
+//! a body (issue #40) agrees with serde_json on every text it parses: the
+//! same count of values and the same depth, so no body builds a bigger
+//! tree than its scan admitted.
 #![no_main]
 
-use gateway::json::JsonBody;
+use gateway::json::{JsonBody, MAX_DEPTH, scan};
 use http::HeaderMap;
 use libfuzzer_sys::fuzz_target;
 
@@ -30,7 +33,29 @@ fn read(body: &JsonBody, depth: usize) {
     }
 }
 
+/// Values and depth of a parsed tree.
+fn shape(value: &serde_json::Value) -> (usize, usize) {
+    use serde_json::Value;
+    let children: Vec<(usize, usize)> = match value {
+        Value::Array(items) => items.iter().map(shape).collect(),
+        Value::Object(members) => members.values().map(shape).collect(),
+        _ => return (1, 0),
+    };
+    let values = 1 + children.iter().map(|c| c.0).sum::<usize>();
+    (values, 1 + children.iter().map(|c| c.1).max().unwrap_or(0))
+}
+
 fuzz_target!(|input: &[u8]| {
+    let _ = gateway::json::cost(input);
+    if let Ok(tree) = serde_json::from_slice::<serde_json::Value>(input) {
+        let (values, depth) = shape(&tree);
+        let scanned = scan(input).expect("a text serde_json parses scans");
+        if depth <= MAX_DEPTH {
+            assert_eq!((scanned.values, scanned.depth), (values, depth), "scan disagrees with the parser");
+        } else {
+            assert!(scanned.depth > MAX_DEPTH, "a body too deep scanned as shallow");
+        }
+    }
     if let Ok(body) = JsonBody::parse(&HeaderMap::new(), input) {
         read(&body, 0);
     }

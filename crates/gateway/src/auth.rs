@@ -17,35 +17,31 @@ use crate::{
     caller::{Caller, SignatureUse},
     error::ApiError,
     signing::{self, Authorization, RawRequest},
-    state::AppState,
+    state::{AppState, Edge},
     throttle::Subject,
     tokens::TokenError,
 };
 
-/// What the authentication layer of one route needs: the shared state and
-/// the route's body limit.
-#[derive(Debug, Clone)]
-pub struct Edge {
-    /// The gateway's state.
-    pub app: Arc<AppState>,
-    /// The route's largest body.
-    pub body_limit: usize,
-}
-
 /// Middleware of every authenticated route, in the order that keeps a
 /// stranger's cost bounded:
-/// 1. what the headers alone can show: a valid token, or a signature whose
+/// 1. a declared body past the route's limit: 413;
+/// 2. what the headers alone can show: a valid token, or a signature whose
 ///    AK is known and whose `X-Sdk-Date` is in the window; otherwise 401
 ///    (or 429 for a caller that keeps failing) without reading the body;
-/// 2. the body, within the route's limit and the body timeout, charged to
+/// 3. the body, within the route's limit and the body timeout, charged to
 ///    the reading budget as it arrives ([`crate::budget`]);
-/// 3. the signature over the body;
-/// 4. a memory permit sized by the body, held while the handler runs.
+/// 4. the signature over the body;
+/// 5. a memory permit sized by the body, held while the handler runs.
 ///
 /// The [`Caller`] goes into the request extensions.
 pub async fn authenticate(State(edge): State<Edge>, req: Request, next: Next) -> Response {
     let app = &edge.app;
     let (mut parts, body) = req.into_parts();
+    // A declared length past the route's limit costs nothing to refuse,
+    // and says so whoever asks (the API gateway answers 413 first).
+    if let Err(e) = budget::within_limit(&parts, edge.body_limit) {
+        return e.into_response();
+    }
     let subjects = throttle_subjects(app, &parts);
     let known = match before_body(app, &parts) {
         Ok(known) => known,
@@ -134,7 +130,7 @@ fn before_body(app: &AppState, parts: &Parts) -> Result<Option<Caller>, ApiError
 /// The peer's address and, for a signed request, its AK.
 fn throttle_subjects(app: &AppState, parts: &Parts) -> Vec<Subject> {
     let mut subjects = Vec::with_capacity(2);
-    if let Some(peer) = crate::peer::peer(parts) {
+    if let Some(peer) = crate::connections::peer(parts) {
         subjects.push(Subject::Address(app.trusted_proxies.client(peer, &parts.headers)));
     }
     if let Some(auth) = header(parts, "authorization").and_then(|a| Authorization::parse(a).ok()) {

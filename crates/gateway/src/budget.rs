@@ -17,7 +17,7 @@
 //! reservation for a memory permit sized by what handling the body can
 //! cost ([`crate::json::cost`]: the buffer, its parse, its copies), held
 //! until the handler returns. Authenticated bodies are bounded per route
-//! ([`crate::routes::ApiRoute::body_limit`]); the permits bound how many of
+//! (`ApiRoute::body_limit`, from the constants below); the permits bound how many of
 //! them are in the process at once, so a burst of large signed requests
 //! waits for room instead of growing the heap past the pod's limit.
 
@@ -35,6 +35,27 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::{connections::Connection, error::ApiError};
 
 const MIB: usize = 1024 * 1024;
+
+/// The largest body of a KMS request: KMS bodies are kilobytes (4 KiB of
+/// plaintext or message, a wrapped private key, a page of tags).
+pub const KMS_BODY: usize = 64 * 1024;
+
+/// The largest body of a CSMS request but restore: a value of at most
+/// 32 KiB (csms-api.md), which JSON's `\uXXXX` escapes may make six times
+/// longer, with room for the other fields; or a batch of a thousand
+/// resources.
+pub const CSMS_BODY: usize = 256 * 1024;
+
+/// The largest body of an IAM request (a login, temporary credentials).
+pub const IAM_BODY: usize = 16 * 1024;
+
+/// The restore route's body: a backup blob of at most 5 MiB characters
+/// (csms-service's `MAX_BLOB_LEN`) and its JSON.
+pub const RESTORE_BODY: usize = 6 * 1024 * 1024;
+
+/// The largest body any route reads; also what one connection may hold of
+/// the reading budget (this module).
+pub const LARGEST_BODY: usize = RESTORE_BODY;
 
 /// The budgets' sizes.
 #[derive(Debug, Clone, clap::Args)]
@@ -131,7 +152,7 @@ impl Reading<'_> {
         use std::sync::atomic::Ordering;
         if let Some(conn) = &self.conn {
             let held = conn.body_bytes.fetch_add(n, Ordering::AcqRel) + n;
-            if held > crate::routes::LARGEST_BODY {
+            if held > LARGEST_BODY {
                 conn.body_bytes.fetch_sub(n, Ordering::AcqRel);
                 return Err(refused("too many request bodies are being received on this connection"));
             }
@@ -194,6 +215,13 @@ pub async fn read_body<'a>(
     limit: usize,
     timeout: Duration,
 ) -> Result<Bytes, ApiError> {
+    let declared = within_limit(parts, limit)?;
+    tokio::time::timeout(timeout, collect(reading, body, declared, limit)).await.map_err(|_| ApiError::SlowBody)?
+}
+
+/// The body length the request declares, if any; 413 if it is past
+/// `limit` or unreadable.
+pub fn within_limit(parts: &Parts, limit: usize) -> Result<Option<usize>, ApiError> {
     let declared = match parts.headers.get(http::header::CONTENT_LENGTH) {
         Some(v) => Some(v.to_str().ok().and_then(|v| v.trim().parse::<usize>().ok()).ok_or(ApiError::TooLarge)?),
         None => None,
@@ -201,7 +229,7 @@ pub async fn read_body<'a>(
     if declared.is_some_and(|declared| declared > limit) {
         return Err(ApiError::TooLarge);
     }
-    tokio::time::timeout(timeout, collect(reading, body, declared, limit)).await.map_err(|_| ApiError::SlowBody)?
+    Ok(declared)
 }
 
 /// Bodies up to this size are read into the heap; larger ones into a

@@ -181,6 +181,12 @@ impl Drop for Connection {
     }
 }
 
+/// The connection's peer address, as the acceptor recorded it (`None` when
+/// the router is driven without a socket, as some tests do).
+pub fn peer(parts: &http::request::Parts) -> Option<IpAddr> {
+    parts.extensions.get::<Arc<Connection>>().map(|c| c.peer())
+}
+
 /// Middleware, outermost: marks a request in flight on its connection for
 /// as long as its handler runs, so the idle timer never cuts a request off.
 pub async fn activity(req: Request, next: Next) -> Response {

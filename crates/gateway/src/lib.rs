@@ -55,10 +55,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             route.handler
         };
         // Authentication is per route: it reads at most the route's body.
-        let edge = auth::Edge { app: state.clone(), body_limit: route.body_limit };
+        let edge = state::Edge { app: state.clone(), body_limit: route.body_limit };
         api = api.route(route.path, handler.route_layer(middleware::from_fn_with_state(edge, auth::authenticate)));
     }
-    let login = auth::Edge { app: state.clone(), body_limit: routes::iam::MAX_LOGIN_BODY };
+    let login = state::Edge { app: state.clone(), body_limit: routes::iam::MAX_LOGIN_BODY };
     Router::new()
         .merge(api)
         .route_layer(middleware::from_fn(track))
@@ -179,7 +179,9 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow
         throttle: throttle::Throttle::new(config.throttle.clone()),
         tokens: load_token_key(config.token_key_file.as_deref(), &config.identity_key_file)?,
         kms: KeyManagementServiceClient::new(kms_channel.clone()),
-        csms: SecretsManagerServiceClient::new(csms_channel.clone()),
+        // A backup's answer carries a blob of up to 5 MiB (csms-service's
+        // `MAX_BLOB_LEN`): past tonic's 4 MiB default.
+        csms: SecretsManagerServiceClient::new(csms_channel.clone()).max_decoding_message_size(routes::RESTORE_BODY),
         channels: [
             (proto::kms::v1::key_management_service_server::SERVICE_NAME, kms_channel),
             (proto::csms::v1::secrets_manager_service_server::SERVICE_NAME, csms_channel),

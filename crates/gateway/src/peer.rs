@@ -4,8 +4,6 @@
 
 use std::net::IpAddr;
 
-use http::request::Parts;
-
 /// Proxies whose `X-Forwarded-For` is believed.
 #[derive(Debug, Clone, Default)]
 pub struct TrustedProxies(Vec<ipnet::IpNet>);
@@ -69,12 +67,6 @@ pub fn lane(ip: IpAddr) -> u64 {
         IpAddr::V4(v4) => u64::from(u32::from(v4) >> 8),
         IpAddr::V6(v6) => (1 << 63) | (u128::from(v6) >> 80) as u64,
     }
-}
-
-/// The connection's peer address, as the acceptor recorded it (`None` when
-/// the router is driven without a socket, as some tests do).
-pub fn peer(parts: &Parts) -> Option<IpAddr> {
-    parts.extensions.get::<std::sync::Arc<crate::connections::Connection>>().map(|c| c.peer())
 }
 
 #[cfg(test)]

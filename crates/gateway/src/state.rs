@@ -37,6 +37,16 @@ pub struct AppState {
     pub scheme: &'static str,
 }
 
+/// What the authentication layer of one route needs: the shared state and
+/// the route's body limit.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    /// The gateway's state.
+    pub app: std::sync::Arc<AppState>,
+    /// The route's largest body.
+    pub body_limit: usize,
+}
+
 /// Reads a token key file (hex); without one, derives the token key from the
 /// identity key, which every replica shares. (A random key per process made
 /// a token work on one replica only and die at every rollout: issue #15,

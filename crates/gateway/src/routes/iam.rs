@@ -61,7 +61,7 @@ const BAD_LOGIN: ApiError = ApiError::Iam(StatusCode::UNAUTHORIZED, "The usernam
 /// as every route's), so that a login whose body never comes holds
 /// nothing for long.
 pub async fn read_login(
-    State(edge): State<crate::auth::Edge>,
+    State(edge): State<crate::state::Edge>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {

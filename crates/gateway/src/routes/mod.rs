@@ -15,6 +15,7 @@ use axum::{extract::FromRequestParts, http::Method, routing::MethodRouter};
 use common::identity::CallerIdentity;
 use http::request::Parts;
 
+pub use crate::budget::{CSMS_BODY, IAM_BODY, KMS_BODY, LARGEST_BODY, RESTORE_BODY};
 use crate::{caller::Caller, state::AppState};
 
 pub mod csms;
@@ -75,27 +76,6 @@ impl ApiRoute {
         Self::new(Method::POST, path, axum::routing::post(handler))
     }
 }
-
-/// The largest body of a KMS request: KMS bodies are kilobytes (4 KiB of
-/// plaintext or message, a wrapped private key, a page of tags).
-pub const KMS_BODY: usize = 64 * 1024;
-
-/// The largest body of a CSMS request but restore: a value of at most
-/// 32 KiB (csms-api.md), which JSON's `\uXXXX` escapes may make six times
-/// longer, with room for the other fields; or a batch of a thousand
-/// resources.
-pub const CSMS_BODY: usize = 256 * 1024;
-
-/// The largest body of an IAM request (a login, temporary credentials).
-pub const IAM_BODY: usize = 16 * 1024;
-
-/// The restore route's body: a backup blob of at most 5 MiB characters
-/// (csms-service's `MAX_BLOB_LEN`) and its JSON.
-pub const RESTORE_BODY: usize = 6 * 1024 * 1024;
-
-/// The largest body any route reads; also what one connection may hold of
-/// the reading budget ([`crate::budget`]).
-pub const LARGEST_BODY: usize = RESTORE_BODY;
 
 /// A route's body limit by its family, from its path.
 fn family_body_limit(path: &str) -> usize {

@@ -99,7 +99,7 @@ impl<const BODY: bool> FromRequest<Arc<AppState>> for CsmsCall<BODY> {
         let refuse = |fault| ApiError::Csms { fault, detail: String::new(), shape };
         let (identity, path) =
             super::authorise(&mut parts, app).await.ok_or_else(|| refuse(CsmsFault::ProjectMismatch))?;
-        let client = crate::peer::peer(&parts).map(|peer| app.trusted_proxies.client(peer, &parts.headers));
+        let client = crate::connections::peer(&parts).map(|peer| app.trusted_proxies.client(peer, &parts.headers));
         let mut call = Self { app: app.clone(), identity, path, body: JsonBody::default(), shape, client };
         if BODY {
             let headers = std::mem::take(&mut parts.headers);
