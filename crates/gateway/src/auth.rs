@@ -1,8 +1,6 @@
 //! Authentication of every API request (AK/SK signature or `X-Auth-Token`)
 //! and authorisation of the path's project.
 
-use std::sync::Arc;
-
 use axum::{
     body::{Body, Bytes},
     extract::{Request, State},
@@ -43,19 +41,18 @@ pub async fn authenticate(State(edge): State<Edge>, req: Request, next: Next) ->
         return e.into_response();
     }
     let subjects = throttle_subjects(app, &parts);
-    let known = match before_body(app, &parts) {
-        Ok(known) => known,
+    let presented = match before_body(app, &parts) {
+        Ok(presented) => presented,
         Err(e) => return refuse(app, subjects, e, declares_body(&parts)),
     };
-    let conn = parts.extensions.get::<Arc<crate::connections::Connection>>().cloned();
-    let mut reading = app.budgets.reading(conn);
-    let bytes = match budget::read_body(&mut reading, &parts, body, edge.body_limit, app.body_timeout).await {
-        Ok(bytes) => bytes,
+    let (bytes, reading) = match budget::read_body(&app.budgets, &parts, body, edge.body_limit, app.body_timeout).await
+    {
+        Ok(read) => read,
         Err(e) => return e.into_response(),
     };
-    let caller = match known {
-        Some(caller) => caller,
-        None => match identify(app, &parts, &bytes) {
+    let caller = match presented {
+        Presented::Token(caller) => caller,
+        Presented::Signed { auth, claims } => match signed_caller(app, &parts, auth, claims, &bytes) {
             Ok(caller) => caller,
             Err(e) => return refuse(app, subjects, e, false),
         },
@@ -102,15 +99,23 @@ fn declares_body(parts: &Parts) -> bool {
     length.unwrap_or_else(|| parts.headers.contains_key(http::header::TRANSFER_ENCODING))
 }
 
-/// Everything about the credentials that does not need the body. A token
-/// needs nothing more: its caller is returned. A signature's caller is
-/// known only once the body has been read (`None`); until then its AK must
-/// be known (or its security token valid, for that AK) and its
+/// The credentials a request presents, as far as its headers show them.
+enum Presented {
+    /// A valid token: its caller, whatever the body.
+    Token(Caller),
+    /// A signature by a known AK (or one its security token names), dated
+    /// within the window; the signature itself covers the body, so the
+    /// caller is known only once the body has been read.
+    Signed { auth: Authorization, claims: Option<crate::sts::StsClaims> },
+}
+
+/// Everything about the credentials that does not need the body: a valid
+/// token, or a known AK (or a valid security token for it) with its
 /// `X-Sdk-Date` within the window, so a stranger cannot make the gateway
 /// read a body at all.
-fn before_body(app: &AppState, parts: &Parts) -> Result<Option<Caller>, ApiError> {
+fn before_body(app: &AppState, parts: &Parts) -> Result<Presented, ApiError> {
     if let Some(token) = header(parts, "x-auth-token") {
-        return token_caller(app, token).map(Some);
+        return token_caller(app, token).map(Presented::Token);
     }
     let Some(authorization) = header(parts, "authorization") else {
         return Err(ApiError::Unauthenticated("x-auth-token not found".into()));
@@ -118,13 +123,15 @@ fn before_body(app: &AppState, parts: &Parts) -> Result<Option<Caller>, ApiError
     let auth = Authorization::parse(authorization)
         .map_err(|_| ApiError::Unauthenticated("verify aksk signature fail".into()))?;
     signing::check_date(&auth, &parts.headers, chrono::Utc::now()).map_err(|e| signature_refused(&auth, e))?;
-    if let Some(token) = header(parts, "x-security-token") {
-        security_claims(app, &auth, token)?;
-    } else if app.directory.snapshot().access_key(&auth.access_key).is_none() {
-        tracing::info!(access_key = %auth.access_key, "unknown access key");
-        return Err(ApiError::Unauthenticated("Get secretKey failed".into()));
-    }
-    Ok(None)
+    let claims = match header(parts, "x-security-token") {
+        Some(token) => Some(security_claims(app, &auth, token)?),
+        None if app.directory.snapshot().access_key(&auth.access_key).is_none() => {
+            tracing::info!(access_key = %auth.access_key, "unknown access key");
+            return Err(ApiError::Unauthenticated("Get secretKey failed".into()));
+        }
+        None => None,
+    };
+    Ok(Presented::Signed { auth, claims })
 }
 
 /// The peer's address and, for a signed request, its AK.
@@ -143,16 +150,17 @@ fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiError> {
+/// The caller of a signed request whose body has been read: the signature
+/// verified with the SK of its AK (read again from the directory, which may
+/// have changed while the body arrived) or of its temporary credentials.
+fn signed_caller(
+    app: &AppState,
+    parts: &Parts,
+    auth: Authorization,
+    claims: Option<crate::sts::StsClaims>,
+    body: &Bytes,
+) -> Result<Caller, ApiError> {
     let directory = app.directory.snapshot();
-    if let Some(token) = header(parts, "x-auth-token") {
-        return token_caller(app, token);
-    }
-    let Some(authorization) = header(parts, "authorization") else {
-        return Err(ApiError::Unauthenticated("x-auth-token not found".into()));
-    };
-    let auth = Authorization::parse(authorization)
-        .map_err(|_| ApiError::Unauthenticated("verify aksk signature fail".into()))?;
     let raw = RawRequest {
         method: parts.method.as_str(),
         path: parts.uri.path(),
@@ -160,8 +168,8 @@ fn identify(app: &AppState, parts: &Parts, body: &Bytes) -> Result<Caller, ApiEr
         headers: &parts.headers,
         body,
     };
-    if let Some(token) = header(parts, "x-security-token") {
-        return temporary_caller(app, &directory, parts, &auth, token, &raw);
+    if let Some(claims) = claims {
+        return temporary_caller(&directory, parts, &auth, claims, &raw);
     }
     let Some(credential) = directory.access_key(&auth.access_key) else {
         tracing::info!(access_key = %auth.access_key, "unknown access key");
@@ -268,14 +276,12 @@ fn security_claims(app: &AppState, auth: &Authorization, token: &str) -> Result<
 /// A request signed with temporary credentials: the security token names
 /// the AK it belongs to and carries its SK (auth.md §1.9).
 fn temporary_caller(
-    app: &AppState,
     directory: &Snapshot,
     parts: &Parts,
     auth: &Authorization,
-    token: &str,
+    claims: crate::sts::StsClaims,
     raw: &RawRequest<'_>,
 ) -> Result<Caller, ApiError> {
-    let claims = security_claims(app, auth, token)?;
     if !still_valid(directory, &claims.u, &claims.d, claims.p.as_deref()) {
         return Err(ApiError::Unauthenticated("token is no longer valid".into()));
     }

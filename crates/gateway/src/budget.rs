@@ -206,17 +206,21 @@ fn refused(why: &'static str) -> ApiError {
     ApiError::Busy(why)
 }
 
-/// Reads a body of at most `limit` bytes within `timeout`, charging its
-/// bytes to `reading` as they arrive.
+/// Reads a request's body of at most `limit` bytes within `timeout`,
+/// charging its bytes to the reading budget (and the request's connection
+/// and host) as they arrive; the reservation is held until the returned
+/// [`Reading`] is dropped.
 pub async fn read_body<'a>(
-    reading: &mut Reading<'a>,
+    budgets: &'a Budgets,
     parts: &Parts,
     body: Body,
     limit: usize,
     timeout: Duration,
-) -> Result<Bytes, ApiError> {
+) -> Result<(Bytes, Reading<'a>), ApiError> {
     let declared = within_limit(parts, limit)?;
-    tokio::time::timeout(timeout, collect(reading, body, declared, limit)).await.map_err(|_| ApiError::SlowBody)?
+    let mut reading = budgets.reading(parts.extensions.get::<Arc<Connection>>().cloned());
+    let read = tokio::time::timeout(timeout, collect(&mut reading, body, declared, limit)).await;
+    Ok((read.map_err(|_| ApiError::SlowBody)??, reading))
 }
 
 /// The body length the request declares, if any; 413 if it is past

@@ -368,6 +368,18 @@ async fn signed_projects(g: &Gateway, client: &reqwest::Client) -> u16 {
     client.get(format!("{}/v3/projects", g.base)).headers(headers).send().await.unwrap().status().as_u16()
 }
 
+/// An HTTP/1.1 restore request, headers only, declaring the largest body a
+/// route takes, under the real AK and a signature that will not verify.
+async fn restore_headers_only(g: &Gateway) -> tokio::net::TcpStream {
+    let mut stream = tokio::net::TcpStream::connect(g.addr).await.unwrap();
+    let mut head = format!("POST /v1/{}/secrets/restore HTTP/1.1\r\nhost: x\r\n", g.account.project_id);
+    for (name, value) in known_ak_headers(g, gateway::routes::RESTORE_BODY) {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    stream.write_all(format!("{head}\r\n").as_bytes()).await.unwrap();
+    stream
+}
+
 #[tokio::test]
 async fn bodies_declared_and_never_sent_hold_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -378,12 +390,7 @@ async fn bodies_declared_and_never_sent_hold_nothing() {
     // and send none of it...
     let mut held = Vec::new();
     for _ in 0..8 {
-        let mut stream = tokio::net::TcpStream::connect(g.addr).await.unwrap();
-        let mut head = format!("POST {restore} HTTP/1.1\r\nhost: x\r\n");
-        for (name, value) in known_ak_headers(&g, length) {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        stream.write_all(format!("{head}\r\n").as_bytes()).await.unwrap();
+        let stream = restore_headers_only(&g).await;
         held.push(stream);
     }
     // ...and four HTTP/2 streams on one connection that do the same.
@@ -416,20 +423,13 @@ async fn bodies_declared_and_never_sent_hold_nothing() {
 async fn one_host_holds_at_most_its_share_of_the_reading_budget() {
     let dir = tempfile::tempdir().unwrap();
     let g = gateway(dir.path(), |c| c.budgets.reading_per_host_mib = 12).await;
-    let restore = format!("/v1/{}/secrets/restore", g.account.project_id);
-    let length = gateway::routes::RESTORE_BODY;
     // Connections that send 5 MiB of a 6 MiB body and stall: the host's
     // 12 MiB share holds two of them; the third is refused as its bytes
     // arrive, with a message of its own.
     let mut held = Vec::new();
     let mut answers = Vec::new();
     for _ in 0..3 {
-        let mut stream = tokio::net::TcpStream::connect(g.addr).await.unwrap();
-        let mut head = format!("POST {restore} HTTP/1.1\r\nhost: x\r\n");
-        for (name, value) in known_ak_headers(&g, length) {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        stream.write_all(format!("{head}\r\n").as_bytes()).await.unwrap();
+        let mut stream = restore_headers_only(&g).await;
         let chunk = vec![b' '; 5 << 20];
         let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(&chunk)).await;
         let mut buf = vec![0; 4096];

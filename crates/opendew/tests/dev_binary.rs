@@ -53,6 +53,12 @@ impl Dev {
         Self { child, endpoint: endpoint.expect("the banner names the endpoint") }
     }
 
+    /// The first account of the credentials file it wrote into `data_dir`.
+    fn account(&self, data_dir: &std::path::Path) -> Value {
+        let text = std::fs::read_to_string(data_dir.join("credentials.json")).unwrap();
+        serde_json::from_str::<Value>(&text).unwrap()["credentials"][0].clone()
+    }
+
     /// SIGTERM, then wait for a clean exit.
     fn stop(mut self) {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
@@ -185,9 +191,7 @@ async fn floods_leave_peak_memory_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let dev = Dev::start(dir.path());
     let pid = dev.child.id();
-    let file: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("credentials.json")).unwrap()).unwrap();
-    let c = file["credentials"][0].clone();
+    let c = dev.account(dir.path());
     let project = c["project_id"].as_str().unwrap().to_owned();
     let client = reqwest::Client::new();
     // Warm up every path once, so first-use allocations are in the baseline.
@@ -288,9 +292,7 @@ async fn one_request_at_each_family_limit_costs_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
     let dev = Dev::start(dir.path());
     let pid = dev.child.id();
-    let file: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("credentials.json")).unwrap()).unwrap();
-    let c = file["credentials"][0].clone();
+    let c = dev.account(dir.path());
     let (ak, sk) = (c["access_key"].as_str().unwrap(), c["secret_key"].as_str().unwrap());
     let project = c["project_id"].as_str().unwrap().to_owned();
     let client = reqwest::Client::new();

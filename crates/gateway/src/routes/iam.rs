@@ -66,11 +66,12 @@ pub async fn read_login(
     next: axum::middleware::Next,
 ) -> Response {
     let (parts, body) = req.into_parts();
-    let conn = parts.extensions.get::<Arc<crate::connections::Connection>>().cloned();
-    let mut reading = edge.app.budgets.reading(conn);
-    let read = crate::budget::read_body(&mut reading, &parts, body, edge.body_limit, edge.app.body_timeout).await;
-    match read {
-        Ok(bytes) => next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+    let app = &edge.app;
+    match crate::budget::read_body(&app.budgets, &parts, body, edge.body_limit, app.body_timeout).await {
+        // The reservation is held while the login is checked.
+        Ok((bytes, _reading)) => {
+            next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -223,10 +224,10 @@ impl PasswordAttempt {
             Err(_) => {
                 metrics::counter!("opendew_auth_delayed_total").increment(1);
                 tokio::time::sleep(app.throttle.failure_drain()).await;
-                // Charged nothing: the bucket is full already; a failure
-                // keeps it full ([`Drop`]).
+                // Charged like any attempt (a full bucket stays full), so
+                // that a success has a charge to give back.
+                app.throttle.failed(name.clone());
                 attempt.charged.push(name);
-                app.throttle.failed(attempt.charged.last().expect("just pushed").clone());
             }
         }
         Ok(attempt)
