@@ -53,6 +53,11 @@ pub struct CsmsConfig {
     /// which present no client certificate); off when unset.
     #[arg(long = "health-listen", env = "OPENDEW_HEALTH_LISTEN")]
     pub health_listen: Option<SocketAddr>,
+    /// Let the operator's certificate change state and use keys, not only
+    /// read (break glass; logged at start). Without it, grpcurl with the
+    /// operator certificate can describe, list and get only.
+    #[arg(long = "operator-break-glass", env = "OPENDEW_OPERATOR_BREAK_GLASS")]
+    pub operator_break_glass: bool,
     /// Mutual TLS for the API port and for calls to kms-service.
     #[command(flatten)]
     pub internal_tls: common::grpc::InternalTlsConfig,
@@ -131,7 +136,16 @@ pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::R
     let server = SecretsManagerServiceServer::from_arc(service).max_decoding_message_size(backup::MAX_MESSAGE);
     let routes = routes.add_service(server);
     let callers = common::grpc::callers::gateway_only;
-    let listen = common::grpc::Listen { addr: config.listen, health_addr: config.health_listen, tls, callers };
+    let listen = common::grpc::Listen {
+        addr: config.listen,
+        health_addr: config.health_listen,
+        tls,
+        callers,
+        operator_break_glass: config.operator_break_glass,
+    };
+    if config.operator_break_glass {
+        tracing::warn!("--operator-break-glass: the operator certificate may change state and read values");
+    }
     let running = common::grpc::spawn(&listen, routes, health, &[SERVICE_NAME], ready, shutdown).await?;
     let transport = if listen.tls.is_some() { "mutual TLS" } else { "plaintext" };
     tracing::info!(addr = %running.addr, database = %config.database_url, kms = %config.kms_endpoint, transport, "csms-service listening");

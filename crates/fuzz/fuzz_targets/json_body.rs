@@ -1,8 +1,8 @@
 //! The JSON body helpers on any bytes: parsing and every typed accessor,
 //! through nested objects, never panic; and the pre-parse scan that bounds
-//! a body (issue #40) agrees with serde_json on every text it parses: the
-//! same count of values and the same depth, so no body builds a bigger
-//! tree than its scan admitted.
+//! a body (issue #40) is an upper bound of what serde_json builds from
+//! every text it parses (values and depth), so no body builds a bigger tree
+//! than its scan admitted.
 #![no_main]
 
 use gateway::json::{JsonBody, MAX_DEPTH, scan};
@@ -50,8 +50,11 @@ fuzz_target!(|input: &[u8]| {
     if let Ok(tree) = serde_json::from_slice::<serde_json::Value>(input) {
         let (values, depth) = shape(&tree);
         let scanned = scan(input).expect("a text serde_json parses scans");
+        // An upper bound, not an equality: a repeated object key keeps one
+        // value in the tree and all of them in the text (the fuzzer found
+        // `{"a":"x","a":"y"}`).
         if depth <= MAX_DEPTH {
-            assert_eq!((scanned.values, scanned.depth), (values, depth), "scan disagrees with the parser");
+            assert!(scanned.values >= values && scanned.depth >= depth, "scan under the parser: {scanned:?}");
         } else {
             assert!(scanned.depth > MAX_DEPTH, "a body too deep scanned as shallow");
         }

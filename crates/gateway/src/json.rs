@@ -242,10 +242,13 @@ mod tests {
         assert_eq!(shape("[]"), Some(Shape { values: 1, depth: 1 }));
         assert_eq!(shape("[[], [1]]"), Some(Shape { values: 4, depth: 2 }));
         assert_eq!(shape(r#""a\"b""#), Some(Shape { values: 1, depth: 0 }));
+        // A repeated key is counted each time (the tree keeps one): the
+        // scan is an upper bound.
+        assert_eq!(shape(r#"{"a": [1], "a": 2}"#), Some(Shape { values: 4, depth: 2 }));
         assert_eq!(shape("[1, 2"), None);
         assert_eq!(shape("[1}"), None);
         assert_eq!(shape(r#"{"a": "b}"#), None);
-        // Every value counted matches serde_json's tree.
+        // Without repeated keys, the count is serde_json's tree exactly.
         for text in [r#"{"k": [1, 2, 3], "o": {"p": null, "q": [true, false, []]}}"#, r#"[{"a": [[[]]]}, 5]"#] {
             let tree: Value = serde_json::from_str(text).unwrap();
             fn count(v: &Value) -> usize {

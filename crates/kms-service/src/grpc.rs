@@ -16,6 +16,24 @@ fn parts<T>(request: Request<T>) -> Result<(CallerIdentity, T), KmsError> {
     Ok((caller, request.into_inner()))
 }
 
+/// The AAD prefix of every data key csms-service asks for (its sealed
+/// versions, backups and key checks: `csms-service::seal`, `backup`).
+const CSMS_AAD_PREFIX: &[u8] = b"opendew/csms/";
+
+/// csms-service's certificate may speak for tenants only to make and open
+/// its own data keys (issue #40): a data-key call from it must carry CSMS's
+/// AAD, so a compromised csms-service cannot mint or open data keys of a
+/// tenant's own (whose AAD the gateway never lets start with `opendew/`).
+fn csms_keeps_to_its_own<T>(request: &Request<T>, aad: impl FnOnce(&T) -> &[u8]) -> Result<(), Status> {
+    let from_csms = common::grpc::callers::CallerName::of(request.extensions())
+        .is_some_and(|name| name == common::grpc::callers::CSMS_SERVICE);
+    if from_csms && !aad(request.get_ref()).starts_with(CSMS_AAD_PREFIX) {
+        tracing::warn!("csms-service's certificate asked for a data key outside CSMS's AAD");
+        return Err(Status::permission_denied("csms-service may use only its own data keys"));
+    }
+    Ok(())
+}
+
 impl KmsService {
     fn key_proto(&self, key: &domain::KeyRecord) -> pb::Key {
         convert::key_to_proto(key, self.realm())
@@ -66,6 +84,7 @@ impl KeyManagementService for KmsService {
         &self,
         request: Request<pb::CreateDatakeyRequest>,
     ) -> Result<Response<pb::CreateDatakeyResponse>, Status> {
+        csms_keeps_to_its_own(&request, |r| &r.additional_authenticated_data)?;
         let (caller, req) = parts(request)?;
         let key =
             KmsService::create_datakey(self, &caller, convert::create_datakey(req).map_err(KmsError::from)?).await?;
@@ -81,6 +100,7 @@ impl KeyManagementService for KmsService {
         &self,
         request: Request<pb::DecryptDatakeyRequest>,
     ) -> Result<Response<pb::DecryptDatakeyResponse>, Status> {
+        csms_keeps_to_its_own(&request, |r| &r.additional_authenticated_data)?;
         let (caller, req) = parts(request)?;
         let opened =
             KmsService::decrypt_datakey(self, &caller, convert::decrypt_datakey(req).map_err(KmsError::from)?).await?;
@@ -187,6 +207,12 @@ impl KeyManagementService for KmsService {
         &self,
         request: Request<pb::EnsureServiceDefaultKeyRequest>,
     ) -> Result<Response<pb::EnsureServiceDefaultKeyResponse>, Status> {
+        // csms-service's certificate: its own default key only.
+        let from_csms = common::grpc::callers::CallerName::of(request.extensions())
+            .is_some_and(|name| name == common::grpc::callers::CSMS_SERVICE);
+        if from_csms && request.get_ref().service != "csms" {
+            return Err(Status::permission_denied("csms-service may use only its own default key"));
+        }
         let (caller, req) = parts(request)?;
         let (key, created) = self.ensure_default_key(&caller, &req.service).await?;
         Ok(Response::new(pb::EnsureServiceDefaultKeyResponse { key: Some(self.key_proto(&key)), created }))

@@ -48,6 +48,11 @@ pub struct KmsConfig {
     /// which present no client certificate); off when unset.
     #[arg(long = "health-listen", env = "OPENDEW_HEALTH_LISTEN")]
     pub health_listen: Option<SocketAddr>,
+    /// Let the operator's certificate change state and use keys, not only
+    /// read (break glass; logged at start). Without it, grpcurl with the
+    /// operator certificate can describe, list and get only.
+    #[arg(long = "operator-break-glass", env = "OPENDEW_OPERATOR_BREAK_GLASS")]
+    pub operator_break_glass: bool,
     #[command(flatten)]
     pub internal_tls: common::grpc::InternalTlsConfig,
     /// File holding the 256-bit root key as 64 hex characters.
@@ -106,6 +111,7 @@ impl KmsConfig {
             database_password_file: None,
             listen,
             health_listen: None,
+            operator_break_glass: false,
             internal_tls: Default::default(),
             root_key_file: None,
             root_key: None,
@@ -215,8 +221,16 @@ pub async fn start(config: KmsConfig, shutdown: CancellationToken) -> anyhow::Re
     spawn_import_expiry(service.clone(), config.purge_interval, shutdown.clone());
     let (health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
     let routes = routes.add_service(KeyManagementServiceServer::from_arc(service.clone()));
-    let listen =
-        common::grpc::Listen { addr: config.listen, health_addr: config.health_listen, tls, callers: allowed_callers };
+    let listen = common::grpc::Listen {
+        addr: config.listen,
+        health_addr: config.health_listen,
+        tls,
+        callers: allowed_callers,
+        operator_break_glass: config.operator_break_glass,
+    };
+    if config.operator_break_glass {
+        tracing::warn!("--operator-break-glass: the operator certificate may change state and use keys");
+    }
     let running = common::grpc::spawn(&listen, routes, health, &[SERVICE_NAME], ready, shutdown).await?;
     let transport = if listen.tls.is_some() { "mutual TLS" } else { "plaintext" };
     tracing::info!(addr = %running.addr, database = %config.database_url, transport, "kms-service listening");

@@ -235,6 +235,7 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
             database_password_file: None,
             listen: config.csms_listen,
             health_listen: None,
+            operator_break_glass: false,
             internal_tls: pki.internal(&pki.csms),
             kms_endpoint: format!("http://{}", kms.addr),
             secret_quota: 200,

@@ -1093,7 +1093,7 @@ async fn data_keys_and_data(s: &TestStack, key_id: &str) {
     // through the gateway, so use a second account's view of the same blob.
     let foreign = "e".repeat(32);
     let mut grpc =
-        proto::kms::v1::key_management_service_client::KeyManagementServiceClient::new(s.operator_channel(s.stack.kms));
+        proto::kms::v1::key_management_service_client::KeyManagementServiceClient::new(s.gateway_channel(s.stack.kms));
     let as_other = common::identity::CallerIdentity {
         domain_id: "d".repeat(32),
         project_id: foreign,

@@ -284,7 +284,7 @@ async fn lifecycle(s: &TestStack) {
     // Another project cannot restore it (asked through the service directly,
     // as the gateway's one account has one project).
     let mut grpc = proto::csms::v1::secrets_manager_service_client::SecretsManagerServiceClient::new(
-        s.operator_channel(s.stack.csms),
+        s.gateway_channel(s.stack.csms),
     );
     let foreign = common::identity::CallerIdentity {
         domain_id: "d".repeat(32),

@@ -64,17 +64,48 @@ async fn service_ports_refuse_callers_without_an_internal_certificate() {
         let refused = call(tls_channel(as_(pair)).await, &forged).await.expect_err(who);
         assert!(refused.contains("PermissionDenied") || refused.contains("may not call"), "{who}: {refused}");
     }
-    // csms-service may make its data-key calls: what answers is the
-    // operation's own verdict (no such key), not a refusal of the caller.
+    // csms-service may make its data-key calls, under CSMS's AAD: what
+    // answers is the operation's own verdict (no such key), not a refusal
+    // of the caller. Outside that AAD (a tenant's own data keys) it is
+    // refused (issue #40: before, its certificate could mint and open any
+    // tenant's data keys).
     let csms = tls_channel(as_(&pki.csms)).await.unwrap();
-    let datakey = KeyManagementServiceClient::new(csms)
-        .create_datakey(forged.request(proto::kms::v1::CreateDatakeyRequest {
+    let datakey = |aad: &'static [u8]| {
+        let request = forged.request(proto::kms::v1::CreateDatakeyRequest {
             key_id: uuid::Uuid::new_v4().to_string(),
+            additional_authenticated_data: aad.to_vec(),
             ..Default::default()
-        }))
+        });
+        let mut client = KeyManagementServiceClient::new(csms.clone());
+        async move { client.create_datakey(request).await.unwrap_err() }
+    };
+    let own = datakey(b"opendew/csms/dek/v1|p|s|v1").await;
+    assert_ne!(own.code(), tonic::Code::PermissionDenied, "{own:?}");
+    for aad in [&b""[..], b"tenant context", b"opendew/kms/x"] {
+        let theirs = datakey(aad).await;
+        assert_eq!(theirs.code(), tonic::Code::PermissionDenied, "{aad:?}: {theirs:?}");
+    }
+    let mut as_csms = KeyManagementServiceClient::new(csms.clone());
+    let default_key = as_csms
+        .ensure_service_default_key(
+            forged.request(proto::kms::v1::EnsureServiceDefaultKeyRequest { service: "kms".into() }),
+        )
         .await
         .unwrap_err();
-    assert_ne!(datakey.code(), tonic::Code::PermissionDenied, "{datakey:?}");
+    assert_eq!(default_key.code(), tonic::Code::PermissionDenied, "another service's default key");
+    // The operator's certificate reads, and changes nothing (issue #40).
+    let operator = tls_channel(as_(&pki.operator)).await.unwrap();
+    let mut as_operator = KeyManagementServiceClient::new(operator);
+    let listed = as_operator.list_keys(forged.request(proto::kms::v1::ListKeysRequest::default())).await;
+    assert!(listed.is_ok(), "{listed:?}");
+    let created = as_operator
+        .create_key(
+            forged.request(proto::kms::v1::CreateKeyRequest { key_alias: "by-operator".into(), ..Default::default() }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(created.code(), tonic::Code::PermissionDenied, "{created:?}");
+    assert!(created.message().contains("--operator-break-glass"), "{created:?}");
     // csms-service's port answers the gateway only.
     let csms_port = s.stack.csms.port();
     let channel = Channel::from_shared(format!("https://localhost:{csms_port}")).unwrap();

@@ -276,6 +276,8 @@ async fn sigterm_under_load_fails_no_accepted_request() {
         })
         .filter_map(|l| {
             assert_eq!(l["code"], "Ok", "kms-service failed an accepted call: {l}");
+            // The access line names the caller's certificate (issue #40).
+            assert_eq!(l["span"]["caller"], "operator", "{l}");
             span_request_ids(l).first().copied()
         })
         .collect();
@@ -297,6 +299,24 @@ async fn probe_reports_health_of_each_process() {
         (status.status.code(), String::from_utf8_lossy(&status.stderr).into_owned())
     };
     let (kms_health, csms_health) = (s.kms.health_addr(), s.csms.health_addr());
+    // Made-up paths on the plaintext health port are answered, and named in
+    // no log line (nor metric label): before, each became a label of its own.
+    let tcp = tokio::net::TcpStream::connect(&kms_health).await.unwrap();
+    let (mut h2, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    for i in 0..20 {
+        let request = http::Request::post(format!("http://{kms_health}/made.up{i}.Service/Path{i}"))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(())
+            .unwrap();
+        h2 = h2.ready().await.unwrap();
+        let (response, _) = h2.send_request(request, true).unwrap();
+        let _ = response.await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let named = s.kms.logs().into_iter().filter(|l| l.to_string().contains("made.up")).collect::<Vec<_>>();
+    assert!(named.is_empty(), "made-up paths reached the log: {named:?}");
     assert_eq!(probe(vec!["grpc".into(), kms_health.clone(), "kms.v1.KeyManagementService".into()]).0, Some(0));
     assert_eq!(probe(vec!["grpc".into(), csms_health, "csms.v1.SecretsManagerService".into()]).0, Some(0));
     // The API port itself wants a client certificate, which the probe has not.

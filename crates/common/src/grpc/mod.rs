@@ -59,7 +59,8 @@ pub async fn serve(
     listener: TcpListener,
     routes: Routes,
     tls: Option<&InternalTls>,
-    callers: callers::CallerPolicy,
+    callers: callers::CallerCheckLayer,
+    services: &[&'static str],
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     use tokio_stream::StreamExt;
@@ -76,8 +77,8 @@ pub async fn serve(
         server = server.tls_config(tls.server())?;
     }
     server
-        .layer(AccessLogLayer)
-        .layer(callers::CallerCheckLayer(callers))
+        .layer(AccessLogLayer::new(services))
+        .layer(callers)
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await?;
@@ -150,8 +151,13 @@ pub async fn spawn(
         // certificate, so health alone gets a port of its own: it tells
         // nothing but SERVING or not, and serves no API.
         let (probe_listener, probe_addr) = bind(probe_addr).await?;
+        let probe = stop.clone();
         tracing::info!(addr = %probe_addr, "health probe port listening");
-        tokio::spawn(serve(probe_listener, health.probe_routes, None, callers::gateway_only, stop.clone()));
+        let probe_callers = callers::CallerCheckLayer { policy: callers::gateway_only, break_glass: false };
+        let health_only: &'static [&'static str] = &["grpc.health.v1.Health"];
+        tokio::spawn(async move {
+            serve(probe_listener, health.probe_routes, None, probe_callers, health_only, probe).await
+        });
     }
     let health = health.reporter;
     let (names, trigger) = (service_names.to_vec(), stop.clone());
@@ -190,8 +196,11 @@ pub async fn spawn(
         trigger.cancel();
     });
     let tls = listen.tls.clone();
-    let policy = listen.callers;
-    let task = tokio::spawn(async move { serve(listener, routes, tls.as_ref(), policy, stop).await });
+    let callers = callers::CallerCheckLayer { policy: listen.callers, break_glass: listen.operator_break_glass };
+    let mut services: Vec<&'static str> = service_names.to_vec();
+    services.extend(["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"]);
+    services.extend(["grpc.reflection.v1alpha.ServerReflection"]);
+    let task = tokio::spawn(async move { serve(listener, routes, tls.as_ref(), callers, &services, stop).await });
     Ok(Running { addr, task })
 }
 
@@ -206,4 +215,7 @@ pub struct Listen {
     pub tls: Option<InternalTls>,
     /// Which internal certificates may call which method.
     pub callers: callers::CallerPolicy,
+    /// `--operator-break-glass`: the operator's certificate may change
+    /// state, not only read (see [`callers`]).
+    pub operator_break_glass: bool,
 }

@@ -156,6 +156,15 @@ impl TestStack {
         common::grpc::channel(&format!("http://localhost:{}", addr.port()), Some(&tls), "test").unwrap()
     }
 
+    /// A channel to a service port with the gateway's client certificate,
+    /// for calls around the gateway that change state or use keys (the
+    /// operator's certificate is read-only).
+    pub fn gateway_channel(&self, addr: std::net::SocketAddr) -> tonic::transport::Channel {
+        let pki = &self.stack.pki;
+        let tls = pki.internal(&pki.gateway_client).load().unwrap().unwrap();
+        common::grpc::channel(&format!("http://localhost:{}", addr.port()), Some(&tls), "test").unwrap()
+    }
+
     /// Path prefix of KMS calls.
     pub fn kms(&self, op: &str) -> String {
         format!("/v1.0/{}/kms/{op}", self.account.project_id)
