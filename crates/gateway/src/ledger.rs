@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use common::group::{Group, Shape};
-use identity::{SignatureUse, directory::Directory};
+use identity::{FirstUse, SignatureUse, directory::Directory};
 
 /// Most uses one write records.
 pub const BATCH: usize = 128;
@@ -28,7 +28,7 @@ const WRITERS: usize = 3;
 /// Cheap to clone; its writers end when the last clone is dropped.
 #[derive(Debug, Clone)]
 pub struct Ledger {
-    group: Group<SignatureUse, Result<i64, NotRecorded>>,
+    group: Group<SignatureUse, Result<FirstUse, NotRecorded>>,
 }
 
 /// A use could not be recorded (the writer logged why); the request is
@@ -62,7 +62,7 @@ impl Ledger {
 
     /// Records `used` (durably, with whatever else is queued) and returns
     /// its signature's first use; `Err` when it could not be recorded.
-    pub async fn record(&self, used: SignatureUse) -> Result<i64, NotRecorded> {
+    pub async fn record(&self, used: SignatureUse) -> Result<FirstUse, NotRecorded> {
         self.group.run(used).await.ok_or(NotRecorded)?
     }
 }

@@ -50,7 +50,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     let mut api = Router::new();
     for route in api_routes() {
         let handler = if route.one_shot {
-            route.handler.route_layer(middleware::from_fn_with_state(state.clone(), replay::guard))
+            let guard = replay::Guard { app: state.clone(), grace: !route.acts_each_time };
+            route.handler.route_layer(middleware::from_fn_with_state(guard, replay::guard))
         } else {
             route.handler
         };

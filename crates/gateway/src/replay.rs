@@ -7,9 +7,17 @@
 //! signature's digest and first use in the identity store before the
 //! operation runs; the store's primary key makes every replica agree on
 //! that first use. A use more than [`REPEAT_GRACE_MS`] later gets 401 and
-//! changes nothing. Clients lose nothing: the official SDKs and the
-//! Terraform provider sign each attempt afresh (a retry a second later has
-//! another date, so another signature).
+//! changes nothing. A route that would act again on a repeat (it creates a
+//! version or rotates:
+//! [`crate::routes::ApiRoute::acts_each_time`]) gets no grace at all: only
+//! the first use runs, by the store's word, not by a clock (issue #40:
+//! a create-secret-version repeated within the grace made two versions).
+//! If that first use fails, it changed nothing, and the signature is
+//! forgotten: a client that retries at once (in the same second, so with
+//! the same signature) is served.
+//! Clients lose nothing: the official SDKs and the Terraform provider sign
+//! each attempt afresh (a retry a second later has another date, so
+//! another signature).
 //!
 //! Recording is a durable write before the operation runs, grouped with
 //! concurrent requests' by the [`Ledger`](crate::ledger::Ledger).
@@ -41,16 +49,38 @@ pub const FORGET_INTERVAL: Duration = Duration::from_secs(60);
 /// the key a captured request disabled); later than this it gets 401.
 pub const REPEAT_GRACE_MS: i64 = 2_000;
 
-/// Route layer of one-shot routes: serves a signature within
-/// [`REPEAT_GRACE_MS`] of its first use, and refuses it after.
-pub async fn guard(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+/// What the guard of one route needs.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    /// The gateway's state.
+    pub app: Arc<AppState>,
+    /// A repeat within [`REPEAT_GRACE_MS`] is served (the route's repeat
+    /// does no more than the first did); `false` for routes that act each
+    /// time.
+    pub grace: bool,
+}
+
+/// Route layer of one-shot routes: serves a signature's first use, and a
+/// repeat within [`REPEAT_GRACE_MS`] where the route allows it; refuses
+/// the rest.
+pub async fn guard(State(guard): State<Guard>, req: Request, next: Next) -> Response {
     let Some(used) = req.extensions().get::<Caller>().and_then(|caller| caller.signature) else {
         return next.run(req).await;
     };
     let now_ms = common::now_ms();
-    match app.ledger.record(SignatureUse { digest: used.digest, now_ms, expires_ms: used.expires_ms }).await {
-        Ok(first_ms) if now_ms - first_ms <= REPEAT_GRACE_MS => next.run(req).await,
-        Ok(first_ms) => {
+    let recorded = guard.app.ledger.record(SignatureUse { digest: used.digest, now_ms, expires_ms: used.expires_ms });
+    match recorded.await.map(|first| (first.this_one, first.first_ms)) {
+        Ok((true, _)) if guard.grace => next.run(req).await,
+        Ok((true, _)) => {
+            let response = next.run(req).await;
+            let failed = !response.status().is_success();
+            if failed && let Err(e) = guard.app.directory.store().forget_signature(&used.digest).await {
+                tracing::warn!(error = %e, "forgetting a failed request's signature failed; a retry signs afresh");
+            }
+            response
+        }
+        Ok((false, first_ms)) if guard.grace && now_ms - first_ms <= REPEAT_GRACE_MS => next.run(req).await,
+        Ok((false, first_ms)) => {
             let caller = req.extensions().get::<Caller>().and_then(|c| c.access_key.clone()).unwrap_or_default();
             tracing::warn!(access_key = %caller, path = %req.uri().path(), first_used_ms = first_ms,
                 "replayed signed request refused");

@@ -8,7 +8,7 @@ use crate::{
     credentials::SecretString,
     directory::Directory,
     seal::SecretSealer,
-    store::{IdentityError, IdentityStore, Kind, SignatureUse},
+    store::{FirstUse, IdentityError, IdentityStore, Kind, SignatureUse},
 };
 
 /// Runs every check against `store` (fresh and empty).
@@ -142,25 +142,42 @@ pub async fn signatures_remember_their_first_use(store: impl IdentityStore) {
         })
         .collect();
     let mut seen = std::collections::HashSet::new();
+    let mut firsts = 0;
     for racer in racers {
-        seen.insert(racer.await.unwrap());
+        let used = racer.await.unwrap();
+        seen.insert(used.first_ms);
+        firsts += usize::from(used.this_one);
     }
     assert_eq!(seen.len(), 1, "eight concurrent uses agree on one first use: {seen:?}");
+    assert_eq!(firsts, 1, "exactly one of eight concurrent uses is the first");
     let winner = *seen.iter().next().unwrap();
     assert!((100..108).contains(&winner));
-    assert_eq!(store.use_signature(&first, 900, 1_000).await.unwrap(), winner);
-    assert_eq!(store.use_signature(&second, 500, 2_000).await.unwrap(), 500);
+    let first_ms = |used: FirstUse| used.first_ms;
+    let again = store.use_signature(&first, 900, 1_000).await.unwrap();
+    assert_eq!(again, FirstUse { first_ms: winner, this_one: false });
+    // A repeat in the very millisecond of the first is still a repeat.
+    let at_once = store.use_signature(&first, winner, 1_000).await.unwrap();
+    assert_eq!(at_once, FirstUse { first_ms: winner, this_one: false });
+    assert_eq!(store.use_signature(&second, 500, 2_000).await.unwrap(), FirstUse { first_ms: 500, this_one: true });
     assert_eq!(store.forget_used_signatures(1_000).await.unwrap(), 0, "still inside its window");
     assert_eq!(store.forget_used_signatures(1_001).await.unwrap(), 1);
-    assert_eq!(store.use_signature(&first, 1_500, 3_000).await.unwrap(), 1_500, "forgotten after its window");
-    assert_eq!(store.use_signature(&second, 1_600, 3_000).await.unwrap(), 500);
+    let forgotten = store.use_signature(&first, 1_500, 3_000).await.unwrap();
+    assert_eq!(forgotten, FirstUse { first_ms: 1_500, this_one: true }, "forgotten after its window");
+    assert_eq!(first_ms(store.use_signature(&second, 1_600, 3_000).await.unwrap()), 500);
 
     // A batch (the gateway groups concurrent requests): a digest twice in
     // one batch is one use and its repeat, and a recorded one reads its
     // first use.
     let at = |d: u8, now_ms: i64| SignatureUse { digest: [d; 32], now_ms, expires_ms: 9_000 };
     let firsts = store.use_signatures(&[at(3, 2_000), at(4, 2_001), at(3, 2_002), at(2, 2_003)]).await.unwrap();
-    assert_eq!(firsts, vec![2_000, 2_001, 2_000, 500]);
+    assert_eq!(firsts.iter().map(|u| u.first_ms).collect::<Vec<_>>(), vec![2_000, 2_001, 2_000, 500]);
+    assert_eq!(firsts.iter().map(|u| u.this_one).collect::<Vec<_>>(), vec![true, true, false, false]);
+    // The same digest twice in one batch in one millisecond: one first.
+    let same = store.use_signatures(&[at(5, 2_100), at(5, 2_100)]).await.unwrap();
+    assert_eq!(same.iter().map(|u| u.this_one).collect::<Vec<_>>(), vec![true, false]);
+    // Forgotten (its first use failed): the next use is a first again.
+    store.forget_signature(&[5; 32]).await.unwrap();
+    assert_eq!(store.use_signatures(&[at(5, 2_200)]).await.unwrap()[0], FirstUse { first_ms: 2_200, this_one: true });
     // Replicas' overlapping batches, in opposite orders, all finish and
     // agree: rows are inserted in digest order (unordered, two such
     // batches deadlocked here on Postgres, 40P01).
@@ -173,7 +190,7 @@ pub async fn signatures_remember_their_first_use(store: impl IdentityStore) {
             }
             tokio::spawn(async move {
                 let firsts = store.use_signatures(&batch).await.unwrap();
-                batch.iter().map(|u| u.digest[0]).zip(firsts).collect::<std::collections::BTreeMap<_, _>>()
+                batch.iter().map(|u| u.digest[0]).zip(firsts).collect::<std::collections::BTreeMap<_, FirstUse>>()
             })
         })
         .collect();
@@ -181,6 +198,11 @@ pub async fn signatures_remember_their_first_use(store: impl IdentityStore) {
     for racer in racers {
         answers.push(racer.await.unwrap());
     }
+    for digest in 10..250u8 {
+        let firsts = answers.iter().filter(|a| a[&digest].this_one).count();
+        assert_eq!(firsts, 1, "digest {digest}: {firsts} replicas each saw the first use");
+    }
+    let answers: Vec<Vec<i64>> = answers.iter().map(|a| a.values().map(|u| u.first_ms).collect()).collect();
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "replicas disagree on first uses: {answers:?}");
 }
 

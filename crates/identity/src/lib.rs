@@ -27,7 +27,8 @@ pub mod sqlite;
 pub mod store;
 
 pub use store::{
-    AccessKeyRow, DomainRow, IdentityError, IdentityStore, Kind, NewRecord, ProjectRow, Records, SignatureUse, UserRow,
+    AccessKeyRow, DomainRow, FirstUse, IdentityError, IdentityStore, Kind, NewRecord, ProjectRow, Records,
+    SignatureUse, UserRow,
 };
 
 /// Opens the store the URL names (Postgres schema `iam`, or SQLite) and

@@ -21,7 +21,7 @@ impl sql::Dialect for Postgres {
 
     /// One statement for the whole batch, one commit (on a generic plan:
     /// `common::db::begin_generic_plans`).
-    async fn use_signatures(pool: &PgPool, uses: &[SignatureUse]) -> Result<Vec<(Vec<u8>, i64)>, sqlx::Error> {
+    async fn use_signatures(pool: &PgPool, uses: &[SignatureUse]) -> Result<Vec<(Vec<u8>, i64, bool)>, sqlx::Error> {
         let digests: Vec<Vec<u8>> = uses.iter().map(|u| u.digest.to_vec()).collect();
         let now: Vec<i64> = uses.iter().map(|u| u.now_ms).collect();
         let expires: Vec<i64> = uses.iter().map(|u| u.expires_ms).collect();
@@ -33,7 +33,9 @@ impl sql::Dialect for Postgres {
 }
 
 /// The rows go in digest order (the caller sorted them), so overlapping
-/// batches of two replicas take their row locks in one order.
+/// batches of two replicas take their row locks in one order. A row this
+/// statement inserted has no `xmax`; one it found (and touched, so that
+/// RETURNING has it) has this transaction's.
 const USE_SIGNATURES: &str = "INSERT INTO iam_used_signatures (digest, first_ms, expires_ms) \
      SELECT d, f, e FROM UNNEST($1::bytea[], $2::int8[], $3::int8[]) AS u(d, f, e) ORDER BY d \
-     ON CONFLICT (digest) DO UPDATE SET digest = EXCLUDED.digest RETURNING digest, first_ms";
+     ON CONFLICT (digest) DO UPDATE SET digest = EXCLUDED.digest RETURNING digest, first_ms, (xmax = 0)";

@@ -9,7 +9,8 @@ use macro_rules_attribute::apply;
 use sqlx::{Database, Pool, Transaction};
 
 use crate::store::{
-    AccessKeyRow, DomainRow, IdentityError, IdentityStore, Kind, NewRecord, ProjectRow, Records, SignatureUse, UserRow,
+    AccessKeyRow, DomainRow, FirstUse, IdentityError, IdentityStore, Kind, NewRecord, ProjectRow, Records,
+    SignatureUse, UserRow,
 };
 
 /// What differs between the SQL backends of the identity store beyond
@@ -27,7 +28,10 @@ pub trait Dialect: SqlDialect {
     /// so that two replicas' overlapping batches lock rows in one order and
     /// cannot deadlock) in one transaction, and returns each digest with
     /// its stored first use.
-    async fn use_signatures(pool: &Pool<Self>, uses: &[SignatureUse]) -> Result<Vec<(Vec<u8>, i64)>, sqlx::Error>;
+    /// Records distinct `uses`, returning each digest's first use and
+    /// whether this statement inserted it.
+    async fn use_signatures(pool: &Pool<Self>, uses: &[SignatureUse])
+    -> Result<Vec<(Vec<u8>, i64, bool)>, sqlx::Error>;
 }
 
 /// The identity store over one pool of dialect `D`.
@@ -174,7 +178,7 @@ impl<D: Dialect> IdentityStore for SqlIdentityStore<D> {
         self.change(query, kind, IdentityError::db("deleting a record")).await
     }
 
-    async fn use_signatures(&self, uses: &[SignatureUse]) -> Result<Vec<i64>, IdentityError> {
+    async fn use_signatures(&self, uses: &[SignatureUse]) -> Result<Vec<FirstUse>, IdentityError> {
         // The primary key decides between racing replicas (one insert wins),
         // and a repeat's no-op update returns the winner's time.
         let mut distinct: Vec<SignatureUse> = Vec::with_capacity(uses.len());
@@ -187,12 +191,26 @@ impl<D: Dialect> IdentityStore for SqlIdentityStore<D> {
         let stored =
             D::use_signatures(&self.pool, &distinct).await.map_err(IdentityError::db("recording signatures"))?;
         uses.iter()
-            .map(|u| {
-                stored.iter().find(|(digest, _)| digest.as_slice() == u.digest).map(|(_, first_ms)| *first_ms).ok_or(
+            .enumerate()
+            .map(|(at, u)| {
+                let (_, first_ms, inserted) = stored.iter().find(|(digest, ..)| digest.as_slice() == u.digest).ok_or(
                     IdentityError::Database { context: "recording signatures", source: sqlx::Error::RowNotFound },
-                )
+                )?;
+                // Of a digest twice in the batch, the earlier one was recorded.
+                let earliest = uses.iter().position(|v| v.digest == u.digest) == Some(at);
+                Ok(FirstUse { first_ms: *first_ms, this_one: *inserted && earliest })
             })
             .collect()
+    }
+
+    async fn forget_signature(&self, digest: &[u8; 32]) -> Result<(), IdentityError> {
+        let digest = digest.to_vec();
+        sqlx::query(FORGET_ONE)
+            .bind(&digest)
+            .execute(&self.pool)
+            .await
+            .map_err(IdentityError::db("forgetting a signature"))?;
+        Ok(())
     }
 
     async fn forget_used_signatures(&self, now_ms: i64) -> Result<u64, IdentityError> {
@@ -205,7 +223,11 @@ impl<D: Dialect> IdentityStore for SqlIdentityStore<D> {
     }
 }
 
-/// One signature's use (SQLite runs it per use inside one transaction).
+/// One signature's first use (SQLite runs it per use inside one
+/// transaction): a row only if this inserted it; else [`FIRST_USE`].
 pub(crate) const USE_SIGNATURE: &str = "INSERT INTO iam_used_signatures (digest, first_ms, expires_ms) \
-     VALUES ($1, $2, $3) ON CONFLICT (digest) DO UPDATE SET digest = EXCLUDED.digest RETURNING digest, first_ms";
+     VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING RETURNING first_ms";
+/// A recorded signature's first use.
+pub(crate) const FIRST_USE: &str = "SELECT first_ms FROM iam_used_signatures WHERE digest = $1";
 const FORGET_USED: &str = "DELETE FROM iam_used_signatures WHERE expires_ms < $1";
+const FORGET_ONE: &str = "DELETE FROM iam_used_signatures WHERE digest = $1";

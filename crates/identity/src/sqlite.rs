@@ -19,16 +19,28 @@ impl sql::Dialect for Sqlite {
     }
 
     /// In-process statements are cheap; the commit (the fsync) is one.
-    async fn use_signatures(pool: &SqlitePool, uses: &[SignatureUse]) -> Result<Vec<(Vec<u8>, i64)>, sqlx::Error> {
+    async fn use_signatures(
+        pool: &SqlitePool,
+        uses: &[SignatureUse],
+    ) -> Result<Vec<(Vec<u8>, i64, bool)>, sqlx::Error> {
+        // A write transaction: nothing comes between the insert and the read.
         let mut tx = <Sqlite as common::db::SqlDialect>::begin_write(pool).await?;
         let mut stored = Vec::with_capacity(uses.len());
         for u in uses {
-            let row: (Vec<u8>, i64) = sqlx::query_as(sql::USE_SIGNATURE)
+            let inserted: Option<i64> = sqlx::query_scalar(sql::USE_SIGNATURE)
                 .bind(u.digest.as_slice())
                 .bind(u.now_ms)
                 .bind(u.expires_ms)
-                .fetch_one(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
+            let row = match inserted {
+                Some(first_ms) => (u.digest.to_vec(), first_ms, true),
+                None => {
+                    let first_ms =
+                        sqlx::query_scalar(sql::FIRST_USE).bind(u.digest.as_slice()).fetch_one(&mut *tx).await?;
+                    (u.digest.to_vec(), first_ms, false)
+                }
+            };
             stored.push(row);
         }
         tx.commit().await?;

@@ -214,6 +214,17 @@ pub struct SignatureUse {
     pub expires_ms: i64,
 }
 
+/// What recording a [`SignatureUse`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FirstUse {
+    /// When the signature was first used.
+    pub first_ms: i64,
+    /// This use is the first: it inserted the row. Exactly one use of a
+    /// signature ever is, whatever the clocks say (two uses in one
+    /// millisecond have one first).
+    pub this_one: bool,
+}
+
 #[async_trait]
 pub trait IdentityStore: common::db::Schema + std::fmt::Debug + 'static {
     /// The change counter.
@@ -230,18 +241,23 @@ pub trait IdentityStore: common::db::Schema + std::fmt::Debug + 'static {
     /// a user its access keys).
     async fn delete(&self, kind: Kind, id: &str) -> Result<(), IdentityError>;
     /// Records uses of one-shot requests' signatures and returns, for each
-    /// in order, when its signature was first used: its own `now_ms` for a
-    /// first use, earlier for a repeat (a digest twice in `uses` is one use
-    /// and a repeat). One row per signature, shared by every gateway
-    /// replica; racing first uses agree on one time. One commit for the
-    /// whole batch: the gateway groups concurrent requests' uses
-    /// (`gateway::replay`), so many writers wait on one fsync.
-    async fn use_signatures(&self, uses: &[SignatureUse]) -> Result<Vec<i64>, IdentityError>;
+    /// in order, when its signature was first used (its own `now_ms` for a
+    /// first use, earlier for a repeat) and whether it is the first (a
+    /// digest twice in `uses` is one use and a repeat). One row per
+    /// signature, shared by every gateway replica; racing first uses agree
+    /// on one time and one first. One commit for the whole batch: the
+    /// gateway groups concurrent requests' uses (`gateway::replay`), so
+    /// many writers wait on one fsync.
+    async fn use_signatures(&self, uses: &[SignatureUse]) -> Result<Vec<FirstUse>, IdentityError>;
     /// [`use_signatures`](Self::use_signatures) for one.
-    async fn use_signature(&self, digest: &[u8; 32], now_ms: i64, expires_ms: i64) -> Result<i64, IdentityError> {
+    async fn use_signature(&self, digest: &[u8; 32], now_ms: i64, expires_ms: i64) -> Result<FirstUse, IdentityError> {
         let first = self.use_signatures(&[SignatureUse { digest: *digest, now_ms, expires_ms }]).await?;
         Ok(first[0])
     }
+    /// Forgets one signature's use, so that its next use is a first one
+    /// again (the gateway does this when the first use failed and changed
+    /// nothing).
+    async fn forget_signature(&self, digest: &[u8; 32]) -> Result<(), IdentityError>;
     /// Forgets signatures whose validity ended before `now_ms`; returns
     /// how many.
     async fn forget_used_signatures(&self, now_ms: i64) -> Result<u64, IdentityError>;

@@ -752,6 +752,9 @@ async fn rotation_and_tasks(s: &TestStack) {
     let no_second = call(s, Method::POST, &format!("secrets/{multi}/rotate"), None).await;
     assert!(no_second.body.get("version_id").is_none(), "one account only: {:?}", no_second.body);
     call(s, Method::POST, &format!("secrets/{multi}/versions"), Some(json!({"secret_string": bob}))).await;
+    // The same rotate again: signed in the next second, as a new request
+    // (an identical signature is a replay, and rotate acts each time).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let r = call(s, Method::POST, &format!("secrets/{multi}/rotate"), None).await;
     assert_eq!(r.body["version_id"], "v3", "{:?}", r.body);
     let current: Value =

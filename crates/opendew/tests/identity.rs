@@ -275,6 +275,26 @@ async fn signed_writes_cannot_be_replayed(s: &TestStack, replicas: &[&str]) {
     }
     // The same operation signed afresh (another X-Sdk-Date) is a new request.
     assert_eq!(send(replicas[0], &disable, &signed(&disable, &key, -1), &key).await.0, 200);
+
+    // A route whose repeat would act again gets no grace: the same
+    // create-secret-version sent twice at once (to two replicas where there
+    // are two) makes one version, and the repeat gets 401 (issue #40:
+    // before, both were served within the grace and made two versions).
+    let name = support::unique("replayed-secret");
+    let first = s.call(Method::POST, &s.csms("secrets"), Some(&json!({"name": name, "secret_string": "v1"}))).await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    let versions = s.csms(&format!("secrets/{name}/versions"));
+    let value = serde_json::to_vec(&json!({"secret_string": "v2"})).unwrap();
+    let version_headers = signed(&versions, &value, 0);
+    let (one, two) = tokio::join!(
+        send(replicas[0], &versions, &version_headers, &value),
+        send(replicas[replicas.len() - 1], &versions, &version_headers, &value)
+    );
+    let mut statuses = [one.0, two.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 401], "{one:?} {two:?}");
+    let listed = s.call(Method::GET, &versions, None).await;
+    assert_eq!(listed.body["version_metadatas"].as_array().unwrap().len(), 2, "{:?}", listed.body);
 }
 
 #[tokio::test]

@@ -33,6 +33,10 @@ pub struct ApiRoute {
     /// ([`crate::replay`]). Every route but GETs is one-shot unless it says
     /// otherwise with [`ApiRoute::replayable`].
     pub one_shot: bool,
+    /// A one-shot route whose repeat would act again (create a second
+    /// version, rotate again): a repeated signature is refused even within
+    /// the replay guard's grace ([`ApiRoute::acts_each_time`]).
+    pub acts_each_time: bool,
     /// The largest body this route reads, checked before authentication
     /// (against `Content-Length`) and while the body arrives.
     pub body_limit: usize,
@@ -49,7 +53,17 @@ impl ApiRoute {
     /// `handler` serves `method` on `path`.
     pub(crate) fn new(method: Method, path: &'static str, handler: MethodRouter<Arc<AppState>>) -> Self {
         let body_limit = family_body_limit(path);
-        Self { one_shot: method != Method::GET, body_limit, method, path, handler }
+        Self { one_shot: method != Method::GET, acts_each_time: false, body_limit, method, path, handler }
+    }
+
+    /// Marks a route whose repeat would act again rather than find the
+    /// first's effect (a second version, a second rotation): a signed
+    /// request to it is served once, with no grace for repeats. (create-key
+    /// needs no mark: its alias is required and unique, so a repeat answers
+    /// `KMS.1104`.)
+    pub(crate) fn acts_each_time(mut self) -> Self {
+        self.acts_each_time = true;
+        self
     }
 
     /// Sets the largest body this route reads (at most [`LARGEST_BODY`]).

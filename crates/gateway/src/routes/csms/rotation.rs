@@ -14,7 +14,8 @@ use crate::{error::Shape, routes::ApiRoute};
 
 pub(super) fn routes() -> Vec<ApiRoute> {
     vec![
-        route(Method::POST, "/v1/{project_id}/secrets/{secret_name}/rotate", post(rotate_secret), Shape::Nested),
+        route(Method::POST, "/v1/{project_id}/secrets/{secret_name}/rotate", post(rotate_secret), Shape::Nested)
+            .acts_each_time(),
         route(Method::GET, "/v1/{project_id}/csms/tasks", get(list_secret_task), Shape::Flat),
     ]
 }

@@ -22,7 +22,7 @@ pub(super) fn routes() -> Vec<ApiRoute> {
     let stage = "/v1/{project_id}/secrets/{secret_name}/stages/{stage_name}";
     let shape = Shape::Flat;
     vec![
-        route(Method::POST, versions, post(create_secret_version), shape),
+        route(Method::POST, versions, post(create_secret_version), shape).acts_each_time(),
         route(Method::GET, versions, get(list_secret_versions), shape),
         route(Method::GET, version, get(show_secret_version), shape),
         route(Method::PUT, version, put(update_version), shape),

@@ -10,6 +10,9 @@ use crate::{error::ApiError, routes::ApiRoute};
 
 pub(super) fn routes() -> Vec<ApiRoute> {
     vec![
+        // Repeats within the grace make more grants: the official SDK
+        // suite sends one create-grant a hundred times in a loop (identical
+        // requests in one second) and expects a hundred grants.
         ApiRoute::post("/v1.0/{project_id}/kms/create-grant", create_grant),
         ApiRoute::post("/v1.0/{project_id}/kms/list-grants", list_grants).replayable(),
         ApiRoute::post("/v1.0/{project_id}/kms/revoke-grant", revoke_grant),

@@ -14,7 +14,7 @@ pub(super) fn routes() -> Vec<ApiRoute> {
         ApiRoute::post("/v1.0/{project_id}/kms/disable-key-rotation", disable_key_rotation),
         ApiRoute::post("/v1.0/{project_id}/kms/get-key-rotation-status", get_key_rotation_status).replayable(),
         ApiRoute::post("/v1.0/{project_id}/kms/update-key-rotation-interval", update_key_rotation_interval),
-        ApiRoute::post("/v1.0/{project_id}/kms/rotate-on-demand", rotate_on_demand),
+        ApiRoute::post("/v1.0/{project_id}/kms/rotate-on-demand", rotate_on_demand).acts_each_time(),
     ]
 }
 
