@@ -435,7 +435,8 @@ async fn main() -> anyhow::Result<()> {
     // Baseline 1: a bare axum handler, same client, same signing, same concurrency.
     let me = std::env::current_exe()?;
     let baseline = spawn_baseline(&me).await?;
-    let bench_signer = Signer { ak: "BASELINE".into(), sk: "baseline".into(), project_id: "0".repeat(32) };
+    let bench_signer =
+        Signer { ak: "BASELINE".into(), sk: String::from("baseline").into(), project_id: "0".repeat(32) };
     let base_path = format!("/v1.0/{}/kms/create-datakey", bench_signer.project_id);
     let o = run
         .go(
@@ -497,7 +498,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(&credentials, serde_json::to_vec(&json!({ "credentials": accounts }))?)?;
     let signer = |i: usize| Signer {
         ak: accounts[i]["access_key"].as_str().unwrap_or_default().into(),
-        sk: accounts[i]["secret_key"].as_str().unwrap_or_default().into(),
+        sk: String::from(accounts[i]["secret_key"].as_str().unwrap_or_default()).into(),
         project_id: accounts[i]["project_id"].as_str().unwrap_or_default().into(),
     };
     let root_key = hex::encode(uuid::Uuid::new_v4().as_bytes().repeat(2));
@@ -637,7 +638,7 @@ async fn main() -> anyhow::Result<()> {
     let c = &file["credentials"][0];
     let dev_signer = Signer {
         ak: c["access_key"].as_str().unwrap_or_default().into(),
-        sk: c["secret_key"].as_str().unwrap_or_default().into(),
+        sk: String::from(c["secret_key"].as_str().unwrap_or_default()).into(),
         project_id: c["project_id"].as_str().unwrap_or_default().into(),
     };
     crypto_and_secret_scenarios("dev/sqlite", &run, &dev.addr, &dev_signer, http_base, &mut rows).await?;

@@ -15,8 +15,8 @@ use serde::Deserialize;
 pub struct Signer {
     /// Access key.
     pub ak: String,
-    /// Secret key.
-    pub sk: String,
+    /// Secret key (wiped when the signer is dropped).
+    pub sk: zeroize::Zeroizing<String>,
     /// Project (`X-Project-Id`, and the path's project).
     pub project_id: String,
 }
@@ -54,7 +54,7 @@ impl Signer {
             None => CredentialsFile { credentials: Vec::new(), ..file },
         };
         match (entry.access_key, entry.secret_key, entry.project_id) {
-            (Some(ak), Some(sk), Some(project_id)) => Ok(Self { ak, sk, project_id }),
+            (Some(ak), Some(sk), Some(project_id)) => Ok(Self { ak, sk: zeroize::Zeroizing::new(sk), project_id }),
             _ => anyhow::bail!("{} needs access_key, secret_key and project_id", path.display()),
         }
     }
@@ -110,6 +110,23 @@ impl Reply {
     }
 }
 
+/// The largest answer read: more than any API answer (a backup blob of
+/// 5 MiB and its JSON).
+pub const MAX_ANSWER: usize = 8 * 1024 * 1024;
+
+/// Whether `url` names a loopback host (`localhost`, 127.0.0.0/8, `::1`).
+fn loopback(url: &reqwest::Url) -> bool {
+    match url.host_str() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
 /// A signed client of one gateway.
 #[derive(Debug, Clone)]
 pub struct GatewayClient {
@@ -120,18 +137,26 @@ pub struct GatewayClient {
 }
 
 impl GatewayClient {
-    /// A client of the gateway at `base` (`https://…`, or `http://` on a
-    /// trusted network), trusting `ca_file` when given, giving up on a call
-    /// after `timeout`.
+    /// A client of the gateway at `base` (`https://…`; `http://` only on a
+    /// loopback address, where nothing travels over a network), trusting
+    /// `ca_file` when given, giving up on a call after `timeout`. It
+    /// follows no redirect: a signed request goes only where it was meant
+    /// to (issue #40), and the node agents that use it send credentials.
     pub fn new(base: &str, signer: Signer, ca_file: Option<&Path>, timeout: Duration) -> anyhow::Result<Self> {
         let base = reqwest::Url::parse(base).with_context(|| format!("{base} is not a URL"))?;
-        anyhow::ensure!(matches!(base.scheme(), "http" | "https"), "the gateway URL must be http:// or https://");
+        anyhow::ensure!(
+            base.scheme() == "https" || (base.scheme() == "http" && loopback(&base)),
+            "the gateway URL must be https:// (http:// only on a loopback address), not {base}"
+        );
         let host = match (base.host_str(), base.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_owned(),
             _ => anyhow::bail!("the gateway URL {base} names no host"),
         };
-        let mut http = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout);
+        let mut http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none());
         if let Some(ca) = ca_file {
             let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
             http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem).context("parsing the CA file")?);
@@ -163,7 +188,69 @@ impl GatewayClient {
             )
         })?;
         let status = answer.status().as_u16();
-        let bytes = answer.bytes().await.context("reading the gateway's answer")?;
+        // Bounded: an answer larger than any the API gives is refused
+        // rather than buffered.
+        let mut answer = answer;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = answer.chunk().await.context("reading the gateway's answer")? {
+            anyhow::ensure!(bytes.len() + chunk.len() <= MAX_ANSWER, "the gateway's answer is over {MAX_ANSWER} bytes");
+            bytes.extend_from_slice(&chunk);
+        }
         Ok(Reply { status, body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer() -> Signer {
+        Signer { ak: "AK".into(), sk: zeroize::Zeroizing::new("SK".into()), project_id: "0".repeat(32) }
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback() {
+        let client = |url: &str| GatewayClient::new(url, signer(), None, Duration::from_secs(1));
+        for allowed in ["https://opendew.example:8443", "http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:2"]
+        {
+            assert!(client(allowed).is_ok(), "{allowed}");
+        }
+        for refused in ["http://opendew.example:8080", "http://10.0.0.1", "ftp://127.0.0.1", "http://127.0.0.1.nip.io"]
+        {
+            assert!(client(refused).is_err(), "{refused}");
+        }
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed_and_answers_are_bounded() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = served.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0; 8192];
+                let n = stream.read(&mut buf).await.unwrap();
+                let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if request.starts_with("GET /moved") {
+                    let moved =
+                        format!("HTTP/1.1 302 Found\r\nlocation: http://{addr}/elsewhere\r\ncontent-length: 0\r\n\r\n");
+                    stream.write_all(moved.as_bytes()).await.unwrap();
+                } else {
+                    let head = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", MAX_ANSWER + 1);
+                    stream.write_all(head.as_bytes()).await.unwrap();
+                    let _ = stream.write_all(&vec![b' '; MAX_ANSWER + 1]).await;
+                }
+            }
+        });
+        let client = GatewayClient::new(&format!("http://{addr}"), signer(), None, Duration::from_secs(5)).unwrap();
+        let moved = client.call(http::Method::GET, "/moved", None).await.unwrap();
+        assert_eq!(moved.status, 302, "the redirect is the answer");
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1, "and was not followed");
+        let huge = client.call(http::Method::GET, "/huge", None).await;
+        assert!(huge.is_err(), "an answer past MAX_ANSWER is refused");
     }
 }

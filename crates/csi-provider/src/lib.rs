@@ -184,7 +184,7 @@ impl CsiDriverProvider for Provider {
         let mount = MountSpec::parse(&req.attributes, &secrets, &req.permission).map_err(refuse)?;
         let signer = Signer {
             ak: mount.credentials.access_key.clone(),
-            sk: mount.credentials.secret_key.to_string(),
+            sk: mount.credentials.secret_key.clone(),
             project_id: mount.project_id.clone(),
         };
         let api = GatewayClient::new(&self.gateway_url, signer, self.ca_file.as_deref(), self.timeout)
@@ -219,7 +219,7 @@ impl CsiDriverProvider for Provider {
 /// replaced, the new one is 0600 (the driver runs as root beside it).
 pub async fn serve(config: ProviderConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     // Fails early on a bad URL or CA file rather than at the first mount.
-    let probe = Signer { ak: String::new(), sk: String::new(), project_id: String::new() };
+    let probe = Signer { ak: String::new(), sk: String::new().into(), project_id: String::new() };
     GatewayClient::new(&config.gateway_url, probe, config.ca_file.as_deref(), config.timeout)?;
     let provider = Provider::new(config.gateway_url.clone(), config.ca_file.clone(), config.timeout);
     if config.socket.exists() {

@@ -42,7 +42,7 @@ fn attributes(parameters: serde_json::Value) -> String {
 }
 
 fn pod_secret(signer: &client::Signer) -> String {
-    json!({"access_key": signer.ak, "secret_key": signer.sk, "project_id": signer.project_id}).to_string()
+    json!({"access_key": signer.ak, "secret_key": signer.sk.as_str(), "project_id": signer.project_id}).to_string()
 }
 
 fn mount(attributes: String, secrets: String, current: Vec<ObjectVersion>) -> MountRequest {
@@ -108,7 +108,7 @@ async fn csi_provider_mounts_csms_secrets_as_files_with_their_versions() {
     let ca = stack.tls.as_ref().expect("the stack serves HTTPS").ca_cert.clone();
     let signer = |c: &identity::credentials::Credential| client::Signer {
         ak: c.access_key.clone(),
-        sk: c.secret_key.expose().to_owned(),
+        sk: c.secret_key.expose().to_owned().into(),
         project_id: c.project_id.clone(),
     };
     let (me, other) = (signer(&file.credentials[0]), signer(&file.credentials[1]));
@@ -202,7 +202,7 @@ async fn csi_provider_mounts_csms_secrets_as_files_with_their_versions() {
     let as_them = provider.mount(mount(by_name.clone(), pod_secret(&other), vec![])).await.unwrap().into_inner();
     assert_eq!(files(&as_them)["their-db"].1, b"not yours", "its own account reads it");
     // Wrong SK: opendew refuses the signature; nothing is returned.
-    let forged = client::Signer { sk: "not-the-secret-key".into(), ..me.clone() };
+    let forged = client::Signer { sk: String::from("not-the-secret-key").into(), ..me.clone() };
     let denied = provider.mount(mount(class.clone(), pod_secret(&forged), vec![])).await.unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied:?}");
     assert!(!denied.message().contains("not-the-secret-key"));
