@@ -283,6 +283,22 @@ impl KmsService {
     /// Builds a key record and its material (for origin `kms`): random
     /// bytes for symmetric and HMAC specs, a key pair for asymmetric ones
     /// (on the blocking pool: an RSA-4096 pair takes about a second).
+    /// What would refuse a key anyway, checked before a key pair is made
+    /// for it (issue #40: a create-key with a taken alias or past the quota
+    /// spent seconds generating RSA 4096 first). The insert still decides
+    /// races; this only spares the work when the answer is already known.
+    async fn before_key_pair(&self, caller: &CallerIdentity, alias: &str, default_key: bool) -> Result<(), KmsError> {
+        if self.store.find_by_alias(&caller.project_id, alias).await.map_err(KmsError::from)?.is_some() {
+            return Err(KmsError::DuplicateAlias);
+        }
+        if !default_key
+            && self.store.count_user_keys(&caller.project_id).await.map_err(KmsError::from)? >= self.key_quota
+        {
+            return Err(KmsError::KeyQuotaExceeded(self.key_quota));
+        }
+        Ok(())
+    }
+
     async fn new_key(&self, caller: &CallerIdentity, p: KeyParams) -> Result<NewKey, KmsError> {
         let KeyParams { alias, spec, usage, origin, description, enterprise_project_id, default_key } = p;
         let key_id = KeyId::new();
@@ -291,10 +307,16 @@ impl KmsService {
             KeyOrigin::Kms => {
                 let material = match (spec.material_len(), spec.asymmetric_kind()) {
                     (Some(len), _) => SecretBytes::random(len),
-                    (None, Some(kind)) => tokio::task::spawn_blocking(move || PrivateKey::generate(kind))
-                        .await
-                        .map_err(|e| KmsError::Internal(format!("key generation task: {e}")))?
-                        .map_err(|e| KmsError::Internal(format!("{kind:?} key generation: {e}")))?,
+                    (None, Some(kind)) => {
+                        self.before_key_pair(caller, &alias, default_key).await?;
+                        // A key pair takes up to seconds of a core (RSA 4096):
+                        // at most one per core at a time on this replica.
+                        let _turn = key_pair_turns().acquire().await.expect("the semaphore is never closed");
+                        tokio::task::spawn_blocking(move || PrivateKey::generate(kind))
+                            .await
+                            .map_err(|e| KmsError::Internal(format!("key generation task: {e}")))?
+                            .map_err(|e| KmsError::Internal(format!("{kind:?} key generation: {e}")))?
+                    }
                     (None, None) => return Err(Rejection::InvalidKeySpec.into()),
                 };
                 let wrapped = self.root.wrap_material(&material, key_id, 1, &caller.project_id);
@@ -328,4 +350,10 @@ impl KmsService {
             wrapped_material,
         })
     }
+}
+
+/// Key pairs generated at once on this replica: one per core.
+fn key_pair_turns() -> &'static tokio::sync::Semaphore {
+    static TURNS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    TURNS.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(1, usize::from)))
 }

@@ -50,6 +50,11 @@ pub struct DevConfig {
     pub csms_jobs: csms_service::CsmsJobs,
 }
 
+/// The listen addresses of `config` that other machines can reach.
+fn exposed(config: &DevConfig) -> Vec<SocketAddr> {
+    [config.http_listen, config.kms_listen, config.csms_listen].into_iter().filter(|a| !a.ip().is_loopback()).collect()
+}
+
 /// A running dev stack.
 #[derive(Debug)]
 pub struct DevStack {
@@ -212,6 +217,19 @@ pub fn share_with_services(dir: &Path, out: &Path) -> anyhow::Result<Vec<std::pa
 /// other over mutual TLS, as in a deployment; with `--tls` the gateway
 /// serves HTTPS too.
 pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Result<DevStack> {
+    let exposed = exposed(&config);
+    if !exposed.is_empty() {
+        // The dev stack is for one machine: it prints its SK, keeps its root
+        // key beside its data and (without --tls) speaks plain HTTP.
+        let list = exposed.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+        tracing::warn!(addresses = %list, "opendew dev is listening beyond loopback");
+        eprintln!(
+            "WARNING: opendew dev listens on {list}, reachable from other machines. The dev stack is for one \
+             machine: its credentials are printed and its root key lies in its data directory{}. Deploy the \
+             services (deploy/) to serve a network.",
+            if config.tls { "" } else { ", and it speaks plain HTTP" }
+        );
+    }
     let dir = &config.data_dir;
     let files = bootstrap(dir, &config.region, &[])?;
     let pki = &files.pki;
@@ -314,6 +332,22 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(super::share_with_services(&data, &shared).unwrap().is_empty(), "kept, not rewritten");
+    }
+
+    /// `opendew dev` names every address other machines could reach, so it
+    /// can warn about them (issue #40).
+    #[test]
+    fn addresses_beyond_loopback_are_named() {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Args {
+            #[command(flatten)]
+            dev: super::DevConfig,
+        }
+        let dev = |args: &[&str]| Args::parse_from([&["dev"][..], args].concat()).dev;
+        assert!(super::exposed(&dev(&[])).is_empty(), "the defaults are loopback");
+        let open = dev(&["--http-listen", "0.0.0.0:8080", "--kms-listen", "[::]:7101"]);
+        assert_eq!(super::exposed(&open).len(), 2);
     }
 
     fn walk(dir: &std::path::Path) -> Vec<String> {

@@ -65,6 +65,7 @@ async fn suite(db: Db) {
     mac_keys_match_pythons_hmac(&s).await;
     asymmetric_keys(&s).await;
     key_quota_and_state_filter(&s).await;
+    no_key_pair_for_a_refused_key(&s).await;
     let secret_values = no_plaintext_at_rest(&s, &key_id).await;
     metrics_endpoint().await;
     let before_restart = kms(&s, "create-datakey", json!({"key_id": key_id})).await;
@@ -113,6 +114,27 @@ async fn concurrent_first_default_key(s: &TestStack) {
     assert_eq!(defaults.len(), 1);
     assert_eq!(defaults[0]["default_key_flag"], "1");
     assert!(key_ids.contains(defaults[0]["key_id"].as_str().unwrap()));
+}
+
+/// A create-key that will be refused (its alias is taken, or the project is
+/// at its quota: run after `key_quota_and_state_filter` filled it) is
+/// refused before a key pair is made for it (issue #40: an RSA 4096 key pair
+/// took its time on a core first, for every such call).
+async fn no_key_pair_for_a_refused_key(s: &TestStack) {
+    let taken = list_all_keys(s).await.into_iter().find(|k| k["default_key_flag"] == "0").unwrap()["key_alias"].clone();
+    // What one RSA 4096 key pair costs in this build, on this machine.
+    let started = std::time::Instant::now();
+    crypto::asymmetric::PrivateKey::generate(crypto::asymmetric::KeyKind::Rsa4096).unwrap();
+    let one_pair = started.elapsed();
+    for (alias, code) in [(taken, "KMS.1104"), (json!(unique("over")), "KMS.1105")] {
+        let body = json!({"key_alias": alias, "key_spec": "RSA_4096", "key_usage": "SIGN_VERIFY"});
+        let started = std::time::Instant::now();
+        let refused = s.call(Method::POST, &s.kms("create-key"), Some(&body)).await;
+        let took = started.elapsed();
+        assert_error(&refused, 400, code, true);
+        eprintln!("create-key RSA_4096 refused ({code}) in {took:?}; one key pair takes {one_pair:?}");
+        assert!(took * 2 < one_pair, "{code} took {took:?}, about a key pair's {one_pair:?}");
+    }
 }
 
 /// Two concurrent create-key calls with one alias: exactly one succeeds.

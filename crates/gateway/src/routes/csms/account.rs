@@ -237,9 +237,15 @@ pub async fn update_user_password(call: CsmsCall) -> CsmsResult<PasswordChanged>
         return Err(call.invalid("old_password is not the user's password"));
     }
     let password = identity::credentials::SecretString::new(new.expose().to_owned());
-    identity::admin::set_password(&**app.directory.store(), &user_id, &password)
-        .await
-        .map_err(|e| call.invalid(&e.to_string()))?;
+    // Only the password rule is the caller's to read; a store failure is
+    // logged, not echoed (its text names tables and the database).
+    identity::admin::set_password(&**app.directory.store(), &user_id, &password).await.map_err(|e| match e {
+        identity::IdentityError::Invalid(rule) => call.invalid(&rule),
+        other => {
+            tracing::error!(error = %other, %user_id, "changing a password failed");
+            ApiError::StoreUnavailable
+        }
+    })?;
     if let Err(e) = app.directory.refresh().await {
         tracing::warn!(error = %e, "directory refresh after a password change failed; the next poll retries");
     }
