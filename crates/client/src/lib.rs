@@ -178,10 +178,25 @@ impl GatewayClient {
         body: Option<&serde_json::Value>,
     ) -> anyhow::Result<Reply> {
         let body = body.map(|b| serde_json::to_vec(b).expect("JSON serialises")).unwrap_or_default();
-        let req = Req { method: method.clone(), path: path.to_owned(), body };
+        let answer = self.call_sensitive(method, path, zeroize::Zeroizing::new(body)).await?;
+        Ok(Reply { status: answer.status, body: serde_json::from_slice(&answer.bytes).unwrap_or_default() })
+    }
+
+    /// Sends one signed request whose body, or answer, holds a secret (a
+    /// data key, a secret's value): both byte buffers are wiped when
+    /// dropped, the request's once it is sent. Build `body` with its final
+    /// capacity, since a growing `Vec` leaves unwiped copies behind.
+    pub async fn call_sensitive(
+        &self,
+        method: http::Method,
+        path: &str,
+        mut body: zeroize::Zeroizing<Vec<u8>>,
+    ) -> anyhow::Result<SensitiveReply> {
+        let req = Req { method: method.clone(), path: path.to_owned(), body: std::mem::take(&mut *body) };
         let headers = sign(&self.signer, &self.host, &req);
+        let body = bytes::Bytes::from_owner(zeroize::Zeroizing::new(req.body));
         let url = self.base.join(path).with_context(|| format!("{path} is not a path"))?;
-        let answer = self.http.request(method, url).headers(headers).body(req.body).send().await.map_err(|e| {
+        let answer = self.http.request(method, url).headers(headers).body(body).send().await.map_err(|e| {
             anyhow::anyhow!(
                 "the gateway did not answer: {}",
                 if e.is_timeout() { "timed out" } else { "connection failed" }
@@ -189,14 +204,48 @@ impl GatewayClient {
         })?;
         let status = answer.status().as_u16();
         // Bounded: an answer larger than any the API gives is refused
-        // rather than buffered.
+        // rather than buffered. Sized once from the declared length (when
+        // believable) so that growing does not leave copies behind.
         let mut answer = answer;
-        let mut bytes = Vec::new();
+        let declared = answer.content_length().unwrap_or(0).min(MAX_ANSWER as u64) as usize;
+        let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(declared));
         while let Some(chunk) = answer.chunk().await.context("reading the gateway's answer")? {
             anyhow::ensure!(bytes.len() + chunk.len() <= MAX_ANSWER, "the gateway's answer is over {MAX_ANSWER} bytes");
+            if bytes.len() + chunk.len() > bytes.capacity() {
+                let mut larger = zeroize::Zeroizing::new(Vec::with_capacity((bytes.len() + chunk.len()).max(2 * bytes.capacity())));
+                larger.extend_from_slice(&bytes);
+                bytes = larger;
+            }
             bytes.extend_from_slice(&chunk);
         }
-        Ok(Reply { status, body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null) })
+        Ok(SensitiveReply { status, bytes })
+    }
+}
+
+/// An answer that may hold a secret; its bytes are wiped when dropped.
+pub struct SensitiveReply {
+    /// HTTP status.
+    pub status: u16,
+    /// The body as received.
+    pub bytes: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl SensitiveReply {
+    /// The body as `T` (give secret members a zeroizing type), if it is one.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        serde_json::from_slice(&self.bytes).ok()
+    }
+
+    /// Huawei's error code of an error answer (which holds no secret).
+    pub fn error_code(&self) -> String {
+        let body: serde_json::Value = serde_json::from_slice(&self.bytes).unwrap_or_default();
+        Reply { status: self.status, body }.error_code().to_owned()
+    }
+}
+
+impl std::fmt::Debug for SensitiveReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SensitiveReply").field("status", &self.status).finish_non_exhaustive()
     }
 }
 

@@ -4,10 +4,14 @@
 //! through the gateway's REST API (`encrypt-data`/`decrypt-data`, signed
 //! with an AK/SK from a file by the codebase's one signing client).
 //!
-//! - `Status` answers `v2`, `healthz` "ok" only when opendew answers and
-//!   the key is enabled, and a `key_id` of `KEY_ID:ROTATIONS`: it changes
-//!   when the key's material rotates (or another key is configured), which
-//!   tells kube-apiserver to re-encrypt; older ciphertexts still decrypt.
+//! - `Status` answers `v2`, `healthz` "ok" only when opendew answers, the
+//!   key is enabled and wraps a probe, and a `key_id` of
+//!   `KEY_ID:ROTATIONS`: it changes when the key's material rotates (or
+//!   another key is configured), which tells kube-apiserver to re-encrypt;
+//!   older ciphertexts still decrypt. The rotation count is read from the
+//!   probe's ciphertext header, so the plugin needs only what a grant
+//!   gives (describe-key, encrypt-data, decrypt-data), not the owner's
+//!   get-key-rotation-status.
 //! - `Encrypt` sends the DEK as Base64 text and keeps opendew's ciphertext
 //!   (Base64 text, naming key and material version) as the ciphertext.
 //! - `Decrypt` refuses a ciphertext of another opendew key and annotations
@@ -24,6 +28,7 @@ use proto::k8s::kms_v2::{
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
+use zeroize::Zeroizing;
 
 /// Settings of the plugin.
 #[derive(Debug, Clone, clap::Args)]
@@ -86,6 +91,41 @@ fn is_dns_name(name: &str) -> bool {
         })
 }
 
+/// The material version an encrypt-data ciphertext was sealed under, as
+/// rotations so far (material versions count from 1), read from its
+/// self-describing header (`docs/ciphertext-format.md`: format byte, key
+/// id, material version), which must name `key_id`.
+fn rotations_in(cipher_text: &str, key_id: &str) -> Option<u64> {
+    let blob = b64().decode(cipher_text).ok()?;
+    let header = blob.get(..21)?;
+    let named: String = header[1..17].iter().map(|b| format!("{b:02x}")).collect();
+    if named != key_id.replace('-', "").to_ascii_lowercase() {
+        return None;
+    }
+    let version = u32::from_be_bytes(header[17..21].try_into().ok()?);
+    Some(u64::from(version.checked_sub(1)?))
+}
+
+/// Base64 of `bytes` in a buffer of its final size, wiped when dropped.
+fn encode_secret(bytes: &[u8]) -> Zeroizing<String> {
+    let mut text = Zeroizing::new(String::with_capacity(bytes.len().div_ceil(3) * 4));
+    b64().encode_string(bytes, &mut text);
+    text
+}
+
+/// encrypt-data's answer.
+#[derive(serde::Deserialize)]
+struct Encrypted {
+    cipher_text: String,
+}
+
+/// decrypt-data's answer: the DEK's Base64 is wiped when dropped.
+#[derive(serde::Deserialize)]
+struct Decrypted {
+    key_id: String,
+    plain_text: Zeroizing<String>,
+}
+
 impl Plugin {
     /// A plugin over `client` for the opendew key `key_id`.
     pub fn new(client: GatewayClient, key_id: String) -> Self {
@@ -96,7 +136,39 @@ impl Plugin {
         format!("/v1.0/{}/kms/{op}", self.client.project_id())
     }
 
-    /// `KEY_ID:ROTATIONS` when opendew answers and the key is enabled.
+    /// Wraps `plaintext` with encrypt-data; the ciphertext and the
+    /// `KEY_ID:ROTATIONS` of the material that sealed it. Only operations
+    /// a grant can give are called (describe-key, encrypt-data,
+    /// decrypt-data), so a least-privilege identity that holds nothing but
+    /// a grant on the key runs the plugin (docs: kms-plugin example).
+    async fn wrap(&self, plaintext: &[u8]) -> Result<(String, String), String> {
+        let text = encode_secret(plaintext);
+        let key_id = serde_json::to_string(&self.key_id).expect("a string serialises");
+        let mut body = Zeroizing::new(Vec::with_capacity(key_id.len() + text.len() + 32));
+        body.extend_from_slice(b"{\"key_id\":");
+        body.extend_from_slice(key_id.as_bytes());
+        body.extend_from_slice(b",\"plain_text\":\"");
+        body.extend_from_slice(text.as_bytes());
+        body.extend_from_slice(b"\"}");
+        let r = self
+            .client
+            .call_sensitive(http::Method::POST, &self.kms("encrypt-data"), body)
+            .await
+            .map_err(|e| e.to_string())?;
+        if r.status != 200 {
+            return Err(format!("encrypt-data answered {} {}", r.status, r.error_code()));
+        }
+        let encrypted: Encrypted = r.json().ok_or("encrypt-data answered no cipher_text")?;
+        let rotations = rotations_in(&encrypted.cipher_text, &self.key_id)
+            .ok_or("encrypt-data's ciphertext names another key or no material version")?;
+        let id = format!("{}:{rotations}", self.key_id);
+        *self.current.lock().expect("not poisoned") = Some(id.clone());
+        Ok((encrypted.cipher_text, id))
+    }
+
+    /// `KEY_ID:ROTATIONS` when opendew answers, the key is enabled and
+    /// wraps: the rotation count is that of a probe's ciphertext, so it is
+    /// the material that Encrypt would use now.
     async fn current_key_id(&self) -> Result<String, String> {
         let key = json!({"key_id": self.key_id});
         let described = self
@@ -111,18 +183,7 @@ impl Plugin {
         if state != "2" {
             return Err(format!("the key {} is not enabled (key_state {state})", self.key_id));
         }
-        let rotation = self
-            .client
-            .call(http::Method::POST, &self.kms("get-key-rotation-status"), Some(&key))
-            .await
-            .map_err(|e| e.to_string())?;
-        if rotation.status != 200 {
-            return Err(format!("get-key-rotation-status answered {} {}", rotation.status, rotation.error_code()));
-        }
-        let rotations = rotation.body["number_of_rotations"].as_u64().unwrap_or(0);
-        let id = format!("{}:{rotations}", self.key_id);
-        *self.current.lock().expect("not poisoned") = Some(id.clone());
-        Ok(id)
+        self.wrap(b"opendew-kms-plugin-status").await.map(|(_, id)| id)
     }
 }
 
@@ -142,23 +203,21 @@ impl KeyManagementService for Plugin {
 
     async fn encrypt(&self, request: Request<EncryptRequest>) -> Result<Response<EncryptResponse>, Status> {
         let req = request.into_inner();
-        if req.plaintext.is_empty() || req.plaintext.len() > MAX_PLAINTEXT {
+        // kube-apiserver's DEK (or seed): wiped when this returns.
+        let plaintext = Zeroizing::new(req.plaintext);
+        if plaintext.is_empty() || plaintext.len() > MAX_PLAINTEXT {
             return Err(Status::invalid_argument(format!("plaintext must be 1-{MAX_PLAINTEXT} bytes")));
         }
-        let key_id = match self.current_key_id().await {
-            Ok(id) => id,
-            Err(why) => return Err(Status::unavailable(format!("opendew: {why}"))),
-        };
-        let body = json!({"key_id": self.key_id, "plain_text": b64().encode(&req.plaintext)});
-        let r = self
-            .client
-            .call(http::Method::POST, &self.kms("encrypt-data"), Some(&body))
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        if r.status != 200 {
-            return Err(Status::failed_precondition(format!("encrypt-data answered {} {}", r.status, r.error_code())));
-        }
-        let ciphertext = r.body["cipher_text"].as_str().unwrap_or("").as_bytes().to_vec();
+        // The key id is that of the material that sealed this very
+        // ciphertext, never one read before a rotation.
+        let (cipher_text, key_id) = self.wrap(&plaintext).await.map_err(|why| {
+            if why.starts_with("encrypt-data answered 4") {
+                Status::failed_precondition(why)
+            } else {
+                Status::unavailable(format!("opendew: {why}"))
+            }
+        })?;
+        let ciphertext = cipher_text.into_bytes();
         if ciphertext.is_empty() || ciphertext.len() > MAX_CIPHERTEXT {
             return Err(Status::internal("opendew's ciphertext does not fit the KMS v2 bound"));
         }
@@ -182,21 +241,23 @@ impl KeyManagementService for Plugin {
         }
         let cipher_text = std::str::from_utf8(&req.ciphertext)
             .map_err(|_| Status::invalid_argument("not a ciphertext of this plugin"))?;
+        let body = serde_json::to_vec(&json!({"cipher_text": cipher_text})).expect("JSON serialises");
         let r = self
             .client
-            .call(http::Method::POST, &self.kms("decrypt-data"), Some(&json!({"cipher_text": cipher_text})))
+            .call_sensitive(http::Method::POST, &self.kms("decrypt-data"), Zeroizing::new(body))
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
         if r.status != 200 {
             return Err(Status::failed_precondition(format!("decrypt-data answered {} {}", r.status, r.error_code())));
         }
-        if r.body["key_id"].as_str() != Some(self.key_id.as_str()) {
+        let decrypted: Decrypted =
+            r.json().ok_or_else(|| Status::invalid_argument("not a ciphertext of this plugin"))?;
+        if decrypted.key_id != self.key_id {
             return Err(Status::invalid_argument("the ciphertext was written under another key"));
         }
-        let plaintext = r.body["plain_text"]
-            .as_str()
-            .and_then(|t| b64().decode(t).ok())
-            .ok_or_else(|| Status::invalid_argument("not a ciphertext of this plugin"))?;
+        let plaintext = b64()
+            .decode(decrypted.plain_text.as_bytes())
+            .map_err(|_| Status::invalid_argument("not a ciphertext of this plugin"))?;
         tracing::info!(uid = %req.uid, "data key unwrapped");
         Ok(Response::new(DecryptResponse { plaintext }))
     }
