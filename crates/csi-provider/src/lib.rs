@@ -193,7 +193,7 @@ impl CsiDriverProvider for Provider {
         let mut versions = Vec::with_capacity(mount.objects.len());
         let mut size = 0usize;
         for object in &mount.objects {
-            let fetched = self.fetch(&api, object).await?;
+            let mut fetched = self.fetch(&api, object).await?;
             size += fetched.contents.len();
             if size > MAX_VOLUME {
                 return Err(Status::resource_exhausted("the objects together exceed the driver's 4 MiB"));
@@ -202,7 +202,10 @@ impl CsiDriverProvider for Provider {
             files.push(File {
                 path: object.file_name.clone(),
                 mode: object.mode.unwrap_or(mount.default_mode) as i32,
-                contents: fetched.contents.to_vec(),
+                // Moved, not copied: the response's buffer is the only
+                // one left, and tonic drops it once it is encoded (prost
+                // messages cannot wipe; every buffer before this one is).
+                contents: std::mem::take(&mut *fetched.contents),
             });
         }
         tracing::info!(
@@ -216,20 +219,14 @@ impl CsiDriverProvider for Provider {
 }
 
 /// Serves the provider on its socket until `shutdown`; a stale socket is
-/// replaced, the new one is 0600 (the driver runs as root beside it).
+/// replaced, the new one is 0600 in a 0700 directory (the driver runs as
+/// root beside it): [`common::socket::bind_private`].
 pub async fn serve(config: ProviderConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     // Fails early on a bad URL or CA file rather than at the first mount.
     let probe = Signer { ak: String::new(), sk: String::new().into(), project_id: String::new() };
     GatewayClient::new(&config.gateway_url, probe, config.ca_file.as_deref(), config.timeout)?;
     let provider = Provider::new(config.gateway_url.clone(), config.ca_file.clone(), config.timeout);
-    if config.socket.exists() {
-        std::fs::remove_file(&config.socket)?;
-    }
-    if let Some(dir) = config.socket.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let listener = tokio::net::UnixListener::bind(&config.socket)?;
-    std::fs::set_permissions(&config.socket, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let listener = common::socket::bind_private(&config.socket)?;
     tracing::info!(socket = %config.socket.display(), "Secrets Store CSI provider listening");
     let service = CsiDriverProviderServer::new(provider)
         .max_decoding_message_size(MAX_REQUEST)

@@ -272,18 +272,11 @@ pub fn plugin(config: &PluginConfig) -> anyhow::Result<Plugin> {
 }
 
 /// Serves the plugin on its socket until `shutdown`; the socket is
-/// replaced if a stale one is there, and made 0600 (kube-apiserver runs as
-/// root beside it).
+/// replaced if a stale one is there, and made 0600 in a 0700 directory
+/// (kube-apiserver runs as root beside it): [`common::socket::bind_private`].
 pub async fn serve(config: PluginConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     let plugin = plugin(&config)?;
-    if config.socket.exists() {
-        std::fs::remove_file(&config.socket)?;
-    }
-    if let Some(dir) = config.socket.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let listener = tokio::net::UnixListener::bind(&config.socket)?;
-    std::fs::set_permissions(&config.socket, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let listener = common::socket::bind_private(&config.socket)?;
     tracing::info!(socket = %config.socket.display(), key_id = %config.key_id, "KMS v2 plugin listening");
     tonic::transport::Server::builder()
         .add_service(KeyManagementServiceServer::new(plugin))
