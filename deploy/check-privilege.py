@@ -4,10 +4,12 @@ deploy/check:
   compose FILE          each service mounts only its own files volume (never
                         the bootstrap volume, which holds the CA key), gets
                         only its own database password, and connects as its
-                        own role;
+                        own role; only the one-shot gateway-seed gets the
+                        credentials file;
   k8s SERVICE... < YAML each workload of a rendered overlay mounts only
-                        Secrets named for itself, and each service's
-                        database URL names a role of its own;
+                        Secrets named for itself, each service's database
+                        URL names a role of its own, and no serving
+                        container holds the seed credentials;
   node FILE...          the node agents (KMS plugin static pod, CSI
                         provider DaemonSet): no capability, no privilege
                         escalation, a read-only root filesystem, no service
@@ -57,6 +59,13 @@ def compose(path):
             problems.append(f"compose: {name} connects as {user!r}, not opendew_{role}")
     if len(set(roles.values())) != len(roles):
         problems.append(f"compose: services share a database role: {roles}")
+    # The seeded SKs: only the one-shot seed step holds credentials.json.
+    if "OPENDEW_CREDENTIALS_FILE" in services["gateway"].get("environment", {}):
+        problems.append("compose: the serving gateway is given the credentials file (seed with gateway-seed)")
+    seed = services.get("gateway-seed", {})
+    seed_mounts = [str(v).split(":")[0] for v in seed.get("volumes", [])]
+    if seed.get("command") != ["--migrate-only"] or seed_mounts != ["gateway-seed-files"]:
+        problems.append("compose: gateway-seed must run --migrate-only with only gateway-seed-files")
     return problems
 
 
@@ -78,10 +87,21 @@ def k8s(documents):
             continue
         own = SERVICES[name]
         allowed = (f"opendew-{name}", f"opendew-database-{own[1]}", "opendew-root-key" if name == "kms-service" else None)
-        for volume in doc["spec"]["template"]["spec"].get("volumes", []):
+        spec = doc["spec"]["template"]["spec"]
+        seeds = set()
+        for volume in spec.get("volumes", []):
             secret = volume.get("secret", {}).get("secretName")
             if secret and not any(a and secret.startswith(a) for a in allowed):
                 problems.append(f"k8s: {name} mounts the Secret {secret}")
+            if secret and secret.endswith("-seed"):
+                seeds.add(volume["name"])
+        # The seeded SKs reach the init container that seeds, never a
+        # serving container.
+        for c in spec["containers"]:
+            env = {e["name"] for e in c.get("env", [])}
+            mounted = {m["name"] for m in c.get("volumeMounts", [])}
+            if "OPENDEW_CREDENTIALS_FILE" in env or mounted & seeds:
+                problems.append(f"k8s: {name}/{c['name']} serves holding the seed credentials")
     return problems
 
 

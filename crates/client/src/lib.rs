@@ -212,7 +212,8 @@ impl GatewayClient {
         while let Some(chunk) = answer.chunk().await.context("reading the gateway's answer")? {
             anyhow::ensure!(bytes.len() + chunk.len() <= MAX_ANSWER, "the gateway's answer is over {MAX_ANSWER} bytes");
             if bytes.len() + chunk.len() > bytes.capacity() {
-                let mut larger = zeroize::Zeroizing::new(Vec::with_capacity((bytes.len() + chunk.len()).max(2 * bytes.capacity())));
+                let mut larger =
+                    zeroize::Zeroizing::new(Vec::with_capacity((bytes.len() + chunk.len()).max(2 * bytes.capacity())));
                 larger.extend_from_slice(&bytes);
                 bytes = larger;
             }

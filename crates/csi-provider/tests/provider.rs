@@ -147,7 +147,8 @@ async fn csi_provider_mounts_csms_secrets_as_files_with_their_versions() {
     }
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "the socket is for the driver only");
-    let dir_mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(socket.parent().unwrap()).unwrap().permissions());
+    let dir_mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(socket.parent().unwrap()).unwrap().permissions());
     assert_eq!(dir_mode & 0o777, 0o700, "in a directory of its own");
     let mut provider = connect(socket.clone()).await;
 

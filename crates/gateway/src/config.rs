@@ -39,8 +39,10 @@ pub struct GatewayConfig {
     #[arg(long = "identity-refresh-seconds", env = "OPENDEW_IDENTITY_REFRESH_SECONDS", default_value_t = 2,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub identity_refresh_seconds: u64,
-    /// Accounts to add to the identity store at start (the JSON file dev
-    /// mode and `opendew bootstrap` write); existing ones are kept.
+    /// Accounts that seed a new identity store (the JSON file dev mode and
+    /// `opendew bootstrap` write); a store already written is left alone.
+    /// Deployments give it to `--migrate-only` (an init container, a
+    /// one-shot service) so that the serving gateway never holds its SKs.
     #[arg(long = "credentials-file", env = "OPENDEW_CREDENTIALS_FILE")]
     pub credentials_file: Option<PathBuf>,
     /// File with the key that signs tokens (at least 32 bytes, hex). Every

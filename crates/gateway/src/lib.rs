@@ -245,9 +245,24 @@ pub async fn start(config: GatewayConfig, shutdown: CancellationToken) -> anyhow
 }
 
 /// `--migrate-only`: applies the identity store's migrations (the gateway's
-/// only database) and returns.
+/// only database), seeds a new store from `--credentials-file` when given,
+/// and returns. The deployments seed here, so the credentials file (every
+/// seeded SK in plaintext) is mounted only in this short-lived step and
+/// never in the serving gateway (issue #40).
 pub async fn migrate(config: GatewayConfig) -> anyhow::Result<()> {
-    open_identity_store(&config).await.map(drop)
+    let store = open_identity_store(&config).await?;
+    seed(&config, &*store).await
+}
+
+/// Imports `--credentials-file` into a store never written before.
+async fn seed(config: &GatewayConfig, store: &dyn identity::IdentityStore) -> anyhow::Result<()> {
+    let Some(file) = &config.credentials_file else { return Ok(()) };
+    let sealer = identity::seal::SecretSealer::from_file(&config.identity_key_file)?;
+    let added = identity::admin::import_credentials(store, &sealer, file).await?;
+    if added > 0 {
+        tracing::info!(added, file = %file.display(), "accounts imported into the identity store");
+    }
+    Ok(())
 }
 
 /// The identity store with its settings, migrated.
@@ -262,13 +277,8 @@ pub async fn open_identity_store(config: &GatewayConfig) -> anyhow::Result<Arc<d
 /// Opens the identity store, imports --credentials-file, loads the directory.
 async fn open_directory(config: &GatewayConfig) -> anyhow::Result<Arc<identity::directory::Directory>> {
     let store = open_identity_store(config).await?;
+    seed(config, &*store).await?;
     let sealer = identity::seal::SecretSealer::from_file(&config.identity_key_file)?;
-    if let Some(file) = &config.credentials_file {
-        let added = identity::admin::import_credentials(&*store, &sealer, file).await?;
-        if added > 0 {
-            tracing::info!(added, file = %file.display(), "accounts imported into the identity store");
-        }
-    }
     Ok(identity::directory::Directory::open(store, sealer).await?)
 }
 

@@ -72,7 +72,8 @@ async fn kms_v2_plugin_wraps_data_keys_under_an_opendew_key() {
     }
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "the socket is for kube-apiserver only");
-    let dir_mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(socket.parent().unwrap()).unwrap().permissions());
+    let dir_mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(socket.parent().unwrap()).unwrap().permissions());
     assert_eq!(dir_mode & 0o777, 0o700, "in a directory of its own");
     let mut plugin = connect(socket.clone()).await;
 

@@ -166,15 +166,17 @@ pub fn bootstrap(dir: &Path, region: &str, gateway_hosts: &[String]) -> anyhow::
 
 /// What each service reads of the bootstrap directory, relative to it. The
 /// CA key and the operator's certificate are no service's.
-pub const SERVICE_FILES: [(&str, &[&str]); 3] = [
+/// The seed step (`gateway --migrate-only`) alone gets the credentials
+/// file: the serving gateway never holds the seeded SKs (issue #40).
+pub const SERVICE_FILES: [(&str, &[&str]); 4] = [
     ("kms-service", &["root.key", "tls/ca.pem", "tls/kms-service.pem", "tls/kms-service.key"]),
     ("csms-service", &["tls/ca.pem", "tls/csms-service.pem", "tls/csms-service.key"]),
+    ("gateway-seed", &["identity.key", "credentials.json"]),
     (
         "gateway",
         &[
             "identity.key",
             "token.key",
-            "credentials.json",
             "tls/ca.pem",
             "tls/gateway.pem",
             "tls/gateway.key",
@@ -320,6 +322,8 @@ mod tests {
         assert_eq!(listing("csms-service"), ["tls/ca.pem", "tls/csms-service.key", "tls/csms-service.pem"]);
         let gateway = listing("gateway");
         assert!(gateway.contains(&"identity.key".to_owned()) && !gateway.iter().any(|f| f.contains("root")));
+        assert!(!gateway.iter().any(|f| f.contains("credentials")), "the serving gateway holds no seeded SK");
+        assert_eq!(listing("gateway-seed"), ["credentials.json", "identity.key"]);
         assert!(!walk(&shared).iter().any(|f| f.ends_with("ca.key") || f.contains("operator")));
         assert_eq!(
             std::fs::read(shared.join("kms-service/root.key")).unwrap(),

@@ -53,7 +53,7 @@ fn deploy_files_validate_and_each_check_can_fail() {
 
     assert!(text.contains("integrations"), "{text}");
 
-    let cases: [(&str, &str, Edit); 11] = [
+    let cases: [(&str, &str, Edit); 13] = [
         ("compose/compose.yaml", "compose", |t| t.replace("condition: service_healthy", "condition: service_ready")),
         ("k8s/base/gateway.yaml", "k8s:production", |t| {
             t.replacen("  replicas: 1\n", "  replicas: 1\n  replica: 2\n", 1)
@@ -69,6 +69,20 @@ fn deploy_files_validate_and_each_check_can_fail() {
         }),
         ("k8s/base/gateway.yaml", "k8s:dev:privilege", |t| {
             t.replace("secretName: opendew-database-iam", "secretName: opendew-database-kms")
+        }),
+        // The seed credentials left with the serving gateway (issue #40).
+        ("compose/compose.yaml", "compose:privilege", |t| {
+            t.replace(
+                "      OPENDEW_TOKEN_KEY_FILE: /var/lib/opendew/token.key\n",
+                "      OPENDEW_TOKEN_KEY_FILE: /var/lib/opendew/token.key\n      OPENDEW_CREDENTIALS_FILE: /var/lib/opendew/c.json\n",
+            )
+        }),
+        ("k8s/base/gateway.yaml", "k8s:dev:privilege", |t| {
+            t.replacen(
+                "            - name: OPENDEW_TOKEN_KEY_FILE\n",
+                "            - name: OPENDEW_CREDENTIALS_FILE\n              value: /etc/opendew/seed/credentials.json\n            - name: OPENDEW_TOKEN_KEY_FILE\n",
+                1,
+            )
         }),
         // The node agents: a schema error, a capability, more of the host,
         // kube-apiserver pointed at another socket, a class the provider

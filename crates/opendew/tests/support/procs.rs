@@ -182,11 +182,19 @@ pub fn gateway_args(
     let path = |name: &str| dir.join(name).display().to_string();
     identity::credentials::load_or_create(Path::new(&path("credentials.json")), "local-1").unwrap();
     identity::seal::SecretSealer::ensure_key_file(Path::new(&path("identity.key"))).unwrap();
+    // Seeded as the deployments seed: by `--migrate-only`, so the serving
+    // gateway is never given the credentials file (issue #40).
+    let store = ["--iam-database-url".into(), database.into(), "--identity-key-file".into(), path("identity.key")];
+    let seeded = std::process::Command::new(bin_dir().join("gateway"))
+        .args(&store)
+        .args(["--migrate-only", "--credentials-file", &path("credentials.json")])
+        .output()
+        .unwrap();
+    assert!(seeded.status.success(), "seeding failed: {}", String::from_utf8_lossy(&seeded.stderr));
     [
         mtls(pki, &pki.gateway_client),
         vec!["--http-listen".into(), listen.into(), "--http-plaintext".into()],
-        vec!["--credentials-file".into(), path("credentials.json"), "--iam-database-url".into(), database.into()],
-        vec!["--identity-key-file".into(), path("identity.key")],
+        store.to_vec(),
         vec!["--gateway-kms-endpoint".into(), format!("http://{kms_addr}")],
         vec!["--csms-endpoint".into(), format!("http://{csms_addr}")],
     ]
