@@ -6,8 +6,9 @@
 //! GETs and the few POSTs marked replayable), the guard records the
 //! signature's digest and first use in the identity store before the
 //! operation runs; the store's primary key makes every replica agree on
-//! that first use. A use more than [`REPEAT_GRACE_MS`] later gets 401 and
-//! changes nothing. A route that would act again on a repeat (it creates a
+//! that first use, and the store's clock (Postgres's, shared by every
+//! replica) measures how long ago it was. A use more than
+//! [`REPEAT_GRACE_MS`] later gets 401 and changes nothing. A route that would act again on a repeat (it creates a
 //! version or rotates:
 //! [`crate::routes::ApiRoute::acts_each_time`]) gets no grace at all: only
 //! the first use runs, by the store's word, not by a clock (issue #40:
@@ -69,7 +70,7 @@ pub async fn guard(State(guard): State<Guard>, req: Request, next: Next) -> Resp
     };
     let now_ms = common::now_ms();
     let recorded = guard.app.ledger.record(SignatureUse { digest: used.digest, now_ms, expires_ms: used.expires_ms });
-    match recorded.await.map(|first| (first.this_one, first.first_ms)) {
+    match recorded.await.map(|first| (first.this_one, first.age_ms)) {
         Ok((true, _)) if guard.grace => next.run(req).await,
         Ok((true, _)) => {
             let response = next.run(req).await;
@@ -79,10 +80,11 @@ pub async fn guard(State(guard): State<Guard>, req: Request, next: Next) -> Resp
             }
             response
         }
-        Ok((false, first_ms)) if guard.grace && now_ms - first_ms <= REPEAT_GRACE_MS => next.run(req).await,
-        Ok((false, first_ms)) => {
+        // The age is the store's measure (one clock for every replica).
+        Ok((false, age_ms)) if guard.grace && age_ms <= REPEAT_GRACE_MS => next.run(req).await,
+        Ok((false, age_ms)) => {
             let caller = req.extensions().get::<Caller>().and_then(|c| c.access_key.clone()).unwrap_or_default();
-            tracing::warn!(access_key = %caller, path = %req.uri().path(), first_used_ms = first_ms,
+            tracing::warn!(access_key = %caller, path = %req.uri().path(), first_used_ms_ago = age_ms,
                 "replayed signed request refused");
             ApiError::Replayed.into_response()
         }

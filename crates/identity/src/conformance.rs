@@ -130,7 +130,8 @@ pub async fn deleted_accounts_stay_deleted(store: impl IdentityStore, dir: &std:
 
 /// A one-shot signature's first use is recorded once, by whichever caller
 /// (replica) gets there first, and every later use reads that time; it is
-/// forgotten only after its window (issue #15, finding 10).
+/// forgotten only after its window (issue #15, finding 10). Times are
+/// compared only with each other: a shared store records its own clock.
 pub async fn signatures_remember_their_first_use(store: impl IdentityStore) {
     store.migrate().await.unwrap();
     let store = std::sync::Arc::new(store);
@@ -147,37 +148,38 @@ pub async fn signatures_remember_their_first_use(store: impl IdentityStore) {
         let used = racer.await.unwrap();
         seen.insert(used.first_ms);
         firsts += usize::from(used.this_one);
+        assert!(used.age_ms >= 0);
     }
     assert_eq!(seen.len(), 1, "eight concurrent uses agree on one first use: {seen:?}");
     assert_eq!(firsts, 1, "exactly one of eight concurrent uses is the first");
     let winner = *seen.iter().next().unwrap();
-    assert!((100..108).contains(&winner));
-    let first_ms = |used: FirstUse| used.first_ms;
     let again = store.use_signature(&first, 900, 1_000).await.unwrap();
-    assert_eq!(again, FirstUse { first_ms: winner, this_one: false });
+    assert_eq!((again.first_ms, again.this_one), (winner, false));
     // A repeat in the very millisecond of the first is still a repeat.
     let at_once = store.use_signature(&first, winner, 1_000).await.unwrap();
-    assert_eq!(at_once, FirstUse { first_ms: winner, this_one: false });
-    assert_eq!(store.use_signature(&second, 500, 2_000).await.unwrap(), FirstUse { first_ms: 500, this_one: true });
+    assert_eq!((at_once.first_ms, at_once.this_one), (winner, false));
+    let second_use = store.use_signature(&second, 500, 2_000).await.unwrap();
+    assert_eq!((second_use.age_ms, second_use.this_one), (0, true));
     assert_eq!(store.forget_used_signatures(1_000).await.unwrap(), 0, "still inside its window");
     assert_eq!(store.forget_used_signatures(1_001).await.unwrap(), 1);
     let forgotten = store.use_signature(&first, 1_500, 3_000).await.unwrap();
-    assert_eq!(forgotten, FirstUse { first_ms: 1_500, this_one: true }, "forgotten after its window");
-    assert_eq!(first_ms(store.use_signature(&second, 1_600, 3_000).await.unwrap()), 500);
+    assert_eq!((forgotten.age_ms, forgotten.this_one), (0, true), "forgotten after its window");
+    assert_eq!(store.use_signature(&second, 1_600, 3_000).await.unwrap().first_ms, second_use.first_ms);
 
     // A batch (the gateway groups concurrent requests): a digest twice in
     // one batch is one use and its repeat, and a recorded one reads its
     // first use.
     let at = |d: u8, now_ms: i64| SignatureUse { digest: [d; 32], now_ms, expires_ms: 9_000 };
     let firsts = store.use_signatures(&[at(3, 2_000), at(4, 2_001), at(3, 2_002), at(2, 2_003)]).await.unwrap();
-    assert_eq!(firsts.iter().map(|u| u.first_ms).collect::<Vec<_>>(), vec![2_000, 2_001, 2_000, 500]);
+    assert_eq!(firsts[0].first_ms, firsts[2].first_ms);
+    assert_eq!(firsts[3].first_ms, second_use.first_ms);
     assert_eq!(firsts.iter().map(|u| u.this_one).collect::<Vec<_>>(), vec![true, true, false, false]);
     // The same digest twice in one batch in one millisecond: one first.
     let same = store.use_signatures(&[at(5, 2_100), at(5, 2_100)]).await.unwrap();
     assert_eq!(same.iter().map(|u| u.this_one).collect::<Vec<_>>(), vec![true, false]);
     // Forgotten (its first use failed): the next use is a first again.
     store.forget_signature(&[5; 32]).await.unwrap();
-    assert_eq!(store.use_signatures(&[at(5, 2_200)]).await.unwrap()[0], FirstUse { first_ms: 2_200, this_one: true });
+    assert!(store.use_signatures(&[at(5, 2_200)]).await.unwrap()[0].this_one);
     // Replicas' overlapping batches, in opposite orders, all finish and
     // agree: rows are inserted in digest order (unordered, two such
     // batches deadlocked here on Postgres, 40P01).
@@ -206,6 +208,27 @@ pub async fn signatures_remember_their_first_use(store: impl IdentityStore) {
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "replicas disagree on first uses: {answers:?}");
 }
 
+/// A repeat's age is measured on one clock. Two replicas whose clocks are
+/// two minutes apart use one signature a moment apart: a shared store
+/// (`shared`: Postgres) answers an age of a moment, whatever the replicas'
+/// clocks say; the embedded store (one gateway, one clock) measures the
+/// caller's. Before, the gateway compared its own clock with the first
+/// replica's, so skew widened or closed the replay grace (issue #40).
+pub async fn repeats_are_aged_on_the_stores_clock(store: impl IdentityStore, shared: bool) {
+    store.migrate().await.unwrap();
+    let now = common::now_ms();
+    let digest = [0xA5; 32];
+    let behind = store.use_signature(&digest, now - 60_000, now + 900_000).await.unwrap();
+    let ahead = store.use_signature(&digest, now + 60_000, now + 900_000).await.unwrap();
+    assert!(behind.this_one && !ahead.this_one);
+    if shared {
+        assert!((0..5_000).contains(&ahead.age_ms), "aged on the callers' clocks: {ahead:?}");
+        assert!((behind.first_ms - now).abs() < 60_000, "the store's clock records the first use: {behind:?}");
+    } else {
+        assert_eq!(ahead.age_ms, 120_000, "one process, one clock: the caller's");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// The suite on SQLite, then on Postgres (skipped without a server; a
@@ -218,6 +241,8 @@ mod tests {
         super::deleted_accounts_stay_deleted(crate::sqlite::SqliteIdentityStore::new(pool), dir.path()).await;
         let (_third, pool) = test_support::sqlite_pool("iam").await;
         super::signatures_remember_their_first_use(crate::sqlite::SqliteIdentityStore::new(pool)).await;
+        let (_fourth, pool) = test_support::sqlite_pool("iam").await;
+        super::repeats_are_aged_on_the_stores_clock(crate::sqlite::SqliteIdentityStore::new(pool), false).await;
         if let Some(pool) = test_support::postgres_pool("identity store on Postgres", "iam").await {
             super::run(crate::postgres::PgIdentityStore::new(pool)).await;
             let pool = test_support::postgres_pool("identity store on Postgres", "iam").await.unwrap();
@@ -225,6 +250,8 @@ mod tests {
             super::deleted_accounts_stay_deleted(crate::postgres::PgIdentityStore::new(pool), dir.path()).await;
             let pool = test_support::postgres_pool("identity store on Postgres", "iam").await.unwrap();
             super::signatures_remember_their_first_use(crate::postgres::PgIdentityStore::new(pool)).await;
+            let pool = test_support::postgres_pool("identity store on Postgres", "iam").await.unwrap();
+            super::repeats_are_aged_on_the_stores_clock(crate::postgres::PgIdentityStore::new(pool), true).await;
         }
     }
 }

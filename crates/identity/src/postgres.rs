@@ -4,7 +4,10 @@
 use async_trait::async_trait;
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::{SignatureUse, sql};
+use crate::{
+    SignatureUse,
+    sql::{self, UsedRow},
+};
 
 /// Postgres-backed identity store.
 pub type PgIdentityStore = sql::SqlIdentityStore<Postgres>;
@@ -21,12 +24,11 @@ impl sql::Dialect for Postgres {
 
     /// One statement for the whole batch, one commit (on a generic plan:
     /// `common::db::begin_generic_plans`).
-    async fn use_signatures(pool: &PgPool, uses: &[SignatureUse]) -> Result<Vec<(Vec<u8>, i64, bool)>, sqlx::Error> {
+    async fn use_signatures(pool: &PgPool, uses: &[SignatureUse]) -> Result<Vec<UsedRow>, sqlx::Error> {
         let digests: Vec<Vec<u8>> = uses.iter().map(|u| u.digest.to_vec()).collect();
-        let now: Vec<i64> = uses.iter().map(|u| u.now_ms).collect();
         let expires: Vec<i64> = uses.iter().map(|u| u.expires_ms).collect();
         let mut tx = common::db::begin_generic_plans(pool).await?;
-        let firsts = sqlx::query_as(USE_SIGNATURES).bind(digests).bind(now).bind(expires).fetch_all(&mut *tx).await?;
+        let firsts = sqlx::query_as(USE_SIGNATURES).bind(digests).bind(expires).fetch_all(&mut *tx).await?;
         tx.commit().await?;
         Ok(firsts)
     }
@@ -35,7 +37,12 @@ impl sql::Dialect for Postgres {
 /// The rows go in digest order (the caller sorted them), so overlapping
 /// batches of two replicas take their row locks in one order. A row this
 /// statement inserted has no `xmax`; one it found (and touched, so that
-/// RETURNING has it) has this transaction's.
-const USE_SIGNATURES: &str = "INSERT INTO iam_used_signatures (digest, first_ms, expires_ms) \
-     SELECT d, f, e FROM UNNEST($1::bytea[], $2::int8[], $3::int8[]) AS u(d, f, e) ORDER BY d \
-     ON CONFLICT (digest) DO UPDATE SET digest = EXCLUDED.digest RETURNING digest, first_ms, (xmax = 0)";
+/// RETURNING has it) has this transaction's. Times are the server's
+/// clock, read once per statement: replicas' clocks differ, and the
+/// replay grace must not depend on which replica saw which use.
+const USE_SIGNATURES: &str = "WITH clock AS MATERIALIZED \
+     (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::int8 AS ms) \
+     INSERT INTO iam_used_signatures (digest, first_ms, expires_ms) \
+     SELECT d, clock.ms, e FROM UNNEST($1::bytea[], $2::int8[]) AS u(d, e), clock ORDER BY d \
+     ON CONFLICT (digest) DO UPDATE SET digest = EXCLUDED.digest \
+     RETURNING digest, first_ms, (xmax = 0) AS inserted, (SELECT ms FROM clock) AS now_ms";

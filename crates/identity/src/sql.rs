@@ -28,10 +28,9 @@ pub trait Dialect: SqlDialect {
     /// so that two replicas' overlapping batches lock rows in one order and
     /// cannot deadlock) in one transaction, and returns each digest with
     /// its stored first use.
-    /// Records distinct `uses`, returning each digest's first use and
-    /// whether this statement inserted it.
-    async fn use_signatures(pool: &Pool<Self>, uses: &[SignatureUse])
-    -> Result<Vec<(Vec<u8>, i64, bool)>, sqlx::Error>;
+    /// Records distinct `uses`, returning each digest, its first use,
+    /// whether this statement inserted it, and the store's clock now.
+    async fn use_signatures(pool: &Pool<Self>, uses: &[SignatureUse]) -> Result<Vec<UsedRow>, sqlx::Error>;
 }
 
 /// The identity store over one pool of dialect `D`.
@@ -193,12 +192,15 @@ impl<D: Dialect> IdentityStore for SqlIdentityStore<D> {
         uses.iter()
             .enumerate()
             .map(|(at, u)| {
-                let (_, first_ms, inserted) = stored.iter().find(|(digest, ..)| digest.as_slice() == u.digest).ok_or(
-                    IdentityError::Database { context: "recording signatures", source: sqlx::Error::RowNotFound },
-                )?;
+                let row =
+                    stored.iter().find(|row| row.digest.as_slice() == u.digest).ok_or(IdentityError::Database {
+                        context: "recording signatures",
+                        source: sqlx::Error::RowNotFound,
+                    })?;
                 // Of a digest twice in the batch, the earlier one was recorded.
                 let earliest = uses.iter().position(|v| v.digest == u.digest) == Some(at);
-                Ok(FirstUse { first_ms: *first_ms, this_one: *inserted && earliest })
+                let age_ms = if row.inserted && earliest { 0 } else { (row.now_ms - row.first_ms).max(0) };
+                Ok(FirstUse { first_ms: row.first_ms, age_ms, this_one: row.inserted && earliest })
             })
             .collect()
     }
@@ -221,6 +223,19 @@ impl<D: Dialect> IdentityStore for SqlIdentityStore<D> {
             .map_err(IdentityError::db("forgetting signatures"))?;
         Ok(D::rows_affected(&done))
     }
+}
+
+/// What recording one signature found (see [`Dialect::use_signatures`]).
+#[derive(Debug, sqlx::FromRow)]
+pub struct UsedRow {
+    /// The signature's digest.
+    pub digest: Vec<u8>,
+    /// Its first use.
+    pub first_ms: i64,
+    /// This statement inserted it.
+    pub inserted: bool,
+    /// The store's clock when it recorded the use.
+    pub now_ms: i64,
 }
 
 /// One signature's first use (SQLite runs it per use inside one

@@ -4,7 +4,10 @@
 use async_trait::async_trait;
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
-use crate::{SignatureUse, sql};
+use crate::{
+    SignatureUse,
+    sql::{self, UsedRow},
+};
 
 /// SQLite-backed identity store.
 pub type SqliteIdentityStore = sql::SqlIdentityStore<Sqlite>;
@@ -19,10 +22,7 @@ impl sql::Dialect for Sqlite {
     }
 
     /// In-process statements are cheap; the commit (the fsync) is one.
-    async fn use_signatures(
-        pool: &SqlitePool,
-        uses: &[SignatureUse],
-    ) -> Result<Vec<(Vec<u8>, i64, bool)>, sqlx::Error> {
+    async fn use_signatures(pool: &SqlitePool, uses: &[SignatureUse]) -> Result<Vec<UsedRow>, sqlx::Error> {
         // A write transaction: nothing comes between the insert and the read.
         let mut tx = <Sqlite as common::db::SqlDialect>::begin_write(pool).await?;
         let mut stored = Vec::with_capacity(uses.len());
@@ -33,12 +33,13 @@ impl sql::Dialect for Sqlite {
                 .bind(u.expires_ms)
                 .fetch_optional(&mut *tx)
                 .await?;
+            // The store lives in the gateway's process: its clock is ours.
             let row = match inserted {
-                Some(first_ms) => (u.digest.to_vec(), first_ms, true),
+                Some(first_ms) => UsedRow { digest: u.digest.to_vec(), first_ms, inserted: true, now_ms: u.now_ms },
                 None => {
                     let first_ms =
                         sqlx::query_scalar(sql::FIRST_USE).bind(u.digest.as_slice()).fetch_one(&mut *tx).await?;
-                    (u.digest.to_vec(), first_ms, false)
+                    UsedRow { digest: u.digest.to_vec(), first_ms, inserted: false, now_ms: u.now_ms }
                 }
             };
             stored.push(row);

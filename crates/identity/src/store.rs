@@ -208,7 +208,10 @@ impl IdentityError {
 pub struct SignatureUse {
     /// SHA-256 over the access key and the signature.
     pub digest: [u8; 32],
-    /// When it is used.
+    /// When it is used, by the caller's clock. A store that runs in the
+    /// caller's process (SQLite, one gateway) records this; a shared store
+    /// (Postgres, many replicas) uses its own clock instead, so that every
+    /// replica measures a repeat's age on one clock.
     pub now_ms: i64,
     /// When the signature stops being valid (after that it is forgotten).
     pub expires_ms: i64,
@@ -217,8 +220,11 @@ pub struct SignatureUse {
 /// What recording a [`SignatureUse`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FirstUse {
-    /// When the signature was first used.
+    /// When the signature was first used (by the store's clock).
     pub first_ms: i64,
+    /// How long ago that was, by the same clock: the replay grace compares
+    /// this, never one replica's clock with another's (issue #40).
+    pub age_ms: i64,
     /// This use is the first: it inserted the row. Exactly one use of a
     /// signature ever is, whatever the clocks say (two uses in one
     /// millisecond have one first).
