@@ -25,12 +25,10 @@ async fn connect(socket: PathBuf) -> KeyManagementServiceClient<Channel> {
     KeyManagementServiceClient::new(channel)
 }
 
-#[tokio::test]
-async fn kms_v2_plugin_wraps_data_keys_under_an_opendew_key() {
-    common::telemetry::init_for_tests();
-    let dir = tempfile::tempdir().unwrap();
+/// The dev stack on SQLite under `data`, on loopback ports.
+async fn dev_stack(data: &std::path::Path) -> opendew::DevStack {
     let config = opendew::DevConfig {
-        data_dir: dir.path().join("data"),
+        data_dir: data.to_path_buf(),
         http_listen: "127.0.0.1:0".parse().unwrap(),
         kms_listen: "127.0.0.1:0".parse().unwrap(),
         csms_listen: "127.0.0.1:0".parse().unwrap(),
@@ -39,7 +37,14 @@ async fn kms_v2_plugin_wraps_data_keys_under_an_opendew_key() {
         tls: false,
         csms_jobs: csms_service::CsmsJobs::default(),
     };
-    let stack = opendew::start(config, tokio_util::sync::CancellationToken::new()).await.unwrap();
+    opendew::start(config, tokio_util::sync::CancellationToken::new()).await.unwrap()
+}
+
+#[tokio::test]
+async fn kms_v2_plugin_wraps_data_keys_under_an_opendew_key() {
+    common::telemetry::init_for_tests();
+    let dir = tempfile::tempdir().unwrap();
+    let stack = dev_stack(&dir.path().join("data")).await;
     let signer = client::Signer::from_file(&stack.credentials_file).unwrap();
     let api = client::GatewayClient::new(&stack.endpoint(), signer.clone(), None, Duration::from_secs(10)).unwrap();
     let kms = |op: &str| format!("/v1.0/{}/kms/{op}", signer.project_id);
@@ -189,17 +194,7 @@ async fn a_grant_only_identity_runs_the_plugin() {
     common::telemetry::init_for_tests();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let config = opendew::DevConfig {
-        data_dir: data.clone(),
-        http_listen: "127.0.0.1:0".parse().unwrap(),
-        kms_listen: "127.0.0.1:0".parse().unwrap(),
-        csms_listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: None,
-        region: "local-1".into(),
-        tls: false,
-        csms_jobs: csms_service::CsmsJobs::default(),
-    };
-    let stack = opendew::start(config, tokio_util::sync::CancellationToken::new()).await.unwrap();
+    let stack = dev_stack(&data).await;
     let owner = client::Signer::from_file(&stack.credentials_file).unwrap();
     let api = client::GatewayClient::new(&stack.endpoint(), owner.clone(), None, Duration::from_secs(10)).unwrap();
     let kms = |op: &str| format!("/v1.0/{}/kms/{op}", owner.project_id);
