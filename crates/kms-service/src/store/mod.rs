@@ -1,5 +1,6 @@
-//! Persistence of master keys behind one trait ([`KeyStore`]), its own
-//! errors, and what it stores. The implementation is written once, in
+//! Persistence of master keys behind [`KeyStore`]: one trait per resource
+//! ([`Keys`], [`Materials`], [`Aliases`], [`Grants`], [`Tags`]), the
+//! store's own errors, and what it stores. The implementation is written once, in
 //! [`sql`], generic over a small [`sql::Dialect`]; the sibling [`postgres`]
 //! and [`sqlite`] modules supply what differs (migrations, locking, the
 //! change feed). The conformance suite in `conformance` runs against both.
@@ -20,7 +21,7 @@ pub(crate) mod conformance;
 
 pub use common::db::StoreError;
 
-/// Why [`KeyStore::create_key`] refused.
+/// Why [`Keys::create_key`] refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateKeyError {
     /// The project already has a key with this alias.
@@ -34,7 +35,7 @@ pub enum CreateKeyError {
     Store(#[from] StoreError),
 }
 
-/// Why [`KeyStore::update_key`] refused.
+/// Why [`Keys::update_key`] refused.
 #[derive(Debug, thiserror::Error)]
 pub enum UpdateKeyError {
     /// No such key in the project.
@@ -57,7 +58,7 @@ pub enum UpdateKeyError {
 pub type KeyMutation = Box<dyn FnOnce(&mut KeyRecord) -> Result<(), Rejection> + Send>;
 
 /// Makes fresh root-key-wrapped material for the record's new
-/// `material_version`: called by [`KeyStore::rotate_key`] inside its
+/// `material_version`: called by [`Materials::rotate_key`] inside its
 /// transaction, once the transition succeeded.
 pub type WrapMaterial = Box<dyn FnOnce(&KeyRecord) -> Result<Vec<u8>, Rejection> + Send>;
 
@@ -86,7 +87,7 @@ pub struct GrantLimits {
     pub per_project: usize,
 }
 
-/// What another replica changed, as seen by [`KeyStore::watch`].
+/// What another replica changed, as seen by [`Keys::watch`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeEvent {
     /// One key changed or was deleted.
@@ -111,7 +112,7 @@ pub struct NewKey {
     pub wrapped_material: Option<Vec<u8>>,
 }
 
-/// Filters of [`KeyStore::list_keys`].
+/// Filters of [`Keys::list_keys`].
 #[derive(Debug, Clone, Default)]
 pub struct KeyFilter {
     /// Only this state.
@@ -120,9 +121,16 @@ pub struct KeyFilter {
     pub spec: Option<KeySpec>,
 }
 
-/// Storage of master keys and their wrapped material.
+/// Storage of master keys and what belongs to them: one trait per
+/// resource, as in csms-service's store. Code that holds a
+/// `dyn KeyStore` imports the resource traits it calls.
+pub trait KeyStore: Keys + Materials + Aliases + Grants + Tags {}
+
+impl<T: Keys + Materials + Aliases + Grants + Tags> KeyStore for T {}
+
+/// Master keys: their records, lifecycle and the change feed.
 #[async_trait]
-pub trait KeyStore: common::db::Schema + std::fmt::Debug + 'static {
+pub trait Keys: common::db::Schema + std::fmt::Debug + 'static {
     /// Records the root-key fingerprint if none is stored yet and returns
     /// the stored one (which differs from `fingerprint` when the database
     /// was written under another root key).
@@ -148,11 +156,8 @@ pub trait KeyStore: common::db::Schema + std::fmt::Debug + 'static {
         limit: u32,
     ) -> Result<(Vec<KeyRecord>, u64), StoreError>;
 
-    /// Wrapped material of every version of a key.
-    async fn materials(&self, key_id: KeyId) -> Result<Vec<(i32, Vec<u8>)>, StoreError>;
-
     /// Applies `change` to a key in one transaction with the row locked,
-    /// and tells other replicas (see [`KeyStore::watch`]) after commit.
+    /// and tells other replicas (see [`Keys::watch`]) after commit.
     async fn update_key(
         &self,
         project_id: &str,
@@ -160,7 +165,35 @@ pub trait KeyStore: common::db::Schema + std::fmt::Debug + 'static {
         change: KeyMutation,
     ) -> Result<KeyRecord, UpdateKeyError>;
 
-    /// As [`KeyStore::update_key`], for a change that may move the key to a
+    /// A key by id, whatever its project (the grant check decides whether
+    /// the caller may see it).
+    async fn get_key_any(&self, key_id: KeyId) -> Result<Option<KeyRecord>, StoreError>;
+
+    /// Number of user (non-default) keys of a project, in every state.
+    async fn count_user_keys(&self, project_id: &str) -> Result<u64, StoreError>;
+
+    /// Deletes, with their material, the keys whose scheduled deletion date
+    /// is at or before `now_ms`; returns them. Safe to run on several
+    /// replicas at once.
+    async fn purge_due(&self, now_ms: i64) -> Result<Vec<KeyId>, StoreError>;
+
+    /// Starts delivering other processes' key changes to `sink` until
+    /// `shutdown`. Returns false when the backend has no such feed (SQLite:
+    /// one process owns the file, so local invalidation is complete).
+    async fn watch(&self, sink: ChangeSink, shutdown: tokio_util::sync::CancellationToken) -> Result<bool, StoreError>;
+
+    /// How many database round trips this store has made: the hot-path
+    /// test asserts it stays flat.
+    fn round_trips(&self) -> u64;
+}
+
+/// Key material versions: rotation, and the expiry of imported material.
+#[async_trait]
+pub trait Materials: Send + Sync + std::fmt::Debug + 'static {
+    /// Wrapped material of every version of a key.
+    async fn materials(&self, key_id: KeyId) -> Result<Vec<(i32, Vec<u8>)>, StoreError>;
+
+    /// As [`Keys::update_key`], for a change that may move the key to a
     /// new material version: that version's material, made by `wrap`, is
     /// inserted in the same transaction.
     async fn rotate_key(
@@ -179,6 +212,14 @@ pub trait KeyStore: common::db::Schema + std::fmt::Debug + 'static {
     /// oldest period first.
     async fn due_rotations(&self, now_ms: i64, day_ms: i64, limit: u32) -> Result<Vec<(String, KeyId)>, StoreError>;
 
+    /// Up to `limit` (project, key) pairs of enabled or disabled keys whose
+    /// imported material expired at `now_ms`.
+    async fn expired_imports(&self, now_ms: i64, limit: u32) -> Result<Vec<(String, KeyId)>, StoreError>;
+}
+
+/// The alias API's aliases.
+#[async_trait]
+pub trait Aliases: Send + Sync + std::fmt::Debug + 'static {
     /// Creates `alias` for a key of the project that is not pending
     /// deletion (`Rejected` otherwise) and has fewer than `max_per_key`
     /// aliases. A name already in use is `AliasTaken`.
@@ -192,7 +233,7 @@ pub trait KeyStore: common::db::Schema + std::fmt::Debug + 'static {
     ) -> Result<AliasRecord, UpdateKeyError>;
 
     /// Moves an existing alias to another key of the project, on the same
-    /// conditions as [`KeyStore::create_alias`].
+    /// conditions as [`Aliases::create_alias`].
     async fn associate_alias(
         &self,
         project_id: &str,
@@ -218,7 +259,11 @@ pub trait KeyStore: common::db::Schema + std::fmt::Debug + 'static {
         after: &str,
         limit: u32,
     ) -> Result<Vec<AliasRecord>, StoreError>;
+}
 
+/// Key tags.
+#[async_trait]
+pub trait Tags: Send + Sync + std::fmt::Debug + 'static {
     /// Sets tags on a key of the project (see [`common::tags::sql::put`]).
     async fn put_tags(&self, project_id: &str, key_id: KeyId, tags: &[Tag], max: usize) -> Result<(), UpdateKeyError>;
 
@@ -237,11 +282,11 @@ pub trait KeyStore: common::db::Schema + std::fmt::Debug + 'static {
 
     /// Every key of the project, oldest first, with its tags.
     async fn keys_with_tags(&self, project_id: &str) -> Result<Vec<(KeyRecord, Vec<Tag>)>, StoreError>;
+}
 
-    /// A key by id, whatever its project (the grant check decides whether
-    /// the caller may see it).
-    async fn get_key_any(&self, key_id: KeyId) -> Result<Option<KeyRecord>, StoreError>;
-
+/// Grants on keys.
+#[async_trait]
+pub trait Grants: Send + Sync + std::fmt::Debug + 'static {
     /// Inserts a grant on its key, locked: `check` may refuse the key's
     /// state; a key with `limits.per_key` grants refuses with `GrantQuota`,
     /// a project with `limits.per_project` with `GrantProjectQuota`. Tells
@@ -271,27 +316,6 @@ pub trait KeyStore: common::db::Schema + std::fmt::Debug + 'static {
         offset: u64,
         limit: u32,
     ) -> Result<(Vec<GrantRecord>, u64), StoreError>;
-
-    /// Up to `limit` (project, key) pairs of enabled or disabled keys whose
-    /// imported material expired at `now_ms`.
-    async fn expired_imports(&self, now_ms: i64, limit: u32) -> Result<Vec<(String, KeyId)>, StoreError>;
-
-    /// Number of user (non-default) keys of a project, in every state.
-    async fn count_user_keys(&self, project_id: &str) -> Result<u64, StoreError>;
-
-    /// Deletes, with their material, the keys whose scheduled deletion date
-    /// is at or before `now_ms`; returns them. Safe to run on several
-    /// replicas at once.
-    async fn purge_due(&self, now_ms: i64) -> Result<Vec<KeyId>, StoreError>;
-
-    /// Starts delivering other processes' key changes to `sink` until
-    /// `shutdown`. Returns false when the backend has no such feed (SQLite:
-    /// one process owns the file, so local invalidation is complete).
-    async fn watch(&self, sink: ChangeSink, shutdown: tokio_util::sync::CancellationToken) -> Result<bool, StoreError>;
-
-    /// How many database round trips this store has made: the hot-path
-    /// test asserts it stays flat.
-    fn round_trips(&self) -> u64;
 }
 
 /// Shards per key count (see the key_counts migration).
