@@ -146,8 +146,7 @@ pub fn key_to_proto(key: &KeyRecord, realm: &str) -> pb::Key {
 /// version, so that it is stable without being stored.
 fn material_id(key_id: KeyId, version: i32) -> String {
     use sha2::Digest;
-    let digest =
-        sha2::Sha256::new().chain_update(key_id.0.as_bytes()).chain_update(version.to_be_bytes()).finalize();
+    let digest = sha2::Sha256::new().chain_update(key_id.0.as_bytes()).chain_update(version.to_be_bytes()).finalize();
     let bytes: [u8; 16] = digest[..16].try_into().expect("16 of 32 bytes");
     uuid::Builder::from_random_bytes(bytes).into_uuid().hyphenated().to_string()
 }
