@@ -6,7 +6,7 @@
 
 use kms_service::{
     domain::KeyId,
-    hierarchy::{Header, SecretBytes, ciphertext, data},
+    envelope::{Header, SecretBytes, data_blob, datakey_blob},
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -17,27 +17,27 @@ fuzz_target!(|input: &[u8]| {
     let Some((&mode, rest)) = input.split_first() else { return };
     if mode & 1 == 0 {
         // Untrusted bytes: header parsing is total and nothing opens.
-        let _ = ciphertext::parse_header(rest);
-        let _ = data::parse_header(rest);
-        assert!(ciphertext::open(&material, rest, PROJECT, b"").is_err());
-        assert!(data::open(&material, rest, PROJECT, b"").is_err());
+        let _ = datakey_blob::parse_header(rest);
+        let _ = data_blob::parse_header(rest);
+        assert!(datakey_blob::open(&material, rest, PROJECT, b"").is_err());
+        assert!(data_blob::open(&material, rest, PROJECT, b"").is_err());
         return;
     }
     let split = usize::from(mode >> 1).min(rest.len());
     let (aad, plaintext) = rest.split_at(split);
     let header = Header { key_id: KeyId(uuid_from(plaintext)), version: i32::from(mode) };
-    let key_blob = ciphertext::seal(&material, header, PROJECT, aad, plaintext);
-    let data_blob = data::seal(&material, header, PROJECT, aad, plaintext);
-    assert_eq!(ciphertext::parse_header(&key_blob).unwrap(), header);
-    assert_eq!(data::parse_header(&data_blob).unwrap(), header);
-    assert_eq!(ciphertext::open(&material, &key_blob, PROJECT, aad).unwrap().expose(), plaintext);
-    assert_eq!(data::open(&material, &data_blob, PROJECT, aad).unwrap().expose(), plaintext);
-    assert!(data::open(&material, &key_blob, PROJECT, aad).is_err());
-    assert!(ciphertext::open(&material, &data_blob, PROJECT, aad).is_err());
+    let key_blob = datakey_blob::seal(&material, header, PROJECT, aad, plaintext);
+    let data_blob = data_blob::seal(&material, header, PROJECT, aad, plaintext);
+    assert_eq!(datakey_blob::parse_header(&key_blob).unwrap(), header);
+    assert_eq!(data_blob::parse_header(&data_blob).unwrap(), header);
+    assert_eq!(datakey_blob::open(&material, &key_blob, PROJECT, aad).unwrap().expose(), plaintext);
+    assert_eq!(data_blob::open(&material, &data_blob, PROJECT, aad).unwrap().expose(), plaintext);
+    assert!(data_blob::open(&material, &key_blob, PROJECT, aad).is_err());
+    assert!(datakey_blob::open(&material, &data_blob, PROJECT, aad).is_err());
     let position = plaintext.len() % key_blob.len();
     let mut tampered = key_blob.clone();
     tampered[position] ^= 0x80;
-    assert!(ciphertext::open(&material, &tampered, PROJECT, aad).is_err());
+    assert!(datakey_blob::open(&material, &tampered, PROJECT, aad).is_err());
 });
 
 /// A key id that varies with the input, so headers are not all alike.

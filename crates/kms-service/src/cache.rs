@@ -30,7 +30,7 @@ use crypto::asymmetric::PrivateKey;
 
 use crate::{
     domain::{GrantRecord, KeyId, KeyRecord},
-    hierarchy::SecretBytes,
+    envelope::SecretBytes,
     store::ChangeEvent,
 };
 

@@ -8,8 +8,8 @@ use common::identity::CallerIdentity;
 use crate::{
     datakeys::DecryptDatakey,
     domain::{self, EncryptionAlgorithm, GrantOperation, KeyId, Rejection},
+    envelope::{SecretBytes, data_blob, datakey_blob},
     error::KmsError,
-    hierarchy::{SecretBytes, ciphertext, data},
     service::KmsService,
     signing::{asymmetric_rejection, private_key},
 };
@@ -96,7 +96,7 @@ impl KmsService {
         let sealed = match key.record.data_scheme(req.algorithm)? {
             None => {
                 let header = Self::sealing_header(&key)?;
-                data::seal(&key.materials[&header.version], header, &key.record.project_id, &req.aad, plaintext)
+                data_blob::seal(&key.materials[&header.version], header, &key.record.project_id, &req.aad, plaintext)
             }
             Some(scheme) => {
                 // Public-key ciphertexts carry no AAD (kms-api.md §2.14).
@@ -135,7 +135,7 @@ impl KmsService {
                 return Ok((key.record.key_id, plain));
             }
         }
-        let header = data::parse_header(&req.ciphertext)?;
+        let header = data_blob::parse_header(&req.ciphertext)?;
         if named.is_some_and(|id| id != header.key_id) {
             return Err(Rejection::InvalidCiphertext.into());
         }
@@ -144,7 +144,7 @@ impl KmsService {
             return Err(Rejection::InvalidCiphertext.into());
         }
         let material = key.materials.get(&header.version).ok_or(Rejection::InvalidCiphertext)?;
-        let plain = data::open(material, &req.ciphertext, &key.record.project_id, &req.aad)?;
+        let plain = data_blob::open(material, &req.ciphertext, &key.record.project_id, &req.aad)?;
         Ok((key.record.key_id, plain))
     }
 
@@ -166,7 +166,7 @@ impl KmsService {
                     }
                 }
                 let source_key_id = if req.source_key_id.is_empty() {
-                    ciphertext::parse_header(&req.ciphertext)?.key_id.to_string()
+                    datakey_blob::parse_header(&req.ciphertext)?.key_id.to_string()
                 } else {
                     req.source_key_id
                 };
@@ -184,7 +184,7 @@ impl KmsService {
                 let source_key_id = self.resolve(caller, &source_key_id).await?;
                 let (key, header) =
                     self.encrypting_key(caller, &req.destination_key_id, GrantOperation::EncryptDatakey).await?;
-                let sealed = ciphertext::seal(
+                let sealed = datakey_blob::seal(
                     &key.materials[&header.version],
                     header,
                     &key.record.project_id,

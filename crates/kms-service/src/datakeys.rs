@@ -7,8 +7,8 @@ use sha2::{Digest, Sha256};
 
 use crate::{
     domain::{self, GrantOperation, KeyId, Rejection},
+    envelope::{SecretBytes, datakey_blob},
     error::KmsError,
-    hierarchy::{SecretBytes, ciphertext},
     service::KmsService,
 };
 
@@ -90,7 +90,7 @@ impl KmsService {
         };
         let (key, header) = self.encrypting_key(caller, &req.key_id, op).await?;
         let data_key = SecretBytes::random(bits as usize / 8);
-        let sealed = ciphertext::seal(
+        let sealed = datakey_blob::seal(
             &key.materials[&header.version],
             header,
             &key.record.project_id,
@@ -128,7 +128,7 @@ impl KmsService {
         }
         let (key, header) = self.encrypting_key(caller, &req.key_id, GrantOperation::EncryptDatakey).await?;
         let sealed =
-            ciphertext::seal(&key.materials[&header.version], header, &key.record.project_id, &req.aad, data_key);
+            datakey_blob::seal(&key.materials[&header.version], header, &key.record.project_id, &req.aad, data_key);
         Ok((key.record.key_id, sealed))
     }
 
@@ -143,13 +143,13 @@ impl KmsService {
             return Err(Rejection::InvalidDatakeyCipherLength.into());
         }
         let key = self.cached_key(caller, &req.key_id, GrantOperation::DecryptDatakey).await?;
-        let header = ciphertext::parse_header(&req.ciphertext)?;
+        let header = datakey_blob::parse_header(&req.ciphertext)?;
         if header.key_id != key.record.key_id {
             return Err(Rejection::InvalidCiphertext.into());
         }
         key.record.check_symmetric_use()?;
         let material = key.materials.get(&header.version).ok_or(Rejection::InvalidCiphertext)?;
-        let plaintext = ciphertext::open(material, &req.ciphertext, &key.record.project_id, &req.aad)?;
+        let plaintext = datakey_blob::open(material, &req.ciphertext, &key.record.project_id, &req.aad)?;
         if req.expected_length != 0 && plaintext.expose().len() != req.expected_length as usize {
             return Err(Rejection::CiphertextLengthMismatch.into());
         }

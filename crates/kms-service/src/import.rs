@@ -15,8 +15,8 @@ use crypto::asymmetric::{EncryptionScheme, rsa};
 
 use crate::{
     domain::{IMPORT_TOKEN_LIFETIME_S, KeyId, KeyRecord, Rejection, WrappingAlgorithm},
+    envelope::SecretBytes,
     error::KmsError,
-    hierarchy::SecretBytes,
     service::KmsService,
     store::WrapMaterial,
 };
@@ -201,7 +201,7 @@ fn unwrap(payload: &TokenPayload, wrapped: &[u8]) -> Result<SecretBytes, Rejecti
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hierarchy::RootKey;
+    use crate::envelope::RootKey;
 
     /// A token opens only for its project, names its key and expires.
     #[test]

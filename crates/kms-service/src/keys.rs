@@ -12,8 +12,8 @@ use crate::{
     domain::{
         self, KeyId, KeyOrigin, KeyPage, KeyRecord, KeySpec, KeyState, KeyUsage, PageQuery, Rejection, SpecFamily,
     },
+    envelope::SecretBytes,
     error::KmsError,
-    hierarchy::SecretBytes,
     service::KmsService,
     store::{CreateKeyError, KeyFilter, NewKey},
 };

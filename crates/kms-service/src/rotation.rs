@@ -14,8 +14,8 @@ use common::identity::CallerIdentity;
 
 use crate::{
     domain::{self, KeyId, KeyRecord, Rejection, Rotation},
+    envelope::SecretBytes,
     error::KmsError,
-    hierarchy::SecretBytes,
     service::KmsService,
     store::WrapMaterial,
 };

@@ -14,8 +14,8 @@ use crypto::asymmetric::PrivateKey;
 use crate::{
     cache::{CachedKey, KeyCache},
     domain::{GrantOperation, GrantRecord, KeyId, KeyName, KeyRecord, Principal, Rejection},
+    envelope::{RootKey, datakey_blob},
     error::KmsError,
-    hierarchy::{RootKey, ciphertext},
     store::{KeyMutation, KeyStore, WrapMaterial},
 };
 
@@ -216,7 +216,7 @@ impl KmsService {
         caller: &CallerIdentity,
         key_id: &str,
         op: GrantOperation,
-    ) -> Result<(Arc<CachedKey>, ciphertext::Header), KmsError> {
+    ) -> Result<(Arc<CachedKey>, datakey_blob::Header), KmsError> {
         let entry = self.cached_key(caller, key_id, op).await?;
         entry.record.check_symmetric_use()?;
         let header = Self::sealing_header(&entry)?;
@@ -225,12 +225,12 @@ impl KmsService {
 
     /// The header a new ciphertext of a cached symmetric key gets: its
     /// newest material version, which must be loaded.
-    pub(crate) fn sealing_header(entry: &CachedKey) -> Result<ciphertext::Header, KmsError> {
+    pub(crate) fn sealing_header(entry: &CachedKey) -> Result<datakey_blob::Header, KmsError> {
         let version = entry.record.material_version.ok_or(Rejection::KeyPendingImport)?;
         if !entry.materials.contains_key(&version) {
             return Err(KmsError::Internal(format!("material v{version} of key {} is missing", entry.record.key_id)));
         }
-        Ok(ciphertext::Header { key_id: entry.record.key_id, version })
+        Ok(datakey_blob::Header { key_id: entry.record.key_id, version })
     }
 
     /// Forgets a key's cache entry (after a change to its grants).

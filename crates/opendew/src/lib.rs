@@ -136,7 +136,7 @@ pub fn bootstrap(dir: &Path, region: &str, gateway_hosts: &[String]) -> anyhow::
     let mut created = Vec::new();
     let root_key_file = dir.join("root.key");
     if !root_key_file.exists() {
-        kms_service::hierarchy::RootKey::from_file(&root_key_file, true)?;
+        kms_service::envelope::RootKey::from_file(&root_key_file, true)?;
         created.push(root_key_file.clone());
     }
     let token_key_file = dir.join("token.key");

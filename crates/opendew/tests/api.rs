@@ -567,7 +567,7 @@ async fn unwrapped_material(s: &TestStack, key_id: &str) -> Vec<u8> {
                 .unwrap()
         }
     };
-    let root = kms_service::hierarchy::RootKey::from_file(&s.dir.path().join("root.key"), false).unwrap();
+    let root = kms_service::envelope::RootKey::from_file(&s.dir.path().join("root.key"), false).unwrap();
     root.unwrap_material(&wrapped, key_id.parse().unwrap(), 1, &s.account.project_id).unwrap().expose().to_vec()
 }
 

@@ -1,8 +1,8 @@
 //! [`Keys`] on SQL: key records, their lifecycle, creation (one row, one
 //! statement, or a group) and purging.
 
-use super::*;
 use super::rows::PurgedKeyRow;
+use super::*;
 use crate::store::Keys;
 
 #[apply(sql_bounds!)]

@@ -1,5 +1,8 @@
-//! The key hierarchy: the root key wraps master-key material, master-key
-//! material seals data keys.
+//! Envelopes: the root key that wraps master-key material ([`RootKey`]),
+//! and the two ciphertext formats master-key material seals:
+//! [`datakey_blob`] (data keys) and [`data_blob`] (encrypt-data). Named
+//! for what it holds; the request handlers for data keys and data are
+//! `crate::datakeys` and `crate::data`.
 //!
 //! Everything is AES-256-GCM with a fresh random 96-bit nonce. Every
 //! ciphertext is bound by its AAD to where it belongs (key id, material
@@ -322,7 +325,7 @@ fn framed_aad(label: &[u8], header: &[u8], project_id: &str, caller_aad: &[u8]) 
 /// AES key = HKDF-Expand(material, label ‖ salt); AAD = label ‖ header
 /// (bytes 0..37) ‖ project id ‖ caller AAD, label
 /// `"opendew/kms/ciphertext/v3"`.
-pub mod ciphertext {
+pub mod datakey_blob {
     pub use super::Header;
     use super::*;
 
@@ -357,7 +360,7 @@ pub mod ciphertext {
 
 /// encrypt-data ciphertexts (formats 4 and 2): like data-key ciphertexts,
 /// plus a padding length so that every ciphertext is at least
-/// [`data::MIN_LEN`] bytes (its Base64 form then meets Huawei's documented
+/// [`data_blob::MIN_LEN`] bytes (its Base64 form then meets Huawei's documented
 /// 188-character minimum). The AAD label differs, so a blob of one kind
 /// never opens as the other.
 ///
@@ -365,7 +368,7 @@ pub mod ciphertext {
 /// 0      1                 17              21              23          39        51
 /// | 0x04 | key id (16, BE) | version (u32) | pad len (u16) | salt (16) | nonce   | AES-GCM(plaintext ‖ zeros) ‖ tag |
 /// ```
-pub mod data {
+pub mod data_blob {
     use super::*;
 
     /// Smallest ciphertext produced.
@@ -412,7 +415,7 @@ pub mod data {
 mod tests {
     use super::{
         RootKey, SecretBytes,
-        ciphertext::{Header, open, parse_header, seal},
+        datakey_blob::{Header, open, parse_header, seal},
     };
     use crate::domain::KeyId;
 
@@ -424,22 +427,22 @@ mod tests {
 
     #[test]
     fn data_ciphertexts_are_padded_bound_and_distinct_from_data_keys() {
-        use super::data;
+        use super::data_blob;
         let material = SecretBytes::random(32);
         let header = Header { key_id: KeyId::new(), version: 1 };
         for len in [1usize, 89, 90, 91, 4096] {
             let plain = vec![0x61u8; len];
-            let blob = data::seal(&material, header, PROJECT, b"", &plain);
-            assert!(blob.len() >= data::MIN_LEN);
-            assert_eq!(data::open(&material, &blob, PROJECT, b"").unwrap().expose(), &plain[..]);
-            assert!(data::open(&material, &blob, PROJECT, b"x").is_err());
+            let blob = data_blob::seal(&material, header, PROJECT, b"", &plain);
+            assert!(blob.len() >= data_blob::MIN_LEN);
+            assert_eq!(data_blob::open(&material, &blob, PROJECT, b"").unwrap().expose(), &plain[..]);
+            assert!(data_blob::open(&material, &blob, PROJECT, b"x").is_err());
             assert!(open(&material, &blob, PROJECT, b"").is_err(), "a data blob is not a data-key blob");
             let mut bad = blob.clone();
             bad[22] ^= 1;
-            assert!(data::open(&material, &bad, PROJECT, b"").is_err(), "padding length is authenticated");
+            assert!(data_blob::open(&material, &bad, PROJECT, b"").is_err(), "padding length is authenticated");
         }
         let dek_blob = seal(&material, header, PROJECT, b"", b"k");
-        assert!(data::open(&material, &dek_blob, PROJECT, b"").is_err());
+        assert!(data_blob::open(&material, &dek_blob, PROJECT, b"").is_err());
     }
 
     #[test]
@@ -499,30 +502,30 @@ mod tests {
     /// their documented vectors open, and formats 1 and 2 still do.
     #[test]
     fn new_ciphertexts_use_per_message_keys_and_old_ones_still_open() {
-        use super::data;
+        use super::data_blob;
         let material = SecretBytes::new(vec![0x42; 32]);
         let header = Header { key_id: "3f1c2a7e-5b4d-4e8f-9a01-6c2d8e4b7f90".parse().unwrap(), version: 1 };
         let (a, b) = (seal(&material, header, PROJECT, b"", b"k"), seal(&material, header, PROJECT, b"", b"k"));
         assert_eq!((a[0], a.len()), (0x03, 37 + 12 + 1 + 16));
         assert_ne!(a[21..37], b[21..37], "each ciphertext draws its own salt");
-        assert_eq!(data::seal(&material, header, PROJECT, b"", b"k")[0], 0x04);
+        assert_eq!(data_blob::seal(&material, header, PROJECT, b"", b"k")[0], 0x04);
         let v3 = hex::decode(include_str!("../../../docs/ciphertext-vector-v3.hex")).unwrap();
         assert_eq!(parse_header(&v3).unwrap(), header);
         assert_eq!(open(&material, &v3, PROJECT, b"example-aad").unwrap().expose(), &[0x5a; 32]);
         let v4 = hex::decode(include_str!("../../../docs/ciphertext-vector-v4.hex")).unwrap();
-        assert_eq!(v4.len(), data::MIN_LEN);
-        assert_eq!(data::open(&material, &v4, PROJECT, b"example-aad").unwrap().expose(), b"card=4111-xx");
+        assert_eq!(v4.len(), data_blob::MIN_LEN);
+        assert_eq!(data_blob::open(&material, &v4, PROJECT, b"example-aad").unwrap().expose(), b"card=4111-xx");
         for i in 0..v4.len() * 8 {
             let mut bad = v4.clone();
             bad[i / 8] ^= 1 << (i % 8);
-            assert!(data::open(&material, &bad, PROJECT, b"example-aad").is_err(), "bit {i}");
+            assert!(data_blob::open(&material, &bad, PROJECT, b"example-aad").is_err(), "bit {i}");
         }
         // The same body under the old format byte (material used directly)
         // does not open, nor does a data-key blob as data or the reverse.
         let mut relabelled = v3.clone();
         relabelled[0] = 0x01;
         assert!(open(&material, &relabelled, PROJECT, b"example-aad").is_err());
-        assert!(data::open(&material, &v3, PROJECT, b"example-aad").is_err());
+        assert!(data_blob::open(&material, &v3, PROJECT, b"example-aad").is_err());
         assert!(open(&material, &v4, PROJECT, b"example-aad").is_err());
     }
 
@@ -531,7 +534,7 @@ mod tests {
     /// opens them.
     #[test]
     fn sm4_material_seals_its_own_formats() {
-        use super::data;
+        use super::data_blob;
         let sm4 = SecretBytes::random(16);
         let aes = SecretBytes::random(32);
         let header = Header { key_id: KeyId::new(), version: 1 };
@@ -540,36 +543,36 @@ mod tests {
         assert_eq!(open(&sm4, &dek, PROJECT, b"aad").unwrap().expose(), b"data key");
         assert!(open(&aes, &dek, PROJECT, b"aad").is_err());
         assert!(open(&SecretBytes::random(16), &dek, PROJECT, b"aad").is_err());
-        let blob = data::seal(&sm4, header, PROJECT, b"", b"card=4111-xx");
+        let blob = data_blob::seal(&sm4, header, PROJECT, b"", b"card=4111-xx");
         assert_eq!(blob[0], 0x06);
-        assert!(blob.len() >= data::MIN_LEN);
-        assert_eq!(data::open(&sm4, &blob, PROJECT, b"").unwrap().expose(), b"card=4111-xx");
-        assert!(data::open(&aes, &blob, PROJECT, b"").is_err());
+        assert!(blob.len() >= data_blob::MIN_LEN);
+        assert_eq!(data_blob::open(&sm4, &blob, PROJECT, b"").unwrap().expose(), b"card=4111-xx");
+        assert!(data_blob::open(&aes, &blob, PROJECT, b"").is_err());
         let mut relabelled = blob.clone();
         relabelled[0] = 0x04;
-        assert!(data::open(&sm4, &relabelled, PROJECT, b"").is_err());
+        assert!(data_blob::open(&sm4, &relabelled, PROJECT, b"").is_err());
         for i in 0..blob.len() * 8 {
             let mut bad = blob.clone();
             bad[i / 8] ^= 1 << (i % 8);
-            assert!(data::open(&sm4, &bad, PROJECT, b"").is_err(), "bit {i}");
+            assert!(data_blob::open(&sm4, &bad, PROJECT, b"").is_err(), "bit {i}");
         }
     }
 
     /// The format-2 vector of docs/ciphertext-format.md: every bit matters.
     #[test]
     fn documented_data_vector_opens_and_every_bit_flip_fails() {
-        use super::data;
+        use super::data_blob;
         let material = SecretBytes::new(vec![0x42; 32]);
         let blob = hex::decode(include_str!("../../../docs/ciphertext-vector-v2.hex")).unwrap();
-        assert_eq!(data::parse_header(&blob).unwrap().key_id.to_string(), "3f1c2a7e-5b4d-4e8f-9a01-6c2d8e4b7f90");
-        assert_eq!(data::open(&material, &blob, PROJECT, b"example-aad").unwrap().expose(), b"card=4111-xx");
+        assert_eq!(data_blob::parse_header(&blob).unwrap().key_id.to_string(), "3f1c2a7e-5b4d-4e8f-9a01-6c2d8e4b7f90");
+        assert_eq!(data_blob::open(&material, &blob, PROJECT, b"example-aad").unwrap().expose(), b"card=4111-xx");
         for i in 0..blob.len() * 8 {
             let mut bad = blob.clone();
             bad[i / 8] ^= 1 << (i % 8);
-            assert!(data::open(&material, &bad, PROJECT, b"example-aad").is_err(), "bit {i}");
+            assert!(data_blob::open(&material, &bad, PROJECT, b"example-aad").is_err(), "bit {i}");
         }
         for len in 0..blob.len() {
-            assert!(data::open(&material, &blob[..len], PROJECT, b"example-aad").is_err());
+            assert!(data_blob::open(&material, &blob[..len], PROJECT, b"example-aad").is_err());
         }
     }
 }

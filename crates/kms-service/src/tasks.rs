@@ -1,0 +1,93 @@
+//! The background loops every replica runs: scheduled rotation, the
+//! expiry of imported material, and the purge of keys past their deletion
+//! date. Each re-checks on the locked row, so replicas need not
+//! coordinate.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::{cache, service, store::KeyStore};
+
+/// Rotates keys whose automatic rotation is due. Every replica runs it;
+/// each rotation re-checks "due" on the locked row, so a key is rotated
+/// once per period whichever replica gets there first (see `rotation`).
+pub(crate) fn spawn_rotation(
+    service: Arc<service::KmsService>,
+    interval: std::time::Duration,
+    day_ms: i64,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut ticks = common::Ticker::new(interval, shutdown);
+        while ticks.next().await {
+            // Due by the database's clock, which every replica shares.
+            let result = match service.store.clock_ms().await {
+                Ok(now_ms) => service.rotate_due(now_ms, day_ms).await,
+                Err(e) => Err(e.into()),
+            };
+            let outcome = if result.is_ok() { "ok" } else { "error" };
+            metrics::counter!("opendew_kms_rotation_runs_total", "result" => outcome).increment(1);
+            match result {
+                Ok(rotated) => metrics::counter!("opendew_kms_keys_rotated_total").increment(rotated.len() as u64),
+                Err(e) => tracing::warn!(error = %e, "scheduled key rotation failed; retrying next interval"),
+            }
+        }
+    });
+}
+
+/// Deletes imported material past its expiry (the key goes back to pending
+/// import). Safe on several replicas: each deletion re-checks the expiry on
+/// the locked row.
+pub(crate) fn spawn_import_expiry(
+    service: Arc<service::KmsService>,
+    interval: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut ticks = common::Ticker::new(interval, shutdown);
+        while ticks.next().await {
+            let result = match service.store.clock_ms().await {
+                Ok(now_ms) => service.expire_imports(now_ms).await,
+                Err(e) => Err(e.into()),
+            };
+            match result {
+                Ok(expired) => metrics::counter!("opendew_kms_imports_expired_total").increment(expired.len() as u64),
+                Err(e) => tracing::warn!(error = %e, "expiring imported key material failed; retrying next interval"),
+            }
+        }
+    });
+}
+
+/// Deletes keys past their scheduled deletion date, with their material.
+/// Every replica runs it; deletions are idempotent, so replicas need not
+/// coordinate.
+pub(crate) fn spawn_purge(
+    store: Arc<dyn KeyStore>,
+    cache: Arc<cache::KeyCache>,
+    interval: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut ticks = common::Ticker::new(interval, shutdown);
+        while ticks.next().await {
+            // Due by the database's clock, which every replica shares.
+            let result = match store.clock_ms().await {
+                Ok(now_ms) => store.purge_due(now_ms).await,
+                Err(e) => Err(e),
+            };
+            let outcome = if result.is_ok() { "ok" } else { "error" };
+            metrics::counter!("opendew_kms_purge_runs_total", "result" => outcome).increment(1);
+            match result {
+                Ok(deleted) => {
+                    metrics::counter!("opendew_kms_keys_purged_total").increment(deleted.len() as u64);
+                    for key_id in deleted {
+                        cache.invalidate(key_id);
+                        tracing::info!(%key_id, "key deleted after its scheduled date; material destroyed");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "key purge failed; retrying next interval"),
+            }
+        }
+    });
+}
