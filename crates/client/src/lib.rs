@@ -1,7 +1,9 @@
 //! The one client of opendew's REST API in the codebase: requests signed as
 //! the official SDKs sign them (`SDK-HMAC-SHA256` over content-type, host,
-//! user-agent, `X-Project-Id` and `X-Sdk-Date`), with the gateway's own
-//! canonical-request code, so client and server cannot drift apart. The
+//! user-agent, `X-Project-Id` and `X-Sdk-Date`), with the `signing`
+//! crate's canonical-request code, the code the gateway verifies with, so
+//! client and server cannot drift apart; and without linking the gateway
+//! (no axum, sqlx or argon2 in the node agents). The
 //! benchmark harness signs its load with [`sign`]; the KMS v2 plugin calls
 //! the API through [`GatewayClient`].
 
@@ -83,10 +85,9 @@ pub fn sign(signer: &Signer, host: &str, req: &Req) -> http::HeaderMap {
     let signed: Vec<String> =
         ["content-type", "host", "user-agent", "x-project-id", "x-sdk-date"].iter().map(|s| s.to_string()).collect();
     let (path, query) = req.path.split_once('?').unwrap_or((&req.path, ""));
-    let raw =
-        gateway::signing::RawRequest { method: req.method.as_str(), path, query, headers: &headers, body: &req.body };
-    let canonical = gateway::signing::canonical_request(&raw, &signed).expect("canonical request");
-    let signature = gateway::signing::sign(signer.sk.as_bytes(), &gateway::signing::string_to_sign(&date, &canonical));
+    let raw = signing::RawRequest { method: req.method.as_str(), path, query, headers: &headers, body: &req.body };
+    let canonical = signing::canonical_request(&raw, &signed).expect("canonical request");
+    let signature = signing::sign(signer.sk.as_bytes(), &signing::string_to_sign(&date, &canonical));
     let auth =
         format!("SDK-HMAC-SHA256 Access={}, SignedHeaders={}, Signature={signature}", signer.ak, signed.join(";"));
     headers.insert("authorization", auth.parse().expect("authorization"));
