@@ -1,7 +1,7 @@
 //! List pages remembered for a moment, so that a client paging or polling a
 //! list makes no database round trip while nothing changed.
 //!
-//! A page is trusted only while two things hold (ARCHITECTURE.md, "List
+//! A page is trusted only while two things hold (docs/design/secrets.md, "List
 //! page cache"):
 //!
 //! - the owner's **epoch** is the one the page was loaded under. The

@@ -1,7 +1,7 @@
 //! The read path's memory: show-secret-version answers from here when
 //! nothing changed, without a database round trip or a kms-service call.
 //!
-//! Two maps, each bounded (see ARCHITECTURE.md, "Secret read cache"):
+//! Two maps, each bounded (see docs/design/secrets.md, "Secret read cache"):
 //!
 //! - **reads**: (project, name, `latest` or a version number) → the secret's
 //!   row and that version as stored (value still sealed). An entry is

@@ -141,7 +141,7 @@ impl CsmsService {
             None => (Some(SYSCURRENT), None, Selector::Current),
         };
         // The caller's own secret, from the read cache when nothing changed
-        // since it was loaded (ARCHITECTURE.md, "Secret read cache").
+        // since it was loaded (docs/design/secrets.md, "Secret read cache").
         if let Some(hit) = self.reads.get(&caller.project_id, name, selector) {
             return self.opened(caller, &hit.secret, hit.version.clone()).await;
         }

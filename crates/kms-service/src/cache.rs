@@ -1,7 +1,7 @@
 //! The hot path's memory: unwrapped material and state of recently used
 //! keys, so that crypto operations make no database round trip.
 //!
-//! Why it is safe (see ARCHITECTURE.md, "Key cache"):
+//! Why it is safe (see docs/design/key-cache.md):
 //! - this process invalidates an entry as soon as it commits a change to
 //!   that key, before answering the call that made it;
 //! - on Postgres every change also sends a NOTIFY in its transaction, and

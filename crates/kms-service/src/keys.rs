@@ -142,8 +142,7 @@ impl KmsService {
     }
 
     /// describe-key, from the key cache like a crypto call: every change
-    /// reaches every replica's cache within a second (ARCHITECTURE.md, "Key
-    /// cache"), and the replica that made it forgets its entry before it
+    /// reaches every replica's cache within a second (docs/design/key-cache.md), and the replica that made it forgets its entry before it
     /// answers, so a caller always describes its own change.
     pub async fn describe_key(&self, caller: &CallerIdentity, key_id: &str) -> Result<KeyRecord, KmsError> {
         let entry = self.cached_entry(caller, key_id, Some(domain::GrantOperation::DescribeKey)).await?;

@@ -1,7 +1,7 @@
-//! kms-service: master keys, the key hierarchy and data keys, over gRPC.
+//! kms-service: master keys, their material and data keys, over gRPC.
 //!
 //! It is the only component that ever holds the root key or a master key's
-//! material. See ARCHITECTURE.md for the hierarchy and the invariants.
+//! material. See ARCHITECTURE.md for the floor plan and the invariants.
 
 use std::sync::Arc;
 

@@ -607,6 +607,7 @@ async fn postgres_survives_sigkill_and_a_server_restart() {
     let roles = Roles::create(&url);
     let cluster = crash_suite(Cluster::start(Backend::Postgres { admin: url, roles }).await, 6, 6).await;
     least_privilege(&cluster).await;
+    hardening_holds(&cluster).await;
     let api = cluster.api.clone();
     let (stop, ledger) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Ledger::default())));
     let workers: Vec<_> = (10..14).map(|w| tokio::spawn(load(api.clone(), w, stop.clone(), ledger.clone()))).collect();
@@ -664,6 +665,63 @@ async fn postgres_survives_sigkill_and_a_server_restart() {
 /// Each service's role reaches its own schema only: the gateway's (an
 /// internet-facing process) cannot read or delete key material or secrets,
 /// csms-service's cannot touch keys, and none can create schemas.
+/// Issue #40's bounds on the deployed binaries over Postgres: requests
+/// that declare the largest body under the real AK and send nothing hold
+/// no budget (a signed call is served beside them); a signed
+/// create-secret-version sent twice makes one version (the second gets
+/// 401); an idle connection is closed.
+async fn hardening_holds(c: &Cluster) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let api = &c.api;
+    let (status, _) = api
+        .call(Method::POST, &api.csms("secrets"), Some(json!({"name": "hardening", "secret_string": "v1"})))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let mut stream = tokio::net::TcpStream::connect(api.gateway()).await.unwrap();
+        let date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+        let head = format!(
+            "POST {} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+             x-sdk-date: {date}\r\nauthorization: SDK-HMAC-SHA256 Access={}, SignedHeaders=x-sdk-date, \
+             Signature=00\r\n\r\n",
+            api.csms("secrets/restore"),
+            gateway::routes::RESTORE_BODY,
+            api.account.ak
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        held.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = api.call(Method::GET, &api.kms("list-keys"), None).await.unwrap();
+    assert_eq!(status, 200, "a signed call beside eight stalled bodies: {body}");
+    drop(held);
+
+    // One signed create-secret-version, sent twice byte for byte.
+    let path = api.csms("secrets/hardening/versions");
+    let bytes = serde_json::to_vec(&json!({"secret_string": "v2"})).unwrap();
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", "application/json;charset=utf-8".parse().unwrap());
+    headers.insert("host", "opendew.test".parse().unwrap());
+    headers.insert("x-project-id", api.account.project_id.parse().unwrap());
+    support::sign_headers(&mut headers, &Method::POST, &path, &bytes, &api.account.ak, &api.account.sk, 0);
+    let url = format!("http://{}{path}", api.gateway());
+    let send = || api.client.post(&url).headers(headers.clone()).body(bytes.clone()).send();
+    let (first, second) = (send().await.unwrap().status().as_u16(), send().await.unwrap().status().as_u16());
+    assert_eq!((first, second), (200, 401), "a replayed version is refused");
+    let (_, versions) = api.call(Method::GET, &api.csms("secrets/hardening/versions"), None).await.unwrap();
+    assert_eq!(versions["version_metadatas"].as_array().map(Vec::len), Some(2), "{versions}");
+
+    // An idle keep-alive connection is closed by the server (60 s default
+    // idle timeout is too long to wait here: the cap on headers is 10 s
+    // for a connection that never sends a request).
+    let mut idle = tokio::net::TcpStream::connect(api.gateway()).await.unwrap();
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(30), idle.read(&mut buf)).await;
+    assert!(matches!(closed, Ok(Ok(_))), "a connection that sends nothing is closed: {closed:?}");
+}
+
 async fn least_privilege(c: &Cluster) {
     use sqlx::Connection;
     let Backend::Postgres { admin, roles } = &c.backend else { unreachable!() };
