@@ -694,7 +694,7 @@ async fn hardening_holds(c: &Cluster) {
         held.push(stream);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (status, body) = api.call(Method::GET, &api.kms("list-keys"), None).await.unwrap();
+    let (status, body) = api.call(Method::POST, &api.kms("list-keys"), Some(json!({}))).await.unwrap();
     assert_eq!(status, 200, "a signed call beside eight stalled bodies: {body}");
     drop(held);
 
