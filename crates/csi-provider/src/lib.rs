@@ -50,7 +50,7 @@ pub struct ProviderConfig {
         default_value = "/var/run/secrets-store-csi-providers/opendew.sock"
     )]
     pub socket: PathBuf,
-    /// The opendew gateway, e.g. https://opendew.example:8443.
+    /// The opendew gateway, e.g. `https://opendew.example:8443`.
     #[arg(long = "gateway-url", env = "OPENDEW_GATEWAY_URL")]
     pub gateway_url: String,
     /// CA bundle that signed the gateway's certificate.

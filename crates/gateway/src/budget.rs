@@ -114,7 +114,7 @@ impl Budgets {
     }
 
     /// A memory permit of `cost` bytes (at most the whole budget), waiting
-    /// up to [`MEMORY_WAIT`] for room.
+    /// up to `MEMORY_WAIT` for room.
     pub async fn memory(&self, cost: usize) -> Result<OwnedSemaphorePermit, ApiError> {
         self.memory_within(cost, MEMORY_WAIT).await
     }

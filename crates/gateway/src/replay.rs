@@ -10,7 +10,7 @@
 //! replica) measures how long ago it was. A use more than
 //! [`REPEAT_GRACE_MS`] later gets 401 and changes nothing. A route that would act again on a repeat (it creates a
 //! version or rotates:
-//! [`crate::routes::ApiRoute::acts_each_time`]) gets no grace at all: only
+//! `crate::routes::ApiRoute::acts_each_time`) gets no grace at all: only
 //! the first use runs, by the store's word, not by a clock (issue #40:
 //! a create-secret-version repeated within the grace made two versions).
 //! If that first use fails, it changed nothing, and the signature is

@@ -36,7 +36,7 @@ pub struct PluginConfig {
     /// Unix socket kube-apiserver connects to (its `endpoint: unix:///…`).
     #[arg(long = "socket", env = "OPENDEW_KMS_PLUGIN_SOCKET", default_value = "/var/run/kmsplugin/socket.sock")]
     pub socket: PathBuf,
-    /// The opendew gateway, e.g. https://opendew.example:8443.
+    /// The opendew gateway, e.g. `https://opendew.example:8443`.
     #[arg(long = "gateway-url", env = "OPENDEW_GATEWAY_URL")]
     pub gateway_url: String,
     /// Credentials file: {"access_key", "secret_key", "project_id"}.

@@ -4,7 +4,7 @@
 //!
 //! A rotation is one [`KeyRecord::rotate`] transition run by the store on
 //! the locked row together with the insert of the new material version
-//! (`KeyStore::rotate_key`). New ciphertexts name the newest version;
+//! (`Materials::rotate_key`). New ciphertexts name the newest version;
 //! every earlier version stays, so every earlier ciphertext still opens.
 //! Because the transition re-checks "due" on the locked row, replicas that
 //! race for one due key rotate it once: the winner starts the next period,

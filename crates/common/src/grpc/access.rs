@@ -22,7 +22,7 @@ use std::{
 
 use tracing::Instrument;
 
-/// Wraps a gRPC server's routes with [`AccessLog`].
+/// Wraps a gRPC server's routes with `AccessLog`.
 #[derive(Debug, Clone)]
 pub struct AccessLogLayer {
     /// The services (`package.Service`) whose methods are named in labels.

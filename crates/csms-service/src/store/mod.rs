@@ -28,7 +28,7 @@ pub(crate) mod conformance;
 
 pub use common::db::StoreError;
 
-/// Why [`SecretStore::create_secret`] refused.
+/// Why `SecretStore::create_secret` refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateSecretError {
     /// The project already has a secret with this name.

@@ -31,11 +31,11 @@ pub struct ApiRoute {
     /// A signed request to this route is served once: it changes state, so
     /// the replay guard refuses its signature a second time
     /// ([`crate::replay`]). Every route but GETs is one-shot unless it says
-    /// otherwise with [`ApiRoute::replayable`].
+    /// otherwise with `ApiRoute::replayable`.
     pub one_shot: bool,
     /// A one-shot route whose repeat would act again (create a second
     /// version, rotate again): a repeated signature is refused even within
-    /// the replay guard's grace ([`ApiRoute::acts_each_time`]).
+    /// the replay guard's grace (`ApiRoute::acts_each_time`).
     pub acts_each_time: bool,
     /// The largest body this route reads, checked before authentication
     /// (against `Content-Length`) and while the body arrives.

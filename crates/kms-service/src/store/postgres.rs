@@ -2,7 +2,7 @@
 //!
 //! Every key change sends `NOTIFY opendew_kms_keys, '<key id>'` inside its
 //! transaction, so the notification is delivered exactly when the change
-//! commits; [`KeyStore::watch`](super::KeyStore::watch) turns those into
+//! commits; [`Keys::watch`](super::Keys::watch) turns those into
 //! cache invalidations on every replica (`common::db::watch_postgres`).
 
 use sqlx::Postgres;

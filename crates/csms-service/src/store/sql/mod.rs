@@ -1,9 +1,9 @@
 //! The one implementation of [`SecretStore`](super::SecretStore), generic
-//! over a [`Dialect`], split by resource: [`secrets`], [`versions`] (with
-//! stages) and [`tags`].
+//! over a [`Dialect`], split by resource: `secrets`, `versions` (with
+//! stages) and `tags`.
 //!
 //! Postgres and SQLite both accept `$n` placeholders and `ON CONFLICT …
-//! DO UPDATE`, so the SQL text ([`rows`]) is shared; a dialect supplies only
+//! DO UPDATE`, so the SQL text (`rows`) is shared; a dialect supplies only
 //! what differs: how a writing transaction starts, how a project is locked,
 //! the row-lock clause, the string aggregate, the migrations and
 //! (Postgres) the usual create-secret as one statement.
@@ -68,9 +68,9 @@ pub trait Dialect: SqlDialect {
     const MIGRATOR: sqlx::migrate::Migrator;
     /// create-secret far from the quota, for the usual shape (one version
     /// with one stage, no event subscription, no task), as one
-    /// self-committing statement: [`sql::INSERT_SECRET`]'s parameters, the
+    /// self-committing statement: `sql::INSERT_SECRET`'s parameters, the
     /// largest project count that still admits a secret, the version's
-    /// [`sql::INSERT_VERSION`] parameters, its stage and the count shard; it
+    /// `sql::INSERT_VERSION` parameters, its stage and the count shard; it
     /// returns a row per secret inserted, none meaning "near the quota" (the
     /// locked transaction decides). `None` where the backend cannot modify
     /// tables in a `WITH` (SQLite, whose transactions are in-process).

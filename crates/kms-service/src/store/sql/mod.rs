@@ -1,7 +1,7 @@
 //! The one implementation of [`KeyStore`](super::KeyStore), generic over a
-//! [`Dialect`], split by resource as csms-service's store is: [`keys`],
-//! [`materials`], [`aliases`], [`grants`], [`tags`], with the SQL text and
-//! the named row types in [`rows`].
+//! [`Dialect`], split by resource as csms-service's store is: `keys`,
+//! `materials`, `aliases`, `grants`, `tags`, with the SQL text and
+//! the named row types in `rows`.
 //!
 //! Postgres and SQLite both accept `$n` placeholders and `ON CONFLICT …
 //! DO UPDATE`, so the SQL text is shared; a dialect supplies only what
