@@ -11,6 +11,7 @@ pub mod grpc;
 pub mod identity;
 pub mod metrics;
 pub mod pages;
+pub mod purge;
 pub mod socket;
 pub mod tags;
 pub mod telemetry;

@@ -161,28 +161,20 @@ fn ready_check(store: Arc<dyn SecretStore>) -> common::grpc::ReadyCheck {
 }
 
 /// Deletes secrets whose scheduled deletion time has passed, with all their
-/// versions (firing SECRET_DELETED). Every replica runs it; deletions are
-/// re-checked on the locked row, so each fires once.
+/// versions (firing SECRET_DELETED); each deletion is re-checked on the
+/// locked row, so it fires once.
 fn spawn_purge(store: Arc<dyn SecretStore>, interval: std::time::Duration, shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        let mut ticks = common::Ticker::new(interval, shutdown);
-        while ticks.next().await {
-            // Due by the database's clock, which every replica shares.
-            let result = match store.clock_ms().await {
-                Ok(now_ms) => store.purge_due(now_ms).await,
-                Err(e) => Err(e),
-            };
-            let outcome = if result.is_ok() { "ok" } else { "error" };
-            metrics::counter!("opendew_csms_purge_runs_total", "result" => outcome).increment(1);
-            match result {
-                Ok(deleted) => {
-                    metrics::counter!("opendew_csms_secrets_purged_total").increment(deleted.len() as u64);
-                    for secret_id in deleted {
-                        tracing::info!(%secret_id, "secret deleted after its recovery window");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "secret purge failed; retrying next interval"),
-            }
-        }
+    let names = common::purge::PurgeNames {
+        runs_metric: "opendew_csms_purge_runs_total",
+        purged_metric: "opendew_csms_secrets_purged_total",
+        what: "secret",
+    };
+    let purge = move || {
+        let store = store.clone();
+        // Due by the database's clock, which every replica shares.
+        async move { store.purge_due(store.clock_ms().await?).await }
+    };
+    common::purge::spawn(interval, shutdown, names, purge, |secret_id| {
+        tracing::info!(%secret_id, "secret deleted after its recovery window");
     });
 }

@@ -59,35 +59,26 @@ pub(crate) fn spawn_import_expiry(
     });
 }
 
-/// Deletes keys past their scheduled deletion date, with their material.
-/// Every replica runs it; deletions are idempotent, so replicas need not
-/// coordinate.
+/// Deletes keys past their scheduled deletion date, with their material,
+/// and forgets them in this replica's cache.
 pub(crate) fn spawn_purge(
     store: Arc<dyn KeyStore>,
     cache: Arc<cache::KeyCache>,
     interval: std::time::Duration,
     shutdown: CancellationToken,
 ) {
-    tokio::spawn(async move {
-        let mut ticks = common::Ticker::new(interval, shutdown);
-        while ticks.next().await {
-            // Due by the database's clock, which every replica shares.
-            let result = match store.clock_ms().await {
-                Ok(now_ms) => store.purge_due(now_ms).await,
-                Err(e) => Err(e),
-            };
-            let outcome = if result.is_ok() { "ok" } else { "error" };
-            metrics::counter!("opendew_kms_purge_runs_total", "result" => outcome).increment(1);
-            match result {
-                Ok(deleted) => {
-                    metrics::counter!("opendew_kms_keys_purged_total").increment(deleted.len() as u64);
-                    for key_id in deleted {
-                        cache.invalidate(key_id);
-                        tracing::info!(%key_id, "key deleted after its scheduled date; material destroyed");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "key purge failed; retrying next interval"),
-            }
-        }
+    let names = common::purge::PurgeNames {
+        runs_metric: "opendew_kms_purge_runs_total",
+        purged_metric: "opendew_kms_keys_purged_total",
+        what: "key",
+    };
+    let purge = move || {
+        let store = store.clone();
+        // Due by the database's clock, which every replica shares.
+        async move { store.purge_due(store.clock_ms().await?).await }
+    };
+    common::purge::spawn(interval, shutdown, names, purge, move |key_id| {
+        cache.invalidate(key_id);
+        tracing::info!(%key_id, "key deleted after its scheduled date; material destroyed");
     });
 }
