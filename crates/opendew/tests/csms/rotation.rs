@@ -1,0 +1,199 @@
+//! Rotation on demand, its tasks, and scheduled rotation across replicas.
+
+use super::*;
+
+/// rotate-secret on single- and multi-user database secrets, COMMON
+/// refused, the task list's filters, exclusivity rule and paging, and an
+/// update of the description leaving the schedule alone.
+pub(super) async fn rotation_and_tasks(s: &TestStack) {
+    let common_name = unique("rot-common");
+    call(s, Method::POST, "secrets", Some(json!({"name": common_name, "secret_string": "x"}))).await;
+    assert_error(&call(s, Method::POST, &format!("secrets/{common_name}/rotate"), None).await, 400, "CSMS.0002", true);
+    assert_error(&call(s, Method::POST, "secrets/no-such-secret/rotate", None).await, 400, "CSMS.0106", true);
+
+    let single = unique("rot-single");
+    let value = json!({"username": "app", "password": "old-password", "host": "db.local"});
+    let body = json!({"name": single, "secret_string": value.to_string(), "secret_type": "RDS-FG",
+                      "auto_rotation": true, "rotation_period": "30d",
+                      "rotation_config": r#"{"InstanceId":"i-1","SecretSubType":"SingleUser"}"#});
+    let created = call(s, Method::POST, "secrets", Some(body)).await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    let next = created.body["secret"]["next_rotation_time"].as_i64().unwrap();
+    let r = call(s, Method::PUT, &format!("secrets/{single}"), Some(json!({"description": "only this"}))).await;
+    assert_eq!(r.body["secret"]["next_rotation_time"], next, "a description change moved the schedule");
+    let r = call(s, Method::POST, &format!("secrets/{single}/rotate"), None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_types(&r.body, &[("version_id", "string"), ("secret_name", "string"), ("rotation_task_id", "string")]);
+    let task_id = r.body["rotation_task_id"].as_str().unwrap().to_owned();
+    let new: Value =
+        serde_json::from_str(read(s, &single, "latest").await.body["version"]["secret_string"].as_str().unwrap())
+            .unwrap();
+    assert_eq!((new["username"].as_str(), new["host"].as_str()), (Some("app"), Some("db.local")));
+    let password = new["password"].as_str().unwrap();
+    assert!(password != "old-password" && password.len() == 32, "{password}");
+    let previous = read(s, &single, "v1").await;
+    assert_eq!(previous.body["version"]["version_metadata"]["version_stages"], json!(["SYSPREVIOUS"]));
+    let shown = call(s, Method::GET, &format!("secrets/{single}"), None).await;
+    assert!(shown.body["secret"]["rotation_time"].as_i64().is_some(), "{:?}", shown.body);
+    assert!(shown.body["secret"]["next_rotation_time"].as_i64().unwrap() > next);
+
+    // MultiUser rotates the SYSPREVIOUS account and swaps the two.
+    let multi = unique("rot-multi");
+    let alice = json!({"username": "alice", "password": "a0"}).to_string();
+    let bob = json!({"username": "bob", "password": "b0"}).to_string();
+    let body = json!({"name": multi, "secret_string": alice, "secret_type": "GaussDB-FG",
+                      "rotation_config": r#"{"InstanceId":"i-2","SecretSubType":"MultiUser"}"#});
+    call(s, Method::POST, "secrets", Some(body)).await;
+    let no_second = call(s, Method::POST, &format!("secrets/{multi}/rotate"), None).await;
+    assert!(no_second.body.get("version_id").is_none(), "one account only: {:?}", no_second.body);
+    call(s, Method::POST, &format!("secrets/{multi}/versions"), Some(json!({"secret_string": bob}))).await;
+    // The same rotate again: signed in the next second, as a new request
+    // (an identical signature is a replay, and rotate acts each time).
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = call(s, Method::POST, &format!("secrets/{multi}/rotate"), None).await;
+    assert_eq!(r.body["version_id"], "v3", "{:?}", r.body);
+    let current: Value =
+        serde_json::from_str(read(s, &multi, "latest").await.body["version"]["secret_string"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(current["username"], "alice", "the idle account became current");
+    assert_ne!(current["password"], "a0");
+    let prev = read(s, &multi, "v2").await;
+    assert_eq!(prev.body["version"]["version_metadata"]["version_stages"], json!(["SYSPREVIOUS"]));
+
+    // Tasks: filters, the task_id rule (flat errors), paging.
+    let r = call(s, Method::GET, &format!("csms/tasks?secret_name={multi}"), None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_types(&r.body, &[("total", "int"), ("tasks", "array"), ("next_marker", "string")]);
+    assert_eq!(r.body["total"], 2);
+    let statuses: Vec<&str> =
+        r.body["tasks"].as_array().unwrap().iter().map(|t| t["task_status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["FAILED", "SUCCESS"]);
+    let t = &r.body["tasks"][0];
+    assert_types(
+        t,
+        &[
+            ("task_id", "string"),
+            ("secret_name", "string"),
+            ("task_status", "string"),
+            ("operate_type", "string"),
+            ("task_time", "int"),
+            ("attempt_nums", "int"),
+            ("task_error_code", "string"),
+            ("task_error_msg", "string"),
+        ],
+    );
+    assert_eq!(t["operate_type"], "MULTI_USER");
+    assert!(!t["task_error_msg"].as_str().unwrap().is_empty());
+    let failed = call(s, Method::GET, &format!("csms/tasks?secret_name={multi}&status=FAILED"), None).await;
+    assert_eq!(failed.body["total"], 1);
+    let one = call(s, Method::GET, &format!("csms/tasks?task_id={task_id}"), None).await;
+    assert_eq!(
+        (one.body["total"].as_u64(), one.body["tasks"][0]["secret_name"].as_str()),
+        (Some(1), Some(single.as_str()))
+    );
+    assert_error(
+        &call(s, Method::GET, &format!("csms/tasks?task_id={task_id}&status=SUCCESS"), None).await,
+        400,
+        "CSMS.0002",
+        false,
+    );
+    assert_error(&call(s, Method::GET, "csms/tasks?status=RUNNING", None).await, 400, "CSMS.0002", false);
+    let page = call(s, Method::GET, "csms/tasks?limit=1", None).await;
+    let marker = page.body["next_marker"].as_str().unwrap().to_owned();
+    let rest = call(s, Method::GET, &format!("csms/tasks?limit=1000&marker={marker}"), None).await;
+    assert_eq!(rest.body["tasks"].as_array().unwrap().len() + 1, page.body["total"].as_u64().unwrap() as usize);
+}
+
+/// Scheduled rotation with a short period (a rotation "hour" of 100 ms:
+/// `6h` is 600 ms), with a second csms-service replica on the same
+/// database: the secret rotates every period, and no period is rotated
+/// twice.
+async fn scheduled_rotation_across_replicas(db: Db) {
+    let mut jobs = support::csms_jobs();
+    jobs.rotation_hour_ms = 100;
+    let s = TestStack::start_with_jobs(db, jobs.clone()).await;
+    let pki = &s.stack.pki;
+    let database_url = match &s.db {
+        Db::Sqlite => common::db::DatabaseUrl::sqlite_file(&s.dir.path().join("csms.db")),
+        Db::Postgres(url) => url.clone(),
+    };
+    // Two more replicas, driven here: each calls the scheduler's step
+    // every 50 ms, at the same moments, so that a period rotated twice
+    // would show.
+    let tls = pki.internal(&pki.csms).load().unwrap();
+    let mut replicas = Vec::new();
+    let feeds = tokio_util::sync::CancellationToken::new();
+    let _stop_feeds = feeds.clone().drop_guard();
+    for _ in 0..2 {
+        let store = csms_service::open_store(&database_url, 4).await.unwrap();
+        let channel = common::grpc::channel(&format!("http://{}", s.stack.kms), tls.as_ref(), "test").unwrap();
+        let kms = csms_service::kms::KmsClient::new(channel);
+        let service = csms_service::service::CsmsService::new(store, kms, 200, jobs.clone(), &feeds).await.unwrap();
+        replicas.push(std::sync::Arc::new(service));
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let driver = {
+        let (stop, replicas) = (stop.clone(), replicas.clone());
+        tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                let now = common::now_ms();
+                let (a, b) = tokio::join!(replicas[0].rotate_due(now), replicas[1].rotate_due(now));
+                a.unwrap();
+                b.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        })
+    };
+
+    let name = unique("scheduled");
+    let body = json!({"name": name, "secret_string": json!({"username": "app", "password": "p0"}).to_string(),
+                      "secret_type": "RDS-FG", "auto_rotation": true, "rotation_period": "6h",
+                      "rotation_config": r#"{"InstanceId":"i-9","SecretSubType":"SingleUser"}"#});
+    assert_eq!(call(&s, Method::POST, "secrets", Some(body)).await.status, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let tasks = call(&s, Method::GET, &format!("csms/tasks?secret_name={name}&status=SUCCESS"), None).await;
+        if tasks.body["total"].as_u64().unwrap() >= 4 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no scheduled rotations: {:?}", tasks.body);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    stop.cancel();
+    let off = call(&s, Method::PUT, &format!("secrets/{name}"), Some(json!({"auto_rotation": false}))).await;
+    assert_eq!(off.status, 200, "{:?}", off.body);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let tasks = call(&s, Method::GET, &format!("csms/tasks?secret_name={name}&limit=1000"), None).await;
+    let tasks = tasks.body["tasks"].as_array().unwrap().clone();
+    assert!(tasks.iter().all(|t| t["task_status"] == "SUCCESS"), "{tasks:?}");
+    let times: Vec<i64> = tasks.iter().map(|t| t["task_time"].as_i64().unwrap()).collect();
+    for pair in times.windows(2) {
+        // A period is 600 ms: two rotations closer than that would be one
+        // period rotated twice (by two replicas racing).
+        assert!(pair[1] - pair[0] >= 550, "two rotations {} ms apart: {times:?}", pair[1] - pair[0]);
+    }
+    let versions = call(&s, Method::GET, &format!("secrets/{name}/versions?limit=1000"), None).await;
+    let versions = versions.body["version_metadatas"].as_array().unwrap().len();
+    assert_eq!(versions, tasks.len() + 1, "one version per rotation");
+    let mut passwords = std::collections::BTreeSet::new();
+    for n in 1..=versions {
+        let v = read(&s, &name, &format!("v{n}")).await;
+        let doc: Value = serde_json::from_str(v.body["version"]["secret_string"].as_str().unwrap()).unwrap();
+        passwords.insert(doc["password"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(passwords.len(), versions, "every rotation made a new password");
+    driver.await.unwrap();
+    s.stack.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn scheduled_rotation_on_sqlite() {
+    scheduled_rotation_across_replicas(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn scheduled_rotation_on_postgres() {
+    let Some(db) = Db::postgres("scheduled rotation across replicas on Postgres").await else { return };
+    scheduled_rotation_across_replicas(db).await;
+}
