@@ -17,6 +17,7 @@ pub mod tags;
 pub mod telemetry;
 
 pub use binary::{ShutdownConfig, run_until_stopped, shutdown_on_signal};
+pub use purge::Ticker;
 
 /// A command-line duration: a whole number of seconds, at least one.
 pub fn positive_seconds(text: &str) -> Result<std::time::Duration, String> {
@@ -29,29 +30,4 @@ pub fn positive_seconds(text: &str) -> Result<std::time::Duration, String> {
 /// Milliseconds since the Unix epoch, the unit every opendew timestamp uses.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
-/// The loop of every background task: a tick every `interval` (the first
-/// at once, late ticks delayed rather than bunched) until `shutdown`.
-#[derive(Debug)]
-pub struct Ticker {
-    tick: tokio::time::Interval,
-    shutdown: tokio_util::sync::CancellationToken,
-}
-
-impl Ticker {
-    /// Ticks every `interval` until `shutdown` is cancelled.
-    pub fn new(interval: std::time::Duration, shutdown: tokio_util::sync::CancellationToken) -> Self {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Self { tick, shutdown }
-    }
-
-    /// Waits for the next tick; false once shutdown has begun.
-    pub async fn next(&mut self) -> bool {
-        tokio::select! {
-            _ = self.shutdown.cancelled() => false,
-            _ = self.tick.tick() => true,
-        }
-    }
 }

@@ -1,13 +1,38 @@
-//! The purge loop both services run: every replica deletes, by the
-//! database's clock, what is past its deletion date. Deletions are
-//! idempotent and re-checked on the locked row, so replicas need not
-//! coordinate.
+//! Background loops: the [`Ticker`] every task runs on, and the purge
+//! loop both services run (every replica deletes, by the database's
+//! clock, what is past its deletion date; deletions are idempotent and
+//! re-checked on the locked row, so replicas need not coordinate).
 
 use std::{future::Future, time::Duration};
 
 use tokio_util::sync::CancellationToken;
 
 use crate::db::StoreError;
+
+/// The loop of every background task: a tick every `interval` (the first
+/// at once, late ticks delayed rather than bunched) until `shutdown`.
+#[derive(Debug)]
+pub struct Ticker {
+    tick: tokio::time::Interval,
+    shutdown: CancellationToken,
+}
+
+impl Ticker {
+    /// Ticks every `interval` until `shutdown` is cancelled.
+    pub fn new(interval: std::time::Duration, shutdown: CancellationToken) -> Self {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self { tick, shutdown }
+    }
+
+    /// Waits for the next tick; false once shutdown has begun.
+    pub async fn next(&mut self) -> bool {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => false,
+            _ = self.tick.tick() => true,
+        }
+    }
+}
 
 /// What a service's purge loop is called in metrics and logs.
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +61,7 @@ pub fn spawn<Id, F, Fut>(
     Fut: Future<Output = Result<Vec<Id>, StoreError>> + Send,
 {
     tokio::spawn(async move {
-        let mut ticks = crate::Ticker::new(interval, shutdown);
+        let mut ticks = Ticker::new(interval, shutdown);
         while ticks.next().await {
             let result = purge().await;
             let outcome = if result.is_ok() { "ok" } else { "error" };
