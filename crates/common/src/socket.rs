@@ -47,6 +47,21 @@ pub fn bind_private(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
     Ok(listener)
 }
 
+/// Serves `routes` on a private socket at `path` ([`bind_private`]) until
+/// `shutdown`, then removes the socket: the serving loop of both node
+/// agents.
+pub async fn serve_private(
+    path: &Path,
+    routes: tonic::transport::server::Router,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = bind_private(path)?;
+    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+    routes.serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned()).await?;
+    let _ = std::fs::remove_file(path);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

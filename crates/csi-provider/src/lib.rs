@@ -226,18 +226,10 @@ pub async fn serve(config: ProviderConfig, shutdown: CancellationToken) -> anyho
     let probe = Signer { ak: String::new(), sk: String::new().into(), project_id: String::new() };
     GatewayClient::new(&config.gateway_url, probe, config.ca_file.as_deref(), config.timeout)?;
     let provider = Provider::new(config.gateway_url.clone(), config.ca_file.clone(), config.timeout);
-    let listener = common::socket::bind_private(&config.socket)?;
     tracing::info!(socket = %config.socket.display(), "Secrets Store CSI provider listening");
     let service = CsiDriverProviderServer::new(provider)
         .max_decoding_message_size(MAX_REQUEST)
         .max_encoding_message_size(MAX_VOLUME + 64 * 1024);
-    tonic::transport::Server::builder()
-        .add_service(service)
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::UnixListenerStream::new(listener),
-            shutdown.cancelled_owned(),
-        )
-        .await?;
-    let _ = std::fs::remove_file(&config.socket);
-    Ok(())
+    let routes = tonic::transport::Server::builder().add_service(service);
+    common::socket::serve_private(&config.socket, routes, shutdown).await
 }

@@ -139,17 +139,7 @@ async fn csi_provider_mounts_csms_secrets_as_files_with_their_versions() {
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
     let served = tokio::spawn(csi_provider::serve(provider_config, shutdown.clone()));
-    for _ in 0..100 {
-        if socket.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
-    assert_eq!(mode & 0o777, 0o600, "the socket is for the driver only");
-    let dir_mode =
-        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(socket.parent().unwrap()).unwrap().permissions());
-    assert_eq!(dir_mode & 0o777, 0o700, "in a directory of its own");
+    test_support::private_socket(&socket).await;
     let mut provider = connect(socket.clone()).await;
 
     let version = provider.version(VersionRequest { version: "v1alpha1".into() }).await.unwrap().into_inner();

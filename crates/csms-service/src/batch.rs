@@ -4,15 +4,13 @@
 //! the quota is checked per element, so a batch cannot go past it.
 
 use common::identity::CallerIdentity;
+use proto::limits::MAX_BATCH_IMPORT;
 
 use crate::{
     error::CsmsError,
     secrets::{NewSecret, invalid},
     service::CsmsService,
 };
-
-/// The largest batch.
-pub const MAX_BATCH: usize = 1000;
 
 /// The outcome of one element.
 #[derive(Debug)]
@@ -30,8 +28,8 @@ impl CsmsService {
         caller: &CallerIdentity,
         secrets: Vec<NewSecret>,
     ) -> Result<Vec<Imported>, CsmsError> {
-        if secrets.is_empty() || secrets.len() > MAX_BATCH {
-            return Err(invalid(format!("secrets takes 1-{MAX_BATCH} elements")).into());
+        if secrets.is_empty() || secrets.len() > MAX_BATCH_IMPORT {
+            return Err(invalid(format!("secrets takes 1-{MAX_BATCH_IMPORT} elements")).into());
         }
         let mut outcomes = Vec::with_capacity(secrets.len());
         for secret in secrets {

@@ -4,6 +4,7 @@
 //! `csms.v1.ErrorDetail` it attaches lets the gateway answer with Huawei's
 //! `CSMS.xxxx` code. Messages never contain a secret value or a data key.
 
+use common::grpc::errors::ServiceError;
 use proto::csms::v1::{ErrorDetail, ErrorReason};
 use tonic::{Code, Status};
 
@@ -47,7 +48,18 @@ impl From<WriteError> for CsmsError {
     }
 }
 
-impl CsmsError {
+impl ServiceError for CsmsError {
+    type Reason = ErrorReason;
+    type Detail = ErrorDetail;
+
+    fn detail(reason: ErrorReason) -> ErrorDetail {
+        ErrorDetail { reason: reason as i32 }
+    }
+
+    fn reason_of(detail: &ErrorDetail) -> ErrorReason {
+        detail.reason()
+    }
+
     fn code_and_reason(&self) -> (Code, ErrorReason) {
         use ErrorReason as R;
         match self {
@@ -57,23 +69,6 @@ impl CsmsError {
             Self::DuplicateName => (Code::AlreadyExists, R::DuplicateName),
             Self::Unauthenticated(_) => (Code::Unauthenticated, R::Unauthenticated),
             Self::Store(_) | Self::Internal(_) => (Code::Internal, R::Internal),
-        }
-    }
-
-    /// The reason the gateway branches on.
-    pub fn reason(&self) -> ErrorReason {
-        self.code_and_reason().1
-    }
-
-    /// The message a caller may see: what a status would carry
-    /// ([`common::grpc::error_status`] hides internal detail the same way).
-    pub fn public_detail(&self) -> String {
-        match self {
-            Self::Store(_) | Self::Internal(_) => {
-                tracing::error!(error = %self, "internal error");
-                "internal error".to_owned()
-            }
-            other => other.to_string(),
         }
     }
 }
@@ -97,8 +92,7 @@ fn rejection_code(rejection: &Rejection) -> (Code, ErrorReason) {
 
 impl From<CsmsError> for Status {
     fn from(err: CsmsError) -> Self {
-        let (code, reason) = err.code_and_reason();
-        common::grpc::error_status(code, &err, &ErrorDetail { reason: reason as i32 })
+        err.into_status()
     }
 }
 
@@ -108,12 +102,11 @@ mod tests {
 
     #[test]
     fn reason_round_trips_through_status() {
-        for err in [CsmsError::DuplicateName, Rejection::SecretNotFound.into(), CsmsError::Internal("boom".into())] {
-            let reason = err.reason();
-            let status = Status::from(err);
-            assert!(!status.message().contains("boom"));
-            let detail: ErrorDetail = common::grpc::detail_of(&status).unwrap();
-            assert_eq!(detail.reason(), reason);
-        }
+        common::grpc::errors::assert_round_trip([
+            CsmsError::DuplicateName,
+            Rejection::SecretNotFound.into(),
+            CsmsError::SecretQuotaExceeded(200),
+            CsmsError::Internal("boom".into()),
+        ]);
     }
 }

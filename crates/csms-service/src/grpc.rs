@@ -4,7 +4,7 @@
 //! (`common::grpc::access`) has already opened the call's span with the
 //! gateway's request id.
 
-use common::identity::CallerIdentity;
+use common::{grpc::errors::ServiceError, identity::CallerIdentity};
 use proto::csms::v1::{self as pb, secrets_manager_service_server::SecretsManagerService};
 use tonic::{Request, Response, Status};
 
@@ -317,7 +317,7 @@ impl SecretsManagerService for CsmsService {
                     name: o.name,
                     created: false,
                     reason: e.reason() as i32,
-                    message: e.public_detail(),
+                    message: e.public_message(),
                 },
             })
             .collect();

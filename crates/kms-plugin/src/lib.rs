@@ -276,17 +276,9 @@ pub fn plugin(config: &PluginConfig) -> anyhow::Result<Plugin> {
 /// (kube-apiserver runs as root beside it): [`common::socket::bind_private`].
 pub async fn serve(config: PluginConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     let plugin = plugin(&config)?;
-    let listener = common::socket::bind_private(&config.socket)?;
     tracing::info!(socket = %config.socket.display(), key_id = %config.key_id, "KMS v2 plugin listening");
-    tonic::transport::Server::builder()
-        .add_service(KeyManagementServiceServer::new(plugin))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::UnixListenerStream::new(listener),
-            shutdown.cancelled_owned(),
-        )
-        .await?;
-    let _ = std::fs::remove_file(&config.socket);
-    Ok(())
+    let routes = tonic::transport::Server::builder().add_service(KeyManagementServiceServer::new(plugin));
+    common::socket::serve_private(&config.socket, routes, shutdown).await
 }
 
 #[cfg(test)]

@@ -16,15 +16,6 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     common::telemetry::init(&args.log);
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM");
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-        stop.cancel();
-    });
+    let shutdown = common::binary::shutdown_on_signal();
     kms_plugin::serve(args.plugin, shutdown).await
 }

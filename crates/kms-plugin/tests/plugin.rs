@@ -69,17 +69,7 @@ async fn kms_v2_plugin_wraps_data_keys_under_an_opendew_key() {
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
     let served = tokio::spawn(kms_plugin::serve(plugin_config, shutdown.clone()));
-    for _ in 0..100 {
-        if socket.exists() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());
-    assert_eq!(mode & 0o777, 0o600, "the socket is for kube-apiserver only");
-    let dir_mode =
-        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(socket.parent().unwrap()).unwrap().permissions());
-    assert_eq!(dir_mode & 0o777, 0o700, "in a directory of its own");
+    test_support::private_socket(&socket).await;
     let mut plugin = connect(socket.clone()).await;
 
     let status = plugin.status(StatusRequest {}).await.unwrap().into_inner();

@@ -65,6 +65,9 @@ macro_rules! string_enum {
         pub enum $name { $($(#[$vmeta])* $variant),+ }
 
         impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
             /// The stored (and wire) spelling.
             pub fn as_str(self) -> &'static str {
                 match self { $(Self::$variant => $text),+ }

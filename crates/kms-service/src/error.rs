@@ -8,6 +8,7 @@
 //! derives Huawei's `KMS.xxxx` code. Messages never contain key material,
 //! plaintext or AAD.
 
+use common::grpc::errors::ServiceError;
 use proto::kms::v1::{ErrorDetail, ErrorReason};
 use tonic::{Code, Status};
 
@@ -42,10 +43,16 @@ pub enum KmsError {
     Internal(String),
 }
 
-impl KmsError {
-    /// The reason the gateway branches on.
-    pub fn reason(&self) -> ErrorReason {
-        self.code_and_reason().1
+impl ServiceError for KmsError {
+    type Reason = ErrorReason;
+    type Detail = ErrorDetail;
+
+    fn detail(reason: ErrorReason) -> ErrorDetail {
+        ErrorDetail { reason: reason as i32 }
+    }
+
+    fn reason_of(detail: &ErrorDetail) -> ErrorReason {
+        detail.reason()
     }
 
     fn code_and_reason(&self) -> (Code, ErrorReason) {
@@ -168,8 +175,7 @@ impl From<UpdateKeyError> for KmsError {
 
 impl From<KmsError> for Status {
     fn from(err: KmsError) -> Self {
-        let (code, reason) = err.code_and_reason();
-        common::grpc::error_status(code, &err, &ErrorDetail { reason: reason as i32 })
+        err.into_status()
     }
 }
 
@@ -177,19 +183,14 @@ impl From<KmsError> for Status {
 mod tests {
     use super::*;
 
-    /// The gateway reads the reason back from the status details.
     #[test]
     fn reason_round_trips_through_status() {
-        for err in [
+        common::grpc::errors::assert_round_trip([
             KmsError::DuplicateAlias,
             KmsError::KeyNotFound,
             KmsError::Rejected(Rejection::KeyNotEnabled),
+            KmsError::Rejected(Rejection::Tag(common::tags::TagFault::NotFound)),
             KmsError::Internal("x".into()),
-        ] {
-            let reason = err.reason();
-            let status = Status::from(err);
-            let detail: ErrorDetail = common::grpc::detail_of(&status).unwrap();
-            assert_eq!(detail.reason(), reason);
-        }
+        ]);
     }
 }

@@ -37,3 +37,9 @@ pub mod k8s {
 
 /// Encoded `FileDescriptorSet` of every opendew proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/opendew_descriptor.bin"));
+
+/// Huawei's spellings of the proto enums.
+pub mod wire;
+
+/// Ranges both ends of an internal API check.
+pub mod limits;

@@ -68,3 +68,18 @@ pub async fn sqlite_pool(service: &str) -> (tempfile::TempDir, sqlx::SqlitePool)
     let pool = common::db::connect_sqlite(&url, service).await.expect("open the test SQLite file");
     (dir, pool)
 }
+
+/// Waits (up to five seconds) for a node agent's socket at `path`, and
+/// asserts that it is private: 0600 in a 0700 directory.
+pub async fn private_socket(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for _ in 0..100 {
+        if path.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("the socket is there").permissions().mode() & 0o777;
+    assert_eq!(mode(path), 0o600, "the socket is for the node's root neighbours only");
+    assert_eq!(mode(path.parent().unwrap()), 0o700, "in a directory of its own");
+}

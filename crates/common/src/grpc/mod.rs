@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 mod access;
 pub mod callers;
+pub mod errors;
 mod tls;
 pub use access::AccessLogLayer;
 pub use tls::{InternalTls, InternalTlsConfig, channel};
@@ -89,19 +90,6 @@ pub async fn serve(
 /// `ErrorDetail`), so clients can branch on the reason without parsing text.
 pub fn status_with_detail<M: prost::Message>(code: Code, message: impl Into<String>, detail: &M) -> Status {
     Status::with_details(code, message, detail.encode_to_vec().into())
-}
-
-/// The status a service answers for its error `err`: the error's sentence
-/// and its typed detail, except that an internal error is logged here, once,
-/// and callers get an opaque message (its cause may name internals).
-pub fn error_status<M: prost::Message>(code: Code, err: &dyn std::fmt::Display, detail: &M) -> Status {
-    let message = if code == Code::Internal {
-        tracing::error!(error = %err, "internal error");
-        "internal error".to_owned()
-    } else {
-        err.to_string()
-    };
-    status_with_detail(code, message, detail)
 }
 
 /// Reads the typed detail of a status built by [`status_with_detail`].

@@ -21,6 +21,7 @@ use crate::{caller::Caller, state::AppState};
 pub mod csms;
 pub mod iam;
 pub mod kms;
+pub mod tags;
 
 /// One authenticated API operation: a method on a path pattern.
 pub struct ApiRoute {

@@ -5,7 +5,7 @@
 //! rest.
 
 use common::{identity::CallerIdentity, tags::ResourceQuery};
-use proto::kms::v1 as pb;
+use proto::{kms::v1 as pb, wire::WireName};
 
 use crate::{
     data::{CiphertextKind, DecryptData, EncryptData, ReEncrypt},
@@ -23,74 +23,41 @@ use crate::{
     store::{AliasRecord, Tag},
 };
 
-/// Domain spec of a proto spec; `None` for UNSPECIFIED.
-pub fn spec_from_proto(value: i32) -> Result<Option<KeySpec>, Rejection> {
-    use pb::KeySpec as P;
-    let p = P::try_from(value).map_err(|_| Rejection::InvalidKeySpec)?;
-    Ok(Some(match p {
-        P::Unspecified => return Ok(None),
-        P::Aes256 => KeySpec::Aes256,
-        P::Sm4 => KeySpec::Sm4,
-        P::Rsa2048 => KeySpec::Rsa2048,
-        P::Rsa3072 => KeySpec::Rsa3072,
-        P::Rsa4096 => KeySpec::Rsa4096,
-        P::EcP256 => KeySpec::EcP256,
-        P::EcP384 => KeySpec::EcP384,
-        P::Secp256k1 => KeySpec::Secp256k1,
-        P::Sm2 => KeySpec::Sm2,
-        P::Ed25519 => KeySpec::Ed25519,
-        P::Hmac256 => KeySpec::Hmac256,
-        P::Hmac384 => KeySpec::Hmac384,
-        P::Hmac512 => KeySpec::Hmac512,
-        P::HmacSm3 => KeySpec::HmacSm3,
-    }))
+/// The domain value of a proto enum number, through Huawei's spelling,
+/// which both sides share (`proto::wire::WireName`, the domain's `string_enum!`);
+/// `None` for UNSPECIFIED, `bad` for numbers outside the enum.
+fn from_wire<P, D>(value: i32, parse: fn(&str) -> Option<D>, bad: Rejection) -> Result<Option<D>, Rejection>
+where
+    P: WireName + TryFrom<i32>,
+{
+    let Ok(value) = P::try_from(value) else { return Err(bad) };
+    match value.huawei_name() {
+        None => Ok(None),
+        Some(name) => parse(name).map(Some).ok_or(bad),
+    }
 }
 
-fn spec_to_proto(spec: KeySpec) -> pb::KeySpec {
-    use pb::KeySpec as P;
-    match spec {
-        KeySpec::Aes256 => P::Aes256,
-        KeySpec::Sm4 => P::Sm4,
-        KeySpec::Rsa2048 => P::Rsa2048,
-        KeySpec::Rsa3072 => P::Rsa3072,
-        KeySpec::Rsa4096 => P::Rsa4096,
-        KeySpec::EcP256 => P::EcP256,
-        KeySpec::EcP384 => P::EcP384,
-        KeySpec::Secp256k1 => P::Secp256k1,
-        KeySpec::Sm2 => P::Sm2,
-        KeySpec::Ed25519 => P::Ed25519,
-        KeySpec::Hmac256 => P::Hmac256,
-        KeySpec::Hmac384 => P::Hmac384,
-        KeySpec::Hmac512 => P::Hmac512,
-        KeySpec::HmacSm3 => P::HmacSm3,
-    }
+/// The proto number of a domain value (spelled as Huawei does).
+fn to_wire<P: WireName + Into<i32>>(name: &str) -> i32 {
+    // Every domain value has its proto twin: `every_domain_value_is_on_the_wire`.
+    P::from_huawei_name(name).map_or(0, Into::into)
+}
+
+/// Domain spec of a proto spec; `None` for UNSPECIFIED.
+pub fn spec_from_proto(value: i32) -> Result<Option<KeySpec>, Rejection> {
+    from_wire::<pb::KeySpec, _>(value, KeySpec::parse, Rejection::InvalidKeySpec)
 }
 
 /// Domain usage of a proto usage; `None` for UNSPECIFIED.
 pub fn usage_from_proto(value: i32) -> Result<Option<KeyUsage>, Rejection> {
-    use pb::KeyUsage as P;
-    match P::try_from(value).map_err(|_| Rejection::InvalidParameter("key_usage"))? {
-        P::Unspecified => Ok(None),
-        P::EncryptDecrypt => Ok(Some(KeyUsage::EncryptDecrypt)),
-        P::SignVerify => Ok(Some(KeyUsage::SignVerify)),
-        P::GenerateVerifyMac => Ok(Some(KeyUsage::GenerateVerifyMac)),
-    }
+    from_wire::<pb::KeyUsage, _>(value, KeyUsage::parse, Rejection::InvalidParameter("key_usage"))
 }
 
-fn usage_to_proto(usage: KeyUsage) -> pb::KeyUsage {
-    match usage {
-        KeyUsage::EncryptDecrypt => pb::KeyUsage::EncryptDecrypt,
-        KeyUsage::SignVerify => pb::KeyUsage::SignVerify,
-        KeyUsage::GenerateVerifyMac => pb::KeyUsage::GenerateVerifyMac,
-    }
-}
-
-/// Domain origin of a proto origin; UNSPECIFIED means `kms`.
+/// Domain origin of a proto origin; UNSPECIFIED means `kms`. (The domain
+/// stores Huawei's lower-case spelling, the proto name is upper case.)
 pub fn origin_from_proto(value: i32) -> Result<KeyOrigin, Rejection> {
-    match pb::KeyOrigin::try_from(value).map_err(|_| Rejection::InvalidParameter("origin"))? {
-        pb::KeyOrigin::Unspecified | pb::KeyOrigin::Kms => Ok(KeyOrigin::Kms),
-        pb::KeyOrigin::External => Ok(KeyOrigin::External),
-    }
+    let parse = |name: &str| KeyOrigin::parse(&name.to_ascii_lowercase());
+    Ok(from_wire::<pb::KeyOrigin, _>(value, parse, Rejection::InvalidParameter("origin"))?.unwrap_or(KeyOrigin::Kms))
 }
 
 /// The list filter of a proto state; UNSPECIFIED is every state.
@@ -124,17 +91,14 @@ pub fn key_to_proto(key: &KeyRecord, realm: &str) -> pb::Key {
         project_id: key.project_id.clone(),
         key_alias: key.alias.clone(),
         realm: realm.to_owned(),
-        key_spec: spec_to_proto(key.spec) as i32,
-        key_usage: usage_to_proto(key.usage) as i32,
+        key_spec: to_wire::<pb::KeySpec>(key.spec.as_str()),
+        key_usage: to_wire::<pb::KeyUsage>(key.usage.as_str()),
         key_description: key.description.clone(),
         creation_date_ms: key.creation_ms,
         scheduled_deletion_date_ms: key.scheduled_deletion_ms,
         key_state: state_to_proto(key.state) as i32,
         default_key: key.default_key,
-        origin: match key.origin {
-            KeyOrigin::Kms => pb::KeyOrigin::Kms,
-            KeyOrigin::External => pb::KeyOrigin::External,
-        } as i32,
+        origin: to_wire::<pb::KeyOrigin>(&key.origin.as_str().to_ascii_uppercase()),
         key_rotation_enabled: key.rotation_enabled,
         enterprise_project_id: key.enterprise_project_id.clone(),
         expiration_time_ms: key.expiration_ms,
@@ -243,41 +207,19 @@ pub fn key_page_to_proto(page: &KeyPage, realm: &str) -> pb::ListKeysResponse {
 }
 
 fn algorithm_from_proto(value: i32) -> Result<EncryptionAlgorithm, Rejection> {
-    use pb::EncryptionAlgorithm as P;
-    Ok(match P::try_from(value).map_err(|_| Rejection::InvalidParameter("encryption_algorithm"))? {
-        P::Unspecified | P::SymmetricDefault => EncryptionAlgorithm::SymmetricDefault,
-        P::RsaesOaepSha256 => EncryptionAlgorithm::RsaesOaepSha256,
-        P::RsaesOaepSha1 => EncryptionAlgorithm::RsaesOaepSha1,
-        P::Sm2Encrypt => EncryptionAlgorithm::Sm2Encrypt,
-    })
+    let bad = Rejection::InvalidParameter("encryption_algorithm");
+    Ok(from_wire::<pb::EncryptionAlgorithm, _>(value, EncryptionAlgorithm::parse, bad)?
+        .unwrap_or(EncryptionAlgorithm::SymmetricDefault))
 }
 
 fn signing_algorithm_from_proto(value: i32) -> Result<Option<SigningAlgorithm>, Rejection> {
-    use SigningAlgorithm as A;
-    use pb::SigningAlgorithm as P;
-    Ok(Some(match P::try_from(value).map_err(|_| Rejection::InvalidParameter("signing_algorithm"))? {
-        P::Unspecified => return Ok(None),
-        P::RsassaPssSha256 => A::RsaPssSha256,
-        P::RsassaPssSha384 => A::RsaPssSha384,
-        P::RsassaPssSha512 => A::RsaPssSha512,
-        P::RsassaPkcs1V15Sha256 => A::RsaPkcs1Sha256,
-        P::RsassaPkcs1V15Sha384 => A::RsaPkcs1Sha384,
-        P::RsassaPkcs1V15Sha512 => A::RsaPkcs1Sha512,
-        P::EcdsaSha256 => A::EcdsaSha256,
-        P::EcdsaSha384 => A::EcdsaSha384,
-        P::EcdsaSha512 => A::EcdsaSha512,
-        P::Sm2dsaSm3 => A::Sm2dsaSm3,
-        P::Ed25519Sha512 => A::Ed25519Sha512,
-        P::Ed25519PhSha512 => A::Ed25519PhSha512,
-    }))
+    let bad = Rejection::InvalidParameter("signing_algorithm");
+    from_wire::<pb::SigningAlgorithm, _>(value, SigningAlgorithm::parse, bad)
 }
 
 fn message_type_from_proto(value: i32) -> Result<MessageType, Rejection> {
-    use pb::MessageType as P;
-    Ok(match P::try_from(value).map_err(|_| Rejection::InvalidParameter("message_type"))? {
-        P::Unspecified | P::Digest => MessageType::Digest,
-        P::Raw => MessageType::Raw,
-    })
+    let bad = Rejection::InvalidParameter("message_type");
+    Ok(from_wire::<pb::MessageType, _>(value, MessageType::parse, bad)?.unwrap_or(MessageType::Digest))
 }
 
 /// sign.
@@ -305,14 +247,8 @@ pub fn verify(req: pb::VerifyRequest) -> Result<(Sign, Vec<u8>), Rejection> {
 
 /// generate-mac and verify-mac.
 pub fn mac(key_id: String, algorithm: i32, message: Vec<u8>) -> Result<MacRequest, Rejection> {
-    use pb::MacAlgorithm as P;
-    let algorithm = match P::try_from(algorithm).map_err(|_| Rejection::InvalidParameter("mac_algorithm"))? {
-        P::Unspecified => None,
-        P::HmacSha256 => Some(MacAlgorithm::HmacSha256),
-        P::HmacSha384 => Some(MacAlgorithm::HmacSha384),
-        P::HmacSha512 => Some(MacAlgorithm::HmacSha512),
-        P::HmacSm3 => Some(MacAlgorithm::HmacSm3),
-    };
+    let bad = Rejection::InvalidParameter("mac_algorithm");
+    let algorithm = from_wire::<pb::MacAlgorithm, _>(algorithm, MacAlgorithm::parse, bad)?;
     Ok(MacRequest { key_id, algorithm, message })
 }
 
@@ -417,4 +353,39 @@ pub fn decrypt_data(req: pb::DecryptDataRequest) -> Result<DecryptData, Rejectio
         algorithm: algorithm_from_proto(req.encryption_algorithm)?,
         aad: req.additional_authenticated_data,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both directions of every wire enum, so that a value added on one
+    /// side only fails here instead of answering UNSPECIFIED.
+    #[test]
+    fn every_domain_value_is_on_the_wire() {
+        fn both_ways<P: WireName + TryFrom<i32> + Into<i32>, D: Copy + PartialEq + std::fmt::Debug>(
+            all: &[D],
+            name: fn(D) -> &'static str,
+            parse: fn(&str) -> Option<D>,
+        ) {
+            for &value in all {
+                let number = to_wire::<P>(name(value));
+                assert_ne!(number, 0, "{value:?} has no proto value");
+                assert_eq!(from_wire::<P, D>(number, parse, Rejection::InvalidKeySpec), Ok(Some(value)));
+            }
+            let wire = (1..).take_while(|n| P::try_from(*n).is_ok()).count();
+            assert_eq!(wire, all.len(), "the proto enum has values the domain lacks");
+        }
+        both_ways::<pb::KeySpec, _>(KeySpec::ALL, KeySpec::as_str, KeySpec::parse);
+        both_ways::<pb::KeyUsage, _>(KeyUsage::ALL, KeyUsage::as_str, KeyUsage::parse);
+        both_ways::<pb::SigningAlgorithm, _>(SigningAlgorithm::ALL, SigningAlgorithm::as_str, SigningAlgorithm::parse);
+        both_ways::<pb::MessageType, _>(MessageType::ALL, MessageType::as_str, MessageType::parse);
+        both_ways::<pb::MacAlgorithm, _>(MacAlgorithm::ALL, MacAlgorithm::as_str, MacAlgorithm::parse);
+        let algorithms = EncryptionAlgorithm::ALL;
+        both_ways::<pb::EncryptionAlgorithm, _>(algorithms, EncryptionAlgorithm::as_str, EncryptionAlgorithm::parse);
+        for &origin in KeyOrigin::ALL {
+            let number = to_wire::<pb::KeyOrigin>(&origin.as_str().to_ascii_uppercase());
+            assert_eq!(origin_from_proto(number), Ok(origin));
+        }
+    }
 }

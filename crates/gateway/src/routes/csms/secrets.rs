@@ -100,16 +100,13 @@ pub struct BatchImport {
     error_list: Vec<ImportError>,
 }
 
-/// The most elements one batch may carry (csms-service's bound too).
-const MAX_BATCH: usize = 1000;
-
 /// `POST /v1/{project_id}/secrets/batch-import`: each element as
 /// create-secret; an element the gateway cannot even read is refused
 /// alone, with the rest created.
 pub async fn batch_import_secrets(call: CsmsCall) -> CsmsResult<BatchImport> {
     let elements = call.objects("secrets")?.ok_or_else(|| call.invalid("secrets is required"))?;
-    if elements.is_empty() || elements.len() > MAX_BATCH {
-        return Err(call.invalid(&format!("secrets takes 1-{MAX_BATCH} elements")));
+    if elements.is_empty() || elements.len() > proto::limits::MAX_BATCH_IMPORT {
+        return Err(call.invalid(&format!("secrets takes 1-{} elements", proto::limits::MAX_BATCH_IMPORT)));
     }
     let total = elements.len();
     // Element by element: parsed here, or refused with its error.

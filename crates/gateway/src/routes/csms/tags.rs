@@ -13,7 +13,10 @@ use super::{CsmsBare, CsmsCall, CsmsResult, Secret, route};
 use crate::{
     error::{ApiError, CsmsFault, Shape},
     json::JsonBody,
-    routes::ApiRoute,
+    routes::{
+        ApiRoute,
+        tags::{ProjectTags, Resource, Resources, Tag},
+    },
 };
 
 pub(super) fn routes() -> Vec<ApiRoute> {
@@ -29,16 +32,9 @@ pub(super) fn routes() -> Vec<ApiRoute> {
     ]
 }
 
-/// One tag.
-#[derive(Debug, Serialize)]
-pub struct Tag {
-    key: String,
-    value: String,
-}
-
 impl From<pb::Tag> for Tag {
     fn from(t: pb::Tag) -> Self {
-        Self { key: t.key, value: t.value }
+        Tag::new(t.key, t.value)
     }
 }
 
@@ -90,47 +86,15 @@ pub async fn batch_tags(call: CsmsCall) -> Result<StatusCode, ApiError> {
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A key with every value it has in the project.
-#[derive(Debug, Serialize)]
-pub struct ProjectTag {
-    key: String,
-    values: Vec<String>,
-}
-
-/// What the project's tag list answers.
-#[derive(Debug, Serialize)]
-pub struct ProjectTags {
-    tags: Vec<ProjectTag>,
-}
-
 /// `GET /v1/{project_id}/csms/tags`.
 pub async fn list_project_tags(call: CsmsBare) -> CsmsResult<ProjectTags> {
     let r = call.csms().list_project_secrets_tags(call.request(pb::Empty {})).await.map_err(call.status())?;
-    let tags = r.into_inner().tags.into_iter().map(|t| ProjectTag { key: t.key, values: t.values }).collect();
-    Ok(Json(ProjectTags { tags }))
-}
-
-/// A secret that matched, with its tags.
-#[derive(Debug, Serialize)]
-pub struct Resource {
-    resource_id: String,
-    resource_name: String,
-    resource_detail: Secret,
-    tags: Vec<Tag>,
-    sys_tags: [Tag; 0],
-}
-
-/// What the resource query answers (`resources` left out for `count`).
-#[derive(Debug, Serialize)]
-pub struct Resources {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    resources: Option<Vec<Resource>>,
-    total_count: u64,
+    Ok(Json(ProjectTags::new(r.into_inner().tags.into_iter().map(|t| (t.key, t.values)))))
 }
 
 /// `POST /v1/{project_id}/csms/resource_instances/action` (the SDK sends the
 /// literal word as a path parameter; any other word is an invalid request).
-pub async fn resource_instances(call: CsmsCall) -> CsmsResult<Resources> {
+pub async fn resource_instances(call: CsmsCall) -> CsmsResult<Resources<Secret>> {
     if call.path.get("secret_id") != "resource_instances" {
         return Err(ApiError::Csms {
             fault: CsmsFault::Service(R::InvalidRequest),
@@ -173,15 +137,10 @@ pub async fn resource_instances(call: CsmsCall) -> CsmsResult<Resources> {
             .into_iter()
             .map(|res| {
                 let secret = res.secret.unwrap_or_default();
-                Resource {
-                    resource_id: secret.id.clone(),
-                    resource_name: secret.name.clone(),
-                    resource_detail: secret.into(),
-                    tags: res.tags.into_iter().map(Tag::from).collect(),
-                    sys_tags: [],
-                }
+                let tags = res.tags.into_iter().map(Tag::from).collect();
+                Resource::new(secret.id.clone(), secret.name.clone(), secret.into(), tags).with_sys_tags()
             })
             .collect()
     });
-    Ok(Json(Resources { resources, total_count: r.total_count }))
+    Ok(Json(Resources::new(resources, r.total_count)))
 }

@@ -9,7 +9,7 @@ use proto::kms::v1::{self as pb, ErrorReason as R};
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::{KmsCall, KmsResult, kms_status, reason, upper_hex};
+use super::{KmsCall, KmsResult, kms_status, reason, upper_hex, wire_name, wire_value};
 use crate::{
     error::{ApiError, KmsFault},
     routes::ApiRoute,
@@ -147,30 +147,15 @@ pub async fn decrypt_datakey(call: KmsCall) -> KmsResult<DecryptedDatakey> {
     }))
 }
 
-/// Huawei's encryption algorithm names, both directions.
-const ENCRYPTION_ALGORITHMS: [(&str, pb::EncryptionAlgorithm); 4] = {
-    use pb::EncryptionAlgorithm as A;
-    [
-        ("SYMMETRIC_DEFAULT", A::SymmetricDefault),
-        ("RSAES_OAEP_SHA_256", A::RsaesOaepSha256),
-        ("RSAES_OAEP_SHA_1", A::RsaesOaepSha1),
-        ("SM2_ENCRYPT", A::Sm2Encrypt),
-    ]
-};
-
 fn algorithm_field(call: &KmsCall, name: &'static str) -> Result<pb::EncryptionAlgorithm, ApiError> {
     match call.opt(name)?.as_deref() {
         None | Some("") => Ok(pb::EncryptionAlgorithm::Unspecified),
-        Some(text) => ENCRYPTION_ALGORITHMS
-            .iter()
-            .find(|(n, _)| *n == text)
-            .map(|(_, a)| *a)
-            .ok_or_else(|| reason(R::InvalidParameter)),
+        Some(text) => wire_value(text, R::InvalidParameter),
     }
 }
 
 fn algorithm_name(value: i32) -> String {
-    ENCRYPTION_ALGORITHMS.iter().find(|(_, a)| *a as i32 == value).map_or("SYMMETRIC_DEFAULT", |(n, _)| n).to_owned()
+    wire_name::<pb::EncryptionAlgorithm>(value, "SYMMETRIC_DEFAULT").to_owned()
 }
 
 fn encryption_algorithm(call: &KmsCall) -> Result<pb::EncryptionAlgorithm, ApiError> {

@@ -5,7 +5,7 @@ use axum::Json;
 use proto::kms::v1::{self as pb, ErrorReason as R};
 use serde::Serialize;
 
-use super::{KmsCall, KmsResult, kms_status, reason, spec_from_huawei, spec_to_huawei};
+use super::{KmsCall, KmsResult, kms_status, reason, wire_name, wire_value};
 use crate::routes::ApiRoute;
 
 pub(super) fn routes() -> Vec<ApiRoute> {
@@ -55,12 +55,8 @@ impl From<pb::Key> for KeyDetails {
     fn from(key: pb::Key) -> Self {
         let ms_string = |ms: Option<i64>| ms.map(|v| v.to_string()).unwrap_or_default();
         Self {
-            key_spec: spec_to_huawei(key.key_spec()),
-            key_usage: match key.key_usage() {
-                pb::KeyUsage::Unspecified | pb::KeyUsage::EncryptDecrypt => "ENCRYPT_DECRYPT",
-                pb::KeyUsage::SignVerify => "SIGN_VERIFY",
-                pb::KeyUsage::GenerateVerifyMac => "GENERATE_VERIFY_MAC",
-            },
+            key_spec: wire_name::<pb::KeySpec>(key.key_spec, "AES_256"),
+            key_usage: wire_name::<pb::KeyUsage>(key.key_usage, "ENCRYPT_DECRYPT"),
             origin: if key.origin() == pb::KeyOrigin::External { "external" } else { "kms" },
             creation_date: key.creation_date_ms.to_string(),
             scheduled_deletion_date: ms_string(key.scheduled_deletion_date_ms),
@@ -92,14 +88,11 @@ pub struct CreatedKey {
 pub async fn create_key(call: KmsCall) -> KmsResult<KeyInfo<CreatedKey>> {
     let key_spec = match call.opt("key_spec")? {
         None => pb::KeySpec::Unspecified,
-        Some(name) => spec_from_huawei(&name).ok_or_else(|| reason(R::InvalidKeySpec))?,
+        Some(name) => wire_value(&name, R::InvalidKeySpec)?,
     };
-    let key_usage = match call.opt("key_usage")?.as_deref() {
+    let key_usage = match call.opt("key_usage")? {
         None => pb::KeyUsage::Unspecified,
-        Some("ENCRYPT_DECRYPT") => pb::KeyUsage::EncryptDecrypt,
-        Some("SIGN_VERIFY") => pb::KeyUsage::SignVerify,
-        Some("GENERATE_VERIFY_MAC") => pb::KeyUsage::GenerateVerifyMac,
-        Some(_) => return Err(reason(R::InvalidParameter)),
+        Some(name) => wire_value(&name, R::InvalidParameter)?,
     };
     let origin = match call.opt("origin")?.as_deref() {
         None | Some("kms") => pb::KeyOrigin::Kms,
@@ -164,7 +157,7 @@ pub async fn list_keys(call: KmsCall) -> KmsResult<KeyList> {
     let (key_spec, all_specs) = match call.opt("key_spec")?.as_deref() {
         None => (pb::KeySpec::Aes256, false),
         Some("ALL") => (pb::KeySpec::Unspecified, true),
-        Some(name) => (spec_from_huawei(name).ok_or_else(|| reason(R::InvalidKeySpec))?, false),
+        Some(name) => (wire_value(name, R::InvalidKeySpec)?, false),
     };
     let request = pb::ListKeysRequest {
         limit,

@@ -10,7 +10,10 @@ use axum::{
     extract::{FromRequest, Request},
 };
 use common::identity::CallerIdentity;
-use proto::kms::v1::{self as pb, ErrorReason as R, key_management_service_client::KeyManagementServiceClient};
+use proto::{
+    kms::v1::{ErrorReason as R, key_management_service_client::KeyManagementServiceClient},
+    wire::WireName,
+};
 use tonic::transport::Channel;
 
 use super::ApiRoute;
@@ -187,33 +190,13 @@ pub fn upper_hex(bytes: &[u8]) -> String {
     hex::encode_upper(bytes)
 }
 
-/// Huawei's key spec names, the one table both directions read.
-const SPECS: [(&str, pb::KeySpec); 14] = {
-    use pb::KeySpec as S;
-    [
-        ("AES_256", S::Aes256),
-        ("SM4", S::Sm4),
-        ("RSA_2048", S::Rsa2048),
-        ("RSA_3072", S::Rsa3072),
-        ("RSA_4096", S::Rsa4096),
-        ("EC_P256", S::EcP256),
-        ("EC_P384", S::EcP384),
-        ("SECP256K1", S::Secp256k1),
-        ("SM2", S::Sm2),
-        ("ED25519", S::Ed25519),
-        ("HMAC_256", S::Hmac256),
-        ("HMAC_384", S::Hmac384),
-        ("HMAC_512", S::Hmac512),
-        ("HMAC_SM3", S::HmacSm3),
-    ]
-};
-
-/// Huawei spelling → proto spec (`None` for unknown names).
-pub fn spec_from_huawei(name: &str) -> Option<pb::KeySpec> {
-    SPECS.iter().find(|(n, _)| *n == name).map(|(_, spec)| *spec)
+/// The proto value Huawei spells `name` ([`proto::wire::WireName`]), or the
+/// error `bad`.
+pub fn wire_value<P: WireName>(name: &str, bad: R) -> Result<P, ApiError> {
+    P::from_huawei_name(name).ok_or_else(|| reason(bad))
 }
 
-/// Proto spec → Huawei spelling (unspecified reads as the default, AES_256).
-pub fn spec_to_huawei(spec: pb::KeySpec) -> &'static str {
-    SPECS.iter().find(|(_, s)| *s == spec).map_or("AES_256", |(name, _)| name)
+/// Huawei's spelling of a proto enum number; `default` for UNSPECIFIED.
+pub fn wire_name<P: WireName + TryFrom<i32>>(value: i32, default: &'static str) -> &'static str {
+    P::try_from(value).ok().and_then(P::huawei_name).unwrap_or(default)
 }

@@ -8,7 +8,7 @@ use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use proto::kms::v1::{self as pb, ErrorReason as R};
 use serde::Serialize;
 
-use super::{KmsCall, KmsResult, kms_status, reason};
+use super::{KmsCall, KmsResult, kms_status, reason, wire_name, wire_value};
 use crate::{error::ApiError, routes::ApiRoute};
 
 pub(super) fn routes() -> Vec<ApiRoute> {
@@ -21,36 +21,6 @@ pub(super) fn routes() -> Vec<ApiRoute> {
     ]
 }
 
-/// Huawei's signing algorithm names.
-const SIGNING_ALGORITHMS: [(&str, pb::SigningAlgorithm); 12] = {
-    use pb::SigningAlgorithm as A;
-    [
-        ("RSASSA_PSS_SHA_256", A::RsassaPssSha256),
-        ("RSASSA_PSS_SHA_384", A::RsassaPssSha384),
-        ("RSASSA_PSS_SHA_512", A::RsassaPssSha512),
-        ("RSASSA_PKCS1_V1_5_SHA_256", A::RsassaPkcs1V15Sha256),
-        ("RSASSA_PKCS1_V1_5_SHA_384", A::RsassaPkcs1V15Sha384),
-        ("RSASSA_PKCS1_V1_5_SHA_512", A::RsassaPkcs1V15Sha512),
-        ("ECDSA_SHA_256", A::EcdsaSha256),
-        ("ECDSA_SHA_384", A::EcdsaSha384),
-        ("ECDSA_SHA_512", A::EcdsaSha512),
-        ("SM2DSA_SM3", A::Sm2dsaSm3),
-        ("ED25519_SHA_512", A::Ed25519Sha512),
-        ("ED25519_PH_SHA_512", A::Ed25519PhSha512),
-    ]
-};
-
-/// Huawei's MAC algorithm names, both directions.
-const MAC_ALGORITHMS: [(&str, pb::MacAlgorithm); 4] = {
-    use pb::MacAlgorithm as M;
-    [
-        ("HMAC_SHA_256", M::HmacSha256),
-        ("HMAC_SHA_384", M::HmacSha384),
-        ("HMAC_SHA_512", M::HmacSha512),
-        ("HMAC_SM3", M::HmacSm3),
-    ]
-};
-
 /// A Base64 field; malformed → `KMS.0308`.
 fn base64_field(call: &KmsCall, name: &'static str) -> Result<Vec<u8>, ApiError> {
     BASE64.decode(call.required(name)?.trim()).map_err(|_| reason(R::InvalidParameter))
@@ -58,15 +28,10 @@ fn base64_field(call: &KmsCall, name: &'static str) -> Result<Vec<u8>, ApiError>
 
 fn signing_request(call: &KmsCall) -> Result<pb::SignRequest, ApiError> {
     let name = call.required("signing_algorithm")?;
-    let algorithm = SIGNING_ALGORITHMS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, a)| *a)
-        .ok_or_else(|| reason(R::SigningAlgorithmMismatch))?;
+    let algorithm: pb::SigningAlgorithm = wire_value(&name, R::SigningAlgorithmMismatch)?;
     let message_type = match call.opt("message_type")?.as_deref() {
-        None | Some("") | Some("DIGEST") => pb::MessageType::Digest,
-        Some("RAW") => pb::MessageType::Raw,
-        Some(_) => return Err(reason(R::InvalidParameter)),
+        None | Some("") => pb::MessageType::Digest,
+        Some(name) => wire_value(name, R::InvalidParameter)?,
     };
     Ok(pb::SignRequest {
         key_id: call.text("key_id")?,
@@ -130,11 +95,11 @@ pub async fn verify(call: KmsCall) -> KmsResult<Verification> {
 
 fn mac_algorithm(call: &KmsCall) -> Result<pb::MacAlgorithm, ApiError> {
     let name = call.required("mac_algorithm")?;
-    MAC_ALGORITHMS.iter().find(|(n, _)| *n == name).map(|(_, a)| *a).ok_or_else(|| reason(R::InvalidParameter))
+    wire_value(&name, R::InvalidParameter)
 }
 
 fn mac_algorithm_name(value: i32) -> String {
-    MAC_ALGORITHMS.iter().find(|(_, a)| *a as i32 == value).map_or("", |(n, _)| n).to_owned()
+    wire_name::<pb::MacAlgorithm>(value, "").to_owned()
 }
 
 /// What generate-mac answers.

@@ -10,7 +10,14 @@ use proto::kms::v1::{self as pb, ErrorReason as R};
 use serde::Serialize;
 
 use super::{KmsCall, KmsResult, kms_status, reason};
-use crate::{error::ApiError, json::JsonBody, routes::ApiRoute};
+use crate::{
+    error::ApiError,
+    json::JsonBody,
+    routes::{
+        ApiRoute,
+        tags::{ProjectTags, Resource, Resources, Tag},
+    },
+};
 
 pub(super) fn routes() -> Vec<ApiRoute> {
     let tags = "/v1.0/{project_id}/kms/{key_id}/tags";
@@ -24,16 +31,9 @@ pub(super) fn routes() -> Vec<ApiRoute> {
     ]
 }
 
-/// One tag.
-#[derive(Debug, Serialize)]
-pub struct Tag {
-    key: String,
-    value: String,
-}
-
 impl From<pb::KeyTag> for Tag {
     fn from(t: pb::KeyTag) -> Self {
-        Self { key: t.key, value: t.value }
+        Tag::new(t.key, t.value)
     }
 }
 
@@ -79,23 +79,10 @@ pub async fn show_tags(call: KmsCall) -> KmsResult<KeyTags> {
     Ok(Json(KeyTags { exist_tags_num: tags.len(), tags: tags.into_iter().map(Tag::from).collect(), sys_tags: [] }))
 }
 
-/// A tag key with every value it has in the project.
-#[derive(Debug, Serialize)]
-pub struct ProjectTag {
-    key: String,
-    values: Vec<String>,
-}
-
-/// What list-project-tags answers.
-#[derive(Debug, Serialize)]
-pub struct ProjectTags {
-    tags: Vec<ProjectTag>,
-}
-
 /// `GET /v1.0/{project_id}/kms/tags`.
 pub async fn list_project_tags(call: KmsCall) -> KmsResult<ProjectTags> {
     let r = call.kms().list_project_key_tags(call.request(pb::Empty {})).await.map_err(kms_status)?.into_inner();
-    Ok(Json(ProjectTags { tags: r.tags.into_iter().map(|t| ProjectTag { key: t.key, values: t.values }).collect() }))
+    Ok(Json(ProjectTags::new(r.tags.into_iter().map(|t| (t.key, t.values)))))
 }
 
 /// `POST /v1.0/{project_id}/kms/{key_id}/tags/action`: 204.
@@ -110,25 +97,8 @@ pub async fn batch_tags(call: KmsCall) -> Result<StatusCode, ApiError> {
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A key that matched, with its tags.
-#[derive(Debug, Serialize)]
-pub struct Resource {
-    resource_id: String,
-    resource_detail: super::keys::KeyDetails,
-    resource_name: String,
-    tags: Vec<Tag>,
-}
-
-/// What the key query answers (`resources` left out for `count`).
-#[derive(Debug, Serialize)]
-pub struct Resources {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    resources: Option<Vec<Resource>>,
-    total_count: u64,
-}
-
 /// `POST /v1.0/{project_id}/kms/resource_instances/action`.
-pub async fn resource_instances(call: KmsCall) -> KmsResult<Resources> {
+pub async fn resource_instances(call: KmsCall) -> KmsResult<Resources<super::keys::KeyDetails>> {
     let action = call.required("action")?;
     let number = |name: &'static str, bad: R| -> Result<Option<u32>, ApiError> {
         match call.opt(name)? {
@@ -163,14 +133,10 @@ pub async fn resource_instances(call: KmsCall) -> KmsResult<Resources> {
             .into_iter()
             .map(|found| {
                 let key = found.key.unwrap_or_default();
-                Resource {
-                    resource_id: key.key_id.clone(),
-                    resource_name: key.key_alias.clone(),
-                    resource_detail: key.into(),
-                    tags: found.tags.into_iter().map(Tag::from).collect(),
-                }
+                let tags = found.tags.into_iter().map(Tag::from).collect();
+                Resource::new(key.key_id.clone(), key.key_alias.clone(), key.into(), tags)
             })
             .collect()
     });
-    Ok(Json(Resources { resources, total_count: r.total_count }))
+    Ok(Json(Resources::new(resources, r.total_count)))
 }

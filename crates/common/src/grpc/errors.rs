@@ -1,0 +1,67 @@
+//! The scaffolding of a service's error enum: one exhaustive match to a
+//! gRPC code and the service's typed reason, and the status built from it.
+//! Each service writes only that match ([`ServiceError::code_and_reason`]);
+//! the status, the hiding of internal detail and the round-trip test are
+//! here, once.
+
+use tonic::{Code, Status};
+
+/// A service's error enum (kms-service's `KmsError`, csms-service's
+/// `CsmsError`).
+pub trait ServiceError: std::fmt::Display + Sized {
+    /// The service's `ErrorReason` proto enum.
+    type Reason: Copy + PartialEq + std::fmt::Debug;
+    /// The service's `ErrorDetail` proto message, which carries a reason.
+    type Detail: prost::Message + Default;
+
+    /// The gRPC code and the reason: the one exhaustive match.
+    fn code_and_reason(&self) -> (Code, Self::Reason);
+
+    /// The detail message that carries `reason`.
+    fn detail(reason: Self::Reason) -> Self::Detail;
+
+    /// The reason a detail message carries.
+    fn reason_of(detail: &Self::Detail) -> Self::Reason;
+
+    /// The reason the gateway branches on.
+    fn reason(&self) -> Self::Reason {
+        self.code_and_reason().1
+    }
+
+    /// The message a caller may see: the error's sentence, except that an
+    /// internal error is logged here, once, and reads "internal error" (its
+    /// cause may name internals).
+    fn public_message(&self) -> String {
+        match self.code_and_reason().0 {
+            Code::Internal => {
+                tracing::error!(error = %self, "internal error");
+                "internal error".to_owned()
+            }
+            _ => self.to_string(),
+        }
+    }
+
+    /// The status a service answers: the public message and the typed
+    /// detail.
+    fn into_status(self) -> Status {
+        let (code, reason) = self.code_and_reason();
+        super::status_with_detail(code, self.public_message(), &Self::detail(reason))
+    }
+}
+
+/// Asserts, for a service's tests, that each error's reason survives the
+/// trip through a status (the gateway reads it back from the details) and
+/// that internal errors leave their cause out of the message.
+pub fn assert_round_trip<E: ServiceError>(errors: impl IntoIterator<Item = E>) {
+    for err in errors {
+        let (code, reason) = err.code_and_reason();
+        let cause = err.to_string();
+        let status = err.into_status();
+        assert_eq!(status.code(), code);
+        let detail: E::Detail = super::detail_of(&status).expect("a status of ours carries a detail");
+        assert_eq!(E::reason_of(&detail), reason);
+        if code == Code::Internal {
+            assert_eq!(status.message(), "internal error", "{cause} leaked");
+        }
+    }
+}
