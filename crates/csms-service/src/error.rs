@@ -109,4 +109,14 @@ mod tests {
             CsmsError::Internal("boom".into()),
         ]);
     }
+
+    /// A task's failure travels as a proto reason of the same name.
+    #[test]
+    fn task_failures_are_reasons() {
+        use crate::domain::events::TaskFailure as F;
+        for failure in [F::InvalidParameter, F::KmsKeyUnusable, F::Internal] {
+            let reason = <ErrorReason as proto::wire::WireName>::from_huawei_name(failure.as_str());
+            assert!(reason.is_some_and(|r| r != ErrorReason::Unspecified), "{failure:?}");
+        }
+    }
 }

@@ -658,7 +658,11 @@ pub mod convert {
             operate_type: t.operate_type,
             task_time_ms: t.task_ms,
             attempt_nums: t.attempts,
-            task_error_code: t.error_code,
+            // Huawei's code is the gateway's to spell: the reason travels.
+            task_error_reason: t.failure.map_or(pb::ErrorReason::Unspecified, |f| {
+                <pb::ErrorReason as proto::wire::WireName>::from_huawei_name(f.as_str())
+                    .unwrap_or(pb::ErrorReason::Internal)
+            }) as i32,
             task_error_msg: t.error_msg,
         }
     }

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     domain::{
         self, Page, Rejection, SYSCURRENT, SYSPREVIOUS, SecretRecord, SecretState, ValueKind, VersionRecord,
-        events::{EventType, Notice, TaskFilter, TaskRecord, TaskStatus},
+        events::{EventType, Notice, TaskFailure, TaskFilter, TaskRecord, TaskStatus},
     },
     error::CsmsError,
     password::{PasswordPolicy, generate},
@@ -38,17 +38,25 @@ pub struct Rotated {
     pub version: Option<VersionRecord>,
 }
 
-/// A rotation that could not make a value: a code and a message for the
-/// task, never naming a value.
+/// A rotation that could not make a value: a reason and a message for
+/// the task, never naming a value.
 #[derive(Debug)]
 struct Fault {
-    code: &'static str,
+    reason: TaskFailure,
     message: String,
 }
 
 impl Fault {
     fn invalid(message: impl Into<String>) -> Self {
-        Self { code: "CSMS.0002", message: message.into() }
+        Self { reason: TaskFailure::InvalidParameter, message: message.into() }
+    }
+
+    fn internal(message: &str) -> Self {
+        Self { reason: TaskFailure::Internal, message: message.to_owned() }
+    }
+
+    fn key_unusable(message: &str) -> Self {
+        Self { reason: TaskFailure::KmsKeyUnusable, message: message.to_owned() }
     }
 }
 
@@ -99,7 +107,7 @@ impl CsmsService {
             operate_type: operate_type.to_owned(),
             task_ms: now,
             attempts: 1,
-            error_code: String::new(),
+            failure: None,
             error_msg: String::new(),
         };
         let period = scaled_period_ms(&secret.rotation_period, self.jobs.rotation_hour_ms);
@@ -111,7 +119,7 @@ impl CsmsService {
             Ok(version) => Some(version),
             Err(fault) => {
                 task.status = TaskStatus::Failed;
-                task.error_code = fault.code.to_owned();
+                task.failure = Some(fault.reason);
                 task.error_msg = fault.message;
                 // The next scheduled attempt is a period away, as after a
                 // success; a failure is visible as a task and an event.
@@ -123,7 +131,7 @@ impl CsmsService {
                 });
                 let effects = Effects { notices: vec![Notice::of(EventType::RotatedFailed)], task: Some(task.clone()) };
                 self.store.record_rotation(&caller.project_id, &secret.id, schedule, &effects).await?;
-                tracing::warn!(secret_id = %secret.id, task_id = %task.id, code = %task.error_code, "secret rotation failed");
+                tracing::warn!(secret_id = %secret.id, task_id = %task.id, reason = fault.reason.as_str(), "secret rotation failed");
                 None
             }
         };
@@ -147,15 +155,13 @@ impl CsmsService {
             .store
             .get_version_by_stage(&secret.id, stage)
             .await
-            .map_err(|_| Fault { code: "CSMS.0001", message: "the current version could not be read".into() })?
+            .map_err(|_| Fault::internal("the current version could not be read"))?
             .ok_or_else(|| {
                 Fault::invalid(format!("{sub_type} rotation needs a {stage} version holding the account to rotate"))
             })?;
         let current = self.open_version(caller, &source).await.map_err(|e| match e {
-            CsmsError::KmsKeyUnusable(_) => {
-                Fault { code: "CSMS.0401", message: "the version's KMS key cannot be used".into() }
-            }
-            _ => Fault { code: "CSMS.0001", message: "the current version could not be opened".into() },
+            CsmsError::KmsKeyUnusable(_) => Fault::key_unusable("the version's KMS key cannot be used"),
+            _ => Fault::internal("the current version could not be opened"),
         })?;
         let password = zeroize::Zeroizing::new(generate(&policy()).map_err(|_| Fault::invalid("password generation"))?);
         let value = domain::with_new_password(current.expose(), &password).map_err(Fault::invalid)?;
@@ -176,11 +182,9 @@ impl CsmsService {
         period: i64,
     ) -> Result<VersionRecord, Fault> {
         let store_fault = |e: CsmsError| match e {
-            CsmsError::KmsKeyUnusable(_) => {
-                Fault { code: "CSMS.0401", message: "the secret's KMS key cannot be used".into() }
-            }
+            CsmsError::KmsKeyUnusable(_) => Fault::key_unusable("the secret's KMS key cannot be used"),
             CsmsError::Rejected(r) => Fault::invalid(r.to_string()),
-            _ => Fault { code: "CSMS.0001", message: "the new version could not be stored".into() },
+            _ => Fault::internal("the new version could not be stored"),
         };
         let (secret, number) = self
             .store

@@ -52,6 +52,7 @@ wire_names! {
     crate::kms::v1::MessageType => "MESSAGE_TYPE_",
     crate::kms::v1::MacAlgorithm => "MAC_ALGORITHM_",
     crate::kms::v1::EncryptionAlgorithm => "ENCRYPTION_ALGORITHM_",
+    crate::csms::v1::ErrorReason => "ERROR_REASON_",
 }
 
 #[cfg(test)]

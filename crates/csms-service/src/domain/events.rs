@@ -292,6 +292,35 @@ impl TaskStatus {
     }
 }
 
+/// Why a rotation failed, as stored with its task: a reason, not an API
+/// code (the gateway spells it as CSMS does). The names are the proto
+/// `ErrorReason`'s without its prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskFailure {
+    /// The secret's value or configuration cannot be rotated as asked.
+    InvalidParameter,
+    /// The KMS key of the secret cannot be used.
+    KmsKeyUnusable,
+    /// Storage or kms-service failed.
+    Internal,
+}
+
+impl TaskFailure {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidParameter => "INVALID_PARAMETER",
+            Self::KmsKeyUnusable => "KMS_KEY_UNUSABLE",
+            Self::Internal => "INTERNAL",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::InvalidParameter, Self::KmsKeyUnusable, Self::Internal].into_iter().find(|f| f.as_str() == s)
+    }
+}
+
 /// One rotation attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskRecord {
@@ -311,8 +340,8 @@ pub struct TaskRecord {
     pub task_ms: i64,
     /// Attempts made (1).
     pub attempts: i32,
-    /// Empty on success.
-    pub error_code: String,
+    /// `None` on success.
+    pub failure: Option<TaskFailure>,
     /// Empty on success; never a value.
     pub error_msg: String,
 }

@@ -6,7 +6,8 @@ use super::*;
 use crate::domain::{
     SYSCURRENT, SecretRecord, SecretState, ValueKind, VersionRecord,
     events::{
-        EventRecord, EventState, EventType, Notice, NotificationTarget, TaskFilter, TaskRecord, TaskStatus, status,
+        EventRecord, EventState, EventType, Notice, NotificationTarget, TaskFailure, TaskFilter, TaskRecord,
+        TaskStatus, status,
     },
 };
 
@@ -405,7 +406,7 @@ fn task(project: &str, secret: &str, status: TaskStatus) -> TaskRecord {
         operate_type: "SINGLE_USER".into(),
         task_ms: common::now_ms(),
         attempts: 1,
-        error_code: String::new(),
+        failure: (status == TaskStatus::Failed).then_some(TaskFailure::KmsKeyUnusable),
         error_msg: String::new(),
     }
 }

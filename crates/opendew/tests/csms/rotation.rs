@@ -84,6 +84,9 @@ pub(super) async fn rotation_and_tasks(s: &TestStack) {
     );
     assert_eq!(t["operate_type"], "MULTI_USER");
     assert!(!t["task_error_msg"].as_str().unwrap().is_empty());
+    // The task stores a reason; the gateway spells it as CSMS's code.
+    assert_eq!(t["task_error_code"], "CSMS.0002", "{t}");
+    assert_eq!(r.body["tasks"][1]["task_error_code"], "", "a success has no code");
     let failed = call(s, Method::GET, &format!("csms/tasks?secret_name={multi}&status=FAILED"), None).await;
     assert_eq!(failed.body["total"], 1);
     let one = call(s, Method::GET, &format!("csms/tasks?task_id={task_id}"), None).await;

@@ -458,7 +458,7 @@ impl<D: Dialect> SqlSecretStore<D> {
                 .bind(t.operate_type.as_str())
                 .bind(t.task_ms)
                 .bind(t.attempts)
-                .bind(t.error_code.as_str())
+                .bind(t.failure.map_or("", |f| f.as_str()))
                 .bind(t.error_msg.as_str())
                 .execute(&mut **tx)
                 .await

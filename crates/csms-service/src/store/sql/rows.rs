@@ -3,7 +3,9 @@
 use super::super::StoreError;
 use crate::domain::{
     SecretRecord, SecretState, ValueKind, VersionRecord,
-    events::{EventRecord, EventState, EventType, NotificationRecord, NotificationTarget, TaskRecord, TaskStatus},
+    events::{
+        EventRecord, EventState, EventType, NotificationRecord, NotificationTarget, TaskFailure, TaskRecord, TaskStatus,
+    },
 };
 
 /// SQL shared by both backends.
@@ -33,7 +35,7 @@ pub mod text {
         AND e.event_types LIKE $5";
 
     pub const INSERT_TASK: &str = "INSERT INTO csms_tasks (id, project_id, secret_name, rotation_func_urn, status, \
-        operate_type, task_ms, attempts, error_code, error_msg) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+        operate_type, task_ms, attempts, error_reason, error_msg) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
     pub const UPSERT_STAGE: &str = "INSERT INTO secret_stages (secret_id, stage_name, version, update_ms) \
         VALUES ($1, $2, $3, $4) ON CONFLICT (secret_id, stage_name) \
@@ -325,13 +327,13 @@ pub struct TaskRow {
     pub(super) operate_type: String,
     pub(super) task_ms: i64,
     pub(super) attempts: i32,
-    pub(super) error_code: String,
+    pub(super) error_reason: String,
     pub(super) error_msg: String,
 }
 
 /// The columns of [`TaskRow`].
 pub const TASK_COLUMNS: &str =
-    "id, project_id, secret_name, rotation_func_urn, status, operate_type, task_ms, attempts, error_code, error_msg";
+    "id, project_id, secret_name, rotation_func_urn, status, operate_type, task_ms, attempts, error_reason, error_msg";
 
 impl TryFrom<TaskRow> for TaskRecord {
     type Error = StoreError;
@@ -339,6 +341,12 @@ impl TryFrom<TaskRow> for TaskRecord {
     fn try_from(r: TaskRow) -> Result<Self, StoreError> {
         Ok(TaskRecord {
             status: TaskStatus::parse(&r.status).ok_or_else(|| StoreError::Corrupt(format!("task {}", r.id)))?,
+            failure: match r.error_reason.as_str() {
+                "" => None,
+                reason => {
+                    Some(TaskFailure::parse(reason).ok_or_else(|| StoreError::Corrupt(format!("task {}", r.id)))?)
+                }
+            },
             id: r.id,
             project_id: r.project_id,
             secret_name: r.secret_name,
@@ -346,7 +354,6 @@ impl TryFrom<TaskRow> for TaskRecord {
             operate_type: r.operate_type,
             task_ms: r.task_ms,
             attempts: r.attempts,
-            error_code: r.error_code,
             error_msg: r.error_msg,
         })
     }

@@ -10,7 +10,10 @@ use proto::csms::v1 as pb;
 use serde::Serialize;
 
 use super::{CsmsBare, CsmsResult, Query, route};
-use crate::{error::Shape, routes::ApiRoute};
+use crate::{
+    error::{CsmsFault, Shape, csms_error},
+    routes::ApiRoute,
+};
 
 pub(super) fn routes() -> Vec<ApiRoute> {
     vec![
@@ -75,7 +78,8 @@ pub async fn list_secret_task(query: Query, call: CsmsBare) -> CsmsResult<TaskLi
     let tasks = r
         .tasks
         .into_iter()
-        .map(|t| SecretTask {
+        .map(|t| (t.task_error_reason(), t))
+        .map(|(reason, t)| SecretTask {
             task_id: t.task_id,
             secret_name: t.secret_name,
             rotation_func_urn: t.rotation_func_urn,
@@ -83,7 +87,10 @@ pub async fn list_secret_task(query: Query, call: CsmsBare) -> CsmsResult<TaskLi
             operate_type: t.operate_type,
             task_time: t.task_time_ms,
             attempt_nums: t.attempt_nums,
-            task_error_code: t.task_error_code,
+            task_error_code: match reason {
+                pb::ErrorReason::Unspecified => String::new(),
+                reason => csms_error(CsmsFault::Service(reason)).1.to_owned(),
+            },
             task_error_msg: t.task_error_msg,
         })
         .collect();
