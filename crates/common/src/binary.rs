@@ -67,6 +67,37 @@ where
     run_until_stopped(running.task, shutdown, &cli.shutdown).await
 }
 
+/// The command line of a node agent (the KMS v2 plugin, the CSI
+/// provider): its own settings `T` and logging. Agents have no database
+/// and no metrics port; they serve a socket until SIGTERM.
+#[derive(Debug, clap::Parser)]
+#[command(version)]
+pub struct AgentCli<T: clap::Args> {
+    /// The agent's own settings.
+    #[command(flatten)]
+    pub agent: T,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogConfig,
+}
+
+/// Runs a node agent binary: parses [`AgentCli`], starts logging, and
+/// `serve`s until SIGINT or SIGTERM.
+pub async fn run_agent<T, S>(
+    name: &'static str,
+    about: &'static str,
+    serve: impl FnOnce(T, CancellationToken) -> S,
+) -> anyhow::Result<()>
+where
+    T: clap::Args + FromArgMatches,
+    S: Future<Output = anyhow::Result<()>>,
+{
+    let command = AgentCli::<T>::command().name(name).bin_name(name).about(about);
+    let cli = AgentCli::<T>::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
+    crate::telemetry::init(&cli.log);
+    serve(cli.agent, shutdown_on_signal()).await
+}
+
 /// A token cancelled on SIGINT or SIGTERM: the one shutdown signal every
 /// binary passes to its servers.
 pub fn shutdown_on_signal() -> tokio_util::sync::CancellationToken {

@@ -13,18 +13,7 @@ use serde_json::json;
 use tonic::transport::Channel;
 
 async fn connect(socket: PathBuf) -> CsiDriverProviderClient<Channel> {
-    // The URI is a placeholder: the connector dials the socket.
-    let channel = tonic::transport::Endpoint::try_from("http://[::]:50051")
-        .unwrap()
-        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-            let socket = socket.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(socket).await?))
-            }
-        }))
-        .await
-        .unwrap();
-    CsiDriverProviderClient::new(channel)
+    CsiDriverProviderClient::new(test_support::unix_channel(socket).await)
 }
 
 /// The driver's attributes: the class's parameters plus the pod's.

@@ -5,7 +5,7 @@
 //! `CSMS.xxxx` code. Messages never contain a secret value or a data key.
 
 use common::grpc::errors::ServiceError;
-use proto::csms::v1::{ErrorDetail, ErrorReason};
+use proto::csms::v1::ErrorReason;
 use tonic::{Code, Status};
 
 use crate::{
@@ -50,15 +50,6 @@ impl From<WriteError> for CsmsError {
 
 impl ServiceError for CsmsError {
     type Reason = ErrorReason;
-    type Detail = ErrorDetail;
-
-    fn detail(reason: ErrorReason) -> ErrorDetail {
-        ErrorDetail { reason: reason as i32 }
-    }
-
-    fn reason_of(detail: &ErrorDetail) -> ErrorReason {
-        detail.reason()
-    }
 
     fn code_and_reason(&self) -> (Code, ErrorReason) {
         use ErrorReason as R;
@@ -102,12 +93,15 @@ mod tests {
 
     #[test]
     fn reason_round_trips_through_status() {
-        common::grpc::errors::assert_round_trip([
-            CsmsError::DuplicateName,
-            Rejection::SecretNotFound.into(),
-            CsmsError::SecretQuotaExceeded(200),
-            CsmsError::Internal("boom".into()),
-        ]);
+        common::grpc::errors::assert_round_trip(
+            [
+                CsmsError::DuplicateName,
+                Rejection::SecretNotFound.into(),
+                CsmsError::SecretQuotaExceeded(200),
+                CsmsError::Internal("boom".into()),
+            ],
+            proto::csms::v1::ErrorDetail::reason,
+        );
     }
 
     /// A task's failure travels as a proto reason of the same name.

@@ -11,18 +11,7 @@ use serde_json::json;
 use tonic::transport::Channel;
 
 async fn connect(socket: PathBuf) -> KeyManagementServiceClient<Channel> {
-    // The URI is a placeholder: the connector dials the socket.
-    let channel = tonic::transport::Endpoint::try_from("http://[::]:50051")
-        .unwrap()
-        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-            let socket = socket.clone();
-            async move {
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(socket).await?))
-            }
-        }))
-        .await
-        .unwrap();
-    KeyManagementServiceClient::new(channel)
+    KeyManagementServiceClient::new(test_support::unix_channel(socket).await)
 }
 
 /// The dev stack on SQLite under `data`, on loopback ports.

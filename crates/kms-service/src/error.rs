@@ -9,7 +9,7 @@
 //! plaintext or AAD.
 
 use common::grpc::errors::ServiceError;
-use proto::kms::v1::{ErrorDetail, ErrorReason};
+use proto::kms::v1::ErrorReason;
 use tonic::{Code, Status};
 
 use crate::{
@@ -45,15 +45,6 @@ pub enum KmsError {
 
 impl ServiceError for KmsError {
     type Reason = ErrorReason;
-    type Detail = ErrorDetail;
-
-    fn detail(reason: ErrorReason) -> ErrorDetail {
-        ErrorDetail { reason: reason as i32 }
-    }
-
-    fn reason_of(detail: &ErrorDetail) -> ErrorReason {
-        detail.reason()
-    }
 
     fn code_and_reason(&self) -> (Code, ErrorReason) {
         match self {
@@ -185,12 +176,15 @@ mod tests {
 
     #[test]
     fn reason_round_trips_through_status() {
-        common::grpc::errors::assert_round_trip([
-            KmsError::DuplicateAlias,
-            KmsError::KeyNotFound,
-            KmsError::Rejected(Rejection::KeyNotEnabled),
-            KmsError::Rejected(Rejection::Tag(common::tags::TagFault::NotFound)),
-            KmsError::Internal("x".into()),
-        ]);
+        common::grpc::errors::assert_round_trip(
+            [
+                KmsError::DuplicateAlias,
+                KmsError::KeyNotFound,
+                KmsError::Rejected(Rejection::KeyNotEnabled),
+                KmsError::Rejected(Rejection::Tag(common::tags::TagFault::NotFound)),
+                KmsError::Internal("x".into()),
+            ],
+            proto::kms::v1::ErrorDetail::reason,
+        );
     }
 }

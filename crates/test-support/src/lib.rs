@@ -83,3 +83,18 @@ pub async fn private_socket(path: &std::path::Path) {
     assert_eq!(mode(path), 0o600, "the socket is for the node's root neighbours only");
     assert_eq!(mode(path.parent().unwrap()), 0o700, "in a directory of its own");
 }
+
+/// A gRPC channel to a node agent's unix socket (the URI is a
+/// placeholder: the connector dials the socket).
+pub async fn unix_channel(socket: std::path::PathBuf) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::try_from("http://[::]:50051")
+        .unwrap()
+        .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+            let socket = socket.clone();
+            async move {
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tokio::net::UnixStream::connect(socket).await?))
+            }
+        }))
+        .await
+        .unwrap()
+}
