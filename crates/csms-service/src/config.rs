@@ -1,5 +1,56 @@
-//! The settings of csms-service's background work, on their own so that
-//! the modules that read them import no more than this.
+//! csms-service's settings: flags and environment variables, with the
+//! background work's on their own so that the modules that read them
+//! import no more than [`CsmsJobs`].
+
+use std::net::SocketAddr;
+
+use common::db::DatabaseUrl;
+
+/// Settings of csms-service.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CsmsConfig {
+    /// Database of csms-service: postgres://… (production) or sqlite://…?mode=rwc.
+    #[arg(long = "csms-database-url", env = "OPENDEW_CSMS_DATABASE_URL")]
+    pub database_url: DatabaseUrl,
+    /// File whose first line is the database password (overrides one in the
+    /// URL), e.g. a mounted Kubernetes Secret.
+    #[arg(long = "csms-database-password-file", env = "OPENDEW_CSMS_DATABASE_PASSWORD_FILE")]
+    pub database_password_file: Option<std::path::PathBuf>,
+    /// gRPC listen address.
+    #[arg(long = "csms-listen", env = "OPENDEW_CSMS_LISTEN", default_value = "127.0.0.1:7102")]
+    pub listen: SocketAddr,
+    /// The probe port, break glass and mutual TLS (also for calls to
+    /// kms-service).
+    #[command(flatten)]
+    pub serving: common::grpc::ServeFlags,
+    /// gRPC endpoint of kms-service.
+    #[arg(long = "kms-endpoint", env = "OPENDEW_KMS_ENDPOINT", default_value = "http://127.0.0.1:7101")]
+    pub kms_endpoint: String,
+    /// Maximum number of secrets per project.
+    #[arg(long = "secret-quota", env = "OPENDEW_CSMS_SECRET_QUOTA", default_value_t = 200)]
+    pub secret_quota: u64,
+    /// Database connection pool size.
+    #[arg(long = "csms-max-connections", env = "OPENDEW_CSMS_MAX_CONNECTIONS", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Seconds between runs of the task that deletes secrets whose recovery
+    /// window has ended.
+    #[arg(long = "secret-purge-interval-seconds", env = "OPENDEW_CSMS_PURGE_INTERVAL_SECONDS", default_value = "60",
+          value_parser = common::positive_seconds)]
+    pub purge_interval: std::time::Duration,
+    /// Rotation, expiry and notification tasks.
+    #[command(flatten)]
+    pub jobs: CsmsJobs,
+}
+
+impl CsmsConfig {
+    /// The database URL with the password from --csms-database-password-file.
+    pub fn database_url(&self) -> anyhow::Result<DatabaseUrl> {
+        self.database_url
+            .clone()
+            .with_password_file(self.database_password_file.as_deref(), "--csms-database-password-file")
+    }
+}
 
 /// The background work of csms-service: scheduled rotation, the expiry
 /// watcher and notification delivery. Every replica runs all three; they

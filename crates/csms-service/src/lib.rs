@@ -4,7 +4,7 @@
 //! from kms-service, and only the wrapped data key and the ciphertext are
 //! stored. Plaintext data keys live for one seal or open, then are wiped.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use anyhow::Context;
 use common::db::{Backend, DatabaseUrl};
@@ -33,62 +33,8 @@ pub mod store;
 pub mod tags;
 pub mod versions;
 
-pub use config::{CsmsJobs, WebhookConfig};
+pub use config::{CsmsConfig, CsmsJobs, WebhookConfig};
 use store::SecretStore;
-
-/// Settings of csms-service.
-#[derive(Debug, Clone, clap::Args)]
-pub struct CsmsConfig {
-    /// Database of csms-service: postgres://… (production) or sqlite://…?mode=rwc.
-    #[arg(long = "csms-database-url", env = "OPENDEW_CSMS_DATABASE_URL")]
-    pub database_url: DatabaseUrl,
-    /// File whose first line is the database password (overrides one in the
-    /// URL), e.g. a mounted Kubernetes Secret.
-    #[arg(long = "csms-database-password-file", env = "OPENDEW_CSMS_DATABASE_PASSWORD_FILE")]
-    pub database_password_file: Option<std::path::PathBuf>,
-    /// gRPC listen address.
-    #[arg(long = "csms-listen", env = "OPENDEW_CSMS_LISTEN", default_value = "127.0.0.1:7102")]
-    pub listen: SocketAddr,
-    /// Plaintext port serving only grpc.health.v1 (for Kubernetes probes,
-    /// which present no client certificate); off when unset.
-    #[arg(long = "health-listen", env = "OPENDEW_HEALTH_LISTEN")]
-    pub health_listen: Option<SocketAddr>,
-    /// Let the operator's certificate change state and use keys, not only
-    /// read (break glass; logged at start). Without it, grpcurl with the
-    /// operator certificate can describe, list and get only.
-    #[arg(long = "operator-break-glass", env = "OPENDEW_OPERATOR_BREAK_GLASS")]
-    pub operator_break_glass: bool,
-    /// Mutual TLS for the API port and for calls to kms-service.
-    #[command(flatten)]
-    pub internal_tls: common::grpc::InternalTlsConfig,
-    /// gRPC endpoint of kms-service.
-    #[arg(long = "kms-endpoint", env = "OPENDEW_KMS_ENDPOINT", default_value = "http://127.0.0.1:7101")]
-    pub kms_endpoint: String,
-    /// Maximum number of secrets per project.
-    #[arg(long = "secret-quota", env = "OPENDEW_CSMS_SECRET_QUOTA", default_value_t = 200)]
-    pub secret_quota: u64,
-    /// Database connection pool size.
-    #[arg(long = "csms-max-connections", env = "OPENDEW_CSMS_MAX_CONNECTIONS", default_value_t = 16,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_connections: u32,
-    /// Seconds between runs of the task that deletes secrets whose recovery
-    /// window has ended.
-    #[arg(long = "secret-purge-interval-seconds", env = "OPENDEW_CSMS_PURGE_INTERVAL_SECONDS", default_value = "60",
-          value_parser = common::positive_seconds)]
-    pub purge_interval: std::time::Duration,
-    /// Rotation, expiry and notification tasks.
-    #[command(flatten)]
-    pub jobs: CsmsJobs,
-}
-
-impl CsmsConfig {
-    /// The database URL with the password from --csms-database-password-file.
-    pub fn database_url(&self) -> anyhow::Result<DatabaseUrl> {
-        self.database_url
-            .clone()
-            .with_password_file(self.database_password_file.as_deref(), "--csms-database-password-file")
-    }
-}
 
 /// Opens the store the URL names and migrates it.
 pub async fn open_store(url: &DatabaseUrl, max_connections: u32) -> anyhow::Result<Arc<dyn SecretStore>> {
@@ -112,7 +58,7 @@ pub async fn migrate(config: CsmsConfig) -> anyhow::Result<()> {
 /// Starts csms-service and serves gRPC (with health and reflection) until
 /// `shutdown` is cancelled.
 pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::Result<common::grpc::Running> {
-    let tls = config.internal_tls.load()?;
+    let tls = config.serving.internal_tls.load()?;
     let store = open_store(&config.database_url()?, config.max_connections).await?;
     let kms = kms::KmsClient::new(common::grpc::channel(&config.kms_endpoint, tls.as_ref(), "--kms-endpoint")?);
     let sink = delivery::sink(&config.jobs.webhook)?;
@@ -136,16 +82,7 @@ pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::R
     let server = SecretsManagerServiceServer::from_arc(service).max_decoding_message_size(backup::MAX_MESSAGE);
     let routes = routes.add_service(server);
     let callers = common::grpc::callers::gateway_only;
-    let listen = common::grpc::Listen {
-        addr: config.listen,
-        health_addr: config.health_listen,
-        tls,
-        callers,
-        operator_break_glass: config.operator_break_glass,
-    };
-    if config.operator_break_glass {
-        tracing::warn!("--operator-break-glass: the operator certificate may change state and read values");
-    }
+    let listen = common::grpc::Listen::new(config.listen, &config.serving, tls, callers);
     let running = common::grpc::spawn(&listen, routes, health, &[SERVICE_NAME], ready, shutdown).await?;
     let transport = if listen.tls.is_some() { "mutual TLS" } else { "plaintext" };
     tracing::info!(addr = %running.addr, database = %config.database_url, kms = %config.kms_endpoint, transport, "csms-service listening");

@@ -20,17 +20,9 @@ pub struct KmsConfig {
     /// gRPC listen address.
     #[arg(long = "kms-listen", env = "OPENDEW_KMS_LISTEN", default_value = "127.0.0.1:7101")]
     pub listen: SocketAddr,
-    /// Plaintext port serving only grpc.health.v1 (for Kubernetes probes,
-    /// which present no client certificate); off when unset.
-    #[arg(long = "health-listen", env = "OPENDEW_HEALTH_LISTEN")]
-    pub health_listen: Option<SocketAddr>,
-    /// Let the operator's certificate change state and use keys, not only
-    /// read (break glass; logged at start). Without it, grpcurl with the
-    /// operator certificate can describe, list and get only.
-    #[arg(long = "operator-break-glass", env = "OPENDEW_OPERATOR_BREAK_GLASS")]
-    pub operator_break_glass: bool,
+    /// The probe port, break glass and mutual TLS.
     #[command(flatten)]
-    pub internal_tls: common::grpc::InternalTlsConfig,
+    pub serving: common::grpc::ServeFlags,
     /// File holding the 256-bit root key as 64 hex characters.
     #[arg(long = "root-key-file", env = "OPENDEW_ROOT_KEY_FILE", conflicts_with = "root_key")]
     pub root_key_file: Option<PathBuf>,
@@ -80,15 +72,13 @@ pub struct KmsConfig {
 impl KmsConfig {
     /// Settings for `database_url` and `listen` with every other value at its
     /// default (no root key, and no internal transport chosen: set
-    /// `internal_tls` before starting).
+    /// `serving.internal_tls` before starting).
     pub fn new(database_url: DatabaseUrl, listen: SocketAddr) -> Self {
         Self {
             database_url,
             database_password_file: None,
             listen,
-            health_listen: None,
-            operator_break_glass: false,
-            internal_tls: Default::default(),
+            serving: Default::default(),
             root_key_file: None,
             root_key: None,
             generate_root_key: false,

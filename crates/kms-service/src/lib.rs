@@ -68,7 +68,7 @@ pub async fn serve(config: KmsConfig, shutdown: CancellationToken) -> anyhow::Re
 }
 
 pub async fn start(config: KmsConfig, shutdown: CancellationToken) -> anyhow::Result<Started> {
-    let tls = config.internal_tls.load()?;
+    let tls = config.serving.internal_tls.load()?;
     let root = config.load_root_key()?;
     let store = open_store(&config.database_url()?, config.max_connections).await?;
     let fingerprint = root.fingerprint();
@@ -90,16 +90,7 @@ pub async fn start(config: KmsConfig, shutdown: CancellationToken) -> anyhow::Re
     tasks::spawn_import_expiry(service.clone(), config.purge_interval, shutdown.clone());
     let (health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
     let routes = routes.add_service(KeyManagementServiceServer::from_arc(service.clone()));
-    let listen = common::grpc::Listen {
-        addr: config.listen,
-        health_addr: config.health_listen,
-        tls,
-        callers: allowed_callers,
-        operator_break_glass: config.operator_break_glass,
-    };
-    if config.operator_break_glass {
-        tracing::warn!("--operator-break-glass: the operator certificate may change state and use keys");
-    }
+    let listen = common::grpc::Listen::new(config.listen, &config.serving, tls, allowed_callers);
     let running = common::grpc::spawn(&listen, routes, health, &[SERVICE_NAME], ready, shutdown).await?;
     let transport = if listen.tls.is_some() { "mutual TLS" } else { "plaintext" };
     tracing::info!(addr = %running.addr, database = %config.database_url, transport, "kms-service listening");

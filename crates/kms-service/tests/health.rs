@@ -30,7 +30,7 @@ async fn health_follows_the_database() {
     let name = url.expose().rsplit('/').next().unwrap().split('?').next().unwrap().to_owned();
     let mut config = kms_service::KmsConfig::new(url.clone(), "127.0.0.1:0".parse().unwrap());
     config.root_key = Some("11".repeat(32).parse().unwrap());
-    config.internal_tls = common::grpc::InternalTlsConfig::plaintext();
+    config.serving.internal_tls = common::grpc::InternalTlsConfig::plaintext();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let started = kms_service::start(config, shutdown.clone()).await.unwrap();
     let channel = tonic::transport::Channel::from_shared(format!("http://{}", started.running.addr))

@@ -239,7 +239,7 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
     let started = kms_service::start(
         kms_service::KmsConfig {
             root_key_file: Some(files.root_key_file.clone()),
-            internal_tls: pki.internal(&pki.kms),
+            serving: common::grpc::ServeFlags { internal_tls: pki.internal(&pki.kms), ..Default::default() },
             region: config.region.clone(),
             max_connections: 8,
             ..kms_service::KmsConfig::new(kms_database, config.kms_listen)
@@ -254,9 +254,7 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
             database_url: config.database_url.clone().unwrap_or_else(|| DatabaseUrl::sqlite_file(&dir.join("csms.db"))),
             database_password_file: None,
             listen: config.csms_listen,
-            health_listen: None,
-            operator_break_glass: false,
-            internal_tls: pki.internal(&pki.csms),
+            serving: common::grpc::ServeFlags { internal_tls: pki.internal(&pki.csms), ..Default::default() },
             kms_endpoint: format!("http://{}", kms.addr),
             secret_quota: 200,
             max_connections: 8,

@@ -192,6 +192,35 @@ pub async fn spawn(
     Ok(Running { addr, task })
 }
 
+/// The serving flags both services take alike: the probe port, break
+/// glass, and mutual TLS.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeFlags {
+    /// Plaintext port serving only grpc.health.v1 (for Kubernetes probes,
+    /// which present no client certificate); off when unset.
+    #[arg(long = "health-listen", env = "OPENDEW_HEALTH_LISTEN")]
+    pub health_listen: Option<SocketAddr>,
+    /// Let the operator's certificate change state and use keys or read
+    /// values, not only describe (break glass; logged at start). Without it,
+    /// grpcurl with the operator certificate can describe, list and get only.
+    #[arg(long = "operator-break-glass", env = "OPENDEW_OPERATOR_BREAK_GLASS")]
+    pub operator_break_glass: bool,
+    /// Mutual TLS for the API port and for calls to other services.
+    #[command(flatten)]
+    pub internal_tls: InternalTlsConfig,
+}
+
+impl Listen {
+    /// How a service listens on `addr` with `flags`, the TLS they loaded,
+    /// and its caller policy; break glass is logged here, once.
+    pub fn new(addr: SocketAddr, flags: &ServeFlags, tls: Option<InternalTls>, callers: callers::CallerPolicy) -> Self {
+        if flags.operator_break_glass {
+            tracing::warn!("--operator-break-glass: the operator certificate may change state, not only read");
+        }
+        Self { addr, health_addr: flags.health_listen, tls, callers, operator_break_glass: flags.operator_break_glass }
+    }
+}
+
 /// Where and how a service listens.
 #[derive(Debug, Clone)]
 pub struct Listen {
