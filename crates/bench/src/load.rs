@@ -51,13 +51,7 @@ pub type Plan = Arc<dyn Fn(u64) -> Step + Send + Sync>;
 /// Drives `concurrency` workers against `host` for `warmup + duration`;
 /// only the timed phase is recorded.
 pub async fn run(
-    host: &str,
-    signer: &Signer,
-    concurrency: usize,
-    warmup: Duration,
-    duration: Duration,
-    make: Gen,
-    check: Check,
+    host: &str, signer: &Signer, concurrency: usize, warmup: Duration, duration: Duration, make: Gen, check: Check,
 ) -> Outcome {
     let plan: Plan = Arc::new(move |n| Step { signer: 0, req: make(n), check: check.clone() });
     run_plan(host, Arc::new(vec![signer.clone()]), concurrency, warmup, duration, plan).await
@@ -65,12 +59,7 @@ pub async fn run(
 
 /// As [`run`], each request made, signed and checked as `plan` says.
 pub async fn run_plan(
-    host: &str,
-    signers: Arc<Vec<Signer>>,
-    concurrency: usize,
-    warmup: Duration,
-    duration: Duration,
-    plan: Plan,
+    host: &str, signers: Arc<Vec<Signer>>, concurrency: usize, warmup: Duration, duration: Duration, plan: Plan,
 ) -> Outcome {
     let sequence = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -148,10 +137,7 @@ pub async fn run_plan(
 /// The database baseline: `concurrency` tasks doing single-row INSERTs into
 /// the same Postgres for `duration` (after `warmup`).
 pub async fn insert_loop(
-    pool: &sqlx::PgPool,
-    concurrency: usize,
-    warmup: Duration,
-    duration: Duration,
+    pool: &sqlx::PgPool, concurrency: usize, warmup: Duration, duration: Duration,
 ) -> anyhow::Result<Outcome> {
     sqlx::query("CREATE TABLE IF NOT EXISTS bench_baseline (id TEXT PRIMARY KEY, created BIGINT NOT NULL, payload TEXT NOT NULL)")
         .execute(pool)

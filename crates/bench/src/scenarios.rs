@@ -59,12 +59,7 @@ pub(crate) async fn call(host: &str, signer: &Signer, req: Req) -> anyhow::Resul
 
 /// The per-request scenarios against one stack's main project.
 pub(crate) async fn crypto_and_secret_scenarios(
-    config: &str,
-    run: &Run,
-    host: &str,
-    s: &Signer,
-    http_base: f64,
-    rows: &mut Vec<Row>,
+    config: &str, run: &Run, host: &str, s: &Signer, http_base: f64, rows: &mut Vec<Row>,
 ) -> anyhow::Result<()> {
     let p = s.project_id.clone();
     let kms = move |op: &str| format!("/v1.0/{p}/kms/{op}");

@@ -173,10 +173,7 @@ impl GatewayClient {
     /// Sends one signed JSON request (`path` from the root, e.g.
     /// `/v1.0/{project}/kms/describe-key`).
     pub async fn call(
-        &self,
-        method: http::Method,
-        path: &str,
-        body: Option<&serde_json::Value>,
+        &self, method: http::Method, path: &str, body: Option<&serde_json::Value>,
     ) -> anyhow::Result<Reply> {
         let body = body.map(|b| serde_json::to_vec(b).expect("JSON serialises")).unwrap_or_default();
         let answer = self.call_sensitive(method, path, zeroize::Zeroizing::new(body)).await?;
@@ -188,10 +185,7 @@ impl GatewayClient {
     /// dropped, the request's once it is sent. Build `body` with its final
     /// capacity, since a growing `Vec` leaves unwiped copies behind.
     pub async fn call_sensitive(
-        &self,
-        method: http::Method,
-        path: &str,
-        mut body: zeroize::Zeroizing<Vec<u8>>,
+        &self, method: http::Method, path: &str, mut body: zeroize::Zeroizing<Vec<u8>>,
     ) -> anyhow::Result<SensitiveReply> {
         let req = Req { method: method.clone(), path: path.to_owned(), body: std::mem::take(&mut *body) };
         let headers = sign(&self.signer, &self.host, &req);

@@ -43,9 +43,7 @@ impl<T: clap::Args> ServiceCli<T> {
 /// `migrate`s and exits under `--migrate-only`, or `start`s the service with
 /// its metrics endpoint and serves until SIGTERM, draining within the grace.
 pub async fn run<T, M, S>(
-    name: &'static str,
-    about: &'static str,
-    migrate: impl FnOnce(T) -> M,
+    name: &'static str, about: &'static str, migrate: impl FnOnce(T) -> M,
     start: impl FnOnce(T, CancellationToken) -> S,
 ) -> anyhow::Result<()>
 where
@@ -84,9 +82,7 @@ pub struct AgentCli<T: clap::Args> {
 /// Runs a node agent binary: parses [`AgentCli`], starts logging, and
 /// `serve`s until SIGINT or SIGTERM.
 pub async fn run_agent<T, S>(
-    name: &'static str,
-    about: &'static str,
-    serve: impl FnOnce(T, CancellationToken) -> S,
+    name: &'static str, about: &'static str, serve: impl FnOnce(T, CancellationToken) -> S,
 ) -> anyhow::Result<()>
 where
     T: clap::Args + FromArgMatches,
@@ -132,8 +128,7 @@ pub struct ShutdownConfig {
 /// process still exits cleanly: in-flight work past the grace is abandoned,
 /// which is what the orchestrator's own kill would do a moment later.
 pub async fn run_until_stopped(
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    shutdown: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>, shutdown: tokio_util::sync::CancellationToken,
     config: &ShutdownConfig,
 ) -> anyhow::Result<()> {
     let grace = std::time::Duration::from_secs(config.shutdown_grace_seconds);

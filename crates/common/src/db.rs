@@ -325,9 +325,7 @@ pub trait SqlDialect: sqlx::Database {
     /// concurrent creates cannot both pass a quota check), through a row
     /// per project in `projects`, a table with a `project_id` key.
     async fn lock_project(
-        tx: &mut sqlx::Transaction<'static, Self>,
-        projects: &'static str,
-        project_id: &str,
+        tx: &mut sqlx::Transaction<'static, Self>, projects: &'static str, project_id: &str,
     ) -> Result<(), sqlx::Error>;
 
     /// Rows a statement changed (sqlx has no common trait for it).
@@ -337,19 +335,14 @@ pub trait SqlDialect: sqlx::Database {
     /// and only then, that `payload` (a record's id) changed. Nothing on
     /// SQLite, whose file one process owns.
     async fn notify(
-        tx: &mut sqlx::Transaction<'static, Self>,
-        channel: &'static str,
-        payload: &str,
+        tx: &mut sqlx::Transaction<'static, Self>, channel: &'static str, payload: &str,
     ) -> Result<(), sqlx::Error>;
 
     /// Starts the change feed of `channel` (see [`watch_postgres`]); false
     /// when the backend has none (SQLite: the writing process invalidates
     /// its own caches, and that is complete).
     async fn watch(
-        pool: &sqlx::Pool<Self>,
-        channel: &'static str,
-        sink: FeedSink,
-        shutdown: tokio_util::sync::CancellationToken,
+        pool: &sqlx::Pool<Self>, channel: &'static str, sink: FeedSink, shutdown: tokio_util::sync::CancellationToken,
     ) -> Result<bool, StoreError>;
 }
 
@@ -381,10 +374,7 @@ pub type FeedSink = std::sync::Arc<dyn Fn(FeedEvent) + Send + Sync>;
 /// reconnect (and must forget everything it held), so a lost notification
 /// never leaves a stale entry behind.
 pub async fn watch_postgres(
-    pool: &PgPool,
-    channel: &'static str,
-    sink: FeedSink,
-    shutdown: tokio_util::sync::CancellationToken,
+    pool: &PgPool, channel: &'static str, sink: FeedSink, shutdown: tokio_util::sync::CancellationToken,
 ) -> Result<bool, StoreError> {
     use sqlx::postgres::PgListener;
     let mut listener = PgListener::connect_with(pool).await.map_err(StoreError::db("opening the change feed"))?;
@@ -432,9 +422,7 @@ impl SqlDialect for sqlx::Postgres {
     }
 
     async fn lock_project(
-        tx: &mut sqlx::Transaction<'static, Self>,
-        projects: &'static str,
-        project_id: &str,
+        tx: &mut sqlx::Transaction<'static, Self>, projects: &'static str, project_id: &str,
     ) -> Result<(), sqlx::Error> {
         let insert = format!("INSERT INTO {projects} (project_id) VALUES ($1) ON CONFLICT DO NOTHING");
         sqlx::query(&insert).bind(project_id).execute(&mut **tx).await?;
@@ -448,19 +436,14 @@ impl SqlDialect for sqlx::Postgres {
     }
 
     async fn notify(
-        tx: &mut sqlx::Transaction<'static, Self>,
-        channel: &'static str,
-        payload: &str,
+        tx: &mut sqlx::Transaction<'static, Self>, channel: &'static str, payload: &str,
     ) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&mut **tx).await?;
         Ok(())
     }
 
     async fn watch(
-        pool: &PgPool,
-        channel: &'static str,
-        sink: FeedSink,
-        shutdown: tokio_util::sync::CancellationToken,
+        pool: &PgPool, channel: &'static str, sink: FeedSink, shutdown: tokio_util::sync::CancellationToken,
     ) -> Result<bool, StoreError> {
         watch_postgres(pool, channel, sink, shutdown).await
     }
@@ -481,9 +464,7 @@ impl SqlDialect for sqlx::Sqlite {
 
     /// Nothing to do: the write lock taken by `begin_write` covers it.
     async fn lock_project(
-        _tx: &mut sqlx::Transaction<'static, Self>,
-        _projects: &'static str,
-        _project_id: &str,
+        _tx: &mut sqlx::Transaction<'static, Self>, _projects: &'static str, _project_id: &str,
     ) -> Result<(), sqlx::Error> {
         Ok(())
     }
@@ -494,18 +475,13 @@ impl SqlDialect for sqlx::Sqlite {
 
     /// Nothing to tell: no other process shares the file.
     async fn notify(
-        _tx: &mut sqlx::Transaction<'static, Self>,
-        _channel: &'static str,
-        _payload: &str,
+        _tx: &mut sqlx::Transaction<'static, Self>, _channel: &'static str, _payload: &str,
     ) -> Result<(), sqlx::Error> {
         Ok(())
     }
 
     async fn watch(
-        _pool: &SqlitePool,
-        _channel: &'static str,
-        _sink: FeedSink,
-        _shutdown: tokio_util::sync::CancellationToken,
+        _pool: &SqlitePool, _channel: &'static str, _sink: FeedSink, _shutdown: tokio_util::sync::CancellationToken,
     ) -> Result<bool, StoreError> {
         Ok(false)
     }

@@ -50,11 +50,7 @@ pub struct PurgeNames {
 /// and handing each deleted id to `deleted`. A failed run is logged and
 /// retried at the next interval.
 pub fn spawn<Id, F, Fut>(
-    interval: Duration,
-    shutdown: CancellationToken,
-    names: PurgeNames,
-    purge: F,
-    deleted: impl Fn(Id) + Send + 'static,
+    interval: Duration, shutdown: CancellationToken, names: PurgeNames, purge: F, deleted: impl Fn(Id) + Send + 'static,
 ) where
     Id: Send + 'static,
     F: Fn() -> Fut + Send + 'static,

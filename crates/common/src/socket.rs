@@ -51,9 +51,7 @@ pub fn bind_private(path: &Path) -> anyhow::Result<tokio::net::UnixListener> {
 /// `shutdown`, then removes the socket: the serving loop of both node
 /// agents.
 pub async fn serve_private(
-    path: &Path,
-    routes: tonic::transport::server::Router,
-    shutdown: tokio_util::sync::CancellationToken,
+    path: &Path, routes: tonic::transport::server::Router, shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
     let listener = bind_private(path)?;
     let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);

@@ -167,10 +167,7 @@ impl ResourceQuery {
     /// Checks the query, then keeps the resources (each with its name and
     /// tags) that match, in the order given.
     pub fn run<T>(
-        self,
-        rules: &TagRules,
-        all: Vec<(T, Vec<Tag>)>,
-        name: impl Fn(&T) -> &str,
+        self, rules: &TagRules, all: Vec<(T, Vec<Tag>)>, name: impl Fn(&T) -> &str,
     ) -> Result<QueryAnswer<T>, TagFault> {
         let count_only = match self.action.as_str() {
             "filter" => false,
@@ -267,11 +264,7 @@ pub mod sql {
     /// refuses, leaving the transaction to roll back, when the owner would
     /// have more than `max` tags.
     pub async fn put<D>(
-        tx: &mut Transaction<'static, D>,
-        table: &TagTable,
-        owner: &str,
-        tags: &[Tag],
-        max: usize,
+        tx: &mut Transaction<'static, D>, table: &TagTable, owner: &str, tags: &[Tag], max: usize,
     ) -> Result<(), TagWriteError>
     where
         D: Database,
@@ -308,11 +301,7 @@ pub mod sql {
     /// Removes the tag keys `keys` of `owner`; with `must_exist`, a key
     /// that is not there refuses the whole change.
     pub async fn delete<D>(
-        tx: &mut Transaction<'static, D>,
-        table: &TagTable,
-        owner: &str,
-        keys: &[String],
-        must_exist: bool,
+        tx: &mut Transaction<'static, D>, table: &TagTable, owner: &str, keys: &[String], must_exist: bool,
     ) -> Result<(), TagWriteError>
     where
         D: crate::db::SqlDialect,
@@ -356,9 +345,7 @@ pub mod sql {
     /// Every tag of the project's owners: (owner, key, value), by key and
     /// value.
     pub async fn of_project<D>(
-        pool: &Pool<D>,
-        table: &TagTable,
-        project_id: &str,
+        pool: &Pool<D>, table: &TagTable, project_id: &str,
     ) -> Result<Vec<(String, String, String)>, StoreError>
     where
         D: Database,

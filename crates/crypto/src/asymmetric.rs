@@ -255,10 +255,7 @@ impl PrivateKey {
     /// `scheme`. A malformed or wrong signature is `Ok(false)`; only a
     /// scheme that does not fit or a bad digest length is an error.
     pub fn verify(
-        &self,
-        scheme: SigningScheme,
-        message: Message<'_>,
-        signature: &[u8],
+        &self, scheme: SigningScheme, message: Message<'_>, signature: &[u8],
     ) -> Result<bool, AsymmetricError> {
         check_digest(scheme, message)?;
         match self {

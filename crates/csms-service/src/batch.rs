@@ -24,9 +24,7 @@ pub struct Imported {
 impl CsmsService {
     /// Creates each secret of the batch, in order.
     pub async fn batch_import(
-        &self,
-        caller: &CallerIdentity,
-        secrets: Vec<NewSecret>,
+        &self, caller: &CallerIdentity, secrets: Vec<NewSecret>,
     ) -> Result<Vec<Imported>, CsmsError> {
         if secrets.is_empty() || secrets.len() > MAX_BATCH_IMPORT {
             return Err(invalid(format!("secrets takes 1-{MAX_BATCH_IMPORT} elements")).into());

@@ -156,12 +156,7 @@ impl ReadCache {
     /// Wraps a freshly loaded read, and keeps it unless an invalidation
     /// happened since `epoch` was read (the load may predate that change).
     pub fn insert(
-        &self,
-        project_id: &str,
-        name: &str,
-        selector: Selector,
-        secret: SecretRecord,
-        version: VersionRecord,
+        &self, project_id: &str, name: &str, selector: Selector, secret: SecretRecord, version: VersionRecord,
         epoch: u64,
     ) -> Arc<CachedRead> {
         let keep = self.usable.load(Ordering::SeqCst) && self.epoch() == epoch;

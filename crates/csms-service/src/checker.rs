@@ -93,9 +93,7 @@ impl CsmsService {
     /// Rotation here calls no external function, so it needs none; they
     /// are kept so that tooling which creates and checks them works.
     pub async fn create_agencies(
-        &self,
-        caller: &CallerIdentity,
-        secret_type: &str,
+        &self, caller: &CallerIdentity, secret_type: &str,
     ) -> Result<Vec<(String, String)>, CsmsError> {
         let names = agency_names(secret_type)?;
         Ok(self.store.put_agencies(&caller.project_id, secret_type, &names, common::now_ms()).await?)
@@ -121,10 +119,7 @@ impl CsmsService {
 
     /// check-secrets: the verdict on a value or a stored version.
     pub async fn check_secret(
-        &self,
-        caller: &CallerIdentity,
-        check_type: &str,
-        subject: Subject,
+        &self, caller: &CallerIdentity, check_type: &str, subject: Subject,
     ) -> Result<Verdict, CsmsError> {
         if check_type.is_empty() || check_type.len() > 64 {
             return Err(invalid("type must be 1-64 characters").into());

@@ -217,11 +217,8 @@ const BATCH: u32 = 32;
 
 /// Runs the delivery task until `shutdown`.
 pub fn spawn(
-    store: Arc<dyn SecretStore>,
-    sink: Arc<dyn NotificationSink>,
-    schedule: DeliverySchedule,
-    wake: Arc<tokio::sync::Notify>,
-    shutdown: CancellationToken,
+    store: Arc<dyn SecretStore>, sink: Arc<dyn NotificationSink>, schedule: DeliverySchedule,
+    wake: Arc<tokio::sync::Notify>, shutdown: CancellationToken,
 ) {
     tokio::spawn(async move {
         loop {
@@ -247,9 +244,7 @@ pub fn spawn(
 
 /// Claims, delivers (concurrently) and settles one batch; returns its size.
 async fn deliver_batch(
-    store: &dyn SecretStore,
-    sink: &dyn NotificationSink,
-    schedule: &DeliverySchedule,
+    store: &dyn SecretStore, sink: &dyn NotificationSink, schedule: &DeliverySchedule,
 ) -> Result<usize, crate::store::StoreError> {
     let now = store.clock_ms().await?;
     let claimed = store.claim_deliveries(now, schedule.lease.as_millis() as i64, BATCH).await?;

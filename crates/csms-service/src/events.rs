@@ -86,10 +86,7 @@ impl CsmsService {
 
     /// The project's events by name after `marker`.
     pub async fn list_events(
-        &self,
-        caller: &CallerIdentity,
-        limit: Option<u32>,
-        marker: &str,
+        &self, caller: &CallerIdentity, limit: Option<u32>, marker: &str,
     ) -> Result<Page<EventRecord>, CsmsError> {
         let limit = page_size(limit)?;
         if !marker.is_empty() {
@@ -101,10 +98,7 @@ impl CsmsService {
 
     /// Changes an event's state, types or target (never its name).
     pub async fn update_event(
-        &self,
-        caller: &CallerIdentity,
-        name: &str,
-        req: EventChange,
+        &self, caller: &CallerIdentity, name: &str, req: EventChange,
     ) -> Result<EventRecord, CsmsError> {
         validate_event_name(name).map_err(|_| event_not_found())?;
         let state = req.state.as_deref().map(EventState::parse).transpose()?;
@@ -139,10 +133,7 @@ impl CsmsService {
     /// The project's notification records of the last three months, newest
     /// first, after the record `marker`.
     pub async fn list_notifications(
-        &self,
-        caller: &CallerIdentity,
-        limit: Option<u32>,
-        marker: &str,
+        &self, caller: &CallerIdentity, limit: Option<u32>, marker: &str,
     ) -> Result<Page<NotificationRecord>, CsmsError> {
         let limit = page_size(limit)?;
         if !marker.is_empty() && uuid::Uuid::parse_str(marker).is_err() {

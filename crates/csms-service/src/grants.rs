@@ -95,9 +95,7 @@ impl CsmsService {
 
     /// list-grants: the project's secret `resource_id` and its grants.
     pub async fn list_grants(
-        &self,
-        caller: &CallerIdentity,
-        resource_id: &str,
+        &self, caller: &CallerIdentity, resource_id: &str,
     ) -> Result<(SecretRecord, Vec<GrantRecord>), CsmsError> {
         let secret = self.secret_by_id(caller, resource_id).await?;
         let grants = self.store.grants_of(&secret.id).await?;
@@ -107,10 +105,7 @@ impl CsmsService {
     /// update-grant: the validity of the grant of `resource_id` to the
     /// request's grantee.
     pub async fn update_grant(
-        &self,
-        caller: &CallerIdentity,
-        resource_id: &str,
-        req: GrantRequest,
+        &self, caller: &CallerIdentity, resource_id: &str, req: GrantRequest,
     ) -> Result<GrantRecord, CsmsError> {
         let now = common::now_ms();
         let (grantee, validity_ms) = req.checked(now)?;
@@ -125,10 +120,7 @@ impl CsmsService {
     /// its grants. Reads through a deleted grant stop at once: every read
     /// checks the grant.
     pub async fn delete_grant(
-        &self,
-        caller: &CallerIdentity,
-        resource_id: &str,
-        grantee: Option<&str>,
+        &self, caller: &CallerIdentity, resource_id: &str, grantee: Option<&str>,
     ) -> Result<(), CsmsError> {
         if grantee.is_some_and(|g| g.is_empty() || g.len() > 64) {
             return Err(invalid("grantee_user must be 1-64 characters").into());

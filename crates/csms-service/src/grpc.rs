@@ -35,8 +35,7 @@ fn empty(_: ()) -> Response<pb::Empty> {
 #[tonic::async_trait]
 impl SecretsManagerService for CsmsService {
     async fn create_secret(
-        &self,
-        request: Request<pb::CreateSecretRequest>,
+        &self, request: Request<pb::CreateSecretRequest>,
     ) -> Result<Response<pb::CreateSecretResponse>, Status> {
         let (caller, req) = parts(request)?;
         let s = CsmsService::create_secret(self, &caller, convert::new_secret(req)).await?;
@@ -44,8 +43,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn show_secret(
-        &self,
-        request: Request<pb::ShowSecretRequest>,
+        &self, request: Request<pb::ShowSecretRequest>,
     ) -> Result<Response<pb::ShowSecretResponse>, Status> {
         let (caller, req) = parts(request)?;
         let s = self.readable_secret(&caller, &req.name).await?.secret;
@@ -53,8 +51,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn list_secrets(
-        &self,
-        request: Request<pb::ListSecretsRequest>,
+        &self, request: Request<pb::ListSecretsRequest>,
     ) -> Result<Response<pb::ListSecretsResponse>, Status> {
         let (caller, req) = parts(request)?;
         let page = CsmsService::list_secrets(self, &caller, req.limit, &req.marker, &req.event_name).await?;
@@ -63,8 +60,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn update_secret(
-        &self,
-        request: Request<pb::UpdateSecretRequest>,
+        &self, request: Request<pb::UpdateSecretRequest>,
     ) -> Result<Response<pb::SecretResponse>, Status> {
         let (caller, req) = parts(request)?;
         let (name, change) = convert::secret_change(req);
@@ -77,8 +73,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn schedule_secret_deletion(
-        &self,
-        request: Request<pb::ScheduleSecretDeletionRequest>,
+        &self, request: Request<pb::ScheduleSecretDeletionRequest>,
     ) -> Result<Response<pb::SecretResponse>, Status> {
         let (caller, req) = parts(request)?;
         Ok(secret(self.schedule_deletion(&caller, &req.name, req.recovery_window_in_days).await?))
@@ -90,8 +85,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn create_secret_version(
-        &self,
-        request: Request<pb::CreateSecretVersionRequest>,
+        &self, request: Request<pb::CreateSecretVersionRequest>,
     ) -> Result<Response<pb::VersionMetadataResponse>, Status> {
         let (caller, req) = parts(request)?;
         let (name, version) = convert::new_version(req);
@@ -99,8 +93,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn list_secret_versions(
-        &self,
-        request: Request<pb::ListSecretVersionsRequest>,
+        &self, request: Request<pb::ListSecretVersionsRequest>,
     ) -> Result<Response<pb::ListSecretVersionsResponse>, Status> {
         let (caller, req) = parts(request)?;
         let Page { items, more } = self.list_versions(&caller, &req.name, req.limit, &req.marker).await?;
@@ -109,8 +102,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn show_secret_version(
-        &self,
-        request: Request<pb::ShowSecretVersionRequest>,
+        &self, request: Request<pb::ShowSecretVersionRequest>,
     ) -> Result<Response<pb::ShowSecretVersionResponse>, Status> {
         let (caller, req) = parts(request)?;
         let opened = self.show_version(&caller, &req.name, &req.version_id).await?;
@@ -121,8 +113,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn update_version(
-        &self,
-        request: Request<pb::UpdateVersionRequest>,
+        &self, request: Request<pb::UpdateVersionRequest>,
     ) -> Result<Response<pb::VersionMetadataResponse>, Status> {
         let (caller, req) = parts(request)?;
         let version =
@@ -137,8 +128,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn update_secret_stage(
-        &self,
-        request: Request<pb::UpdateSecretStageRequest>,
+        &self, request: Request<pb::UpdateSecretStageRequest>,
     ) -> Result<Response<pb::StageResponse>, Status> {
         let (caller, req) = parts(request)?;
         let stage = self.update_stage(&caller, &req.name, &req.stage, &req.version_id).await?;
@@ -157,8 +147,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn delete_secret_tag(
-        &self,
-        request: Request<pb::DeleteSecretTagRequest>,
+        &self, request: Request<pb::DeleteSecretTagRequest>,
     ) -> Result<Response<pb::Empty>, Status> {
         let (caller, req) = parts(request)?;
         Ok(empty(self.delete_tag(&caller, &req.secret_id, &req.key).await?))
@@ -171,8 +160,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn batch_create_or_delete_tags(
-        &self,
-        request: Request<pb::BatchTagsRequest>,
+        &self, request: Request<pb::BatchTagsRequest>,
     ) -> Result<Response<pb::Empty>, Status> {
         let (caller, req) = parts(request)?;
         let tags = req.tags.into_iter().map(|t| (t.key, t.value)).collect();
@@ -180,8 +168,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn list_resource_instances(
-        &self,
-        request: Request<pb::ResourceInstancesRequest>,
+        &self, request: Request<pb::ResourceInstancesRequest>,
     ) -> Result<Response<pb::ResourceInstancesResponse>, Status> {
         let (caller, req) = parts(request)?;
         let found = self.resource_instances(&caller, convert::resource_query(req)).await?;
@@ -197,8 +184,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn list_project_secrets_tags(
-        &self,
-        request: Request<pb::Empty>,
+        &self, request: Request<pb::Empty>,
     ) -> Result<Response<pb::ProjectTagsResponse>, Status> {
         let (caller, _) = parts(request)?;
         let tags = self.project_tags(&caller).await?;
@@ -212,16 +198,14 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn upload_secret_blob(
-        &self,
-        request: Request<pb::SecretBlob>,
+        &self, request: Request<pb::SecretBlob>,
     ) -> Result<Response<pb::SecretResponse>, Status> {
         let (caller, req) = parts(request)?;
         Ok(secret(self.restore_backup(&caller, &req.blob).await?))
     }
 
     async fn generate_random_password(
-        &self,
-        request: Request<pb::GeneratePasswordRequest>,
+        &self, request: Request<pb::GeneratePasswordRequest>,
     ) -> Result<Response<pb::GeneratePasswordResponse>, Status> {
         let (_, req) = parts(request)?;
         let password = crate::password::generate(&convert::password_policy(req))?;
@@ -229,8 +213,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn create_secret_event(
-        &self,
-        request: Request<pb::CreateSecretEventRequest>,
+        &self, request: Request<pb::CreateSecretEventRequest>,
     ) -> Result<Response<pb::EventResponse>, Status> {
         let (caller, req) = parts(request)?;
         let event = self.create_event(&caller, convert::new_event(req)).await?;
@@ -238,8 +221,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn list_secret_events(
-        &self,
-        request: Request<pb::ListSecretEventsRequest>,
+        &self, request: Request<pb::ListSecretEventsRequest>,
     ) -> Result<Response<pb::ListSecretEventsResponse>, Status> {
         let (caller, req) = parts(request)?;
         let Page { items, more } = self.list_events(&caller, req.limit, &req.marker).await?;
@@ -253,8 +235,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn update_secret_event(
-        &self,
-        request: Request<pb::UpdateSecretEventRequest>,
+        &self, request: Request<pb::UpdateSecretEventRequest>,
     ) -> Result<Response<pb::EventResponse>, Status> {
         let (caller, req) = parts(request)?;
         let (name, change) = convert::event_change(req);
@@ -267,8 +248,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn list_notification_records(
-        &self,
-        request: Request<pb::ListNotificationRecordsRequest>,
+        &self, request: Request<pb::ListNotificationRecordsRequest>,
     ) -> Result<Response<pb::ListNotificationRecordsResponse>, Status> {
         let (caller, req) = parts(request)?;
         let Page { items, more } = self.list_notifications(&caller, req.limit, &req.marker).await?;
@@ -277,8 +257,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn rotate_secret(
-        &self,
-        request: Request<pb::SecretName>,
+        &self, request: Request<pb::SecretName>,
     ) -> Result<Response<pb::RotateSecretResponse>, Status> {
         let (caller, req) = parts(request)?;
         let rotated = CsmsService::rotate_secret(self, &caller, &req.name).await?;
@@ -291,8 +270,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn list_secret_tasks(
-        &self,
-        request: Request<pb::ListSecretTasksRequest>,
+        &self, request: Request<pb::ListSecretTasksRequest>,
     ) -> Result<Response<pb::ListSecretTasksResponse>, Status> {
         let (caller, req) = parts(request)?;
         let filter = convert::task_filter(&req).map_err(CsmsError::from)?;
@@ -302,8 +280,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn batch_import_secrets(
-        &self,
-        request: Request<pb::BatchImportSecretsRequest>,
+        &self, request: Request<pb::BatchImportSecretsRequest>,
     ) -> Result<Response<pb::BatchImportSecretsResponse>, Status> {
         let (caller, req) = parts(request)?;
         let secrets = req.secrets.into_iter().map(convert::new_secret).collect();
@@ -350,8 +327,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn create_agency(
-        &self,
-        request: Request<pb::AgencyRequest>,
+        &self, request: Request<pb::AgencyRequest>,
     ) -> Result<Response<pb::AgenciesResponse>, Status> {
         let (caller, req) = parts(request)?;
         let agencies = self
@@ -375,8 +351,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn update_secrets_config(
-        &self,
-        request: Request<pb::SecretsConfig>,
+        &self, request: Request<pb::SecretsConfig>,
     ) -> Result<Response<pb::SecretsConfig>, Status> {
         let (caller, req) = parts(request)?;
         let on = self.set_checking_strength(&caller, req.checking_secret_strength).await?;
@@ -384,8 +359,7 @@ impl SecretsManagerService for CsmsService {
     }
 
     async fn check_secret(
-        &self,
-        request: Request<pb::CheckSecretRequest>,
+        &self, request: Request<pb::CheckSecretRequest>,
     ) -> Result<Response<pb::CheckSecretResponse>, Status> {
         use crate::checker::Subject;
         let (caller, req) = parts(request)?;

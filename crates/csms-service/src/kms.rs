@@ -61,10 +61,7 @@ impl KmsClient {
 
     /// A new 256-bit data key under `key_id`, bound to `aad`.
     pub async fn create_data_key(
-        &self,
-        caller: &CallerIdentity,
-        key_id: &str,
-        aad: &[u8],
+        &self, caller: &CallerIdentity, key_id: &str, aad: &[u8],
     ) -> Result<DataKey, CsmsError> {
         let response = self
             .inner
@@ -83,11 +80,7 @@ impl KmsClient {
 
     /// Unwraps a stored data key.
     pub async fn decrypt_data_key(
-        &self,
-        caller: &CallerIdentity,
-        key_id: &str,
-        ciphertext: &[u8],
-        aad: &[u8],
+        &self, caller: &CallerIdentity, key_id: &str, ciphertext: &[u8], aad: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, CsmsError> {
         let response = self
             .inner

@@ -145,10 +145,7 @@ impl CsmsService {
     /// The new value: the source version's JSON credentials with a new
     /// password (source: SYSCURRENT, or SYSPREVIOUS for MultiUser).
     async fn rotated_value(
-        &self,
-        caller: &CallerIdentity,
-        secret: &SecretRecord,
-        sub_type: &str,
+        &self, caller: &CallerIdentity, secret: &SecretRecord, sub_type: &str,
     ) -> Result<(ValueKind, crypto::SecretBytes), Fault> {
         let stage = if sub_type == "MultiUser" { SYSPREVIOUS } else { SYSCURRENT };
         let source = self
@@ -172,14 +169,8 @@ impl CsmsService {
     /// task, the rotation time and the events with it.
     #[allow(clippy::too_many_arguments)]
     async fn store_rotation(
-        &self,
-        caller: &CallerIdentity,
-        secret: &SecretRecord,
-        kind: ValueKind,
-        value: &crypto::SecretBytes,
-        task: &TaskRecord,
-        now: i64,
-        period: i64,
+        &self, caller: &CallerIdentity, secret: &SecretRecord, kind: ValueKind, value: &crypto::SecretBytes,
+        task: &TaskRecord, now: i64, period: i64,
     ) -> Result<VersionRecord, Fault> {
         let store_fault = |e: CsmsError| match e {
             CsmsError::KmsKeyUnusable(_) => Fault::key_unusable("the secret's KMS key cannot be used"),
@@ -214,11 +205,7 @@ impl CsmsService {
 
     /// list-secret-task: tasks by time, with the documented filters.
     pub async fn list_tasks(
-        &self,
-        caller: &CallerIdentity,
-        filter: TaskFilter,
-        limit: Option<u32>,
-        marker: Option<String>,
+        &self, caller: &CallerIdentity, filter: TaskFilter, limit: Option<u32>, marker: Option<String>,
     ) -> Result<(u64, Page<TaskRecord>), CsmsError> {
         if filter.task_id.is_some()
             && (filter.secret_name.is_some() || filter.status.is_some() || limit.is_some() || marker.is_some())

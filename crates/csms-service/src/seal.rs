@@ -23,24 +23,14 @@ fn cipher(data_key: &[u8]) -> Result<AeadKey, CsmsError> {
 
 /// Seals `value`; returns nonce ‖ ciphertext ‖ tag.
 pub fn seal(
-    data_key: &[u8],
-    project_id: &str,
-    secret_id: &str,
-    version: i32,
-    kind: ValueKind,
-    value: &[u8],
+    data_key: &[u8], project_id: &str, secret_id: &str, version: i32, kind: ValueKind, value: &[u8],
 ) -> Result<Vec<u8>, CsmsError> {
     Ok(cipher(data_key)?.seal(value, &value_aad(project_id, secret_id, version, kind)))
 }
 
 /// Opens a value sealed by [`seal`].
 pub fn open(
-    data_key: &[u8],
-    project_id: &str,
-    secret_id: &str,
-    version: i32,
-    kind: ValueKind,
-    sealed: &[u8],
+    data_key: &[u8], project_id: &str, secret_id: &str, version: i32, kind: ValueKind, sealed: &[u8],
 ) -> Result<SecretBytes, CsmsError> {
     let cipher = cipher(data_key)?;
     if sealed.len() < crypto::aead::OVERHEAD {

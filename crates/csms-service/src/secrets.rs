@@ -182,10 +182,7 @@ impl CsmsService {
 
     /// Stores a new secret with its versions, inside the project's quota.
     pub(crate) async fn insert_secret(
-        &self,
-        secret: &SecretRecord,
-        versions: &[VersionRecord],
-        effects: &Effects,
+        &self, secret: &SecretRecord, versions: &[VersionRecord], effects: &Effects,
     ) -> Result<(), CsmsError> {
         self.store.create_secret(secret, versions, self.secret_quota, effects).await.map_err(|e| match e {
             CreateSecretError::NameTaken => CsmsError::DuplicateName,
@@ -214,11 +211,7 @@ impl CsmsService {
     /// The project's secrets by name after `marker`, optionally only those
     /// subscribed to `event`.
     pub async fn list_secrets(
-        &self,
-        caller: &CallerIdentity,
-        limit: Option<u32>,
-        marker: &str,
-        event: &str,
+        &self, caller: &CallerIdentity, limit: Option<u32>, marker: &str, event: &str,
     ) -> Result<Arc<Page<SecretRecord>>, CsmsError> {
         let limit = page_size(limit)?;
         if !marker.is_empty() {
@@ -250,10 +243,7 @@ impl CsmsService {
 
     /// Changes a secret's metadata.
     pub async fn update_secret(
-        &self,
-        caller: &CallerIdentity,
-        name: &str,
-        req: SecretChange,
+        &self, caller: &CallerIdentity, name: &str, req: SecretChange,
     ) -> Result<SecretRecord, CsmsError> {
         self.show_secret(caller, name).await?;
         if let Some(key) = &req.kms_key_id {
@@ -324,10 +314,7 @@ impl CsmsService {
     /// Schedules a secret's deletion after a recovery window of 7-30 days
     /// (absent: 30).
     pub async fn schedule_deletion(
-        &self,
-        caller: &CallerIdentity,
-        name: &str,
-        days: Option<i64>,
+        &self, caller: &CallerIdentity, name: &str, days: Option<i64>,
     ) -> Result<SecretRecord, CsmsError> {
         let days = match days.unwrap_or(30) {
             days @ 7..=30 => days as u32,

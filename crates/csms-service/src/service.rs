@@ -33,11 +33,7 @@ impl CsmsService {
     /// one way a service is made, so no cache ever runs without its
     /// invalidation.
     pub async fn new(
-        store: Arc<dyn SecretStore>,
-        kms: KmsClient,
-        secret_quota: u64,
-        jobs: CsmsJobs,
-        shutdown: &CancellationToken,
+        store: Arc<dyn SecretStore>, kms: KmsClient, secret_quota: u64, jobs: CsmsJobs, shutdown: &CancellationToken,
     ) -> Result<Self, common::db::StoreError> {
         let reads = Arc::new(ReadCache::default());
         let feed = reads.clone();

@@ -23,11 +23,7 @@ impl CsmsService {
 
     /// Points `stage` at the version `version_id`.
     pub async fn update_stage(
-        &self,
-        caller: &CallerIdentity,
-        name: &str,
-        stage: &str,
-        version_id: &str,
+        &self, caller: &CallerIdentity, name: &str, stage: &str, version_id: &str,
     ) -> Result<StageRecord, CsmsError> {
         self.show_secret(caller, name).await?;
         domain::validate_stage_name(stage)?;

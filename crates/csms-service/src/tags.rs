@@ -28,10 +28,7 @@ fn fault(f: common::tags::TagFault) -> CsmsError {
 impl CsmsService {
     /// Sets one tag on a secret (`None`: the request named no tag).
     pub async fn create_tag(
-        &self,
-        caller: &CallerIdentity,
-        secret_id: &str,
-        tag: Option<Tag>,
+        &self, caller: &CallerIdentity, secret_id: &str, tag: Option<Tag>,
     ) -> Result<(), CsmsError> {
         self.secret_by_id(caller, secret_id).await?;
         let tag = tag.ok_or_else(|| invalid("tag is required"))?;
@@ -64,11 +61,7 @@ impl CsmsService {
 
     /// Sets (`create`) or removes (`delete`, absent keys ignored) 1-20 tags.
     pub async fn batch_tags(
-        &self,
-        caller: &CallerIdentity,
-        secret_id: &str,
-        action: &str,
-        tags: Vec<Tag>,
+        &self, caller: &CallerIdentity, secret_id: &str, action: &str, tags: Vec<Tag>,
     ) -> Result<(), CsmsError> {
         self.secret_by_id(caller, secret_id).await?;
         match TAG_RULES.batch(action, tags).map_err(fault)? {
@@ -84,9 +77,7 @@ impl CsmsService {
 
     /// The secrets whose tags and name match the query.
     pub async fn resource_instances(
-        &self,
-        caller: &CallerIdentity,
-        req: ResourceQuery,
+        &self, caller: &CallerIdentity, req: ResourceQuery,
     ) -> Result<Resources, CsmsError> {
         let all = self.store.secrets_with_tags(&caller.project_id).await?;
         req.run(&TAG_RULES, all, |secret: &SecretRecord| secret.name.as_str()).map_err(fault)

@@ -39,10 +39,7 @@ pub struct OpenedVersion {
 impl CsmsService {
     /// Adds a version to the secret `name`.
     pub async fn create_version(
-        &self,
-        caller: &CallerIdentity,
-        name: &str,
-        req: NewVersion,
+        &self, caller: &CallerIdentity, name: &str, req: NewVersion,
     ) -> Result<VersionRecord, CsmsError> {
         let secret = self.show_secret(caller, name).await?;
         let value = req.value.ok_or_else(|| invalid("exactly one of secret_string and secret_binary is required"))?;
@@ -76,11 +73,7 @@ impl CsmsService {
 
     /// The secret's versions after `marker` (a version id), newest last.
     pub async fn list_versions(
-        &self,
-        caller: &CallerIdentity,
-        name: &str,
-        limit: Option<u32>,
-        marker: &str,
+        &self, caller: &CallerIdentity, name: &str, limit: Option<u32>, marker: &str,
     ) -> Result<Page<VersionRecord>, CsmsError> {
         let secret = self.readable_secret(caller, name).await?.secret;
         let limit = page_size(limit)?;
@@ -103,11 +96,7 @@ impl CsmsService {
 
     /// Sets a version's expiry (`latest` names the `SYSCURRENT` version).
     pub async fn update_version(
-        &self,
-        caller: &CallerIdentity,
-        name: &str,
-        version_id: &str,
-        expire_ms: Option<i64>,
+        &self, caller: &CallerIdentity, name: &str, version_id: &str, expire_ms: Option<i64>,
     ) -> Result<VersionRecord, CsmsError> {
         let secret = self.show_secret(caller, name).await?;
         let expire = expire_ms.ok_or_else(|| invalid("expire_time is required"))?;
@@ -128,10 +117,7 @@ impl CsmsService {
     /// A version and its value: by id, or `latest` for `SYSCURRENT`, in one
     /// database round trip for the secret and the version.
     pub async fn show_version(
-        &self,
-        caller: &CallerIdentity,
-        name: &str,
-        version_id: &str,
+        &self, caller: &CallerIdentity, name: &str, version_id: &str,
     ) -> Result<OpenedVersion, CsmsError> {
         if domain::validate_name(name).is_err() {
             return Err(Rejection::SecretNotFound.into());
@@ -173,10 +159,7 @@ impl CsmsService {
 
     /// A readable secret's version with its value opened as `reader`.
     async fn opened(
-        &self,
-        reader: &CallerIdentity,
-        secret: &SecretRecord,
-        version: VersionRecord,
+        &self, reader: &CallerIdentity, secret: &SecretRecord, version: VersionRecord,
     ) -> Result<OpenedVersion, CsmsError> {
         secret.state.check_value_access()?;
         let value = self.open_version(reader, &version).await?;
@@ -190,13 +173,7 @@ impl CsmsService {
     /// the plaintext data key is wiped before this returns.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn seal_version(
-        &self,
-        caller: &CallerIdentity,
-        secret_id: &str,
-        number: i32,
-        kms_key_id: &str,
-        kind: ValueKind,
-        value: &[u8],
+        &self, caller: &CallerIdentity, secret_id: &str, number: i32, kms_key_id: &str, kind: ValueKind, value: &[u8],
         now: i64,
     ) -> Result<VersionRecord, CsmsError> {
         let aad = seal::data_key_aad(&caller.project_id, secret_id, number);
@@ -217,9 +194,7 @@ impl CsmsService {
 
     /// Opens one stored version's value.
     pub(crate) async fn open_version(
-        &self,
-        caller: &CallerIdentity,
-        version: &VersionRecord,
+        &self, caller: &CallerIdentity, version: &VersionRecord,
     ) -> Result<crypto::SecretBytes, CsmsError> {
         // A data key kms-service unwrapped for this version under a second
         // ago is used again (see `cache::DATA_KEY_TTL`); the value's own

@@ -154,11 +154,7 @@ fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 /// verified with the SK of its AK (read again from the directory, which may
 /// have changed while the body arrived) or of its temporary credentials.
 fn signed_caller(
-    app: &AppState,
-    parts: &Parts,
-    auth: Authorization,
-    claims: Option<crate::sts::StsClaims>,
-    body: &Bytes,
+    app: &AppState, parts: &Parts, auth: Authorization, claims: Option<crate::sts::StsClaims>, body: &Bytes,
 ) -> Result<Caller, ApiError> {
     let directory = app.directory.snapshot();
     let raw = RawRequest {
@@ -276,11 +272,7 @@ fn security_claims(app: &AppState, auth: &Authorization, token: &str) -> Result<
 /// A request signed with temporary credentials: the security token names
 /// the AK it belongs to and carries its SK (auth.md §1.9).
 fn temporary_caller(
-    directory: &Snapshot,
-    parts: &Parts,
-    auth: &Authorization,
-    claims: crate::sts::StsClaims,
-    raw: &RawRequest<'_>,
+    directory: &Snapshot, parts: &Parts, auth: &Authorization, claims: crate::sts::StsClaims, raw: &RawRequest<'_>,
 ) -> Result<Caller, ApiError> {
     if !still_valid(directory, &claims.u, &claims.d, claims.p.as_deref()) {
         return Err(ApiError::Unauthenticated("token is no longer valid".into()));

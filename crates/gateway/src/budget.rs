@@ -211,11 +211,7 @@ fn refused(why: &'static str) -> ApiError {
 /// and host) as they arrive; the reservation is held until the returned
 /// [`Reading`] is dropped.
 pub async fn read_body<'a>(
-    budgets: &'a Budgets,
-    parts: &Parts,
-    body: Body,
-    limit: usize,
-    timeout: Duration,
+    budgets: &'a Budgets, parts: &Parts, body: Body, limit: usize, timeout: Duration,
 ) -> Result<(Bytes, Reading<'a>), ApiError> {
     let declared = within_limit(parts, limit)?;
     let mut reading = budgets.reading(parts.extensions.get::<Arc<Connection>>().cloned());
@@ -252,10 +248,7 @@ const HEAP_BODY_BYTES: usize = 64 * 1024;
 /// also held each body twice while joining its frames
 /// (`tests/dev_binary.rs`, `floods_leave_peak_memory_bounded`).
 async fn collect(
-    reading: &mut Reading<'_>,
-    body: Body,
-    declared: Option<usize>,
-    limit: usize,
+    reading: &mut Reading<'_>, body: Body, declared: Option<usize>, limit: usize,
 ) -> Result<Bytes, ApiError> {
     use http_body_util::BodyExt;
     let mut body = body;

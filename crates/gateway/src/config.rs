@@ -97,10 +97,7 @@ impl GatewayConfig {
     /// token key file, no accounts to import, and no internal transport
     /// chosen (set `internal_tls` before starting).
     pub fn plaintext(
-        listen: SocketAddr,
-        kms_endpoint: String,
-        csms_endpoint: String,
-        iam_database_url: common::db::DatabaseUrl,
+        listen: SocketAddr, kms_endpoint: String, csms_endpoint: String, iam_database_url: common::db::DatabaseUrl,
         identity_key_file: PathBuf,
     ) -> Self {
         Self {

@@ -39,9 +39,7 @@ pub async fn create_domain(store: &dyn IdentityStore, name: &str) -> Result<Doma
 
 /// Creates a project in a domain.
 pub async fn create_project(
-    store: &dyn IdentityStore,
-    domain_id: &str,
-    name: &str,
+    store: &dyn IdentityStore, domain_id: &str, name: &str,
 ) -> Result<ProjectRow, IdentityError> {
     check_name("project", name)?;
     let row = ProjectRow {
@@ -57,10 +55,7 @@ pub async fn create_project(
 
 /// Creates a user with a password (hashed with argon2id).
 pub async fn create_user(
-    store: &dyn IdentityStore,
-    domain_id: &str,
-    name: &str,
-    password: &SecretString,
+    store: &dyn IdentityStore, domain_id: &str, name: &str, password: &SecretString,
 ) -> Result<UserRow, IdentityError> {
     check_name("user", name)?;
     check_password(password)?;
@@ -78,9 +73,7 @@ pub async fn create_user(
 
 /// Replaces a user's password.
 pub async fn set_password(
-    store: &dyn IdentityStore,
-    user_id: &str,
-    password: &SecretString,
+    store: &dyn IdentityStore, user_id: &str, password: &SecretString,
 ) -> Result<(), IdentityError> {
     check_password(password)?;
     store.set_password_hash(user_id, &hash(password).await).await
@@ -106,10 +99,7 @@ pub fn random_password() -> SecretString {
 /// Creates an access key for a user; the SK is returned once and stored
 /// only sealed.
 pub async fn create_access_key(
-    store: &dyn IdentityStore,
-    sealer: &SecretSealer,
-    user_id: &str,
-    description: &str,
+    store: &dyn IdentityStore, sealer: &SecretSealer, user_id: &str, description: &str,
 ) -> Result<(AccessKeyRow, SecretString), IdentityError> {
     if description.len() > 255 {
         return Err(IdentityError::Invalid("descriptions are at most 255 characters".into()));
@@ -134,9 +124,7 @@ pub async fn create_access_key(
 /// start is harmless and never brings back what an operator deleted.
 /// Returns how many records were added.
 pub async fn import_credentials(
-    store: &dyn IdentityStore,
-    sealer: &SecretSealer,
-    path: &Path,
+    store: &dyn IdentityStore, sealer: &SecretSealer, path: &Path,
 ) -> anyhow::Result<usize> {
     let text = zeroize::Zeroizing::new(
         std::fs::read_to_string(path)

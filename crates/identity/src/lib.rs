@@ -34,8 +34,7 @@ pub use store::{
 /// Opens the store the URL names (Postgres schema `iam`, or SQLite) and
 /// migrates it.
 pub async fn open_store(
-    url: &common::db::DatabaseUrl,
-    max_connections: u32,
+    url: &common::db::DatabaseUrl, max_connections: u32,
 ) -> anyhow::Result<std::sync::Arc<dyn IdentityStore>> {
     let store: std::sync::Arc<dyn IdentityStore> = match url.backend() {
         common::db::Backend::Postgres => std::sync::Arc::new(postgres::PgIdentityStore::new(

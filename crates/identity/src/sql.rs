@@ -91,10 +91,7 @@ impl<D: Dialect> SqlIdentityStore<D> {
     /// Runs `statement` (which must change one row) and bumps the change
     /// counter, in one transaction.
     async fn change<'q>(
-        &self,
-        statement: Query<'q, D>,
-        kind: Kind,
-        on_error: impl FnOnce(sqlx::Error) -> IdentityError + Send,
+        &self, statement: Query<'q, D>, kind: Kind, on_error: impl FnOnce(sqlx::Error) -> IdentityError + Send,
     ) -> Result<(), IdentityError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(IdentityError::db("starting a transaction"))?;
         let done = statement.execute(&mut *tx).await.map_err(on_error)?;

@@ -138,10 +138,7 @@ async fn kms_v2_plugin_wraps_data_keys_under_an_opendew_key() {
 
 /// Starts a plugin for `key_id` with `credentials` on a socket under `dir`.
 async fn start_plugin(
-    dir: &std::path::Path,
-    gateway_url: String,
-    credentials: PathBuf,
-    key_id: String,
+    dir: &std::path::Path, gateway_url: String, credentials: PathBuf, key_id: String,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> (KeyManagementServiceClient<Channel>, tokio::task::JoinHandle<anyhow::Result<()>>) {
     let socket = dir.join("plugin/socket.sock");

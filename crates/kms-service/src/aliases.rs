@@ -28,10 +28,7 @@ fn key_id_of(text: &str) -> Result<KeyId, KmsError> {
 impl KmsService {
     /// create alias.
     pub async fn create_alias(
-        &self,
-        caller: &CallerIdentity,
-        key_id: &str,
-        alias: &str,
+        &self, caller: &CallerIdentity, key_id: &str, alias: &str,
     ) -> Result<AliasRecord, KmsError> {
         let key_id = key_id_of(key_id)?;
         if alias.is_empty() {
@@ -50,10 +47,7 @@ impl KmsService {
 
     /// associate alias: the alias names `target` from now on.
     pub async fn associate_alias(
-        &self,
-        caller: &CallerIdentity,
-        alias: &str,
-        target: &str,
+        &self, caller: &CallerIdentity, alias: &str, target: &str,
     ) -> Result<AliasRecord, KmsError> {
         if alias.is_empty() {
             return Err(Rejection::MissingParameter("alias").into());
@@ -73,10 +67,7 @@ impl KmsService {
 
     /// delete alias: every alias must name `key_id`, or none is deleted.
     pub async fn delete_aliases(
-        &self,
-        caller: &CallerIdentity,
-        key_id: &str,
-        aliases: &[String],
+        &self, caller: &CallerIdentity, key_id: &str, aliases: &[String],
     ) -> Result<(), KmsError> {
         let key_id = key_id_of(key_id)?;
         if aliases.is_empty() {
@@ -97,11 +88,7 @@ impl KmsService {
 
     /// list aliases, of one key when `key_id` is not empty.
     pub async fn list_aliases(
-        &self,
-        caller: &CallerIdentity,
-        key_id: &str,
-        limit: Option<u32>,
-        marker: &str,
+        &self, caller: &CallerIdentity, key_id: &str, limit: Option<u32>, marker: &str,
     ) -> Result<AliasPage, KmsError> {
         let key_id = if key_id.is_empty() { None } else { Some(key_id_of(key_id)?) };
         let limit = match limit {

@@ -111,9 +111,7 @@ impl KmsService {
 
     /// decrypt-data.
     pub async fn decrypt_data(
-        &self,
-        caller: &CallerIdentity,
-        req: DecryptData,
+        &self, caller: &CallerIdentity, req: DecryptData,
     ) -> Result<(KeyId, SecretBytes), KmsError> {
         domain::validate_aad(&req.aad)?;
         let named = if req.key_id.is_empty() {

@@ -106,9 +106,7 @@ impl KmsService {
 
     /// encrypt-datakey: checks the digest, then seals the data key.
     pub async fn encrypt_datakey(
-        &self,
-        caller: &CallerIdentity,
-        req: EncryptDatakey,
+        &self, caller: &CallerIdentity, req: EncryptDatakey,
     ) -> Result<(KeyId, Vec<u8>), KmsError> {
         domain::validate_aad(&req.aad)?;
         let input = req.plaintext_with_digest.expose();
@@ -134,9 +132,7 @@ impl KmsService {
 
     /// decrypt-datakey.
     pub async fn decrypt_datakey(
-        &self,
-        caller: &CallerIdentity,
-        req: DecryptDatakey,
+        &self, caller: &CallerIdentity, req: DecryptDatakey,
     ) -> Result<OpenedDatakey, KmsError> {
         domain::validate_aad(&req.aad)?;
         if req.expected_length != 0 && !domain::DATAKEY_LEN_RANGE.contains(&req.expected_length) {

@@ -474,10 +474,7 @@ impl KeyRecord {
     /// enabled. Once material was imported, only the same
     /// material may be imported again.
     pub fn import_material(
-        &mut self,
-        digest: Vec<u8>,
-        expiration_ms: Option<i64>,
-        material_len: usize,
+        &mut self, digest: Vec<u8>, expiration_ms: Option<i64>, material_len: usize,
     ) -> Result<(), Rejection> {
         self.check_importable()?;
         if self.spec.material_len() != Some(material_len) {

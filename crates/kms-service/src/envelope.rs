@@ -128,11 +128,7 @@ impl RootKey {
 
     /// Unwraps master-key material wrapped by [`RootKey::wrap_material`].
     pub fn unwrap_material(
-        &self,
-        wrapped: &[u8],
-        key_id: KeyId,
-        version: i32,
-        project_id: &str,
+        &self, wrapped: &[u8], key_id: KeyId, version: i32, project_id: &str,
     ) -> Result<SecretBytes, KmsError> {
         let aad = material_aad(key_id, version, project_id);
         self.cipher()
@@ -222,13 +218,7 @@ impl Format {
     /// `header`'s key and version, `pad` (when padded) and a fresh salt
     /// (when derived). The AAD binds the whole header.
     fn seal(
-        self,
-        material: &SecretBytes,
-        header: Header,
-        pad: u16,
-        project_id: &str,
-        caller_aad: &[u8],
-        plaintext: &[u8],
+        self, material: &SecretBytes, header: Header, pad: u16, project_id: &str, caller_aad: &[u8], plaintext: &[u8],
     ) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.header_len() + OVERHEAD + plaintext.len());
         out.push(self.byte);
@@ -249,11 +239,7 @@ impl Format {
     /// Opens what [`Format::seal`] made (the caller checked the length
     /// with [`parse`]).
     fn open(
-        self,
-        material: &SecretBytes,
-        blob: &[u8],
-        project_id: &str,
-        caller_aad: &[u8],
+        self, material: &SecretBytes, blob: &[u8], project_id: &str, caller_aad: &[u8],
     ) -> Result<SecretBytes, Rejection> {
         let (header, body) = blob.split_at(self.header_len());
         self.key(material, header)?
@@ -336,11 +322,7 @@ pub mod datakey_blob {
 
     /// Seals `plaintext` under master-key `material`.
     pub fn seal(
-        material: &SecretBytes,
-        header: Header,
-        project_id: &str,
-        caller_aad: &[u8],
-        plaintext: &[u8],
+        material: &SecretBytes, header: Header, project_id: &str, caller_aad: &[u8], plaintext: &[u8],
     ) -> Vec<u8> {
         sealing(&DATA_KEY_FORMATS, material).seal(material, header, 0, project_id, caller_aad, plaintext)
     }
@@ -348,10 +330,7 @@ pub mod datakey_blob {
     /// Opens a ciphertext; any tampering, a wrong project or a wrong AAD
     /// gives [`Rejection::InvalidCiphertext`].
     pub fn open(
-        material: &SecretBytes,
-        blob: &[u8],
-        project_id: &str,
-        caller_aad: &[u8],
+        material: &SecretBytes, blob: &[u8], project_id: &str, caller_aad: &[u8],
     ) -> Result<SecretBytes, Rejection> {
         let (format, _) = parse(&DATA_KEY_FORMATS, blob)?;
         format.open(material, blob, project_id, caller_aad)
@@ -381,11 +360,7 @@ pub mod data_blob {
 
     /// Seals `plaintext` (at most 65535 bytes) under master-key `material`.
     pub fn seal(
-        material: &SecretBytes,
-        header: Header,
-        project_id: &str,
-        caller_aad: &[u8],
-        plaintext: &[u8],
+        material: &SecretBytes, header: Header, project_id: &str, caller_aad: &[u8], plaintext: &[u8],
     ) -> Vec<u8> {
         let format = sealing(&DATA_FORMATS, material);
         let pad = (MIN_LEN - format.min_len()).saturating_sub(plaintext.len());
@@ -397,10 +372,7 @@ pub mod data_blob {
 
     /// Opens a format-4 or format-2 ciphertext and strips its padding.
     pub fn open(
-        material: &SecretBytes,
-        blob: &[u8],
-        project_id: &str,
-        caller_aad: &[u8],
+        material: &SecretBytes, blob: &[u8], project_id: &str, caller_aad: &[u8],
     ) -> Result<SecretBytes, Rejection> {
         let (format, _) = parse(&DATA_FORMATS, blob)?;
         let pad = u16::from_be_bytes([blob[21], blob[22]]) as usize;

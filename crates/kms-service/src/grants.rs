@@ -132,11 +132,7 @@ impl KmsService {
 
     /// list-grants: the owner's view of a key's grants.
     pub async fn list_grants(
-        &self,
-        caller: &CallerIdentity,
-        key_id: &str,
-        limit: Option<u32>,
-        offset: u64,
+        &self, caller: &CallerIdentity, key_id: &str, limit: Option<u32>, offset: u64,
     ) -> Result<GrantPage, KmsError> {
         let limit = page_limit(limit)?;
         let key = self.load_key(caller, key_id).await?;
@@ -197,10 +193,7 @@ impl KmsService {
     /// list-retirable-grants: the grants naming the caller (its user or its
     /// domain) as retiring principal.
     pub async fn list_retirable_grants(
-        &self,
-        caller: &CallerIdentity,
-        limit: Option<u32>,
-        offset: u64,
+        &self, caller: &CallerIdentity, limit: Option<u32>, offset: u64,
     ) -> Result<GrantPage, KmsError> {
         let limit = page_limit(limit)?;
         if i64::try_from(offset).is_err() {

@@ -41,11 +41,7 @@ impl KmsService {
 
     /// The six single-key changes share one shape.
     async fn key_change(
-        &self,
-        caller: &CallerIdentity,
-        key_id: &str,
-        sequence: &str,
-        change: KeyChange,
+        &self, caller: &CallerIdentity, key_id: &str, sequence: &str, change: KeyChange,
     ) -> Result<Response<pb::KeyResponse>, Status> {
         domain::validate_sequence(sequence).map_err(KmsError::from)?;
         let key = self.change_key(caller, key_id, change).await?;
@@ -56,8 +52,7 @@ impl KmsService {
 #[tonic::async_trait]
 impl KeyManagementService for KmsService {
     async fn create_key(
-        &self,
-        request: Request<pb::CreateKeyRequest>,
+        &self, request: Request<pb::CreateKeyRequest>,
     ) -> Result<Response<pb::CreateKeyResponse>, Status> {
         let (caller, req) = parts(request)?;
         let key = KmsService::create_key(self, &caller, convert::create_key(req).map_err(KmsError::from)?).await?;
@@ -65,8 +60,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn describe_key(
-        &self,
-        request: Request<pb::DescribeKeyRequest>,
+        &self, request: Request<pb::DescribeKeyRequest>,
     ) -> Result<Response<pb::DescribeKeyResponse>, Status> {
         let (caller, req) = parts(request)?;
         domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
@@ -81,8 +75,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn create_datakey(
-        &self,
-        request: Request<pb::CreateDatakeyRequest>,
+        &self, request: Request<pb::CreateDatakeyRequest>,
     ) -> Result<Response<pb::CreateDatakeyResponse>, Status> {
         csms_keeps_to_its_own(&request, |r| &r.additional_authenticated_data)?;
         let (caller, req) = parts(request)?;
@@ -97,8 +90,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn decrypt_datakey(
-        &self,
-        request: Request<pb::DecryptDatakeyRequest>,
+        &self, request: Request<pb::DecryptDatakeyRequest>,
     ) -> Result<Response<pb::DecryptDatakeyResponse>, Status> {
         csms_keeps_to_its_own(&request, |r| &r.additional_authenticated_data)?;
         let (caller, req) = parts(request)?;
@@ -121,8 +113,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn schedule_key_deletion(
-        &self,
-        request: Request<pb::ScheduleKeyDeletionRequest>,
+        &self, request: Request<pb::ScheduleKeyDeletionRequest>,
     ) -> Result<Response<pb::KeyResponse>, Status> {
         let (caller, req) = parts(request)?;
         let change = KeyChange::ScheduleDeletion { pending_days: req.pending_days };
@@ -135,24 +126,21 @@ impl KeyManagementService for KmsService {
     }
 
     async fn update_key_alias(
-        &self,
-        request: Request<pb::UpdateKeyAliasRequest>,
+        &self, request: Request<pb::UpdateKeyAliasRequest>,
     ) -> Result<Response<pb::KeyResponse>, Status> {
         let (caller, req) = parts(request)?;
         self.key_change(&caller, &req.key_id, &req.sequence, KeyChange::Alias(req.key_alias)).await
     }
 
     async fn update_key_description(
-        &self,
-        request: Request<pb::UpdateKeyDescriptionRequest>,
+        &self, request: Request<pb::UpdateKeyDescriptionRequest>,
     ) -> Result<Response<pb::KeyResponse>, Status> {
         let (caller, req) = parts(request)?;
         self.key_change(&caller, &req.key_id, &req.sequence, KeyChange::Description(req.key_description)).await
     }
 
     async fn encrypt_datakey(
-        &self,
-        request: Request<pb::EncryptDatakeyRequest>,
+        &self, request: Request<pb::EncryptDatakeyRequest>,
     ) -> Result<Response<pb::EncryptDatakeyResponse>, Status> {
         let (caller, req) = parts(request)?;
         let datakey_length = req.datakey_length;
@@ -162,8 +150,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn encrypt_data(
-        &self,
-        request: Request<pb::EncryptDataRequest>,
+        &self, request: Request<pb::EncryptDataRequest>,
     ) -> Result<Response<pb::EncryptDataResponse>, Status> {
         let (caller, req) = parts(request)?;
         let (key_id, ciphertext) =
@@ -172,8 +159,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn decrypt_data(
-        &self,
-        request: Request<pb::DecryptDataRequest>,
+        &self, request: Request<pb::DecryptDataRequest>,
     ) -> Result<Response<pb::DecryptDataResponse>, Status> {
         let (caller, req) = parts(request)?;
         let (key_id, plaintext) =
@@ -185,8 +171,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn generate_random(
-        &self,
-        request: Request<pb::GenerateRandomRequest>,
+        &self, request: Request<pb::GenerateRandomRequest>,
     ) -> Result<Response<pb::GenerateRandomResponse>, Status> {
         let (_caller, req) = parts(request)?;
         domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
@@ -195,8 +180,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn get_quotas(
-        &self,
-        request: Request<pb::GetQuotasRequest>,
+        &self, request: Request<pb::GetQuotasRequest>,
     ) -> Result<Response<pb::GetQuotasResponse>, Status> {
         let (caller, _) = parts(request)?;
         let (keys_used, keys_quota) = self.quotas(&caller).await?;
@@ -204,8 +188,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn ensure_service_default_key(
-        &self,
-        request: Request<pb::EnsureServiceDefaultKeyRequest>,
+        &self, request: Request<pb::EnsureServiceDefaultKeyRequest>,
     ) -> Result<Response<pb::EnsureServiceDefaultKeyResponse>, Status> {
         // csms-service's certificate: its own default key only.
         let from_csms = common::grpc::callers::CallerName::of(request.extensions())
@@ -226,8 +209,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn disable_key_rotation(
-        &self,
-        request: Request<pb::KeyRequest>,
+        &self, request: Request<pb::KeyRequest>,
     ) -> Result<Response<pb::KeyResponse>, Status> {
         let (caller, req) = parts(request)?;
         domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
@@ -236,8 +218,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn get_key_rotation_status(
-        &self,
-        request: Request<pb::KeyRequest>,
+        &self, request: Request<pb::KeyRequest>,
     ) -> Result<Response<pb::KeyRotationStatus>, Status> {
         let (caller, req) = parts(request)?;
         domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
@@ -246,8 +227,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn update_key_rotation_interval(
-        &self,
-        request: Request<pb::UpdateKeyRotationIntervalRequest>,
+        &self, request: Request<pb::UpdateKeyRotationIntervalRequest>,
     ) -> Result<Response<pb::KeyResponse>, Status> {
         let (caller, req) = parts(request)?;
         domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
@@ -269,8 +249,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn list_aliases(
-        &self,
-        request: Request<pb::ListAliasesRequest>,
+        &self, request: Request<pb::ListAliasesRequest>,
     ) -> Result<Response<pb::ListAliasesResponse>, Status> {
         let (caller, req) = parts(request)?;
         let page = KmsService::list_aliases(self, &caller, &req.key_id, req.limit, &req.marker).await?;
@@ -281,8 +260,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn delete_aliases(
-        &self,
-        request: Request<pb::DeleteAliasesRequest>,
+        &self, request: Request<pb::DeleteAliasesRequest>,
     ) -> Result<Response<pb::DeleteAliasesResponse>, Status> {
         let (caller, req) = parts(request)?;
         KmsService::delete_aliases(self, &caller, &req.key_id, &req.aliases).await?;
@@ -290,8 +268,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn associate_alias(
-        &self,
-        request: Request<pb::AssociateAliasRequest>,
+        &self, request: Request<pb::AssociateAliasRequest>,
     ) -> Result<Response<pb::Alias>, Status> {
         let (caller, req) = parts(request)?;
         let alias = KmsService::associate_alias(self, &caller, &req.alias, &req.target_key_id).await?;
@@ -317,8 +294,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn list_project_key_tags(
-        &self,
-        request: Request<pb::Empty>,
+        &self, request: Request<pb::Empty>,
     ) -> Result<Response<pb::ProjectKeyTagsResponse>, Status> {
         let (caller, _) = parts(request)?;
         let tags = self.project_tags(&caller).await?;
@@ -335,8 +311,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn list_keys_by_tags(
-        &self,
-        request: Request<pb::KeysByTagsRequest>,
+        &self, request: Request<pb::KeysByTagsRequest>,
     ) -> Result<Response<pb::KeysByTagsResponse>, Status> {
         let (caller, req) = parts(request)?;
         let found = self.keys_by_tags(&caller, convert::keys_by_tags(req)).await?;
@@ -354,8 +329,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn create_grant(
-        &self,
-        request: Request<pb::CreateGrantRequest>,
+        &self, request: Request<pb::CreateGrantRequest>,
     ) -> Result<Response<pb::CreateGrantResponse>, Status> {
         let (caller, req) = parts(request)?;
         domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
@@ -364,8 +338,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn list_grants(
-        &self,
-        request: Request<pb::ListGrantsRequest>,
+        &self, request: Request<pb::ListGrantsRequest>,
     ) -> Result<Response<pb::ListGrantsResponse>, Status> {
         let (caller, req) = parts(request)?;
         domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
@@ -388,8 +361,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn list_retirable_grants(
-        &self,
-        request: Request<pb::ListRetirableGrantsRequest>,
+        &self, request: Request<pb::ListRetirableGrantsRequest>,
     ) -> Result<Response<pb::ListGrantsResponse>, Status> {
         let (caller, req) = parts(request)?;
         domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
@@ -398,8 +370,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn get_parameters_for_import(
-        &self,
-        request: Request<pb::GetParametersForImportRequest>,
+        &self, request: Request<pb::GetParametersForImportRequest>,
     ) -> Result<Response<pb::ImportParameters>, Status> {
         let (caller, req) = parts(request)?;
         domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
@@ -413,8 +384,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn import_key_material(
-        &self,
-        request: Request<pb::ImportKeyMaterialRequest>,
+        &self, request: Request<pb::ImportKeyMaterialRequest>,
     ) -> Result<Response<pb::KeyResponse>, Status> {
         let (caller, req) = parts(request)?;
         domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
@@ -431,8 +401,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn delete_imported_key_material(
-        &self,
-        request: Request<pb::KeyRequest>,
+        &self, request: Request<pb::KeyRequest>,
     ) -> Result<Response<pb::KeyResponse>, Status> {
         let (caller, req) = parts(request)?;
         domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
@@ -441,8 +410,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn get_public_key(
-        &self,
-        request: Request<pb::KeyRequest>,
+        &self, request: Request<pb::KeyRequest>,
     ) -> Result<Response<pb::PublicKeyResponse>, Status> {
         let (caller, req) = parts(request)?;
         domain::validate_sequence(&req.sequence).map_err(KmsError::from)?;
@@ -472,8 +440,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn verify_mac(
-        &self,
-        request: Request<pb::VerifyMacRequest>,
+        &self, request: Request<pb::VerifyMacRequest>,
     ) -> Result<Response<pb::VerifyMacResponse>, Status> {
         let (caller, req) = parts(request)?;
         let mac_algorithm = req.mac_algorithm;
@@ -483,8 +450,7 @@ impl KeyManagementService for KmsService {
     }
 
     async fn re_encrypt(
-        &self,
-        request: Request<pb::ReEncryptRequest>,
+        &self, request: Request<pb::ReEncryptRequest>,
     ) -> Result<Response<pb::ReEncryptResponse>, Status> {
         let (caller, req) = parts(request)?;
         let (kind, source_algorithm, destination_algorithm) =

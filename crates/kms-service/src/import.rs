@@ -92,10 +92,7 @@ impl KmsService {
     /// get-parameters-for-import: a fresh RSA-2048 wrapping key for an
     /// external key waiting for its material.
     pub async fn import_parameters(
-        &self,
-        caller: &CallerIdentity,
-        key_id: &str,
-        algorithm: &str,
+        &self, caller: &CallerIdentity, key_id: &str, algorithm: &str,
     ) -> Result<ImportParameters, KmsError> {
         let algorithm = match algorithm {
             "" => return Err(Rejection::MissingParameter("wrapping_algorithm").into()),
@@ -118,12 +115,7 @@ impl KmsService {
     /// import-key-material: unwraps the material with the token's private
     /// key and makes it the key's version 1.
     pub async fn import_material(
-        &self,
-        caller: &CallerIdentity,
-        key_id: &str,
-        token: &[u8],
-        wrapped: &[u8],
-        expiration_s: Option<i64>,
+        &self, caller: &CallerIdentity, key_id: &str, token: &[u8], wrapped: &[u8], expiration_s: Option<i64>,
     ) -> Result<KeyRecord, KmsError> {
         let key_id = self.resolve(caller, key_id).await?;
         let now_ms = common::now_ms();

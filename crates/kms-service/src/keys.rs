@@ -194,10 +194,7 @@ impl KmsService {
     /// update-key-alias and update-key-description: validate the request,
     /// then run the transition on the locked row.
     pub async fn change_key(
-        &self,
-        caller: &CallerIdentity,
-        key_id: &str,
-        change: KeyChange,
+        &self, caller: &CallerIdentity, key_id: &str, change: KeyChange,
     ) -> Result<KeyRecord, KmsError> {
         match &change {
             KeyChange::ScheduleDeletion { pending_days } if !domain::PENDING_DAYS_RANGE.contains(pending_days) => {
@@ -232,9 +229,7 @@ impl KmsService {
     /// The project's `<service>/default` key, created on first use; true
     /// when this call created it.
     pub async fn ensure_default_key(
-        &self,
-        caller: &CallerIdentity,
-        service: &str,
+        &self, caller: &CallerIdentity, service: &str,
     ) -> Result<(KeyRecord, bool), KmsError> {
         if service.is_empty() || service.len() > 32 || !service.bytes().all(|b| b.is_ascii_lowercase()) {
             return Err(Rejection::InvalidParameter("service").into());

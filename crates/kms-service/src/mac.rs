@@ -25,9 +25,7 @@ pub struct MacRequest {
 
 impl KmsService {
     async fn mac_key(
-        &self,
-        caller: &CallerIdentity,
-        req: &MacRequest,
+        &self, caller: &CallerIdentity, req: &MacRequest,
     ) -> Result<(std::sync::Arc<crate::cache::CachedKey>, crypto::asymmetric::Hash), KmsError> {
         let algorithm = req.algorithm.ok_or(Rejection::MissingParameter("mac_algorithm"))?;
         if req.message.is_empty() {
@@ -51,10 +49,7 @@ impl KmsService {
 
     /// verify-mac: whether `mac` is the key's MAC of the message.
     pub async fn verify_mac(
-        &self,
-        caller: &CallerIdentity,
-        req: MacRequest,
-        mac: &[u8],
+        &self, caller: &CallerIdentity, req: MacRequest, mac: &[u8],
     ) -> Result<(KeyId, bool), KmsError> {
         if mac.is_empty() {
             return Err(Rejection::MissingParameter("mac").into());

@@ -48,10 +48,7 @@ impl KmsService {
 
     /// update-key-rotation-interval, in days.
     pub async fn update_rotation_interval(
-        &self,
-        caller: &CallerIdentity,
-        key_id: &str,
-        days: u32,
+        &self, caller: &CallerIdentity, key_id: &str, days: u32,
     ) -> Result<KeyRecord, KmsError> {
         let key_id = self.resolve(caller, key_id).await?;
         if !domain::ROTATION_INTERVAL_RANGE.contains(&days) {
@@ -99,11 +96,7 @@ impl KmsService {
     /// Runs a rotation on the locked row with fresh material for the new
     /// version (see `KmsService::mutate`).
     async fn rotate(
-        &self,
-        project_id: &str,
-        key_id: KeyId,
-        kind: Rotation,
-        now_ms: i64,
+        &self, project_id: &str, key_id: KeyId, kind: Rotation, now_ms: i64,
     ) -> Result<KeyRecord, KmsError> {
         let root = self.root.clone();
         let wrap: WrapMaterial = Box::new(move |key| {

@@ -42,10 +42,7 @@ pub(crate) fn principal(caller: &CallerIdentity) -> Principal<'_> {
 /// not exist", as for a key nobody has: no answer tells a stranger that it
 /// does.
 pub(crate) fn check_access(
-    caller: &CallerIdentity,
-    key: &KeyRecord,
-    grants: &[GrantRecord],
-    op: Option<GrantOperation>,
+    caller: &CallerIdentity, key: &KeyRecord, grants: &[GrantRecord], op: Option<GrantOperation>,
 ) -> Result<(), KmsError> {
     if key.project_id == caller.project_id {
         return Ok(());
@@ -123,10 +120,7 @@ impl KmsService {
     /// As [`KmsService::load_key`]; with `op`, another project's key too
     /// when a grant lets the caller do `op` with it.
     pub(crate) async fn load_key_for(
-        &self,
-        caller: &CallerIdentity,
-        key_id: &str,
-        op: Option<GrantOperation>,
+        &self, caller: &CallerIdentity, key_id: &str, op: Option<GrantOperation>,
     ) -> Result<KeyRecord, KmsError> {
         let key_id = self.resolve(caller, key_id).await?;
         if let Some(key) = self.store.get_key(&caller.project_id, key_id).await? {
@@ -144,10 +138,7 @@ impl KmsService {
     /// project's key is "not found" unless one of its grants lets the
     /// caller do `op`.
     pub(crate) async fn cached_key(
-        &self,
-        caller: &CallerIdentity,
-        key_id: &str,
-        op: GrantOperation,
+        &self, caller: &CallerIdentity, key_id: &str, op: GrantOperation,
     ) -> Result<Arc<CachedKey>, KmsError> {
         self.cached_key_for(caller, key_id, Some(op)).await
     }
@@ -156,10 +147,7 @@ impl KmsService {
     /// can allow: sign, verify, the MAC operations, get-publickey) only a
     /// key of the caller's own project is found.
     pub(crate) async fn cached_key_for(
-        &self,
-        caller: &CallerIdentity,
-        key_id: &str,
-        op: Option<GrantOperation>,
+        &self, caller: &CallerIdentity, key_id: &str, op: Option<GrantOperation>,
     ) -> Result<Arc<CachedKey>, KmsError> {
         let entry = self.cached_entry(caller, key_id, op).await?;
         entry.record.check_not_expired(common::now_ms())?;
@@ -170,10 +158,7 @@ impl KmsService {
     /// project's), whatever its state: describe-key's path, which must show
     /// a key whose imported material expired as much as an enabled one.
     pub(crate) async fn cached_entry(
-        &self,
-        caller: &CallerIdentity,
-        key_id: &str,
-        op: Option<GrantOperation>,
+        &self, caller: &CallerIdentity, key_id: &str, op: Option<GrantOperation>,
     ) -> Result<Arc<CachedKey>, KmsError> {
         let key_id = self.resolve(caller, key_id).await?;
         let entry = match self.cache.get(key_id) {
@@ -212,10 +197,7 @@ impl KmsService {
     /// A cached key that may encrypt now for `op`, with the header of its
     /// newest material.
     pub(crate) async fn encrypting_key(
-        &self,
-        caller: &CallerIdentity,
-        key_id: &str,
-        op: GrantOperation,
+        &self, caller: &CallerIdentity, key_id: &str, op: GrantOperation,
     ) -> Result<(Arc<CachedKey>, datakey_blob::Header), KmsError> {
         let entry = self.cached_key(caller, key_id, op).await?;
         entry.record.check_symmetric_use()?;
@@ -241,10 +223,7 @@ impl KmsService {
     /// Runs a state change on the locked row and forgets the key's cache
     /// entry before answering, so the caller never sees its change ignored.
     pub(crate) async fn mutate(
-        &self,
-        caller: &CallerIdentity,
-        key_id: KeyId,
-        change: KeyMutation,
+        &self, caller: &CallerIdentity, key_id: KeyId, change: KeyMutation,
     ) -> Result<KeyRecord, KmsError> {
         self.mutate_in(&caller.project_id, key_id, change, None).await
     }
@@ -253,11 +232,7 @@ impl KmsService {
     /// moves the key to a new material version inserts that version's
     /// material in the same transaction (a rotation).
     pub(crate) async fn mutate_in(
-        &self,
-        project_id: &str,
-        key_id: KeyId,
-        change: KeyMutation,
-        wrap: Option<WrapMaterial>,
+        &self, project_id: &str, key_id: KeyId, change: KeyMutation, wrap: Option<WrapMaterial>,
     ) -> Result<KeyRecord, KmsError> {
         let result = match wrap {
             None => self.store.update_key(project_id, key_id, change).await,

@@ -57,9 +57,7 @@ impl KmsService {
 
     /// The key, scheme and message of a sign or verify request, checked.
     async fn signing(
-        &self,
-        caller: &CallerIdentity,
-        req: &Sign,
+        &self, caller: &CallerIdentity, req: &Sign,
     ) -> Result<(std::sync::Arc<CachedKey>, crypto::asymmetric::SigningScheme), KmsError> {
         if req.message.is_empty() {
             return Err(Rejection::MissingParameter("message").into());
@@ -84,10 +82,7 @@ impl KmsService {
     /// verify: whether `signature` is the key's; a wrong or malformed
     /// signature is `false`, not an error.
     pub async fn verify(
-        &self,
-        caller: &CallerIdentity,
-        req: Sign,
-        signature: &[u8],
+        &self, caller: &CallerIdentity, req: Sign, signature: &[u8],
     ) -> Result<(KeyId, bool), KmsError> {
         let (key, scheme) = self.signing(caller, &req).await?;
         if signature.is_empty() {

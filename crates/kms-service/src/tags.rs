@@ -58,11 +58,7 @@ impl KmsService {
     /// batch tag action: `create` sets, `delete` removes (absent keys
     /// skipped), all or nothing.
     pub async fn batch_tags(
-        &self,
-        caller: &CallerIdentity,
-        key_id: &str,
-        action: &str,
-        tags: Vec<Tag>,
+        &self, caller: &CallerIdentity, key_id: &str, action: &str, tags: Vec<Tag>,
     ) -> Result<(), KmsError> {
         let key_id = self.resolve(caller, key_id).await?;
         let result = match TAG_RULES.batch(action, tags).map_err(fault)? {

@@ -13,10 +13,7 @@ use crate::{cache, service, store::KeyStore};
 /// each rotation re-checks "due" on the locked row, so a key is rotated
 /// once per period whichever replica gets there first (see `rotation`).
 pub(crate) fn spawn_rotation(
-    service: Arc<service::KmsService>,
-    interval: std::time::Duration,
-    day_ms: i64,
-    shutdown: CancellationToken,
+    service: Arc<service::KmsService>, interval: std::time::Duration, day_ms: i64, shutdown: CancellationToken,
 ) {
     tokio::spawn(async move {
         let mut ticks = common::Ticker::new(interval, shutdown);
@@ -40,9 +37,7 @@ pub(crate) fn spawn_rotation(
 /// import). Safe on several replicas: each deletion re-checks the expiry on
 /// the locked row.
 pub(crate) fn spawn_import_expiry(
-    service: Arc<service::KmsService>,
-    interval: std::time::Duration,
-    shutdown: CancellationToken,
+    service: Arc<service::KmsService>, interval: std::time::Duration, shutdown: CancellationToken,
 ) {
     tokio::spawn(async move {
         let mut ticks = common::Ticker::new(interval, shutdown);
@@ -62,10 +57,7 @@ pub(crate) fn spawn_import_expiry(
 /// Deletes keys past their scheduled deletion date, with their material,
 /// and forgets them in this replica's cache.
 pub(crate) fn spawn_purge(
-    store: Arc<dyn KeyStore>,
-    cache: Arc<cache::KeyCache>,
-    interval: std::time::Duration,
-    shutdown: CancellationToken,
+    store: Arc<dyn KeyStore>, cache: Arc<cache::KeyCache>, interval: std::time::Duration, shutdown: CancellationToken,
 ) {
     let names = common::purge::PurgeNames {
         runs_metric: "opendew_kms_purge_runs_total",

@@ -296,10 +296,7 @@ fn bool_text(b: bool) -> &'static str {
 /// Prints projects or users (`[id, domain id, name, enabled]`), only those
 /// of `domain` (a name or id) when one is given.
 fn print_members<'a>(
-    out: &mut impl std::io::Write,
-    records: &Records,
-    domain: Option<String>,
-    rows: impl Iterator<Item = [&'a str; 4]>,
+    out: &mut impl std::io::Write, records: &Records, domain: Option<String>, rows: impl Iterator<Item = [&'a str; 4]>,
 ) -> anyhow::Result<()> {
     let only = domain.map(|d| domain_id(records, &d)).transpose()?;
     writeln!(out, "ID\tDOMAIN\tNAME\tENABLED")?;

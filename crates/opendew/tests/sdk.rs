@@ -125,10 +125,7 @@ fn ciphertext_vectors_open_in_an_independent_implementation() {
 /// by `HUAWEICLOUD_SDK_REGION_KMS_LOCAL_1` and the credentials by
 /// `HUAWEICLOUD_SDK_AK/SK/PROJECT_ID`. Returns (success, stdout, stderr).
 async fn sops(
-    s: &TestStack,
-    dir: &std::path::Path,
-    args: &[&str],
-    editor: Option<&std::path::Path>,
+    s: &TestStack, dir: &std::path::Path, args: &[&str], editor: Option<&std::path::Path>,
 ) -> (bool, String, String) {
     let python = PYTHON.get_or_init(sdk_python).clone().expect("checked by the caller");
     let mut command = tokio::process::Command::new(python.parent().unwrap().join("sops"));

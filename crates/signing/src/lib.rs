@@ -202,9 +202,7 @@ pub fn canonical_request(req: &RawRequest<'_>, signed_headers: &[String]) -> Res
 
 /// The full canonical request text for `algorithm`.
 pub fn canonical_request_for(
-    algorithm: &Algorithm,
-    req: &RawRequest<'_>,
-    signed_headers: &[String],
+    algorithm: &Algorithm, req: &RawRequest<'_>, signed_headers: &[String],
 ) -> Result<String, SignatureError> {
     let mut headers = String::new();
     for name in signed_headers {
@@ -290,9 +288,7 @@ pub const MAX_SKEW_SECONDS: i64 = 15 * 60;
 /// [`MAX_SKEW_SECONDS`] of `now`: what can be checked of a signature
 /// before its body has been read.
 pub fn check_date(
-    auth: &Authorization,
-    headers: &http::HeaderMap,
-    now: chrono::DateTime<chrono::Utc>,
+    auth: &Authorization, headers: &http::HeaderMap, now: chrono::DateTime<chrono::Utc>,
 ) -> Result<chrono::DateTime<chrono::Utc>, SignatureError> {
     if !auth.signed_headers.iter().any(|h| h == "x-sdk-date") {
         return Err(SignatureError::BadDate);
@@ -309,10 +305,7 @@ pub fn check_date(
 /// Verifies a parsed signature with the SK of its AK, at time `now`;
 /// returns when it was signed (`X-Sdk-Date`).
 pub fn verify(
-    auth: &Authorization,
-    secret_key: &[u8],
-    req: &RawRequest<'_>,
-    now: chrono::DateTime<chrono::Utc>,
+    auth: &Authorization, secret_key: &[u8], req: &RawRequest<'_>, now: chrono::DateTime<chrono::Utc>,
 ) -> Result<chrono::DateTime<chrono::Utc>, SignatureError> {
     let signed_at = check_date(auth, req.headers, now)?;
     // The text as sent is what the client signed.

@@ -56,8 +56,7 @@ pub trait ServiceError: std::fmt::Display + Sized {
 /// service's own `ErrorDetail` type `D` and its accessor `reason_of`), and
 /// that internal errors leave their cause out of the message.
 pub fn assert_round_trip<E: ServiceError, D: prost::Message + Default>(
-    errors: impl IntoIterator<Item = E>,
-    reason_of: fn(&D) -> E::Reason,
+    errors: impl IntoIterator<Item = E>, reason_of: fn(&D) -> E::Reason,
 ) {
     for err in errors {
         let (code, reason) = err.code_and_reason();

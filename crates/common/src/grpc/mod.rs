@@ -57,12 +57,8 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)>
 /// Serves `routes` on `listener` until `shutdown` is cancelled, then lets
 /// in-flight calls finish.
 pub async fn serve(
-    listener: TcpListener,
-    routes: Routes,
-    tls: Option<&InternalTls>,
-    callers: callers::CallerCheckLayer,
-    services: &[&'static str],
-    shutdown: CancellationToken,
+    listener: TcpListener, routes: Routes, tls: Option<&InternalTls>, callers: callers::CallerCheckLayer,
+    services: &[&'static str], shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     use tokio_stream::StreamExt;
     // Small gRPC messages must not wait for Nagle's algorithm (a 40 ms stall
@@ -125,11 +121,7 @@ const READY_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs
 /// One task owns the status, so a late check can never undo the shutdown's
 /// NOT_SERVING.
 pub async fn spawn(
-    listen: &Listen,
-    routes: Routes,
-    health: Health,
-    service_names: &[&'static str],
-    ready: ReadyCheck,
+    listen: &Listen, routes: Routes, health: Health, service_names: &[&'static str], ready: ReadyCheck,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
     let (listener, addr) = bind(listen.addr).await?;

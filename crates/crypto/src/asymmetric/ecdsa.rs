@@ -115,10 +115,7 @@ impl EcdsaKey {
     }
 
     pub(super) fn verify(
-        &self,
-        scheme: SigningScheme,
-        message: Message<'_>,
-        signature: &[u8],
+        &self, scheme: SigningScheme, message: Message<'_>, signature: &[u8],
     ) -> Result<bool, AsymmetricError> {
         let SigningScheme::Ecdsa(hash) = scheme else { return Err(AsymmetricError::WrongScheme) };
         let digest = digest_of(hash, message);

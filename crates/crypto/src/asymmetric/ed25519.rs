@@ -86,10 +86,7 @@ impl Ed25519Key {
     }
 
     pub(super) fn verify(
-        &self,
-        scheme: SigningScheme,
-        message: Message<'_>,
-        signature: &[u8],
+        &self, scheme: SigningScheme, message: Message<'_>, signature: &[u8],
     ) -> Result<bool, AsymmetricError> {
         let Ok(signature) = Signature::from_slice(signature) else {
             return match scheme {

@@ -86,10 +86,7 @@ impl RsaKey {
     }
 
     pub(super) fn verify(
-        &self,
-        scheme: SigningScheme,
-        message: Message<'_>,
-        signature: &[u8],
+        &self, scheme: SigningScheme, message: Message<'_>, signature: &[u8],
     ) -> Result<bool, AsymmetricError> {
         let (params, hash) = verification_parameters(scheme)?;
         let key = UnparsedPublicKey::new(params, &self.public_der);
@@ -126,9 +123,7 @@ impl RsaKey {
 /// OAEP decryption of import material (kms-api.md §3.4) with a one-use
 /// wrapping key given as PKCS#8 DER.
 pub fn oaep_decrypt_with(
-    pkcs8: &[u8],
-    scheme: EncryptionScheme,
-    ciphertext: &[u8],
+    pkcs8: &[u8], scheme: EncryptionScheme, ciphertext: &[u8],
 ) -> Result<SecretBytes, AsymmetricError> {
     let private = PrivateDecryptingKey::from_pkcs8(pkcs8).map_err(|_| AsymmetricError::MalformedKey)?;
     oaep_decrypt(private, scheme, ciphertext)
@@ -137,9 +132,7 @@ pub fn oaep_decrypt_with(
 /// RSAES-OAEP decryption into a zeroizing buffer; every failure is the same
 /// [`AsymmetricError::DecryptFailed`].
 fn oaep_decrypt(
-    private: PrivateDecryptingKey,
-    scheme: EncryptionScheme,
-    ciphertext: &[u8],
+    private: PrivateDecryptingKey, scheme: EncryptionScheme, ciphertext: &[u8],
 ) -> Result<SecretBytes, AsymmetricError> {
     let (algorithm, _) = oaep(scheme)?;
     let key = OaepPrivateDecryptingKey::new(private).map_err(|_| AsymmetricError::MalformedKey)?;

@@ -81,10 +81,7 @@ impl Sm2Key {
     }
 
     pub(super) fn verify(
-        &self,
-        scheme: SigningScheme,
-        message: Message<'_>,
-        signature: &[u8],
+        &self, scheme: SigningScheme, message: Message<'_>, signature: &[u8],
     ) -> Result<bool, AsymmetricError> {
         if scheme != SigningScheme::Sm2Sm3 {
             return Err(AsymmetricError::WrongScheme);

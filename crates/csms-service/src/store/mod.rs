@@ -128,9 +128,7 @@ pub trait Secrets: common::db::Schema + std::fmt::Debug + 'static {
     /// `LISTEN`/`NOTIFY` (with `Reset` while that feed is down). False when
     /// there is no cross-process feed (SQLite, one process). Once per store.
     async fn watch(
-        &self,
-        sink: common::db::FeedSink,
-        shutdown: tokio_util::sync::CancellationToken,
+        &self, sink: common::db::FeedSink, shutdown: tokio_util::sync::CancellationToken,
     ) -> Result<bool, StoreError>;
 
     /// Inserts a secret and its versions (each with its stages) in one
@@ -139,11 +137,7 @@ pub trait Secrets: common::db::Schema + std::fmt::Debug + 'static {
     /// per-project lock. The secret's event subscription must name an
     /// existing event.
     async fn create_secret(
-        &self,
-        secret: &SecretRecord,
-        versions: &[VersionRecord],
-        quota: u64,
-        effects: &Effects,
+        &self, secret: &SecretRecord, versions: &[VersionRecord], quota: u64, effects: &Effects,
     ) -> Result<(), CreateSecretError>;
 
     /// One secret of a project by name.
@@ -155,20 +149,13 @@ pub trait Secrets: common::db::Schema + std::fmt::Debug + 'static {
     /// Up to `limit` secrets by name, after `after`; only those subscribed
     /// to `event` when given.
     async fn list_secrets(
-        &self,
-        project_id: &str,
-        after: Option<&str>,
-        limit: u32,
-        event: Option<&str>,
+        &self, project_id: &str, after: Option<&str>, limit: u32, event: Option<&str>,
     ) -> Result<Vec<SecretRecord>, StoreError>;
 
     /// Applies `change` to a secret under its row lock; a subscription it
     /// sets must name an existing event (locked against its deletion).
     async fn update_secret(
-        &self,
-        project_id: &str,
-        name: &str,
-        change: SecretMutation,
+        &self, project_id: &str, name: &str, change: SecretMutation,
     ) -> Result<SecretRecord, WriteError>;
 
     /// Deletes a secret with its versions, stages and tags, firing
@@ -186,10 +173,7 @@ pub trait Secrets: common::db::Schema + std::fmt::Debug + 'static {
 pub trait Versions: Send + Sync + std::fmt::Debug + 'static {
     /// Reserves the next version number of a secret after `check` passed.
     async fn reserve_version(
-        &self,
-        project_id: &str,
-        name: &str,
-        check: SecretCheck,
+        &self, project_id: &str, name: &str, check: SecretCheck,
     ) -> Result<(SecretRecord, i32), WriteError>;
 
     /// Inserts a sealed version and moves its stages onto it, in one
@@ -199,22 +183,14 @@ pub trait Versions: Send + Sync + std::fmt::Debug + 'static {
     /// `change` checks (and may change, e.g. the rotation times) the locked
     /// secret first; `effects` are recorded in the same transaction.
     async fn insert_version(
-        &self,
-        project_id: &str,
-        version: &VersionRecord,
-        change: SecretMutation,
-        effects: &Effects,
+        &self, project_id: &str, version: &VersionRecord, change: SecretMutation, effects: &Effects,
     ) -> Result<VersionRecord, WriteError>;
 
     /// The read path in one round trip: a secret by name and the version
     /// named by `stage` (when given) or by `number`, with its stages. The
     /// version is `None` when the secret exists but the version does not.
     async fn read_secret_version(
-        &self,
-        project_id: &str,
-        name: &str,
-        stage: Option<&str>,
-        number: Option<i32>,
+        &self, project_id: &str, name: &str, stage: Option<&str>, number: Option<i32>,
     ) -> Result<Option<(SecretRecord, Option<VersionRecord>)>, StoreError>;
 
     /// One version by number, with its stages.
@@ -225,20 +201,12 @@ pub trait Versions: Send + Sync + std::fmt::Debug + 'static {
 
     /// Versions in ascending order after `after`, at most `limit`.
     async fn list_versions(
-        &self,
-        secret_id: &str,
-        after: Option<i32>,
-        limit: u32,
+        &self, secret_id: &str, after: Option<i32>, limit: u32,
     ) -> Result<Vec<VersionRecord>, StoreError>;
 
     /// Sets a version's expiry.
     async fn set_version_expiry(
-        &self,
-        project_id: &str,
-        name: &str,
-        number: i32,
-        expire_ms: Option<i64>,
-        check: SecretCheck,
+        &self, project_id: &str, name: &str, number: i32, expire_ms: Option<i64>, check: SecretCheck,
     ) -> Result<VersionRecord, WriteError>;
 
     /// One stage of a secret.
@@ -247,21 +215,12 @@ pub trait Versions: Send + Sync + std::fmt::Debug + 'static {
     /// Points a stage at a version (creating it if needed); moving
     /// SYSCURRENT gives SYSPREVIOUS to its previous holder.
     async fn set_stage(
-        &self,
-        project_id: &str,
-        name: &str,
-        stage: &str,
-        number: i32,
-        check: SecretCheck,
+        &self, project_id: &str, name: &str, stage: &str, number: i32, check: SecretCheck,
     ) -> Result<StageRecord, WriteError>;
 
     /// Removes a custom stage.
     async fn delete_stage(
-        &self,
-        project_id: &str,
-        name: &str,
-        stage: &str,
-        check: SecretCheck,
+        &self, project_id: &str, name: &str, stage: &str, check: SecretCheck,
     ) -> Result<(), WriteError>;
 }
 
@@ -276,18 +235,12 @@ pub trait Events: Send + Sync + std::fmt::Debug + 'static {
 
     /// Up to `limit` events by name, after `after`.
     async fn list_events(
-        &self,
-        project_id: &str,
-        after: Option<&str>,
-        limit: u32,
+        &self, project_id: &str, after: Option<&str>, limit: u32,
     ) -> Result<Vec<EventRecord>, StoreError>;
 
     /// Applies `change` to an event under its row lock.
     async fn update_event(
-        &self,
-        project_id: &str,
-        name: &str,
-        change: EventMutation,
+        &self, project_id: &str, name: &str, change: EventMutation,
     ) -> Result<EventRecord, WriteError>;
 
     /// Deletes an event no secret subscribes to (locked against a
@@ -297,21 +250,14 @@ pub trait Events: Send + Sync + std::fmt::Debug + 'static {
     /// Up to `limit` records, newest first, created at or after
     /// `since_ms`, after the record `after`.
     async fn list_notifications(
-        &self,
-        project_id: &str,
-        since_ms: i64,
-        after: Option<&str>,
-        limit: u32,
+        &self, project_id: &str, since_ms: i64, after: Option<&str>, limit: u32,
     ) -> Result<Vec<NotificationRecord>, StoreError>;
 
     /// Claims up to `limit` records due for delivery at `now_ms` by moving
     /// their next attempt to `now_ms + lease_ms`; two replicas never claim
     /// one record at once, and a claim a crash abandons comes due again.
     async fn claim_deliveries(
-        &self,
-        now_ms: i64,
-        lease_ms: i64,
-        limit: u32,
+        &self, now_ms: i64, lease_ms: i64, limit: u32,
     ) -> Result<Vec<NotificationRecord>, StoreError>;
 
     /// Records how a delivery attempt ended.
@@ -330,21 +276,13 @@ pub trait Tasks: Send + Sync + std::fmt::Debug + 'static {
     /// Records a rotation that made no version: applies `change` to the
     /// locked secret (`id`) and records `effects`, in one transaction.
     async fn record_rotation(
-        &self,
-        project_id: &str,
-        secret_id: &str,
-        change: SecretMutation,
-        effects: &Effects,
+        &self, project_id: &str, secret_id: &str, change: SecretMutation, effects: &Effects,
     ) -> Result<(), WriteError>;
 
     /// The number of tasks matching `filter` and up to `limit` of them in
     /// id (= time) order after the task `after`.
     async fn list_tasks(
-        &self,
-        project_id: &str,
-        filter: &TaskFilter,
-        after: Option<&str>,
-        limit: u32,
+        &self, project_id: &str, filter: &TaskFilter, after: Option<&str>, limit: u32,
     ) -> Result<(u64, Vec<TaskRecord>), StoreError>;
 
     /// `(project, name)` of up to `limit` enabled secrets whose automatic
@@ -365,11 +303,7 @@ pub trait Grants: Send + Sync + std::fmt::Debug + 'static {
 
     /// Sets the validity of an existing grant.
     async fn update_grant(
-        &self,
-        secret_id: &str,
-        grantee_id: &str,
-        validity_ms: Option<i64>,
-        now_ms: i64,
+        &self, secret_id: &str, grantee_id: &str, validity_ms: Option<i64>, now_ms: i64,
     ) -> Result<GrantRecord, WriteError>;
 
     /// Deletes the secret's grant to `grantee`, or all its grants; returns
@@ -378,10 +312,7 @@ pub trait Grants: Send + Sync + std::fmt::Debug + 'static {
 
     /// The secret `secret_id` when it is granted to `grantee` at `now_ms`.
     async fn granted_secret(
-        &self,
-        secret_id: &str,
-        grantee: &str,
-        now_ms: i64,
+        &self, secret_id: &str, grantee: &str, now_ms: i64,
     ) -> Result<Option<SecretRecord>, StoreError>;
 
     /// Whether the secret checker scores new values (default false).
@@ -393,11 +324,7 @@ pub trait Grants: Send + Sync + std::fmt::Debug + 'static {
     /// Records the project's agencies for a secret type (each name once;
     /// an existing one keeps its id); returns `(name, id)` of each.
     async fn put_agencies(
-        &self,
-        project_id: &str,
-        secret_type: &str,
-        names: &[&str],
-        now_ms: i64,
+        &self, project_id: &str, secret_type: &str, names: &[&str], now_ms: i64,
     ) -> Result<Vec<(String, String)>, StoreError>;
 
     /// The project's agencies for a secret type, `(name, id)`.
@@ -409,21 +336,12 @@ pub trait Grants: Send + Sync + std::fmt::Debug + 'static {
 pub trait Tags: Send + Sync + std::fmt::Debug + 'static {
     /// Upserts tags (one value per key), keeping at most [`MAX_TAGS`].
     async fn put_tags(
-        &self,
-        project_id: &str,
-        secret_id: &str,
-        tags: &[(String, String)],
-        check: SecretCheck,
+        &self, project_id: &str, secret_id: &str, tags: &[(String, String)], check: SecretCheck,
     ) -> Result<(), WriteError>;
 
     /// Removes tags by key; absent keys are ignored unless `must_exist`.
     async fn delete_tags(
-        &self,
-        project_id: &str,
-        secret_id: &str,
-        keys: &[String],
-        must_exist: bool,
-        check: SecretCheck,
+        &self, project_id: &str, secret_id: &str, keys: &[String], must_exist: bool, check: SecretCheck,
     ) -> Result<(), WriteError>;
 
     /// Tags of one secret, by key.
@@ -431,8 +349,7 @@ pub trait Tags: Send + Sync + std::fmt::Debug + 'static {
 
     /// Every secret of a project with its tags, by name.
     async fn secrets_with_tags(
-        &self,
-        project_id: &str,
+        &self, project_id: &str,
     ) -> Result<Vec<(SecretRecord, Vec<(String, String)>)>, StoreError>;
 }
 

@@ -17,9 +17,7 @@ impl sql::Dialect for Postgres {
     const GROUPS_CREATES: bool = true;
 
     async fn create_secrets_grouped(
-        pool: &sqlx::Pool<Postgres>,
-        secrets: &[NewSecret],
-        shard: i32,
+        pool: &sqlx::Pool<Postgres>, secrets: &[NewSecret], shard: i32,
     ) -> Result<Vec<bool>, sqlx::Error> {
         let text = |f: &dyn Fn(&NewSecret) -> &str| secrets.iter().map(f).collect::<Vec<_>>();
         let int8 = |f: &dyn Fn(&NewSecret) -> Option<i64>| secrets.iter().map(f).collect::<Vec<_>>();

@@ -61,9 +61,7 @@ const BAD_LOGIN: ApiError = ApiError::Iam(StatusCode::UNAUTHORIZED, "The usernam
 /// as every route's), so that a login whose body never comes holds
 /// nothing for long.
 pub async fn read_login(
-    State(edge): State<crate::state::Edge>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
+    State(edge): State<crate::state::Edge>, req: axum::extract::Request, next: axum::middleware::Next,
 ) -> Response {
     let (parts, body) = req.into_parts();
     let app = &edge.app;
@@ -207,9 +205,7 @@ pub(crate) struct PasswordAttempt {
 impl PasswordAttempt {
     /// Charges the attempt, waiting out the name's delay if it has one.
     pub(crate) async fn begin(
-        app: &Arc<AppState>,
-        name: Subject,
-        client: Option<std::net::IpAddr>,
+        app: &Arc<AppState>, name: Subject, client: Option<std::net::IpAddr>,
     ) -> Result<Self, ApiError> {
         let mut charged = Vec::with_capacity(2);
         if let Some(client) = client {
@@ -256,10 +252,8 @@ impl Drop for PasswordAttempt {
 /// `GET /v3/projects?name=…`: the caller's projects, as the SDK asks for them
 /// when its credentials carry no project id (auth.md §3.5).
 pub async fn list_projects(
-    State(app): State<Arc<AppState>>,
-    axum::Extension(caller): axum::Extension<Caller>,
-    Query(query): Query<std::collections::HashMap<String, String>>,
-    headers: HeaderMap,
+    State(app): State<Arc<AppState>>, axum::Extension(caller): axum::Extension<Caller>,
+    Query(query): Query<std::collections::HashMap<String, String>>, headers: HeaderMap,
 ) -> Json<serde_json::Value> {
     let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let projects: Vec<serde_json::Value> = app
@@ -297,10 +291,8 @@ fn base_url(app: &AppState, headers: &HeaderMap) -> String {
 /// provider (with `domain_name`) and the SDKs (global credentials without a
 /// domain id) look it up; `?name=` filters by name.
 pub async fn list_domains(
-    State(app): State<Arc<AppState>>,
-    axum::Extension(caller): axum::Extension<Caller>,
-    Query(query): Query<std::collections::HashMap<String, String>>,
-    headers: HeaderMap,
+    State(app): State<Arc<AppState>>, axum::Extension(caller): axum::Extension<Caller>,
+    Query(query): Query<std::collections::HashMap<String, String>>, headers: HeaderMap,
 ) -> Json<serde_json::Value> {
     let base = base_url(&app, &headers);
     let snapshot = app.directory.snapshot();
@@ -328,9 +320,7 @@ pub async fn list_domains(
 /// its region). The Vault/OpenBao `huaweicloudkms` seal needs the `kms`
 /// entry of its region, with the URL ending in `/v1.0/`.
 pub async fn show_catalog(
-    State(app): State<Arc<AppState>>,
-    axum::Extension(caller): axum::Extension<Caller>,
-    headers: HeaderMap,
+    State(app): State<Arc<AppState>>, axum::Extension(caller): axum::Extension<Caller>, headers: HeaderMap,
 ) -> Json<serde_json::Value> {
     let base = base_url(&app, &headers);
     let mut regions: Vec<String> =
@@ -360,10 +350,7 @@ pub async fn show_catalog(
 
 /// `POST /v3.0/OS-CREDENTIAL/securitytokens` with the `token` method.
 pub async fn create_security_token(
-    State(app): State<Arc<AppState>>,
-    axum::Extension(caller): axum::Extension<Caller>,
-    headers: HeaderMap,
-    body: Bytes,
+    State(app): State<Arc<AppState>>, axum::Extension(caller): axum::Extension<Caller>, headers: HeaderMap, body: Bytes,
 ) -> Result<Response, ApiError> {
     if caller.temporary {
         return Err(ApiError::Iam(StatusCode::FORBIDDEN, "Temporary credentials cannot issue temporary credentials."));

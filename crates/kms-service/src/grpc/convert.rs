@@ -364,9 +364,7 @@ mod tests {
     #[test]
     fn every_domain_value_is_on_the_wire() {
         fn both_ways<P: WireName + TryFrom<i32> + Into<i32>, D: Copy + PartialEq + std::fmt::Debug>(
-            all: &[D],
-            name: fn(D) -> &'static str,
-            parse: fn(&str) -> Option<D>,
+            all: &[D], name: fn(D) -> &'static str, parse: fn(&str) -> Option<D>,
         ) {
             for &value in all {
                 let number = to_wire::<P>(name(value));

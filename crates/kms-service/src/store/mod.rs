@@ -149,20 +149,13 @@ pub trait Keys: common::db::Schema + std::fmt::Debug + 'static {
 
     /// A page of a project's keys, oldest first, and the filtered total.
     async fn list_keys(
-        &self,
-        project_id: &str,
-        filter: &KeyFilter,
-        offset: u64,
-        limit: u32,
+        &self, project_id: &str, filter: &KeyFilter, offset: u64, limit: u32,
     ) -> Result<(Vec<KeyRecord>, u64), StoreError>;
 
     /// Applies `change` to a key in one transaction with the row locked,
     /// and tells other replicas (see [`Keys::watch`]) after commit.
     async fn update_key(
-        &self,
-        project_id: &str,
-        key_id: KeyId,
-        change: KeyMutation,
+        &self, project_id: &str, key_id: KeyId, change: KeyMutation,
     ) -> Result<KeyRecord, UpdateKeyError>;
 
     /// A key by id, whatever its project (the grant check decides whether
@@ -197,11 +190,7 @@ pub trait Materials: Send + Sync + std::fmt::Debug + 'static {
     /// new material version: that version's material, made by `wrap`, is
     /// inserted in the same transaction.
     async fn rotate_key(
-        &self,
-        project_id: &str,
-        key_id: KeyId,
-        change: KeyMutation,
-        wrap: WrapMaterial,
+        &self, project_id: &str, key_id: KeyId, change: KeyMutation, wrap: WrapMaterial,
     ) -> Result<KeyRecord, UpdateKeyError>;
 
     /// (version, creation time in ms) of every material version of a key.
@@ -224,23 +213,13 @@ pub trait Aliases: Send + Sync + std::fmt::Debug + 'static {
     /// deletion (`Rejected` otherwise) and has fewer than `max_per_key`
     /// aliases. A name already in use is `AliasTaken`.
     async fn create_alias(
-        &self,
-        project_id: &str,
-        alias: &str,
-        key_id: KeyId,
-        now_ms: i64,
-        max_per_key: usize,
+        &self, project_id: &str, alias: &str, key_id: KeyId, now_ms: i64, max_per_key: usize,
     ) -> Result<AliasRecord, UpdateKeyError>;
 
     /// Moves an existing alias to another key of the project, on the same
     /// conditions as [`Aliases::create_alias`].
     async fn associate_alias(
-        &self,
-        project_id: &str,
-        alias: &str,
-        key_id: KeyId,
-        now_ms: i64,
-        max_per_key: usize,
+        &self, project_id: &str, alias: &str, key_id: KeyId, now_ms: i64, max_per_key: usize,
     ) -> Result<AliasRecord, UpdateKeyError>;
 
     /// Deletes aliases of `key_id`; each must exist and name that key, or
@@ -253,11 +232,7 @@ pub trait Aliases: Send + Sync + std::fmt::Debug + 'static {
     /// Up to `limit` aliases of the project (of one key, if given), by
     /// name, after `after`.
     async fn list_aliases(
-        &self,
-        project_id: &str,
-        key_id: Option<KeyId>,
-        after: &str,
-        limit: u32,
+        &self, project_id: &str, key_id: Option<KeyId>, after: &str, limit: u32,
     ) -> Result<Vec<AliasRecord>, StoreError>;
 }
 
@@ -270,11 +245,7 @@ pub trait Tags: Send + Sync + std::fmt::Debug + 'static {
     /// Removes tag keys of a key of the project; with `must_exist`, each
     /// must be there.
     async fn delete_tags(
-        &self,
-        project_id: &str,
-        key_id: KeyId,
-        keys: &[String],
-        must_exist: bool,
+        &self, project_id: &str, key_id: KeyId, keys: &[String], must_exist: bool,
     ) -> Result<(), UpdateKeyError>;
 
     /// A key's tags, by tag key.
@@ -292,10 +263,7 @@ pub trait Grants: Send + Sync + std::fmt::Debug + 'static {
     /// a project with `limits.per_project` with `GrantProjectQuota`. Tells
     /// every replica, as a change to the key does.
     async fn create_grant(
-        &self,
-        grant: &GrantRecord,
-        check: KeyMutation,
-        limits: GrantLimits,
+        &self, grant: &GrantRecord, check: KeyMutation, limits: GrantLimits,
     ) -> Result<(), UpdateKeyError>;
 
     /// A key's grants, oldest first.
@@ -311,10 +279,7 @@ pub trait Grants: Send + Sync + std::fmt::Debug + 'static {
     /// A page of the grants `retiring` may retire as their retiring
     /// principal, oldest first, and how many there are.
     async fn retirable_grants(
-        &self,
-        retiring: &[&str],
-        offset: u64,
-        limit: u32,
+        &self, retiring: &[&str], offset: u64, limit: u32,
     ) -> Result<(Vec<GrantRecord>, u64), StoreError>;
 }
 

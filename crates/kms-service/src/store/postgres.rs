@@ -19,9 +19,7 @@ impl sql::Dialect for Postgres {
     const GROUPS_CREATES: bool = true;
 
     async fn create_keys_grouped(
-        pool: &sqlx::Pool<Postgres>,
-        keys: &[(&NewKey, i64)],
-        shard: i32,
+        pool: &sqlx::Pool<Postgres>, keys: &[(&NewKey, i64)], shard: i32,
     ) -> Result<Vec<bool>, sqlx::Error> {
         let col = |f: &dyn Fn(&KeyRecord) -> String| keys.iter().map(|(k, _)| f(&k.record)).collect::<Vec<_>>();
         let mut tx = common::db::begin_generic_plans(pool).await?;

@@ -5,8 +5,7 @@ use super::*;
 /// A second csms-service on the stack's Postgres and kms-service, its
 /// change feed running until `feeds` is cancelled.
 async fn second_replica(
-    s: &TestStack,
-    feeds: &tokio_util::sync::CancellationToken,
+    s: &TestStack, feeds: &tokio_util::sync::CancellationToken,
 ) -> csms_service::service::CsmsService {
     let Db::Postgres(url) = &s.db else { unreachable!() };
     let tls = s.stack.pki.internal(&s.stack.pki.csms).load().unwrap();

@@ -190,25 +190,14 @@ impl TestStack {
 
     /// A call with full control over headers, body and signing.
     pub async fn raw(
-        &self,
-        method: Method,
-        path_and_query: &str,
-        extra: &[(&str, &str)],
-        body: Vec<u8>,
-        sign: Sign<'_>,
+        &self, method: Method, path_and_query: &str, extra: &[(&str, &str)], body: Vec<u8>, sign: Sign<'_>,
     ) -> Reply {
         self.raw_at(&self.base, method, path_and_query, extra, body, sign).await
     }
 
     /// As [`TestStack::raw`], to another gateway at `base`.
     pub async fn raw_at(
-        &self,
-        base: &str,
-        method: Method,
-        path_and_query: &str,
-        extra: &[(&str, &str)],
-        body: Vec<u8>,
-        sign: Sign<'_>,
+        &self, base: &str, method: Method, path_and_query: &str, extra: &[(&str, &str)], body: Vec<u8>, sign: Sign<'_>,
     ) -> Reply {
         let host = base.split_once("://").map_or(base, |(_, h)| h).to_owned();
         let mut headers = http::HeaderMap::new();
@@ -283,12 +272,7 @@ impl TestStack {
 /// Adds `X-Sdk-Date` and an SDK-HMAC-SHA256 `Authorization` over every
 /// header already present, as the official SDK signs.
 pub fn sign_headers(
-    headers: &mut http::HeaderMap,
-    method: &Method,
-    path_and_query: &str,
-    body: &[u8],
-    ak: &str,
-    sk: &str,
+    headers: &mut http::HeaderMap, method: &Method, path_and_query: &str, body: &[u8], ak: &str, sk: &str,
     skew_seconds: i64,
 ) {
     sign_headers_except(headers, method, path_and_query, body, ak, sk, skew_seconds, &[]);
@@ -298,14 +282,8 @@ pub fn sign_headers(
 /// `SignedHeaders`.
 #[allow(clippy::too_many_arguments)]
 pub fn sign_headers_except(
-    headers: &mut http::HeaderMap,
-    method: &Method,
-    path_and_query: &str,
-    body: &[u8],
-    ak: &str,
-    sk: &str,
-    skew_seconds: i64,
-    unsigned: &[&str],
+    headers: &mut http::HeaderMap, method: &Method, path_and_query: &str, body: &[u8], ak: &str, sk: &str,
+    skew_seconds: i64, unsigned: &[&str],
 ) {
     let date = (chrono::Utc::now() + chrono::Duration::seconds(skew_seconds)).format("%Y%m%dT%H%M%SZ").to_string();
     headers.insert("x-sdk-date", date.parse().unwrap());
@@ -474,13 +452,7 @@ pub async fn other_account(s: &TestStack, user_name: &str, password: &str) -> (S
 }
 
 pub async fn as_other(
-    s: &TestStack,
-    ak: &str,
-    sk: &str,
-    project: &str,
-    method: Method,
-    rest: &str,
-    body: Option<Value>,
+    s: &TestStack, ak: &str, sk: &str, project: &str, method: Method, rest: &str, body: Option<Value>,
 ) -> Reply {
     let bytes = body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default();
     let headers = [("content-type", "application/json;charset=utf-8"), ("x-project-id", project)];

@@ -172,12 +172,7 @@ pub fn csms_args(pki: &opendew::pki::Pki, database: &str, listen: &str, health: 
 /// The gateway's flags (plaintext HTTP on `listen`), with the credentials
 /// file and identity key in `dir` (created if missing).
 pub fn gateway_args(
-    dir: &Path,
-    pki: &opendew::pki::Pki,
-    database: &str,
-    listen: &str,
-    kms_addr: &str,
-    csms_addr: &str,
+    dir: &Path, pki: &opendew::pki::Pki, database: &str, listen: &str, kms_addr: &str, csms_addr: &str,
 ) -> Vec<String> {
     let path = |name: &str| dir.join(name).display().to_string();
     identity::credentials::load_or_create(Path::new(&path("credentials.json")), "local-1").unwrap();

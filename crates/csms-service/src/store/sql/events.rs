@@ -39,9 +39,7 @@ impl<D: Dialect> SqlSecretStore<D> {
     }
 
     async fn lock_event(
-        tx: &mut sqlx::Transaction<'static, D>,
-        project_id: &str,
-        name: &str,
+        tx: &mut sqlx::Transaction<'static, D>, project_id: &str, name: &str,
     ) -> Result<Option<EventRecord>, StoreError> {
         let query =
             format!("SELECT {EVENT_COLUMNS} FROM csms_events WHERE project_id = $1 AND name = $2{}", D::ROW_LOCK);
@@ -130,10 +128,7 @@ impl<D: Dialect> Events for SqlSecretStore<D> {
     }
 
     async fn list_events(
-        &self,
-        project_id: &str,
-        after: Option<&str>,
-        limit: u32,
+        &self, project_id: &str, after: Option<&str>, limit: u32,
     ) -> Result<Vec<EventRecord>, StoreError> {
         let rows: Vec<EventRow> = sqlx::query_as(&format!(
             "SELECT {EVENT_COLUMNS} FROM csms_events WHERE project_id = $1 AND ($2 IS NULL OR name > $2) \
@@ -149,10 +144,7 @@ impl<D: Dialect> Events for SqlSecretStore<D> {
     }
 
     async fn update_event(
-        &self,
-        project_id: &str,
-        name: &str,
-        change: EventMutation,
+        &self, project_id: &str, name: &str, change: EventMutation,
     ) -> Result<EventRecord, WriteError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let mut event =
@@ -187,11 +179,7 @@ impl<D: Dialect> Events for SqlSecretStore<D> {
     }
 
     async fn list_notifications(
-        &self,
-        project_id: &str,
-        since_ms: i64,
-        after: Option<&str>,
-        limit: u32,
+        &self, project_id: &str, since_ms: i64, after: Option<&str>, limit: u32,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
         // Newest first; the marker is the last record of the previous page.
         let rows: Vec<NotificationRow> = sqlx::query_as(&format!(
@@ -211,10 +199,7 @@ impl<D: Dialect> Events for SqlSecretStore<D> {
     }
 
     async fn claim_deliveries(
-        &self,
-        now_ms: i64,
-        lease_ms: i64,
-        limit: u32,
+        &self, now_ms: i64, lease_ms: i64, limit: u32,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let rows: Vec<NotificationRow> = sqlx::query_as(&format!(

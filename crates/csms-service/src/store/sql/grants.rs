@@ -56,11 +56,7 @@ impl<D: Dialect> Grants for SqlSecretStore<D> {
     }
 
     async fn update_grant(
-        &self,
-        secret_id: &str,
-        grantee_id: &str,
-        validity_ms: Option<i64>,
-        now_ms: i64,
+        &self, secret_id: &str, grantee_id: &str, validity_ms: Option<i64>, now_ms: i64,
     ) -> Result<GrantRecord, WriteError> {
         let row: Option<GrantRow> = sqlx::query_as(&format!(
             "UPDATE csms_grants SET validity_ms = $3, update_ms = $4 WHERE secret_id = $1 AND grantee_id = $2 \
@@ -87,10 +83,7 @@ impl<D: Dialect> Grants for SqlSecretStore<D> {
     }
 
     async fn granted_secret(
-        &self,
-        secret_id: &str,
-        grantee: &str,
-        now_ms: i64,
+        &self, secret_id: &str, grantee: &str, now_ms: i64,
     ) -> Result<Option<SecretRecord>, StoreError> {
         let columns = sql::SECRET_COLUMNS.split(", ").map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", ");
         let row: Option<SecretRow> = sqlx::query_as(&format!(
@@ -130,11 +123,7 @@ impl<D: Dialect> Grants for SqlSecretStore<D> {
     }
 
     async fn put_agencies(
-        &self,
-        project_id: &str,
-        secret_type: &str,
-        names: &[&str],
-        now_ms: i64,
+        &self, project_id: &str, secret_type: &str, names: &[&str], now_ms: i64,
     ) -> Result<Vec<(String, String)>, StoreError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         for name in names {

@@ -85,9 +85,7 @@ pub trait Dialect: SqlDialect {
     /// taken, its project near the quota) goes through the one-row path,
     /// which decides.
     fn create_secrets_grouped(
-        _pool: &Pool<Self>,
-        _secrets: &[NewSecret],
-        _shard: i32,
+        _pool: &Pool<Self>, _secrets: &[NewSecret], _shard: i32,
     ) -> impl std::future::Future<Output = Result<Vec<bool>, sqlx::Error>> + Send {
         async { Err(sqlx::Error::Protocol("grouped creates are not supported by this backend".into())) }
     }
@@ -223,10 +221,7 @@ impl<D: Dialect> SqlSecretStore<D> {
     }
 
     async fn lock_secret(
-        tx: &mut sqlx::Transaction<'static, D>,
-        project_id: &str,
-        by: &str,
-        value: &str,
+        tx: &mut sqlx::Transaction<'static, D>, project_id: &str, by: &str, value: &str,
     ) -> Result<Option<SecretRecord>, StoreError> {
         let query =
             format!("SELECT {} FROM secrets WHERE project_id = $1 AND {by} = $2{}", sql::SECRET_COLUMNS, D::ROW_LOCK);
@@ -240,11 +235,7 @@ impl<D: Dialect> SqlSecretStore<D> {
     }
 
     async fn checked(
-        tx: &mut sqlx::Transaction<'static, D>,
-        project_id: &str,
-        by: &str,
-        value: &str,
-        check: SecretCheck,
+        tx: &mut sqlx::Transaction<'static, D>, project_id: &str, by: &str, value: &str, check: SecretCheck,
     ) -> Result<SecretRecord, WriteError> {
         let secret = Self::lock_secret(tx, project_id, by, value).await?.ok_or(match by {
             "id" => Rejection::ResourceNotFound("secret"),
@@ -255,8 +246,7 @@ impl<D: Dialect> SqlSecretStore<D> {
     }
 
     async fn stages_in(
-        tx: &mut sqlx::Transaction<'static, D>,
-        secret_id: &str,
+        tx: &mut sqlx::Transaction<'static, D>, secret_id: &str,
     ) -> Result<Vec<StageRecord>, StoreError> {
         let rows: Vec<(String, i32, i64)> = sqlx::query_as(sql::STAGES_OF_SECRET)
             .bind(secret_id)
@@ -267,11 +257,7 @@ impl<D: Dialect> SqlSecretStore<D> {
     }
 
     async fn upsert_stage(
-        tx: &mut sqlx::Transaction<'static, D>,
-        secret_id: &str,
-        stage: &str,
-        version: i32,
-        now: i64,
+        tx: &mut sqlx::Transaction<'static, D>, secret_id: &str, stage: &str, version: i32, now: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(sql::UPSERT_STAGE)
             .bind(secret_id)
@@ -285,9 +271,7 @@ impl<D: Dialect> SqlSecretStore<D> {
     }
 
     async fn version_in(
-        tx: &mut sqlx::Transaction<'static, D>,
-        secret_id: &str,
-        number: i32,
+        tx: &mut sqlx::Transaction<'static, D>, secret_id: &str, number: i32,
     ) -> Result<Option<VersionRecord>, StoreError> {
         let row: Option<VersionRow> = sqlx::query_as(&sql::select_version())
             .bind(secret_id)
@@ -306,8 +290,7 @@ impl<D: Dialect> SqlSecretStore<D> {
     }
 
     async fn insert_versions(
-        tx: &mut sqlx::Transaction<'static, D>,
-        versions: &[VersionRecord],
+        tx: &mut sqlx::Transaction<'static, D>, versions: &[VersionRecord],
     ) -> Result<(), StoreError> {
         for version in versions {
             Self::bind_version(sqlx::query(sql::INSERT_VERSION), version)
@@ -395,8 +378,7 @@ impl<D: Dialect> SqlSecretStore<D> {
     /// is locked so that a concurrent delete-event waits and then sees the
     /// subscription.
     async fn check_subscription(
-        tx: &mut sqlx::Transaction<'static, D>,
-        secret: &SecretRecord,
+        tx: &mut sqlx::Transaction<'static, D>, secret: &SecretRecord,
     ) -> Result<(), WriteError> {
         let Some(event) = secret.event_subscriptions.first() else { return Ok(()) };
         let query = format!("SELECT name FROM csms_events WHERE project_id = $1 AND name = $2{}", D::ROW_LOCK);
@@ -415,10 +397,7 @@ impl<D: Dialect> SqlSecretStore<D> {
     /// Records one firing if the secret subscribes to an enabled event of
     /// its type (otherwise nothing).
     async fn fire(
-        tx: &mut sqlx::Transaction<'static, D>,
-        secret: &SecretRecord,
-        notice: &Notice,
-        now_ms: i64,
+        tx: &mut sqlx::Transaction<'static, D>, secret: &SecretRecord, notice: &Notice, now_ms: i64,
     ) -> Result<(), StoreError> {
         let Some(event) = secret.event_subscriptions.first() else { return Ok(()) };
         let event_type = notice.event_type.as_str();
@@ -440,10 +419,7 @@ impl<D: Dialect> SqlSecretStore<D> {
 
     /// Records `effects` for `secret` in the write's transaction.
     async fn apply_effects(
-        tx: &mut sqlx::Transaction<'static, D>,
-        secret: &SecretRecord,
-        effects: &Effects,
-        now_ms: i64,
+        tx: &mut sqlx::Transaction<'static, D>, secret: &SecretRecord, effects: &Effects, now_ms: i64,
     ) -> Result<(), StoreError> {
         for notice in &effects.notices {
             Self::fire(tx, secret, notice, now_ms).await?;

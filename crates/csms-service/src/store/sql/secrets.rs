@@ -18,11 +18,7 @@ use crate::{
 #[async_trait]
 impl<D: Dialect> Secrets for SqlSecretStore<D> {
     async fn create_secret(
-        &self,
-        secret: &SecretRecord,
-        versions: &[VersionRecord],
-        quota: u64,
-        effects: &Effects,
+        &self, secret: &SecretRecord, versions: &[VersionRecord], quota: u64, effects: &Effects,
     ) -> Result<(), CreateSecretError> {
         let next = versions.iter().map(|v| v.number).max().unwrap_or(0) + 1;
         if let (Some(sql), [version]) = (D::CREATE_SECRET_AT_ONCE, versions)
@@ -102,11 +98,7 @@ impl<D: Dialect> Secrets for SqlSecretStore<D> {
     }
 
     async fn list_secrets(
-        &self,
-        project_id: &str,
-        after: Option<&str>,
-        limit: u32,
-        event: Option<&str>,
+        &self, project_id: &str, after: Option<&str>, limit: u32, event: Option<&str>,
     ) -> Result<Vec<SecretRecord>, StoreError> {
         // With an event filter the (small, quota-bounded) remainder is
         // filtered here: event names are not LIKE-safe.
@@ -131,10 +123,7 @@ impl<D: Dialect> Secrets for SqlSecretStore<D> {
     }
 
     async fn update_secret(
-        &self,
-        project_id: &str,
-        name: &str,
-        change: SecretMutation,
+        &self, project_id: &str, name: &str, change: SecretMutation,
     ) -> Result<SecretRecord, WriteError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let mut secret =

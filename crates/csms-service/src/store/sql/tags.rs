@@ -25,11 +25,7 @@ fn write_error(e: TagWriteError) -> WriteError {
 #[async_trait]
 impl<D: Dialect> Tags for SqlSecretStore<D> {
     async fn put_tags(
-        &self,
-        project_id: &str,
-        secret_id: &str,
-        tags: &[(String, String)],
-        check: SecretCheck,
+        &self, project_id: &str, secret_id: &str, tags: &[(String, String)], check: SecretCheck,
     ) -> Result<(), WriteError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let secret = Self::checked(&mut tx, project_id, "id", secret_id, check).await?;
@@ -39,12 +35,7 @@ impl<D: Dialect> Tags for SqlSecretStore<D> {
     }
 
     async fn delete_tags(
-        &self,
-        project_id: &str,
-        secret_id: &str,
-        keys: &[String],
-        must_exist: bool,
-        check: SecretCheck,
+        &self, project_id: &str, secret_id: &str, keys: &[String], must_exist: bool, check: SecretCheck,
     ) -> Result<(), WriteError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let secret = Self::checked(&mut tx, project_id, "id", secret_id, check).await?;
@@ -58,8 +49,7 @@ impl<D: Dialect> Tags for SqlSecretStore<D> {
     }
 
     async fn secrets_with_tags(
-        &self,
-        project_id: &str,
+        &self, project_id: &str,
     ) -> Result<Vec<(SecretRecord, Vec<(String, String)>)>, StoreError> {
         let secrets = self.list_secrets(project_id, None, u32::MAX, None).await?;
         let mut tags = common::tags::sql::by_owner(common::tags::sql::of_project(&self.pool, &TAGS, project_id).await?);

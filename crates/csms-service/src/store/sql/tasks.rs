@@ -22,11 +22,7 @@ const TASK_FILTER: &str = "project_id = $1 AND ($2 IS NULL OR secret_name = $2) 
 #[async_trait]
 impl<D: Dialect> Tasks for SqlSecretStore<D> {
     async fn record_rotation(
-        &self,
-        project_id: &str,
-        secret_id: &str,
-        change: SecretMutation,
-        effects: &Effects,
+        &self, project_id: &str, secret_id: &str, change: SecretMutation, effects: &Effects,
     ) -> Result<(), WriteError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let mut secret = Self::lock_secret(&mut tx, project_id, "id", secret_id)
@@ -41,11 +37,7 @@ impl<D: Dialect> Tasks for SqlSecretStore<D> {
     }
 
     async fn list_tasks(
-        &self,
-        project_id: &str,
-        filter: &TaskFilter,
-        after: Option<&str>,
-        limit: u32,
+        &self, project_id: &str, filter: &TaskFilter, after: Option<&str>, limit: u32,
     ) -> Result<(u64, Vec<TaskRecord>), StoreError> {
         let status = filter.status.map(|s| s.as_str());
         let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM csms_tasks WHERE {TASK_FILTER}"))

@@ -14,10 +14,7 @@ use crate::{
 #[async_trait]
 impl<D: Dialect> Versions for SqlSecretStore<D> {
     async fn reserve_version(
-        &self,
-        project_id: &str,
-        name: &str,
-        check: SecretCheck,
+        &self, project_id: &str, name: &str, check: SecretCheck,
     ) -> Result<(SecretRecord, i32), WriteError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let secret = Self::checked(&mut tx, project_id, "name", name, check).await?;
@@ -37,11 +34,7 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
     }
 
     async fn insert_version(
-        &self,
-        project_id: &str,
-        version: &VersionRecord,
-        change: SecretMutation,
-        effects: &Effects,
+        &self, project_id: &str, version: &VersionRecord, change: SecretMutation, effects: &Effects,
     ) -> Result<VersionRecord, WriteError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let mut secret = Self::lock_secret(&mut tx, project_id, "id", &version.secret_id)
@@ -107,11 +100,7 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
     }
 
     async fn read_secret_version(
-        &self,
-        project_id: &str,
-        name: &str,
-        stage: Option<&str>,
-        number: Option<i32>,
+        &self, project_id: &str, name: &str, stage: Option<&str>, number: Option<i32>,
     ) -> Result<Option<(SecretRecord, Option<VersionRecord>)>, StoreError> {
         let row: Option<ReadRow> = sqlx::query_as(&sql::read_secret_version(D::STRING_AGG))
             .bind(project_id)
@@ -145,10 +134,7 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
     }
 
     async fn list_versions(
-        &self,
-        secret_id: &str,
-        after: Option<i32>,
-        limit: u32,
+        &self, secret_id: &str, after: Option<i32>, limit: u32,
     ) -> Result<Vec<VersionRecord>, StoreError> {
         let query = format!(
             "SELECT {} FROM secret_versions v WHERE v.secret_id = $1 AND v.version > $2 \
@@ -176,12 +162,7 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
     }
 
     async fn set_version_expiry(
-        &self,
-        project_id: &str,
-        name: &str,
-        number: i32,
-        expire_ms: Option<i64>,
-        check: SecretCheck,
+        &self, project_id: &str, name: &str, number: i32, expire_ms: Option<i64>, check: SecretCheck,
     ) -> Result<VersionRecord, WriteError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let secret = Self::checked(&mut tx, project_id, "name", name, check).await?;
@@ -214,12 +195,7 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
     }
 
     async fn set_stage(
-        &self,
-        project_id: &str,
-        name: &str,
-        stage: &str,
-        number: i32,
-        check: SecretCheck,
+        &self, project_id: &str, name: &str, stage: &str, number: i32, check: SecretCheck,
     ) -> Result<StageRecord, WriteError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let secret = Self::checked(&mut tx, project_id, "name", name, check).await?;
@@ -244,11 +220,7 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
     }
 
     async fn delete_stage(
-        &self,
-        project_id: &str,
-        name: &str,
-        stage: &str,
-        check: SecretCheck,
+        &self, project_id: &str, name: &str, stage: &str, check: SecretCheck,
     ) -> Result<(), WriteError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let secret = Self::checked(&mut tx, project_id, "name", name, check).await?;

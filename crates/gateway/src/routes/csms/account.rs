@@ -271,9 +271,7 @@ pub async fn show_secret_function_templates(query: Query, call: CsmsBare) -> Csm
 
 /// The built-in template for a secret type, sub type and engine.
 pub fn rotation_template(
-    secret_type: Option<&str>,
-    sub_type: Option<&str>,
-    engine: Option<&str>,
+    secret_type: Option<&str>, sub_type: Option<&str>, engine: Option<&str>,
 ) -> Result<String, &'static str> {
     let sub = match sub_type {
         Some(s @ ("SingleUser" | "MultiUser")) => s,

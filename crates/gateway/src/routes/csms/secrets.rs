@@ -231,9 +231,7 @@ pub async fn upload_secret_blob(call: CsmsCall) -> CsmsResult<SecretAnswer> {
 /// route wins the path, so a secret named `restore` is served here (only
 /// the PUT reads a body, as the routes it stands for).
 pub async fn secret_named_restore(
-    State(app): State<Arc<AppState>>,
-    method: Method,
-    req: Request,
+    State(app): State<Arc<AppState>>, method: Method, req: Request,
 ) -> Result<Response, ApiError> {
     secret_named("restore", &app, method, req).await
 }
@@ -241,9 +239,7 @@ pub async fn secret_named_restore(
 /// `GET|PUT|DELETE /v1/{project_id}/secrets/batch-import`: as
 /// [`secret_named_restore`], for a secret named `batch-import`.
 pub async fn secret_named_batch_import(
-    State(app): State<Arc<AppState>>,
-    method: Method,
-    req: Request,
+    State(app): State<Arc<AppState>>, method: Method, req: Request,
 ) -> Result<Response, ApiError> {
     secret_named("batch-import", &app, method, req).await
 }

@@ -8,12 +8,7 @@ use crate::store::Aliases;
 #[async_trait]
 impl<D: Dialect> Aliases for SqlKeyStore<D> {
     async fn create_alias(
-        &self,
-        project_id: &str,
-        alias: &str,
-        key_id: KeyId,
-        now_ms: i64,
-        max_per_key: usize,
+        &self, project_id: &str, alias: &str, key_id: KeyId, now_ms: i64, max_per_key: usize,
     ) -> Result<AliasRecord, UpdateKeyError> {
         self.round_trips.tick();
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
@@ -38,12 +33,7 @@ impl<D: Dialect> Aliases for SqlKeyStore<D> {
     }
 
     async fn associate_alias(
-        &self,
-        project_id: &str,
-        alias: &str,
-        key_id: KeyId,
-        now_ms: i64,
-        max_per_key: usize,
+        &self, project_id: &str, alias: &str, key_id: KeyId, now_ms: i64, max_per_key: usize,
     ) -> Result<AliasRecord, UpdateKeyError> {
         self.round_trips.tick();
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
@@ -93,11 +83,7 @@ impl<D: Dialect> Aliases for SqlKeyStore<D> {
     }
 
     async fn list_aliases(
-        &self,
-        project_id: &str,
-        key_id: Option<KeyId>,
-        after: &str,
-        limit: u32,
+        &self, project_id: &str, key_id: Option<KeyId>, after: &str, limit: u32,
     ) -> Result<Vec<AliasRecord>, StoreError> {
         self.round_trips.tick();
         let rows: Vec<AliasRow> = sqlx::query_as(text::LIST_ALIASES)
@@ -117,9 +103,7 @@ impl<D: Dialect> SqlKeyStore<D> {
     /// The alias may name `key`: the key is not on its way out, and has
     /// room for one more alias.
     async fn check_alias_target(
-        tx: &mut Transaction<'static, D>,
-        key: &KeyRecord,
-        max_per_key: usize,
+        tx: &mut Transaction<'static, D>, key: &KeyRecord, max_per_key: usize,
     ) -> Result<(), UpdateKeyError> {
         if key.default_key {
             return Err(UpdateKeyError::Rejected(Rejection::DefaultKeyForbidden));

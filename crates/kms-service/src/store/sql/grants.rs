@@ -7,10 +7,7 @@ use crate::store::Grants;
 #[async_trait]
 impl<D: Dialect> Grants for SqlKeyStore<D> {
     async fn create_grant(
-        &self,
-        grant: &GrantRecord,
-        check: KeyMutation,
-        limits: GrantLimits,
+        &self, grant: &GrantRecord, check: KeyMutation, limits: GrantLimits,
     ) -> Result<(), UpdateKeyError> {
         self.round_trips.tick();
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
@@ -99,10 +96,7 @@ impl<D: Dialect> Grants for SqlKeyStore<D> {
     }
 
     async fn retirable_grants(
-        &self,
-        retiring: &[&str],
-        offset: u64,
-        limit: u32,
+        &self, retiring: &[&str], offset: u64, limit: u32,
     ) -> Result<(Vec<GrantRecord>, u64), StoreError> {
         self.round_trips.tick();
         // A user id and a domain id: at most two principals.

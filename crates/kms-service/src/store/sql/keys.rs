@@ -77,11 +77,7 @@ impl<D: Dialect> Keys for SqlKeyStore<D> {
     }
 
     async fn list_keys(
-        &self,
-        project_id: &str,
-        filter: &KeyFilter,
-        offset: u64,
-        limit: u32,
+        &self, project_id: &str, filter: &KeyFilter, offset: u64, limit: u32,
     ) -> Result<(Vec<KeyRecord>, u64), StoreError> {
         self.round_trips.tick();
         let state = filter.state.map(|s| s as i32);
@@ -107,10 +103,7 @@ impl<D: Dialect> Keys for SqlKeyStore<D> {
     }
 
     async fn update_key(
-        &self,
-        project_id: &str,
-        key_id: KeyId,
-        change: KeyMutation,
+        &self, project_id: &str, key_id: KeyId, change: KeyMutation,
     ) -> Result<KeyRecord, UpdateKeyError> {
         self.update_locked(project_id, key_id, change, None).await
     }

@@ -19,11 +19,7 @@ impl<D: Dialect> Materials for SqlKeyStore<D> {
     }
 
     async fn rotate_key(
-        &self,
-        project_id: &str,
-        key_id: KeyId,
-        change: KeyMutation,
-        wrap: WrapMaterial,
+        &self, project_id: &str, key_id: KeyId, change: KeyMutation, wrap: WrapMaterial,
     ) -> Result<KeyRecord, UpdateKeyError> {
         self.update_locked(project_id, key_id, change, Some(wrap)).await
     }

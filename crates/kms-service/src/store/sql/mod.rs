@@ -50,9 +50,7 @@ pub trait Dialect: SqlDialect {
     /// inserted; one not inserted (its alias taken, its project near the
     /// quota) goes through the locked transaction, which decides.
     fn create_keys_grouped(
-        _pool: &Pool<Self>,
-        _keys: &[(&NewKey, i64)],
-        _shard: i32,
+        _pool: &Pool<Self>, _keys: &[(&NewKey, i64)], _shard: i32,
     ) -> impl std::future::Future<Output = Result<Vec<bool>, sqlx::Error>> + Send {
         async { Err(sqlx::Error::Protocol("grouped creates are not supported by this backend".into())) }
     }
@@ -176,11 +174,7 @@ impl<D: Dialect> SqlKeyStore<D> {
 
     /// Adjusts a key count inside a transaction, on a random shard.
     async fn add_count(
-        tx: &mut Transaction<'static, D>,
-        project_id: &str,
-        spec: KeySpec,
-        state: KeyState,
-        default_key: bool,
+        tx: &mut Transaction<'static, D>, project_id: &str, spec: KeySpec, state: KeyState, default_key: bool,
         delta: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(text::ADD_COUNT)
@@ -198,9 +192,7 @@ impl<D: Dialect> SqlKeyStore<D> {
 
     /// The key, locked, inside `tx`: `NotFound` when the project has none.
     async fn lock_key(
-        tx: &mut Transaction<'static, D>,
-        project_id: &str,
-        key_id: KeyId,
+        tx: &mut Transaction<'static, D>, project_id: &str, key_id: KeyId,
     ) -> Result<KeyRecord, UpdateKeyError> {
         let row: Option<KeyRow> = sqlx::query_as(&format!("{}{}", text::select_one("key_id"), D::ROW_LOCK))
             .bind(project_id.to_owned())
@@ -216,11 +208,7 @@ impl<D: Dialect> SqlKeyStore<D> {
     /// makes that version's wrapped material, inserted in the same
     /// transaction (a rotation): the key never names a version it lacks.
     async fn update_locked(
-        &self,
-        project_id: &str,
-        key_id: KeyId,
-        change: KeyMutation,
-        wrap: Option<WrapMaterial>,
+        &self, project_id: &str, key_id: KeyId, change: KeyMutation, wrap: Option<WrapMaterial>,
     ) -> Result<KeyRecord, UpdateKeyError> {
         self.round_trips.tick();
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;

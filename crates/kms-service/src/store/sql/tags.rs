@@ -24,11 +24,7 @@ impl<D: Dialect> Tags for SqlKeyStore<D> {
     }
 
     async fn delete_tags(
-        &self,
-        project_id: &str,
-        key_id: KeyId,
-        keys: &[String],
-        must_exist: bool,
+        &self, project_id: &str, key_id: KeyId, keys: &[String], must_exist: bool,
     ) -> Result<(), UpdateKeyError> {
         self.round_trips.tick();
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
