@@ -83,16 +83,7 @@ async fn csi_provider_mounts_csms_secrets_as_files_with_their_versions() {
         serde_json::to_string(&file).unwrap().as_bytes(),
     )
     .unwrap();
-    let config = opendew::DevConfig {
-        data_dir: data,
-        http_listen: "127.0.0.1:0".parse().unwrap(),
-        kms_listen: "127.0.0.1:0".parse().unwrap(),
-        csms_listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: None,
-        region: "local-1".into(),
-        tls: true,
-        csms_jobs: csms_service::CsmsJobs::default(),
-    };
+    let config = opendew::DevConfig { tls: true, ..opendew::DevConfig::on_loopback(data) };
     let stack = opendew::start(config, tokio_util::sync::CancellationToken::new()).await.unwrap();
     let ca = stack.tls.as_ref().expect("the stack serves HTTPS").ca_cert.clone();
     let signer = |c: &identity::credentials::Credential| client::Signer {

@@ -16,16 +16,7 @@ async fn connect(socket: PathBuf) -> KeyManagementServiceClient<Channel> {
 
 /// The dev stack on SQLite under `data`, on loopback ports.
 async fn dev_stack(data: &std::path::Path) -> opendew::DevStack {
-    let config = opendew::DevConfig {
-        data_dir: data.to_path_buf(),
-        http_listen: "127.0.0.1:0".parse().unwrap(),
-        kms_listen: "127.0.0.1:0".parse().unwrap(),
-        csms_listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: None,
-        region: "local-1".into(),
-        tls: false,
-        csms_jobs: csms_service::CsmsJobs::default(),
-    };
+    let config = opendew::DevConfig::on_loopback(data.to_path_buf());
     opendew::start(config, tokio_util::sync::CancellationToken::new()).await.unwrap()
 }
 

@@ -21,6 +21,21 @@ struct Replica {
 }
 
 impl Replica {
+    /// Two replicas on one fresh Postgres database under one root key;
+    /// `None` (the test skipped) without a test server.
+    async fn pair(test: &str, root_key_byte: &str) -> Option<(Self, Self, common::db::DatabaseUrl)> {
+        let server = test_support::postgres_url(test)?;
+        let db = test_support::fresh_postgres_database(&server).await;
+        let root_key = root_key_byte.repeat(32);
+        Some((Self::start(db.expose(), &root_key).await, Self::start(db.expose(), &root_key).await, db))
+    }
+
+    /// Creates a key with `alias` through this replica.
+    async fn create_key(&mut self, alias: &str) -> pb::Key {
+        let request = pb::CreateKeyRequest { key_alias: alias.into(), ..Default::default() };
+        self.client.create_key(caller().request(request)).await.unwrap().into_inner().key.unwrap()
+    }
+
     async fn start(database: &str, root_key: &str) -> Self {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kms-service"))
             .args(["--kms-listen", "127.0.0.1:0", "--purge-interval-seconds", "1", "--log-format", "json"])
@@ -106,20 +121,9 @@ async fn until_described(r: &mut Replica, key_id: &str, seen: impl Fn(&pb::Key) 
 
 #[tokio::test]
 async fn a_change_on_one_replica_reaches_the_other_within_a_second() {
-    let Some(server) = test_support::postgres_url("kms-service replicas") else { return };
-    let db = test_support::fresh_postgres_database(&server).await;
-    let root_key = "5c".repeat(32);
-    let mut a = Replica::start(db.expose(), &root_key).await;
-    let mut b = Replica::start(db.expose(), &root_key).await;
+    let Some((mut a, mut b, db)) = Replica::pair("kms-service replicas", "5c").await else { return };
 
-    let key = a
-        .client
-        .create_key(caller().request(pb::CreateKeyRequest { key_alias: "replicated".into(), ..Default::default() }))
-        .await
-        .unwrap()
-        .into_inner()
-        .key
-        .unwrap();
+    let key = a.create_key("replicated").await;
     let id = key.key_id.clone();
     // B serves it (and now has it cached).
     for _ in 0..3 {
@@ -251,11 +255,7 @@ async fn until_listed(r: &mut Replica, seen: impl Fn(&[pb::Key]) -> bool) -> Dur
 /// is in its next list, another replica's within a second.
 #[tokio::test]
 async fn list_pages_follow_changes_on_either_replica() {
-    let Some(server) = test_support::postgres_url("kms-service replicas") else { return };
-    let db = test_support::fresh_postgres_database(&server).await;
-    let root_key = "5d".repeat(32);
-    let mut a = Replica::start(db.expose(), &root_key).await;
-    let mut b = Replica::start(db.expose(), &root_key).await;
+    let Some((mut a, mut b, db)) = Replica::pair("kms-service replicas", "5d").await else { return };
     let create = |r: &mut Replica, alias: &str| {
         let request = caller().request(pb::CreateKeyRequest { key_alias: alias.into(), ..Default::default() });
         let mut client = r.client.clone();
@@ -311,19 +311,8 @@ async fn list_pages_follow_changes_on_either_replica() {
 
 #[tokio::test]
 async fn two_replicas_rotate_a_due_key_once_per_period() {
-    let Some(server) = test_support::postgres_url("kms-service replicas rotating") else { return };
-    let db = test_support::fresh_postgres_database(&server).await;
-    let root_key = "6d".repeat(32);
-    let mut a = Replica::start(db.expose(), &root_key).await;
-    let mut b = Replica::start(db.expose(), &root_key).await;
-    let key = a
-        .client
-        .create_key(caller().request(pb::CreateKeyRequest { key_alias: "rotating".into(), ..Default::default() }))
-        .await
-        .unwrap()
-        .into_inner()
-        .key
-        .unwrap();
+    let Some((mut a, mut b, _db)) = Replica::pair("kms-service replicas rotating", "6d").await else { return };
+    let key = a.create_key("rotating").await;
     let id = key.key_id.clone();
     let encrypt = |text: &str| pb::EncryptDataRequest {
         key_id: id.clone(),

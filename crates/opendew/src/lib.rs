@@ -50,6 +50,25 @@ pub struct DevConfig {
     pub csms_jobs: csms_service::CsmsJobs,
 }
 
+impl DevConfig {
+    /// A stack in `data_dir` on loopback ports chosen by the system, on
+    /// SQLite, over plain HTTP, with csms-service's default tasks (tests
+    /// and embedders set what they need on top).
+    pub fn on_loopback(data_dir: PathBuf) -> Self {
+        let any_port: SocketAddr = ([127, 0, 0, 1], 0).into();
+        Self {
+            data_dir,
+            http_listen: any_port,
+            kms_listen: any_port,
+            csms_listen: any_port,
+            database_url: None,
+            region: "local-1".into(),
+            tls: false,
+            csms_jobs: csms_service::CsmsJobs::default(),
+        }
+    }
+}
+
 /// The listen addresses of `config` that other machines can reach.
 fn exposed(config: &DevConfig) -> Vec<SocketAddr> {
     [config.http_listen, config.kms_listen, config.csms_listen].into_iter().filter(|a| !a.ip().is_loopback()).collect()

@@ -18,6 +18,14 @@ struct Dev {
 }
 
 impl Dev {
+    /// A dev stack in a fresh data directory, and its account.
+    fn start_fresh() -> (tempfile::TempDir, Self, Value) {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = Self::start(dir.path());
+        let account = dev.account(dir.path());
+        (dir, dev, account)
+    }
+
     /// Starts `opendew dev` on free ports and waits for its banner.
     fn start(data_dir: &std::path::Path) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_opendew"))
@@ -188,10 +196,8 @@ const LOGIN_PEAK_MIB: f64 = 8.0;
 /// 1 and 2).
 #[tokio::test]
 async fn floods_leave_peak_memory_bounded() {
-    let dir = tempfile::tempdir().unwrap();
-    let dev = Dev::start(dir.path());
+    let (_dir, dev, c) = Dev::start_fresh();
     let pid = dev.child.id();
-    let c = dev.account(dir.path());
     let project = c["project_id"].as_str().unwrap().to_owned();
     let client = reqwest::Client::new();
     // Warm up every path once, so first-use allocations are in the baseline.
@@ -289,10 +295,8 @@ const FAMILY_PEAK_MIB: [(&str, f64); 3] = [("kms", 4.0), ("csms", 4.0), ("restor
 /// 12 MB JSON array raised the peak by 460 MiB).
 #[tokio::test]
 async fn one_request_at_each_family_limit_costs_bounded_memory() {
-    let dir = tempfile::tempdir().unwrap();
-    let dev = Dev::start(dir.path());
+    let (_dir, dev, c) = Dev::start_fresh();
     let pid = dev.child.id();
-    let c = dev.account(dir.path());
     let (ak, sk) = (c["access_key"].as_str().unwrap(), c["secret_key"].as_str().unwrap());
     let project = c["project_id"].as_str().unwrap().to_owned();
     let client = reqwest::Client::new();

@@ -309,22 +309,11 @@ async fn isolation(db: Db) {
     ok(call(&s, &b, Method::POST, &csms_b("secrets/b-secret/versions"), Some(json!({"secret_string": "b-value-2"})))
         .await);
     ok(call(&s, &b, Method::PUT, &csms_b("secrets/b-secret/stages/B_STAGE"), Some(json!({"version_id": "v1"}))).await);
-    ok(call(
-        &s,
-        &b,
-        Method::POST,
-        &csms_b(&format!("csms/{secret_id}/tags")),
-        Some(json!({"tag": {"key": "b-tag-key", "value": "b-tag-value"}})),
-    )
-    .await);
-    ok(call(
-        &s,
-        &b,
-        Method::POST,
-        &kms_b(&format!("{key_id}/tags")),
-        Some(json!({"tag": {"key": "b-tag-key", "value": "v"}})),
-    )
-    .await);
+    for (tags, value) in
+        [(csms_b(&format!("csms/{secret_id}/tags")), "b-tag-value"), (kms_b(&format!("{key_id}/tags")), "v")]
+    {
+        ok(call(&s, &b, Method::POST, &tags, Some(json!({"tag": {"key": "b-tag-key", "value": value}}))).await);
+    }
     ok(call(&s, &b, Method::POST, &kms_b("aliases"), Some(json!({"key_id": key_id, "alias": "alias/b-alias"}))).await);
     ok(call(&s, &b, Method::POST, &kms_b("enable-key-rotation"), Some(json!({"key_id": key_id}))).await);
     // B's grant of its key to a third party, retirable by B's user.

@@ -265,18 +265,25 @@ fn openssl_wrap(public_key_der: &[u8], material: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-async fn kms_key_material(s: &TestStack) {
+/// An external key, its import parameters, and `material` wrapped under
+/// their public key; `None` (skipped) without openssl.
+async fn external_key(s: &TestStack, alias: &str, material: &[u8]) -> Option<(String, Value, Vec<u8>)> {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let created = kms(s, "create-key", json!({"key_alias": unique("tf-ext"), "origin": "external"})).await;
+    let created = kms(s, "create-key", json!({"key_alias": unique(alias), "origin": "external"})).await;
     let key_id = created["key_info"]["key_id"].as_str().unwrap().to_owned();
     let params =
         kms(s, "get-parameters-for-import", json!({"key_id": key_id, "wrapping_algorithm": "RSAES_OAEP_SHA_256"}))
             .await;
+    let wrapped = openssl_wrap(&b64.decode(params["public_key"].as_str().unwrap()).unwrap(), material)?;
+    Some((key_id, params, wrapped))
+}
+
+async fn kms_key_material(s: &TestStack) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
     let material: [u8; 32] = *uuid::Uuid::new_v4().as_bytes().repeat(2).first_chunk().unwrap();
-    let Some(wrapped) = openssl_wrap(&b64.decode(params["public_key"].as_str().unwrap()).unwrap(), &material) else {
-        return;
-    };
+    let Some((key_id, params, wrapped)) = external_key(s, "tf-ext", &material).await else { return };
     // Create: import-key-material, expiration_time a string of seconds.
     let expires_s = common::now_ms() / 1000 + 3600;
     kms(
@@ -305,14 +312,7 @@ async fn kms_key_material(s: &TestStack) {
 async fn imported_material_expires(s: &TestStack) {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD;
-    let created = kms(s, "create-key", json!({"key_alias": unique("tf-expiring"), "origin": "external"})).await;
-    let key_id = created["key_info"]["key_id"].as_str().unwrap().to_owned();
-    let params =
-        kms(s, "get-parameters-for-import", json!({"key_id": key_id, "wrapping_algorithm": "RSAES_OAEP_SHA_256"}))
-            .await;
-    let Some(wrapped) = openssl_wrap(&b64.decode(params["public_key"].as_str().unwrap()).unwrap(), &[7; 32]) else {
-        return;
-    };
+    let Some((key_id, params, wrapped)) = external_key(s, "tf-expiring", &[7; 32]).await else { return };
     let expires_s = common::now_ms() / 1000 + 2;
     kms(
         s,

@@ -156,25 +156,10 @@ pub(crate) async fn kms_contract(s: &TestStack) -> String {
         let r = s.call(Method::POST, &s.kms("create-key"), Some(&body)).await;
         assert_error(&r, status, code, true);
     }
-    let malformed = s
-        .raw(
-            Method::POST,
-            &s.kms("create-key"),
-            &[("content-type", "application/json")],
-            b"{\"key_alias\":".to_vec(),
-            Sign::With(&s.account.ak, &s.account.sk, 0),
-        )
-        .await;
+    let malformed = s.signed_body(Method::POST, &s.kms("create-key"), "application/json", b"{\"key_alias\":").await;
     assert_error(&malformed, 400, "KMS.0202", true);
-    let form = s
-        .raw(
-            Method::POST,
-            &s.kms("create-key"),
-            &[("content-type", "application/x-www-form-urlencoded")],
-            b"key_alias=x".to_vec(),
-            Sign::With(&s.account.ak, &s.account.sk, 0),
-        )
-        .await;
+    let form =
+        s.signed_body(Method::POST, &s.kms("create-key"), "application/x-www-form-urlencoded", b"key_alias=x").await;
     assert_error(&form, 400, "KMS.0214", true);
     assert_eq!(list_all_keys(s).await.len(), before, "a refused create-key wrote something");
 

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::support::{Sign, TestStack, assert_error, assert_types, unique};
+use super::support::{TestStack, assert_error, assert_types, unique};
 
 pub(crate) const SECRET_TYPES: &[(&str, &str)] = &[
     ("id", "string"),
@@ -106,15 +106,7 @@ pub(crate) async fn csms_contract(s: &TestStack, key_id: &str) {
         )
         .await;
     assert_eq!(exactly_max.status, 200, "{:?}", exactly_max.body);
-    let malformed = s
-        .raw(
-            Method::POST,
-            &s.csms("secrets"),
-            &[("content-type", "application/json")],
-            b"[1,2".to_vec(),
-            Sign::With(&s.account.ak, &s.account.sk, 0),
-        )
-        .await;
+    let malformed = s.signed_body(Method::POST, &s.csms("secrets"), "application/json", b"[1,2").await;
     assert_error(&malformed, 400, "CSMS.0004", false);
     let missing = s.call(Method::GET, &s.csms("secrets/does-not-exist"), None).await;
     assert_error(&missing, 400, "CSMS.0106", false);

@@ -177,20 +177,13 @@ pub(super) async fn grants_users_and_account_paths(s: &TestStack) {
     assert_error(&s.call(Method::GET, &format!("/v1/csms/users/{grantee}"), None).await, 400, "CSMS.0005", false);
 
     // carol changes her password: her token from the old one stops working.
+    const CT_JSON: [(&str, &str); 1] = [("content-type", "application/json")];
     let login = |password: &str| {
-        json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "carol", "password": password, "domain": {"name": domain_name}}}}, "scope": {"project": {"id": project}}}})
+        let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "carol", "password": password, "domain": {"name": domain_name}}}}, "scope": {"project": {"id": project}}}});
+        s.raw(Method::POST, "/v3/auth/tokens", &CT_JSON, serde_json::to_vec(&body).unwrap(), support::Sign::Not)
     };
-    let ct = [("content-type", "application/json")];
-    let r = s
-        .raw(
-            Method::POST,
-            "/v3/auth/tokens",
-            &ct,
-            serde_json::to_vec(&login("carol's first password")).unwrap(),
-            support::Sign::Not,
-        )
-        .await;
+    let r = login("carol's first password").await;
     assert_eq!(r.status, 201, "{:?}", r.body);
     let token = r.headers["x-subject-token"].to_str().unwrap().to_owned();
     let with_token = |token: String| {
@@ -224,25 +217,9 @@ pub(super) async fn grants_users_and_account_paths(s: &TestStack) {
         .await;
     assert_eq!((r.status.as_u16(), r.body["user_id"].as_str()), (200, Some(grantee.as_str())), "{:?}", r.body);
     assert_eq!(with_token(token).await.status, 401, "a token of the old password still works");
-    let old = s
-        .raw(
-            Method::POST,
-            "/v3/auth/tokens",
-            &ct,
-            serde_json::to_vec(&login("carol's first password")).unwrap(),
-            support::Sign::Not,
-        )
-        .await;
+    let old = login("carol's first password").await;
     assert_eq!(old.status, 401);
-    let new = s
-        .raw(
-            Method::POST,
-            "/v3/auth/tokens",
-            &ct,
-            serde_json::to_vec(&login("carol's second password")).unwrap(),
-            support::Sign::Not,
-        )
-        .await;
+    let new = login("carol's second password").await;
     assert_eq!(new.status, 201, "{:?}", new.body);
 
     // The checker: a switch, and verdicts that never carry the value.
@@ -279,9 +256,5 @@ pub(super) async fn grants_users_and_account_paths(s: &TestStack) {
         "CSMS.0002",
         false,
     );
-    // A secret named checker keeps its own paths.
-    call(s, Method::POST, "secrets", Some(json!({"name": "checker", "secret_string": "c"}))).await;
-    assert_eq!(call(s, Method::GET, "secrets/checker", None).await.body["secret"]["name"], "checker");
-    assert_eq!(read(s, "checker", "latest").await.body["version"]["secret_string"], "c");
-    assert_eq!(call(s, Method::DELETE, "secrets/checker", None).await.status, 200);
+    ordinary_secret_named(s, "checker").await;
 }

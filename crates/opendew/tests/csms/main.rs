@@ -50,6 +50,15 @@ async fn read(s: &TestStack, name: &str, version: &str) -> Reply {
     call(s, Method::GET, &format!("secrets/{name}/versions/{version}"), None).await
 }
 
+/// A secret named like a route word (`checker`, `restore`,
+/// `batch-import`) is an ordinary secret for create, read and delete.
+async fn ordinary_secret_named(s: &TestStack, name: &str) {
+    call(s, Method::POST, "secrets", Some(json!({"name": name, "secret_string": name}))).await;
+    assert_eq!(call(s, Method::GET, &format!("secrets/{name}"), None).await.body["secret"]["name"], name);
+    assert_eq!(read(s, name, "latest").await.body["version"]["secret_string"], name);
+    assert_eq!(call(s, Method::DELETE, &format!("secrets/{name}"), None).await.status, 200);
+}
+
 fn version_types(v: &Value) {
     assert_types(
         v,

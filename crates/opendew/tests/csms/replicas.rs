@@ -21,6 +21,30 @@ async fn second_replica(
     .unwrap()
 }
 
+/// The stack on Postgres, a second csms-service replica on its database
+/// (its change feed stops with the guard), and a caller of the stack's
+/// account named `user`; `None` (skipped) without a test server.
+async fn two_replicas(
+    test: &str, user: &str,
+) -> Option<(
+    TestStack,
+    csms_service::service::CsmsService,
+    common::identity::CallerIdentity,
+    tokio_util::sync::DropGuard,
+)> {
+    let db = Db::postgres(test).await?;
+    let s = TestStack::start(db).await;
+    let feeds = tokio_util::sync::CancellationToken::new();
+    let other = second_replica(&s, &feeds).await;
+    let caller = common::identity::CallerIdentity {
+        domain_id: s.account.domain_id.clone(),
+        project_id: s.account.project_id.clone(),
+        user_id: user.into(),
+        request_id: format!("{user}-test"),
+    };
+    Some((s, other, caller, feeds.drop_guard()))
+}
+
 /// The read caches (issue #16) on a second csms-service replica: a secret
 /// read there is served from its cache, and every change made through the
 /// stack's replica — a new version, a stage moved, a scheduled deletion, a
@@ -31,16 +55,10 @@ async fn secret_reads_follow_changes_on_every_replica_within_a_second() {
     use csms_service::error::CsmsError;
     use std::time::{Duration, Instant};
 
-    let Some(db) = Db::postgres("read cache across csms-service replicas").await else { return };
-    let s = TestStack::start(db).await;
-    let feeds = tokio_util::sync::CancellationToken::new();
-    let _stop_feeds = feeds.clone().drop_guard();
-    let other = second_replica(&s, &feeds).await;
-    let caller = common::identity::CallerIdentity {
-        domain_id: s.account.domain_id.clone(),
-        project_id: s.account.project_id.clone(),
-        user_id: "replica-reader".into(),
-        request_id: "read-cache-test".into(),
+    let Some((s, other, caller, _stop_feeds)) =
+        two_replicas("read cache across csms-service replicas", "replica-reader").await
+    else {
+        return;
     };
     let value = |r: &Result<csms_service::versions::OpenedVersion, CsmsError>| {
         r.as_ref().ok().map(|o| String::from_utf8(o.value.expose().to_vec()).unwrap())
@@ -144,16 +162,10 @@ async fn listed(s: &TestStack) -> Vec<String> {
 async fn list_pages_follow_changes_on_every_replica_within_a_second() {
     use std::time::{Duration, Instant};
 
-    let Some(db) = Db::postgres("list pages across csms-service replicas").await else { return };
-    let s = TestStack::start(db).await;
-    let feeds = tokio_util::sync::CancellationToken::new();
-    let _stop_feeds = feeds.clone().drop_guard();
-    let other = second_replica(&s, &feeds).await;
-    let caller = common::identity::CallerIdentity {
-        domain_id: s.account.domain_id.clone(),
-        project_id: s.account.project_id.clone(),
-        user_id: "replica-lister".into(),
-        request_id: "list-cache-test".into(),
+    let Some((s, other, caller, _stop_feeds)) =
+        two_replicas("list pages across csms-service replicas", "replica-lister").await
+    else {
+        return;
     };
     // Polls the other replica's list until `seen` holds; how long that took.
     type Seen = Box<dyn Fn(&[csms_service::domain::SecretRecord]) -> bool>;

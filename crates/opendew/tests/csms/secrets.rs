@@ -140,47 +140,23 @@ pub(super) async fn lifecycle(s: &TestStack) {
     assert_eq!(read(s, &name, "v1").await.body["version"]["secret_string"], values[0].as_str());
 
     // Scheduled deletion and restore.
-    assert_error(
-        &call(
-            s,
-            Method::POST,
-            &format!("secrets/{name}/scheduled-deleted-tasks/create"),
-            Some(json!({"recovery_window_in_days": 6})),
-        )
-        .await,
-        400,
-        "CSMS.0002",
-        false,
-    );
+    let schedule = |days: u32| {
+        let path = format!("secrets/{name}/scheduled-deleted-tasks/create");
+        async move { call(s, Method::POST, &path, Some(json!({"recovery_window_in_days": days}))).await }
+    };
+    assert_error(&schedule(6).await, 400, "CSMS.0002", false);
     assert_error(
         &call(s, Method::POST, &format!("secrets/{name}/scheduled-deleted-tasks/cancel"), None).await,
         400,
         "CSMS.0108",
         false,
     );
-    let r = call(
-        s,
-        Method::POST,
-        &format!("secrets/{name}/scheduled-deleted-tasks/create"),
-        Some(json!({"recovery_window_in_days": 7})),
-    )
-    .await;
+    let r = schedule(7).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["secret"]["state"], "PENDING_DELETE");
     let when = r.body["secret"]["scheduled_delete_time"].as_i64().unwrap();
     assert!((when - (common::now_ms() + 7 * 86_400_000)).abs() < 60_000);
-    assert_error(
-        &call(
-            s,
-            Method::POST,
-            &format!("secrets/{name}/scheduled-deleted-tasks/create"),
-            Some(json!({"recovery_window_in_days": 7})),
-        )
-        .await,
-        400,
-        "CSMS.0107",
-        false,
-    );
+    assert_error(&schedule(7).await, 400, "CSMS.0107", false);
     assert_error(&read(s, &name, "latest").await, 400, "CSMS.0103", false);
     assert_error(
         &call(s, Method::POST, &format!("secrets/{name}/versions"), Some(json!({"secret_string": "x"}))).await,
@@ -479,10 +455,7 @@ pub(super) async fn listing(s: &TestStack) {
     let by_event = call(s, Method::GET, "secrets?event_name=ev-1", None).await;
     assert_eq!(by_event.body["secrets"].as_array().unwrap().len(), 1, "{:?}", by_event.body);
     assert_error(&call(s, Method::GET, "secrets?limit=0", None).await, 400, "CSMS.0002", false);
-    // A secret named "restore" is an ordinary secret for GET/PUT/DELETE.
-    call(s, Method::POST, "secrets", Some(json!({"name": "restore", "secret_string": "r"}))).await;
-    assert_eq!(call(s, Method::GET, "secrets/restore", None).await.body["secret"]["name"], "restore");
-    assert_eq!(call(s, Method::DELETE, "secrets/restore", None).await.status, 200);
+    ordinary_secret_named(s, "restore").await;
 }
 
 /// A batch of 50 with 3 bad elements creates exactly the 47 good ones.
@@ -539,11 +512,7 @@ pub(super) async fn batch_import(s: &TestStack) {
         "CSMS.0002",
         false,
     );
-    // A secret named batch-import is an ordinary secret for GET/PUT/DELETE.
-    call(s, Method::POST, "secrets", Some(json!({"name": "batch-import", "secret_string": "b"}))).await;
-    assert_eq!(call(s, Method::GET, "secrets/batch-import", None).await.body["secret"]["name"], "batch-import");
-    assert_eq!(read(s, "batch-import", "latest").await.body["version"]["secret_string"], "b");
-    assert_eq!(call(s, Method::DELETE, "secrets/batch-import", None).await.status, 200);
+    ordinary_secret_named(s, "batch-import").await;
 }
 
 /// The Tier 1 review: version markers, limit "0", the last page's null.

@@ -116,17 +116,13 @@ impl TestStack {
 
     async fn start_in(db: Db, dir: tempfile::TempDir, tls: bool, jobs: csms_service::CsmsJobs) -> Self {
         let config = opendew::DevConfig {
-            data_dir: dir.path().to_path_buf(),
-            http_listen: "127.0.0.1:0".parse().unwrap(),
-            kms_listen: "127.0.0.1:0".parse().unwrap(),
-            csms_listen: "127.0.0.1:0".parse().unwrap(),
             database_url: match &db {
                 Db::Sqlite => None,
                 Db::Postgres(url) => Some(url.clone()),
             },
-            region: "local-1".into(),
             tls,
             csms_jobs: jobs.clone(),
+            ..opendew::DevConfig::on_loopback(dir.path().to_path_buf())
         };
         let stack = opendew::start(config, tokio_util::sync::CancellationToken::new()).await.unwrap();
         let account = Account::from_file(&stack.credentials_file);
@@ -189,6 +185,13 @@ impl TestStack {
     }
 
     /// A call with full control over headers, body and signing.
+    /// A request signed by the stack's account with a body of the given
+    /// content type, sent as is (malformed bodies, other media types).
+    pub async fn signed_body(&self, method: Method, path: &str, content_type: &str, body: &[u8]) -> Reply {
+        let sign = Sign::With(&self.account.ak, &self.account.sk, 0);
+        self.raw(method, path, &[("content-type", content_type)], body.to_vec(), sign).await
+    }
+
     pub async fn raw(
         &self, method: Method, path_and_query: &str, extra: &[(&str, &str)], body: Vec<u8>, sign: Sign<'_>,
     ) -> Reply {
