@@ -1,7 +1,8 @@
-//! Background loops: the [`Ticker`] every task runs on, and the purge
-//! loop both services run (every replica deletes, by the database's
-//! clock, what is past its deletion date; deletions are idempotent and
-//! re-checked on the locked row, so replicas need not coordinate).
+//! Background loops: the [`Ticker`] every task runs on, [`spawn_job`],
+//! which every loop of both services is (rotation, expiry, purge), and the
+//! purge loop (every replica deletes, by the database's clock, what is past
+//! its deletion date; deletions are idempotent and re-checked on the locked
+//! row, so replicas need not coordinate).
 
 use std::{future::Future, time::Duration};
 
@@ -34,41 +35,63 @@ impl Ticker {
     }
 }
 
-/// What a service's purge loop is called in metrics and logs.
+/// What a background job is called in metrics and logs.
 #[derive(Debug, Clone, Copy)]
-pub struct PurgeNames {
-    /// Counter of runs, labelled `result` ok or error.
-    pub runs_metric: &'static str,
-    /// Counter of what was deleted.
-    pub purged_metric: &'static str,
-    /// What is purged, for the warning a failed run logs ("key", "secret").
+pub struct JobNames {
+    /// Counter of runs, labelled `result` ok or error (none for jobs that
+    /// count only their work).
+    pub runs_metric: Option<&'static str>,
+    /// Counter of what each run did (keys rotated, secrets purged, …).
+    pub done_metric: &'static str,
+    /// What the job is, for the warning a failed run logs ("key purge").
     pub what: &'static str,
 }
 
-/// Runs `purge` (which reads the database's clock and deletes what is due
-/// at it) every `interval` until `shutdown`, counting runs and deletions
-/// and handing each deleted id to `deleted`. A failed run is logged and
-/// retried at the next interval.
-pub fn spawn<Id, F, Fut>(
-    interval: Duration, shutdown: CancellationToken, names: PurgeNames, purge: F, deleted: impl Fn(Id) + Send + 'static,
-) where
-    Id: Send + 'static,
+/// Runs `job` every `interval` until `shutdown`, counting runs and what
+/// each did; a failed run is logged and retried at the next interval.
+/// Every background loop of both services is one of these: each replica
+/// runs them all, and each unit of work re-checks on its locked row, so
+/// replicas need not coordinate.
+pub fn spawn_job<F, Fut, E>(interval: Duration, shutdown: CancellationToken, names: JobNames, job: F)
+where
     F: Fn() -> Fut + Send + 'static,
-    Fut: Future<Output = Result<Vec<Id>, StoreError>> + Send,
+    Fut: Future<Output = Result<u64, E>> + Send,
+    E: std::fmt::Display,
 {
     tokio::spawn(async move {
         let mut ticks = Ticker::new(interval, shutdown);
         while ticks.next().await {
-            let result = purge().await;
-            let outcome = if result.is_ok() { "ok" } else { "error" };
-            metrics::counter!(names.runs_metric, "result" => outcome).increment(1);
-            match result {
-                Ok(gone) => {
-                    metrics::counter!(names.purged_metric).increment(gone.len() as u64);
-                    gone.into_iter().for_each(&deleted);
-                }
-                Err(e) => tracing::warn!(error = %e, what = names.what, "purge failed; retrying next interval"),
+            let result = job().await;
+            if let Some(runs) = names.runs_metric {
+                let outcome = if result.is_ok() { "ok" } else { "error" };
+                metrics::counter!(runs, "result" => outcome).increment(1);
             }
+            match result {
+                Ok(done) => metrics::counter!(names.done_metric).increment(done),
+                Err(e) => tracing::warn!(error = %e, job = names.what, "background job failed; retrying next interval"),
+            }
+        }
+    });
+}
+
+/// Runs `purge` (which reads the database's clock and deletes what is due
+/// at it) as a [`spawn_job`], handing each deleted id to `deleted`.
+pub fn spawn<Id, F, Fut>(
+    interval: Duration, shutdown: CancellationToken, names: JobNames, purge: F,
+    deleted: impl Fn(Id) + Send + Sync + 'static,
+) where
+    Id: Send + 'static,
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Vec<Id>, StoreError>> + Send,
+{
+    let (purge, deleted) = (std::sync::Arc::new(purge), std::sync::Arc::new(deleted));
+    spawn_job(interval, shutdown, names, move || {
+        let (purge, deleted) = (purge.clone(), deleted.clone());
+        async move {
+            let gone = purge().await?;
+            let count = gone.len() as u64;
+            gone.into_iter().for_each(|id| deleted(id));
+            Ok::<_, StoreError>(count)
         }
     });
 }

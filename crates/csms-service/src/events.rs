@@ -3,10 +3,7 @@
 //! `SECRET_VERSION_EXPIRED`. The other event types fire inside the writes
 //! that cause them (the store records them in the same transaction).
 
-use std::sync::Arc;
-
 use common::identity::CallerIdentity;
-use tokio_util::sync::CancellationToken;
 
 use crate::{
     domain::{
@@ -160,19 +157,4 @@ impl CsmsService {
         }
         Ok(fired)
     }
-}
-
-/// Fires `SECRET_VERSION_EXPIRED` for versions whose expiry has come. Every
-/// replica runs it; each firing is re-checked on the locked secret and
-/// marked, so it happens once per expiry setting.
-pub fn spawn_expiry_watcher(service: Arc<CsmsService>, interval: std::time::Duration, shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        let mut ticks = common::Ticker::new(interval, shutdown);
-        while ticks.next().await {
-            match service.fire_expiries().await {
-                Ok(n) => metrics::counter!("opendew_csms_expiries_fired_total").increment(n),
-                Err(e) => tracing::warn!(error = %e, "expiry watcher failed; retrying next interval"),
-            }
-        }
-    });
 }

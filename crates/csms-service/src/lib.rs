@@ -31,6 +31,7 @@ pub mod service;
 pub mod stages;
 pub mod store;
 pub mod tags;
+mod tasks;
 pub mod versions;
 
 pub use config::{CsmsConfig, CsmsJobs, WebhookConfig};
@@ -62,7 +63,7 @@ pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::R
     let store = open_store(&config.database_url()?, config.max_connections).await?;
     let kms = kms::KmsClient::new(common::grpc::channel(&config.kms_endpoint, tls.as_ref(), "--kms-endpoint")?);
     let sink = delivery::sink(&config.jobs.webhook)?;
-    spawn_purge(store.clone(), config.purge_interval, shutdown.clone());
+    tasks::spawn_purge(store.clone(), config.purge_interval, shutdown.clone());
     let ready = ready_check(store.clone());
     let service = Arc::new(
         service::CsmsService::new(store.clone(), kms, config.secret_quota, config.jobs.clone(), &shutdown).await?,
@@ -74,8 +75,8 @@ pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::R
         service.deliveries.clone(),
         shutdown.clone(),
     );
-    rotation::spawn_scheduler(service.clone(), config.jobs.rotation_check, shutdown.clone());
-    events::spawn_expiry_watcher(service.clone(), config.jobs.expiry_check, shutdown.clone());
+    tasks::spawn_rotation(service.clone(), config.jobs.rotation_check, shutdown.clone());
+    tasks::spawn_expiry_watcher(service.clone(), config.jobs.expiry_check, shutdown.clone());
     let (health, routes) = common::grpc::base_routes(&[SERVICE_NAME]).await?;
     // A restore carries a blob of up to `backup::MAX_BLOB_LEN` characters:
     // past tonic's 4 MiB default, a valid 5 MiB blob was refused as a 500.
@@ -95,23 +96,4 @@ fn ready_check(store: Arc<dyn SecretStore>) -> common::grpc::ReadyCheck {
         let store = store.clone();
         Box::pin(async move { store.ping().await.is_ok() })
     })
-}
-
-/// Deletes secrets whose scheduled deletion time has passed, with all their
-/// versions (firing SECRET_DELETED); each deletion is re-checked on the
-/// locked row, so it fires once.
-fn spawn_purge(store: Arc<dyn SecretStore>, interval: std::time::Duration, shutdown: CancellationToken) {
-    let names = common::purge::PurgeNames {
-        runs_metric: "opendew_csms_purge_runs_total",
-        purged_metric: "opendew_csms_secrets_purged_total",
-        what: "secret",
-    };
-    let purge = move || {
-        let store = store.clone();
-        // Due by the database's clock, which every replica shares.
-        async move { store.purge_due(store.clock_ms().await?).await }
-    };
-    common::purge::spawn(interval, shutdown, names, purge, |secret_id| {
-        tracing::info!(%secret_id, "secret deleted after its recovery window");
-    });
 }

@@ -12,10 +12,7 @@
 //! `SECRET_ROTATED` or `SECRET_ROTATED_FAILED`, in the transaction that
 //! records it.
 
-use std::sync::Arc;
-
 use common::identity::CallerIdentity;
-use tokio_util::sync::CancellationToken;
 
 use crate::{
     domain::{
@@ -262,23 +259,4 @@ impl CsmsService {
         }
         Ok(rotated)
     }
-}
-
-/// Runs [`CsmsService::rotate_due`] every `interval` until `shutdown`.
-pub fn spawn_scheduler(service: Arc<CsmsService>, interval: std::time::Duration, shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        let mut ticks = common::Ticker::new(interval, shutdown);
-        while ticks.next().await {
-            let result = match service.store.clock_ms().await {
-                Ok(now_ms) => service.rotate_due(now_ms).await,
-                Err(e) => Err(e.into()),
-            };
-            let outcome = if result.is_ok() { "ok" } else { "error" };
-            metrics::counter!("opendew_csms_rotation_runs_total", "result" => outcome).increment(1);
-            match result {
-                Ok(n) => metrics::counter!("opendew_csms_secrets_rotated_total").increment(n as u64),
-                Err(e) => tracing::warn!(error = %e, "scheduled secret rotation failed; retrying next interval"),
-            }
-        }
-    });
 }

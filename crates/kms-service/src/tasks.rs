@@ -5,9 +5,10 @@
 
 use std::sync::Arc;
 
+use common::purge::JobNames;
 use tokio_util::sync::CancellationToken;
 
-use crate::{cache, service, store::KeyStore};
+use crate::{cache, error::KmsError, service, store::KeyStore};
 
 /// Rotates keys whose automatic rotation is due. Every replica runs it;
 /// each rotation re-checks "due" on the locked row, so a key is rotated
@@ -15,20 +16,17 @@ use crate::{cache, service, store::KeyStore};
 pub(crate) fn spawn_rotation(
     service: Arc<service::KmsService>, interval: std::time::Duration, day_ms: i64, shutdown: CancellationToken,
 ) {
-    tokio::spawn(async move {
-        let mut ticks = common::Ticker::new(interval, shutdown);
-        while ticks.next().await {
-            // Due by the database's clock, which every replica shares.
-            let result = match service.store.clock_ms().await {
-                Ok(now_ms) => service.rotate_due(now_ms, day_ms).await,
-                Err(e) => Err(e.into()),
-            };
-            let outcome = if result.is_ok() { "ok" } else { "error" };
-            metrics::counter!("opendew_kms_rotation_runs_total", "result" => outcome).increment(1);
-            match result {
-                Ok(rotated) => metrics::counter!("opendew_kms_keys_rotated_total").increment(rotated.len() as u64),
-                Err(e) => tracing::warn!(error = %e, "scheduled key rotation failed; retrying next interval"),
-            }
+    let names = JobNames {
+        runs_metric: Some("opendew_kms_rotation_runs_total"),
+        done_metric: "opendew_kms_keys_rotated_total",
+        what: "scheduled key rotation",
+    };
+    common::purge::spawn_job(interval, shutdown, names, move || {
+        let service = service.clone();
+        // Due by the database's clock, which every replica shares.
+        async move {
+            let now_ms = service.store.clock_ms().await.map_err(KmsError::from)?;
+            service.rotate_due(now_ms, day_ms).await.map(|rotated| rotated.len() as u64)
         }
     });
 }
@@ -39,17 +37,16 @@ pub(crate) fn spawn_rotation(
 pub(crate) fn spawn_import_expiry(
     service: Arc<service::KmsService>, interval: std::time::Duration, shutdown: CancellationToken,
 ) {
-    tokio::spawn(async move {
-        let mut ticks = common::Ticker::new(interval, shutdown);
-        while ticks.next().await {
-            let result = match service.store.clock_ms().await {
-                Ok(now_ms) => service.expire_imports(now_ms).await,
-                Err(e) => Err(e.into()),
-            };
-            match result {
-                Ok(expired) => metrics::counter!("opendew_kms_imports_expired_total").increment(expired.len() as u64),
-                Err(e) => tracing::warn!(error = %e, "expiring imported key material failed; retrying next interval"),
-            }
+    let names = JobNames {
+        runs_metric: None,
+        done_metric: "opendew_kms_imports_expired_total",
+        what: "imported material expiry",
+    };
+    common::purge::spawn_job(interval, shutdown, names, move || {
+        let service = service.clone();
+        async move {
+            let now_ms = service.store.clock_ms().await.map_err(KmsError::from)?;
+            service.expire_imports(now_ms).await.map(|expired| expired.len() as u64)
         }
     });
 }
@@ -59,10 +56,10 @@ pub(crate) fn spawn_import_expiry(
 pub(crate) fn spawn_purge(
     store: Arc<dyn KeyStore>, cache: Arc<cache::KeyCache>, interval: std::time::Duration, shutdown: CancellationToken,
 ) {
-    let names = common::purge::PurgeNames {
-        runs_metric: "opendew_kms_purge_runs_total",
-        purged_metric: "opendew_kms_keys_purged_total",
-        what: "key",
+    let names = JobNames {
+        runs_metric: Some("opendew_kms_purge_runs_total"),
+        done_metric: "opendew_kms_keys_purged_total",
+        what: "key purge",
     };
     let purge = move || {
         let store = store.clone();

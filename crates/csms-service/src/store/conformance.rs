@@ -27,28 +27,12 @@ async fn on_both_backends() {
 }
 
 fn secret(project: &str, name: &str) -> (SecretRecord, VersionRecord) {
-    let id = uuid::Uuid::new_v4().to_string();
     let secret = SecretRecord {
-        id: id.clone(),
-        project_id: project.to_owned(),
-        name: name.to_owned(),
-        state: SecretState::Enabled,
-        kms_key_id: "3f1c2a7e-5b4d-4e8f-9a01-6c2d8e4b7f90".into(),
         description: "déscription".into(),
-        secret_type: "COMMON".into(),
-        auto_rotation: false,
-        rotation_period: String::new(),
-        rotation_config: String::new(),
-        event_subscriptions: Vec::new(),
-        enterprise_project_id: "0".into(),
-        rotation_func_urn: String::new(),
-        create_ms: 1,
-        update_ms: 1,
-        scheduled_delete_ms: None,
-        rotation_ms: None,
         next_rotation_ms: Some(9),
-        state_before_delete: None,
+        ..SecretRecord::new(project, name.to_owned(), "3f1c2a7e-5b4d-4e8f-9a01-6c2d8e4b7f90".into(), 1)
     };
+    let id = secret.id.clone();
     let version = VersionRecord {
         secret_id: id,
         number: 1,

@@ -234,6 +234,18 @@ impl<D: Dialect> SqlSecretStore<D> {
         row.map(SecretRecord::try_from).transpose()
     }
 
+    /// The project's secret whose `by` column (`name` or `id`) is `value`.
+    async fn secret_where(&self, project_id: &str, by: &str, value: &str) -> Result<Option<SecretRecord>, StoreError> {
+        let query = format!("SELECT {} FROM secrets WHERE project_id = $1 AND {by} = $2", sql::SECRET_COLUMNS);
+        let row: Option<SecretRow> = sqlx::query_as(&query)
+            .bind(project_id)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::db("reading a secret"))?;
+        row.map(SecretRecord::try_from).transpose()
+    }
+
     async fn checked(
         tx: &mut sqlx::Transaction<'static, D>, project_id: &str, by: &str, value: &str, check: SecretCheck,
     ) -> Result<SecretRecord, WriteError> {

@@ -80,10 +80,6 @@ pub mod text {
         )
     }
 
-    pub fn select_secret() -> String {
-        format!("SELECT {SECRET_COLUMNS} FROM secrets WHERE project_id = $1 AND name = $2")
-    }
-
     pub fn select_version() -> String {
         format!("SELECT {VERSION_COLUMNS} FROM secret_versions v WHERE v.secret_id = $1 AND v.version = $2")
     }

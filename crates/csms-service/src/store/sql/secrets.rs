@@ -77,24 +77,11 @@ impl<D: Dialect> Secrets for SqlSecretStore<D> {
     }
 
     async fn get_secret(&self, project_id: &str, name: &str) -> Result<Option<SecretRecord>, StoreError> {
-        let row: Option<SecretRow> = sqlx::query_as(&sql::select_secret())
-            .bind(project_id)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::db("reading a secret"))?;
-        row.map(SecretRecord::try_from).transpose()
+        self.secret_where(project_id, "name", name).await
     }
 
     async fn get_secret_by_id(&self, project_id: &str, id: &str) -> Result<Option<SecretRecord>, StoreError> {
-        let query = format!("SELECT {} FROM secrets WHERE project_id = $1 AND id = $2", sql::SECRET_COLUMNS);
-        let row: Option<SecretRow> = sqlx::query_as(&query)
-            .bind(project_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::db("reading a secret"))?;
-        row.map(SecretRecord::try_from).transpose()
+        self.secret_where(project_id, "id", id).await
     }
 
     async fn list_secrets(

@@ -114,23 +114,15 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
     }
 
     async fn get_version(&self, secret_id: &str, number: i32) -> Result<Option<VersionRecord>, StoreError> {
-        let row: Option<VersionRow> = sqlx::query_as(&sql::select_version())
-            .bind(secret_id)
-            .bind(number)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::db("reading a secret version"))?;
-        self.with_stages(row).await
+        let sql = sql::select_version();
+        let row = sqlx::query_as(&sql).bind(secret_id).bind(number).fetch_optional(&self.pool).await;
+        self.with_stages(row.map_err(StoreError::db("reading a secret version"))?).await
     }
 
     async fn get_version_by_stage(&self, secret_id: &str, stage: &str) -> Result<Option<VersionRecord>, StoreError> {
-        let row: Option<VersionRow> = sqlx::query_as(&sql::select_version_by_stage())
-            .bind(secret_id)
-            .bind(stage)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::db("reading a staged secret version"))?;
-        self.with_stages(row).await
+        let sql = sql::select_version_by_stage();
+        let row = sqlx::query_as(&sql).bind(secret_id).bind(stage).fetch_optional(&self.pool).await;
+        self.with_stages(row.map_err(StoreError::db("reading a staged secret version"))?).await
     }
 
     async fn list_versions(

@@ -5,15 +5,27 @@ use super::*;
 use crate::store::Aliases;
 
 #[apply(sql_bounds!)]
+impl<D: Dialect> SqlKeyStore<D> {
+    /// A write transaction in which `key_id` is locked and may take one
+    /// more alias (create and associate both start here).
+    async fn alias_target(
+        &self, project_id: &str, key_id: KeyId, max_per_key: usize,
+    ) -> Result<sqlx::Transaction<'static, D>, UpdateKeyError> {
+        self.round_trips.tick();
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let key = Self::lock_key(&mut tx, project_id, key_id).await?;
+        Self::check_alias_target(&mut tx, &key, max_per_key).await?;
+        Ok(tx)
+    }
+}
+
+#[apply(sql_bounds!)]
 #[async_trait]
 impl<D: Dialect> Aliases for SqlKeyStore<D> {
     async fn create_alias(
         &self, project_id: &str, alias: &str, key_id: KeyId, now_ms: i64, max_per_key: usize,
     ) -> Result<AliasRecord, UpdateKeyError> {
-        self.round_trips.tick();
-        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
-        let key = Self::lock_key(&mut tx, project_id, key_id).await?;
-        Self::check_alias_target(&mut tx, &key, max_per_key).await?;
+        let mut tx = self.alias_target(project_id, key_id, max_per_key).await?;
         let inserted = sqlx::query(text::INSERT_ALIAS)
             .bind(project_id.to_owned())
             .bind(alias.to_owned())
@@ -35,10 +47,7 @@ impl<D: Dialect> Aliases for SqlKeyStore<D> {
     async fn associate_alias(
         &self, project_id: &str, alias: &str, key_id: KeyId, now_ms: i64, max_per_key: usize,
     ) -> Result<AliasRecord, UpdateKeyError> {
-        self.round_trips.tick();
-        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
-        let key = Self::lock_key(&mut tx, project_id, key_id).await?;
-        Self::check_alias_target(&mut tx, &key, max_per_key).await?;
+        let mut tx = self.alias_target(project_id, key_id, max_per_key).await?;
         let moved: Option<AliasRow> = sqlx::query_as(text::MOVE_ALIAS)
             .bind(project_id.to_owned())
             .bind(alias.to_owned())
