@@ -47,6 +47,19 @@ pub struct JobNames {
     pub what: &'static str,
 }
 
+impl JobNames {
+    /// A job whose runs are counted in `runs_metric` and its work in
+    /// `done_metric`.
+    pub const fn counted(runs_metric: &'static str, done_metric: &'static str, what: &'static str) -> Self {
+        Self { runs_metric: Some(runs_metric), done_metric, what }
+    }
+
+    /// A job that counts only its work.
+    pub const fn quiet(done_metric: &'static str, what: &'static str) -> Self {
+        Self { runs_metric: None, done_metric, what }
+    }
+}
+
 /// Runs `job` every `interval` until `shutdown`, counting runs and what
 /// each did; a failed run is logged and retried at the next interval.
 /// Every background loop of both services is one of these: each replica

@@ -13,11 +13,11 @@ use crate::{service::CsmsService, store::SecretStore};
 /// Rotates the secrets whose automatic rotation is due, by the database's
 /// clock (see [`CsmsService::rotate_due`]).
 pub(crate) fn spawn_rotation(service: Arc<CsmsService>, interval: std::time::Duration, shutdown: CancellationToken) {
-    let names = JobNames {
-        runs_metric: Some("opendew_csms_rotation_runs_total"),
-        done_metric: "opendew_csms_secrets_rotated_total",
-        what: "scheduled secret rotation",
-    };
+    let names = JobNames::counted(
+        "opendew_csms_rotation_runs_total",
+        "opendew_csms_secrets_rotated_total",
+        "scheduled secret rotation",
+    );
     common::purge::spawn_job(interval, shutdown, names, move || {
         let service = service.clone();
         async move { service.rotate_due(service.store.clock_ms().await?).await.map(|n| n as u64) }
@@ -42,11 +42,7 @@ pub(crate) fn spawn_expiry_watcher(
 /// versions (firing SECRET_DELETED); each deletion is re-checked on the
 /// locked row, so it fires once.
 pub(crate) fn spawn_purge(store: Arc<dyn SecretStore>, interval: std::time::Duration, shutdown: CancellationToken) {
-    let names = JobNames {
-        runs_metric: Some("opendew_csms_purge_runs_total"),
-        done_metric: "opendew_csms_secrets_purged_total",
-        what: "secret purge",
-    };
+    let names = JobNames::counted("opendew_csms_purge_runs_total", "opendew_csms_secrets_purged_total", "secret purge");
     let purge = move || {
         let store = store.clone();
         // Due by the database's clock, which every replica shares.

@@ -72,7 +72,7 @@ impl RsaKey {
     }
 
     pub(super) fn sign(&self, scheme: SigningScheme, message: Message<'_>) -> Result<Vec<u8>, AsymmetricError> {
-        let (encoding, hash) = signing_encoding(scheme)?;
+        let RsaAlgorithms { sign: encoding, hash, .. } = rsa_algorithms(scheme)?;
         let mut signature = vec![0u8; self.signing.public_modulus_len()];
         let signed = match message {
             Message::Raw(m) => self.signing.sign(encoding, &aws_lc_rs::rand::SystemRandom::new(), m, &mut signature),
@@ -88,7 +88,7 @@ impl RsaKey {
     pub(super) fn verify(
         &self, scheme: SigningScheme, message: Message<'_>, signature: &[u8],
     ) -> Result<bool, AsymmetricError> {
-        let (params, hash) = verification_parameters(scheme)?;
+        let RsaAlgorithms { verify: params, hash, .. } = rsa_algorithms(scheme)?;
         let key = UnparsedPublicKey::new(params, &self.public_der);
         let verified = match message {
             Message::Raw(m) => key.verify(m, signature),
@@ -160,32 +160,29 @@ fn oaep(scheme: EncryptionScheme) -> Result<(&'static OaepAlgorithm, usize), Asy
     }
 }
 
-fn signing_encoding(scheme: SigningScheme) -> Result<(&'static dyn RsaEncoding, Hash), AsymmetricError> {
-    use Hash::*;
-    use SigningScheme::*;
-    Ok(match scheme {
-        RsaPss(Sha256) => (&signature::RSA_PSS_SHA256, Sha256),
-        RsaPss(Sha384) => (&signature::RSA_PSS_SHA384, Sha384),
-        RsaPss(Sha512) => (&signature::RSA_PSS_SHA512, Sha512),
-        RsaPkcs1(Sha256) => (&signature::RSA_PKCS1_SHA256, Sha256),
-        RsaPkcs1(Sha384) => (&signature::RSA_PKCS1_SHA384, Sha384),
-        RsaPkcs1(Sha512) => (&signature::RSA_PKCS1_SHA512, Sha512),
-        _ => return Err(AsymmetricError::WrongScheme),
-    })
+/// ring's algorithms for an RSA signing scheme: the encoding that signs,
+/// the parameters that verify (any modulus from 2048 to 8192 bits), and the
+/// hash; one table, so that signing and verifying cannot disagree.
+struct RsaAlgorithms {
+    sign: &'static dyn RsaEncoding,
+    verify: &'static RsaParameters,
+    hash: Hash,
 }
 
-fn verification_parameters(scheme: SigningScheme) -> Result<(&'static RsaParameters, Hash), AsymmetricError> {
+fn rsa_algorithms(scheme: SigningScheme) -> Result<RsaAlgorithms, AsymmetricError> {
     use Hash::*;
     use SigningScheme::*;
-    Ok(match scheme {
-        RsaPss(Sha256) => (&signature::RSA_PSS_2048_8192_SHA256, Sha256),
-        RsaPss(Sha384) => (&signature::RSA_PSS_2048_8192_SHA384, Sha384),
-        RsaPss(Sha512) => (&signature::RSA_PSS_2048_8192_SHA512, Sha512),
-        RsaPkcs1(Sha256) => (&signature::RSA_PKCS1_2048_8192_SHA256, Sha256),
-        RsaPkcs1(Sha384) => (&signature::RSA_PKCS1_2048_8192_SHA384, Sha384),
-        RsaPkcs1(Sha512) => (&signature::RSA_PKCS1_2048_8192_SHA512, Sha512),
+    use signature as s;
+    let (sign, verify, hash): (&'static dyn RsaEncoding, &'static RsaParameters, Hash) = match scheme {
+        RsaPss(Sha256) => (&s::RSA_PSS_SHA256, &s::RSA_PSS_2048_8192_SHA256, Sha256),
+        RsaPss(Sha384) => (&s::RSA_PSS_SHA384, &s::RSA_PSS_2048_8192_SHA384, Sha384),
+        RsaPss(Sha512) => (&s::RSA_PSS_SHA512, &s::RSA_PSS_2048_8192_SHA512, Sha512),
+        RsaPkcs1(Sha256) => (&s::RSA_PKCS1_SHA256, &s::RSA_PKCS1_2048_8192_SHA256, Sha256),
+        RsaPkcs1(Sha384) => (&s::RSA_PKCS1_SHA384, &s::RSA_PKCS1_2048_8192_SHA384, Sha384),
+        RsaPkcs1(Sha512) => (&s::RSA_PKCS1_SHA512, &s::RSA_PKCS1_2048_8192_SHA512, Sha512),
         _ => return Err(AsymmetricError::WrongScheme),
-    })
+    };
+    Ok(RsaAlgorithms { sign, verify, hash })
 }
 
 fn imported_digest(hash: Hash, bytes: &[u8]) -> Result<digest::Digest, AsymmetricError> {
