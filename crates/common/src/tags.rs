@@ -279,13 +279,8 @@ pub mod sql {
              ON CONFLICT ({o}, tag_key) DO UPDATE SET tag_value = excluded.tag_value"
         );
         for (key, value) in tags {
-            sqlx::query(&upsert)
-                .bind(owner.to_owned())
-                .bind(key.clone())
-                .bind(value.clone())
-                .execute(&mut **tx)
-                .await
-                .map_err(StoreError::db("writing a tag"))?;
+            let query = sqlx::query(&upsert).bind(owner.to_owned()).bind(key.clone()).bind(value.clone());
+            query.execute(&mut **tx).await.map_err(StoreError::db("writing a tag"))?;
         }
         let (count,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {t} WHERE {o} = $1"))
             .bind(owner.to_owned())
@@ -312,12 +307,8 @@ pub mod sql {
         let TagTable { table: t, owner: o, .. } = table;
         let delete = format!("DELETE FROM {t} WHERE {o} = $1 AND tag_key = $2");
         for key in keys {
-            let deleted = sqlx::query(&delete)
-                .bind(owner.to_owned())
-                .bind(key.clone())
-                .execute(&mut **tx)
-                .await
-                .map_err(StoreError::db("deleting a tag"))?;
+            let query = sqlx::query(&delete).bind(owner.to_owned()).bind(key.clone());
+            let deleted = query.execute(&mut **tx).await.map_err(StoreError::db("deleting a tag"))?;
             if must_exist && D::rows_affected(&deleted) == 0 {
                 return Err(TagFault::NotFound.into());
             }

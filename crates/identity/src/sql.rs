@@ -204,20 +204,14 @@ impl<D: Dialect> IdentityStore for SqlIdentityStore<D> {
 
     async fn forget_signature(&self, digest: &[u8; 32]) -> Result<(), IdentityError> {
         let digest = digest.to_vec();
-        sqlx::query(FORGET_ONE)
-            .bind(&digest)
-            .execute(&self.pool)
-            .await
-            .map_err(IdentityError::db("forgetting a signature"))?;
+        let query = sqlx::query(FORGET_ONE).bind(&digest);
+        query.execute(&self.pool).await.map_err(IdentityError::db("forgetting a signature"))?;
         Ok(())
     }
 
     async fn forget_used_signatures(&self, now_ms: i64) -> Result<u64, IdentityError> {
-        let done = sqlx::query(FORGET_USED)
-            .bind(now_ms)
-            .execute(&self.pool)
-            .await
-            .map_err(IdentityError::db("forgetting signatures"))?;
+        let query = sqlx::query(FORGET_USED).bind(now_ms);
+        let done = query.execute(&self.pool).await.map_err(IdentityError::db("forgetting signatures"))?;
         Ok(D::rows_affected(&done))
     }
 }

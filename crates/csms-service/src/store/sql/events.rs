@@ -43,12 +43,9 @@ impl<D: Dialect> SqlSecretStore<D> {
     ) -> Result<Option<EventRecord>, StoreError> {
         let query =
             format!("SELECT {EVENT_COLUMNS} FROM csms_events WHERE project_id = $1 AND name = $2{}", D::ROW_LOCK);
-        let row: Option<EventRow> = sqlx::query_as(&query)
-            .bind(project_id)
-            .bind(name)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(StoreError::db("locking an event"))?;
+        let query = sqlx::query_as(&query).bind(project_id).bind(name);
+        let row: Option<EventRow> =
+            query.fetch_optional(&mut **tx).await.map_err(StoreError::db("locking an event"))?;
         row.map(EventRecord::try_from).transpose()
     }
 
@@ -57,11 +54,9 @@ impl<D: Dialect> SqlSecretStore<D> {
     async fn fire_expiry(&self, secret_id: &str, number: i32, now_ms: i64) -> Result<bool, StoreError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let lock = format!("SELECT {} FROM secrets WHERE id = $1{}", sql::SECRET_COLUMNS, D::ROW_LOCK);
-        let row: Option<SecretRow> = sqlx::query_as(&lock)
-            .bind(secret_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::db("locking a secret"))?;
+        let query = sqlx::query_as(&lock).bind(secret_id);
+        let row: Option<SecretRow> =
+            query.fetch_optional(&mut *tx).await.map_err(StoreError::db("locking a secret"))?;
         let Some(secret) = row.map(SecretRecord::try_from).transpose()? else { return Ok(false) };
         let due: Option<i64> = sqlx::query_scalar(
             "SELECT expire_ms FROM secret_versions WHERE secret_id = $1 AND version = $2 \
@@ -77,13 +72,12 @@ impl<D: Dialect> SqlSecretStore<D> {
         let Some(expire_ms) = due else { return Ok(false) };
         Self::fire(&mut tx, &secret, &Notice::version(EventType::VersionExpired, number, Some(expire_ms)), now_ms)
             .await?;
-        sqlx::query("UPDATE secret_versions SET expiry_notified_ms = $3 WHERE secret_id = $1 AND version = $2")
-            .bind(secret_id)
-            .bind(number)
-            .bind(expire_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::db("marking an expiry notified"))?;
+        let query =
+            sqlx::query("UPDATE secret_versions SET expiry_notified_ms = $3 WHERE secret_id = $1 AND version = $2")
+                .bind(secret_id)
+                .bind(number)
+                .bind(expire_ms);
+        query.execute(&mut *tx).await.map_err(StoreError::db("marking an expiry notified"))?;
         Self::commit(tx).await?;
         Ok(true)
     }
@@ -168,12 +162,9 @@ impl<D: Dialect> Events for SqlSecretStore<D> {
         if subscribed.is_some() {
             return Err(Rejection::InvalidParameter("the event is subscribed to by a secret".into()).into());
         }
-        sqlx::query("DELETE FROM csms_events WHERE project_id = $1 AND name = $2")
-            .bind(project_id)
-            .bind(name)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::db("deleting an event"))?;
+        let query =
+            sqlx::query("DELETE FROM csms_events WHERE project_id = $1 AND name = $2").bind(project_id).bind(name);
+        query.execute(&mut *tx).await.map_err(StoreError::db("deleting an event"))?;
         Self::commit(tx).await?;
         Ok(())
     }
@@ -214,12 +205,12 @@ impl<D: Dialect> Events for SqlSecretStore<D> {
         .map_err(StoreError::db("finding due notifications"))?;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in rows {
-            sqlx::query("UPDATE csms_notifications SET next_attempt_ms = $2, attempts = attempts + 1 WHERE id = $1")
-                .bind(row.id.as_str())
-                .bind(now_ms + lease_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::db("claiming a notification"))?;
+            let query = sqlx::query(
+                "UPDATE csms_notifications SET next_attempt_ms = $2, attempts = attempts + 1 WHERE id = $1",
+            )
+            .bind(row.id.as_str())
+            .bind(now_ms + lease_ms);
+            query.execute(&mut *tx).await.map_err(StoreError::db("claiming a notification"))?;
             let mut record = NotificationRecord::from(row);
             record.attempts += 1;
             claimed.push(record);
@@ -234,14 +225,14 @@ impl<D: Dialect> Events for SqlSecretStore<D> {
             Delivery::Retry { at_ms, error } => (status::PENDING, Some(*at_ms), Some(error.as_str())),
             Delivery::Failed { error } => (status::FAIL, None, Some(error.as_str())),
         };
-        sqlx::query("UPDATE csms_notifications SET status = $2, next_attempt_ms = $3, last_error = $4 WHERE id = $1")
-            .bind(id)
-            .bind(state)
-            .bind(next)
-            .bind(error)
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::db("settling a notification"))?;
+        let query = sqlx::query(
+            "UPDATE csms_notifications SET status = $2, next_attempt_ms = $3, last_error = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(state)
+        .bind(next)
+        .bind(error);
+        query.execute(&self.pool).await.map_err(StoreError::db("settling a notification"))?;
         Ok(())
     }
 

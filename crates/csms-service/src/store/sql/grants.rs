@@ -73,12 +73,10 @@ impl<D: Dialect> Grants for SqlSecretStore<D> {
     }
 
     async fn delete_grants(&self, secret_id: &str, grantee: Option<&str>) -> Result<u64, StoreError> {
-        let deleted = sqlx::query("DELETE FROM csms_grants WHERE secret_id = $1 AND ($2 IS NULL OR grantee_id = $2)")
+        let query = sqlx::query("DELETE FROM csms_grants WHERE secret_id = $1 AND ($2 IS NULL OR grantee_id = $2)")
             .bind(secret_id)
-            .bind(grantee)
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::db("deleting grants"))?;
+            .bind(grantee);
+        let deleted = query.execute(&self.pool).await.map_err(StoreError::db("deleting grants"))?;
         Ok(D::rows_affected(&deleted))
     }
 

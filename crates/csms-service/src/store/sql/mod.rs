@@ -225,24 +225,18 @@ impl<D: Dialect> SqlSecretStore<D> {
     ) -> Result<Option<SecretRecord>, StoreError> {
         let query =
             format!("SELECT {} FROM secrets WHERE project_id = $1 AND {by} = $2{}", sql::SECRET_COLUMNS, D::ROW_LOCK);
-        let row: Option<SecretRow> = sqlx::query_as(&query)
-            .bind(project_id)
-            .bind(value)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(StoreError::db("locking a secret"))?;
+        let query = sqlx::query_as(&query).bind(project_id).bind(value);
+        let row: Option<SecretRow> =
+            query.fetch_optional(&mut **tx).await.map_err(StoreError::db("locking a secret"))?;
         row.map(SecretRecord::try_from).transpose()
     }
 
     /// The project's secret whose `by` column (`name` or `id`) is `value`.
     async fn secret_where(&self, project_id: &str, by: &str, value: &str) -> Result<Option<SecretRecord>, StoreError> {
         let query = format!("SELECT {} FROM secrets WHERE project_id = $1 AND {by} = $2", sql::SECRET_COLUMNS);
-        let row: Option<SecretRow> = sqlx::query_as(&query)
-            .bind(project_id)
-            .bind(value)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::db("reading a secret"))?;
+        let query = sqlx::query_as(&query).bind(project_id).bind(value);
+        let row: Option<SecretRow> =
+            query.fetch_optional(&self.pool).await.map_err(StoreError::db("reading a secret"))?;
         row.map(SecretRecord::try_from).transpose()
     }
 
@@ -260,25 +254,17 @@ impl<D: Dialect> SqlSecretStore<D> {
     async fn stages_in(
         tx: &mut sqlx::Transaction<'static, D>, secret_id: &str,
     ) -> Result<Vec<StageRecord>, StoreError> {
-        let rows: Vec<(String, i32, i64)> = sqlx::query_as(sql::STAGES_OF_SECRET)
-            .bind(secret_id)
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(StoreError::db("reading stages"))?;
+        let query = sqlx::query_as(sql::STAGES_OF_SECRET).bind(secret_id);
+        let rows: Vec<(String, i32, i64)> =
+            query.fetch_all(&mut **tx).await.map_err(StoreError::db("reading stages"))?;
         Ok(rows.into_iter().map(|(name, version, update_ms)| StageRecord { name, version, update_ms }).collect())
     }
 
     async fn upsert_stage(
         tx: &mut sqlx::Transaction<'static, D>, secret_id: &str, stage: &str, version: i32, now: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(sql::UPSERT_STAGE)
-            .bind(secret_id)
-            .bind(stage)
-            .bind(version)
-            .bind(now)
-            .execute(&mut **tx)
-            .await
-            .map_err(StoreError::db("moving a stage"))?;
+        let query = sqlx::query(sql::UPSERT_STAGE).bind(secret_id).bind(stage).bind(version).bind(now);
+        query.execute(&mut **tx).await.map_err(StoreError::db("moving a stage"))?;
         Ok(())
     }
 
@@ -292,12 +278,8 @@ impl<D: Dialect> SqlSecretStore<D> {
             .await
             .map_err(StoreError::db("reading a secret version"))?;
         let Some(row) = row else { return Ok(None) };
-        let stages: Vec<String> = sqlx::query_scalar(sql::STAGES_OF_VERSION)
-            .bind(secret_id)
-            .bind(number)
-            .fetch_all(&mut **tx)
-            .await
-            .map_err(StoreError::db("reading version stages"))?;
+        let query = sqlx::query_scalar(sql::STAGES_OF_VERSION).bind(secret_id).bind(number);
+        let stages: Vec<String> = query.fetch_all(&mut **tx).await.map_err(StoreError::db("reading version stages"))?;
         row.into_record(stages).map(Some)
     }
 
@@ -318,12 +300,9 @@ impl<D: Dialect> SqlSecretStore<D> {
 
     async fn with_stages(&self, row: Option<VersionRow>) -> Result<Option<VersionRecord>, StoreError> {
         let Some(row) = row else { return Ok(None) };
-        let stages: Vec<String> = sqlx::query_scalar(sql::STAGES_OF_VERSION)
-            .bind(&row.secret_id)
-            .bind(row.version)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::db("reading version stages"))?;
+        let query = sqlx::query_scalar(sql::STAGES_OF_VERSION).bind(&row.secret_id).bind(row.version);
+        let stages: Vec<String> =
+            query.fetch_all(&self.pool).await.map_err(StoreError::db("reading version stages"))?;
         row.into_record(stages).map(Some)
     }
 
@@ -344,28 +323,20 @@ impl<D: Dialect> SqlSecretStore<D> {
     }
 
     async fn add_count(tx: &mut sqlx::Transaction<'static, D>, project_id: &str, delta: i64) -> Result<(), StoreError> {
-        sqlx::query(sql::ADD_SECRET_COUNT)
-            .bind(project_id)
-            .bind(Self::shard())
-            .bind(delta)
-            .execute(&mut **tx)
-            .await
-            .map_err(StoreError::db("counting secrets"))?;
+        let query = sqlx::query(sql::ADD_SECRET_COUNT).bind(project_id).bind(Self::shard()).bind(delta);
+        query.execute(&mut **tx).await.map_err(StoreError::db("counting secrets"))?;
         Ok(())
     }
 
     async fn count_secrets(tx: &mut sqlx::Transaction<'static, D>, project_id: &str) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(sql::COUNT_SECRETS)
-            .bind(project_id)
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(StoreError::db("counting secrets"))?;
+        let query = sqlx::query_scalar(sql::COUNT_SECRETS).bind(project_id);
+        let n: i64 = query.fetch_one(&mut **tx).await.map_err(StoreError::db("counting secrets"))?;
         Ok(n as u64)
     }
 
     /// Writes a secret's mutable columns back.
     async fn write_secret(tx: &mut sqlx::Transaction<'static, D>, secret: &SecretRecord) -> Result<(), StoreError> {
-        sqlx::query(sql::UPDATE_SECRET)
+        let query = sqlx::query(sql::UPDATE_SECRET)
             .bind(secret.project_id.as_str())
             .bind(secret.id.as_str())
             .bind(secret.state.as_str())
@@ -379,10 +350,8 @@ impl<D: Dialect> SqlSecretStore<D> {
             .bind(secret.scheduled_delete_ms)
             .bind(secret.next_rotation_ms)
             .bind(secret.state_before_delete.map(|st| st.as_str()))
-            .bind(secret.rotation_ms)
-            .execute(&mut **tx)
-            .await
-            .map_err(StoreError::db("updating a secret"))?;
+            .bind(secret.rotation_ms);
+        query.execute(&mut **tx).await.map_err(StoreError::db("updating a secret"))?;
         Ok(())
     }
 
@@ -394,12 +363,9 @@ impl<D: Dialect> SqlSecretStore<D> {
     ) -> Result<(), WriteError> {
         let Some(event) = secret.event_subscriptions.first() else { return Ok(()) };
         let query = format!("SELECT name FROM csms_events WHERE project_id = $1 AND name = $2{}", D::ROW_LOCK);
-        let found: Option<String> = sqlx::query_scalar(&query)
-            .bind(secret.project_id.as_str())
-            .bind(event.as_str())
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(StoreError::db("reading an event"))?;
+        let query = sqlx::query_scalar(&query).bind(secret.project_id.as_str()).bind(event.as_str());
+        let found: Option<String> =
+            query.fetch_optional(&mut **tx).await.map_err(StoreError::db("reading an event"))?;
         match found {
             Some(_) => Ok(()),
             None => Err(Rejection::ResourceNotFound("event").into()),
@@ -413,7 +379,7 @@ impl<D: Dialect> SqlSecretStore<D> {
     ) -> Result<(), StoreError> {
         let Some(event) = secret.event_subscriptions.first() else { return Ok(()) };
         let event_type = notice.event_type.as_str();
-        sqlx::query(sql::FIRE)
+        let query = sqlx::query(sql::FIRE)
             .bind(uuid::Uuid::new_v4().to_string())
             .bind(secret.project_id.as_str())
             .bind(event.as_str())
@@ -422,10 +388,8 @@ impl<D: Dialect> SqlSecretStore<D> {
             .bind(secret.name.as_str())
             .bind(secret.secret_type.as_str())
             .bind(notification_content(event, notice, secret, now_ms))
-            .bind(now_ms)
-            .execute(&mut **tx)
-            .await
-            .map_err(StoreError::db("recording a notification"))?;
+            .bind(now_ms);
+        query.execute(&mut **tx).await.map_err(StoreError::db("recording a notification"))?;
         Ok(())
     }
 
@@ -437,7 +401,7 @@ impl<D: Dialect> SqlSecretStore<D> {
             Self::fire(tx, secret, notice, now_ms).await?;
         }
         if let Some(t) = &effects.task {
-            sqlx::query(sql::INSERT_TASK)
+            let query = sqlx::query(sql::INSERT_TASK)
                 .bind(t.id.as_str())
                 .bind(t.project_id.as_str())
                 .bind(t.secret_name.as_str())
@@ -447,10 +411,8 @@ impl<D: Dialect> SqlSecretStore<D> {
                 .bind(t.task_ms)
                 .bind(t.attempts)
                 .bind(t.failure.map_or("", |f| f.as_str()))
-                .bind(t.error_msg.as_str())
-                .execute(&mut **tx)
-                .await
-                .map_err(StoreError::db("recording a rotation task"))?;
+                .bind(t.error_msg.as_str());
+            query.execute(&mut **tx).await.map_err(StoreError::db("recording a rotation task"))?;
         }
         Ok(())
     }

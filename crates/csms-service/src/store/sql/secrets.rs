@@ -36,12 +36,8 @@ impl<D: Dialect> Secrets for SqlSecretStore<D> {
                 }
             }
             let query = Self::bind_secret(sqlx::query(sql), secret).bind(next).bind(below);
-            let done = Self::bind_version(query, version)
-                .bind(stage.as_str())
-                .bind(Self::shard())
-                .execute(&self.pool)
-                .await
-                .map_err(Self::insert_error)?;
+            let query = Self::bind_version(query, version).bind(stage.as_str()).bind(Self::shard());
+            let done = query.execute(&self.pool).await.map_err(Self::insert_error)?;
             if D::rows_affected(&done) == 1 {
                 // Only this process's feed: its list pages show the new
                 // secret at once, other replicas' within common::pages'
@@ -94,13 +90,8 @@ impl<D: Dialect> Secrets for SqlSecretStore<D> {
             "SELECT {} FROM secrets WHERE project_id = $1 AND ($2 IS NULL OR name > $2) ORDER BY name LIMIT $3",
             sql::SECRET_COLUMNS
         );
-        let rows: Vec<SecretRow> = sqlx::query_as(&query)
-            .bind(project_id)
-            .bind(after)
-            .bind(sql_limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::db("listing secrets"))?;
+        let query = sqlx::query_as(&query).bind(project_id).bind(after).bind(sql_limit);
+        let rows: Vec<SecretRow> = query.fetch_all(&self.pool).await.map_err(StoreError::db("listing secrets"))?;
         let mut secrets = rows.into_iter().map(SecretRecord::try_from).collect::<Result<Vec<_>, _>>()?;
         if let Some(event) = event {
             secrets.retain(|s| s.event_subscriptions.iter().any(|e| e == event));
@@ -129,11 +120,8 @@ impl<D: Dialect> Secrets for SqlSecretStore<D> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let Some(secret) = Self::lock_secret(&mut tx, project_id, "name", name).await? else { return Ok(false) };
         Self::fire(&mut tx, &secret, &Notice::of(EventType::Deleted), common::now_ms()).await?;
-        sqlx::query("DELETE FROM secrets WHERE id = $1")
-            .bind(&secret.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::db("deleting a secret"))?;
+        let query = sqlx::query("DELETE FROM secrets WHERE id = $1").bind(&secret.id);
+        query.execute(&mut *tx).await.map_err(StoreError::db("deleting a secret"))?;
         Self::add_count(&mut tx, project_id, -1).await?;
         self.commit_change(tx, &secret.id).await?;
         Ok(true)
@@ -156,19 +144,13 @@ impl<D: Dialect> Secrets for SqlSecretStore<D> {
             let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
             // Re-checked on the locked row: another replica may have purged
             // it (or the deletion been cancelled) since the scan.
-            let row: Option<SecretRow> = sqlx::query_as(&lock)
-                .bind(&id)
-                .bind(now_ms)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(StoreError::db("locking a due secret"))?;
+            let query = sqlx::query_as(&lock).bind(&id).bind(now_ms);
+            let row: Option<SecretRow> =
+                query.fetch_optional(&mut *tx).await.map_err(StoreError::db("locking a due secret"))?;
             let Some(secret) = row.map(SecretRecord::try_from).transpose()? else { continue };
             Self::fire(&mut tx, &secret, &Notice::of(EventType::Deleted), now_ms).await?;
-            sqlx::query("DELETE FROM secrets WHERE id = $1")
-                .bind(&id)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::db("deleting a due secret"))?;
+            let query = sqlx::query("DELETE FROM secrets WHERE id = $1").bind(&id);
+            query.execute(&mut *tx).await.map_err(StoreError::db("deleting a due secret"))?;
             Self::add_count(&mut tx, &secret.project_id, -1).await?;
             self.commit_change(tx, &id).await?;
             deleted.push(id);

@@ -18,17 +18,10 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
     ) -> Result<(SecretRecord, i32), WriteError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let secret = Self::checked(&mut tx, project_id, "name", name, check).await?;
-        let next: i32 = sqlx::query_scalar("SELECT next_version FROM secrets WHERE id = $1")
-            .bind(&secret.id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(StoreError::db("reading the next version number"))?;
-        sqlx::query("UPDATE secrets SET next_version = $2 WHERE id = $1")
-            .bind(&secret.id)
-            .bind(next + 1)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::db("reserving a version number"))?;
+        let query = sqlx::query_scalar("SELECT next_version FROM secrets WHERE id = $1").bind(&secret.id);
+        let next: i32 = query.fetch_one(&mut *tx).await.map_err(StoreError::db("reading the next version number"))?;
+        let query = sqlx::query("UPDATE secrets SET next_version = $2 WHERE id = $1").bind(&secret.id).bind(next + 1);
+        query.execute(&mut *tx).await.map_err(StoreError::db("reserving a version number"))?;
         Self::commit(tx).await?;
         Ok((secret, next))
     }
@@ -64,30 +57,22 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
         if let (true, Some(previous)) = (gives_previous, old_current) {
             Self::upsert_stage(&mut tx, &secret.id, SYSPREVIOUS, previous, version.create_ms).await?;
         }
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM secret_versions WHERE secret_id = $1")
-            .bind(&secret.id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(StoreError::db("counting versions"))?;
+        let query = sqlx::query_scalar("SELECT COUNT(*) FROM secret_versions WHERE secret_id = $1").bind(&secret.id);
+        let count: i64 = query.fetch_one(&mut *tx).await.map_err(StoreError::db("counting versions"))?;
         if count as usize > MAX_VERSIONS {
-            let oldest: Option<i32> = sqlx::query_scalar(sql::OLDEST_DEPRECATED)
-                .bind(&secret.id)
-                .bind(version.number)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(StoreError::db("finding a deprecated version"))?;
+            let query = sqlx::query_scalar(sql::OLDEST_DEPRECATED).bind(&secret.id).bind(version.number);
+            let oldest: Option<i32> =
+                query.fetch_optional(&mut *tx).await.map_err(StoreError::db("finding a deprecated version"))?;
             let Some(oldest) = oldest else {
                 return Err(Rejection::InvalidParameter(format!(
                     "the secret already has {MAX_VERSIONS} versions and every one carries a stage"
                 ))
                 .into());
             };
-            sqlx::query("DELETE FROM secret_versions WHERE secret_id = $1 AND version = $2")
+            let query = sqlx::query("DELETE FROM secret_versions WHERE secret_id = $1 AND version = $2")
                 .bind(&secret.id)
-                .bind(oldest)
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::db("deleting a deprecated version"))?;
+                .bind(oldest);
+            query.execute(&mut *tx).await.map_err(StoreError::db("deleting a deprecated version"))?;
         }
         secret.update_ms = version.create_ms;
         Self::write_secret(&mut tx, &secret).await?;
@@ -133,18 +118,11 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
              ORDER BY v.version LIMIT $3",
             sql::VERSION_COLUMNS
         );
-        let rows: Vec<VersionRow> = sqlx::query_as(&query)
-            .bind(secret_id)
-            .bind(after.unwrap_or(0))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::db("listing versions"))?;
-        let stages: Vec<(String, i32, i64)> = sqlx::query_as(sql::STAGES_OF_SECRET)
-            .bind(secret_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::db("reading stages"))?;
+        let query = sqlx::query_as(&query).bind(secret_id).bind(after.unwrap_or(0)).bind(i64::from(limit));
+        let rows: Vec<VersionRow> = query.fetch_all(&self.pool).await.map_err(StoreError::db("listing versions"))?;
+        let query = sqlx::query_as(sql::STAGES_OF_SECRET).bind(secret_id);
+        let stages: Vec<(String, i32, i64)> =
+            query.fetch_all(&self.pool).await.map_err(StoreError::db("reading stages"))?;
         rows.into_iter()
             .map(|row| {
                 let mine = stages.iter().filter(|s| s.1 == row.version).map(|s| s.0.clone()).collect();
@@ -158,13 +136,11 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
     ) -> Result<VersionRecord, WriteError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let secret = Self::checked(&mut tx, project_id, "name", name, check).await?;
-        let updated = sqlx::query("UPDATE secret_versions SET expire_ms = $3 WHERE secret_id = $1 AND version = $2")
+        let query = sqlx::query("UPDATE secret_versions SET expire_ms = $3 WHERE secret_id = $1 AND version = $2")
             .bind(&secret.id)
             .bind(number)
-            .bind(expire_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::db("updating a version"))?;
+            .bind(expire_ms);
+        let updated = query.execute(&mut *tx).await.map_err(StoreError::db("updating a version"))?;
         if D::rows_affected(&updated) == 0 {
             return Err(Rejection::ResourceNotFound("version").into());
         }
@@ -216,12 +192,10 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
     ) -> Result<(), WriteError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let secret = Self::checked(&mut tx, project_id, "name", name, check).await?;
-        let deleted = sqlx::query("DELETE FROM secret_stages WHERE secret_id = $1 AND stage_name = $2")
+        let query = sqlx::query("DELETE FROM secret_stages WHERE secret_id = $1 AND stage_name = $2")
             .bind(&secret.id)
-            .bind(stage)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::db("deleting a stage"))?;
+            .bind(stage);
+        let deleted = query.execute(&mut *tx).await.map_err(StoreError::db("deleting a stage"))?;
         if D::rows_affected(&deleted) == 0 {
             return Err(Rejection::ResourceNotFound("stage").into());
         }

@@ -48,14 +48,13 @@ impl<D: Dialect> Aliases for SqlKeyStore<D> {
         &self, project_id: &str, alias: &str, key_id: KeyId, now_ms: i64, max_per_key: usize,
     ) -> Result<AliasRecord, UpdateKeyError> {
         let mut tx = self.alias_target(project_id, key_id, max_per_key).await?;
-        let moved: Option<AliasRow> = sqlx::query_as(text::MOVE_ALIAS)
+        let query = sqlx::query_as(text::MOVE_ALIAS)
             .bind(project_id.to_owned())
             .bind(alias.to_owned())
             .bind(key_id.to_string())
-            .bind(now_ms)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::db("moving an alias"))?;
+            .bind(now_ms);
+        let moved: Option<AliasRow> =
+            query.fetch_optional(&mut *tx).await.map_err(StoreError::db("moving an alias"))?;
         let record = AliasRecord::try_from(moved.ok_or(UpdateKeyError::Rejected(Rejection::AliasNotFound))?)?;
         tx.commit().await.map_err(StoreError::db("committing an alias"))?;
         Ok(record)
@@ -65,13 +64,11 @@ impl<D: Dialect> Aliases for SqlKeyStore<D> {
         self.round_trips.tick();
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         for alias in aliases {
-            let deleted = sqlx::query(text::DELETE_ALIAS)
+            let query = sqlx::query(text::DELETE_ALIAS)
                 .bind(project_id.to_owned())
                 .bind(alias.clone())
-                .bind(key_id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::db("deleting an alias"))?;
+                .bind(key_id.to_string());
+            let deleted = query.execute(&mut *tx).await.map_err(StoreError::db("deleting an alias"))?;
             if D::rows_affected(&deleted) == 0 {
                 return Err(UpdateKeyError::Rejected(Rejection::AliasNotFound));
             }
@@ -82,12 +79,9 @@ impl<D: Dialect> Aliases for SqlKeyStore<D> {
 
     async fn find_alias(&self, project_id: &str, alias: &str) -> Result<Option<AliasRecord>, StoreError> {
         self.round_trips.tick();
-        let row: Option<AliasRow> = sqlx::query_as(text::FIND_ALIAS)
-            .bind(project_id.to_owned())
-            .bind(alias.to_owned())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::db("reading an alias"))?;
+        let query = sqlx::query_as(text::FIND_ALIAS).bind(project_id.to_owned()).bind(alias.to_owned());
+        let row: Option<AliasRow> =
+            query.fetch_optional(&self.pool).await.map_err(StoreError::db("reading an alias"))?;
         row.map(AliasRecord::try_from).transpose()
     }
 
@@ -95,14 +89,12 @@ impl<D: Dialect> Aliases for SqlKeyStore<D> {
         &self, project_id: &str, key_id: Option<KeyId>, after: &str, limit: u32,
     ) -> Result<Vec<AliasRecord>, StoreError> {
         self.round_trips.tick();
-        let rows: Vec<AliasRow> = sqlx::query_as(text::LIST_ALIASES)
+        let query = sqlx::query_as(text::LIST_ALIASES)
             .bind(project_id.to_owned())
             .bind(key_id.map(|k| k.to_string()))
             .bind(after.to_owned())
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::db("listing aliases"))?;
+            .bind(i64::from(limit));
+        let rows: Vec<AliasRow> = query.fetch_all(&self.pool).await.map_err(StoreError::db("listing aliases"))?;
         rows.into_iter().map(AliasRecord::try_from).collect()
     }
 }
@@ -120,11 +112,8 @@ impl<D: Dialect> SqlKeyStore<D> {
         if key.state == KeyState::PendingDeletion {
             return Err(UpdateKeyError::Rejected(Rejection::KeyPendingDeletion));
         }
-        let (n,): (i64,) = sqlx::query_as(text::COUNT_ALIASES)
-            .bind(key.key_id.to_string())
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(StoreError::db("counting aliases"))?;
+        let query = sqlx::query_as(text::COUNT_ALIASES).bind(key.key_id.to_string());
+        let (n,): (i64,) = query.fetch_one(&mut **tx).await.map_err(StoreError::db("counting aliases"))?;
         if n as usize >= max_per_key {
             return Err(UpdateKeyError::Rejected(Rejection::AliasLimit));
         }

@@ -13,11 +13,8 @@ impl<D: Dialect> Grants for SqlKeyStore<D> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let mut key = Self::lock_key(&mut tx, &grant.project_id, grant.key_id).await?;
         check(&mut key).map_err(UpdateKeyError::Rejected)?;
-        let (n,): (i64,) = sqlx::query_as(text::COUNT_GRANTS)
-            .bind(grant.key_id.to_string())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(StoreError::db("counting grants"))?;
+        let query = sqlx::query_as(text::COUNT_GRANTS).bind(grant.key_id.to_string());
+        let (n,): (i64,) = query.fetch_one(&mut *tx).await.map_err(StoreError::db("counting grants"))?;
         if n as usize >= limits.per_key {
             return Err(UpdateKeyError::Rejected(Rejection::GrantQuota));
         }
@@ -26,16 +23,13 @@ impl<D: Dialect> Grants for SqlKeyStore<D> {
         D::lock_project(&mut tx, "kms_projects", &grant.project_id)
             .await
             .map_err(StoreError::db("locking the project"))?;
-        let (n,): (i64,) = sqlx::query_as(text::COUNT_PROJECT_GRANTS)
-            .bind(grant.project_id.clone())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(StoreError::db("counting grants"))?;
+        let query = sqlx::query_as(text::COUNT_PROJECT_GRANTS).bind(grant.project_id.clone());
+        let (n,): (i64,) = query.fetch_one(&mut *tx).await.map_err(StoreError::db("counting grants"))?;
         if n as usize >= limits.per_project {
             return Err(UpdateKeyError::Rejected(Rejection::GrantProjectQuota));
         }
         let operations: Vec<&str> = grant.operations.iter().map(|op| op.as_str()).collect();
-        sqlx::query(text::INSERT_GRANT)
+        let query = sqlx::query(text::INSERT_GRANT)
             .bind(grant.grant_id.clone())
             .bind(grant.key_id.to_string())
             .bind(grant.project_id.clone())
@@ -45,10 +39,8 @@ impl<D: Dialect> Grants for SqlKeyStore<D> {
             .bind(grant.issuing_principal.clone())
             .bind(grant.retiring_principal.clone())
             .bind(grant.name.clone())
-            .bind(grant.creation_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::db("inserting a grant"))?;
+            .bind(grant.creation_ms);
+        query.execute(&mut *tx).await.map_err(StoreError::db("inserting a grant"))?;
         D::notify(&mut tx, CHANGE_CHANNEL, &grant.key_id.to_string())
             .await
             .map_err(StoreError::db("notifying a key change"))?;
@@ -83,11 +75,8 @@ impl<D: Dialect> Grants for SqlKeyStore<D> {
     async fn delete_grant(&self, grant: &GrantRecord) -> Result<bool, StoreError> {
         self.round_trips.tick();
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
-        let deleted = sqlx::query(text::DELETE_GRANT)
-            .bind(grant.grant_id.clone())
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::db("deleting a grant"))?;
+        let query = sqlx::query(text::DELETE_GRANT).bind(grant.grant_id.clone());
+        let deleted = query.execute(&mut *tx).await.map_err(StoreError::db("deleting a grant"))?;
         D::notify(&mut tx, CHANGE_CHANNEL, &grant.key_id.to_string())
             .await
             .map_err(StoreError::db("notifying a key change"))?;
@@ -113,12 +102,11 @@ impl<D: Dialect> Grants for SqlKeyStore<D> {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::db("listing retirable grants"))?;
-        let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM key_grants WHERE retiring_principal IN ($1, $2)")
+        let query = sqlx::query_as("SELECT COUNT(*) FROM key_grants WHERE retiring_principal IN ($1, $2)")
             .bind(first.to_owned())
-            .bind(second.to_owned())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::db("counting retirable grants"))?;
+            .bind(second.to_owned());
+        let (total,): (i64,) =
+            query.fetch_one(&self.pool).await.map_err(StoreError::db("counting retirable grants"))?;
         Ok((rows.into_iter().map(GrantRecord::try_from).collect::<Result<_, _>>()?, total as u64))
     }
 }

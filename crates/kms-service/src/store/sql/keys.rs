@@ -10,11 +10,8 @@ use crate::store::Keys;
 impl<D: Dialect> Keys for SqlKeyStore<D> {
     async fn claim_root_fingerprint(&self, fingerprint: &str) -> Result<String, StoreError> {
         self.round_trips.tick();
-        sqlx::query(text::CLAIM_FINGERPRINT)
-            .bind(fingerprint.to_owned())
-            .execute(&self.pool)
-            .await
-            .map_err(StoreError::db("storing the root key fingerprint"))?;
+        let query = sqlx::query(text::CLAIM_FINGERPRINT).bind(fingerprint.to_owned());
+        query.execute(&self.pool).await.map_err(StoreError::db("storing the root key fingerprint"))?;
         let (stored,): (String,) = sqlx::query_as(text::READ_FINGERPRINT)
             .fetch_one(&self.pool)
             .await
@@ -37,13 +34,9 @@ impl<D: Dialect> Keys for SqlKeyStore<D> {
         };
         let r = &key.record;
         if let Some(sql) = D::CREATE_KEY_AT_ONCE {
-            let (inserted,): (i64,) = bind_key!(sqlx::query_as(sql), r)
-                .bind(below)
-                .bind(key.wrapped_material.clone())
-                .bind(Self::shard())
-                .fetch_one(&self.pool)
-                .await
-                .map_err(Self::insert_error)?;
+            let query =
+                bind_key!(sqlx::query_as(sql), r).bind(below).bind(key.wrapped_material.clone()).bind(Self::shard());
+            let (inserted,): (i64,) = query.fetch_one(&self.pool).await.map_err(Self::insert_error)?;
             if inserted == 1 {
                 return Ok(key.record);
             }
@@ -120,21 +113,16 @@ impl<D: Dialect> Keys for SqlKeyStore<D> {
 
     async fn count_user_keys(&self, project_id: &str) -> Result<u64, StoreError> {
         self.round_trips.tick();
-        let (n,): (i64,) = sqlx::query_as(text::COUNT_USER_KEYS)
-            .bind(project_id.to_owned())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::db("counting keys"))?;
+        let query = sqlx::query_as(text::COUNT_USER_KEYS).bind(project_id.to_owned());
+        let (n,): (i64,) = query.fetch_one(&self.pool).await.map_err(StoreError::db("counting keys"))?;
         Ok(n as u64)
     }
 
     async fn purge_due(&self, now_ms: i64) -> Result<Vec<KeyId>, StoreError> {
         self.round_trips.tick();
-        let due: Vec<(String,)> = sqlx::query_as(text::DUE_KEYS)
-            .bind(now_ms)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::db("finding keys due for deletion"))?;
+        let query = sqlx::query_as(text::DUE_KEYS).bind(now_ms);
+        let due: Vec<(String,)> =
+            query.fetch_all(&self.pool).await.map_err(StoreError::db("finding keys due for deletion"))?;
         let mut deleted = Vec::new();
         for (id,) in due {
             if self.purge_one(&id, now_ms).await?
@@ -166,11 +154,8 @@ impl<D: Dialect> Keys for SqlKeyStore<D> {
 #[apply(sql_bounds!)]
 impl<D: Dialect> SqlKeyStore<D> {
     async fn count_in(tx: &mut Transaction<'static, D>, project_id: &str) -> Result<i64, StoreError> {
-        let (n,): (i64,) = sqlx::query_as(text::COUNT_USER_KEYS)
-            .bind(project_id.to_owned())
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(StoreError::db("counting keys"))?;
+        let query = sqlx::query_as(text::COUNT_USER_KEYS).bind(project_id.to_owned());
+        let (n,): (i64,) = query.fetch_one(&mut **tx).await.map_err(StoreError::db("counting keys"))?;
         Ok(n)
     }
 
@@ -229,14 +214,12 @@ impl<D: Dialect> SqlKeyStore<D> {
             return Err(Self::insert_error(e));
         }
         if let Some(wrapped) = &key.wrapped_material {
-            sqlx::query(text::INSERT_MATERIAL)
+            let query = sqlx::query(text::INSERT_MATERIAL)
                 .bind(r.key_id.to_string())
                 .bind(1_i32)
                 .bind(wrapped.clone())
-                .bind(r.creation_ms)
-                .execute(&mut **tx)
-                .await
-                .map_err(StoreError::db("inserting key material"))?;
+                .bind(r.creation_ms);
+            query.execute(&mut **tx).await.map_err(StoreError::db("inserting key material"))?;
         }
         Ok(())
     }
@@ -256,17 +239,11 @@ impl<D: Dialect> SqlKeyStore<D> {
     /// replica that loses the race deletes nothing. True when it deleted.
     async fn purge_one(&self, key_id: &str, now_ms: i64) -> Result<bool, StoreError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
-        sqlx::query(text::DELETE_MATERIALS)
-            .bind(key_id.to_owned())
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::db("destroying key material"))?;
-        let gone: Option<PurgedKeyRow> = sqlx::query_as(text::DELETE_DUE_KEY)
-            .bind(key_id.to_owned())
-            .bind(now_ms)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::db("deleting a key"))?;
+        let query = sqlx::query(text::DELETE_MATERIALS).bind(key_id.to_owned());
+        query.execute(&mut *tx).await.map_err(StoreError::db("destroying key material"))?;
+        let query = sqlx::query_as(text::DELETE_DUE_KEY).bind(key_id.to_owned()).bind(now_ms);
+        let gone: Option<PurgedKeyRow> =
+            query.fetch_optional(&mut *tx).await.map_err(StoreError::db("deleting a key"))?;
         let Some(PurgedKeyRow { project_id, key_spec: spec, default_key }) = gone else {
             tx.rollback().await.map_err(StoreError::db("rolling back"))?;
             return Ok(false);

@@ -177,16 +177,14 @@ impl<D: Dialect> SqlKeyStore<D> {
         tx: &mut Transaction<'static, D>, project_id: &str, spec: KeySpec, state: KeyState, default_key: bool,
         delta: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query(text::ADD_COUNT)
+        let query = sqlx::query(text::ADD_COUNT)
             .bind(project_id.to_owned())
             .bind(spec.as_str().to_owned())
             .bind(state as i32)
             .bind(default_key)
             .bind(Self::shard())
-            .bind(delta)
-            .execute(&mut **tx)
-            .await
-            .map_err(StoreError::db("counting keys"))?;
+            .bind(delta);
+        query.execute(&mut **tx).await.map_err(StoreError::db("counting keys"))?;
         Ok(())
     }
 
@@ -221,25 +219,20 @@ impl<D: Dialect> SqlKeyStore<D> {
         }
         if old_version.is_some() && key.material_version.is_none() {
             // Imported material deleted: nothing of it is left to open with.
-            sqlx::query(text::DELETE_MATERIALS)
-                .bind(key_id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::db("destroying key material"))?;
+            let query = sqlx::query(text::DELETE_MATERIALS).bind(key_id.to_string());
+            query.execute(&mut *tx).await.map_err(StoreError::db("destroying key material"))?;
         }
         if key.material_version != old_version
             && let Some(version) = key.material_version
         {
             let wrap = wrap.ok_or_else(|| StoreError::Corrupt(format!("{key_id}: a new version without material")))?;
             let wrapped = wrap(&key).map_err(UpdateKeyError::Rejected)?;
-            sqlx::query(text::INSERT_MATERIAL)
+            let query = sqlx::query(text::INSERT_MATERIAL)
                 .bind(key_id.to_string())
                 .bind(version)
                 .bind(wrapped)
-                .bind(key.last_rotation_ms.unwrap_or_else(common::now_ms))
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::db("inserting key material"))?;
+                .bind(key.last_rotation_ms.unwrap_or_else(common::now_ms));
+            query.execute(&mut *tx).await.map_err(StoreError::db("inserting key material"))?;
         }
         let updated = sqlx::query(text::UPDATE_KEY)
             .bind(project_id.to_owned())
