@@ -282,11 +282,9 @@ pub mod sql {
             let query = sqlx::query(&upsert).bind(owner.to_owned()).bind(key.clone()).bind(value.clone());
             query.execute(&mut **tx).await.map_err(StoreError::db("writing a tag"))?;
         }
-        let (count,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {t} WHERE {o} = $1"))
-            .bind(owner.to_owned())
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(StoreError::db("counting tags"))?;
+        let statement = format!("SELECT COUNT(*) FROM {t} WHERE {o} = $1");
+        let query = sqlx::query_as(&statement).bind(owner.to_owned());
+        let (count,): (i64,) = query.fetch_one(&mut **tx).await.map_err(StoreError::db("counting tags"))?;
         if count as usize > max {
             return Err(TagFault::TooManyTags.into());
         }

@@ -271,12 +271,10 @@ impl<D: Dialect> SqlSecretStore<D> {
     async fn version_in(
         tx: &mut sqlx::Transaction<'static, D>, secret_id: &str, number: i32,
     ) -> Result<Option<VersionRecord>, StoreError> {
-        let row: Option<VersionRow> = sqlx::query_as(&sql::select_version())
-            .bind(secret_id)
-            .bind(number)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(StoreError::db("reading a secret version"))?;
+        let statement = sql::select_version();
+        let query = sqlx::query_as(&statement).bind(secret_id).bind(number);
+        let row: Option<VersionRow> =
+            query.fetch_optional(&mut **tx).await.map_err(StoreError::db("reading a secret version"))?;
         let Some(row) = row else { return Ok(None) };
         let query = sqlx::query_scalar(sql::STAGES_OF_VERSION).bind(secret_id).bind(number);
         let stages: Vec<String> = query.fetch_all(&mut **tx).await.map_err(StoreError::db("reading version stages"))?;

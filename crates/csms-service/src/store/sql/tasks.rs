@@ -40,14 +40,13 @@ impl<D: Dialect> Tasks for SqlSecretStore<D> {
         &self, project_id: &str, filter: &TaskFilter, after: Option<&str>, limit: u32,
     ) -> Result<(u64, Vec<TaskRecord>), StoreError> {
         let status = filter.status.map(|s| s.as_str());
-        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM csms_tasks WHERE {TASK_FILTER}"))
+        let statement = format!("SELECT COUNT(*) FROM csms_tasks WHERE {TASK_FILTER}");
+        let query = sqlx::query_scalar(&statement)
             .bind(project_id)
             .bind(filter.secret_name.as_deref())
             .bind(status)
-            .bind(filter.task_id.as_deref())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::db("counting tasks"))?;
+            .bind(filter.task_id.as_deref());
+        let total: i64 = query.fetch_one(&self.pool).await.map_err(StoreError::db("counting tasks"))?;
         let rows: Vec<TaskRow> = sqlx::query_as(&format!(
             "SELECT {TASK_COLUMNS} FROM csms_tasks WHERE {TASK_FILTER} AND ($5 IS NULL OR id > $5) \
              ORDER BY id LIMIT $6"

@@ -87,14 +87,10 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
     async fn read_secret_version(
         &self, project_id: &str, name: &str, stage: Option<&str>, number: Option<i32>,
     ) -> Result<Option<(SecretRecord, Option<VersionRecord>)>, StoreError> {
-        let row: Option<ReadRow> = sqlx::query_as(&sql::read_secret_version(D::STRING_AGG))
-            .bind(project_id)
-            .bind(name)
-            .bind(stage)
-            .bind(number)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::db("reading a secret value"))?;
+        let statement = sql::read_secret_version(D::STRING_AGG);
+        let query = sqlx::query_as(&statement).bind(project_id).bind(name).bind(stage).bind(number);
+        let row: Option<ReadRow> =
+            query.fetch_optional(&self.pool).await.map_err(StoreError::db("reading a secret value"))?;
         row.map(ReadRow::into_records).transpose()
     }
 

@@ -75,22 +75,17 @@ impl<D: Dialect> Keys for SqlKeyStore<D> {
         self.round_trips.tick();
         let state = filter.state.map(|s| s as i32);
         let spec = filter.spec.map(|s| s.as_str().to_owned());
-        let rows: Vec<KeyRow> = sqlx::query_as(&text::list_page())
+        let statement = text::list_page();
+        let query = sqlx::query_as(&statement)
             .bind(project_id.to_owned())
             .bind(state)
             .bind(spec.clone())
             .bind(i64::from(limit))
-            .bind(offset as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::db("listing keys"))?;
-        let (total,): (i64,) = sqlx::query_as(&text::list_count())
-            .bind(project_id.to_owned())
-            .bind(state)
-            .bind(spec)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::db("counting keys"))?;
+            .bind(offset as i64);
+        let rows: Vec<KeyRow> = query.fetch_all(&self.pool).await.map_err(StoreError::db("listing keys"))?;
+        let statement = text::list_count();
+        let query = sqlx::query_as(&statement).bind(project_id.to_owned()).bind(state).bind(spec);
+        let (total,): (i64,) = query.fetch_one(&self.pool).await.map_err(StoreError::db("counting keys"))?;
         let keys = rows.into_iter().map(KeyRecord::try_from).collect::<Result<_, _>>()?;
         Ok((keys, total as u64))
     }
@@ -103,11 +98,9 @@ impl<D: Dialect> Keys for SqlKeyStore<D> {
 
     async fn get_key_any(&self, key_id: KeyId) -> Result<Option<KeyRecord>, StoreError> {
         self.round_trips.tick();
-        let row: Option<KeyRow> = sqlx::query_as(&format!("SELECT {} FROM keys WHERE key_id = $1", text::KEY_COLUMNS))
-            .bind(key_id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::db("reading a key"))?;
+        let statement = format!("SELECT {} FROM keys WHERE key_id = $1", text::KEY_COLUMNS);
+        let query = sqlx::query_as(&statement).bind(key_id.to_string());
+        let row: Option<KeyRow> = query.fetch_optional(&self.pool).await.map_err(StoreError::db("reading a key"))?;
         row.map(KeyRecord::try_from).transpose()
     }
 
@@ -226,12 +219,9 @@ impl<D: Dialect> SqlKeyStore<D> {
 
     async fn select_key(&self, project_id: &str, by: &str, value: String) -> Result<Option<KeyRecord>, StoreError> {
         self.round_trips.tick();
-        let row: Option<KeyRow> = sqlx::query_as(&text::select_one(by))
-            .bind(project_id.to_owned())
-            .bind(value)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::db("reading a key"))?;
+        let statement = text::select_one(by);
+        let query = sqlx::query_as(&statement).bind(project_id.to_owned()).bind(value);
+        let row: Option<KeyRow> = query.fetch_optional(&self.pool).await.map_err(StoreError::db("reading a key"))?;
         row.map(KeyRecord::try_from).transpose()
     }
 

@@ -192,12 +192,9 @@ impl<D: Dialect> SqlKeyStore<D> {
     async fn lock_key(
         tx: &mut Transaction<'static, D>, project_id: &str, key_id: KeyId,
     ) -> Result<KeyRecord, UpdateKeyError> {
-        let row: Option<KeyRow> = sqlx::query_as(&format!("{}{}", text::select_one("key_id"), D::ROW_LOCK))
-            .bind(project_id.to_owned())
-            .bind(key_id.to_string())
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(StoreError::db("locking a key"))?;
+        let statement = format!("{}{}", text::select_one("key_id"), D::ROW_LOCK);
+        let query = sqlx::query_as(&statement).bind(project_id.to_owned()).bind(key_id.to_string());
+        let row: Option<KeyRow> = query.fetch_optional(&mut **tx).await.map_err(StoreError::db("locking a key"))?;
         Ok(KeyRecord::try_from(row.ok_or(UpdateKeyError::NotFound)?)?)
     }
 
