@@ -124,16 +124,12 @@ impl<D: Dialect> Events for SqlSecretStore<D> {
     async fn list_events(
         &self, project_id: &str, after: Option<&str>, limit: u32,
     ) -> Result<Vec<EventRecord>, StoreError> {
-        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+        let statement = format!(
             "SELECT {EVENT_COLUMNS} FROM csms_events WHERE project_id = $1 AND ($2 IS NULL OR name > $2) \
              ORDER BY name LIMIT $3"
-        ))
-        .bind(project_id)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::db("listing events"))?;
+        );
+        let query = sqlx::query_as(&statement).bind(project_id).bind(after).bind(i64::from(limit));
+        let rows: Vec<EventRow> = query.fetch_all(&self.pool).await.map_err(StoreError::db("listing events"))?;
         rows.into_iter().map(EventRecord::try_from).collect()
     }
 
@@ -173,19 +169,15 @@ impl<D: Dialect> Events for SqlSecretStore<D> {
         &self, project_id: &str, since_ms: i64, after: Option<&str>, limit: u32,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
         // Newest first; the marker is the last record of the previous page.
-        let rows: Vec<NotificationRow> = sqlx::query_as(&format!(
+        let statement = format!(
             "SELECT {NOTIFICATION_COLUMNS} FROM csms_notifications n WHERE n.project_id = $1 AND n.create_ms >= $2 \
              AND ($3 IS NULL OR EXISTS (SELECT 1 FROM csms_notifications m WHERE m.project_id = $1 AND m.id = $3 \
                AND (n.create_ms < m.create_ms OR (n.create_ms = m.create_ms AND n.id < m.id)))) \
              ORDER BY n.create_ms DESC, n.id DESC LIMIT $4"
-        ))
-        .bind(project_id)
-        .bind(since_ms)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::db("listing notification records"))?;
+        );
+        let query = sqlx::query_as(&statement).bind(project_id).bind(since_ms).bind(after).bind(i64::from(limit));
+        let rows: Vec<NotificationRow> =
+            query.fetch_all(&self.pool).await.map_err(StoreError::db("listing notification records"))?;
         Ok(rows.into_iter().map(NotificationRecord::from).collect())
     }
 
@@ -193,16 +185,14 @@ impl<D: Dialect> Events for SqlSecretStore<D> {
         &self, now_ms: i64, lease_ms: i64, limit: u32,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
-        let rows: Vec<NotificationRow> = sqlx::query_as(&format!(
+        let statement = format!(
             "SELECT {NOTIFICATION_COLUMNS} FROM csms_notifications WHERE next_attempt_ms IS NOT NULL \
              AND next_attempt_ms <= $1 ORDER BY next_attempt_ms LIMIT $2{}",
             D::SKIP_LOCKED
-        ))
-        .bind(now_ms)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(StoreError::db("finding due notifications"))?;
+        );
+        let query = sqlx::query_as(&statement).bind(now_ms).bind(i64::from(limit));
+        let rows: Vec<NotificationRow> =
+            query.fetch_all(&mut *tx).await.map_err(StoreError::db("finding due notifications"))?;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in rows {
             let query = sqlx::query(

@@ -32,43 +32,30 @@ impl<D: Dialect> Grants for SqlSecretStore<D> {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::db("writing a grant"))?;
-        let row: GrantRow = sqlx::query_as(&format!(
-            "SELECT {GRANT_COLUMNS} FROM csms_grants WHERE secret_id = $1 AND grantee_id = $2"
-        ))
-        .bind(g.secret_id.as_str())
-        .bind(g.grantee_id.as_str())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(StoreError::db("reading a grant"))?;
+        let statement = format!("SELECT {GRANT_COLUMNS} FROM csms_grants WHERE secret_id = $1 AND grantee_id = $2");
+        let query = sqlx::query_as(&statement).bind(g.secret_id.as_str()).bind(g.grantee_id.as_str());
+        let row: GrantRow = query.fetch_one(&mut *tx).await.map_err(StoreError::db("reading a grant"))?;
         Self::commit(tx).await?;
         Ok(row.into())
     }
 
     async fn grants_of(&self, secret_id: &str) -> Result<Vec<GrantRecord>, StoreError> {
-        let rows: Vec<GrantRow> = sqlx::query_as(&format!(
-            "SELECT {GRANT_COLUMNS} FROM csms_grants WHERE secret_id = $1 ORDER BY grantee_id"
-        ))
-        .bind(secret_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::db("listing grants"))?;
+        let statement = format!("SELECT {GRANT_COLUMNS} FROM csms_grants WHERE secret_id = $1 ORDER BY grantee_id");
+        let query = sqlx::query_as(&statement).bind(secret_id);
+        let rows: Vec<GrantRow> = query.fetch_all(&self.pool).await.map_err(StoreError::db("listing grants"))?;
         Ok(rows.into_iter().map(GrantRecord::from).collect())
     }
 
     async fn update_grant(
         &self, secret_id: &str, grantee_id: &str, validity_ms: Option<i64>, now_ms: i64,
     ) -> Result<GrantRecord, WriteError> {
-        let row: Option<GrantRow> = sqlx::query_as(&format!(
+        let statement = format!(
             "UPDATE csms_grants SET validity_ms = $3, update_ms = $4 WHERE secret_id = $1 AND grantee_id = $2 \
              RETURNING {GRANT_COLUMNS}"
-        ))
-        .bind(secret_id)
-        .bind(grantee_id)
-        .bind(validity_ms)
-        .bind(now_ms)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(StoreError::db("updating a grant"))?;
+        );
+        let query = sqlx::query_as(&statement).bind(secret_id).bind(grantee_id).bind(validity_ms).bind(now_ms);
+        let row: Option<GrantRow> =
+            query.fetch_optional(&self.pool).await.map_err(StoreError::db("updating a grant"))?;
         Ok(row.ok_or(Rejection::ResourceNotFound("grant"))?.into())
     }
 
@@ -84,16 +71,13 @@ impl<D: Dialect> Grants for SqlSecretStore<D> {
         &self, secret_id: &str, grantee: &str, now_ms: i64,
     ) -> Result<Option<SecretRecord>, StoreError> {
         let columns = sql::SECRET_COLUMNS.split(", ").map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", ");
-        let row: Option<SecretRow> = sqlx::query_as(&format!(
+        let statement = format!(
             "SELECT {columns} FROM csms_grants g JOIN secrets s ON s.id = g.secret_id \
              WHERE g.secret_id = $1 AND g.grantee_id = $2 AND (g.validity_ms IS NULL OR g.validity_ms > $3)"
-        ))
-        .bind(secret_id)
-        .bind(grantee)
-        .bind(now_ms)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(StoreError::db("reading a granted secret"))?;
+        );
+        let query = sqlx::query_as(&statement).bind(secret_id).bind(grantee).bind(now_ms);
+        let row: Option<SecretRow> =
+            query.fetch_optional(&self.pool).await.map_err(StoreError::db("reading a granted secret"))?;
         row.map(SecretRecord::try_from).transpose()
     }
 

@@ -47,19 +47,18 @@ impl<D: Dialect> Tasks for SqlSecretStore<D> {
             .bind(status)
             .bind(filter.task_id.as_deref());
         let total: i64 = query.fetch_one(&self.pool).await.map_err(StoreError::db("counting tasks"))?;
-        let rows: Vec<TaskRow> = sqlx::query_as(&format!(
+        let statement = format!(
             "SELECT {TASK_COLUMNS} FROM csms_tasks WHERE {TASK_FILTER} AND ($5 IS NULL OR id > $5) \
              ORDER BY id LIMIT $6"
-        ))
-        .bind(project_id)
-        .bind(filter.secret_name.as_deref())
-        .bind(status)
-        .bind(filter.task_id.as_deref())
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::db("listing tasks"))?;
+        );
+        let query = sqlx::query_as(&statement)
+            .bind(project_id)
+            .bind(filter.secret_name.as_deref())
+            .bind(status)
+            .bind(filter.task_id.as_deref())
+            .bind(after)
+            .bind(i64::from(limit));
+        let rows: Vec<TaskRow> = query.fetch_all(&self.pool).await.map_err(StoreError::db("listing tasks"))?;
         Ok((total as u64, rows.into_iter().map(TaskRecord::try_from).collect::<Result<_, _>>()?))
     }
 

@@ -50,14 +50,10 @@ impl<D: Dialect> Grants for SqlKeyStore<D> {
 
     async fn grants_of(&self, key_id: KeyId) -> Result<Vec<GrantRecord>, StoreError> {
         self.round_trips.tick();
-        let rows: Vec<GrantRow> = sqlx::query_as(&format!(
-            "SELECT {} FROM key_grants WHERE key_id = $1 ORDER BY creation_ms, grant_id",
-            text::GRANT_COLUMNS
-        ))
-        .bind(key_id.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::db("reading grants"))?;
+        let statement =
+            format!("SELECT {} FROM key_grants WHERE key_id = $1 ORDER BY creation_ms, grant_id", text::GRANT_COLUMNS);
+        let query = sqlx::query_as(&statement).bind(key_id.to_string());
+        let rows: Vec<GrantRow> = query.fetch_all(&self.pool).await.map_err(StoreError::db("reading grants"))?;
         rows.into_iter().map(GrantRecord::try_from).collect()
     }
 
@@ -90,18 +86,18 @@ impl<D: Dialect> Grants for SqlKeyStore<D> {
         self.round_trips.tick();
         // A user id and a domain id: at most two principals.
         let (first, second) = (retiring.first().copied().unwrap_or(""), retiring.get(1).copied().unwrap_or(""));
-        let rows: Vec<GrantRow> = sqlx::query_as(&format!(
+        let statement = format!(
             "SELECT {} FROM key_grants WHERE retiring_principal IN ($1, $2) ORDER BY creation_ms, grant_id \
              LIMIT $3 OFFSET $4",
             text::GRANT_COLUMNS
-        ))
-        .bind(first.to_owned())
-        .bind(second.to_owned())
-        .bind(i64::from(limit))
-        .bind(offset as i64)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::db("listing retirable grants"))?;
+        );
+        let query = sqlx::query_as(&statement)
+            .bind(first.to_owned())
+            .bind(second.to_owned())
+            .bind(i64::from(limit))
+            .bind(offset as i64);
+        let rows: Vec<GrantRow> =
+            query.fetch_all(&self.pool).await.map_err(StoreError::db("listing retirable grants"))?;
         let query = sqlx::query_as("SELECT COUNT(*) FROM key_grants WHERE retiring_principal IN ($1, $2)")
             .bind(first.to_owned())
             .bind(second.to_owned());

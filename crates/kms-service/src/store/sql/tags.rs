@@ -43,14 +43,10 @@ impl<D: Dialect> Tags for SqlKeyStore<D> {
 
     async fn keys_with_tags(&self, project_id: &str) -> Result<Vec<(KeyRecord, Vec<Tag>)>, StoreError> {
         self.round_trips.tick();
-        let rows: Vec<KeyRow> = sqlx::query_as(&format!(
-            "SELECT {} FROM keys WHERE project_id = $1 ORDER BY creation_ms, key_id",
-            text::KEY_COLUMNS
-        ))
-        .bind(project_id.to_owned())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::db("listing keys"))?;
+        let statement =
+            format!("SELECT {} FROM keys WHERE project_id = $1 ORDER BY creation_ms, key_id", text::KEY_COLUMNS);
+        let query = sqlx::query_as(&statement).bind(project_id.to_owned());
+        let rows: Vec<KeyRow> = query.fetch_all(&self.pool).await.map_err(StoreError::db("listing keys"))?;
         let mut tags =
             common::tags::sql::by_owner(common::tags::sql::of_project(&self.pool, &text::TAGS, project_id).await?);
         rows.into_iter()
