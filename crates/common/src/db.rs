@@ -519,6 +519,22 @@ pub trait SqlStore: Send + Sync {
     fn pool(&self) -> &sqlx::Pool<Self::Db>;
 }
 
+/// Implements [`SqlStore`] for a store generic over its dialect `D`,
+/// whose migrations are the dialect's `MIGRATOR` and whose pool is its
+/// `pool` field (every store of the three services has that shape).
+#[macro_export]
+macro_rules! sql_store {
+    ($store:ident<$d:ident: $dialect:path>) => {
+        impl<$d: $dialect> $crate::db::SqlStore for $store<$d> {
+            type Db = $d;
+            const MIGRATOR: sqlx::migrate::Migrator = <$d as $dialect>::MIGRATOR;
+            fn pool(&self) -> &sqlx::Pool<$d> {
+                &self.pool
+            }
+        }
+    };
+}
+
 #[async_trait::async_trait]
 impl<S: SqlStore> Schema for S
 where

@@ -39,13 +39,7 @@ pub struct SqlIdentityStore<D: Dialect> {
     pool: Pool<D>,
 }
 
-impl<D: Dialect> common::db::SqlStore for SqlIdentityStore<D> {
-    type Db = D;
-    const MIGRATOR: sqlx::migrate::Migrator = D::MIGRATOR;
-    fn pool(&self) -> &Pool<D> {
-        &self.pool
-    }
-}
+common::sql_store!(SqlIdentityStore<D: Dialect>);
 
 impl<D: Dialect> SqlIdentityStore<D> {
     /// Wraps a pool (on Postgres, one whose `search_path` is the iam schema).

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use macro_rules_attribute::apply;
 
 use super::{
-    Dialect, EventRow, NotificationRow, SecretRow, SqlSecretStore,
+    Dialect, EventRow, NotificationRow, Query, SecretRow, SqlSecretStore,
     rows::{EVENT_COLUMNS, NOTIFICATION_COLUMNS, event_types_text},
     sql,
 };
@@ -19,22 +19,23 @@ use crate::{
 
 #[apply(sql_bounds!)]
 impl<D: Dialect> SqlSecretStore<D> {
+    /// Binds an event's key and its mutable columns, `$1` to `$8`: the
+    /// update's every parameter, the insert's first eight.
+    fn bind_event<'q>(query: Query<'q, D>, e: &'q EventRecord) -> Query<'q, D> {
+        query
+            .bind(e.project_id.as_str())
+            .bind(e.name.as_str())
+            .bind(event_types_text(&e.event_types))
+            .bind(e.state.as_str())
+            .bind(e.target.target_type.as_str())
+            .bind(e.target.target_id.as_str())
+            .bind(e.target.target_name.as_str())
+            .bind(e.update_ms)
+    }
+
     async fn write_event(tx: &mut sqlx::Transaction<'static, D>, e: &EventRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE csms_events SET event_types = $3, state = $4, target_type = $5, target_id = $6, \
-             target_name = $7, update_ms = $8 WHERE project_id = $1 AND name = $2",
-        )
-        .bind(e.project_id.as_str())
-        .bind(e.name.as_str())
-        .bind(event_types_text(&e.event_types))
-        .bind(e.state.as_str())
-        .bind(e.target.target_type.as_str())
-        .bind(e.target.target_id.as_str())
-        .bind(e.target.target_name.as_str())
-        .bind(e.update_ms)
-        .execute(&mut **tx)
-        .await
-        .map_err(StoreError::db("updating an event"))?;
+        let query = Self::bind_event(sqlx::query(sql::UPDATE_EVENT), e);
+        query.execute(&mut **tx).await.map_err(StoreError::db("updating an event"))?;
         Ok(())
     }
 
@@ -87,22 +88,8 @@ impl<D: Dialect> SqlSecretStore<D> {
 #[async_trait]
 impl<D: Dialect> Events for SqlSecretStore<D> {
     async fn create_event(&self, e: &EventRecord) -> Result<bool, StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO csms_events (project_id, name, id, event_types, state, target_type, target_id, \
-             target_name, create_ms, update_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(e.project_id.as_str())
-        .bind(e.name.as_str())
-        .bind(e.id.as_str())
-        .bind(event_types_text(&e.event_types))
-        .bind(e.state.as_str())
-        .bind(e.target.target_type.as_str())
-        .bind(e.target.target_id.as_str())
-        .bind(e.target.target_name.as_str())
-        .bind(e.create_ms)
-        .bind(e.update_ms)
-        .execute(&self.pool)
-        .await;
+        let query = Self::bind_event(sqlx::query(sql::INSERT_EVENT), e).bind(e.id.as_str()).bind(e.create_ms);
+        let inserted = query.execute(&self.pool).await;
         match inserted {
             Ok(_) => Ok(true),
             Err(e) if common::db::is_unique_violation(&e) => Ok(false),

@@ -124,13 +124,7 @@ impl<D: Dialect> std::fmt::Debug for SqlSecretStore<D> {
     }
 }
 
-impl<D: Dialect> common::db::SqlStore for SqlSecretStore<D> {
-    type Db = D;
-    const MIGRATOR: sqlx::migrate::Migrator = D::MIGRATOR;
-    fn pool(&self) -> &Pool<D> {
-        &self.pool
-    }
-}
+common::sql_store!(SqlSecretStore<D: Dialect>);
 
 impl<D: Dialect> SqlSecretStore<D> {
     /// Wraps a pool (on Postgres, one whose `search_path` is the csms schema).

@@ -80,6 +80,14 @@ pub mod text {
         )
     }
 
+    /// An event's key and mutable columns are `$1` to `$8` in both (see
+    /// `bind_event`).
+    pub const UPDATE_EVENT: &str = "UPDATE csms_events SET event_types = $3, state = $4, target_type = $5, \
+        target_id = $6, target_name = $7, update_ms = $8 WHERE project_id = $1 AND name = $2";
+
+    pub const INSERT_EVENT: &str = "INSERT INTO csms_events (project_id, name, event_types, state, target_type, \
+        target_id, target_name, update_ms, id, create_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
     pub fn select_version() -> String {
         format!("SELECT {VERSION_COLUMNS} FROM secret_versions v WHERE v.secret_id = $1 AND v.version = $2")
     }

@@ -66,13 +66,7 @@ pub struct SqlKeyStore<D: Dialect> {
     groups: std::sync::OnceLock<Group<(NewKey, i64), bool>>,
 }
 
-impl<D: Dialect> common::db::SqlStore for SqlKeyStore<D> {
-    type Db = D;
-    const MIGRATOR: sqlx::migrate::Migrator = D::MIGRATOR;
-    fn pool(&self) -> &Pool<D> {
-        &self.pool
-    }
-}
+common::sql_store!(SqlKeyStore<D: Dialect>);
 
 impl<D: Dialect> SqlKeyStore<D> {
     /// Wraps a pool (on Postgres, one whose `search_path` is the kms schema).
@@ -124,12 +118,26 @@ macro_rules! sql_bounds {
     };
 }
 
+/// Binds a key's rotation schedule (interval, anchor, last rotation,
+/// count), which [`text::INSERT_KEY`] and [`text::UPDATE_KEY`] both take as
+/// four consecutive parameters in this order.
+macro_rules! bind_rotation {
+    ($query:expr, $r:expr) => {{
+        let r: &KeyRecord = $r;
+        $query
+            .bind(r.rotation_interval_days as i32)
+            .bind(r.rotation_anchor_ms)
+            .bind(r.last_rotation_ms)
+            .bind(r.rotations as i32)
+    }};
+}
+
 /// Binds a new key's record to [`text::INSERT_KEY`]'s 21 parameters (a
 /// macro: the same binds go on a `query` and on a `query_as`).
 macro_rules! bind_key {
     ($query:expr, $r:expr) => {{
         let r: &KeyRecord = $r;
-        $query
+        let query = $query
             .bind(r.key_id.to_string())
             .bind(r.project_id.clone())
             .bind(r.domain_id.clone())
@@ -145,12 +153,8 @@ macro_rules! bind_key {
             .bind(r.creation_ms)
             .bind(r.scheduled_deletion_ms)
             .bind(r.expiration_ms)
-            .bind(r.material_version)
-            .bind(r.rotation_interval_days as i32)
-            .bind(r.rotation_anchor_ms)
-            .bind(r.last_rotation_ms)
-            .bind(r.rotations as i32)
-            .bind(r.import_digest.clone())
+            .bind(r.material_version);
+        bind_rotation!(query, r).bind(r.import_digest.clone())
     }};
 }
 
@@ -231,23 +235,16 @@ impl<D: Dialect> SqlKeyStore<D> {
                 .bind(key.last_rotation_ms.unwrap_or_else(common::now_ms));
             query.execute(&mut *tx).await.map_err(StoreError::db("inserting key material"))?;
         }
-        let updated = sqlx::query(text::UPDATE_KEY)
+        let query = sqlx::query(text::UPDATE_KEY)
             .bind(project_id.to_owned())
             .bind(key_id.to_string())
             .bind(key.alias.clone())
             .bind(key.description.clone())
             .bind(key.state as i32)
             .bind(key.scheduled_deletion_ms)
-            .bind(key.rotation_enabled)
-            .bind(key.rotation_interval_days as i32)
-            .bind(key.rotation_anchor_ms)
-            .bind(key.last_rotation_ms)
-            .bind(key.rotations as i32)
-            .bind(key.material_version)
-            .bind(key.expiration_ms)
-            .bind(key.import_digest.clone())
-            .execute(&mut *tx)
-            .await;
+            .bind(key.rotation_enabled);
+        let query = bind_rotation!(query, &key).bind(key.material_version);
+        let updated = query.bind(key.expiration_ms).bind(key.import_digest.clone()).execute(&mut *tx).await;
         if let Err(e) = updated {
             return Err(if common::db::is_unique_violation(&e) {
                 UpdateKeyError::AliasTaken
