@@ -5,18 +5,21 @@
 //! database URLs, serving gRPC with health and reflection, telemetry).
 
 pub mod binary;
+#[cfg(feature = "sql")]
 pub mod db;
 pub mod group;
 pub mod grpc;
 pub mod identity;
 pub mod metrics;
 pub mod pages;
+#[cfg(feature = "sql")]
 pub mod purge;
 pub mod socket;
 pub mod tags;
 pub mod telemetry;
 
 pub use binary::{ShutdownConfig, run_until_stopped, shutdown_on_signal};
+#[cfg(feature = "sql")]
 pub use purge::Ticker;
 
 /// A command-line duration: a whole number of seconds, at least one.

@@ -225,6 +225,7 @@ pub fn project_tags(tags: impl IntoIterator<Item = Tag>) -> Vec<(String, Vec<Str
     by_key.into_iter().map(|(key, values)| (key, values.into_iter().collect())).collect()
 }
 
+#[cfg(feature = "sql")]
 pub mod sql {
     //! The SQL of a tag table `(owner, tag_key, tag_value)` with primary
     //! key `(owner, tag_key)`, whose owner rows carry a `project_id`. Each
