@@ -1,8 +1,10 @@
-//! Plumbing shared by opendew's services.
-//!
-//! Nothing here knows about keys, secrets or HTTP: it is the glue every
-//! service needs in the same shape (caller identity on gRPC metadata,
-//! database URLs, serving gRPC with health and reflection, telemetry).
+//! Plumbing shared by opendew's services: the glue every service needs in
+//! the same shape (caller identity on gRPC metadata, database URLs and
+//! dialects, serving gRPC with health and reflection, the background
+//! loops, telemetry and the metrics endpoint). No rule of keys or secrets
+//! lives here: where both services do the same thing to their own
+//! resources (tags, purges, error statuses), this holds the machinery and
+//! each service supplies its rules, names and codes.
 
 pub mod binary;
 #[cfg(feature = "sql")]
