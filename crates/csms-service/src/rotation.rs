@@ -62,6 +62,14 @@ impl Fault {
 /// replica's claim runs out after this).
 const CLAIM_MS: i64 = 5 * 60_000;
 
+/// Failed rotations in a row after which automatic rotation is switched
+/// off until the owner switches it on again.
+pub const MAX_FAILURES_IN_A_ROW: u32 = 3;
+
+/// The most secrets of one project a scan takes, so that one project's
+/// backlog cannot hold back another's.
+const DUE_PER_PROJECT: u32 = 20;
+
 /// Generated passwords: 32 characters of every class; no quotes or
 /// backslash, which database drivers and connection strings mishandle.
 fn policy() -> PasswordPolicy {
@@ -119,9 +127,19 @@ impl CsmsService {
                 task.failure = Some(fault.reason);
                 task.error_msg = fault.message;
                 // The next scheduled attempt is a period away, as after a
-                // success; a failure is visible as a task and an event.
+                // success; a failure is visible as a task and an event. The
+                // third failure in a row switches automatic rotation off
+                // (visible on the secret), as Huawei's scheduler does.
+                let earlier = self
+                    .store
+                    .failures_in_a_row(&caller.project_id, &secret.name, secret.create_ms, MAX_FAILURES_IN_A_ROW)
+                    .await?;
+                let give_up = earlier + 1 >= MAX_FAILURES_IN_A_ROW;
                 let schedule = Box::new(move |s: &mut SecretRecord| {
-                    if s.auto_rotation {
+                    if s.auto_rotation && give_up {
+                        s.auto_rotation = false;
+                        s.next_rotation_ms = None;
+                    } else if s.auto_rotation {
                         s.next_rotation_ms = Some(now + period);
                     }
                     Ok(())
@@ -228,7 +246,7 @@ impl CsmsService {
     /// replicas exactly one rotates it; a replica that dies mid-rotation
     /// leaves a claim that runs out and is retried.
     pub async fn rotate_due(&self, now_ms: i64) -> Result<usize, CsmsError> {
-        let due = self.store.due_rotations(now_ms, 100).await?;
+        let due = self.store.due_rotations(now_ms, 100, DUE_PER_PROJECT).await?;
         let mut rotated = 0;
         for (project_id, name) in due {
             let claim = Box::new(move |s: &mut SecretRecord| {

@@ -404,9 +404,21 @@ async fn tasks<S: SecretStore>(store: &S) {
     s.auto_rotation = true;
     s.next_rotation_ms = Some(4_000);
     store.create_secret(&s, std::slice::from_ref(&v), 200, &none()).await.unwrap();
-    let due = store.due_rotations(5_000, 1_000).await.unwrap();
+    let due = store.due_rotations(5_000, 1_000, 10).await.unwrap();
     assert!(due.contains(&(project.clone(), "db".to_owned())));
-    assert!(!store.due_rotations(3_999, 1_000).await.unwrap().contains(&(project.clone(), "db".to_owned())));
+    assert!(!store.due_rotations(3_999, 1_000, 10).await.unwrap().contains(&(project.clone(), "db".to_owned())));
+    // COMMON secrets are never due (nothing here rotates them), and one
+    // project's backlog takes at most `per_project` places in a scan.
+    let crowded = "e".repeat(32);
+    for (i, kind) in ["COMMON", "COMMON", "COMMON", "RDS-FG", "RDS-FG", "RDS-FG"].into_iter().enumerate() {
+        let (mut s, v) = secret(&crowded, &format!("crowd-{i}"));
+        (s.secret_type, s.auto_rotation, s.next_rotation_ms) = (kind.into(), true, Some(1_000 + i as i64));
+        store.create_secret(&s, std::slice::from_ref(&v), 200, &none()).await.unwrap();
+    }
+    let due = store.due_rotations(5_000, 3, 2).await.unwrap();
+    let names = |p: &str| due.iter().filter(|(q, _)| q == p).map(|(_, n)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&crowded), ["crowd-3", "crowd-4"], "oldest first, no COMMON, two of the project");
+    assert_eq!(names(&project), ["db"], "another project's due secret is not held back");
     let mut ids = Vec::new();
     for status in [TaskStatus::Success, TaskStatus::Failed, TaskStatus::Success] {
         let t = task(&project, "db", status);
@@ -426,6 +438,8 @@ async fn tasks<S: SecretStore>(store: &S) {
             .unwrap();
     }
     assert_eq!(store.get_secret(&project, "db").await.unwrap().unwrap().next_rotation_ms, Some(99_000));
+    // Success, failure, success: the latest task succeeded.
+    assert_eq!(store.failures_in_a_row(&project, "db", 0, 3).await.unwrap(), 0);
     let all = TaskFilter::default();
     let (total, page) = store.list_tasks(&project, &all, None, 2).await.unwrap();
     assert_eq!((total, page.iter().map(|t| &t.id).collect::<Vec<_>>()), (3, vec![&ids[0], &ids[1]]));
@@ -439,6 +453,14 @@ async fn tasks<S: SecretStore>(store: &S) {
     let other = TaskFilter { secret_name: Some("other".into()), ..TaskFilter::default() };
     assert_eq!(store.list_tasks(&project, &other, None, 10).await.unwrap().0, 0);
     assert_eq!(store.list_tasks(&"d".repeat(32), &all, None, 10).await.unwrap().0, 0, "per project");
+    for _ in 0..2 {
+        let effects = Effects { notices: vec![], task: Some(task(&project, "db", TaskStatus::Failed)) };
+        store.record_rotation(&project, &s.id, Box::new(|_| Ok(())), &effects).await.unwrap();
+    }
+    assert_eq!(store.failures_in_a_row(&project, "db", 0, 3).await.unwrap(), 2);
+    assert_eq!(store.failures_in_a_row(&project, "db", 0, 1).await.unwrap(), 1, "looks at `limit` tasks");
+    let later = common::now_ms() + 60_000;
+    assert_eq!(store.failures_in_a_row(&project, "db", later, 3).await.unwrap(), 0, "only tasks since");
 }
 
 async fn purge<S: SecretStore>(store: &S) {

@@ -286,8 +286,18 @@ pub trait Tasks: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<(u64, Vec<TaskRecord>), StoreError>;
 
     /// `(project, name)` of up to `limit` enabled secrets whose automatic
-    /// rotation is due at `now_ms`.
-    async fn due_rotations(&self, now_ms: i64, limit: u32) -> Result<Vec<(String, String)>, StoreError>;
+    /// rotation is due at `now_ms` and that the scheduler can rotate (not
+    /// COMMON), the longest-due first, at most `per_project` of any one
+    /// project, so that no project's backlog holds back another's.
+    async fn due_rotations(
+        &self, now_ms: i64, limit: u32, per_project: u32,
+    ) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// How many of the secret's latest tasks since `since_ms` failed in a
+    /// row, looking at no more than `limit` of them.
+    async fn failures_in_a_row(
+        &self, project_id: &str, secret_name: &str, since_ms: i64, limit: u32,
+    ) -> Result<u32, StoreError>;
 }
 
 /// Grants of secrets to users, and the per-project settings.

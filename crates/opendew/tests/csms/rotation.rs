@@ -200,3 +200,59 @@ async fn scheduled_rotation_on_postgres() {
     let Some(db) = Db::postgres("scheduled rotation across replicas on Postgres").await else { return };
     scheduled_rotation_across_replicas(db).await;
 }
+
+/// A backlog cannot stall the scheduler (issue #33): 101 due COMMON
+/// secrets with automatic rotation in one project (nothing here can rotate
+/// them; they were once taken first, skipped, and left due, filling every
+/// scan) and one due RDS-FG secret in another: the next scan rotates it.
+/// Three failed rotations in a row switch automatic rotation off.
+#[tokio::test]
+async fn a_backlog_never_stalls_scheduled_rotation() {
+    let mut jobs = support::csms_jobs();
+    // A rotation "hour" of 10 ms: `6h` is 60 ms. The stack's own scheduler
+    // waits an hour; the scans here are the test's.
+    (jobs.rotation_hour_ms, jobs.rotation_check) = (10, std::time::Duration::from_secs(3600));
+    let s = TestStack::start_with_jobs(Db::Sqlite, jobs.clone()).await;
+    for i in 0..101 {
+        let body = json!({"name": format!("backlog-{i:03}"), "secret_string": "x", "auto_rotation": true,
+                          "rotation_period": "6h"});
+        assert_eq!(call(&s, Method::POST, "secrets", Some(body)).await.status, 200);
+    }
+    let (_, _, project, ak, sk) = support::other_account(&s, "dba", "dba's password").await;
+    let db_secret = json!({"name": "orders-db", "secret_type": "RDS-FG", "auto_rotation": true,
+                           "rotation_period": "6h",
+                           "secret_string": json!({"username": "app", "password": "p0"}).to_string(),
+                           "rotation_config": r#"{"InstanceId":"i-1","SecretSubType":"SingleUser"}"#});
+    let created = support::as_other(&s, &ak, &sk, &project, Method::POST, "secrets", Some(db_secret)).await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let tls = s.stack.pki.internal(&s.stack.pki.csms).load().unwrap();
+    let channel = common::grpc::channel(&format!("http://{}", s.stack.kms), tls.as_ref(), "test").unwrap();
+    let store = csms_service::open_store(&common::db::DatabaseUrl::sqlite_file(&s.dir.path().join("csms.db")), 2)
+        .await
+        .unwrap();
+    let feeds = tokio_util::sync::CancellationToken::new();
+    let _stop_feeds = feeds.clone().drop_guard();
+    let kms = csms_service::kms::KmsClient::new(channel);
+    let scheduler = csms_service::service::CsmsService::new(store, kms, 200, jobs, &feeds).await.unwrap();
+    assert_eq!(scheduler.rotate_due(common::now_ms()).await.unwrap(), 1, "the one rotatable secret, at once");
+    let tasks = support::as_other(&s, &ak, &sk, &project, Method::GET, "csms/tasks?secret_name=orders-db", None).await;
+    assert_eq!(tasks.body["tasks"][0]["task_status"], "SUCCESS", "{:?}", tasks.body);
+
+    // A secret whose value cannot be rotated fails each time; the third
+    // failure in a row switches its automatic rotation off.
+    let broken = json!({"name": "broken-db", "secret_type": "RDS-FG", "auto_rotation": true,
+                        "rotation_period": "6h", "secret_string": "not json",
+                        "rotation_config": r#"{"InstanceId":"i-1","SecretSubType":"SingleUser"}"#});
+    assert_eq!(call(&s, Method::POST, "secrets", Some(broken)).await.status, 200);
+    for attempt in 1..=3 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        scheduler.rotate_due(common::now_ms()).await.unwrap();
+        let shown = call(&s, Method::GET, "secrets/broken-db", None).await;
+        assert_eq!(shown.body["secret"]["auto_rotation"], attempt < 3, "after {attempt} failures: {:?}", shown.body);
+    }
+    let failed = call(&s, Method::GET, "csms/tasks?secret_name=broken-db&status=FAILED", None).await;
+    assert_eq!(failed.body["total"], 3, "{:?}", failed.body);
+    s.stack.stop().await.unwrap();
+}

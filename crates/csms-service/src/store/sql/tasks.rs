@@ -8,7 +8,7 @@ use super::{Dialect, SqlSecretStore, TaskRow, rows::TASK_COLUMNS};
 use crate::{
     domain::{
         Rejection,
-        events::{TaskFilter, TaskRecord},
+        events::{TaskFilter, TaskRecord, TaskStatus},
     },
     store::{Effects, SecretMutation, StoreError, Tasks, WriteError},
 };
@@ -62,15 +62,36 @@ impl<D: Dialect> Tasks for SqlSecretStore<D> {
         Ok((total as u64, rows.into_iter().map(TaskRecord::try_from).collect::<Result<_, _>>()?))
     }
 
-    async fn due_rotations(&self, now_ms: i64, limit: u32) -> Result<Vec<(String, String)>, StoreError> {
-        sqlx::query_as(
-            "SELECT project_id, name FROM secrets WHERE auto_rotation AND state = 'ENABLED' \
-             AND next_rotation_ms <= $1 ORDER BY next_rotation_ms LIMIT $2",
+    async fn due_rotations(
+        &self, now_ms: i64, limit: u32, per_project: u32,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        // COMMON secrets are never due: nothing here rotates them (their
+        // rotation function is FunctionGraph's), and a backlog of them
+        // ahead in the order once stopped every database secret.
+        let query = sqlx::query_as(
+            "SELECT project_id, name FROM (SELECT project_id, name, next_rotation_ms, \
+             ROW_NUMBER() OVER (PARTITION BY project_id ORDER BY next_rotation_ms, name) AS nth FROM secrets \
+             WHERE auto_rotation AND state = 'ENABLED' AND secret_type <> 'COMMON' AND next_rotation_ms <= $1) due \
+             WHERE nth <= $3 ORDER BY next_rotation_ms, project_id, name LIMIT $2",
         )
         .bind(now_ms)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::db("finding secrets due for rotation"))
+        .bind(i64::from(per_project));
+        query.fetch_all(&self.pool).await.map_err(StoreError::db("finding secrets due for rotation"))
+    }
+
+    async fn failures_in_a_row(
+        &self, project_id: &str, secret_name: &str, since_ms: i64, limit: u32,
+    ) -> Result<u32, StoreError> {
+        let query = sqlx::query_scalar(
+            "SELECT status FROM csms_tasks WHERE project_id = $1 AND secret_name = $2 AND task_ms >= $3 \
+             ORDER BY id DESC LIMIT $4",
+        )
+        .bind(project_id)
+        .bind(secret_name)
+        .bind(since_ms)
+        .bind(i64::from(limit));
+        let statuses: Vec<String> = query.fetch_all(&self.pool).await.map_err(StoreError::db("reading tasks"))?;
+        Ok(statuses.iter().take_while(|s| s.as_str() == TaskStatus::Failed.as_str()).count() as u32)
     }
 }
