@@ -19,6 +19,7 @@ pub mod asymmetric;
 pub mod derive;
 mod file;
 pub mod mac;
+pub mod scram;
 mod secret;
 
 pub use aead::{AeadKey, OpenError};

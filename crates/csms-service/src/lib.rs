@@ -16,6 +16,7 @@ pub mod batch;
 pub mod cache;
 pub mod checker;
 pub mod config;
+pub mod databases;
 pub mod delivery;
 pub mod domain;
 pub mod error;

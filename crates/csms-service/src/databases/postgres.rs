@@ -1,0 +1,73 @@
+//! PostgreSQL: `ALTER ROLE … PASSWORD` with a SCRAM-SHA-256 verifier that
+//! opendew computes, so that the password itself never travels in SQL
+//! text (a server logging statements logs only the verifier).
+
+use common::db::DatabaseUrl;
+use crypto::SecretString;
+use sqlx::{ConnectOptions, Connection};
+
+use super::ServerError;
+
+/// A role name as a quoted SQL identifier.
+fn identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Sets `role`'s password on the server `admin` (a URL with an
+/// administrator's credentials) connects to, and checks the server holds
+/// it. Where the administrator may read `pg_authid`, the stored verifier
+/// must be the one sent.
+pub async fn set_password(admin: &DatabaseUrl, role: &str, password: &SecretString) -> Result<(), ServerError> {
+    let verifier =
+        crypto::scram::new_sha256_verifier(password.expose()).map_err(|e| ServerError::Invalid(e.to_string()))?;
+    // Statement logging off: the ALTER ROLE text holds the verifier.
+    let options = admin
+        .expose()
+        .parse::<sqlx::postgres::PgConnectOptions>()
+        .map_err(|_| ServerError::Unreachable("the instance URL is not a PostgreSQL URL".to_owned()))?
+        .disable_statement_logging();
+    let mut conn = options.connect().await.map_err(|e| ServerError::Unreachable(without_url(&e)))?;
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_roles WHERE rolname = $1")
+        .bind(role)
+        .fetch_optional(&mut conn)
+        .await
+        .map_err(|e| ServerError::Unreachable(without_url(&e)))?;
+    if exists.is_none() {
+        return Err(ServerError::UnknownAccount(role.to_owned()));
+    }
+    // ALTER ROLE takes no parameters; the verifier is Base64 and `$:`, so
+    // it needs no escaping, and the role is a quoted identifier.
+    let statement = format!("ALTER ROLE {} PASSWORD '{verifier}'", identifier(role));
+    sqlx::raw_sql(&statement).execute(&mut conn).await.map_err(|e| ServerError::Refused(refusal(&e)))?;
+    let stored: Result<Option<Option<String>>, _> =
+        sqlx::query_scalar("SELECT rolpassword FROM pg_authid WHERE rolname = $1")
+            .bind(role)
+            .fetch_optional(&mut conn)
+            .await;
+    let _ = conn.close().await;
+    match stored {
+        Ok(Some(Some(stored))) if stored == verifier => Ok(()),
+        Ok(_) => Err(ServerError::NotApplied),
+        // Not a superuser: pg_authid is closed to it; the statement's
+        // success is the server's word.
+        Err(_) => Ok(()),
+    }
+}
+
+/// A database error's text without the URL it may quote.
+fn without_url(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Tls(_) => "TLS failed".to_owned(),
+        _ => "connection failed".to_owned(),
+    }
+}
+
+/// The server's refusal, without the statement (which holds the verifier).
+fn refusal(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        _ => "the statement failed".to_owned(),
+    }
+}
