@@ -2,6 +2,7 @@
 //! (issue #33): one module per engine, each setting an account's password
 //! on the server and checking that the server holds it.
 
+pub mod mysql;
 pub mod postgres;
 
 /// Why a server did not take a new password. Messages name the server's

@@ -1,11 +1,13 @@
-//! Setting a rotated password on a real PostgreSQL server (issue #33).
+//! Setting a rotated password on real PostgreSQL and MariaDB servers
+//! (issue #33).
 //! The machine's server trusts local logins, so a login proves nothing:
 //! the password is proven by the verifier the server stores, recomputed
 //! from the password by an independent implementation (Python's hashlib).
 
 use common::db::DatabaseUrl;
 use crypto::SecretString;
-use csms_service::databases::{ServerError, postgres};
+use csms_service::databases::{ServerError, mysql, postgres};
+use mysql_async::prelude::Queryable;
 use sqlx::Connection;
 
 /// StoredKey of `password` under the salt and iterations of `verifier`, by
@@ -33,7 +35,7 @@ async fn stored_verifier(admin: &DatabaseUrl, role: &str) -> String {
 #[tokio::test]
 async fn a_postgres_role_gets_the_new_password_as_a_verifier() {
     let Some(admin) = test_support::postgres_url("PostgreSQL password rotation") else { return };
-    let role = format!("rotated_{}", uuid::Uuid::new_v4().simple());
+    let role = format!("odtest_rotated_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(admin.expose()).await.unwrap();
     sqlx::raw_sql(&format!("CREATE ROLE \"{role}\" LOGIN PASSWORD 'the-old-password'"))
         .execute(&mut conn)
@@ -59,4 +61,51 @@ async fn a_postgres_role_gets_the_new_password_as_a_verifier() {
     assert_eq!(stored_verifier(&admin, &role).await, verifier, "a failed change left the password as it was");
 
     sqlx::raw_sql(&format!("DROP ROLE \"{role}\"")).execute(&mut conn).await.unwrap();
+}
+
+/// Whether `user` can log in to the MariaDB at `admin` with `password`.
+async fn mariadb_login(admin: &str, user: &str, password: &str) -> bool {
+    let opts = mysql_async::OptsBuilder::from_opts(mysql_async::Opts::from_url(admin).unwrap())
+        .user(Some(user))
+        .pass(Some(password));
+    match mysql_async::Conn::new(opts).await {
+        Ok(conn) => conn.disconnect().await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// MariaDB checks passwords at login: the new one logs in on every host
+/// entry of the account, the old one is refused, and a refusal changes
+/// nothing.
+#[tokio::test]
+async fn a_mariadb_account_gets_the_new_password() {
+    let Some(admin) = test_support::mysql_url("MariaDB password rotation") else { return };
+    let user = format!("odtest_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+    let mut conn = mysql_async::Conn::new(mysql_async::Opts::from_url(&admin).unwrap()).await.unwrap();
+    for host in ["127.0.0.1", "localhost"] {
+        conn.query_drop(format!("CREATE USER '{user}'@'{host}' IDENTIFIED BY 'the-old-password'")).await.unwrap();
+    }
+    assert!(mariadb_login(&admin, &user, "the-old-password").await);
+
+    let admin_secret = SecretString::new(admin.clone());
+    let new = SecretString::new("Zq8!r2#Lm5vT9wXy3BcD7eFg1HjK4nPs".to_owned());
+    mysql::set_password(&admin_secret, &user, &new).await.unwrap();
+    assert!(mariadb_login(&admin, &user, new.expose()).await, "the new password logs in");
+    assert!(!mariadb_login(&admin, &user, "the-old-password").await, "the old one is refused");
+
+    let missing = mysql::set_password(&admin_secret, "odtest_nobody", &new).await;
+    assert!(matches!(missing, Err(ServerError::UnknownAccount(_))), "{missing:?}");
+    let quoted = mysql::set_password(&admin_secret, &user, &SecretString::new("it's".into())).await;
+    assert!(quoted.is_ok(), "quotes are escaped, not refused: {quoted:?}");
+    assert!(mariadb_login(&admin, &user, "it's").await);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let nowhere = SecretString::new(format!("mysql://root:admin-secret@{closed}/"));
+    let message = format!("{:?}", mysql::set_password(&nowhere, &user, &new).await.unwrap_err());
+    assert!(!message.contains("admin-secret") && !message.contains(new.expose()), "{message}");
+    assert!(mariadb_login(&admin, &user, "it's").await, "a failed change left the password as it was");
+
+    for host in ["127.0.0.1", "localhost"] {
+        conn.query_drop(format!("DROP USER '{user}'@'{host}'")).await.unwrap();
+    }
+    conn.disconnect().await.unwrap();
 }

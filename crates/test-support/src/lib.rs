@@ -25,6 +25,25 @@ pub fn postgres_url(test: &str) -> Option<DatabaseUrl> {
     }
 }
 
+/// Environment variable naming the MySQL or MariaDB server for tests (a
+/// `mysql://` URL of an account that may create users).
+pub const MYSQL_ENV: &str = "OPENDEW_TEST_MYSQL_URL";
+
+/// The test MySQL/MariaDB URL, or `None` (after printing why) when the
+/// test should be skipped. Panics under `CI=true` without a URL.
+pub fn mysql_url(test: &str) -> Option<String> {
+    match std::env::var(MYSQL_ENV) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+            panic!("{test}: CI=true but {MYSQL_ENV} is not set; MariaDB-backed tests must run in CI")
+        }
+        _ => {
+            say_skipped(&format!("{test}: set {MYSQL_ENV}=mysql://… to run it against MariaDB"));
+            None
+        }
+    }
+}
+
 /// Creates a database with a random name on the server of `server` and
 /// returns its URL, so each test starts from an empty database.
 pub async fn fresh_postgres_database(server: &DatabaseUrl) -> DatabaseUrl {
