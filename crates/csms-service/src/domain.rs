@@ -8,6 +8,7 @@
 
 pub mod events;
 pub mod grants;
+pub mod instances;
 
 /// Largest `secret_string` / `secret_binary`, in bytes of the JSON string.
 pub const MAX_VALUE_LEN: usize = 32 * 1024;

@@ -23,6 +23,7 @@ pub mod error;
 pub mod events;
 pub mod grants;
 pub mod grpc;
+pub mod instances;
 pub mod kms;
 pub mod password;
 pub mod rotation;

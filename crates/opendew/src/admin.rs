@@ -1,6 +1,7 @@
 //! `opendew admin`: domains, projects, users and access keys in the
-//! identity store. Every gateway replica sees a change within its
-//! `--identity-refresh-seconds`.
+//! identity store (every gateway replica sees a change within its
+//! `--identity-refresh-seconds`), and the database instances that database
+//! secrets' rotations act on, in csms-service's store.
 //!
 //! Secrets never travel on the command line (other users can read it from
 //! the process table): passwords come from a file or standard input, or
@@ -29,6 +30,16 @@ pub struct AdminArgs {
     /// The key that seals SKs, as the gateway's --identity-key-file.
     #[arg(long = "identity-key-file", env = "OPENDEW_IDENTITY_KEY_FILE")]
     identity_key_file: Option<PathBuf>,
+    /// csms-service's store, as its --csms-database-url (db-instance).
+    #[arg(long = "csms-database-url", env = "OPENDEW_CSMS_DATABASE_URL")]
+    csms_database_url: Option<DatabaseUrl>,
+    /// File whose first line is csms-service's database password.
+    #[arg(long = "csms-database-password-file", env = "OPENDEW_CSMS_DATABASE_PASSWORD_FILE")]
+    csms_database_password_file: Option<PathBuf>,
+    /// The key that seals instances' administrator URLs (made, mode 0600,
+    /// if missing); with --data-dir, its `db-instance.key`.
+    #[arg(long = "db-instance-key-file", env = "OPENDEW_DB_INSTANCE_KEY_FILE")]
+    db_instance_key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -47,6 +58,47 @@ enum AdminCommand {
     /// Access keys (AK/SK) of a user.
     #[command(subcommand, name = "access-key")]
     AccessKey(AccessKeyCommand),
+    /// Database instances whose passwords database secrets rotate.
+    #[command(subcommand, name = "db-instance")]
+    DbInstance(DbInstanceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DbInstanceCommand {
+    /// Registers an instance: the administrator URL is stored only sealed.
+    Add {
+        /// The project whose secrets may name it.
+        #[arg(long)]
+        project: String,
+        /// What the secrets' `rotation_config.InstanceId` names.
+        #[arg(long)]
+        id: String,
+        /// postgresql, or mysql (MySQL, MariaDB, GaussDB-FG).
+        #[arg(long)]
+        engine: String,
+        /// The administrator URL, with TLS settings (`sslmode`, a CA file).
+        #[arg(long)]
+        url: String,
+        /// File (or - for standard input) whose first line is the
+        /// administrator's password, when the URL has none.
+        #[arg(long = "password-file")]
+        password_file: Option<PathBuf>,
+    },
+    /// Lists instances (their URLs without credentials).
+    List {
+        /// Only this project's.
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// Removes an instance.
+    Remove {
+        /// Its project.
+        #[arg(long)]
+        project: String,
+        /// Its id.
+        #[arg(long)]
+        id: String,
+    },
 }
 
 /// What can be done to an existing record.
@@ -169,6 +221,9 @@ impl AdminArgs {
 
 /// Runs one admin command, printing its result to standard output.
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    if let AdminCommand::DbInstance(command) = &args.command {
+        return db_instance(&args, command).await;
+    }
     let store = identity::open_store(&args.url()?, 1).await.context("opening the identity store")?;
     let out = &mut std::io::stdout();
     use std::io::Write;
@@ -247,6 +302,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             let id = change.id().to_owned();
             apply(&store, Kind::AccessKey, &id, change).await?;
         }
+        AdminCommand::DbInstance(_) => unreachable!("handled before the identity store opens"),
     }
     Ok(())
 }
@@ -331,4 +387,77 @@ fn password(file: Option<PathBuf>) -> anyhow::Result<(SecretString, bool)> {
     };
     let first = text.lines().next().unwrap_or("").to_owned();
     Ok((SecretString::new(first), false))
+}
+
+/// `opendew admin db-instance …`, on csms-service's store.
+async fn db_instance(args: &AdminArgs, command: &DbInstanceCommand) -> anyhow::Result<()> {
+    use std::io::Write;
+    let url = match (&args.csms_database_url, &args.data_dir) {
+        (Some(url), _) => url.clone(),
+        (None, Some(dir)) => DatabaseUrl::sqlite_file(&dir.join("csms.db")),
+        (None, None) => anyhow::bail!("set --csms-database-url (OPENDEW_CSMS_DATABASE_URL) or --data-dir"),
+    };
+    let url = url.with_password_file(args.csms_database_password_file.as_deref(), "--csms-database-password-file")?;
+    let store = csms_service::open_store(&url, 1).await.context("opening csms-service's store")?;
+    let out = &mut std::io::stdout();
+    match command {
+        DbInstanceCommand::Add { project, id, engine, url, password_file } => {
+            let (project, id, engine, url) = (project.clone(), id.clone(), engine.clone(), url.clone());
+            let key_file = match (&args.db_instance_key_file, &args.data_dir) {
+                (Some(file), _) => file.clone(),
+                (None, Some(dir)) => dir.join("db-instance.key"),
+                (None, None) => {
+                    anyhow::bail!("set --db-instance-key-file (OPENDEW_DB_INSTANCE_KEY_FILE) or --data-dir")
+                }
+            };
+            if csms_service::instances::InstanceKey::ensure_file(&key_file)? {
+                writeln!(out, "created the instance key {} (csms-service reads it)", key_file.display())?;
+            }
+            let key = csms_service::instances::InstanceKey::from_file(&key_file)?;
+            let password = match password_file {
+                Some(file) => Some(csms_password(file.clone())?),
+                None => None,
+            };
+            let new = csms_service::instances::NewInstance {
+                project_id: project,
+                id,
+                engine,
+                url: SecretString::new(url),
+                password,
+            };
+            let record = csms_service::instances::prepare(&key, new, common::now_ms())?;
+            anyhow::ensure!(
+                store.add_instance(&record).await?,
+                "project {} already has an instance {}",
+                record.project_id,
+                record.id
+            );
+            writeln!(
+                out,
+                "registered instance {} ({}, {}) for project {}",
+                record.id,
+                record.engine.as_str(),
+                record.display_url,
+                record.project_id
+            )?;
+        }
+        DbInstanceCommand::List { project } => {
+            writeln!(out, "PROJECT\tID\tENGINE\tURL")?;
+            for i in store.list_instances(project.as_deref()).await? {
+                writeln!(out, "{}\t{}\t{}\t{}", i.project_id, i.id, i.engine.as_str(), i.display_url)?;
+            }
+        }
+        DbInstanceCommand::Remove { project, id } => {
+            anyhow::ensure!(store.remove_instance(project, id).await?, "project {project} has no instance {id}");
+            writeln!(out, "removed instance {id} of project {project}")?;
+        }
+    }
+    Ok(())
+}
+
+/// The first line of a password file (or standard input).
+fn csms_password(file: PathBuf) -> anyhow::Result<SecretString> {
+    let (password, _) = password(Some(file))?;
+    anyhow::ensure!(!password.expose().is_empty(), "the administrator's password file is empty");
+    Ok(password)
 }

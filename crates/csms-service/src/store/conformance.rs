@@ -64,6 +64,7 @@ pub(crate) async fn run<S: SecretStore>(store: S) {
     expiries(&*store).await;
     tasks(&*store).await;
     grants_and_settings(&*store).await;
+    instances(&*store).await;
     // Last: a store is watched once.
     creates_tell_this_process(&*store).await;
 }
@@ -461,6 +462,31 @@ async fn tasks<S: SecretStore>(store: &S) {
     assert_eq!(store.failures_in_a_row(&project, "db", 0, 1).await.unwrap(), 1, "looks at `limit` tasks");
     let later = common::now_ms() + 60_000;
     assert_eq!(store.failures_in_a_row(&project, "db", later, 3).await.unwrap(), 0, "only tasks since");
+}
+
+/// Registered database instances: one id per project, listed by project,
+/// removed once.
+async fn instances<S: SecretStore>(store: &S) {
+    use crate::domain::instances::{DbEngine, InstanceRecord};
+    let (a, b) = ("1a".repeat(16), "2b".repeat(16));
+    let record = |project: &str, id: &str| InstanceRecord {
+        project_id: project.to_owned(),
+        id: id.to_owned(),
+        engine: DbEngine::Mysql,
+        display_url: "mysql://db.internal:3306/".into(),
+        sealed_url: vec![1, 2, 3],
+        create_ms: 7,
+    };
+    assert!(store.add_instance(&record(&a, "rds-1")).await.unwrap());
+    assert!(!store.add_instance(&record(&a, "rds-1")).await.unwrap(), "one id per project");
+    assert!(store.add_instance(&record(&b, "rds-1")).await.unwrap(), "ids are the project's");
+    assert_eq!(store.get_instance(&a, "rds-1").await.unwrap(), Some(record(&a, "rds-1")));
+    assert_eq!(store.get_instance(&a, "rds-2").await.unwrap(), None);
+    assert_eq!(store.list_instances(Some(&b)).await.unwrap(), vec![record(&b, "rds-1")]);
+    assert!(store.list_instances(None).await.unwrap().len() >= 2);
+    assert!(store.remove_instance(&a, "rds-1").await.unwrap());
+    assert!(!store.remove_instance(&a, "rds-1").await.unwrap());
+    assert_eq!(store.get_instance(&b, "rds-1").await.unwrap(), Some(record(&b, "rds-1")), "the other project's stays");
 }
 
 async fn purge<S: SecretStore>(store: &S) {

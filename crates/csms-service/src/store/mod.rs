@@ -17,6 +17,7 @@ use crate::domain::{
     Rejection, SecretRecord, VersionRecord,
     events::{EventRecord, Notice, NotificationRecord, TaskFilter, TaskRecord},
     grants::GrantRecord,
+    instances::InstanceRecord,
 };
 
 pub mod postgres;
@@ -111,9 +112,9 @@ pub struct StageRecord {
 /// Storage of secrets, versions, stages and tags. Writes that must see a
 /// consistent secret lock its row (Postgres `FOR UPDATE`, SQLite
 /// `BEGIN IMMEDIATE`) for the length of one short transaction.
-pub trait SecretStore: Secrets + Versions + Tags + Events + Tasks + Grants {}
+pub trait SecretStore: Secrets + Versions + Tags + Events + Tasks + Grants + Instances {}
 
-impl<T: Secrets + Versions + Tags + Events + Tasks + Grants> SecretStore for T {}
+impl<T: Secrets + Versions + Tags + Events + Tasks + Grants + Instances> SecretStore for T {}
 
 /// The Postgres channel of secret changes; the payload is the secret's id.
 pub const CHANGE_CHANNEL: &str = "opendew_csms_secrets";
@@ -370,3 +371,20 @@ pub const COUNT_SHARDS: u32 = 32;
 /// many secrets of its quota; the quota stays exact as long as fewer creates
 /// than this are in flight at once across all replicas.
 pub const QUOTA_HEADROOM: u64 = 1024;
+
+/// The database instances rotations act on, per project (issue #33).
+#[async_trait]
+pub trait Instances: Send + Sync + std::fmt::Debug + 'static {
+    /// Registers `instance`; false when the project already has one with
+    /// its id (nothing changes then).
+    async fn add_instance(&self, instance: &InstanceRecord) -> Result<bool, StoreError>;
+
+    /// The project's instance `id`.
+    async fn get_instance(&self, project_id: &str, id: &str) -> Result<Option<InstanceRecord>, StoreError>;
+
+    /// Every instance, or the project's, by project and id.
+    async fn list_instances(&self, project_id: Option<&str>) -> Result<Vec<InstanceRecord>, StoreError>;
+
+    /// Removes the project's instance `id`; false when there was none.
+    async fn remove_instance(&self, project_id: &str, id: &str) -> Result<bool, StoreError>;
+}

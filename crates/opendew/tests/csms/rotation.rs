@@ -256,3 +256,54 @@ async fn a_backlog_never_stalls_scheduled_rotation() {
     assert_eq!(failed.body["total"], 3, "{:?}", failed.body);
     s.stack.stop().await.unwrap();
 }
+
+/// `opendew admin db-instance`: an instance is registered with its
+/// administrator URL sealed (neither the listing nor csms-service's
+/// database holds the password), once per id, and only for an engine that
+/// rotation speaks.
+#[tokio::test]
+async fn db_instances_are_registered_sealed() {
+    let s = TestStack::start(Db::Sqlite).await;
+    let admin = |args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_opendew"))
+            .arg("admin")
+            .arg("--data-dir")
+            .arg(s.dir.path())
+            .args(["db-instance"])
+            .args(args)
+            .env("OPENDEW_LOG", "warn")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    };
+    let project = s.account.project_id.clone();
+    let add = ["add", "--project", &project, "--id", "orders-db", "--engine", "mysql", "--url"];
+    let (ok, text) =
+        admin(&[&add[..], &["mysql://root@db.internal:3306/", "--password-file", "-"]].concat(), "Adm1n-pw!\n");
+    assert!(ok, "{text}");
+    assert!(text.contains("registered instance orders-db (mysql, mysql://db.internal:3306/)"), "{text}");
+    let (ok, again) = admin(&[&add[..], &["mysql://root@db.internal:3306/", "--password-file", "-"]].concat(), "x\n");
+    assert!(!ok && again.contains("already has an instance orders-db"), "{again}");
+    let (ok, oracle) =
+        admin(&["add", "--project", &project, "--id", "o", "--engine", "oracle", "--url", "oracle://sys:pw@db/"], "");
+    assert!(!ok && oracle.contains("not supported") && !oracle.contains("sys:pw"), "{oracle}");
+    let (ok, listed) = admin(&["list", "--project", &project], "");
+    assert!(ok && listed.contains("orders-db\tmysql\tmysql://db.internal:3306/"), "{listed}");
+    assert!(!listed.contains("Adm1n-pw"), "{listed}");
+    // The database and its write-ahead log: the listing's host is there
+    // (so the scan sees the row), the password is not.
+    let mut stored = std::fs::read(s.dir.path().join("csms.db")).unwrap();
+    stored.extend(std::fs::read(s.dir.path().join("csms.db-wal")).unwrap_or_default());
+    assert!(stored.windows(11).any(|w| w == b"db.internal"), "the row is not where the scan looks");
+    assert!(!stored.windows(8).any(|w| w == b"Adm1n-pw"), "the password is stored in the clear");
+    assert!(admin(&["remove", "--project", &project, "--id", "orders-db"], "").0);
+    assert!(!admin(&["list"], "").1.contains("orders-db"));
+    s.stack.stop().await.unwrap();
+}

@@ -36,7 +36,7 @@ macro_rules! sql_bounds {
             rows: [
                 crate::store::sql::SecretRow, crate::store::sql::VersionRow, crate::store::sql::ReadRow,
                 crate::store::sql::EventRow, crate::store::sql::NotificationRow, crate::store::sql::TaskRow,
-                crate::store::sql::GrantRow, (bool,),
+                crate::store::sql::GrantRow, crate::store::sql::InstanceRow, (bool,),
                 (String,), (i32,), (i64,), (String, String), (String, i32, i64), (String, String, String),
                 (String, i32, Option<i64>),
             ],
@@ -50,6 +50,7 @@ macro_rules! sql_bounds {
 
 mod events;
 mod grants;
+mod instances;
 mod rows;
 mod secrets;
 mod tags;
@@ -57,7 +58,7 @@ mod tasks;
 mod versions;
 
 use rows::text as sql;
-pub use rows::{EventRow, GrantRow, NotificationRow, ReadRow, SecretRow, TaskRow, VersionRow};
+pub use rows::{EventRow, GrantRow, InstanceRow, NotificationRow, ReadRow, SecretRow, TaskRow, VersionRow};
 
 /// What differs between the SQL backends of the secret store beyond
 /// [`SqlDialect`]: the migrations, the one-statement create, and how a

@@ -6,6 +6,7 @@ use crate::domain::{
     events::{
         EventRecord, EventState, EventType, NotificationRecord, NotificationTarget, TaskFailure, TaskRecord, TaskStatus,
     },
+    instances::{DbEngine, InstanceRecord},
 };
 
 /// SQL shared by both backends.
@@ -389,5 +390,35 @@ impl From<GrantRow> for crate::domain::grants::GrantRecord {
             update_ms: r.update_ms,
             validity_ms: r.validity_ms,
         }
+    }
+}
+
+/// A `csms_db_instances` row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct InstanceRow {
+    pub(super) project_id: String,
+    pub(super) id: String,
+    pub(super) engine: String,
+    pub(super) display_url: String,
+    pub(super) sealed_url: Vec<u8>,
+    pub(super) create_ms: i64,
+}
+
+/// The columns of [`InstanceRow`].
+pub const INSTANCE_COLUMNS: &str = "project_id, id, engine, display_url, sealed_url, create_ms";
+
+impl TryFrom<InstanceRow> for InstanceRecord {
+    type Error = StoreError;
+
+    fn try_from(r: InstanceRow) -> Result<Self, StoreError> {
+        let engine = DbEngine::parse(&r.engine).map_err(|_| StoreError::Corrupt(format!("instance {}", r.id)))?;
+        Ok(InstanceRecord {
+            project_id: r.project_id,
+            id: r.id,
+            engine,
+            display_url: r.display_url,
+            sealed_url: r.sealed_url,
+            create_ms: r.create_ms,
+        })
     }
 }
