@@ -178,6 +178,30 @@ from huaweicloudsdkkms.v2 import Tag as KmsTag
 from huaweicloudsdkkms.v2 import TagItem as KmsTagItem
 
 
+def postgres_holds(role, password):
+    """Whether PostgreSQL stores `password` for `role`: its SCRAM verifier,
+    recomputed by hashlib from the stored salt and count (the local server
+    trusts logins, so a login proves nothing)."""
+    import hmac
+    import subprocess
+    url = os.environ["OPENDEW_ROTATION_PG_URL"]
+    stored = subprocess.run(["psql", url, "-Atc", "SELECT rolpassword FROM pg_authid WHERE rolname = '%s'" % role],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    head, keys = stored.rsplit("$", 1)
+    iterations, salt = head.split("$")[1].split(":")
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt), int(iterations))
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    return base64.b64encode(hashlib.sha256(client_key).digest()).decode() == keys.split(":")[0]
+
+
+def mariadb_login(user, password):
+    """Whether `user` logs in to the local MariaDB with `password`."""
+    import subprocess
+    done = subprocess.run(["mysql", "-h", "127.0.0.1", "-u", user, "--password=" + password, "-e", "SELECT 1"],
+                          capture_output=True)
+    return done.returncode == 0
+
+
 def unique(prefix):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:10])
 
@@ -1483,16 +1507,43 @@ class CsmsTier2Test(Base):
         self.assertSdkError(lambda: self.csms.delete_secret_event(DeleteSecretEventRequest(event_name=name)), 400, "CSMS.0005")
 
     def test_rotation_and_tasks(self):
+        role, user = os.environ.get("OPENDEW_ROTATION_PG_ROLE"), os.environ.get("OPENDEW_ROTATION_MARIA_USER")
+        if not role or not user:
+            self.skipTest("no database instances registered (OPENDEW_TEST_POSTGRES_URL and OPENDEW_TEST_MYSQL_URL)")
+        self.csms.create_agency(CreateAgencyRequest(body=CreateAgencyRequestBody(secret_type="RDS-FG")))
+        # SingleUser on PostgreSQL: the server holds the new password (its
+        # SCRAM verifier), not the old one.
         name = unique("sdk-rds")
-        self.create_secret(name=name, secret_string=json.dumps({"username": "app", "password": "old"}), secret_type="RDS-FG",
-                           rotation_config=json.dumps({"InstanceId": "i-1", "SecretSubType": "SingleUser"}))
+        self.create_secret(name=name, secret_string=json.dumps({"username": role, "password": "old-sdk-password"}),
+                           secret_type="RDS-FG",
+                           rotation_config=json.dumps({"InstanceId": "sdk-pg", "SecretSubType": "SingleUser"}))
         rotated = self.csms.rotate_secret(RotateSecretRequest(secret_name=name))
         self.assertEqual(rotated.version_id, "v2")
         self.assertEqual(rotated.secret_name, name)
         self.assertTrue(rotated.rotation_task_id)
         value = json.loads(self.read(name).secret_string)
-        self.assertEqual(value["username"], "app")
-        self.assertNotEqual(value["password"], "old")
+        self.assertEqual(value["username"], role)
+        self.assertNotEqual(value["password"], "old-sdk-password")
+        self.assertTrue(postgres_holds(role, value["password"]), "PostgreSQL holds the new password")
+        self.assertFalse(postgres_holds(role, "old-sdk-password"), "and not the old one")
+        # MultiUser on MariaDB: the first rotation makes <user>_clone, the
+        # next resets the first account; what was read before keeps working.
+        multi = unique("sdk-multi")
+        self.create_secret(name=multi, secret_string=json.dumps({"username": user, "password": "old-sdk-password"}),
+                           secret_type="RDS-FG",
+                           rotation_config=json.dumps({"InstanceId": "sdk-maria", "SecretSubType": "MultiUser"}))
+        self.assertEqual(self.csms.rotate_secret(RotateSecretRequest(secret_name=multi)).version_id, "v2")
+        clone = json.loads(self.read(multi).secret_string)
+        self.assertEqual(clone["username"], user + "_clone")
+        self.assertTrue(mariadb_login(clone["username"], clone["password"]))
+        self.assertTrue(mariadb_login(user, "old-sdk-password"), "the previous credentials still work")
+        time.sleep(1.1)  # a new signature: the same request within a second is a replay
+        self.assertEqual(self.csms.rotate_secret(RotateSecretRequest(secret_name=multi)).version_id, "v3")
+        current = json.loads(self.read(multi).secret_string)
+        self.assertEqual(current["username"], user)
+        self.assertTrue(mariadb_login(user, current["password"]))
+        self.assertFalse(mariadb_login(user, "old-sdk-password"))
+        self.assertTrue(mariadb_login(clone["username"], clone["password"]), "SYSPREVIOUS still works")
         common = unique("sdk-common")
         self.create_secret(name=common, secret_string="c")
         self.assertSdkError(lambda: self.csms.rotate_secret(RotateSecretRequest(secret_name=common)), 400, "CSMS.0002")
@@ -1584,6 +1635,9 @@ class CsmsSharingAndAccountTest(Base):
     def test_checker(self):
         self.csms.update_secrets_config(UpdateSecretsConfigRequest(body=UpdateSecretsConfigRequestBody(checking_secret_strength=True)))
         self.assertTrue(self.csms.show_secrets_config(ShowSecretsConfigRequest()).checking_secret_strength)
+        # The switch's effect: weak new values are refused while it is on.
+        self.assertSdkError(lambda: self.create_secret(name=unique("sdk-weak"), secret_string="password1"), 400, "CSMS.0002")
+        self.create_secret(name=unique("sdk-strong"), secret_string="vK7#qL9!zR2@wX5$-tN4&")
         self.csms.update_secrets_config(UpdateSecretsConfigRequest(body=UpdateSecretsConfigRequestBody(checking_secret_strength=False)))
         self.assertFalse(self.csms.show_secrets_config(ShowSecretsConfigRequest()).checking_secret_strength)
         self.assertSdkError(lambda: self.csms.update_secrets_config(UpdateSecretsConfigRequest(body=UpdateSecretsConfigRequestBody())),

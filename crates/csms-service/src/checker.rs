@@ -111,10 +111,35 @@ impl CsmsService {
         Ok(self.store.checking_strength(&caller.project_id).await?)
     }
 
-    /// update-secrets-config.
+    /// update-secrets-config (what the switch does: weak new values are
+    /// refused while it is on).
     pub async fn set_checking_strength(&self, caller: &CallerIdentity, on: bool) -> Result<bool, CsmsError> {
         self.store.set_checking_strength(&caller.project_id, on).await?;
         Ok(on)
+    }
+
+    /// What `checking_secret_strength` does: while it is on, a new text
+    /// value (create-secret, create-secret-version) that scores WEAK is
+    /// refused, naming why; binary values and values written while it is
+    /// off are not scored.
+    pub(crate) async fn refuse_weak(
+        &self, caller: &CallerIdentity, value: &crate::secrets::NewValue,
+    ) -> Result<(), CsmsError> {
+        if value.kind != domain::ValueKind::Text || !self.store.checking_strength(&caller.project_id).await? {
+            return Ok(());
+        }
+        let text = Zeroizing::new(String::from_utf8_lossy(value.bytes.expose()).into_owned());
+        let verdict = tokio::task::spawn_blocking(move || score(&text))
+            .await
+            .map_err(|e| CsmsError::Internal(format!("the strength check failed: {e}")))?;
+        if verdict.strength != "WEAK" {
+            return Ok(());
+        }
+        let why = if verdict.warning.is_empty() { "it is easy to guess".to_owned() } else { verdict.warning };
+        Err(invalid(format!(
+            "the value is weak ({why}); checking_secret_strength is on for this project, so weak values are refused"
+        ))
+        .into())
     }
 
     /// check-secrets: the verdict on a value or a stored version.

@@ -67,6 +67,22 @@ pub struct CsmsJobs {
     #[arg(long = "secret-rotation-hour-ms", env = "OPENDEW_CSMS_ROTATION_HOUR_MS", default_value_t = 3_600_000,
           value_parser = clap::value_parser!(i64).range(1..), hide = true)]
     pub rotation_hour_ms: i64,
+    /// The key that opens registered database instances' administrator
+    /// URLs (`opendew admin db-instance add` writes it). Without it, the
+    /// rotation of a database secret fails with that reason.
+    #[arg(long = "db-instance-key-file", env = "OPENDEW_DB_INSTANCE_KEY_FILE")]
+    pub db_instance_key_file: Option<std::path::PathBuf>,
+    /// Seconds after which a rotation that has not finished (its process
+    /// died) may be taken over by the next attempt; longer than two calls
+    /// to a database server (csms_service::databases::SERVER_TIMEOUT).
+    #[arg(long = "secret-rotation-lease-seconds", env = "OPENDEW_CSMS_ROTATION_LEASE_SECONDS", default_value = "120",
+          value_parser = common::positive_seconds)]
+    pub rotation_lease: std::time::Duration,
+    /// Rotations that may talk to one database instance at once (per
+    /// replica); the scheduler runs up to four times this many in all.
+    #[arg(long = "secret-rotations-per-instance", env = "OPENDEW_CSMS_ROTATIONS_PER_INSTANCE", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub rotations_per_instance: u32,
     /// Seconds between scans for versions whose expiry time has come
     /// (SECRET_VERSION_EXPIRED).
     #[arg(long = "secret-expiry-check-seconds", env = "OPENDEW_CSMS_EXPIRY_CHECK_SECONDS", default_value = "60",
@@ -82,6 +98,9 @@ impl Default for CsmsJobs {
         Self {
             rotation_check: std::time::Duration::from_secs(60),
             rotation_hour_ms: 3_600_000,
+            db_instance_key_file: None,
+            rotation_lease: std::time::Duration::from_secs(120),
+            rotations_per_instance: 4,
             expiry_check: std::time::Duration::from_secs(60),
             webhook: WebhookConfig::default(),
         }

@@ -24,6 +24,10 @@ pub const MAX_TAGS: usize = 20;
 pub const SYSCURRENT: &str = "SYSCURRENT";
 /// The stage that marks the previous version.
 pub const SYSPREVIOUS: &str = "SYSPREVIOUS";
+/// The stage of a rotation in progress: the new credentials, staged before
+/// the database gets them and never `latest` (only rotation sets it; its
+/// update time is the rotation's lease).
+pub const SYSPENDING: &str = "SYSPENDING";
 
 /// Lifecycle state of a secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,7 +278,16 @@ pub fn validate_rotation_period(period: &str) -> Result<(), Rejection> {
     if (6 * 3600..=8760 * 3600).contains(&seconds) { Ok(()) } else { Err(err()) }
 }
 
-/// A stage name: `^[a-zA-Z0-9_-]{1,64}$`.
+/// A stage name a caller may set: `^[a-zA-Z0-9_-]{1,64}$`, not SYSPENDING.
+pub fn validate_user_stage(stage: &str) -> Result<(), Rejection> {
+    validate_stage_name(stage)?;
+    if stage == SYSPENDING {
+        return Err(invalid("SYSPENDING marks a rotation in progress; only rotation sets it"));
+    }
+    Ok(())
+}
+
+/// A stage name as stored: 1-64 characters of `[a-zA-Z0-9_-]`.
 pub fn validate_stage_name(stage: &str) -> Result<(), Rejection> {
     let ok = !stage.is_empty()
         && stage.len() <= 64
@@ -365,6 +378,10 @@ pub enum Rejection {
     /// The request itself is malformed (e.g. a wrong path word).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// Another rotation of the secret holds SYSPENDING (its lease has not
+    /// run out).
+    #[error("a rotation of this secret is in progress; try again later")]
+    RotationInProgress,
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -414,6 +431,35 @@ pub fn with_new_password(value: &[u8], password: &str) -> Result<Vec<u8>, &'stat
     }
     members.insert("password".to_owned(), serde_json::Value::String(password.to_owned()));
     Ok(serde_json::to_vec(&doc).expect("JSON serialises"))
+}
+
+/// The `username` and `password` members of a database secret's JSON
+/// credentials. The reason for a refusal names no value.
+pub fn credentials(value: &[u8]) -> Result<(String, zeroize::Zeroizing<String>), &'static str> {
+    let doc: serde_json::Value =
+        serde_json::from_slice(value).map_err(|_| "the current value is not JSON credentials")?;
+    let member = |name| doc.get(name).and_then(serde_json::Value::as_str);
+    let username = member("username").filter(|u| !u.is_empty()).ok_or("the value has no string member \"username\"")?;
+    let password = member("password").ok_or("the value has no string member \"password\"")?;
+    Ok((username.to_owned(), zeroize::Zeroizing::new(password.to_owned())))
+}
+
+/// [`with_new_password`], with `username` replaced too (MultiUser's second
+/// account).
+pub fn with_new_account(value: &[u8], username: &str, password: &str) -> Result<Vec<u8>, &'static str> {
+    let new = with_new_password(value, password)?;
+    let mut doc: serde_json::Value = serde_json::from_slice(&new).map_err(|_| "not JSON")?;
+    doc["username"] = serde_json::Value::String(username.to_owned());
+    Ok(serde_json::to_vec(&doc).expect("JSON serialises"))
+}
+
+/// The `InstanceId` of a database secret's `rotation_config`.
+pub fn rotation_instance(rotation_config: &str) -> Result<String, &'static str> {
+    let config: serde_json::Value = serde_json::from_str(rotation_config).map_err(|_| "rotation_config is not JSON")?;
+    match config.get("InstanceId").and_then(serde_json::Value::as_str) {
+        Some(id) if !id.is_empty() => Ok(id.to_owned()),
+        _ => Err("rotation_config.InstanceId names no database instance"),
+    }
 }
 
 /// `SingleUser` or `MultiUser`, from a database secret's `rotation_config`.

@@ -78,6 +78,7 @@ fn rejection_code(rejection: &Rejection) -> (Code, ErrorReason) {
         Rejection::AlreadyPendingDelete => (Code::FailedPrecondition, R::SecretAlreadyPendingDelete),
         Rejection::NotPendingDelete => (Code::FailedPrecondition, R::SecretNotPendingDelete),
         Rejection::InvalidRequest(_) => (Code::InvalidArgument, R::InvalidRequest),
+        Rejection::RotationInProgress => (Code::FailedPrecondition, R::InvalidRequest),
     }
 }
 

@@ -67,8 +67,14 @@ pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::R
     let sink = delivery::sink(&config.jobs.webhook)?;
     tasks::spawn_purge(store.clone(), config.purge_interval, shutdown.clone());
     let ready = ready_check(store.clone());
+    let instance_key = match &config.jobs.db_instance_key_file {
+        Some(path) => Some(instances::InstanceKey::from_file(path)?),
+        None => None,
+    };
     let service = Arc::new(
-        service::CsmsService::new(store.clone(), kms, config.secret_quota, config.jobs.clone(), &shutdown).await?,
+        service::CsmsService::new(store.clone(), kms, config.secret_quota, config.jobs.clone(), &shutdown)
+            .await?
+            .with_instance_key(instance_key),
     );
     delivery::spawn(
         store.clone(),

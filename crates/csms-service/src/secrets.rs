@@ -149,6 +149,7 @@ impl CsmsService {
         if req.enterprise_project_id.len() > 36 {
             return Err(invalid("enterprise_project_id is limited to 36 characters").into());
         }
+        self.refuse_weak(caller, &value).await?;
         // A taken name is refused by the insert's unique constraint (one
         // round trip fewer than asking first; a duplicate costs a data key).
         let kms_key_id =

@@ -25,6 +25,10 @@ pub struct CsmsService {
     /// list-secrets pages, trusted under the read cache's epoch
     /// (common::pages).
     pub(crate) pages: common::pages::PageCache<crate::domain::PageQuery, crate::domain::Page<SecretRecord>>,
+    /// Opens registered database instances (`None`: no key configured).
+    pub(crate) instance_key: Option<crate::instances::InstanceKey>,
+    /// Rotations in flight per database instance (project, id).
+    pub(crate) instance_slots: crate::databases::InstanceSlots,
 }
 
 impl CsmsService {
@@ -45,7 +49,14 @@ impl CsmsService {
             |page: &crate::domain::Page<SecretRecord>| u32::try_from(page.items.len()).unwrap_or(u32::MAX),
         );
         let deliveries = Arc::new(tokio::sync::Notify::new());
-        Ok(Self { store, kms, secret_quota, jobs, deliveries, reads, pages })
+        let instance_slots = crate::databases::InstanceSlots::new(jobs.rotations_per_instance);
+        Ok(Self { store, kms, secret_quota, jobs, deliveries, reads, pages, instance_key: None, instance_slots })
+    }
+
+    /// The service opening database instances with `key`.
+    pub fn with_instance_key(mut self, key: Option<crate::instances::InstanceKey>) -> Self {
+        self.instance_key = key;
+        self
     }
 
     /// Tells the delivery task that a record may be waiting.

@@ -1,10 +1,11 @@
 //! Version stages: show, move and delete a named pointer to a version.
-//! `SYSCURRENT` and `SYSPREVIOUS` are moved only by new versions.
+//! `SYSCURRENT` and `SYSPREVIOUS` are moved only by new versions;
+//! `SYSPENDING` only by rotation.
 
 use common::identity::CallerIdentity;
 
 use crate::{
-    domain::{self, Rejection, SYSCURRENT, SYSPREVIOUS},
+    domain::{self, Rejection, SYSCURRENT, SYSPENDING, SYSPREVIOUS},
     error::CsmsError,
     secrets::{invalid, writable},
     service::CsmsService,
@@ -26,7 +27,7 @@ impl CsmsService {
         &self, caller: &CallerIdentity, name: &str, stage: &str, version_id: &str,
     ) -> Result<StageRecord, CsmsError> {
         self.show_secret(caller, name).await?;
-        domain::validate_stage_name(stage)?;
+        domain::validate_user_stage(stage)?;
         if version_id.is_empty() {
             return Err(invalid("version_id is required").into());
         }
@@ -37,7 +38,7 @@ impl CsmsService {
     /// Removes a user stage.
     pub async fn delete_stage(&self, caller: &CallerIdentity, name: &str, stage: &str) -> Result<(), CsmsError> {
         self.show_secret(caller, name).await?;
-        if stage == SYSCURRENT || stage == SYSPREVIOUS {
+        if stage == SYSCURRENT || stage == SYSPREVIOUS || stage == SYSPENDING {
             return Err(Rejection::SystemStage.into());
         }
         if domain::validate_stage_name(stage).is_err() {

@@ -49,7 +49,7 @@ impl CsmsService {
         }
         let mut stages = if req.stages.is_empty() { vec![SYSCURRENT.to_owned()] } else { req.stages };
         for stage in &stages {
-            domain::validate_stage_name(stage)?;
+            domain::validate_user_stage(stage)?;
         }
         stages.sort();
         stages.dedup();
@@ -57,6 +57,7 @@ impl CsmsService {
             domain::validate_expire_time(expire)?;
         }
         secret.state.check_value_access()?;
+        self.refuse_weak(caller, &value).await?;
         let (secret, number) = self.store.reserve_version(&caller.project_id, name, writable()).await?;
         let now = common::now_ms();
         let mut version = self

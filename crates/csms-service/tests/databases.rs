@@ -6,7 +6,10 @@
 
 use common::db::DatabaseUrl;
 use crypto::SecretString;
-use csms_service::databases::{ServerError, mysql, postgres};
+use csms_service::{
+    databases::{Server, ServerError, mysql, postgres},
+    domain::instances::DbEngine,
+};
 use mysql_async::prelude::Queryable;
 use sqlx::Connection;
 
@@ -42,8 +45,9 @@ async fn a_postgres_role_gets_the_new_password_as_a_verifier() {
         .await
         .unwrap();
 
+    let admin_secret = SecretString::new(admin.expose().to_owned());
     let new = SecretString::new("Zq8!r2#Lm5vT9wXy3BcD7eFg1HjK4nPs".to_owned());
-    postgres::set_password(&admin, &role, &new).await.unwrap();
+    postgres::set_password(&admin_secret, &role, &new).await.unwrap();
     let verifier = stored_verifier(&admin, &role).await;
     assert!(verifier.starts_with("SCRAM-SHA-256$4096:"), "{verifier}");
     let stored_key = verifier.rsplit_once('$').unwrap().1.split_once(':').unwrap().0;
@@ -51,16 +55,33 @@ async fn a_postgres_role_gets_the_new_password_as_a_verifier() {
     assert_ne!(python_stored_key(&verifier, "the-old-password"), stored_key, "and not the old one");
 
     // Refusals change nothing: an unknown account, an unreachable server.
-    let missing = postgres::set_password(&admin, "no_such_role_here", &new).await;
+    let missing = postgres::set_password(&admin_secret, "no_such_role_here", &new).await;
     assert!(matches!(missing, Err(ServerError::UnknownAccount(_))), "{missing:?}");
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let nowhere: DatabaseUrl = format!("postgres://postgres:admin-secret@{closed}/postgres").parse().unwrap();
-    let unreachable = postgres::set_password(&nowhere, &role, &SecretString::new("another-one".into())).await;
+    let nowhere_secret = SecretString::new(format!("postgres://postgres:admin-secret@{closed}/postgres"));
+    let unreachable = postgres::set_password(&nowhere_secret, &role, &SecretString::new("another-one".into())).await;
     let message = format!("{:?}", unreachable.unwrap_err());
     assert!(!message.contains("admin-secret") && !message.contains("another-one"), "{message}");
     assert_eq!(stored_verifier(&admin, &role).await, verifier, "a failed change left the password as it was");
 
-    sqlx::raw_sql(&format!("DROP ROLE \"{role}\"")).execute(&mut conn).await.unwrap();
+    // MultiUser's second account: a member of the first, with its own
+    // password; made once.
+    let clone = format!("{role}_clone");
+    let server = Server { engine: DbEngine::Postgresql, admin: admin_secret.clone() };
+    server.clone_account(&role, &clone, &new).await.unwrap();
+    server.clone_account(&role, &clone, &new).await.unwrap();
+    let member: bool = sqlx::query_scalar("SELECT pg_has_role($1, $2, 'USAGE')")
+        .bind(&clone)
+        .bind(&role)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(member, "the clone holds the first account's privileges");
+    let verifier = stored_verifier(&admin, &clone).await;
+    let stored_key = verifier.rsplit_once('$').unwrap().1.split_once(':').unwrap().0;
+    assert_eq!(python_stored_key(&verifier, new.expose()), stored_key);
+
+    sqlx::raw_sql(&format!("DROP ROLE \"{clone}\"; DROP ROLE \"{role}\"")).execute(&mut conn).await.unwrap();
 }
 
 /// Whether `user` can log in to the MariaDB at `admin` with `password`.
@@ -104,8 +125,31 @@ async fn a_mariadb_account_gets_the_new_password() {
     assert!(!message.contains("admin-secret") && !message.contains(new.expose()), "{message}");
     assert!(mariadb_login(&admin, &user, "it's").await, "a failed change left the password as it was");
 
+    // MultiUser's second account: on every host, with the first one's
+    // grants, logging in with its own password.
+    let database = format!("{user}_db");
+    conn.query_drop(format!("CREATE DATABASE `{database}`")).await.unwrap();
+    conn.query_drop(format!("CREATE TABLE `{database}`.t (n INT)")).await.unwrap();
+    for host in ["127.0.0.1", "localhost"] {
+        conn.query_drop(format!("GRANT SELECT ON `{database}`.* TO '{user}'@'{host}'")).await.unwrap();
+    }
+    let clone = format!("{user}_clone");
+    let server = Server { engine: DbEngine::Mysql, admin: admin_secret.clone() };
+    server.clone_account(&user, &clone, &new).await.unwrap();
+    server.clone_account(&user, &clone, &new).await.unwrap();
+    assert!(mariadb_login(&admin, &clone, new.expose()).await, "the clone logs in with its password");
+    let opts = mysql_async::OptsBuilder::from_opts(mysql_async::Opts::from_url(&admin).unwrap())
+        .user(Some(clone.clone()))
+        .pass(Some(new.expose()));
+    let mut as_clone = mysql_async::Conn::new(opts).await.unwrap();
+    let rows: Vec<i32> = as_clone.query(format!("SELECT n FROM `{database}`.t")).await.unwrap();
+    assert!(rows.is_empty(), "the clone holds the first account's grants");
+    as_clone.disconnect().await.unwrap();
+
     for host in ["127.0.0.1", "localhost"] {
         conn.query_drop(format!("DROP USER '{user}'@'{host}'")).await.unwrap();
+        conn.query_drop(format!("DROP USER '{clone}'@'{host}'")).await.unwrap();
     }
+    conn.query_drop(format!("DROP DATABASE `{database}`")).await.unwrap();
     conn.disconnect().await.unwrap();
 }

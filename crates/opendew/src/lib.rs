@@ -268,6 +268,14 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
     .await
     .context("starting kms-service")?;
     let (kms, kms_service) = (started.running, started.service);
+    // The key `opendew admin db-instance add --data-dir` seals instances
+    // under, so that database secrets rotate here as in production.
+    let mut csms_jobs = config.csms_jobs.clone();
+    if csms_jobs.db_instance_key_file.is_none() {
+        let key_file = dir.join("db-instance.key");
+        csms_service::instances::InstanceKey::ensure_file(&key_file).context("creating the db-instance key")?;
+        csms_jobs.db_instance_key_file = Some(key_file);
+    }
     let csms = csms_service::start(
         csms_service::CsmsConfig {
             database_url: config.database_url.clone().unwrap_or_else(|| DatabaseUrl::sqlite_file(&dir.join("csms.db"))),
@@ -278,7 +286,7 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
             secret_quota: 200,
             max_connections: 8,
             purge_interval: std::time::Duration::from_secs(60),
-            jobs: config.csms_jobs.clone(),
+            jobs: csms_jobs,
         },
         shutdown.clone(),
     )

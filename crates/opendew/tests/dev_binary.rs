@@ -28,6 +28,11 @@ impl Dev {
 
     /// Starts `opendew dev` on free ports and waits for its banner.
     fn start(data_dir: &std::path::Path) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// As [`Dev::start`], with more environment.
+    fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_opendew"))
             .args([
                 "dev",
@@ -41,6 +46,7 @@ impl Dev {
             .arg("--data-dir")
             .arg(data_dir)
             .env("OPENDEW_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
             .expect("start opendew dev");
@@ -165,6 +171,91 @@ async fn dev_stack_runs_and_keeps_its_data_across_restarts() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("root key does not match"), "{stderr}");
+}
+
+/// A signed-in client of a dev stack: `(method, path under /v1/{project}/
+/// or absolute, body)` → `(status, body)`.
+async fn csms_call(
+    dev: &Dev, t: &str, project: &str, method: reqwest::Method, path: &str, body: Option<Value>,
+) -> (u16, Value) {
+    let url = if path.starts_with('/') {
+        format!("{}{path}", dev.endpoint)
+    } else {
+        format!("{}/v1/{project}/{path}", dev.endpoint)
+    };
+    let mut request = reqwest::Client::new().request(method, url).header("x-auth-token", t);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    match request.send().await {
+        Ok(r) => (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null)),
+        Err(_) => (0, Value::Null),
+    }
+}
+
+/// A rotation cut short (issue #33): the process stops at each point
+/// between the steps (new credentials staged; the server changed), and
+/// after a restart the next attempt finishes the rotation: the server
+/// holds the password of the version that became current, and the old
+/// one no longer. Until then the secret's `latest` never moved.
+#[tokio::test]
+async fn a_rotation_cut_short_is_finished_by_the_next_attempt() {
+    let Some(pg) = test_support::postgres_url("rotation crash points on PostgreSQL") else { return };
+    for step in ["staged", "applied"] {
+        let dir = tempfile::tempdir().unwrap();
+        let env = [("OPENDEW_CSMS_CRASH_AT", step), ("OPENDEW_CSMS_ROTATION_LEASE_SECONDS", "1")];
+        let mut dev = Dev::start_with(dir.path(), &env);
+        let c = dev.account(dir.path());
+        let project = c["project_id"].as_str().unwrap().to_owned();
+        let added = Command::new(env!("CARGO_BIN_EXE_opendew"))
+            .args(["admin", "--data-dir"])
+            .arg(dir.path())
+            .args(["db-instance", "add", "--project", &project, "--id", "orders-pg", "--engine", "postgresql"])
+            .args(["--url", pg.expose()])
+            .env("OPENDEW_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+        let role = test_support::accounts::postgres_role(&pg, "before-crash").await;
+        let t = token(&reqwest::Client::new(), &dev.endpoint, &c).await;
+        let post = reqwest::Method::POST;
+        let agency = Some(json!({"secret_type": "RDS-FG"}));
+        assert_eq!(csms_call(&dev, &t, &project, post.clone(), "/v1/csms/agencies", agency).await.0, 200);
+        let secret = json!({"name": "orders", "secret_type": "RDS-FG",
+                            "secret_string": json!({"username": role, "password": "before-crash"}).to_string(),
+                            "rotation_config": r#"{"InstanceId":"orders-pg","SecretSubType":"SingleUser"}"#});
+        assert_eq!(csms_call(&dev, &t, &project, post.clone(), "secrets", Some(secret)).await.0, 200);
+        let (status, _) = csms_call(&dev, &t, &project, post.clone(), "secrets/orders/rotate", None).await;
+        assert!(status == 0 || status >= 500, "{step}: the process should have stopped, answered {status}");
+        let exited = (0..100).find_map(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            dev.child.try_wait().unwrap()
+        });
+        assert!(exited.is_some_and(|s| !s.success()), "{step}: opendew dev did not stop at the crash point");
+        let holds = |p: &'static str| test_support::accounts::postgres_holds(&pg, &role, p);
+        assert_eq!(holds("before-crash").await, step == "staged", "{step}: the server's password");
+
+        let dev = Dev::start_with(dir.path(), &[("OPENDEW_CSMS_ROTATION_LEASE_SECONDS", "1")]);
+        let t = token(&reqwest::Client::new(), &dev.endpoint, &c).await;
+        let get = reqwest::Method::GET;
+        let (_, latest) = csms_call(&dev, &t, &project, get.clone(), "secrets/orders/versions/latest", None).await;
+        assert_eq!(latest["version"]["version_metadata"]["id"], "v1", "{step}: latest moved before the rotation ended");
+        let (_, pending) = csms_call(&dev, &t, &project, get.clone(), "secrets/orders/stages/SYSPENDING", None).await;
+        assert_eq!(pending["stage"]["version_id"], "v2", "{step}: {pending}");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let (status, rotated) = csms_call(&dev, &t, &project, post.clone(), "secrets/orders/rotate", None).await;
+        assert_eq!((status, rotated["version_id"].as_str()), (200, Some("v2")), "{step}: {rotated}");
+        let (_, latest) = csms_call(&dev, &t, &project, get.clone(), "secrets/orders/versions/latest", None).await;
+        let value: Value = serde_json::from_str(latest["version"]["secret_string"].as_str().unwrap()).unwrap();
+        let password = value["password"].as_str().unwrap();
+        assert!(test_support::accounts::postgres_holds(&pg, &role, password).await, "{step}: the server has it");
+        assert!(!holds("before-crash").await, "{step}: and not the old one");
+        let (_, versions) = csms_call(&dev, &t, &project, get, "secrets/orders/versions", None).await;
+        let stages: Vec<Value> =
+            versions["version_metadatas"].as_array().unwrap().iter().map(|v| v["version_stages"].clone()).collect();
+        assert_eq!(stages, [json!(["SYSPREVIOUS"]), json!(["SYSCURRENT"])], "{step}: no SYSPENDING is left");
+        dev.stop();
+    }
 }
 
 /// The process's peak resident set (`VmHWM`), in MiB: the kernel's own

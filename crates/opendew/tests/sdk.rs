@@ -44,14 +44,29 @@ async fn run_sdk_suite(db: Db) {
     // A user of another account, for grants and change-password.
     let password = "grantee's first password";
     let (_, user_id, project, ak, sk) = support::other_account(&s, "grantee", password).await;
-    let grantee: [(&str, &std::ffi::OsStr); 5] = [
-        ("OPENDEW_GRANTEE_USER_ID", user_id.as_ref()),
-        ("OPENDEW_GRANTEE_PROJECT_ID", project.as_ref()),
-        ("OPENDEW_GRANTEE_AK", ak.as_ref()),
-        ("OPENDEW_GRANTEE_SK", sk.as_ref()),
-        ("OPENDEW_GRANTEE_PASSWORD", password.as_ref()),
+    let mut env: Vec<(&str, std::ffi::OsString)> = vec![
+        ("OPENDEW_GRANTEE_USER_ID", user_id.into()),
+        ("OPENDEW_GRANTEE_PROJECT_ID", project.into()),
+        ("OPENDEW_GRANTEE_AK", ak.into()),
+        ("OPENDEW_GRANTEE_SK", sk.into()),
+        ("OPENDEW_GRANTEE_PASSWORD", password.into()),
     ];
-    run_python(&s, "test_sdk.py", &grantee, "the official SDK suite").await;
+    // Database instances for the rotation tests: a PostgreSQL role and a
+    // MariaDB user whose passwords the suite rotates and checks.
+    let pg = test_support::postgres_url("SDK rotation on PostgreSQL");
+    let maria = test_support::mysql_url("SDK rotation on MariaDB");
+    if let (Some(pg), Some(maria)) = (pg, maria) {
+        let project = s.account.project_id.clone();
+        s.register_instance(&project, "sdk-pg", "postgresql", pg.expose()).await;
+        s.register_instance(&project, "sdk-maria", "mysql", &maria).await;
+        let role = test_support::accounts::postgres_role(&pg, "old-sdk-password").await;
+        let user = test_support::accounts::mysql_user(&maria, "old-sdk-password").await;
+        env.push(("OPENDEW_ROTATION_PG_ROLE", role.into()));
+        env.push(("OPENDEW_ROTATION_PG_URL", pg.expose().into()));
+        env.push(("OPENDEW_ROTATION_MARIA_USER", user.into()));
+    }
+    let env: Vec<(&str, &std::ffi::OsStr)> = env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    run_python(&s, "test_sdk.py", &env, "the official SDK suite").await;
     s.stack.stop().await.unwrap();
 }
 

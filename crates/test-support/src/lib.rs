@@ -7,6 +7,8 @@
 
 use common::db::DatabaseUrl;
 
+pub mod accounts;
+
 /// Environment variable naming the Postgres server for tests.
 pub const POSTGRES_ENV: &str = "OPENDEW_TEST_POSTGRES_URL";
 

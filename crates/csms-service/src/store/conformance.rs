@@ -63,6 +63,7 @@ pub(crate) async fn run<S: SecretStore>(store: S) {
     concurrent_claims(store.clone()).await;
     expiries(&*store).await;
     tasks(&*store).await;
+    pending_versions(&*store).await;
     grants_and_settings(&*store).await;
     instances(&*store).await;
     // Last: a store is watched once.
@@ -434,6 +435,7 @@ async fn tasks<S: SecretStore>(store: &S) {
                     Ok(())
                 }),
                 &effects,
+                None,
             )
             .await
             .unwrap();
@@ -456,12 +458,46 @@ async fn tasks<S: SecretStore>(store: &S) {
     assert_eq!(store.list_tasks(&"d".repeat(32), &all, None, 10).await.unwrap().0, 0, "per project");
     for _ in 0..2 {
         let effects = Effects { notices: vec![], task: Some(task(&project, "db", TaskStatus::Failed)) };
-        store.record_rotation(&project, &s.id, Box::new(|_| Ok(())), &effects).await.unwrap();
+        store.record_rotation(&project, &s.id, Box::new(|_| Ok(())), &effects, None).await.unwrap();
     }
     assert_eq!(store.failures_in_a_row(&project, "db", 0, 3).await.unwrap(), 2);
     assert_eq!(store.failures_in_a_row(&project, "db", 0, 1).await.unwrap(), 1, "looks at `limit` tasks");
     let later = common::now_ms() + 60_000;
     assert_eq!(store.failures_in_a_row(&project, "db", later, 3).await.unwrap(), 0, "only tasks since");
+}
+
+/// A rotation's pending version: staged once (SYSPENDING is a lock),
+/// renewed only by the attempt that saw it, promoted to SYSCURRENT (its
+/// predecessor to SYSPREVIOUS) or abandoned (deleted with its stage).
+async fn pending_versions<S: SecretStore>(store: &S) {
+    use crate::domain::{SYSPENDING, SYSPREVIOUS};
+    let project = "f".repeat(32);
+    let (s, v1) = secret(&project, "pending-db");
+    store.create_secret(&s, std::slice::from_ref(&v1), 200, &none()).await.unwrap();
+    let staged = |number: i32| VersionRecord { number, create_ms: 10, stages: vec![SYSPENDING.into()], ..v1.clone() };
+    let ok = || -> SecretMutation { Box::new(|_| Ok(())) };
+    store.insert_version(&project, &staged(2), ok(), &none()).await.unwrap();
+    let again = store.insert_version(&project, &staged(3), ok(), &none()).await;
+    assert!(matches!(again, Err(WriteError::Rejected(Rejection::RotationInProgress))), "{again:?}");
+    let stage = store.get_stage(&s.id, SYSPENDING).await.unwrap().unwrap();
+    assert_eq!(stage.version, 2);
+    assert!(store.renew_pending(&s.id, 2, stage.update_ms, 500).await.unwrap());
+    assert!(!store.renew_pending(&s.id, 2, stage.update_ms, 600).await.unwrap(), "renewed by the first only");
+    let current = store.get_version_by_stage(&s.id, SYSCURRENT).await.unwrap().unwrap();
+    assert_eq!(current.number, 1, "a pending version is never current");
+    let promoted = store.promote_pending(&project, &s.id, 2, ok(), &none()).await.unwrap();
+    assert_eq!(promoted.stages, [SYSCURRENT]);
+    assert_eq!(store.get_version(&s.id, 1).await.unwrap().unwrap().stages, [SYSPREVIOUS]);
+    assert!(store.get_stage(&s.id, SYSPENDING).await.unwrap().is_none());
+    let twice = store.promote_pending(&project, &s.id, 2, ok(), &none()).await;
+    assert!(matches!(twice, Err(WriteError::Rejected(_))), "promoted once: {twice:?}");
+    // Abandoned: the stage and the version go, the others stay.
+    store.insert_version(&project, &staged(3), ok(), &none()).await.unwrap();
+    let failed = Effects { notices: vec![], task: Some(task(&project, "pending-db", TaskStatus::Failed)) };
+    store.record_rotation(&project, &s.id, ok(), &failed, Some(3)).await.unwrap();
+    assert!(store.get_version(&s.id, 3).await.unwrap().is_none());
+    assert!(store.get_stage(&s.id, SYSPENDING).await.unwrap().is_none());
+    assert_eq!(store.get_version(&s.id, 2).await.unwrap().unwrap().stages, [SYSCURRENT]);
 }
 
 /// Registered database instances: one id per project, listed by project,

@@ -187,6 +187,20 @@ pub trait Versions: Send + Sync + std::fmt::Debug + 'static {
         &self, project_id: &str, version: &VersionRecord, change: SecretMutation, effects: &Effects,
     ) -> Result<VersionRecord, WriteError>;
 
+    /// Finishes a rotation, in one transaction: moves SYSCURRENT onto the
+    /// version `number`, which must hold SYSPENDING (else nothing changes),
+    /// gives SYSPREVIOUS to the version that held SYSCURRENT, removes
+    /// SYSPENDING, applies `change` to the locked secret (`id`) and records
+    /// `effects`.
+    async fn promote_pending(
+        &self, project_id: &str, secret_id: &str, number: i32, change: SecretMutation, effects: &Effects,
+    ) -> Result<VersionRecord, WriteError>;
+
+    /// Takes over an abandoned rotation: moves the update time of the
+    /// secret's SYSPENDING stage to `now_ms` if it still marks `number` and
+    /// last moved at `seen_ms`; false when another attempt moved it first.
+    async fn renew_pending(&self, secret_id: &str, number: i32, seen_ms: i64, now_ms: i64) -> Result<bool, StoreError>;
+
     /// The read path in one round trip: a secret by name and the version
     /// named by `stage` (when given) or by `number`, with its stages. The
     /// version is `None` when the secret exists but the version does not.
@@ -275,9 +289,11 @@ pub trait Events: Send + Sync + std::fmt::Debug + 'static {
 #[async_trait]
 pub trait Tasks: Send + Sync + std::fmt::Debug + 'static {
     /// Records a rotation that made no version: applies `change` to the
-    /// locked secret (`id`) and records `effects`, in one transaction.
+    /// locked secret (`id`) and records `effects`, in one transaction; with
+    /// `abandon`, the version of that number loses SYSPENDING and, left
+    /// without stages, is deleted (the server kept the old password).
     async fn record_rotation(
-        &self, project_id: &str, secret_id: &str, change: SecretMutation, effects: &Effects,
+        &self, project_id: &str, secret_id: &str, change: SecretMutation, effects: &Effects, abandon: Option<i32>,
     ) -> Result<(), WriteError>;
 
     /// The number of tasks matching `filter` and up to `limit` of them in

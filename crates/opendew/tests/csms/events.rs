@@ -84,10 +84,18 @@ pub(super) async fn events_fire_and_leave_records(s: &TestStack) {
 
     // VERSION_CREATED (create and create-version), VERSION_EXPIRED,
     // ROTATED (with its version), ROTATED_FAILED and DELETED.
+    // The rotation acts on a real PostgreSQL role.
+    let Some(pg) = test_support::postgres_url("rotation events on a PostgreSQL instance") else { return };
+    let role = test_support::accounts::postgres_role(&pg, "first").await;
+    let instance = unique("ev-pg");
+    s.register_instance(&s.account.project_id, &instance, "postgresql", pg.expose()).await;
+    let r = s.call(Method::POST, "/v1/csms/agencies", Some(&json!({"secret_type": "RDS-FG"}))).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
     let db = unique("ev-db");
-    let value = json!({"username": "app", "password": "first"}).to_string();
+    let value = json!({"username": role, "password": "first"}).to_string();
+    let config = json!({"InstanceId": instance, "SecretSubType": "SingleUser"}).to_string();
     let body = json!({"name": db, "secret_string": value, "secret_type": "RDS-FG", "event_subscriptions": ["all-types"],
-                      "rotation_config": r#"{"InstanceId":"i-1","SecretSubType":"SingleUser"}"#});
+                      "rotation_config": config});
     assert_eq!(call(s, Method::POST, "secrets", Some(body)).await.status, 200);
     let v2 = call(s, Method::POST, &format!("secrets/{db}/versions"), Some(json!({"secret_string": value}))).await;
     assert_eq!(v2.status, 200, "{:?}", v2.body);

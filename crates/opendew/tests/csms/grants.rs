@@ -256,5 +256,21 @@ pub(super) async fn grants_users_and_account_paths(s: &TestStack) {
         "CSMS.0002",
         false,
     );
+    // What the switch does: while it is on, weak new values are refused
+    // (create and new version), strong ones and binary ones are not.
+    let weak_secret = json!({"name": unique("weak"), "secret_string": "password1"});
+    let refused = call(s, Method::POST, "secrets", Some(weak_secret.clone())).await;
+    assert_error(&refused, 400, "CSMS.0002", false);
+    assert!(refused.body.to_string().contains("weak") && !refused.body.to_string().contains("password1"));
+    let strong = json!({"name": unique("strong"), "secret_string": "vK7#qL9!zR2@wX5$-tN4&"});
+    assert_eq!(call(s, Method::POST, "secrets", Some(strong.clone())).await.status, 200);
+    let name = strong["name"].as_str().unwrap();
+    let weak_version = json!({"secret_string": "123456"});
+    let r = call(s, Method::POST, &format!("secrets/{name}/versions"), Some(weak_version.clone())).await;
+    assert_error(&r, 400, "CSMS.0002", false);
+    let off = call(s, Method::POST, "secrets/checker/config", Some(json!({"checking_secret_strength": false}))).await;
+    assert_eq!(off.status, 200);
+    assert_eq!(call(s, Method::POST, "secrets", Some(weak_secret)).await.status, 200, "off: weak values are taken");
+    assert_eq!(call(s, Method::POST, &format!("secrets/{name}/versions"), Some(weak_version)).await.status, 200);
     ordinary_secret_named(s, "checker").await;
 }

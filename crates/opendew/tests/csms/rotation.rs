@@ -1,73 +1,182 @@
 //! Rotation on demand, its tasks, and scheduled rotation across replicas.
 
+use test_support::accounts;
+
 use super::*;
 
-/// rotate-secret on single- and multi-user database secrets, COMMON
-/// refused, the task list's filters, exclusivity rule and paging, and an
-/// update of the description leaving the schedule alone.
+/// The value of `name`'s version `version` as JSON.
+async fn value(s: &TestStack, name: &str, version: &str) -> Value {
+    let r = read(s, name, version).await;
+    serde_json::from_str(r.body["version"]["secret_string"].as_str().unwrap_or("null")).unwrap()
+}
+
+/// A database secret of `instance` holding `value`.
+async fn database_secret(s: &TestStack, name: &str, kind: &str, instance: &str, sub: &str, value: &Value) {
+    let config = json!({"InstanceId": instance, "SecretSubType": sub}).to_string();
+    let body = json!({"name": name, "secret_string": value.to_string(), "secret_type": kind,
+                      "auto_rotation": true, "rotation_period": "30d", "rotation_config": config});
+    let created = call(s, Method::POST, "secrets", Some(body)).await;
+    assert_eq!(created.status, 200, "{:?}", created.body);
+}
+
+/// A rotation that must fail: the task says why, and the stages, the
+/// value and the server's password (`holds`) stay as they were.
+async fn fails_and_changes_nothing(s: &TestStack, name: &str, why: &str, holds: impl AsyncFn() -> bool) {
+    let before = call(s, Method::GET, &format!("secrets/{name}/versions"), None).await.body;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = call(s, Method::POST, &format!("secrets/{name}/rotate"), None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert!(r.body.get("version_id").is_none(), "{name}: {:?}", r.body);
+    let tasks = call(s, Method::GET, &format!("csms/tasks?secret_name={name}"), None).await;
+    let task = tasks.body["tasks"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(task["task_status"], "FAILED", "{name}: {task}");
+    let message = task["task_error_msg"].as_str().unwrap();
+    assert!(message.contains(why), "{name}: {message:?} does not say {why:?}");
+    let after = call(s, Method::GET, &format!("secrets/{name}/versions"), None).await.body;
+    assert_eq!(before, after, "{name}: the versions and stages moved");
+    assert!(holds().await, "{name}: the server no longer holds the old password");
+}
+
+/// rotate-secret on the real servers (issue #33): SingleUser on
+/// PostgreSQL (the server holds the new password as its verifier, not the
+/// old one), MultiUser on MariaDB (the first rotation makes
+/// `<user>_clone`, the next resets the first account, each time the
+/// credentials read before still log in), every failure leaving stages,
+/// value and password alone; COMMON refused; the task list's filters,
+/// exclusivity rule and paging; a description change leaving the schedule.
 pub(super) async fn rotation_and_tasks(s: &TestStack) {
     let common_name = unique("rot-common");
     call(s, Method::POST, "secrets", Some(json!({"name": common_name, "secret_string": "x"}))).await;
     assert_error(&call(s, Method::POST, &format!("secrets/{common_name}/rotate"), None).await, 400, "CSMS.0002", true);
     assert_error(&call(s, Method::POST, "secrets/no-such-secret/rotate", None).await, 400, "CSMS.0106", true);
+    let (Some(pg), Some(maria)) =
+        (test_support::postgres_url("rotation on PostgreSQL"), test_support::mysql_url("rotation on MariaDB"))
+    else {
+        return;
+    };
+    let project = s.account.project_id.clone();
+    let (pg_instance, maria_instance) = (unique("pg"), unique("maria"));
+    s.register_instance(&project, &pg_instance, "postgresql", pg.expose()).await;
+    s.register_instance(&project, &maria_instance, "mysql", &maria).await;
 
+    // Without the agencies, rotation may not act on the databases.
+    let role = accounts::postgres_role(&pg, "old-password").await;
     let single = unique("rot-single");
-    let value = json!({"username": "app", "password": "old-password", "host": "db.local"});
-    let body = json!({"name": single, "secret_string": value.to_string(), "secret_type": "RDS-FG",
-                      "auto_rotation": true, "rotation_period": "30d",
-                      "rotation_config": r#"{"InstanceId":"i-1","SecretSubType":"SingleUser"}"#});
-    let created = call(s, Method::POST, "secrets", Some(body)).await;
-    assert_eq!(created.status, 200, "{:?}", created.body);
-    let next = created.body["secret"]["next_rotation_time"].as_i64().unwrap();
+    let credentials = json!({"username": role, "password": "old-password", "host": "db.local"});
+    database_secret(s, &single, "RDS-FG", &pg_instance, "SingleUser", &credentials).await;
+    let granted = s.call(Method::GET, "/v1/csms/agencies?secret_type=RDS-FG", None).await;
+    if granted.body["agency_granted"] == "false" {
+        let old = || accounts::postgres_holds(&pg, &role, "old-password");
+        fails_and_changes_nothing(s, &single, "agencies", old).await;
+        let r = s.call(Method::POST, "/v1/csms/agencies", Some(&json!({"secret_type": "RDS-FG"}))).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    }
+
+    let shown = call(s, Method::GET, &format!("secrets/{single}"), None).await;
+    let next = shown.body["secret"]["next_rotation_time"].as_i64().unwrap();
     let r = call(s, Method::PUT, &format!("secrets/{single}"), Some(json!({"description": "only this"}))).await;
     assert_eq!(r.body["secret"]["next_rotation_time"], next, "a description change moved the schedule");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let r = call(s, Method::POST, &format!("secrets/{single}/rotate"), None).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_types(&r.body, &[("version_id", "string"), ("secret_name", "string"), ("rotation_task_id", "string")]);
     let task_id = r.body["rotation_task_id"].as_str().unwrap().to_owned();
-    let new: Value =
-        serde_json::from_str(read(s, &single, "latest").await.body["version"]["secret_string"].as_str().unwrap())
-            .unwrap();
-    assert_eq!((new["username"].as_str(), new["host"].as_str()), (Some("app"), Some("db.local")));
+    let new = value(s, &single, "latest").await;
+    assert_eq!((new["username"].as_str(), new["host"].as_str()), (Some(role.as_str()), Some("db.local")));
     let password = new["password"].as_str().unwrap();
     assert!(password != "old-password" && password.len() == 32, "{password}");
+    assert!(accounts::postgres_holds(&pg, &role, password).await, "PostgreSQL holds the new password");
+    assert!(!accounts::postgres_holds(&pg, &role, "old-password").await, "and no longer the old one");
     let previous = read(s, &single, "v1").await;
     assert_eq!(previous.body["version"]["version_metadata"]["version_stages"], json!(["SYSPREVIOUS"]));
     let shown = call(s, Method::GET, &format!("secrets/{single}"), None).await;
     assert!(shown.body["secret"]["rotation_time"].as_i64().is_some(), "{:?}", shown.body);
     assert!(shown.body["secret"]["next_rotation_time"].as_i64().unwrap() > next);
 
-    // MultiUser rotates the SYSPREVIOUS account and swaps the two.
+    // MultiUser on MariaDB: the first rotation makes <user>_clone with the
+    // first account's grants and makes it current; the next resets the
+    // first account. The credentials read before keep working each time.
+    let user = accounts::mysql_user(&maria, "a0-password").await;
     let multi = unique("rot-multi");
-    let alice = json!({"username": "alice", "password": "a0"}).to_string();
-    let bob = json!({"username": "bob", "password": "b0"}).to_string();
-    let body = json!({"name": multi, "secret_string": alice, "secret_type": "GaussDB-FG",
-                      "rotation_config": r#"{"InstanceId":"i-2","SecretSubType":"MultiUser"}"#});
-    call(s, Method::POST, "secrets", Some(body)).await;
-    let no_second = call(s, Method::POST, &format!("secrets/{multi}/rotate"), None).await;
-    assert!(no_second.body.get("version_id").is_none(), "one account only: {:?}", no_second.body);
-    call(s, Method::POST, &format!("secrets/{multi}/versions"), Some(json!({"secret_string": bob}))).await;
-    // The same rotate again: signed in the next second, as a new request
-    // (an identical signature is a replay, and rotate acts each time).
+    database_secret(
+        s,
+        &multi,
+        "RDS-FG",
+        &maria_instance,
+        "MultiUser",
+        &json!({"username": user, "password": "a0-password"}),
+    )
+    .await;
+    let r = call(s, Method::POST, &format!("secrets/{multi}/rotate"), None).await;
+    assert_eq!(r.body["version_id"], "v2", "{:?}", r.body);
+    let clone = value(s, &multi, "latest").await;
+    assert_eq!(clone["username"], format!("{user}_clone"), "the second account became current");
+    let clone_password = clone["password"].as_str().unwrap().to_owned();
+    assert!(accounts::mysql_login(&maria, &format!("{user}_clone"), &clone_password).await);
+    assert!(accounts::mysql_login(&maria, &user, "a0-password").await, "the previous credentials still work");
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let r = call(s, Method::POST, &format!("secrets/{multi}/rotate"), None).await;
     assert_eq!(r.body["version_id"], "v3", "{:?}", r.body);
-    let current: Value =
-        serde_json::from_str(read(s, &multi, "latest").await.body["version"]["secret_string"].as_str().unwrap())
-            .unwrap();
-    assert_eq!(current["username"], "alice", "the idle account became current");
-    assert_ne!(current["password"], "a0");
+    let current = value(s, &multi, "latest").await;
+    assert_eq!(current["username"], user.as_str(), "the idle account became current");
+    let current_password = current["password"].as_str().unwrap();
+    assert!(accounts::mysql_login(&maria, &user, current_password).await, "its new password logs in");
+    assert!(!accounts::mysql_login(&maria, &user, "a0-password").await, "its old one is refused");
+    assert!(accounts::mysql_login(&maria, &format!("{user}_clone"), &clone_password).await, "SYSPREVIOUS still works");
     let prev = read(s, &multi, "v2").await;
     assert_eq!(prev.body["version"]["version_metadata"]["version_stages"], json!(["SYSPREVIOUS"]));
 
+    // Failures: an unknown instance, an unknown account, an unreachable
+    // server, a refused statement, a value without credentials, and a
+    // type whose agencies are missing (GaussDB-FG here).
+    let holds = |role: String, password: &'static str| {
+        let pg = pg.clone();
+        async move || accounts::postgres_holds(&pg, &role, password).await
+    };
+    let other = accounts::postgres_role(&pg, "kept-password").await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let unreachable = unique("closed");
+    let closed_url = format!("postgres://postgres:pw@{closed}/postgres");
+    s.register_instance(&project, &unreachable, "postgresql", &closed_url).await;
+    // An administrator that may not change other roles' passwords.
+    let weak = accounts::postgres_role(&pg, "weak-admin").await;
+    let mut weak_url = url::Url::parse(pg.expose()).unwrap();
+    weak_url.set_username(&weak).unwrap();
+    let refused = unique("weak");
+    s.register_instance(&project, &refused, "postgresql", weak_url.as_str()).await;
+    let cases = [
+        ("unknown-instance", "RDS-FG", "no-such-instance", other.clone(), "is registered"),
+        ("unknown-account", "RDS-FG", pg_instance.as_str(), "odtest_nobody".to_owned(), "does not exist"),
+        ("no-agency", "GaussDB-FG", pg_instance.as_str(), other.clone(), "agencies"),
+        ("unreachable", "RDS-FG", unreachable.as_str(), other.clone(), "cannot be reached"),
+        ("refused", "RDS-FG", refused.as_str(), other.clone(), "refused"),
+    ];
+    for (case, kind, instance, username, why) in cases {
+        let name = unique(case);
+        let value = json!({"username": username, "password": "kept-password"});
+        database_secret(s, &name, kind, instance, "SingleUser", &value).await;
+        fails_and_changes_nothing(s, &name, why, holds(other.clone(), "kept-password")).await;
+    }
+    let name = unique("not-json");
+    let config = json!({"InstanceId": pg_instance, "SecretSubType": "SingleUser"}).to_string();
+    let body = json!({"name": name, "secret_string": "not json", "secret_type": "RDS-FG", "rotation_config": config});
+    assert_eq!(call(s, Method::POST, "secrets", Some(body)).await.status, 200);
+    fails_and_changes_nothing(s, &name, "JSON", holds(other.clone(), "kept-password")).await;
+    // SYSPENDING is rotation's alone.
+    let r =
+        call(s, Method::PUT, &format!("secrets/{single}/stages/SYSPENDING"), Some(json!({"version_id": "v1"}))).await;
+    assert_error(&r, 400, "CSMS.0002", false);
+
     // Tasks: filters, the task_id rule (flat errors), paging.
-    let r = call(s, Method::GET, &format!("csms/tasks?secret_name={multi}"), None).await;
+    let r = call(s, Method::GET, &format!("csms/tasks?secret_name={single}"), None).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_types(&r.body, &[("total", "int"), ("tasks", "array"), ("next_marker", "string")]);
-    assert_eq!(r.body["total"], 2);
     let statuses: Vec<&str> =
         r.body["tasks"].as_array().unwrap().iter().map(|t| t["task_status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["FAILED", "SUCCESS"]);
+    let expected: &[&str] = if statuses.len() == 2 { &["FAILED", "SUCCESS"] } else { &["SUCCESS"] };
+    assert_eq!(statuses, expected, "a failure without agencies when the suite had none, then the success");
+    let r = call(s, Method::GET, &format!("csms/tasks?secret_name={name}"), None).await;
+    assert_eq!(r.body["total"], 1);
     let t = &r.body["tasks"][0];
     assert_types(
         t,
@@ -82,13 +191,15 @@ pub(super) async fn rotation_and_tasks(s: &TestStack) {
             ("task_error_msg", "string"),
         ],
     );
-    assert_eq!(t["operate_type"], "MULTI_USER");
+    assert_eq!(t["operate_type"], "SINGLE_USER");
     assert!(!t["task_error_msg"].as_str().unwrap().is_empty());
     // The task stores a reason; the gateway spells it as CSMS's code.
     assert_eq!(t["task_error_code"], "CSMS.0002", "{t}");
-    assert_eq!(r.body["tasks"][1]["task_error_code"], "", "a success has no code");
+    let multi_tasks = call(s, Method::GET, &format!("csms/tasks?secret_name={multi}"), None).await;
+    assert_eq!(multi_tasks.body["tasks"][1]["operate_type"], "MULTI_USER");
+    assert_eq!(multi_tasks.body["tasks"][1]["task_error_code"], "", "a success has no code");
     let failed = call(s, Method::GET, &format!("csms/tasks?secret_name={multi}&status=FAILED"), None).await;
-    assert_eq!(failed.body["total"], 1);
+    assert_eq!(failed.body["total"], 0);
     let one = call(s, Method::GET, &format!("csms/tasks?task_id={task_id}"), None).await;
     assert_eq!(
         (one.body["total"].as_u64(), one.body["tasks"][0]["secret_name"].as_str()),
@@ -112,14 +223,13 @@ pub(super) async fn rotation_and_tasks(s: &TestStack) {
 /// database: the secret rotates every period, and no period is rotated
 /// twice.
 async fn scheduled_rotation_across_replicas(db: Db) {
+    let Some(pg) = test_support::postgres_url("scheduled rotation on a PostgreSQL instance") else { return };
     let mut jobs = support::csms_jobs();
     jobs.rotation_hour_ms = 100;
     let s = TestStack::start_with_jobs(db, jobs.clone()).await;
     let pki = &s.stack.pki;
-    let database_url = match &s.db {
-        Db::Sqlite => common::db::DatabaseUrl::sqlite_file(&s.dir.path().join("csms.db")),
-        Db::Postgres(url) => url.clone(),
-    };
+    let database_url = s.csms_database();
+    let instance_key = s.dir.path().join("db-instance.key");
     // Two more replicas, driven here: each calls the scheduler's step
     // every 50 ms, at the same moments, so that a period rotated twice
     // would show.
@@ -132,7 +242,8 @@ async fn scheduled_rotation_across_replicas(db: Db) {
         let channel = common::grpc::channel(&format!("http://{}", s.stack.kms), tls.as_ref(), "test").unwrap();
         let kms = csms_service::kms::KmsClient::new(channel);
         let service = csms_service::service::CsmsService::new(store, kms, 200, jobs.clone(), &feeds).await.unwrap();
-        replicas.push(std::sync::Arc::new(service));
+        let key = csms_service::instances::InstanceKey::from_file(&instance_key).unwrap();
+        replicas.push(std::sync::Arc::new(service.with_instance_key(Some(key))));
     }
     let stop = tokio_util::sync::CancellationToken::new();
     let driver = {
@@ -148,10 +259,14 @@ async fn scheduled_rotation_across_replicas(db: Db) {
         })
     };
 
+    let role = accounts::postgres_role(&pg, "p0").await;
+    s.register_instance(&s.account.project_id, "orders-pg", "postgresql", pg.expose()).await;
+    let r = s.call(Method::POST, "/v1/csms/agencies", Some(&json!({"secret_type": "RDS-FG"}))).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
     let name = unique("scheduled");
-    let body = json!({"name": name, "secret_string": json!({"username": "app", "password": "p0"}).to_string(),
+    let body = json!({"name": name, "secret_string": json!({"username": role, "password": "p0"}).to_string(),
                       "secret_type": "RDS-FG", "auto_rotation": true, "rotation_period": "6h",
-                      "rotation_config": r#"{"InstanceId":"i-9","SecretSubType":"SingleUser"}"#});
+                      "rotation_config": r#"{"InstanceId":"orders-pg","SecretSubType":"SingleUser"}"#});
     assert_eq!(call(&s, Method::POST, "secrets", Some(body)).await.status, 200);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
@@ -186,6 +301,8 @@ async fn scheduled_rotation_across_replicas(db: Db) {
         passwords.insert(doc["password"].as_str().unwrap().to_owned());
     }
     assert_eq!(passwords.len(), versions, "every rotation made a new password");
+    let latest = value(&s, &name, "latest").await;
+    assert!(accounts::postgres_holds(&pg, &role, latest["password"].as_str().unwrap()).await, "the server has it");
     driver.await.unwrap();
     s.stack.stop().await.unwrap();
 }
@@ -208,6 +325,7 @@ async fn scheduled_rotation_on_postgres() {
 /// Three failed rotations in a row switch automatic rotation off.
 #[tokio::test]
 async fn a_backlog_never_stalls_scheduled_rotation() {
+    let Some(maria) = test_support::mysql_url("scheduled rotation on a MariaDB instance") else { return };
     let mut jobs = support::csms_jobs();
     // A rotation "hour" of 10 ms: `6h` is 60 ms. The stack's own scheduler
     // waits an hour; the scans here are the test's.
@@ -219,10 +337,16 @@ async fn a_backlog_never_stalls_scheduled_rotation() {
         assert_eq!(call(&s, Method::POST, "secrets", Some(body)).await.status, 200);
     }
     let (_, _, project, ak, sk) = support::other_account(&s, "dba", "dba's password").await;
+    s.register_instance(&project, "orders-maria", "mysql", &maria).await;
+    let user = accounts::mysql_user(&maria, "p0-password").await;
+    let agency = serde_json::to_vec(&json!({"secret_type": "RDS-FG"})).unwrap();
+    let headers = [("content-type", "application/json;charset=utf-8"), ("x-project-id", project.as_str())];
+    let r = s.raw(Method::POST, "/v1/csms/agencies", &headers, agency, support::Sign::With(&ak, &sk, 0)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
     let db_secret = json!({"name": "orders-db", "secret_type": "RDS-FG", "auto_rotation": true,
                            "rotation_period": "6h",
-                           "secret_string": json!({"username": "app", "password": "p0"}).to_string(),
-                           "rotation_config": r#"{"InstanceId":"i-1","SecretSubType":"SingleUser"}"#});
+                           "secret_string": json!({"username": user, "password": "p0-password"}).to_string(),
+                           "rotation_config": r#"{"InstanceId":"orders-maria","SecretSubType":"SingleUser"}"#});
     let created = support::as_other(&s, &ak, &sk, &project, Method::POST, "secrets", Some(db_secret)).await;
     assert_eq!(created.status, 200, "{:?}", created.body);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
@@ -235,10 +359,18 @@ async fn a_backlog_never_stalls_scheduled_rotation() {
     let feeds = tokio_util::sync::CancellationToken::new();
     let _stop_feeds = feeds.clone().drop_guard();
     let kms = csms_service::kms::KmsClient::new(channel);
-    let scheduler = csms_service::service::CsmsService::new(store, kms, 200, jobs, &feeds).await.unwrap();
+    let key = csms_service::instances::InstanceKey::from_file(&s.dir.path().join("db-instance.key")).unwrap();
+    let scheduler = csms_service::service::CsmsService::new(store, kms, 200, jobs, &feeds)
+        .await
+        .unwrap()
+        .with_instance_key(Some(key));
     assert_eq!(scheduler.rotate_due(common::now_ms()).await.unwrap(), 1, "the one rotatable secret, at once");
     let tasks = support::as_other(&s, &ak, &sk, &project, Method::GET, "csms/tasks?secret_name=orders-db", None).await;
     assert_eq!(tasks.body["tasks"][0]["task_status"], "SUCCESS", "{:?}", tasks.body);
+    let read = support::as_other(&s, &ak, &sk, &project, Method::GET, "secrets/orders-db/versions/latest", None).await;
+    let rotated: Value = serde_json::from_str(read.body["version"]["secret_string"].as_str().unwrap()).unwrap();
+    assert!(accounts::mysql_login(&maria, &user, rotated["password"].as_str().unwrap()).await, "MariaDB has it");
+    assert!(!accounts::mysql_login(&maria, &user, "p0-password").await);
 
     // A secret whose value cannot be rotated fails each time; the third
     // failure in a row switches its automatic rotation off.

@@ -234,6 +234,32 @@ impl TestStack {
         Reply { status, headers, body }
     }
 
+    /// csms-service's database.
+    pub fn csms_database(&self) -> common::db::DatabaseUrl {
+        match &self.db {
+            Db::Sqlite => common::db::DatabaseUrl::sqlite_file(&self.dir.path().join("csms.db")),
+            Db::Postgres(url) => url.clone(),
+        }
+    }
+
+    /// Registers the database instance `id` of `project`, as
+    /// `opendew admin db-instance add` does (sealed under the stack's
+    /// instance key).
+    pub async fn register_instance(&self, project: &str, id: &str, engine: &str, url: &str) {
+        let key = self.dir.path().join("db-instance.key");
+        let key = csms_service::instances::InstanceKey::from_file(&key).unwrap();
+        let new = csms_service::instances::NewInstance {
+            project_id: project.to_owned(),
+            id: id.to_owned(),
+            engine: engine.to_owned(),
+            url: crypto::SecretString::new(url.to_owned()),
+            password: None,
+        };
+        let record = csms_service::instances::prepare(&key, new, common::now_ms()).unwrap();
+        let store = csms_service::open_store(&self.csms_database(), 1).await.unwrap();
+        assert!(store.add_instance(&record).await.unwrap(), "instance {id} registered twice");
+    }
+
     /// Every stored byte of both services' databases, as text.
     pub async fn database_dump(&self) -> String {
         match &self.db {

@@ -7,7 +7,7 @@ use macro_rules_attribute::apply;
 use super::{Dialect, SqlSecretStore, TaskRow, rows::TASK_COLUMNS};
 use crate::{
     domain::{
-        Rejection,
+        Rejection, SYSPENDING,
         events::{TaskFilter, TaskRecord, TaskStatus},
     },
     store::{Effects, SecretMutation, StoreError, Tasks, WriteError},
@@ -22,13 +22,28 @@ const TASK_FILTER: &str = "project_id = $1 AND ($2 IS NULL OR secret_name = $2) 
 #[async_trait]
 impl<D: Dialect> Tasks for SqlSecretStore<D> {
     async fn record_rotation(
-        &self, project_id: &str, secret_id: &str, change: SecretMutation, effects: &Effects,
+        &self, project_id: &str, secret_id: &str, change: SecretMutation, effects: &Effects, abandon: Option<i32>,
     ) -> Result<(), WriteError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
         let mut secret = Self::lock_secret(&mut tx, project_id, "id", secret_id)
             .await?
             .ok_or(Rejection::ResourceNotFound("secret"))?;
         change(&mut secret)?;
+        if let Some(number) = abandon {
+            let query =
+                sqlx::query("DELETE FROM secret_stages WHERE secret_id = $1 AND stage_name = $2 AND version = $3")
+                    .bind(&secret.id)
+                    .bind(SYSPENDING)
+                    .bind(number);
+            query.execute(&mut *tx).await.map_err(StoreError::db("removing the pending stage"))?;
+            let query = sqlx::query(
+                "DELETE FROM secret_versions WHERE secret_id = $1 AND version = $2 AND NOT EXISTS \
+                 (SELECT 1 FROM secret_stages WHERE secret_id = $1 AND version = $2)",
+            )
+            .bind(&secret.id)
+            .bind(number);
+            query.execute(&mut *tx).await.map_err(StoreError::db("deleting an abandoned version"))?;
+        }
         Self::write_secret(&mut tx, &secret).await?;
         let now = effects.task.as_ref().map_or_else(common::now_ms, |t| t.task_ms);
         Self::apply_effects(&mut tx, &secret, effects, now).await?;

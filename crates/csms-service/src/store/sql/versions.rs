@@ -6,7 +6,7 @@ use macro_rules_attribute::apply;
 
 use super::{Dialect, ReadRow, SqlSecretStore, VersionRow, sql};
 use crate::{
-    domain::{MAX_STAGES, MAX_VERSIONS, Rejection, SYSCURRENT, SYSPREVIOUS, SecretRecord, VersionRecord},
+    domain::{MAX_STAGES, MAX_VERSIONS, Rejection, SYSCURRENT, SYSPENDING, SYSPREVIOUS, SecretRecord, VersionRecord},
     store::{Effects, SecretCheck, SecretMutation, StageRecord, StoreError, Versions, WriteError},
 };
 
@@ -35,6 +35,10 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
             .ok_or(Rejection::ResourceNotFound("secret"))?;
         change(&mut secret)?;
         let current = Self::stages_in(&mut tx, &secret.id).await?;
+        // SYSPENDING is a rotation's lock: staged only where none is.
+        if version.stages.iter().any(|s| s == SYSPENDING) && current.iter().any(|s| s.name == SYSPENDING) {
+            return Err(Rejection::RotationInProgress.into());
+        }
         let old_current = current.iter().find(|s| s.name == SYSCURRENT).map(|s| s.version);
         let gives_previous = version.stages.iter().any(|s| s == SYSCURRENT)
             && !version.stages.iter().any(|s| s == SYSPREVIOUS)
@@ -82,6 +86,51 @@ impl<D: Dialect> Versions for SqlSecretStore<D> {
             .ok_or_else(|| StoreError::Corrupt(secret.id.clone()))?;
         self.commit_change(tx, &secret.id).await?;
         Ok(stored)
+    }
+
+    async fn promote_pending(
+        &self, project_id: &str, secret_id: &str, number: i32, change: SecretMutation, effects: &Effects,
+    ) -> Result<VersionRecord, WriteError> {
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        let mut secret = Self::lock_secret(&mut tx, project_id, "id", secret_id)
+            .await?
+            .ok_or(Rejection::ResourceNotFound("secret"))?;
+        change(&mut secret)?;
+        let current = Self::stages_in(&mut tx, &secret.id).await?;
+        if !current.iter().any(|s| s.name == SYSPENDING && s.version == number) {
+            return Err(Rejection::InvalidRequest("the rotation's pending version is no longer pending".into()).into());
+        }
+        let now = effects.task.as_ref().map_or_else(common::now_ms, |t| t.task_ms);
+        let query = sqlx::query("DELETE FROM secret_stages WHERE secret_id = $1 AND stage_name = $2")
+            .bind(&secret.id)
+            .bind(SYSPENDING);
+        query.execute(&mut *tx).await.map_err(StoreError::db("removing the pending stage"))?;
+        Self::upsert_stage(&mut tx, &secret.id, SYSCURRENT, number, now).await?;
+        if let Some(old) = current.iter().find(|s| s.name == SYSCURRENT).filter(|s| s.version != number) {
+            Self::upsert_stage(&mut tx, &secret.id, SYSPREVIOUS, old.version, now).await?;
+        }
+        secret.update_ms = now;
+        Self::write_secret(&mut tx, &secret).await?;
+        Self::apply_effects(&mut tx, &secret, effects, now).await?;
+        let stored = Self::version_in(&mut tx, &secret.id, number)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(secret.id.clone()))?;
+        self.commit_change(tx, &secret.id).await?;
+        Ok(stored)
+    }
+
+    async fn renew_pending(&self, secret_id: &str, number: i32, seen_ms: i64, now_ms: i64) -> Result<bool, StoreError> {
+        let query = sqlx::query(
+            "UPDATE secret_stages SET update_ms = $4 \
+             WHERE secret_id = $1 AND stage_name = $5 AND version = $2 AND update_ms = $3",
+        )
+        .bind(secret_id)
+        .bind(number)
+        .bind(seen_ms)
+        .bind(now_ms)
+        .bind(SYSPENDING);
+        let renewed = query.execute(&self.pool).await.map_err(StoreError::db("renewing a rotation's lease"))?;
+        Ok(D::rows_affected(&renewed) == 1)
     }
 
     async fn read_secret_version(
