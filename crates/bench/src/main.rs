@@ -7,6 +7,7 @@
 //! seeds them, then drives signed HTTP load and checks every response.
 
 mod load;
+mod rotation;
 mod scenarios;
 mod stack;
 
@@ -29,6 +30,10 @@ struct Cli {
     /// Postgres server URL; the harness creates a fresh database on it.
     #[arg(long, env = "OPENDEW_BENCH_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     postgres_url: String,
+    /// MariaDB/MySQL URL of an account that may create users: the scheduled
+    /// rotation scenario rotates passwords there (skipped without it).
+    #[arg(long, env = "OPENDEW_BENCH_MYSQL_URL")]
+    mysql_url: Option<String>,
     /// Concurrent connections.
     #[arg(long)]
     concurrency: Option<usize>,
@@ -357,6 +362,21 @@ async fn main() -> anyhow::Result<()> {
                 print_row(rows.last().expect("row"));
             }
         }
+    }
+    match &cli.mysql_url {
+        Some(mysql) if run.wants(rotation::SCENARIO) => {
+            let setup = rotation::Setup {
+                database: &db,
+                kms_addr: &kms.addr,
+                tls: pki.internal(&pki.csms),
+                mysql,
+                secrets: if cli.smoke { 8 } else { 200 },
+                work: &work,
+            };
+            rotation::bench(&run, setup, &mut rows).await?;
+        }
+        Some(_) => {}
+        None => eprintln!("{}: skipped (no --mysql-url)", rotation::SCENARIO),
     }
     for p in [&kms, &csms, &gateway] {
         rss.push(json!({"config": "services/pg", "process": p.name, "peak_rss_mib": p.peak_rss_kib().map(|k| k as f64 / 1024.0)}));

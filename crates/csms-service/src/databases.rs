@@ -128,3 +128,25 @@ pub enum ServerError {
     #[error("the database server does not hold the new password")]
     NotApplied,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// At most `per_instance` rotations hold one instance at once; another
+    /// instance has its own slots.
+    #[tokio::test]
+    async fn an_instance_takes_a_bounded_number_of_rotations_at_once() {
+        let slots = InstanceSlots::new(2);
+        let held = [slots.acquire("p", "db-1").await, slots.acquire("p", "db-1").await];
+        let third = tokio::time::timeout(Duration::from_millis(50), slots.acquire("p", "db-1")).await;
+        assert!(third.is_err(), "a third rotation waits");
+        let other = tokio::time::timeout(Duration::from_millis(50), slots.acquire("p", "db-2")).await;
+        assert!(other.is_ok(), "another instance does not");
+        let other_project = tokio::time::timeout(Duration::from_millis(50), slots.acquire("q", "db-1")).await;
+        assert!(other_project.is_ok(), "nor the same id in another project");
+        drop(held);
+        let freed = tokio::time::timeout(Duration::from_millis(50), slots.acquire("p", "db-1")).await;
+        assert!(freed.is_ok(), "a finished rotation frees its slot");
+    }
+}

@@ -124,6 +124,12 @@ pub const MAX_FAILURES_IN_A_ROW: u32 = 3;
 /// backlog cannot hold back another's.
 const DUE_PER_PROJECT: u32 = 20;
 
+/// The most secrets one scan takes.
+const DUE_PER_SCAN: u32 = 100;
+
+/// Scans per scheduler run, at most (see [`CsmsService::rotate_due`]).
+const SCANS_PER_RUN: usize = 10;
+
 /// Generated passwords: 32 characters of every class; no quotes or
 /// backslash, which database drivers and connection strings mishandle.
 fn policy() -> PasswordPolicy {
@@ -236,15 +242,19 @@ impl CsmsService {
             .into());
         }
         let server = self.server(&caller.project_id, &instance_id).await?;
-        let _slot = self.instance_slots.acquire(&caller.project_id, &instance_id).await;
         let staged = self.stage(caller, secret, sub_type, task.task_ms).await?;
         crash_point("staged");
-        let applied = match &staged.clone_from {
-            Some(from) => server.clone_account(from, &staged.username, &staged.password).await,
-            None => server.set_password(&staged.username, &staged.password).await,
-        };
-        if let Err(e) = applied {
-            return Err(undo(&server, &staged, &e).await.into());
+        {
+            // The slot bounds the connections to the server, not the
+            // work on opendew's side.
+            let _slot = self.instance_slots.acquire(&caller.project_id, &instance_id).await;
+            let applied = match &staged.clone_from {
+                Some(from) => server.clone_account(from, &staged.username, &staged.password).await,
+                None => server.set_password(&staged.username, &staged.password).await,
+            };
+            if let Err(e) = applied {
+                return Err(undo(&server, &staged, &e).await.into());
+            }
         }
         crash_point("applied");
         let now = task.task_ms;
@@ -422,16 +432,24 @@ impl CsmsService {
     /// replicas exactly one rotates it; a replica that dies mid-rotation
     /// leaves a claim that runs out and is retried.
     pub async fn rotate_due(&self, now_ms: i64) -> Result<usize, CsmsError> {
-        let due = self.store.due_rotations(now_ms, 100, DUE_PER_PROJECT).await?;
         // Several at once (each instance's slots bound how many reach one
-        // server); a claim is taken before each.
+        // server); a claim is taken before each. A backlog drains at the
+        // servers' pace: the scan repeats while it finds due secrets (each
+        // rotated or failed one moves its next time past `now_ms`), up to
+        // SCANS_PER_RUN times per run.
         let parallel = (self.jobs.rotations_per_instance as usize).saturating_mul(4);
-        let rotations =
-            futures::stream::iter(due).map(|(project_id, name)| self.rotate_claimed(now_ms, project_id, name));
-        let outcomes: Vec<Result<bool, CsmsError>> = rotations.buffer_unordered(parallel).collect().await;
         let mut rotated = 0;
-        for outcome in outcomes {
-            rotated += usize::from(outcome?);
+        for _ in 0..SCANS_PER_RUN {
+            let due = self.store.due_rotations(now_ms, DUE_PER_SCAN, DUE_PER_PROJECT).await?;
+            if due.is_empty() {
+                break;
+            }
+            let rotations =
+                futures::stream::iter(due).map(|(project_id, name)| self.rotate_claimed(now_ms, project_id, name));
+            let outcomes: Vec<Result<bool, CsmsError>> = rotations.buffer_unordered(parallel).collect().await;
+            for outcome in outcomes {
+                rotated += usize::from(outcome?);
+            }
         }
         Ok(rotated)
     }

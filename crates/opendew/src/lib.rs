@@ -138,6 +138,10 @@ pub struct Bootstrapped {
     pub identity_key_file: PathBuf,
     /// The default account (0600): the gateway's `--credentials-file`.
     pub credentials_file: PathBuf,
+    /// The key that seals registered database instances (hex, 0600):
+    /// csms-service's and `opendew admin db-instance`'s
+    /// `--db-instance-key-file`.
+    pub db_instance_key_file: PathBuf,
     /// The private CA with the gateway's HTTPS certificate and the
     /// internal (mutual TLS) certificates.
     pub pki: pki::Pki,
@@ -172,6 +176,10 @@ pub fn bootstrap(dir: &Path, region: &str, gateway_hosts: &[String]) -> anyhow::
     if identity::credentials::load_or_create(&credentials_file, region)? {
         created.push(credentials_file.clone());
     }
+    let db_instance_key_file = dir.join("db-instance.key");
+    if csms_service::instances::InstanceKey::ensure_file(&db_instance_key_file)? {
+        created.push(db_instance_key_file.clone());
+    }
     let tls_dir = dir.join("tls");
     let existed = tls_dir.exists();
     let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).into();
@@ -180,7 +188,15 @@ pub fn bootstrap(dir: &Path, region: &str, gateway_hosts: &[String]) -> anyhow::
     if !existed {
         created.push(tls_dir);
     }
-    Ok(Bootstrapped { root_key_file, token_key_file, identity_key_file, credentials_file, pki, created })
+    Ok(Bootstrapped {
+        root_key_file,
+        token_key_file,
+        identity_key_file,
+        credentials_file,
+        db_instance_key_file,
+        pki,
+        created,
+    })
 }
 
 /// What each service reads of the bootstrap directory, relative to it. The
@@ -189,7 +205,7 @@ pub fn bootstrap(dir: &Path, region: &str, gateway_hosts: &[String]) -> anyhow::
 /// file: the serving gateway never holds the seeded SKs (issue #40).
 pub const SERVICE_FILES: [(&str, &[&str]); 4] = [
     ("kms-service", &["root.key", "tls/ca.pem", "tls/kms-service.pem", "tls/kms-service.key"]),
-    ("csms-service", &["tls/ca.pem", "tls/csms-service.pem", "tls/csms-service.key"]),
+    ("csms-service", &["db-instance.key", "tls/ca.pem", "tls/csms-service.pem", "tls/csms-service.key"]),
     ("gateway-seed", &["identity.key", "credentials.json"]),
     (
         "gateway",
@@ -271,11 +287,7 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
     // The key `opendew admin db-instance add --data-dir` seals instances
     // under, so that database secrets rotate here as in production.
     let mut csms_jobs = config.csms_jobs.clone();
-    if csms_jobs.db_instance_key_file.is_none() {
-        let key_file = dir.join("db-instance.key");
-        csms_service::instances::InstanceKey::ensure_file(&key_file).context("creating the db-instance key")?;
-        csms_jobs.db_instance_key_file = Some(key_file);
-    }
+    csms_jobs.db_instance_key_file.get_or_insert_with(|| files.db_instance_key_file.clone());
     let csms = csms_service::start(
         csms_service::CsmsConfig {
             database_url: config.database_url.clone().unwrap_or_else(|| DatabaseUrl::sqlite_file(&dir.join("csms.db"))),
@@ -344,7 +356,10 @@ mod tests {
             files
         };
         assert_eq!(listing("kms-service"), ["root.key", "tls/ca.pem", "tls/kms-service.key", "tls/kms-service.pem"]);
-        assert_eq!(listing("csms-service"), ["tls/ca.pem", "tls/csms-service.key", "tls/csms-service.pem"]);
+        assert_eq!(
+            listing("csms-service"),
+            ["db-instance.key", "tls/ca.pem", "tls/csms-service.key", "tls/csms-service.pem"]
+        );
         let gateway = listing("gateway");
         assert!(gateway.contains(&"identity.key".to_owned()) && !gateway.iter().any(|f| f.contains("root")));
         assert!(!gateway.iter().any(|f| f.contains("credentials")), "the serving gateway holds no seeded SK");
