@@ -215,6 +215,11 @@ pub fn schedule(config: &WebhookConfig) -> DeliverySchedule {
 /// Records claimed per scan.
 const BATCH: u32 = 32;
 
+/// Records of one project claimed per scan: a project creating versions in
+/// a loop on a subscribed secret delays another's notifications by no more
+/// than one batch.
+const BATCH_PER_PROJECT: u32 = 8;
+
 /// Runs the delivery task until `shutdown`.
 pub fn spawn(
     store: Arc<dyn SecretStore>, sink: Arc<dyn NotificationSink>, schedule: DeliverySchedule,
@@ -227,11 +232,12 @@ pub fn spawn(
                 () = wake.notified() => {}
                 () = tokio::time::sleep(schedule.interval) => {}
             }
-            // Drain what is due, a batch at a time.
+            // Drain what is due, a batch at a time (claimed records are
+            // leased, so each batch takes new ones).
             loop {
                 match deliver_batch(&*store, &*sink, &schedule).await {
-                    Ok(n) if n == BATCH as usize => continue,
-                    Ok(_) => break,
+                    Ok(0) => break,
+                    Ok(_) => continue,
                     Err(e) => {
                         tracing::warn!(error = %e, "notification delivery failed; retrying next interval");
                         break;
@@ -247,7 +253,7 @@ async fn deliver_batch(
     store: &dyn SecretStore, sink: &dyn NotificationSink, schedule: &DeliverySchedule,
 ) -> Result<usize, crate::store::StoreError> {
     let now = store.clock_ms().await?;
-    let claimed = store.claim_deliveries(now, schedule.lease.as_millis() as i64, BATCH).await?;
+    let claimed = store.claim_deliveries(now, schedule.lease.as_millis() as i64, BATCH, BATCH_PER_PROJECT).await?;
     let n = claimed.len();
     let attempts = claimed.iter().map(|record| async move { (record, sink.deliver(record).await) });
     // At most BATCH deliveries at once, each bounded by the sink's timeout.

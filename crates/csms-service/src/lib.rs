@@ -66,6 +66,7 @@ pub async fn start(config: CsmsConfig, shutdown: CancellationToken) -> anyhow::R
     let kms = kms::KmsClient::new(common::grpc::channel(&config.kms_endpoint, tls.as_ref(), "--kms-endpoint")?);
     let sink = delivery::sink(&config.jobs.webhook)?;
     tasks::spawn_purge(store.clone(), config.purge_interval, shutdown.clone());
+    tasks::spawn_record_purge(store.clone(), config.purge_interval, shutdown.clone());
     let ready = ready_check(store.clone());
     let instance_key = match &config.jobs.db_instance_key_file {
         Some(path) => Some(instances::InstanceKey::from_file(path)?),

@@ -38,6 +38,33 @@ pub(crate) fn spawn_expiry_watcher(
     });
 }
 
+/// Deletes notification records past their retention (three months,
+/// [`crate::events::RECORD_RETENTION_MS`]), a thousand at a time: they are
+/// purged, not only hidden from the list.
+pub(crate) fn spawn_record_purge(
+    store: Arc<dyn SecretStore>, interval: std::time::Duration, shutdown: CancellationToken,
+) {
+    let names = JobNames {
+        runs_metric: None,
+        done_metric: "opendew_csms_notification_records_purged_total",
+        what: "notification record purge",
+    };
+    common::purge::spawn_job(interval, shutdown, names, move || {
+        let store = store.clone();
+        async move {
+            let before = store.clock_ms().await? - crate::events::RECORD_RETENTION_MS;
+            let mut purged = 0;
+            loop {
+                let n = store.purge_notifications(before, 1_000).await?;
+                purged += n;
+                if n < 1_000 {
+                    return Ok::<u64, crate::store::StoreError>(purged);
+                }
+            }
+        }
+    });
+}
+
 /// Deletes secrets whose scheduled deletion time has passed, with all their
 /// versions (firing SECRET_DELETED); each deletion is re-checked on the
 /// locked row, so it fires once.

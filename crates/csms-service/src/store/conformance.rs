@@ -61,6 +61,7 @@ pub(crate) async fn run<S: SecretStore>(store: S) {
     events(&*store).await;
     firings_and_delivery(&*store).await;
     concurrent_claims(store.clone()).await;
+    fair_claims_and_retention(&*store).await;
     expiries(&*store).await;
     tasks(&*store).await;
     pending_versions(&*store).await;
@@ -265,15 +266,15 @@ async fn firings_and_delivery<S: SecretStore>(store: &S) {
     assert_eq!(content["data"]["versionId"], "v1");
 
     // Claimed once per lease; retried after it; settled.
-    let claimed = store.claim_deliveries(now + 10, 1_000, 10).await.unwrap();
+    let claimed = store.claim_deliveries(now + 10, 1_000, 10, 100).await.unwrap();
     assert_eq!(claimed.iter().map(|r| (&r.id, r.attempts)).collect::<Vec<_>>(), [(&record.id, 1)]);
-    assert!(store.claim_deliveries(now + 20, 1_000, 10).await.unwrap().is_empty(), "the lease holds");
+    assert!(store.claim_deliveries(now + 20, 1_000, 10, 100).await.unwrap().is_empty(), "the lease holds");
     store.settle_delivery(&record.id, &Delivery::Retry { at_ms: now + 500, error: "HTTP 503".into() }).await.unwrap();
-    assert!(store.claim_deliveries(now + 100, 1_000, 10).await.unwrap().is_empty(), "not before the retry time");
-    let again = store.claim_deliveries(now + 600, 1_000, 10).await.unwrap();
+    assert!(store.claim_deliveries(now + 100, 1_000, 10, 100).await.unwrap().is_empty(), "not before the retry time");
+    let again = store.claim_deliveries(now + 600, 1_000, 10, 100).await.unwrap();
     assert_eq!(again.iter().map(|r| r.attempts).collect::<Vec<_>>(), [2]);
     store.settle_delivery(&record.id, &Delivery::Delivered).await.unwrap();
-    assert!(store.claim_deliveries(now + 10_000, 1_000, 10).await.unwrap().is_empty());
+    assert!(store.claim_deliveries(now + 10_000, 1_000, 10, 100).await.unwrap().is_empty());
     assert_eq!(store.list_notifications(&project, 0, None, 10).await.unwrap()[0].status, status::SUCCESS);
 
     // Deletion fires too; the list is newest first and pages by record.
@@ -305,7 +306,7 @@ async fn firings_and_delivery<S: SecretStore>(store: &S) {
     let purged = store.list_notifications(&project, 0, None, 10).await.unwrap();
     assert!(purged.iter().any(|r| r.secret_name == "due-watched" && r.event_type == "SECRET_DELETED"), "{purged:?}");
     // Settle the purge's record; put the rest back as due at once.
-    for r in store.claim_deliveries(common::now_ms() + 10, 1_000, 10).await.unwrap() {
+    for r in store.claim_deliveries(common::now_ms() + 10, 1_000, 10, 100).await.unwrap() {
         let outcome = if r.secret_name == "due-watched" {
             Delivery::Delivered
         } else {
@@ -313,7 +314,7 @@ async fn firings_and_delivery<S: SecretStore>(store: &S) {
         };
         store.settle_delivery(&r.id, &outcome).await.unwrap();
     }
-    let failed = store.claim_deliveries(common::now_ms() + 10, 1_000, 10).await.unwrap();
+    let failed = store.claim_deliveries(common::now_ms() + 10, 1_000, 10, 100).await.unwrap();
     assert_eq!(failed.len(), 1);
     store.settle_delivery(&failed[0].id, &Delivery::Failed { error: "timed out".into() }).await.unwrap();
     assert_eq!(store.list_notifications(&project, 0, None, 1).await.unwrap()[0].status, status::FAIL);
@@ -337,7 +338,7 @@ async fn concurrent_claims<S: SecretStore>(store: Arc<S>) {
     let claims: Vec<_> = (0..4)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { store.claim_deliveries(at, 60_000, 5).await.unwrap() })
+            tokio::spawn(async move { store.claim_deliveries(at, 60_000, 5, 100).await.unwrap() })
         })
         .collect();
     let mut ids = Vec::new();
@@ -352,7 +353,46 @@ async fn concurrent_claims<S: SecretStore>(store: Arc<S>) {
     for id in ids {
         store.settle_delivery(&id, &Delivery::Delivered).await.unwrap();
     }
-    while let Some(r) = store.claim_deliveries(at, 60_000, 50).await.unwrap().pop() {
+    while let Some(r) = store.claim_deliveries(at, 60_000, 50, 100).await.unwrap().pop() {
+        store.settle_delivery(&r.id, &Delivery::Delivered).await.unwrap();
+    }
+}
+
+/// A project's backlog takes at most `per_project` places in a claim, so
+/// another project's record is claimed in the same batch; settled records
+/// past their retention are deleted, pending ones are not.
+async fn fair_claims_and_retention<S: SecretStore>(store: &S) {
+    let (busy, quiet) = ("c1".repeat(16), "c2".repeat(16));
+    for project in [&busy, &quiet] {
+        assert!(store.create_event(&event(project, "fair", &[EventType::VersionCreated])).await.unwrap());
+    }
+    let (mut s, v) = secret(&busy, "flood");
+    s.event_subscriptions = vec!["fair".into()];
+    store.create_secret(&s, std::slice::from_ref(&v), 200, &none()).await.unwrap();
+    for n in 2..=13 {
+        let next = VersionRecord { number: n, stages: vec![], ..v.clone() };
+        let notice = Effects::notices([Notice::version(EventType::VersionCreated, n, None)]);
+        store.insert_version(&busy, &next, Box::new(|_| Ok(())), &notice).await.unwrap();
+    }
+    let (mut q, qv) = secret(&quiet, "late");
+    q.event_subscriptions = vec!["fair".into()];
+    let created = Effects::notices([Notice::version(EventType::VersionCreated, 1, None)]);
+    store.create_secret(&q, &[qv], 200, &created).await.unwrap();
+    let at = common::now_ms() + 1_000;
+    let batch = store.claim_deliveries(at, 60_000, 5, 3).await.unwrap();
+    let from = |p: &str| batch.iter().filter(|r| r.project_id == p).count();
+    assert_eq!((from(&busy), from(&quiet)), (3, 1), "the quiet project is not held back");
+    for r in &batch {
+        store.settle_delivery(&r.id, &Delivery::Delivered).await.unwrap();
+    }
+    // Retention: the settled records go, the pending ones stay.
+    let later = common::now_ms() + 60_000;
+    let purged = store.purge_notifications(later, 1_000).await.unwrap();
+    assert!(purged >= 4, "{purged}");
+    let left = store.list_notifications(&busy, 0, None, 100).await.unwrap();
+    assert!(left.iter().all(|r| r.status == status::PENDING) && left.len() == 9, "{left:?}");
+    assert!(store.list_notifications(&quiet, 0, None, 100).await.unwrap().is_empty());
+    while let Some(r) = store.claim_deliveries(at, 60_000, 50, 50).await.unwrap().pop() {
         store.settle_delivery(&r.id, &Delivery::Delivered).await.unwrap();
     }
 }

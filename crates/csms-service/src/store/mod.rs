@@ -268,15 +268,22 @@ pub trait Events: Send + Sync + std::fmt::Debug + 'static {
         &self, project_id: &str, since_ms: i64, after: Option<&str>, limit: u32,
     ) -> Result<Vec<NotificationRecord>, StoreError>;
 
-    /// Claims up to `limit` records due for delivery at `now_ms` by moving
-    /// their next attempt to `now_ms + lease_ms`; two replicas never claim
-    /// one record at once, and a claim a crash abandons comes due again.
+    /// Claims up to `limit` records due for delivery at `now_ms`, at most
+    /// `per_project` of any one project (so that one tenant's backlog
+    /// cannot hold back another's notifications), the longest-due first, by
+    /// moving their next attempt to `now_ms + lease_ms`; two replicas never
+    /// claim one record at once, and a claim a crash abandons comes due
+    /// again.
     async fn claim_deliveries(
-        &self, now_ms: i64, lease_ms: i64, limit: u32,
+        &self, now_ms: i64, lease_ms: i64, limit: u32, per_project: u32,
     ) -> Result<Vec<NotificationRecord>, StoreError>;
 
     /// Records how a delivery attempt ended.
     async fn settle_delivery(&self, id: &str, outcome: &Delivery) -> Result<(), StoreError>;
+
+    /// Deletes up to `limit` settled records written before `before_ms`
+    /// (past their retention); returns how many went.
+    async fn purge_notifications(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError>;
 
     /// Fires `SECRET_VERSION_EXPIRED` for up to `limit` versions whose
     /// expiry is at or before `now_ms` and has not been notified, once per

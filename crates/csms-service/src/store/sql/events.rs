@@ -169,15 +169,19 @@ impl<D: Dialect> Events for SqlSecretStore<D> {
     }
 
     async fn claim_deliveries(
-        &self, now_ms: i64, lease_ms: i64, limit: u32,
+        &self, now_ms: i64, lease_ms: i64, limit: u32, per_project: u32,
     ) -> Result<Vec<NotificationRecord>, StoreError> {
         let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        // The oldest due records of each project, `per_project` at most:
+        // one tenant's backlog cannot fill every batch.
         let statement = format!(
-            "SELECT {NOTIFICATION_COLUMNS} FROM csms_notifications WHERE next_attempt_ms IS NOT NULL \
-             AND next_attempt_ms <= $1 ORDER BY next_attempt_ms LIMIT $2{}",
+            "SELECT {NOTIFICATION_COLUMNS} FROM csms_notifications WHERE id IN (SELECT id FROM \
+             (SELECT id, next_attempt_ms, ROW_NUMBER() OVER (PARTITION BY project_id ORDER BY next_attempt_ms, id) \
+             AS nth FROM csms_notifications WHERE next_attempt_ms IS NOT NULL AND next_attempt_ms <= $1) due \
+             WHERE nth <= $3 ORDER BY next_attempt_ms LIMIT $2) AND next_attempt_ms <= $1{}",
             D::SKIP_LOCKED
         );
-        let query = sqlx::query_as(&statement).bind(now_ms).bind(i64::from(limit));
+        let query = sqlx::query_as(&statement).bind(now_ms).bind(i64::from(limit)).bind(i64::from(per_project));
         let rows: Vec<NotificationRow> =
             query.fetch_all(&mut *tx).await.map_err(StoreError::db("finding due notifications"))?;
         let mut claimed = Vec::with_capacity(rows.len());
@@ -194,6 +198,17 @@ impl<D: Dialect> Events for SqlSecretStore<D> {
         }
         Self::commit(tx).await?;
         Ok(claimed)
+    }
+
+    async fn purge_notifications(&self, before_ms: i64, limit: u32) -> Result<u64, StoreError> {
+        let query = sqlx::query(
+            "DELETE FROM csms_notifications WHERE id IN (SELECT id FROM csms_notifications \
+             WHERE create_ms < $1 AND next_attempt_ms IS NULL ORDER BY create_ms LIMIT $2)",
+        )
+        .bind(before_ms)
+        .bind(i64::from(limit));
+        let deleted = query.execute(&self.pool).await.map_err(StoreError::db("purging old notification records"))?;
+        Ok(D::rows_affected(&deleted))
     }
 
     async fn settle_delivery(&self, id: &str, outcome: &Delivery) -> Result<(), StoreError> {
