@@ -133,6 +133,16 @@ pub struct WebhookConfig {
     #[arg(long = "notification-max-attempts", env = "OPENDEW_NOTIFICATION_MAX_ATTEMPTS", default_value_t = 8,
           value_parser = clap::value_parser!(i32).range(1..=100))]
     pub max_attempts: i32,
+    /// Address ranges outbound calls (the webhook) may reach although they
+    /// are loopback, private, shared or link-local, comma-separated (e.g.
+    /// `10.8.0.0/16`); everything else of those classes, and cloud metadata
+    /// addresses, is refused (csms_service::outbound).
+    #[arg(long = "outbound-allow-cidr", env = "OPENDEW_OUTBOUND_ALLOW_CIDRS", value_delimiter = ',')]
+    pub allow_cidrs: Vec<ipnet::IpNet>,
+    /// Loopback allowed without a range: `opendew dev` only, so that local
+    /// receivers work.
+    #[arg(skip)]
+    pub allow_loopback: bool,
     /// Milliseconds before the second attempt; doubling after each, at most
     /// five minutes.
     #[arg(long = "notification-retry-base-ms", env = "OPENDEW_NOTIFICATION_RETRY_BASE_MS", default_value_t = 1000,
@@ -148,6 +158,8 @@ impl Default for WebhookConfig {
             ca_file: None,
             timeout: std::time::Duration::from_secs(5),
             max_attempts: 8,
+            allow_cidrs: Vec::new(),
+            allow_loopback: false,
             retry_base_ms: 1000,
         }
     }

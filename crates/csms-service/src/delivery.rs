@@ -56,7 +56,12 @@ pub struct WebhookSink {
     client: reqwest::Client,
     url: reqwest::Url,
     key: zeroize::Zeroizing<Vec<u8>>,
+    /// Deliveries in flight to the endpoint at once.
+    slots: tokio::sync::Semaphore,
 }
+
+/// Deliveries to one endpoint at once.
+const PER_ENDPOINT: usize = 8;
 
 impl std::fmt::Debug for WebhookSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -121,7 +126,17 @@ impl WebhookSink {
         );
         let key = zeroize::Zeroizing::new(key.trim_ascii().to_vec());
         anyhow::ensure!(key.len() >= 16, "the webhook signing key must be at least 16 bytes");
+        // Resolved once per connection, through the outbound policy: the
+        // address checked is the address connected to.
+        let policy = crate::outbound::OutboundPolicy {
+            allowed: config.allow_cidrs.clone(),
+            allow_loopback: config.allow_loopback,
+        };
+        if let Err(class) = policy.check_url(&url) {
+            anyhow::bail!("--notification-webhook-url names {class}; allow its range with --outbound-allow-cidr");
+        }
         let mut client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(crate::outbound::PolicyResolver(Arc::new(policy))))
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -131,7 +146,8 @@ impl WebhookSink {
             client =
                 client.add_root_certificate(reqwest::Certificate::from_pem(&pem).context("parsing the webhook CA")?);
         }
-        Ok(Self { client: client.build().context("building the webhook client")?, url, key })
+        let client = client.build().context("building the webhook client")?;
+        Ok(Self { client, url, key, slots: tokio::sync::Semaphore::new(PER_ENDPOINT) })
     }
 }
 
@@ -152,6 +168,7 @@ impl NotificationSink for WebhookSink {
             notification_content: serde_json::from_str(&r.content).unwrap_or(serde_json::Value::Null),
         })
         .expect("the body serialises");
+        let _slot = self.slots.acquire().await.map_err(|_| "the sink is closed".to_owned())?;
         let timestamp = common::now_ms();
         let answer = self
             .client
@@ -164,10 +181,34 @@ impl NotificationSink for WebhookSink {
             .body(body)
             .send()
             .await
-            .map_err(|e| if e.is_timeout() { "timed out".to_owned() } else { "connection failed".to_owned() })?;
+            .map_err(|e| {
+                if e.is_timeout() {
+                    "timed out".to_owned()
+                } else if let Some(refused) = refusal(&e) {
+                    refused
+                } else {
+                    "connection failed".to_owned()
+                }
+            })?;
         let status = answer.status();
         if status.is_success() { Ok(()) } else { Err(format!("answered HTTP {}", status.as_u16())) }
     }
+}
+
+/// The outbound policy's refusal inside a connection error, if that is why
+/// it failed (the message names the address class, never the URL).
+fn refusal(e: &reqwest::Error) -> Option<String> {
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if text.contains("(refused)") {
+            return Some(
+                text.rsplit_once(" resolves to ").map_or(text.clone(), |(_, why)| format!("resolves to {why}")),
+            );
+        }
+        source = inner.source();
+    }
+    None
 }
 
 /// How the delivery task runs.
@@ -288,6 +329,63 @@ mod tests {
         assert_ne!(a, signature(b"0123456789abcdef", 2, b"{}"));
         assert_ne!(a, signature(b"0123456789abcdef", 1, b"{ }"));
         assert!(a.starts_with("v1=") && a.len() == 3 + 64);
+    }
+
+    /// A loopback receiver answering 200 to every request; counts them.
+    async fn receiver() -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+            }
+        });
+        (addr, seen)
+    }
+
+    fn record() -> NotificationRecord {
+        NotificationRecord {
+            id: "r1".into(),
+            project_id: "p".into(),
+            event_name: "e".into(),
+            event_type: "SECRET_DELETED".into(),
+            secret_name: "s".into(),
+            secret_type: "COMMON".into(),
+            target_id: "urn:smn:r:p:t".into(),
+            target_name: "t".into(),
+            content: "{}".into(),
+            status: "PENDING".into(),
+            create_ms: 1,
+            attempts: 1,
+        }
+    }
+
+    /// In production a webhook on loopback is refused: named by address at
+    /// start, by name at delivery, before any connection; `opendew dev`'s
+    /// policy reaches it.
+    #[tokio::test]
+    async fn loopback_webhooks_are_refused_outside_dev() {
+        let (addr, seen) = receiver().await;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("webhook.key");
+        std::fs::write(&key, "0123456789abcdef0123").unwrap();
+        let config = WebhookConfig { secret_file: Some(key), ..WebhookConfig::default() };
+        let literal = WebhookSink::new(&config, &format!("http://{addr}/hook")).unwrap_err().to_string();
+        assert!(literal.contains("loopback"), "{literal}");
+        let by_name = WebhookSink::new(&config, &format!("http://localhost:{}/hook", addr.port())).unwrap();
+        let refused = by_name.deliver(&record()).await.unwrap_err();
+        assert!(refused.contains("loopback"), "{refused}");
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0, "no connection was made");
+        let dev = WebhookConfig { allow_loopback: true, ..config };
+        let sink = WebhookSink::new(&dev, &format!("http://localhost:{}/hook", addr.port())).unwrap();
+        sink.deliver(&record()).await.unwrap();
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod grants;
 pub mod grpc;
 pub mod instances;
 pub mod kms;
+pub mod outbound;
 pub mod password;
 pub mod rotation;
 pub mod seal;

@@ -288,6 +288,8 @@ pub async fn start(config: DevConfig, shutdown: CancellationToken) -> anyhow::Re
     // under, so that database secrets rotate here as in production.
     let mut csms_jobs = config.csms_jobs.clone();
     csms_jobs.db_instance_key_file.get_or_insert_with(|| files.db_instance_key_file.clone());
+    // Local receivers (a webhook on this machine) are what development uses.
+    csms_jobs.webhook.allow_loopback = true;
     let csms = csms_service::start(
         csms_service::CsmsConfig {
             database_url: config.database_url.clone().unwrap_or_else(|| DatabaseUrl::sqlite_file(&dir.join("csms.db"))),
