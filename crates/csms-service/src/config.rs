@@ -88,6 +88,10 @@ pub struct CsmsJobs {
     #[arg(long = "secret-expiry-check-seconds", env = "OPENDEW_CSMS_EXPIRY_CHECK_SECONDS", default_value = "60",
           value_parser = common::positive_seconds)]
     pub expiry_check: std::time::Duration,
+    /// Events per project (create_secret_event answers CSMS.0202 past it).
+    #[arg(long = "event-quota", env = "OPENDEW_CSMS_EVENT_QUOTA", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub event_quota: u64,
     /// Where notification records are delivered besides the record itself.
     #[command(flatten)]
     pub webhook: WebhookConfig,
@@ -101,6 +105,7 @@ impl Default for CsmsJobs {
             db_instance_key_file: None,
             rotation_lease: std::time::Duration::from_secs(120),
             rotations_per_instance: 4,
+            event_quota: 100,
             expiry_check: std::time::Duration::from_secs(60),
             webhook: WebhookConfig::default(),
         }

@@ -22,6 +22,9 @@ pub enum CsmsError {
     /// The project's secret quota is used up.
     #[error("secret quota of {0} secrets reached")]
     SecretQuotaExceeded(u64),
+    /// The project's event quota is used up.
+    #[error("event quota of {0} events reached")]
+    EventQuotaExceeded(u64),
     /// The master key cannot be used (missing, disabled, not symmetric…).
     #[error("the KMS key cannot be used: {0}")]
     KmsKeyUnusable(String),
@@ -56,6 +59,7 @@ impl ServiceError for CsmsError {
         match self {
             Self::Rejected(rejection) => rejection_code(rejection),
             Self::SecretQuotaExceeded(_) => (Code::ResourceExhausted, R::SecretQuotaExceeded),
+            Self::EventQuotaExceeded(_) => (Code::ResourceExhausted, R::EventQuotaExceeded),
             Self::KmsKeyUnusable(_) => (Code::FailedPrecondition, R::KmsKeyUnusable),
             Self::DuplicateName => (Code::AlreadyExists, R::DuplicateName),
             Self::Unauthenticated(_) => (Code::Unauthenticated, R::Unauthenticated),
@@ -99,6 +103,7 @@ mod tests {
                 CsmsError::DuplicateName,
                 Rejection::SecretNotFound.into(),
                 CsmsError::SecretQuotaExceeded(200),
+                CsmsError::EventQuotaExceeded(100),
                 CsmsError::Internal("boom".into()),
             ],
             proto::csms::v1::ErrorDetail::reason,

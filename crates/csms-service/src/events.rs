@@ -16,6 +16,7 @@ use crate::{
     error::CsmsError,
     secrets::{invalid, page_size},
     service::CsmsService,
+    store::EventInsert,
 };
 
 /// Records are listed for this long after they were written (three months).
@@ -68,8 +69,10 @@ impl CsmsService {
             create_ms: now,
             update_ms: now,
         };
-        if !self.store.create_event(&event).await? {
-            return Err(invalid("an event with this name already exists").into());
+        match self.store.create_event(&event, self.event_quota).await? {
+            EventInsert::Created => {}
+            EventInsert::NameTaken => return Err(invalid("an event with this name already exists").into()),
+            EventInsert::QuotaReached => return Err(CsmsError::EventQuotaExceeded(self.event_quota)),
         }
         tracing::info!(event_id = %event.id, project_id = %event.project_id, "event created");
         Ok(event)

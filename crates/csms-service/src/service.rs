@@ -16,6 +16,8 @@ pub struct CsmsService {
     pub(crate) store: Arc<dyn SecretStore>,
     pub(crate) kms: KmsClient,
     pub(crate) secret_quota: u64,
+    /// Events per project.
+    pub(crate) event_quota: u64,
     pub(crate) jobs: CsmsJobs,
     /// Woken after a write that may have fired an event, so that the
     /// delivery task takes the record at once rather than at its next tick.
@@ -50,7 +52,19 @@ impl CsmsService {
         );
         let deliveries = Arc::new(tokio::sync::Notify::new());
         let instance_slots = crate::databases::InstanceSlots::new(jobs.rotations_per_instance);
-        Ok(Self { store, kms, secret_quota, jobs, deliveries, reads, pages, instance_key: None, instance_slots })
+        let event_quota = jobs.event_quota;
+        Ok(Self {
+            store,
+            kms,
+            secret_quota,
+            event_quota,
+            jobs,
+            deliveries,
+            reads,
+            pages,
+            instance_key: None,
+            instance_slots,
+        })
     }
 
     /// The service opening database instances with `key`.

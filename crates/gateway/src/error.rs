@@ -304,6 +304,7 @@ pub fn csms_error(fault: CsmsFault) -> (StatusCode, &'static str, &'static str) 
             R::SecretPendingDelete => (BAD, "CSMS.0103", "The secret is in the scheduled deletion state."),
             R::SecretNotEnabled => (StatusCode::FORBIDDEN, "CSMS.0109", "The secret state is not enabled."),
             R::SecretQuotaExceeded => (BAD, "CSMS.0202", "The number of secret has reached the upper limit."),
+            R::EventQuotaExceeded => (BAD, "CSMS.0202", "The number of event has reached the upper limit."),
             R::StageLimit => (BAD, "CSMS.0203", "The number of stage has reached the upper limit."),
             R::TooManyStagesInRequest => (BAD, "CSMS.0204", "The number of stage is greater than the quota limit."),
             R::SystemStage => (BAD, "CSMS.0105", "Can not delete the system internal stage."),

@@ -168,10 +168,21 @@ fn event(project: &str, name: &str, types: &[EventType]) -> EventRecord {
 async fn events<S: SecretStore>(store: &S) {
     let project = "6".repeat(32);
     let ops = event(&project, "ops", &[EventType::VersionCreated]);
-    assert!(store.create_event(&ops).await.unwrap());
-    assert!(!store.create_event(&event(&project, "ops", &[EventType::Deleted])).await.unwrap(), "names are unique");
-    assert!(store.create_event(&event(&project, "audit", &EventType::ALL)).await.unwrap());
-    assert!(store.create_event(&event(&"7".repeat(32), "ops", &[EventType::Rotated])).await.unwrap());
+    assert_eq!(store.create_event(&ops, 100).await.unwrap(), EventInsert::Created);
+    let again = store.create_event(&event(&project, "ops", &[EventType::Deleted]), 100).await.unwrap();
+    assert_eq!(again, EventInsert::NameTaken, "names are unique");
+    assert_eq!(
+        store.create_event(&event(&project, "audit", &EventType::ALL), 100).await.unwrap(),
+        EventInsert::Created
+    );
+    assert_eq!(
+        store.create_event(&event(&"7".repeat(32), "ops", &[EventType::Rotated]), 100).await.unwrap(),
+        EventInsert::Created
+    );
+    // The quota counts the project's events only.
+    let third = store.create_event(&event(&project, "third", &[EventType::Deleted]), 2).await.unwrap();
+    assert_eq!(third, EventInsert::QuotaReached, "two events are the quota");
+    assert_eq!(store.get_event(&project, "third").await.unwrap(), None, "a refused event is not stored");
     assert_eq!(store.get_event(&project, "ops").await.unwrap(), Some(ops.clone()));
     let names = |v: Vec<EventRecord>| v.into_iter().map(|e| e.name).collect::<Vec<_>>();
     assert_eq!(names(store.list_events(&project, None, 10).await.unwrap()), ["audit", "ops"]);
@@ -233,12 +244,11 @@ async fn events<S: SecretStore>(store: &S) {
 async fn firings_and_delivery<S: SecretStore>(store: &S) {
     let project = "8".repeat(32);
     let now = common::now_ms();
-    assert!(
-        store.create_event(&event(&project, "on", &[EventType::VersionCreated, EventType::Deleted])).await.unwrap()
-    );
+    let on = event(&project, "on", &[EventType::VersionCreated, EventType::Deleted]);
+    assert_eq!(store.create_event(&on, 100).await.unwrap(), EventInsert::Created);
     let mut off = event(&project, "off", &EventType::ALL);
     off.state = EventState::Disabled;
-    assert!(store.create_event(&off).await.unwrap());
+    assert_eq!(store.create_event(&off, 100).await.unwrap(), EventInsert::Created);
     let (mut s, mut v) = secret(&project, "watched");
     s.event_subscriptions = vec!["on".into()];
     s.create_ms = now;
@@ -323,7 +333,10 @@ async fn firings_and_delivery<S: SecretStore>(store: &S) {
 /// Two replicas claiming at once never both take one record.
 async fn concurrent_claims<S: SecretStore>(store: Arc<S>) {
     let project = "a".repeat(32);
-    assert!(store.create_event(&event(&project, "busy", &[EventType::VersionCreated])).await.unwrap());
+    assert_eq!(
+        store.create_event(&event(&project, "busy", &[EventType::VersionCreated]), 100).await.unwrap(),
+        EventInsert::Created
+    );
     let (mut s, v) = secret(&project, "busy");
     s.event_subscriptions = vec!["busy".into()];
     store.create_secret(&s, std::slice::from_ref(&v), 200, &none()).await.unwrap();
@@ -364,7 +377,10 @@ async fn concurrent_claims<S: SecretStore>(store: Arc<S>) {
 async fn fair_claims_and_retention<S: SecretStore>(store: &S) {
     let (busy, quiet) = ("c1".repeat(16), "c2".repeat(16));
     for project in [&busy, &quiet] {
-        assert!(store.create_event(&event(project, "fair", &[EventType::VersionCreated])).await.unwrap());
+        assert_eq!(
+            store.create_event(&event(project, "fair", &[EventType::VersionCreated]), 100).await.unwrap(),
+            EventInsert::Created
+        );
     }
     let (mut s, v) = secret(&busy, "flood");
     s.event_subscriptions = vec!["fair".into()];
@@ -400,7 +416,10 @@ async fn fair_claims_and_retention<S: SecretStore>(store: &S) {
 /// SECRET_VERSION_EXPIRED fires once per expiry setting.
 async fn expiries<S: SecretStore>(store: &S) {
     let project = "b".repeat(32);
-    assert!(store.create_event(&event(&project, "exp", &[EventType::VersionExpired])).await.unwrap());
+    assert_eq!(
+        store.create_event(&event(&project, "exp", &[EventType::VersionExpired]), 100).await.unwrap(),
+        EventInsert::Created
+    );
     let (mut s, mut v) = secret(&project, "expiring");
     s.event_subscriptions = vec!["exp".into()];
     // Far in the past, so that no other test's scan finds it first.

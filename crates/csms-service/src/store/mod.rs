@@ -95,6 +95,17 @@ pub enum Delivery {
     Failed { error: String },
 }
 
+/// How [`Events::create_event`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventInsert {
+    /// Stored.
+    Created,
+    /// The project already has an event of that name.
+    NameTaken,
+    /// The project has its quota of events.
+    QuotaReached,
+}
+
 /// A check of a secret's current state before a write.
 pub type SecretCheck = Box<dyn FnOnce(&SecretRecord) -> Result<(), Rejection> + Send>;
 
@@ -242,8 +253,9 @@ pub trait Versions: Send + Sync + std::fmt::Debug + 'static {
 /// Events, and the notification records their firings leave.
 #[async_trait]
 pub trait Events: Send + Sync + std::fmt::Debug + 'static {
-    /// Inserts an event; false when the project already has one of that name.
-    async fn create_event(&self, event: &EventRecord) -> Result<bool, StoreError>;
+    /// Inserts an event, unless the project has one of that name or
+    /// already `quota` events (counted under the project's lock).
+    async fn create_event(&self, event: &EventRecord, quota: u64) -> Result<EventInsert, StoreError>;
 
     /// One event by name.
     async fn get_event(&self, project_id: &str, name: &str) -> Result<Option<EventRecord>, StoreError>;

@@ -286,3 +286,26 @@ async fn webhook_sink_delivers_signed_records_and_retries() {
     assert!(attempts.values().any(|a| a == &[1, 2, 3]), "the failing endpoint got exactly 3 attempts: {attempts:?}");
     s.stack.stop().await.unwrap();
 }
+
+/// Events have a quota per project (issue #34): past it create answers
+/// `CSMS.0202` and stores nothing; another project still creates.
+#[tokio::test]
+async fn events_have_a_quota_per_project() {
+    let jobs = csms_service::CsmsJobs { event_quota: 2, ..support::csms_jobs() };
+    let s = TestStack::start_with_jobs(Db::Sqlite, jobs).await;
+    for name in ["quota-1", "quota-2"] {
+        assert_eq!(
+            call(&s, Method::POST, "csms/events", Some(event_body(name, &["SECRET_DELETED"]))).await.status,
+            200
+        );
+    }
+    let refused = call(&s, Method::POST, "csms/events", Some(event_body("quota-3", &["SECRET_DELETED"]))).await;
+    assert_error(&refused, 400, "CSMS.0202", true);
+    assert!(refused.body.to_string().contains("event"), "{:?}", refused.body);
+    assert_error(&call(&s, Method::GET, "csms/events/quota-3", None).await, 400, "CSMS.0005", true);
+    let (_, _, project, ak, sk) = support::other_account(&s, "events-elsewhere", "another password").await;
+    let body = Some(event_body("quota-1", &["SECRET_DELETED"]));
+    let other = support::as_other(&s, &ak, &sk, &project, Method::POST, "csms/events", body).await;
+    assert_eq!(other.status, 200, "another project has its own quota: {:?}", other.body);
+    s.stack.stop().await.unwrap();
+}

@@ -14,7 +14,7 @@ use crate::{
         Rejection, SecretRecord,
         events::{EventRecord, EventType, Notice, NotificationRecord, status},
     },
-    store::{Delivery, EventMutation, Events, StoreError, WriteError},
+    store::{Delivery, EventInsert, EventMutation, Events, StoreError, WriteError},
 };
 
 #[apply(sql_bounds!)]
@@ -87,14 +87,24 @@ impl<D: Dialect> SqlSecretStore<D> {
 #[apply(sql_bounds!)]
 #[async_trait]
 impl<D: Dialect> Events for SqlSecretStore<D> {
-    async fn create_event(&self, e: &EventRecord) -> Result<bool, StoreError> {
-        let query = Self::bind_event(sqlx::query(sql::INSERT_EVENT), e).bind(e.id.as_str()).bind(e.create_ms);
-        let inserted = query.execute(&self.pool).await;
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(e) if common::db::is_unique_violation(&e) => Ok(false),
-            Err(e) => Err(StoreError::db("inserting an event")(e)),
+    async fn create_event(&self, e: &EventRecord, quota: u64) -> Result<EventInsert, StoreError> {
+        let mut tx = D::begin_write(&self.pool).await.map_err(StoreError::db("starting a transaction"))?;
+        D::lock_project(&mut tx, super::PROJECTS, &e.project_id)
+            .await
+            .map_err(StoreError::db("locking the project"))?;
+        let query = sqlx::query_scalar("SELECT COUNT(*) FROM csms_events WHERE project_id = $1").bind(&e.project_id);
+        let count: i64 = query.fetch_one(&mut *tx).await.map_err(StoreError::db("counting events"))?;
+        if count as u64 >= quota {
+            return Ok(EventInsert::QuotaReached);
         }
+        let query = Self::bind_event(sqlx::query(sql::INSERT_EVENT), e).bind(e.id.as_str()).bind(e.create_ms);
+        match query.execute(&mut *tx).await {
+            Ok(_) => {}
+            Err(e) if common::db::is_unique_violation(&e) => return Ok(EventInsert::NameTaken),
+            Err(e) => return Err(StoreError::db("inserting an event")(e)),
+        }
+        Self::commit(tx).await?;
+        Ok(EventInsert::Created)
     }
 
     async fn get_event(&self, project_id: &str, name: &str) -> Result<Option<EventRecord>, StoreError> {

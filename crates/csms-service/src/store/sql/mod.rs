@@ -107,7 +107,7 @@ pub struct NewSecret {
 }
 
 /// The table whose rows [`SqlDialect::lock_project`] locks.
-const PROJECTS: &str = "csms_projects";
+pub(super) const PROJECTS: &str = "csms_projects";
 
 /// The secret store over one pool of dialect `D`.
 pub struct SqlSecretStore<D: Dialect> {
