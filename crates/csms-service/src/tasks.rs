@@ -44,11 +44,7 @@ pub(crate) fn spawn_expiry_watcher(
 pub(crate) fn spawn_record_purge(
     store: Arc<dyn SecretStore>, interval: std::time::Duration, shutdown: CancellationToken,
 ) {
-    let names = JobNames {
-        runs_metric: None,
-        done_metric: "opendew_csms_notification_records_purged_total",
-        what: "notification record purge",
-    };
+    let names = JobNames::quiet("opendew_csms_notification_records_purged_total", "notification record purge");
     common::purge::spawn_job(interval, shutdown, names, move || {
         let store = store.clone();
         async move {
